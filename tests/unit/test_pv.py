@@ -1,0 +1,130 @@
+"""Unit tests for twin.components.pv.pv_ac_kw (default Iquitos plant, year 2024)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twin.components.pv import PvParams, pv_ac_kw
+
+TZ = "America/Lima"
+PARAMS = PvParams()
+
+
+def _index(periods: int, freq: str, start: str = "2024-01-01") -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=periods, freq=freq, tz=TZ)
+
+
+YEAR_15MIN = _index(35136, "15min")
+
+
+@pytest.fixture(scope="module")
+def year_15min() -> np.ndarray:
+    return pv_ac_kw(YEAR_15MIN, 900.0, PARAMS, np.random.default_rng(2024))
+
+
+@pytest.fixture(scope="module")
+def year_1min() -> np.ndarray:
+    return pv_ac_kw(_index(527040, "1min"), 60.0, PARAMS, np.random.default_rng(2024))
+
+
+def test_shape_and_dtype(year_15min: np.ndarray) -> None:
+    assert year_15min.shape == (35136,)
+    assert year_15min.dtype == np.float64
+    assert np.all(np.isfinite(year_15min))
+
+
+def test_annual_specific_yield_is_plausible_for_iquitos(year_15min: np.ndarray) -> None:
+    e_kwh = year_15min.sum() * 0.25
+    yield_kwh_per_kwp = e_kwh / PARAMS.p_dc_kwp
+    assert 1100.0 <= yield_kwh_per_kwp <= 1600.0
+
+
+def test_zero_at_night(year_15min: np.ndarray) -> None:
+    hour = YEAR_15MIN.hour
+    night = (hour < 5) | (hour >= 19)  # sunrise ~05:50-06:20, sunset ~17:50-18:30 local
+    assert np.all(year_15min[night] == 0.0)
+    noon = hour == 12
+    assert np.mean(year_15min[noon] > 0.0) == 1.0
+
+
+def test_never_negative_nor_above_ac_limit_and_peak_near_it(
+    year_15min: np.ndarray, year_1min: np.ndarray
+) -> None:
+    for p in (year_15min, year_1min):
+        assert p.min() >= 0.0
+        assert p.max() <= PARAMS.p_ac_max_kw
+    assert year_15min.max() > 0.8 * PARAMS.p_ac_max_kw
+
+
+def test_inverter_clips_at_ac_limit() -> None:
+    small_inverter = replace(PARAMS, p_ac_max_kw=2000.0)
+    index = _index(30 * 96, "15min")
+    p = pv_ac_kw(index, 900.0, small_inverter, np.random.default_rng(1))
+    assert p.max() == pytest.approx(2000.0)
+    assert np.all(p <= 2000.0)
+
+
+def test_same_seed_identical_other_seed_different() -> None:
+    index = _index(14 * 96, "15min", "2024-07-01")
+    a = pv_ac_kw(index, 900.0, PARAMS, np.random.default_rng(7))
+    b = pv_ac_kw(index, 900.0, PARAMS, np.random.default_rng(7))
+    c = pv_ac_kw(index, 900.0, PARAMS, np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_one_minute_and_15_minute_give_the_same_annual_energy(
+    year_15min: np.ndarray, year_1min: np.ndarray
+) -> None:
+    e15 = year_15min.sum() * 0.25
+    e1 = year_1min.sum() / 60.0
+    assert e1 == pytest.approx(e15, rel=0.01)
+
+
+def test_hourly_steps_give_the_same_annual_energy(year_15min: np.ndarray) -> None:
+    hourly = pv_ac_kw(_index(8784, "1h"), 3600.0, PARAMS, np.random.default_rng(2024))
+    assert hourly.sum() == pytest.approx(year_15min.sum() * 0.25, rel=0.01)
+
+
+def test_15min_is_close_to_the_mean_of_1min(year_15min: np.ndarray, year_1min: np.ndarray) -> None:
+    # same seed, same cloud realisation: daily energies agree closely
+    d15 = year_15min.reshape(366, 96).sum(axis=1) * 0.25
+    d1 = year_1min.reshape(366, 1440).sum(axis=1) / 60.0
+    np.testing.assert_allclose(d1, d15, rtol=0.01, atol=10.0)
+
+
+def test_days_vary_but_none_is_pitch_dark(year_15min: np.ndarray) -> None:
+    daily_kwh_per_kwp = year_15min.reshape(366, 96).sum(axis=1) * 0.25 / PARAMS.p_dc_kwp
+    assert daily_kwh_per_kwp.min() > 0.3
+    assert daily_kwh_per_kwp.max() < 5.5
+    assert daily_kwh_per_kwp.std() > 0.3  # cloudy and clear days both occur
+
+
+def test_afternoon_is_cloudier_than_morning(year_15min: np.ndarray) -> None:
+    # symmetric around solar noon (~11:55 local): 09:00-10:00 vs 14:00-15:00 hold similar
+    # clear-sky irradiance, the convective afternoon should yield less
+    hour = YEAR_15MIN.hour
+    morning = year_15min[hour == 9].mean()
+    afternoon = year_15min[hour == 14].mean()
+    assert afternoon < morning
+
+
+def test_start_off_midnight_and_short_horizon() -> None:
+    index = _index(7, "1h", "2024-03-15 06:00")
+    p = pv_ac_kw(index, 3600.0, PARAMS, np.random.default_rng(0))
+    assert p.shape == (7,)
+    assert np.all(p[1:] > 0.0)
+
+
+def test_bad_input_is_rejected() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        pv_ac_kw(pd.date_range("2024-01-01", periods=4, freq="1h"), 3600.0, PARAMS, rng)
+    with pytest.raises(ValueError, match="evenly spaced"):
+        pv_ac_kw(_index(4, "1h"), 900.0, PARAMS, rng)
+    with pytest.raises(ValueError, match="kt_std"):
+        pv_ac_kw(_index(4, "1h"), 3600.0, replace(PARAMS, kt_std=0.6), rng)
