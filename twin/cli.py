@@ -1,0 +1,214 @@
+"""The ``twin`` command line.
+
+Exit status: 0 success, 2 user error (bad config, missing or broken file: one paragraph,
+no traceback, nothing written), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback, exit 2."""
+
+
+def _err(msg: str) -> None:
+    print(f"twin: error: {msg}", file=sys.stderr)
+
+
+KPI_ROWS: tuple[tuple[str, str, str, float], ...] = (
+    # (summary key, label, unit, scale)
+    ("pv_kwh", "PV energy", "MWh", 1e-3),
+    ("pv_specific_yield_kwh_per_kwp", "PV specific yield", "kWh/kWp/yr", 1.0),
+    ("mall_kwh", "Mall demand", "MWh", 1e-3),
+    ("ev_kwh", "EV energy delivered", "MWh", 1e-3),
+    ("grid_import_kwh", "Grid import", "MWh", 1e-3),
+    ("pv_curtailed_kwh", "PV curtailed", "MWh", 1e-3),
+    ("pv_self_consumption", "PV self-consumption", "%", 100.0),
+    ("self_sufficiency", "Self-sufficiency", "%", 100.0),
+    ("ev_coverage", "EV from PV + BESS", "%", 100.0),
+    ("bess_discharge_kwh", "BESS discharge", "MWh", 1e-3),
+    ("cycles_per_day", "BESS cycles per day", "1/d", 1.0),
+    ("cost_grid_import_soles", "Grid cost", "kPEN", 1e-3),
+    ("savings_bess_soles", "Savings from the BESS", "kPEN", 1e-3),
+    ("cost_savings_hp_soles", "HP savings (seed formula)", "kPEN", 1e-3),
+    ("co2_emissions_kg", "CO2 emitted", "t", 1e-3),
+    ("co2_avoided_indirect_kg", "CO2 avoided by the BESS", "t", 1e-3),
+    ("peak_grid_import_kw", "Peak grid import", "kW", 1.0),
+    ("sessions_total", "EV sessions", "", 1.0),
+    ("sessions_satisfied", "  satisfied (full energy)", "", 1.0),
+    ("sessions_turned_away", "  turned away", "", 1.0),
+    ("capacity_fade_percent", "Capacity fade", "%", 1.0),
+    ("safety_clamps_total", "Safety clamps", "", 1.0),
+    ("energy_balance_residual_max_kwh", "Max balance residual", "kWh", 1.0),
+    ("sim_wall_s", "Simulation wall time", "s", 1.0),
+)
+
+
+def kpi_table(summary: dict[str, Any]) -> str:
+    """The short KPI table printed after a run (plain text, aligned)."""
+    lines = [f"{summary.get('scenario', '')} · controller {summary.get('controller', '')} · "
+             f"seed {summary.get('seed', '')} · {summary.get('start', '')[:10]} + "
+             f"{summary.get('days', 0):.0f} d"]
+    width = max(len(r[1]) for r in KPI_ROWS)
+    for key, label, unit, scale in KPI_ROWS:
+        if key not in summary:
+            continue
+        v = float(summary[key]) * scale
+        if key == "energy_balance_residual_max_kwh":
+            txt = f"{v:.1e}"
+        elif abs(v) >= 100 or unit == "" or float(v).is_integer():
+            txt = f"{v:,.0f}"
+        else:
+            txt = f"{v:,.2f}"
+        lines.append(f"  {label:<{width}}  {txt:>12} {unit}")
+    return "\n".join(lines)
+
+
+def _progress_bar(enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeRemainingColumn(), transient=True)
+    task = prog.add_task("sim", total=1)
+
+    def cb(done: int, total: int) -> None:
+        prog.update(task, total=total, completed=done)
+
+    return prog, cb
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``twin run``."""
+    from twin.config import load_scenario, parse_set
+    from twin.engine import Twin, get_controller
+    from twin.results import build_results, write_results
+
+    scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
+    controller = get_controller(scn, args.controller)
+    out_dir = Path(args.out) if args.out else (scn.config.output.dir or Path("runs") / scn.config.name)
+    for w in scn.warnings:
+        print(f"twin: warning: {w}", file=sys.stderr)
+    twin = Twin(scn, controller)
+    show = sys.stderr.isatty() and not args.quiet
+    prog, cb = _progress_bar(show)
+    if prog is not None:
+        with prog:
+            out = twin.run(cb)
+    else:
+        out = twin.run()
+    res = build_results(out)
+    write_results(res, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
+    if not args.quiet:
+        print(kpi_table(res.summary))
+        print(f"outputs: {out_dir}")
+    if out.interrupted:
+        print("twin: interrupted; outputs hold the steps simulated so far", file=sys.stderr)
+        return 130
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``twin validate``."""
+    from twin.config import load_scenario, load_site, looks_like_scenario
+    from twin.engine import get_controller
+    from twin.plant import build_inputs
+
+    path = Path(args.file)
+    if looks_like_scenario(path):
+        scn = load_scenario(path)
+        get_controller(scn)
+        build_inputs(scn)  # reads every profile and sessions file
+        for w in scn.warnings:
+            print(f"warning: {w}")
+        print(f"{path}: OK (scenario '{scn.config.name}', {scn.config.n_steps} steps of "
+              f"{scn.config.dt:g} s, site '{scn.site.name}', controller '{scn.config.controller}')")
+    else:
+        site = load_site(path)
+        for w in site.bess.c_rate_warnings():
+            print(f"warning: {w}")
+        print(f"{path}: OK (site '{site.name}', {site.ev.n_sockets} sockets, "
+              f"BESS {site.bess.e_capacity_kwh:g} kWh / {site.bess.p_discharge_max_kw:g} kW)")
+    return EXIT_OK
+
+
+def cmd_controllers(args: argparse.Namespace) -> int:
+    """``twin controllers``."""
+    from controllers import REGISTRY
+
+    width = max(len(n) for n in REGISTRY)
+    for name in sorted(REGISTRY):
+        print(f"{name:<{width}}  {REGISTRY[name].summary}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``twin show RUN_DIR``: print the KPI table of a finished run."""
+    p = Path(args.run_dir) / "summary.json"
+    if not p.exists():
+        raise UserError(f"{p}: not found; give a run folder written by 'twin run'")
+    try:
+        summary = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{p}: not valid JSON ({exc})") from exc
+    print(kpi_table(summary))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands)."""
+    ap = argparse.ArgumentParser(
+        prog="twin",
+        description="pvbess-twin: discrete-event digital twin of a PV + battery + EV-charging site.",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="simulate a scenario and write its outputs",
+                       description="Simulate SCENARIO; write timeseries, sessions, daily profile "
+                                   "and summary into the output folder; print the KPI table.")
+    r.add_argument("scenario", help="scenario YAML file (e.g. scenarios/annual.yaml)")
+    r.add_argument("--out", help="output folder (default: the scenario's output.dir, "
+                                 "else runs/NAME)")
+    r.add_argument("--controller", help="controller name (overrides the scenario; see 'twin controllers')")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a value, e.g. --set bess.e_capacity_kwh=1500 or --set seed=7 "
+                        "(repeatable; scenario fields or site fields)")
+    r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    r.set_defaults(func=cmd_run)
+    v = sub.add_parser("validate", help="check a scenario or site file and say what is wrong")
+    v.add_argument("file", help="scenario or site YAML file")
+    v.set_defaults(func=cmd_validate)
+    c = sub.add_parser("controllers", help="list the registered controllers")
+    c.set_defaults(func=cmd_controllers)
+    s = sub.add_parser("show", help="print the KPI table of a finished run")
+    s.add_argument("run_dir", help="a run's output folder")
+    s.set_defaults(func=cmd_show)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``twin`` console command."""
+    from twin.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, UserError) as exc:
+        _err(str(exc))
+        return EXIT_USER
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

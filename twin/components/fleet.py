@@ -1,0 +1,504 @@
+"""EV fleet and charging sockets as discrete events on the SimPy clock.
+
+Sessions (arrival, vehicle type, energy requested, vehicle power limit, planned departure)
+are drawn up front with a seeded ``numpy.random.Generator`` — or read from a file — and
+then played on the SimPy event queue: one arrival process, one departure event per
+plugged vehicle. A vehicle that finds no free socket of its type waits in a FIFO queue
+for at most its patience, then leaves (turned away).
+
+Charging is integrated per control step: at the step start each socket gets a power
+limit from the controller and draws ``p = min(limit, vehicle limit, socket rating,
+remaining energy / dt)``. A departure inside the step stops the socket at that instant;
+a vehicle that plugs in inside a step starts at once under the limit in force for its
+socket (as a real charger does), and the controller sees it at the next step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from twin.config import ConfigError, EvConfig
+from twin.types import VEHICLE_TYPES, BoolArray, FloatArray, IntArray, SocketArrays, frozen_array
+
+STATUS_PENDING, STATUS_WAITING, STATUS_CHARGING, STATUS_DONE, STATUS_TURNED_AWAY = 0, 1, 2, 3, 4
+STATUS_NAMES = {
+    STATUS_PENDING: "not_arrived",
+    STATUS_WAITING: "waiting",
+    STATUS_CHARGING: "plugged",
+    STATUS_DONE: "served",
+    STATUS_TURNED_AWAY: "turned_away",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTable:
+    """All sessions of a run, sorted by arrival (columnar).
+
+    Attributes
+    ----------
+    arrival_s : arrival [s since start].
+    departure_s : planned departure [s since start].
+    type_code : vehicle type (index into ``VEHICLE_TYPES``).
+    e_req_kwh : energy requested [kWh].
+    p_max_kw : vehicle charge power limit [kW].
+    patience_s : how long the vehicle waits for a socket [s].
+    """
+
+    arrival_s: FloatArray
+    departure_s: FloatArray
+    type_code: IntArray
+    e_req_kwh: FloatArray
+    p_max_kw: FloatArray
+    patience_s: FloatArray
+
+    @property
+    def n(self) -> int:
+        """Number of sessions."""
+        return int(self.arrival_s.shape[0])
+
+
+def draw_sessions(
+    ev: EvConfig, start: pd.Timestamp, duration_s: float, rng: np.random.Generator
+) -> SessionTable:
+    """Draw synthetic sessions for the horizon.
+
+    Per day and vehicle type, a Poisson number of arrivals with mean ``sessions_per_day``;
+    arrival hour from ``arrival_weights`` inside opening hours, uniform within the hour;
+    energy uniform in [``e_req_kwh_min``, ``e_req_kwh_max``]; stay from a gamma
+    distribution (shape 4) with mean ``stay_h_mean``, clipped to [0.25 h, ``stay_h_max``]
+    and to the closing hour.
+    """
+    w = np.asarray(ev.arrival_weights, dtype=float)
+    hours = np.arange(24)
+    open_mask = (hours + 1 > ev.open_hour) & (hours < ev.close_hour)
+    w = np.where(open_mask, w, 0.0)
+    if w.sum() <= 0:
+        raise ConfigError("ev.arrival_weights: no weight inside the opening hours")
+    p_hour = w / w.sum()
+    day0 = start.normalize()
+    offset0_s = (start - day0).total_seconds()
+    n_days = int(math.ceil((offset0_s + duration_s) / 86400.0))
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arr", "dep", "typ", "e", "p", "pat")}
+    for code, vtype in enumerate(VEHICLE_TYPES):
+        vc = ev.vehicles.get(vtype)  # type: ignore[call-overload]
+        if vc is None or vc.sessions_per_day <= 0:
+            continue
+        counts = rng.poisson(vc.sessions_per_day, size=n_days)
+        n = int(counts.sum())
+        day = np.repeat(np.arange(n_days), counts)
+        hour = rng.choice(24, size=n, p=p_hour).astype(float)
+        frac = rng.random(n)
+        lo = np.maximum(hour, ev.open_hour)
+        hi = np.minimum(hour + 1.0, ev.close_hour)
+        arr_h = lo + frac * (hi - lo)
+        e_req = rng.uniform(vc.e_req_kwh_min, vc.e_req_kwh_max, size=n)
+        stay_h = np.clip(rng.gamma(4.0, vc.stay_h_mean / 4.0, size=n), 0.25, vc.stay_h_max)
+        dep_h = np.minimum(arr_h + stay_h, ev.close_hour)
+        base = day * 86400.0 - offset0_s
+        cols["arr"].append(base + arr_h * 3600.0)
+        cols["dep"].append(base + dep_h * 3600.0)
+        cols["typ"].append(np.full(n, code, dtype=np.int64))
+        cols["e"].append(e_req)
+        cols["p"].append(np.full(n, vc.p_max_kw))
+        cols["pat"].append(np.full(n, vc.patience_min * 60.0))
+    return _table_from_cols(cols, duration_s)
+
+
+def _table_from_cols(cols: dict[str, list[np.ndarray]], duration_s: float) -> SessionTable:
+    if not cols["arr"]:
+        z = np.zeros(0)
+        return SessionTable(z, z.copy(), np.zeros(0, dtype=np.int64), z.copy(), z.copy(), z.copy())
+    arr = np.concatenate(cols["arr"])
+    keep = (arr >= 0.0) & (arr < duration_s)
+    order = np.argsort(arr[keep], kind="stable")
+
+    def pick(name: str) -> np.ndarray:
+        return np.concatenate(cols[name])[keep][order]
+
+    return SessionTable(
+        arrival_s=pick("arr"),
+        departure_s=pick("dep"),
+        type_code=pick("typ").astype(np.int64),
+        e_req_kwh=pick("e"),
+        p_max_kw=pick("p"),
+        patience_s=pick("pat"),
+    )
+
+
+SESSION_FILE_COLUMNS = ("arrival", "departure", "vehicle_type", "e_req_kwh", "p_max_kw")
+
+
+def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: float) -> SessionTable:
+    """Read sessions from a CSV or Parquet file, one row per session.
+
+    Columns: ``arrival`` and ``departure`` (timestamps; naive ones are local time),
+    ``vehicle_type`` (moto / mototaxi), ``e_req_kwh`` [kWh], ``p_max_kw`` [kW].
+    Patience comes from the vehicle class in the site file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the column and the fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: sessions file not found (field 'ev.sessions_file').")
+    try:
+        df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a user error here
+        raise ConfigError(f"{path}: cannot read the sessions file ({type(exc).__name__}: {exc}).") from exc
+    missing = [c for c in SESSION_FILE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {missing}; a sessions file needs "
+                          f"{list(SESSION_FILE_COLUMNS)} (found {list(df.columns)}).")
+    tz = start.tz
+    out: dict[str, Any] = {}
+    for c in ("arrival", "departure"):
+        try:
+            ts = pd.to_datetime(df[c], errors="raise")
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{path}: column '{c}' has values that are not timestamps ({exc}).") from exc
+        ts = ts.dt.tz_localize(tz) if ts.dt.tz is None else ts.dt.tz_convert(tz)
+        out[c] = ((ts - start).dt.total_seconds()).to_numpy(dtype=float)
+    for c in ("e_req_kwh", "p_max_kw"):
+        v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(v) | (v <= 0)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ConfigError(f"{path}: column '{c}' row {row}: value {df[c].iloc[row]!r} must be a "
+                              "positive number.")
+        out[c] = v
+    vt = df["vehicle_type"].astype(str).to_numpy()
+    codes = np.full(len(vt), -1, dtype=np.int64)
+    for code, name in enumerate(VEHICLE_TYPES):
+        codes[vt == name] = code
+    if (codes < 0).any():
+        row = int(np.argmax(codes < 0))
+        raise ConfigError(f"{path}: column 'vehicle_type' row {row}: {vt[row]!r} is not one of "
+                          f"{list(VEHICLE_TYPES)}.")
+    if (out["departure"] <= out["arrival"]).any():
+        row = int(np.argmax(out["departure"] <= out["arrival"]))
+        raise ConfigError(f"{path}: row {row}: departure is not after arrival.")
+    pat = np.array([ev.vehicles[VEHICLE_TYPES[c]].patience_min * 60.0  # type: ignore[index]
+                    if VEHICLE_TYPES[c] in ev.vehicles else 0.0 for c in codes])
+    cols = {"arr": [out["arrival"]], "dep": [out["departure"]], "typ": [codes],
+            "e": [out["e_req_kwh"]], "p": [out["p_max_kw"]], "pat": [pat]}
+    return _table_from_cols(cols, duration_s)
+
+
+@dataclass(frozen=True, slots=True)
+class SocketSpec:
+    """The sockets of the station (one element per socket)."""
+
+    type_code: IntArray
+    p_rating_kw: FloatArray
+
+    @classmethod
+    def from_config(cls, ev: EvConfig) -> SocketSpec:
+        """Sockets in config order: group by group."""
+        codes: list[int] = []
+        rating: list[float] = []
+        for g in ev.sockets:
+            codes += [VEHICLE_TYPES.index(g.type)] * g.count
+            rating += [g.p_rating_kw] * g.count
+        return cls(np.asarray(codes, dtype=np.int64), np.asarray(rating, dtype=float))
+
+
+class Fleet:
+    """Sessions and sockets on a SimPy environment.
+
+    Per-event work uses Python lists (cheap scalar access); per-step work uses numpy over
+    the socket arrays, which are rows of one 2-D array so that a snapshot is one copy.
+
+    Parameters
+    ----------
+    env : the SimPy environment (time unit: seconds).
+    sessions : the sessions to play.
+    sockets : the station's sockets.
+    dt_s : control step [s].
+    """
+
+    # rows of the socket state array
+    _VMAX, _EREM, _TDEP, _OCC, _PD = 0, 1, 2, 3, 4
+
+    def __init__(self, env: simpy.Environment, sessions: SessionTable, sockets: SocketSpec,
+                 dt_s: float) -> None:
+        self.env = env
+        self.s = sessions
+        self.spec = sockets
+        self.dt_s = dt_s
+        self.dt_h = dt_s / 3600.0
+        n_sock = sockets.p_rating_kw.shape[0]
+        self.n_sockets = n_sock
+        self._rating = sockets.p_rating_kw.tolist()
+        self._stype = sockets.type_code.tolist()
+        # Socket state: one stdlib array (fast scalar access from event handlers) with a
+        # zero-copy numpy view (fast vector ops per step); rows are views too.
+        self._st = array("d", bytes(8 * 5 * n_sock))
+        self._state = np.frombuffer(self._st, dtype=np.float64).reshape(5, n_sock)
+        self._state[self._TDEP] = math.inf
+        self._o_vmax, self._o_erem, self._o_tdep, self._o_occ, self._o_pd = (
+            r * n_sock for r in range(5))
+        self.sock_vmax = self._state[self._VMAX]  # vehicle limit (<= rating), 0 when empty
+        self.sock_erem = self._state[self._EREM]  # energy still asked [kWh]
+        self.sock_tdep = self._state[self._TDEP]  # planned departure [s]
+        self.sock_occ = self._state[self._OCC]  # 1.0 when occupied
+        self.sock_pd = self._state[self._PD]  # power the vehicle would draw over a step [kW]
+        self.sock_sess = [-1] * n_sock
+        self._p = array("d", bytes(8 * n_sock))  # power drawn now [kW]
+        self._t = array("d", bytes(8 * n_sock))  # since when that power applies [s]
+        self._lim = array("d", bytes(8 * n_sock))  # controller's limit in force [kW]
+        self._part = array("d", bytes(8 * n_sock))  # energy of vehicles gone during the step
+        self.sock_p = np.frombuffer(self._p, dtype=np.float64)
+        self.sock_t = np.frombuffer(self._t, dtype=np.float64)
+        self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
+        self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
+        self._part_any = False
+        self._t_step_end = dt_s
+        self.n_occupied = 0
+        self._free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
+        for i, c in enumerate(self._stype):
+            self._free[c].append(i)
+        for h in self._free:
+            heapq.heapify(h)
+        self._waiting: list[deque[int]] = [deque() for _ in VEHICLE_TYPES]
+        self._n_waiting = 0
+        # session inputs as lists (fast scalar access in event handlers)
+        self._arr = sessions.arrival_s.tolist()
+        self._dep = sessions.departure_s.tolist()
+        self._typ = sessions.type_code.tolist()
+        self._ereq = sessions.e_req_kwh.tolist()
+        self._pmax = sessions.p_max_kw.tolist()
+        self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
+        # per-session results (lists while running; arrays via properties)
+        n = sessions.n
+        self._status = [STATUS_PENDING] * n
+        self._plug_s = [math.nan] * n
+        self._leave_s = [math.nan] * n
+        self._e_del = [0.0] * n
+        self._socket_of = [-1] * n
+        self.n_arrived = 0
+        self.n_turned_away = 0
+        self.events = 0
+        # constant arrays for empty observations
+        self._type_ro = frozen_array(sockets.type_code.copy())
+        self._rating_ro = frozen_array(sockets.p_rating_kw.copy())
+        self._empty = SocketArrays(
+            type_code=self._type_ro,  # type: ignore[arg-type]
+            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
+            occupied=frozen_array(np.zeros(n_sock, dtype=bool)),  # type: ignore[arg-type]
+            p_demand_kw=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
+            e_remaining_kwh=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
+            t_departure_s=frozen_array(np.full(n_sock, math.inf)),  # type: ignore[arg-type]
+        )
+        env.process(self._arrivals())
+
+    # ------------------------------------------------------------ results
+    @property
+    def status(self) -> np.ndarray:
+        """Per-session status code (see ``STATUS_NAMES``)."""
+        return np.asarray(self._status, dtype=np.int8)
+
+    @property
+    def plug_s(self) -> FloatArray:
+        """Plug-in time per session [s] (NaN if never plugged)."""
+        return np.asarray(self._plug_s, dtype=float)
+
+    @property
+    def leave_s(self) -> FloatArray:
+        """Leaving time per session [s] (NaN if still there)."""
+        return np.asarray(self._leave_s, dtype=float)
+
+    @property
+    def e_del_kwh(self) -> FloatArray:
+        """Energy delivered per session [kWh]."""
+        return np.asarray(self._e_del, dtype=float)
+
+    @property
+    def socket_of(self) -> IntArray:
+        """Socket used per session (-1 if none)."""
+        return np.asarray(self._socket_of, dtype=np.int64)
+
+    # ------------------------------------------------------------------ events
+    def _arrivals(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        timeout = env.timeout
+        arrive = self._arrive
+        for i, t in enumerate(self._arr):
+            delay = t - env.now
+            if delay > 0:
+                yield timeout(delay)
+            arrive(i)
+
+    def _arrive(self, i: int) -> None:
+        self.events += 1
+        self.n_arrived += 1
+        c = self._typ[i]
+        free = self._free[c]
+        if free:
+            self._plug(i, heapq.heappop(free))
+        elif self._deadline[i] > self._arr[i]:
+            self._status[i] = STATUS_WAITING
+            self._waiting[c].append(i)
+            self._n_waiting += 1
+        else:
+            self._turn_away(i, self.env.now)
+
+    def _turn_away(self, i: int, t: float) -> None:
+        self._status[i] = STATUS_TURNED_AWAY
+        self._leave_s[i] = t
+        self.n_turned_away += 1
+
+    def _plug(self, i: int, sock: int) -> None:
+        now = self.env.now
+        t_dep = self._dep[i]
+        if t_dep <= now:
+            self._turn_away(i, now)
+            heapq.heappush(self._free[self._stype[sock]], sock)
+            return
+        self._status[i] = STATUS_CHARGING
+        self._plug_s[i] = now
+        self._socket_of[i] = sock
+        self.sock_sess[sock] = i
+        vmax = min(self._pmax[i], self._rating[sock])
+        erem = self._ereq[i]
+        st = self._st
+        st[self._o_vmax + sock] = vmax
+        st[self._o_erem + sock] = erem
+        st[self._o_tdep + sock] = t_dep
+        st[self._o_occ + sock] = 1.0
+        st[self._o_pd + sock] = min(vmax, erem / self.dt_h)
+        left_h = (self._t_step_end - now) / 3600.0
+        p = min(self._lim[sock], vmax)
+        if left_h > 0.0 and p * left_h > erem:
+            p = erem / left_h
+        self._p[sock] = p
+        self._t[sock] = now
+        self.n_occupied += 1
+        ev = self.env.timeout(t_dep - now, value=sock)
+        ev.callbacks.append(self._on_depart)
+
+    def _on_depart(self, event: simpy.Event) -> None:
+        self.events += 1
+        sock: int = event.value
+        now = self.env.now
+        i = self.sock_sess[sock]
+        p = self._p[sock]
+        e_part = 0.0
+        if p > 0.0:
+            e_part = p * (now - self._t[sock]) / 3600.0
+            self._part[sock] += e_part
+            self._part_any = True
+        st = self._st
+        self._e_del[i] = self._ereq[i] - st[self._o_erem + sock] + e_part
+        self._status[i] = STATUS_DONE
+        self._leave_s[i] = now
+        self.sock_sess[sock] = -1
+        st[self._o_vmax + sock] = 0.0
+        st[self._o_erem + sock] = 0.0
+        st[self._o_tdep + sock] = math.inf
+        st[self._o_occ + sock] = 0.0
+        st[self._o_pd + sock] = 0.0
+        self._p[sock] = 0.0
+        self.n_occupied -= 1
+        c = self._stype[sock]
+        q = self._waiting[c]
+        while q:
+            j = q.popleft()
+            self._n_waiting -= 1
+            if self._deadline[j] < now:
+                self._turn_away(j, self._deadline[j])
+                continue
+            self._plug(j, sock)
+            return
+        heapq.heappush(self._free[c], sock)
+
+    def _prune_waiting(self) -> None:
+        now = self.env.now
+        for q in self._waiting:
+            while q:
+                j = q[0]
+                if self._deadline[j] >= now:
+                    break
+                q.popleft()
+                self._n_waiting -= 1
+                self._turn_away(j, self._deadline[j])
+
+    # -------------------------------------------------------------- step API
+    @property
+    def n_waiting(self) -> int:
+        """Vehicles waiting for a socket now (expired ones pruned)."""
+        if self._n_waiting:
+            self._prune_waiting()
+        return self._n_waiting
+
+    def observe(self) -> SocketArrays:
+        """Socket arrays at the step start (fresh read-only arrays)."""
+        if self.n_occupied == 0:
+            return self._empty
+        snap = self._state.copy()
+        snap.flags.writeable = False
+        pd_kw = snap[self._PD]
+        return SocketArrays(
+            type_code=self._type_ro,  # type: ignore[arg-type]
+            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
+            occupied=frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
+            p_demand_kw=pd_kw,
+            e_remaining_kwh=snap[self._EREM],
+            t_departure_s=snap[self._TDEP],
+            n_occupied=self.n_occupied,
+            p_demand_total_kw=float(pd_kw.sum()),
+        )
+
+    def begin_step(self, p_max_kw: FloatArray) -> None:
+        """Apply per-socket limits [kW] for the step that starts now."""
+        now = self.env.now
+        self._t_step_end = now + self.dt_s
+        self.sock_limit[:] = p_max_kw
+        self.sock_t.fill(now)
+        if self.n_occupied == 0:
+            return
+        np.minimum(p_max_kw, self.sock_pd, out=self.sock_p)
+        np.maximum(self.sock_p, 0.0, out=self.sock_p)
+
+    def end_step(self, e_socket_kwh: FloatArray) -> float:
+        """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total."""
+        if self.n_occupied == 0 and not self._part_any:
+            return 0.0  # the recorder row is already zero
+        # energy since each socket's power last changed, up to the step end
+        np.subtract(self.env.now, self.sock_t, out=e_socket_kwh)
+        e_socket_kwh *= self.sock_p
+        e_socket_kwh *= 1.0 / 3600.0
+        self.sock_erem -= e_socket_kwh
+        np.maximum(self.sock_erem, 0.0, out=self.sock_erem)
+        np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
+        np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        if self._part_any:
+            e_socket_kwh += self.sock_e_part
+            self.sock_e_part.fill(0.0)
+            self._part_any = False
+        return float(e_socket_kwh.sum())
+
+    def finish(self) -> None:
+        """Close the books at the end of the horizon (plugged vehicles are cut off)."""
+        now = self.env.now
+        self._prune_waiting()
+        for sock, i in enumerate(self.sock_sess):
+            if i >= 0:
+                self._e_del[i] = self._ereq[i] - self._st[self._o_erem + sock]
+                self._leave_s[i] = now
+
+    def occupied_mask(self) -> BoolArray:
+        """Sockets with a vehicle now."""
+        return self.sock_occ > 0.0

@@ -1,0 +1,249 @@
+"""The plant: PV, mall, EV fleet and battery on one SimPy clock, and the per-step record.
+
+Inputs (PV, mall, sessions) are built up front from the scenario with independent seeded
+random streams, so changing the EV fleet never changes the PV profile and vice versa.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from twin.components.bess import Battery, BessParams
+from twin.components.fleet import Fleet, SessionTable, SocketSpec, draw_sessions, read_sessions
+from twin.components.profiles import ProfileError, load_profile_kw
+from twin.config import ConfigError, Scenario, SiteConfig
+from twin.types import FloatArray, SocketArrays, frozen_array
+
+RNG_STREAMS = ("pv", "mall", "ev")
+
+
+def rng_streams(seed: int) -> dict[str, np.random.Generator]:
+    """Independent generators per component from one scenario seed."""
+    children = np.random.SeedSequence(seed).spawn(len(RNG_STREAMS))
+    return {name: np.random.default_rng(s) for name, s in zip(RNG_STREAMS, children, strict=True)}
+
+
+def _params(cls: type, base: dict[str, Any], extra: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(extra) - names)
+    if unknown:
+        raise ConfigError(f"site field '{where}': unknown key(s) {unknown}; known: {sorted(names - set(base))}")
+    return cls(**{**base, **extra})
+
+
+@dataclass(frozen=True, slots=True)
+class PlantInputs:
+    """Everything exogenous to the control loop, one value per step."""
+
+    index: pd.DatetimeIndex
+    dt_s: float
+    p_pv_kw: FloatArray
+    p_mall_kw: FloatArray
+    p_ev_profile_kw: FloatArray | None
+    sessions: SessionTable | None
+    hour: FloatArray
+    weekday: np.ndarray
+    price_per_kwh: FloatArray
+    is_peak: np.ndarray
+    ev_open: np.ndarray
+
+
+def _profile(site_file: str, f: Any, index: pd.DatetimeIndex, dt_s: float) -> FloatArray:
+    try:
+        return load_profile_kw(f.path, f.column, index, dt_s)
+    except ProfileError as exc:
+        raise ConfigError(f"{exc} (named by field '{site_file}')") from exc
+
+
+def build_inputs(scn: Scenario) -> PlantInputs:
+    """PV, mall, EV sessions and calendar arrays for the scenario.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or broken profile or sessions file.
+    """
+    from twin.components.mall import MallParams, mall_kw
+    from twin.components.pv import PvParams, pv_ac_kw
+
+    site = scn.site
+    idx = scn.index
+    dt_s = scn.config.dt
+    rngs = rng_streams(scn.config.seed)
+    # PV
+    pv = site.pv
+    if pv.source == "file":
+        p_pv = _profile("pv.file", pv.file, idx, dt_s)
+    else:
+        base = {"lat_deg": site.location.lat_deg, "lon_deg": site.location.lon_deg,
+                "alt_m": site.location.alt_m, "p_dc_kwp": pv.p_dc_kwp,
+                "p_ac_max_kw": pv.p_ac_max_kw, "tilt_deg": pv.tilt_deg,
+                "azimuth_deg": pv.azimuth_deg, "gamma_pdc_per_c": pv.gamma_pdc_per_c,
+                "losses_frac": pv.losses_frac}
+        p_pv = pv_ac_kw(idx, dt_s, _params(PvParams, base, dict(pv.cloudiness), "pv.cloudiness"),
+                        rngs["pv"])
+    # mall
+    mall = site.mall
+    if mall.source == "file":
+        p_mall = _profile("mall.file", mall.file, idx, dt_s)
+    else:
+        p_mall = mall_kw(idx, dt_s, _params(MallParams, {"e_day_kwh": mall.e_day_kwh},
+                                            dict(mall.shape), "mall.shape"), rngs["mall"])
+    # EV
+    ev = site.ev
+    start = idx[0]
+    duration = scn.config.duration
+    sessions: SessionTable | None = None
+    p_ev_prof = None
+    if ev.source == "synthetic":
+        sessions = draw_sessions(ev, start, duration, rngs["ev"])
+    elif ev.source == "sessions_file":
+        assert ev.sessions_file is not None
+        sessions = read_sessions(ev.sessions_file, ev, start, duration)
+    else:
+        p_ev_prof = _profile("ev.profile", ev.profile, idx, dt_s)
+    # calendar and tariff
+    hour = (idx.hour + idx.minute / 60.0 + idx.second / 3600.0).to_numpy(dtype=float)
+    weekday = idx.weekday.to_numpy()
+    tar = site.tariff
+    is_peak = (hour >= tar.peak_start_hour) & (hour < tar.peak_end_hour)
+    price = np.where(is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh)
+    ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
+    return PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
+                       sessions, hour, weekday, price, is_peak, ev_open)
+
+
+class Recorder:
+    """Per-step arrays, preallocated (no per-step dict or DataFrame building)."""
+
+    def __init__(self, n: int, n_sockets: int) -> None:
+        self.n = n
+        self.e_ev_kwh = np.zeros(n)
+        self.e_bess_charge_kwh = np.zeros(n)
+        self.e_bess_discharge_kwh = np.zeros(n)
+        self.e_bess_stored_kwh = np.zeros(n)  # stored energy at the step end
+        self.cap_kwh = np.zeros(n)
+        self.p_bess_request_kw = np.zeros(n)  # controller's request
+        self.p_bess_command_kw = np.zeros(n)  # after the safety layer
+        self.phase = np.zeros(n, dtype=np.int16)
+        self.n_clamps = np.zeros(n, dtype=np.int32)
+        self.n_plugged = np.zeros(n, dtype=np.int32)
+        self.n_waiting = np.zeros(n, dtype=np.int32)
+        self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float64)
+        self.decide_s = np.zeros(n)
+        self.k_done = 0
+
+
+class Plant:
+    """The physical site on a SimPy environment.
+
+    Parameters
+    ----------
+    env : SimPy environment (seconds).
+    inputs : exogenous profiles and sessions.
+    site : the site configuration.
+    """
+
+    def __init__(self, env: simpy.Environment, inputs: PlantInputs, site: SiteConfig) -> None:
+        self.env = env
+        self.inputs = inputs
+        self.site = site
+        self.dt_s = inputs.dt_s
+        self.dt_h = inputs.dt_s / 3600.0
+        self.p_pv_kw = inputs.p_pv_kw.tolist()
+        self.p_mall_kw = inputs.p_mall_kw.tolist()
+        self.p_ev_prof_kw = inputs.p_ev_profile_kw.tolist() if inputs.p_ev_profile_kw is not None else None
+        self.battery = Battery(BessParams.from_config(site.bess))
+        spec = SocketSpec.from_config(site.ev)
+        self.n_sockets = int(spec.p_rating_kw.shape[0])
+        self.fleet: Fleet | None = None
+        if inputs.sessions is not None:
+            self.fleet = Fleet(env, inputs.sessions, spec, inputs.dt_s)
+        else:
+            z = np.zeros(self.n_sockets)
+            self._empty_sockets = SocketArrays(
+                type_code=frozen_array(spec.type_code.copy()),  # type: ignore[arg-type]
+                p_rating_kw=frozen_array(spec.p_rating_kw.copy()),  # type: ignore[arg-type]
+                occupied=frozen_array(np.zeros(self.n_sockets, dtype=bool)),  # type: ignore[arg-type]
+                p_demand_kw=frozen_array(z.copy()),  # type: ignore[arg-type]
+                e_remaining_kwh=frozen_array(z.copy()),  # type: ignore[arg-type]
+                t_departure_s=frozen_array(np.full(self.n_sockets, math.inf)),  # type: ignore[arg-type]
+            )
+        self.export_limit_kw = site.grid.export_limit_kw
+        n = len(inputs.index)
+        self.rec = Recorder(n, self.n_sockets)
+        self.k = 0
+        self.p_bess_setpoint_kw = 0.0
+        self.n_reverse_flow_cuts = 0
+
+    # ---- device-side API used by the sim adapters
+    def observe_sockets(self) -> SocketArrays:
+        """Socket arrays at the step start."""
+        if self.fleet is None:
+            return self._empty_sockets
+        return self.fleet.observe()
+
+    def begin_sockets(self, p_max_kw: FloatArray) -> None:
+        """Per-socket limits for the step that starts now [kW]."""
+        if self.fleet is not None:
+            self.fleet.begin_step(p_max_kw)
+
+    def waiting_fn(self) -> Callable[[], int]:
+        """A cheap callable giving the number of waiting vehicles."""
+        fleet = self.fleet
+        if fleet is None:
+            return lambda: 0
+        return lambda: fleet._n_waiting and fleet.n_waiting
+
+    @property
+    def n_waiting(self) -> int:
+        """Vehicles waiting for a socket."""
+        return self.fleet.n_waiting if self.fleet is not None else 0
+
+    @property
+    def n_plugged(self) -> int:
+        """Vehicles plugged in."""
+        return self.fleet.n_occupied if self.fleet is not None else 0
+
+    # ---- the physics of one step
+    def settle(self) -> None:
+        """Integrate step ``k`` (which just ended) and record it; advance ``k``."""
+        k = self.k
+        rec = self.rec
+        dt_h = self.dt_h
+        e_sock = rec.e_socket_kwh[k]
+        e_ev = self.fleet.end_step(e_sock) if self.fleet is not None else 0.0
+        if self.p_ev_prof_kw is not None:
+            e_ev += self.p_ev_prof_kw[k] * dt_h
+        p_b = self.p_bess_setpoint_kw
+        if p_b > 0.0:
+            # The inverter cannot push power back into an isolated grid: the discharge is cut
+            # to the site's net load after PV (EVs may have left during the step).
+            cap = max(e_ev / dt_h + self.p_mall_kw[k] - self.p_pv_kw[k], 0.0) + self.export_limit_kw
+            if p_b > cap:
+                p_b = cap
+                self.n_reverse_flow_cuts += 1
+        bat = self.battery
+        bat.apply(p_b, dt_h)
+        rec.e_ev_kwh[k] = e_ev
+        if p_b > 0.0:
+            rec.e_bess_discharge_kwh[k] = p_b * dt_h
+        elif p_b < 0.0:
+            rec.e_bess_charge_kwh[k] = -p_b * dt_h
+        rec.e_bess_stored_kwh[k] = bat.e_kwh
+        rec.cap_kwh[k] = bat.cap_kwh
+        rec.k_done = k + 1
+        self.k = k + 1
+
+    def finish(self) -> None:
+        """Close the books (vehicles still plugged at the end are cut off)."""
+        if self.fleet is not None:
+            self.fleet.finish()
