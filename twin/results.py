@@ -345,6 +345,46 @@ VOLATILE_KEYS = frozenset({"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events
                            "decide_median_us", "decide_p99_us"})
 
 
+def iso_local(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Timezone-aware timestamps as ISO 8601 strings with their UTC offset, vectorised.
+
+    ``2024-01-01T09:15:00-05:00``; NaT becomes an empty string.
+    """
+    idx = pd.DatetimeIndex(ts)
+    if idx.tz is None:
+        raise ValueError("timestamps must be timezone-aware")
+    local = idx.tz_localize(None)
+    utc = idx.tz_convert("UTC").tz_localize(None)
+    base = np.datetime_as_string(local.to_numpy().astype("datetime64[s]"), unit="s")
+    nat = np.asarray(idx.isna())
+    td = np.where(nat, np.timedelta64(0, "ns"), (local - utc).to_numpy())
+    off_min = (td // np.timedelta64(1, "m")).astype(np.int64)
+    uniq = {int(m): f"{'+' if m >= 0 else '-'}{abs(int(m)) // 60:02d}:{abs(int(m)) % 60:02d}"
+            for m in np.unique(off_min[~nat])}
+    suffix = np.array([uniq.get(int(m), "") for m in off_min]) if len(uniq) > 1 else \
+        np.full(len(idx), next(iter(uniq.values()), ""))
+    out = np.char.add(base.astype(str), suffix.astype(str)).astype(object)
+    out[nat] = ""
+    return out
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as CSV quickly (pyarrow), timestamps as local ISO 8601 with offset."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    frame = {}
+    for c in df.columns:
+        col = df[c]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            frame[c] = pa.array(iso_local(col), type=pa.string())
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            frame[c] = pa.array(col.astype(str).to_numpy(), type=pa.string())
+        else:
+            frame[c] = pa.array(col.to_numpy())
+    pacsv.write_csv(pa.table(frame), path)
+
+
 def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True) -> Path:
     """Write the run's files into ``out_dir`` atomically and return it.
 
@@ -363,8 +403,8 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
             ts.to_parquet(tmp / "timeseries.parquet", index=False)
             res.sessions.to_parquet(tmp / "sessions.parquet", index=False)
         if csv:
-            ts.to_csv(tmp / "timeseries.csv", index=False, float_format="%.9g")
-            res.sessions.to_csv(tmp / "sessions.csv", index=False, float_format="%.9g")
+            write_csv(ts, tmp / "timeseries.csv")
+            write_csv(res.sessions, tmp / "sessions.csv")
         res.daily_profile.to_csv(tmp / "daily_profile.csv", index=False, float_format="%.9g")
         with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(res.summary, fh, indent=2, sort_keys=False, allow_nan=False)

@@ -156,7 +156,7 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
         raise ConfigError(f"{path}: sessions file not found (field 'ev.sessions_file').")
     try:
         df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a user error here
+    except Exception as exc:
         raise ConfigError(f"{path}: cannot read the sessions file ({type(exc).__name__}: {exc}).") from exc
     missing = [c for c in SESSION_FILE_COLUMNS if c not in df.columns]
     if missing:

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
+
+from twin.components.noise import ar1_filter
 
 __all__ = ["MallParams", "mall_kw"]
 
@@ -149,7 +150,7 @@ def _ar1(n: int, phi: float, rng: np.random.Generator) -> np.ndarray:
     eps = rng.standard_normal(n)
     if n > 1:
         eps[1:] *= math.sqrt(1.0 - phi * phi)
-    return np.asarray(lfilter([1.0], [1.0, -phi], eps), dtype=np.float64)
+    return ar1_filter(eps, phi)
 
 
 def mall_kw(

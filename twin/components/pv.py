@@ -53,7 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pvlib
-from scipy.signal import lfilter
+
+from twin.components.noise import ar1_filter
 
 __all__ = ["PvParams", "pv_ac_kw"]
 
@@ -225,7 +226,7 @@ def _cloud_index(
     phi = math.exp(-base / params.intraday_tau_s) if params.intraday_tau_s > 0 else 0.0
     eps = rng.standard_normal(n)
     eps[1:] *= math.sqrt(1.0 - phi * phi)
-    x = lfilter([1.0], [1.0, -phi], eps)  # stationary AR(1), unit variance
+    x = ar1_filter(eps, phi)  # stationary AR(1), unit variance
 
     hour = (np.arange(per_day) + 0.5) * (base / 3600.0)
     bump = np.exp(-0.5 * ((hour - params.afternoon_peak_hour) / params.afternoon_width_h) ** 2)
