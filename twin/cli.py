@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print the KPI table of a finished run")
     s.add_argument("run_dir", help="a run's output folder")
     s.set_defaults(func=cmd_show)
+    # Subcommands contributed by other modules: one `register(sub)` line each, below.
+    # [report]
+    # [monitoring]
     return ap
 
 
