@@ -7,6 +7,7 @@ in code. Unknown keys are errors. Messages name the file, the field and the prob
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -305,11 +306,16 @@ class OutputConfig(_Strict):
     parquet: bool = True
 
 
+_DAYS = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(?:d|day|days)\s*$")
+
+
 def _parse_timedelta_s(v: Any, what: str) -> float:
     if isinstance(v, bool):
         raise ValueError(f"{what} must be a duration such as '15min', '1h', '7d' or seconds")
     if isinstance(v, int | float):
         s = float(v)
+    elif isinstance(v, str) and (m := _DAYS.match(v)):
+        s = float(m.group(1)) * 86400.0
     else:
         try:
             s = pd.Timedelta(str(v)).total_seconds()

@@ -112,7 +112,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
         p_ev_prof = _profile("ev.profile", ev.profile, idx, dt_s)
     # calendar and tariff
     hour = (idx.hour + idx.minute / 60.0 + idx.second / 3600.0).to_numpy(dtype=float)
-    weekday = idx.weekday.to_numpy()
+    weekday = idx.day_of_week.to_numpy()
     tar = site.tariff
     is_peak = (hour >= tar.peak_start_hour) & (hour < tar.peak_end_hour)
     price = np.where(is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh)

@@ -189,7 +189,7 @@ def build_daily_profile(ts: pd.DataFrame) -> pd.DataFrame:
     soc = ts.assign(date=t.dt.date, hour=t.dt.hour).groupby(["date", "hour"])["soc_percent"].mean()
     hourly["soc_percent"] = soc
     hourly = hourly.reset_index()
-    wd = pd.to_datetime(hourly["date"]).dt.weekday
+    wd = pd.to_datetime(hourly["date"]).dt.day_of_week
     parts = []
     for name, mask in (("all", np.ones(len(hourly), bool)), ("weekday", (wd < 5).to_numpy()),
                        ("weekend", (wd >= 5).to_numpy())):

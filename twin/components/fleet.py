@@ -480,8 +480,9 @@ class Fleet:
         np.subtract(self.env.now, self.sock_t, out=e_socket_kwh)
         e_socket_kwh *= self.sock_p
         e_socket_kwh *= 1.0 / 3600.0
-        self.sock_erem -= e_socket_kwh
-        np.maximum(self.sock_erem, 0.0, out=self.sock_erem)
+        erem = self.sock_erem
+        erem -= e_socket_kwh
+        erem[erem < 1e-9] = 0.0  # float crumbs of a finished charge
         np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
         np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
         if self._part_any:

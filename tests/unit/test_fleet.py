@@ -1,0 +1,103 @@
+"""EV fleet as discrete events: plug-in, charging under a limit, departures, waiting, patience."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+
+from twin.components.fleet import (
+    STATUS_DONE,
+    STATUS_TURNED_AWAY,
+    Fleet,
+    SessionTable,
+    SocketSpec,
+    draw_sessions,
+)
+from twin.config import EvConfig
+
+DT = 900.0
+
+
+def table(rows: list[tuple[float, float, int, float, float, float]]) -> SessionTable:
+    a = np.array(rows, dtype=float)
+    return SessionTable(a[:, 0], a[:, 1], a[:, 2].astype(np.int64), a[:, 3], a[:, 4], a[:, 5])
+
+
+def run(sessions: SessionTable, n_moto: int = 1, limit_kw: float = 100.0, steps: int = 16
+        ) -> tuple[Fleet, np.ndarray]:
+    env = simpy.Environment()
+    spec = SocketSpec(np.array([0] * n_moto, dtype=np.int64), np.full(n_moto, 3.7))
+    fleet = Fleet(env, sessions, spec, DT)
+    e = np.zeros((steps, n_moto))
+
+    def ticks() -> Generator[simpy.Event, Any, None]:
+        for k in range(steps):
+            fleet.observe()
+            fleet.begin_step(np.full(n_moto, limit_kw))
+            ev = simpy.Event(env)
+            ev._ok, ev._value = True, None
+            env.schedule(ev, 2, DT)  # after same-instant arrivals/departures, as the engine
+            yield ev
+            fleet.end_step(e[k])
+
+    env.process(ticks())
+    env.run(until=steps * DT + 1)
+    fleet.finish()
+    return fleet, e
+
+
+def test_full_charge_then_idle_until_departure() -> None:
+    # arrives 0 s, leaves 2 h, wants 3.7 kWh at 3.7 kW → exactly 1 h of charging
+    f, e = run(table([(0.0, 7200.0, 0, 3.7, 3.7, 600.0)]))
+    assert e.sum() == pytest.approx(3.7)
+    assert e[:4].sum() == pytest.approx(3.7) and e[4:].sum() == 0.0
+    assert f.status[0] == STATUS_DONE and f.e_del_kwh[0] == pytest.approx(3.7)
+
+
+def test_mid_step_plug_in_and_departure() -> None:
+    # arrives 450 s (mid step 0), leaves 2250 s (mid step 2): charges 1800 s at 3.7 kW
+    f, e = run(table([(450.0, 2250.0, 0, 10.0, 3.7, 600.0)]))
+    assert e.sum() == pytest.approx(3.7 * 0.5)
+    assert e[0, 0] == pytest.approx(3.7 * 450 / 3600)
+    assert e[2, 0] == pytest.approx(3.7 * 450 / 3600)
+    assert f.e_del_kwh[0] == pytest.approx(3.7 * 0.5)
+
+
+def test_limit_respected() -> None:
+    f, e = run(table([(0.0, 3600.0, 0, 10.0, 3.7, 600.0)]), limit_kw=1.0)
+    assert e.sum() == pytest.approx(1.0)
+
+
+def test_waiting_queue_and_patience() -> None:
+    rows = [
+        (0.0, 1800.0, 0, 1.0, 3.7, 600.0),    # takes the only socket until 1800 s
+        (100.0, 5000.0, 0, 1.0, 3.7, 1800.0),  # waits 1700 s < patience → plugs at 1800 s
+        (200.0, 5000.0, 0, 1.0, 3.7, 600.0),   # patience ends at 800 s → turned away
+    ]
+    f, _ = run(table(rows))
+    assert list(f.status) == [STATUS_DONE, STATUS_DONE, STATUS_TURNED_AWAY]
+    assert f.plug_s[1] == pytest.approx(1800.0)
+    assert f.leave_s[2] == pytest.approx(800.0)
+    assert f.e_del_kwh[1] == pytest.approx(1.0)
+
+
+def test_draw_sessions_deterministic_and_in_opening_hours() -> None:
+    import pandas as pd
+
+    ev = EvConfig()
+    start = pd.Timestamp("2024-03-04", tz="America/Lima")
+    a = draw_sessions(ev, start, 7 * 86400.0, np.random.default_rng(5))
+    b = draw_sessions(ev, start, 7 * 86400.0, np.random.default_rng(5))
+    c = draw_sessions(ev, start, 7 * 86400.0, np.random.default_rng(6))
+    assert np.array_equal(a.arrival_s, b.arrival_s)
+    assert not np.array_equal(a.arrival_s[:50], c.arrival_s[:50])
+    hours = (a.arrival_s % 86400.0) / 3600.0
+    assert hours.min() >= ev.open_hour and hours.max() < ev.close_hour
+    assert ((a.departure_s % 86400.0) / 3600.0).max() <= ev.close_hour + 1e-9
+    per_day = a.n / 7
+    assert 270 + 39 - 40 < per_day < 270 + 39 + 40
+    assert (np.diff(a.arrival_s) >= 0).all()
