@@ -19,7 +19,7 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,6 +291,9 @@ class Fleet:
         self.n_arrived = 0
         self.n_turned_away = 0
         self.events = 0
+        #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
+        #: (``t_s``: when it left [s since start]); None costs nothing.
+        self.on_turned_away: Callable[[int, float], None] | None = None
         # constant arrays for empty observations
         self._type_ro = frozen_array(sockets.type_code.copy())
         self._rating_ro = frozen_array(sockets.p_rating_kw.copy())
@@ -359,6 +362,8 @@ class Fleet:
         self._status[i] = STATUS_TURNED_AWAY
         self._leave_s[i] = t
         self.n_turned_away += 1
+        if self.on_turned_away is not None:
+            self.on_turned_away(i, t)
 
     def _plug(self, i: int, sock: int) -> None:
         now = self.env.now
