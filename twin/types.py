@@ -13,6 +13,7 @@ sees one consistent snapshot (the "process image") and cannot change the plant t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -206,12 +207,16 @@ class ClampLog:
     by_reason: dict[str, int] = field(default_factory=dict)
     first: list[Clamp] = field(default_factory=list)
     keep_first: int = 200
+    #: Called with every clamp as it is added (e.g. to log it); None costs nothing.
+    on_clamp: Callable[[Clamp], None] | None = None
 
     def add(self, clamp: Clamp) -> None:
         """Count ``clamp`` and keep it if it is among the first ones."""
         self.by_reason[clamp.reason] = self.by_reason.get(clamp.reason, 0) + 1
         if len(self.first) < self.keep_first:
             self.first.append(clamp)
+        if self.on_clamp is not None:
+            self.on_clamp(clamp)
 
     @property
     def total(self) -> int:
