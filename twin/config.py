@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from twin.faults import FaultSpec
+
 
 class ConfigError(ValueError):
     """A user error in a configuration or input file (the CLI exits with status 2)."""
@@ -341,6 +343,7 @@ class ScenarioConfig(_Strict):
     controller_params: dict[str, Any] = Field(default_factory=dict)
     output: OutputConfig = Field(default_factory=OutputConfig)
     overrides: dict[str, Any] = Field(default_factory=dict)
+    faults: list[FaultSpec] = Field(default_factory=list)  # HIL fault injection (twin.faults)
 
     @field_validator("duration", mode="before")
     @classmethod
