@@ -41,7 +41,8 @@ SESSION_TIME_COLUMNS: tuple[str, ...] = ("arrival", "plug_in")
 DAILY_COLUMNS: tuple[str, ...] = (
     "day_type", "hour", "pv_kwh", "ev_kwh", "mall_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
     "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_to_ev_kwh",
-    "bess_to_mall_kwh", "grid_import_kwh", "soc_percent",
+    "bess_to_mall_kwh", "grid_import_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh",
+    "soc_percent",
 )
 
 #: Summary keys the report needs, with the type each must have.
