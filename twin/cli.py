@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_show)
     # Subcommands contributed by other modules: one `register(sub)` line each, below.
     # [report]
+    from twin.report.cli import register as _reg_report; _reg_report(sub)  # noqa: E702, I001
     # [monitoring]
     return ap
 
