@@ -114,7 +114,7 @@ def day_slot_matrix(run: RunData, values: np.ndarray) -> tuple[pd.DatetimeIndex,
     codes, days = pd.factorize(day, sort=True)
     sec = (t - day).total_seconds().to_numpy()
     dt_s = float(run.summary["dt_s"])
-    n_slots = max(1, int(round(86400.0 / dt_s)))
+    n_slots = max(1, round(86400.0 / dt_s))
     slot = np.clip((sec // dt_s).astype(int), 0, n_slots - 1)
     mat = np.full((n_slots, len(days)), np.nan)
     mat[slot, codes] = np.asarray(values, dtype=float)

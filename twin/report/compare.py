@@ -18,7 +18,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from twin.report import aggregate as agg
 from twin.report.load import RunData, RunFolderError
-from twin.report.style import COLORS, TALL, WIDE, legend_below, new_figure, thousands
+from twin.report.style import COLORS, TALL, WIDE, date_axis, legend_below, new_figure, thousands
 
 #: Summary keys that must agree for runs to be compared.
 SAME_KEYS: tuple[str, ...] = ("site", "start", "days", "dt_s")
@@ -94,6 +94,11 @@ KPI_BARS: tuple[tuple[str, str, float, str], ...] = (
 )
 
 
+def _short(v: float) -> str:
+    """A bar label: 3 significant digits below 100, whole numbers above."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
     """Small multiples: one bar per run for each headline KPI."""
     fig, axes = new_figure((11.0, 8.0), nrows=3, ncols=3)
@@ -101,8 +106,7 @@ def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
     for ax, (key, name, scale, unit) in zip(axes.flat, KPI_BARS, strict=True):
         vals = np.array([float(r.summary.get(key, np.nan) or 0.0) * scale for r in runs])
         bars = ax.bar(x, vals, 0.7, color=[_color(i) for i in range(len(runs))])
-        ax.bar_label(bars, labels=[f"{v:,.1f}" if abs(v) < 1000 else f"{v:,.0f}" for v in vals],
-                     fontsize=8, padding=2)
+        ax.bar_label(bars, labels=[_short(v) for v in vals], fontsize=8, padding=2)
         ax.set_title(name, fontsize=10)
         ax.set_ylabel(f"[{unit}]")
         ax.set_xticks(x)
@@ -134,6 +138,7 @@ def fig_daily_cost_difference(runs: Sequence[RunData]) -> Figure:
     ax.set_ylabel("Daily cost difference [kPEN/day]\n(> 0: costs more)")
     ax2.set_ylabel("Cumulative difference [kPEN]")
     ax2.set_xlabel("Day")
+    date_axis(ax2, runs[0].days + 3 if runs[0].days <= 10 else runs[0].days)
     thousands(ax, decimals=2)
     thousands(ax2, decimals=1)
     ax.legend(loc="best")
@@ -165,8 +170,9 @@ def fig_soc_overlay(runs: Sequence[RunData]) -> Figure:
     ax2.set_ylim(0, 105)
     ax2.set_ylabel("SOC [%]")
     ax2.set_title("First week", fontsize=10)
-    ax2.tick_params(axis="x", labelrotation=30)
-    legend_below(ax2, ncol=min(len(runs), 3))
+    date_axis(ax2, 7)
+    h, lab = ax2.get_legend_handles_labels()
+    fig.legend(h, lab, loc="outside lower center", ncol=min(len(runs), 4), frameon=False)
     _title(fig, "Battery state of charge by run", runs)
     return fig
 
@@ -179,8 +185,11 @@ def fig_period_cost(runs: Sequence[RunData]) -> Figure:
     n = len(runs) + 1
     w = 0.8 / n
     x = np.arange(len(ref), dtype=float)
+    refs = [float(agg.with_derived(r)["cost_pv_only_soles"].sum()) for r in runs]
+    same = max(refs) - min(refs) <= 1e-3 * max(abs(max(refs)), 1.0)
     ax.bar(x - 0.4 + w / 2, ref["cost_pv_only_soles"].to_numpy() * 1e-3, w, color="#ADB5BD",
-           label="Without the BESS (PV only)")
+           label="Without the BESS (PV only)" if same else
+           f"Without the BESS (PV only, {runs[0].label})")
     for i, r in enumerate(runs):
         p = agg.by_period(r, period.freq).reindex(ref.index)
         ax.bar(x - 0.4 + w * (i + 1.5), p["grid_cost_soles"].to_numpy() * 1e-3, w,
@@ -219,7 +228,7 @@ def fig_daily_peak(runs: Sequence[RunData]) -> Figure:
         ax.step(t, d["peak_grid_kw"], where="post", color=_color(i), lw=1.2, label=r.label)
     ax.set_ylabel("Peak grid import [kW]")
     ax.set_xlabel("Day")
-    ax.tick_params(axis="x", labelrotation=30)
+    date_axis(ax, runs[0].days + 3 if runs[0].days <= 10 else runs[0].days)
     thousands(ax)
     ax.legend(loc="best")
     _title(fig, "Peak grid import per day by run", runs)

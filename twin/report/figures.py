@@ -29,6 +29,7 @@ from twin.report.style import (
     HP_SHADE,
     TALL,
     WIDE,
+    date_axis,
     empty_note,
     legend_below,
     new_figure,
@@ -43,7 +44,7 @@ T = 1e-3  # kg → t
 # ---------------------------------------------------------------- helpers
 
 
-def _naive(t: pd.Series | pd.DatetimeIndex) -> pd.DatetimeIndex:
+def _naive(t: pd.Series | pd.Index) -> pd.DatetimeIndex:
     """Local wall-clock times without the zone (matplotlib would plot them in UTC)."""
     idx = pd.DatetimeIndex(t)
     return idx.tz_localize(None) if idx.tz is not None else idx
@@ -89,14 +90,19 @@ def _shade_hp(ax: Axes, t: pd.DatetimeIndex, is_hp: np.ndarray, dt: pd.Timedelta
         return
     edges = np.diff(np.concatenate([[0], is_hp.astype(int), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    x = _edges(t, dt)
     for a, b in zip(starts, ends, strict=True):
-        ax.axvspan(t[a], t[b - 1] + dt, color=HP_SHADE, zorder=0, linewidth=0)
+        ax.axvspan(float(x[a]), float(x[b]), color=HP_SHADE, zorder=0, linewidth=0)
+
+
+def _edges(t: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
+    """Bin edges (matplotlib date numbers): the times ``t`` plus one ``step`` after the last."""
+    return np.asarray(mdates.date2num(t.append(pd.DatetimeIndex([t[-1] + step])).to_numpy()))
 
 
 def _day_edges(t: pd.DatetimeIndex) -> np.ndarray:
     """Bin edges (matplotlib date numbers) of consecutive days starting at ``t``."""
-    return np.asarray(mdates.date2num(np.append(t.to_pydatetime(),
-                                                (t[-1] + pd.Timedelta(days=1)).to_pydatetime())))
+    return _edges(t, pd.Timedelta(days=1))
 
 
 def _day_bars(ax: Axes, t: pd.DatetimeIndex, values: np.ndarray, color: str, label: str,
@@ -114,19 +120,6 @@ def _period_axis(ax: Axes, labels: list[str], n: int, flat_up_to: int = 12) -> n
     ax.set_xticklabels(labels, rotation=0 if flat else 45, ha="center" if flat else "right")
     ax.set_xlim(-0.6, n - 0.4)
     return x
-
-
-def _date_axis(ax: Axes, span_days: float) -> None:
-    if span_days <= 10:
-        ax.xaxis.set_major_locator(mdates.DayLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b"))
-        ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18]))
-    elif span_days <= 62:
-        ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    else:
-        ax.xaxis.set_major_locator(mdates.MonthLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b"))
 
 
 def _phase_order(run: RunData) -> list[str]:
@@ -228,13 +221,13 @@ def fig_profile_5days(run: RunData) -> Figure:
             label="EV charging")
     ax.set_ylabel("Power [kW]")
     thousands(ax)
-    handles, labels = ax.get_legend_handles_labels()
+    handles, _ = ax.get_legend_handles_labels()
     handles.append(Patch(color=HP_SHADE, label="Peak tariff (HP)"))
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax2.step(t, d["soc_percent"].to_numpy(), where="post", color=COLORS["soc"], lw=1.3)
     ax2.set_ylabel("SOC [%]")
     ax2.set_ylim(0, 105)
-    _date_axis(ax2, 5)
+    date_axis(ax2, 5)
     ax2.set_xlabel("Local time (America/Lima)")
     _title(fig, f"{min(5.0, run.days):g}-day profile: sources vs loads", run)
     return fig
@@ -295,7 +288,7 @@ def fig_source_split(run: RunData) -> Figure:
             ("Mall", ("pv_to_mall_kwh", "bess_to_mall_kwh", "grid_import_mall_kwh"))]
     names = ("PV", "BESS", "Grid")
     colors = (COLORS["pv"], COLORS["bess"], COLORS["grid"])
-    for i, (load, cols) in enumerate(rows):
+    for i, (_, cols) in enumerate(rows):
         vals = np.array([float(s[c].sum()) for c in cols])
         tot = vals.sum()
         left = 0.0
@@ -387,12 +380,11 @@ def fig_energy_cascade(run: RunData) -> Figure:
 def _heatmap(ax: Axes, run: RunData, values: np.ndarray, **kw: Any) -> QuadMesh:
     days, mat = agg.day_slot_matrix(run, values)
     d = _naive(days)
-    x = mdates.date2num(np.append(d.to_pydatetime(), (d[-1] + pd.Timedelta(days=1))
-                                  .to_pydatetime()))
+    x = _day_edges(d)
     y = np.linspace(0, 24, mat.shape[0] + 1)
     mesh = ax.pcolormesh(x, y, mat, shading="flat", rasterized=True, **kw)
     ax.xaxis_date()
-    _date_axis(ax, len(d) + (3 if len(d) <= 10 else 0))
+    date_axis(ax, len(d) + (3 if len(d) <= 10 else 0))
     if len(d) <= 10:
         ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[12]))
     ax.set_yticks(range(0, 25, 3))
@@ -439,7 +431,7 @@ def fig_bess_week(run: RunData) -> Figure:
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("BESS power [kW]\n(+ discharge / − charge)")
     thousands(ax)
-    h, lab = ax.get_legend_handles_labels()
+    h, _ = ax.get_legend_handles_labels()
     h.append(Patch(color=HP_SHADE, label="Peak tariff (HP)"))
     ax.legend(handles=h, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax2.step(t, d["soc_percent"].to_numpy(), where="post", color=COLORS["soc"], lw=1.4)
@@ -449,7 +441,7 @@ def fig_bess_week(run: RunData) -> Figure:
     colors = _phase_colors(order)
     code = pd.Categorical(d["phase_name"], categories=order).codes
     cmap = ListedColormap([colors[n] for n in order])
-    x = mdates.date2num(np.append(t.to_pydatetime(), (t[-1] + dt).to_pydatetime()))
+    x = _edges(t, dt)
     ax3.pcolormesh(x, [0, 1], code[None, :].astype(float), cmap=cmap,
                    norm=BoundaryNorm(np.arange(len(order) + 1) - 0.5, len(order)),
                    shading="flat", rasterized=True)
@@ -459,7 +451,7 @@ def fig_bess_week(run: RunData) -> Figure:
     ax3.legend(handles=[Patch(color=colors[n], label=n) for n in order],
                loc="upper center", bbox_to_anchor=(0.5, -0.9), ncol=3, frameon=False)
     ax3.xaxis_date()
-    _date_axis(ax3, 7)
+    date_axis(ax3, 7)
     _title(fig, f"Battery, {min(7.0, run.days):g}-day zoom: power, SOC and controller phase", run)
     return fig
 
@@ -488,7 +480,7 @@ def fig_bess_daily(run: RunData) -> Figure:
     ax2.set_ylabel("SOC [%]")
     ax2.legend(loc="lower right")
     ax2.xaxis_date()
-    _date_axis(ax2, run.days + 3 if run.days <= 10 else run.days)
+    date_axis(ax2, run.days + 3 if run.days <= 10 else run.days)
     _title(fig, "Battery energy per day and daily SOC range", run)
     return fig
 
@@ -644,10 +636,10 @@ def fig_grid_peak(run: RunData) -> Figure:
     ax.set_ylabel("Peak grid import [kW]")
     thousands(ax)
     ax.xaxis_date()
-    _date_axis(ax, run.days + 3 if run.days <= 10 else run.days)
+    date_axis(ax, run.days + 3 if run.days <= 10 else run.days)
     ax.legend(loc="lower left", fontsize=8.5)
     g = run.ts.set_index("timestamp")["p_grid_kw"]
-    at = g.groupby(g.index.normalize()).idxmax()
+    at = g.groupby(pd.DatetimeIndex(g.index).normalize()).idxmax()
     hours = pd.DatetimeIndex(at.to_numpy()).hour
     ax2.bar(range(24), np.bincount(hours, minlength=24)[:24], 0.85, color=COLORS["grid"])
     ax2.set_xticks(range(0, 24, 3))
@@ -795,7 +787,7 @@ def fig_ev_daily(run: RunData) -> Figure:
     ax2.set_title(f"{int(c.sum()):,} turned away in total ({c.sum() / max(len(s), 1) * 100:.2f} "
                   "% of arrivals)", fontsize=10, fontweight="normal")
     ax2.xaxis_date()
-    _date_axis(ax2, run.days + 3 if run.days <= 10 else run.days)
+    date_axis(ax2, run.days + 3 if run.days <= 10 else run.days)
     _title(fig, title, run)
     return fig
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
+import matplotlib.dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -65,7 +66,7 @@ TALL = (11.0, 7.0)
 @contextmanager
 def report_style() -> Iterator[None]:
     """Apply :data:`RC` for the duration of a report build."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(cast(Any, RC)):
         yield
 
 
@@ -104,3 +105,17 @@ def empty_note(ax: Axes, text: str) -> None:
 def legend_below(ax: Axes, ncol: int = 4, **kw: Any) -> None:
     """A legend under the axes (keeps the plot area free)."""
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, frameon=False, **kw)
+
+
+def date_axis(ax: Axes, span_days: float) -> None:
+    """Date ticks suited to a span of ``span_days`` days (days, weeks or months)."""
+    if span_days <= 10:
+        ax.xaxis.set_major_locator(mdates.DayLocator())
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b"))
+        ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18]))
+    elif span_days <= 62:
+        ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    else:
+        ax.xaxis.set_major_locator(mdates.MonthLocator())
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b"))
