@@ -156,6 +156,8 @@ class Battery:
         de = e1 - e0
         if de != 0.0 and pr.capacity_loss_coefficient > 0.0 and self.cap_kwh > 0:
             self.cap_kwh -= pr.capacity_loss_coefficient * self.cap0_kwh * abs(de) / (2.0 * self.cap_kwh)
+        if e1 > self.cap_kwh:  # cannot hold more than the (faded) capacity
+            e1 = self.cap_kwh
         self.throughput_kwh += abs(de)
         self.e_kwh = e1
         self.p_kw = p_kw

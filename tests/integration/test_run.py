@@ -1,0 +1,193 @@
+"""Whole runs: the CLI, the outputs, determinism, the balance and the SPEC's ranges."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SCENARIOS, SITE, write_yaml
+from twin.cli import main
+from twin.config import load_scenario
+from twin.engine import simulate
+from twin.results import OUTPUT_FILES, SEED_COLUMNS, VOLATILE_KEYS, build_results
+
+TOL = 1e-6
+
+
+def check_balance_and_envelope(ts: pd.DataFrame, bess: Any, dt_s: float) -> None:
+    """The acceptance equations, step by step."""
+    pv = ts["pv_to_ev_kwh"] + ts["pv_to_bess_kwh"] + ts["pv_to_mall_kwh"] + ts["pv_curtailed_kwh"] \
+        + ts["pv_export_kwh"]
+    assert (ts["pv_kwh"] - pv).abs().max() <= TOL
+    ev = ts["pv_to_ev_kwh"] + ts["bess_to_ev_kwh"] + ts["grid_import_ev_kwh"]
+    assert (ts["ev_kwh"] - ev).abs().max() <= TOL
+    mall = ts["pv_to_mall_kwh"] + ts["bess_to_mall_kwh"] + ts["grid_import_mall_kwh"]
+    assert (ts["mall_kwh"] - mall).abs().max() <= TOL
+    bus = (ts["pv_kwh"] + ts["bess_discharge_kwh"] + ts["grid_import_kwh"] - ts["ev_kwh"]
+           - ts["mall_kwh"] - ts["bess_charge_kwh"] - ts["grid_export_kwh"] - ts["pv_curtailed_kwh"])
+    assert bus.abs().max() <= TOL
+    if bess.e_capacity_kwh == 0:
+        assert (ts["soc_kwh"] == 0).all() and (ts["bess_discharge_kwh"] == 0).all()
+        return
+    soc = ts["soc_kwh"] / ts["capacity_kwh"]
+    assert soc.min() >= bess.soc_min_frac - 1e-5 and soc.max() <= bess.soc_max_frac + 1e-5
+    dt_h = dt_s / 3600.0
+    assert (ts["bess_discharge_kwh"] <= bess.p_discharge_max_kw * dt_h + TOL).all()
+    assert (ts["bess_charge_kwh"] <= bess.p_charge_max_kw * dt_h + TOL).all()
+    for c in ts.columns:
+        if c.endswith("_kwh") and c not in ("bess_action_kwh", "balance_residual_kwh"):
+            assert ts[c].min() >= -TOL, c
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # each example is a whole run
+@given(
+    controller=st.sampled_from(["six_phase", "arbitrage", "no_bess"]),
+    cap=st.floats(0.0, 4000.0), p_ch=st.floats(0.0, 1000.0), p_dis=st.floats(0.0, 1000.0),
+    eta=st.floats(0.7, 1.0), soc_min=st.floats(0.0, 0.5), span=st.floats(0.05, 0.5),
+    init=st.floats(0.0, 1.0), seed=st.integers(0, 10_000),
+    dt=st.sampled_from(["15min", "5min", "1h"]), export=st.sampled_from([0.0, 50.0]),
+    start_hour=st.integers(0, 23),
+)
+def test_property_balance_over_random_scenarios(
+    tmp_path: Path, site_dict: dict[str, Any], controller: str, cap: float, p_ch: float,
+    p_dis: float, eta: float, soc_min: float, span: float, init: float, seed: int, dt: str,
+    export: float, start_hour: int,
+) -> None:
+    site = json.loads(json.dumps(site_dict))
+    soc_max = min(soc_min + span, 1.0)
+    site["bess"].update(e_capacity_kwh=cap, p_charge_max_kw=p_ch, p_discharge_max_kw=p_dis,
+                        eta_roundtrip=eta, soc_min_frac=soc_min, soc_max_frac=soc_max,
+                        soc_initial_frac=soc_min + init * (soc_max - soc_min))
+    site["grid"]["export_limit_kw"] = export
+    write_yaml(tmp_path / "site.yaml", site)
+    scn_path = write_yaml(tmp_path / "s.yaml", {
+        "site": "site.yaml", "start": f"2024-06-10T{start_hour:02d}:00:00", "duration": "1d",
+        "dt": dt, "seed": seed, "controller": controller})
+    scn = load_scenario(scn_path)
+    res = build_results(simulate(scn))
+    check_balance_and_envelope(res.timeseries, scn.site.bess, scn.config.dt)
+
+
+@pytest.fixture(scope="module")
+def week_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("week")
+    runs = {}
+    for name, extra in (("a", []), ("b", []), ("seed2", ["--set", "seed=2"])):
+        out = base / name
+        assert main(["run", str(SCENARIOS / "week.yaml"), "--out", str(out), "-q", *extra]) == 0
+        runs[name] = out
+    return runs
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_outputs_written(week_runs: dict[str, Path]) -> None:
+    out = week_runs["a"]
+    for f in OUTPUT_FILES:
+        assert (out / f).is_file(), f
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert len(ts) == 7 * 96
+    for c in (*SEED_COLUMNS, "timestamp", "tariff_soles_per_kwh", "grid_cost_soles", "phase",
+              "phase_name", "p_socket_00_kw", "p_socket_37_kw"):
+        assert c in ts.columns, c
+    assert str(ts["timestamp"].dt.tz) == "America/Lima"
+    csv = pd.read_csv(out / "timeseries.csv")
+    assert list(csv.columns) == list(ts.columns)
+    assert np.allclose(csv["grid_import_kwh"], ts["grid_import_kwh"], rtol=1e-12, atol=0)
+    assert csv["timestamp"].iloc[0] == "2024-03-04T00:00:00-05:00"
+    prof = pd.read_csv(out / "daily_profile.csv")
+    assert set(prof["day_type"]) == {"all", "weekday", "weekend"}
+    assert len(prof[prof.day_type == "all"]) == 24
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["steps_done"] == 7 * 96 and summ["sim_wall_s"] > 0
+    sess = pd.read_parquet(out / "sessions.parquet")
+    assert len(sess) == summ["sessions_total"] > 7 * 250
+    assert (sess["e_delivered_kwh"] <= sess["e_req_kwh"] + 1e-6).all()
+
+
+def test_same_seed_identical_other_seed_different(week_runs: dict[str, Path]) -> None:
+    a, b, c = week_runs["a"], week_runs["b"], week_runs["seed2"]
+    for f in ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "sessions.csv",
+              "daily_profile.csv"):
+        assert _digest(a / f) == _digest(b / f), f
+    sa = json.loads((a / "summary.json").read_text())
+    sb = json.loads((b / "summary.json").read_text())
+    assert {k: v for k, v in sa.items() if k not in VOLATILE_KEYS} == \
+        {k: v for k, v in sb.items() if k not in VOLATILE_KEYS}
+    s1 = pd.read_parquet(a / "sessions.parquet")
+    s2 = pd.read_parquet(c / "sessions.parquet")
+    assert len(s1) != len(s2) or not np.array_equal(s1["e_req_kwh"], s2["e_req_kwh"])
+
+
+def test_every_step_names_its_phase(week_runs: dict[str, Path]) -> None:
+    ts = pd.read_parquet(week_runs["a"] / "timeseries.parquet")
+    names = json.loads((week_runs["a"] / "summary.json").read_text())["phase_names"]
+    assert ts["phase_name"].notna().all()
+    assert set(ts["phase"].astype(str)) <= set(names)
+    hours = ts["timestamp"].dt.hour
+    assert (ts.loc[(hours >= 22) | (hours < 6), "phase"] == 6).all()
+    assert (ts.loc[(hours >= 6) & (hours < 9), "phase"] == 1).all()
+
+
+def test_seed_formulas(week_runs: dict[str, Path]) -> None:
+    ts = pd.read_parquet(week_runs["a"] / "timeseries.parquet")
+    bess = ts["bess_to_ev_kwh"] + ts["bess_to_mall_kwh"]
+    hp = ts["timestamp"].dt.hour.between(18, 22)
+    assert np.allclose(ts["cost_savings_hp_soles"], np.where(hp, bess * (0.45 - 0.28), 0.0))
+    assert np.allclose(ts["co2_avoided_indirect_kg"], bess * 0.4521)
+    assert (ts.loc[~hp, "cost_savings_hp_soles"] == 0).all()
+    assert np.allclose(ts["grid_cost_soles"], ts["grid_import_kwh"] * np.where(hp, 0.45, 0.28))
+    assert np.allclose(ts["load_after_bess_kwh"],
+                       ts["ev_demand_after_bess_kwh"] + ts["mall_demand_after_bess_kwh"])
+
+
+def test_cli_controllers_validate_show(capsys: pytest.CaptureFixture[str],
+                                       week_runs: dict[str, Path]) -> None:
+    assert main(["controllers"]) == 0
+    out = capsys.readouterr().out
+    for name in ("six_phase", "arbitrage", "no_bess"):
+        assert name in out
+    assert main(["validate", str(SCENARIOS / "annual.yaml")]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["validate", str(SITE)]) == 0
+    assert "38 sockets" in capsys.readouterr().out
+    assert main(["show", str(week_runs["a"])]) == 0
+    assert "PV energy" in capsys.readouterr().out
+
+
+def test_controller_override_and_set(tmp_path: Path) -> None:
+    out = tmp_path / "nb"
+    assert main(["run", str(SCENARIOS / "week.yaml"), "--out", str(out), "-q",
+                 "--controller", "no_bess", "--set", "bess.e_capacity_kwh=1000"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["controller"] == "no_bess" and s["capacity_kwh"] == 1000.0
+    assert s["bess_discharge_kwh"] == 0.0
+
+
+@pytest.mark.slow
+def test_annual_run_balance_and_plausibility(tmp_path: Path) -> None:
+    out = tmp_path / "annual"
+    assert main(["run", str(SCENARIOS / "annual.yaml"), "--out", str(out), "-q"]) == 0
+    scn = load_scenario(SCENARIOS / "annual.yaml")
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert len(ts) == 35040
+    check_balance_and_envelope(ts, scn.site.bess, scn.config.dt)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["energy_balance_residual_max_kwh"] <= 1e-6
+    # SPEC §1 plausibility ranges for the default site
+    assert 1100 <= s["pv_specific_yield_kwh_per_kwp"] <= 1600
+    assert 10e6 <= s["mall_kwh"] <= 14e6
+    assert 0.3e6 <= s["ev_kwh"] <= 1.0e6
+    assert 0 < s["savings_bess_soles"] and 0 < s["co2_avoided_indirect_kg"]
+    assert s["sessions_total"] > 100_000
