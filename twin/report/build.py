@@ -109,7 +109,7 @@ def _several(runs: Sequence[RunData],
 
 def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
     s = runs[0].summary
-    horizon = f"{str(s.get('start', ''))[:10]} + {runs[0].days:g} d"
+    horizon = f"{str(s.get('start', ''))[:10]} + {runs[0].days:.4g} d"
     notes = []
     if runs[0].days < 60:
         notes.append("Runs shorter than 60 days are shown per day where a year is shown per "

@@ -69,7 +69,7 @@ def _fmt_label(key: str, v: Any) -> str:
 
 def _title(fig: Figure, title: str, runs: Sequence[RunData]) -> None:
     s = runs[0].summary
-    sub = (f"{s.get('site', '')} · {str(s['start'])[:10]} + {runs[0].days:g} d · "
+    sub = (f"{s.get('site', '')} · {str(s['start'])[:10]} + {runs[0].days:.4g} d · "
            f"{len(runs)} runs")
     fig.suptitle(f"{title}\n", fontsize=13, fontweight="bold")
     fig.text(0.5, 1.0, sub, ha="center", va="top", fontsize=9, color="#555555",

@@ -54,7 +54,7 @@ def _subtitle(run: RunData) -> str:
     s = run.summary
     return (f"{s.get('site', '')} · {s.get('scenario', '')} · controller "
             f"{s.get('controller', '')} · seed {s.get('seed', '')} · {str(s['start'])[:10]} "
-            f"+ {run.days:g} d")
+            f"+ {run.days:.4g} d")
 
 
 def _title(fig: Figure, title: str, run: RunData) -> None:
