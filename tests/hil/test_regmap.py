@@ -65,10 +65,10 @@ def test_charger_map_rows() -> None:
     m = load_register_map(shipped_map("chargers"))
     st = m.blocks["socket_status"]
     assert m.n_sockets == 38 and st.count == 38 and st.stride == 8
-    assert st.addr("iec_state", 3) == 100 + 3 * 8
+    assert st.addr("iec_state", 3) == 8 + 3 * 8
     lim = m.blocks["socket_limit"]
     assert lim.addr("p_limit", 0) == m.blocks["control"].addr("controller_heartbeat") + 1
-    assert m.is_writable(1000, 39) and not m.is_writable(100, 1)
+    assert m.is_writable(1000, 39) and not m.is_writable(8, 1)
     assert m.default("failsafe_power_w") == 1400
 
 

@@ -1,0 +1,68 @@
+"""``twin hil scenarios/hil.yaml`` agrees with ``twin run scenarios/hil.yaml``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from twin.config import load_scenario
+from twin.engine import simulate
+from twin.hil import run_hil, write_hil
+from twin.results import build_results
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "hil.yaml"
+#: Absolute floor for tiny KPIs: the meters' scale-factor resolution (PV 1 kW) can move a
+#: few tenths of a kWh between flows in one step.
+ABS_KWH, ABS_COST = 0.5, 0.25
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    scn = load_scenario(SCENARIO)
+    ref = build_results(simulate(scn)).summary
+    out = tmp_path_factory.mktemp("hil")
+    hil = write_hil(run_hil(scn), out)
+    return ref, hil, out
+
+
+def _kpis(s: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in s.items() if isinstance(v, int | float) and not
+            isinstance(v, bool) and (k.endswith(("_kwh", "_soles", "_kg")))}
+
+
+def test_energy_and_cost_kpis_agree_within_half_a_percent(both: Any) -> None:
+    ref, hil, _ = both
+    kp = _kpis(ref)
+    assert len(kp) > 30
+    bad = []
+    for k, v in kp.items():
+        w = float(hil[k])
+        floor = ABS_COST if k.endswith("_soles") else ABS_KWH
+        if abs(w - v) > 0.005 * abs(v) + floor:
+            bad.append(f"{k}: run {v:.4f} vs hil {w:.4f}")
+    assert not bad, "\n".join(bad)
+    assert hil["sessions_total"] == ref["sessions_total"]
+    assert hil["sessions_satisfied"] == ref["sessions_satisfied"]
+
+
+def test_outputs_complete_with_comm_statistics(both: Any) -> None:
+    _, hil, out = both
+    for f in ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
+              "summary.json", "hil_steps.csv"):
+        assert (out / f).exists(), f
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert len(ts) == 96 and hil["steps_done"] == 96 and not hil["interrupted"]
+    assert hil["energy_balance_residual_max_kwh"] < 1e-6
+    c = json.loads((out / "summary.json").read_text())["hil"]
+    assert c["steps_bess_invalid"] == 0 and c["steps_sockets_invalid"] == 0
+    assert c["devices"]["bess"]["errors"] == 0 and c["devices"]["chargers"]["errors"] == 0
+    assert c["devices"]["chargers"]["server"]["write_requests"] >= 96
+    assert c["steps_bess_reverted"] == 0 and c["steps_chargers_failsafe"] == 0
+    assert c["cycle"]["median_ms"] > 0
+    steps = pd.read_csv(out / "hil_steps.csv")
+    assert len(steps) == 96 and steps["bess_valid"].all()
