@@ -137,7 +137,8 @@ class Recorder:
         self.n_clamps = np.zeros(n, dtype=np.int32)
         self.n_plugged = np.zeros(n, dtype=np.int32)
         self.n_waiting = np.zeros(n, dtype=np.int32)
-        self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float64)
+        # per-socket energy, float32 to halve memory at 1-min ticks (totals use float64)
+        self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float32)
         self.decide_s = np.zeros(n)
         self.k_done = 0
 
@@ -180,6 +181,7 @@ class Plant:
         self.export_limit_kw = site.grid.export_limit_kw
         n = len(inputs.index)
         self.rec = Recorder(n, self.n_sockets)
+        self._e_sock = np.zeros(self.n_sockets)  # float64 scratch row for the fleet
         self.k = 0
         self.p_bess_setpoint_kw = 0.0
         self.n_reverse_flow_cuts = 0
@@ -219,8 +221,12 @@ class Plant:
         k = self.k
         rec = self.rec
         dt_h = self.dt_h
-        e_sock = rec.e_socket_kwh[k]
-        e_ev = self.fleet.end_step(e_sock) if self.fleet is not None else 0.0
+        if self.fleet is not None:
+            e_ev = self.fleet.end_step(self._e_sock)
+            if e_ev:
+                rec.e_socket_kwh[k] = self._e_sock
+        else:
+            e_ev = 0.0
         if self.p_ev_prof_kw is not None:
             e_ev += self.p_ev_prof_kw[k] * dt_h
         p_b = self.p_bess_setpoint_kw

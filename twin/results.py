@@ -126,10 +126,11 @@ def build_timeseries(out: RunOutput) -> pd.DataFrame:
         "n_waiting": rec.n_waiting[:n],
         "balance_residual_kwh": balance_residual(e_pv, e_ev, e_mall, e_ch, e_dis, fl),
     })
-    p_sock = rec.e_socket_kwh[:n] / dt_h
-    df = pd.DataFrame(cols)
-    sock = pd.DataFrame(p_sock.astype(np.float32), columns=[_socket_col(i) for i in range(p_sock.shape[1])])
-    return pd.concat([df, sock], axis=1)
+    e_sock = rec.e_socket_kwh[:n]
+    inv_dt = np.float32(1.0 / dt_h)
+    for i in range(e_sock.shape[1]):
+        cols[_socket_col(i)] = e_sock[:, i] * inv_dt  # float32 mean power [kW]
+    return pd.DataFrame(cols, copy=False)
 
 
 def build_sessions(out: RunOutput) -> pd.DataFrame:
@@ -368,21 +369,32 @@ def iso_local(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return out
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` as CSV quickly (pyarrow), timestamps as local ISO 8601 with offset."""
+def write_csv(df: pd.DataFrame, path: Path, chunk_rows: int = 50_000) -> None:
+    """Write ``df`` as CSV quickly (pyarrow, in chunks to bound memory); timestamps as
+    local ISO 8601 with their offset."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    frame = {}
-    for c in df.columns:
-        col = df[c]
-        if isinstance(col.dtype, pd.DatetimeTZDtype):
-            frame[c] = pa.array(iso_local(col), type=pa.string())
-        elif isinstance(col.dtype, pd.CategoricalDtype):
-            frame[c] = pa.array(col.astype(str).to_numpy(), type=pa.string())
-        else:
-            frame[c] = pa.array(col.to_numpy())
-    pacsv.write_csv(pa.table(frame), path)
+    writer = None
+    try:
+        for start in range(0, max(len(df), 1), chunk_rows):
+            part = df.iloc[start:start + chunk_rows]
+            frame = {}
+            for c in part.columns:
+                col = part[c]
+                if isinstance(col.dtype, pd.DatetimeTZDtype):
+                    frame[c] = pa.array(iso_local(col), type=pa.string())
+                elif isinstance(col.dtype, pd.CategoricalDtype):
+                    frame[c] = pa.array(col.astype(str).to_numpy(), type=pa.string())
+                else:
+                    frame[c] = pa.array(col.to_numpy())
+            table = pa.table(frame)
+            if writer is None:
+                writer = pacsv.CSVWriter(str(path), table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True) -> Path:

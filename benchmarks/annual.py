@@ -1,0 +1,157 @@
+"""Annual-run benchmark: the twin's simulation loop at 15-min and 1-min ticks.
+
+Prints, per tick size: simulation-loop wall time (median of 3 runs, inputs built once),
+ticks/s, events/s, peak RSS of a fresh process doing one full ``twin run``, the whole
+``twin run`` process time, and the same year through a bare reference loop (plain Python,
+same sessions, same PV and mall arrays, no SimPy, no adapters, no recording) measured in
+the same process, for a ratio. Figures are printed, never asserted.
+
+Usage: ``python benchmarks/annual.py [--dt 15min 1min] [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "annual.yaml"
+
+
+def bare_loop(inputs, site) -> float:  # type: ignore[no-untyped-def]
+    """A plain-Python year: arrivals into the first free socket, charge at full power,
+    six-phase-like battery rule, no SimPy, no objects per step. Returns wall time [s]."""
+    s = inputs.sessions
+    arr = s.arrival_s.tolist()
+    dep = s.departure_s.tolist()
+    typ = s.type_code.tolist()
+    ereq = s.e_req_kwh.tolist()
+    pmax = s.p_max_kw.tolist()
+    pv = inputs.p_pv_kw.tolist()
+    mall = inputs.p_mall_kw.tolist()
+    hour = inputs.hour.tolist()
+    dt = inputs.dt_s
+    dt_h = dt / 3600.0
+    n_sock = site.ev.n_sockets
+    stype = []
+    for g in site.ev.sockets:
+        stype += [0 if g.type == "moto" else 1] * g.count
+    sock_dep = [math.inf] * n_sock
+    sock_e = [0.0] * n_sock
+    sock_p = [0.0] * n_sock
+    occ = [False] * n_sock
+    e_bat = 0.5 * site.bess.e_capacity_kwh
+    e_min = site.bess.soc_min_frac * site.bess.e_capacity_kwh
+    e_max = site.bess.soc_max_frac * site.bess.e_capacity_kwh
+    eta = math.sqrt(site.bess.eta_roundtrip)
+    i = 0
+    n_s = len(arr)
+    grid = 0.0
+    t0 = time.perf_counter()
+    for k in range(len(pv)):
+        t = k * dt
+        t1 = t + dt
+        for j in range(n_sock):
+            if occ[j] and sock_dep[j] <= t:
+                occ[j] = False
+        while i < n_s and arr[i] < t1:
+            for j in range(n_sock):
+                if not occ[j] and stype[j] == typ[i]:
+                    occ[j] = True
+                    sock_dep[j] = dep[i]
+                    sock_e[j] = ereq[i]
+                    sock_p[j] = pmax[i]
+                    break
+            i += 1
+        ev = 0.0
+        if 9.0 <= hour[k] < 22.0:
+            for j in range(n_sock):
+                if occ[j] and sock_e[j] > 0.0:
+                    p = min(sock_p[j], sock_e[j] / dt_h)
+                    sock_e[j] -= p * dt_h
+                    ev += p
+        p_b = 0.0
+        if 6.0 <= hour[k] < 22.0:
+            surplus = pv[k] - ev
+            if surplus > 0:
+                p_b = -min(surplus, 400.0, (e_max - e_bat) / eta / dt_h)
+            else:
+                p_b = min(-surplus + mall[k], 400.0, (e_bat - e_min) * eta / dt_h)
+        e_bat -= p_b * dt_h / eta if p_b > 0 else p_b * dt_h * eta
+        grid += max(ev + mall[k] - pv[k] - p_b, 0.0) * dt_h
+    return time.perf_counter() - t0
+
+
+def one(dt: str, repeat: int) -> dict[str, float]:
+    """Measure the loop in this process (called in a fresh subprocess per tick size)."""
+    from twin.config import load_scenario
+    from twin.engine import Twin
+    from twin.plant import build_inputs
+
+    scn = load_scenario(SCENARIO, {"dt": dt})
+    t = time.perf_counter()
+    inputs = build_inputs(scn)
+    t_inputs = time.perf_counter() - t
+    walls, events = [], 0
+    for _ in range(repeat):
+        out = Twin(scn, inputs=inputs).run()
+        walls.append(out.sim_wall_s)
+        events = (out.plant.fleet.events if out.plant.fleet else 0) + out.steps_done
+    bare = [bare_loop(inputs, scn.site) for _ in range(repeat)]
+    med = statistics.median(walls)
+    return {"dt": dt, "steps": scn.config.n_steps, "sessions": inputs.sessions.n,
+            "sim_wall_median_s": med, "sim_wall_runs_s": walls, "ticks_per_s": scn.config.n_steps / med,
+            "events": events, "events_per_s": events / med, "inputs_s": t_inputs,
+            "bare_median_s": statistics.median(bare)}
+
+
+def whole_run(dt: str) -> tuple[float, float]:
+    """Wall time [s] and peak RSS [MB] of one whole `twin run` process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        code = ("import resource,sys,time;t=time.perf_counter();from twin.cli import main;"
+                f"rc=main(['run',{str(SCENARIO)!r},'--out',{tmp + '/o'!r},'-q','--set','dt={dt}']);"
+                "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024);"
+                "sys.exit(rc)")
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        total = time.perf_counter() - t
+        _, rss = r.stdout.split()
+        return total, float(rss)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dt", nargs="+", default=["15min", "1min"])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.repeat)))
+        return
+    print(f"annual benchmark: {SCENARIO.name}, six_phase, full recording; median of {args.repeat}")
+    for dt in args.dt:
+        r = subprocess.run([sys.executable, __file__, "--one", dt, "--repeat", str(args.repeat)],
+                           capture_output=True, text=True, check=True)
+        m = json.loads(r.stdout.strip().splitlines()[-1])
+        total, rss = whole_run(dt)
+        print(f"\n[dt={dt}] {m['steps']:,} ticks, {m['sessions']:,} sessions, {m['events']:,} events")
+        print(f"  sim loop wall        {m['sim_wall_median_s']:8.3f} s  (runs: "
+              + ", ".join(f"{w:.3f}" for w in m["sim_wall_runs_s"]) + ")")
+        print(f"  ticks/s              {m['ticks_per_s']:10,.0f}")
+        print(f"  events/s             {m['events_per_s']:10,.0f}")
+        print(f"  inputs (PV, mall, sessions)  {m['inputs_s']:.3f} s")
+        print(f"  whole `twin run`     {total:8.3f} s  (imports, inputs, loop, results, files)")
+        print(f"  peak RSS             {rss:8.1f} MB")
+        print(f"  bare reference loop  {m['bare_median_s']:8.3f} s  → twin/bare = "
+              f"{m['sim_wall_median_s'] / m['bare_median_s']:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
