@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     # [report]
     from twin.report.cli import register as _reg_report; _reg_report(sub)  # noqa: E702, I001
     # [monitoring]
+    __import__("twin.live", fromlist=["register"]).register(sub)
     # [hil]
     __import__("twin.hil", fromlist=["register"]).register(sub)
     return ap
