@@ -88,8 +88,10 @@ class ControlLoop:
         self.is_peak = inputs.is_peak.tolist()
         self.p_ev_prof = inputs.p_ev_profile_kw.tolist() if inputs.p_ev_profile_kw is not None else None
         price = inputs.price_per_kwh.tolist()
-        self._tariffs = {(p, pk): TariffState(p, pk) for p, pk in zip(price, self.is_peak, strict=True)}
-        self.price = price
+        states: dict[tuple[float, bool], TariffState] = {}
+        # one shared TariffState per distinct (price, period), referenced per step
+        self.tariff_k = [states.setdefault((p, pk), TariffState(p, pk))
+                         for p, pk in zip(price, self.is_peak, strict=True)]
         self.start_utc = inputs.index[0].to_pydatetime().astimezone(UTC)
         self.waiting = waiting
         self.last_obs: SiteObservation | None = None
@@ -103,25 +105,28 @@ class ControlLoop:
         return SiteObservation(
             k, k * self.dt_s, self.dt_s, self.start_utc, self.tz, self.hour[k], self.weekday[k],
             p_pv, p_mall, s.p_demand_total_kw + p_inflex, p_inflex, self.ev_open[k], b, s,
-            self._tariffs[(self.price[k], self.is_peak[k])], self.waiting(),
+            self.tariff_k[k], self.waiting(),
         )
 
     def step(self, k: int) -> None:
         """Run the control part of step ``k``."""
         obs = self.observe(k)
-        t0 = time.perf_counter()
+        perf = time.perf_counter
+        t0 = perf()
         sp = self.controller.decide(obs)
-        rec = self.rec
-        rec.decide_s[k] = time.perf_counter() - t0
-        p_bess, p_sock = self.safety.clamp(sp, obs)
+        t1 = perf()
+        safety = self.safety
+        p_bess, p_sock = safety.clamp(sp, obs)
         self.bess.write(p_bess)
         self.chargers.write(p_sock)
-        rec.phase[k] = sp.phase
-        rec.p_bess_request_kw[k] = sp.p_bess_kw
-        rec.p_bess_command_kw[k] = p_bess
-        rec.n_clamps[k] = self.safety.n_step_clamps
-        rec.n_plugged[k] = obs.sockets.n_occupied
-        rec.n_waiting[k] = obs.n_waiting
+        rec = self.rec
+        rec.b_decide_s[k] = t1 - t0
+        rec.b_phase[k] = sp.phase
+        rec.b_p_bess_request_kw[k] = sp.p_bess_kw
+        rec.b_p_bess_command_kw[k] = p_bess
+        rec.b_n_clamps[k] = safety.n_step_clamps
+        rec.b_n_plugged[k] = obs.sockets.n_occupied
+        rec.b_n_waiting[k] = obs.n_waiting
         self.last_obs = obs
 
 

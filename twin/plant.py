@@ -7,6 +7,7 @@ random streams, so changing the EV fleet never changes the PV profile and vice v
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections.abc import Callable
 import math
 from dataclasses import dataclass
@@ -121,25 +122,38 @@ def build_inputs(scn: Scenario) -> PlantInputs:
                        sessions, hour, weekday, price, is_peak, ev_open)
 
 
+def _buffer(n: int, typecode: str, dtype: type) -> tuple[array, np.ndarray]:
+    """A zeroed stdlib array (cheap scalar writes) and a zero-copy numpy view of it."""
+    buf = array(typecode, bytes(np.dtype(dtype).itemsize * n))
+    return buf, np.frombuffer(buf, dtype=dtype)
+
+
 class Recorder:
-    """Per-step arrays, preallocated (no per-step dict or DataFrame building)."""
+    """Per-step arrays, preallocated (no per-step dict or DataFrame building).
+
+    Scalar series are stdlib arrays written per step (``b_*``) with numpy views of the
+    same memory (no prefix) for the results.
+    """
+
+    _SERIES = (
+        ("e_ev_kwh", "d", np.float64), ("e_bess_charge_kwh", "d", np.float64),
+        ("e_bess_discharge_kwh", "d", np.float64),
+        ("e_bess_stored_kwh", "d", np.float64),  # stored energy at the step end
+        ("cap_kwh", "d", np.float64),
+        ("p_bess_request_kw", "d", np.float64),  # controller's request
+        ("p_bess_command_kw", "d", np.float64),  # after the safety layer
+        ("phase", "h", np.int16), ("n_clamps", "i", np.int32), ("n_plugged", "i", np.int32),
+        ("n_waiting", "i", np.int32), ("decide_s", "d", np.float64),
+    )
 
     def __init__(self, n: int, n_sockets: int) -> None:
         self.n = n
-        self.e_ev_kwh = np.zeros(n)
-        self.e_bess_charge_kwh = np.zeros(n)
-        self.e_bess_discharge_kwh = np.zeros(n)
-        self.e_bess_stored_kwh = np.zeros(n)  # stored energy at the step end
-        self.cap_kwh = np.zeros(n)
-        self.p_bess_request_kw = np.zeros(n)  # controller's request
-        self.p_bess_command_kw = np.zeros(n)  # after the safety layer
-        self.phase = np.zeros(n, dtype=np.int16)
-        self.n_clamps = np.zeros(n, dtype=np.int32)
-        self.n_plugged = np.zeros(n, dtype=np.int32)
-        self.n_waiting = np.zeros(n, dtype=np.int32)
+        for name, code, dtype in self._SERIES:
+            buf, view = _buffer(n, code, dtype)
+            setattr(self, "b_" + name, buf)
+            setattr(self, name, view)
         # per-socket energy, float32 to halve memory at 1-min ticks (totals use float64)
         self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float32)
-        self.decide_s = np.zeros(n)
         self.k_done = 0
 
 
@@ -239,13 +253,13 @@ class Plant:
                 self.n_reverse_flow_cuts += 1
         bat = self.battery
         bat.apply(p_b, dt_h)
-        rec.e_ev_kwh[k] = e_ev
+        rec.b_e_ev_kwh[k] = e_ev
         if p_b > 0.0:
-            rec.e_bess_discharge_kwh[k] = p_b * dt_h
+            rec.b_e_bess_discharge_kwh[k] = p_b * dt_h
         elif p_b < 0.0:
-            rec.e_bess_charge_kwh[k] = -p_b * dt_h
-        rec.e_bess_stored_kwh[k] = bat.e_kwh
-        rec.cap_kwh[k] = bat.cap_kwh
+            rec.b_e_bess_charge_kwh[k] = -p_b * dt_h
+        rec.b_e_bess_stored_kwh[k] = bat.e_kwh
+        rec.b_cap_kwh[k] = bat.cap_kwh
         rec.k_done = k + 1
         self.k = k + 1
 

@@ -55,7 +55,7 @@ class SafetyLayer:
         rating = s.p_rating_kw
         p = float(sp.p_bess_kw)
         ps = sp.p_socket_max_kw
-        if ps.shape != rating.shape:
+        if ps is not rating and ps.shape != rating.shape:
             raise ValueError(
                 f"controller returned {ps.shape[0] if ps.ndim else 0} socket setpoints "
                 f"for {rating.shape[0]} sockets"

@@ -97,7 +97,7 @@ def bess_step(
 class Battery:
     """The battery device model: holds parameters and state, delegates to ``bess_step``."""
 
-    __slots__ = ("cap0_kwh", "cap_kwh", "e_kwh", "p_kw", "params", "throughput_kwh")
+    __slots__ = ("_state", "cap0_kwh", "cap_kwh", "e_kwh", "p_kw", "params", "throughput_kwh")
 
     def __init__(self, params: BessParams) -> None:
         self.params = params
@@ -106,6 +106,7 @@ class Battery:
         self.e_kwh = params.soc_initial_frac * params.e_capacity_kwh
         self.p_kw = 0.0
         self.throughput_kwh = 0.0
+        self._state: BessState | None = None
 
     @property
     def soc_frac(self) -> float:
@@ -122,10 +123,14 @@ class Battery:
         return eta, eta
 
     def state(self) -> BessState:
-        """Telemetry snapshot."""
+        """Telemetry snapshot (the same frozen object while nothing changed)."""
+        st = self._state
+        if st is not None and st.e_kwh == self.e_kwh and st.p_kw == self.p_kw \
+                and st.e_capacity_kwh == self.cap_kwh:
+            return st
         pr = self.params
         eta_c, eta_d = pr.eta_charge, pr.eta_discharge
-        return BessState(
+        st = BessState(
             soc_frac=self.soc_frac,
             e_kwh=self.e_kwh,
             e_capacity_kwh=self.cap_kwh,
@@ -137,6 +142,8 @@ class Battery:
             eta_discharge=eta_d,
             p_kw=self.p_kw,
         )
+        self._state = st
+        return st
 
     def apply(self, p_kw: float, dt_h: float) -> float:
         """Apply AC power ``p_kw`` [kW] for ``dt_h`` [h]; return the stored-energy change [kWh].

@@ -366,7 +366,8 @@ class Fleet:
             self.on_turned_away(i, t)
 
     def _plug(self, i: int, sock: int) -> None:
-        now = self.env.now
+        env = self.env
+        now = env._now
         t_dep = self._dep[i]
         if t_dep <= now:
             self._turn_away(i, now)
@@ -376,23 +377,27 @@ class Fleet:
         self._plug_s[i] = now
         self._socket_of[i] = sock
         self.sock_sess[sock] = i
-        vmax = min(self._pmax[i], self._rating[sock])
+        pmax = self._pmax[i]
+        rating = self._rating[sock]
+        vmax = pmax if pmax < rating else rating
         erem = self._ereq[i]
         st = self._st
-        st[self._o_vmax + sock] = vmax
-        st[self._o_erem + sock] = erem
-        st[self._o_tdep + sock] = t_dep
-        st[self._o_occ + sock] = 1.0
-        st[self._o_pd + sock] = min(vmax, erem / self.dt_h)
+        n = self.n_sockets
+        st[sock] = vmax  # rows: VMAX, EREM, TDEP, OCC, PD
+        st[n + sock] = erem
+        st[2 * n + sock] = t_dep
+        st[3 * n + sock] = 1.0
+        e_step = vmax * self.dt_h
+        st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
         left_h = (self._t_step_end - now) / 3600.0
-        p = min(self._lim[sock], vmax)
+        lim = self._lim[sock]
+        p = lim if lim < vmax else vmax
         if left_h > 0.0 and p * left_h > erem:
             p = erem / left_h
         self._p[sock] = p
         self._t[sock] = now
         self.n_occupied += 1
-        ev = self.env.timeout(t_dep - now, value=sock)
-        ev.callbacks.append(self._on_depart)
+        env.timeout(t_dep - now, value=sock).callbacks.append(self._on_depart)
 
     def _on_depart(self, event: simpy.Event) -> None:
         self.events += 1
