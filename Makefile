@@ -19,9 +19,11 @@ install: $(STAMP)
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-## The main job: a year of the Iquitos site, KPI table printed, outputs in runs/annual.
+## The main job: a year of the Iquitos site, KPI table printed, outputs and report in runs/annual.
 demo: install
 	$(VENV)/bin/twin run scenarios/annual.yaml --out runs/annual
+	$(VENV)/bin/twin report runs/annual --out runs/annual/report
+	@echo "report: $(CURDIR)/runs/annual/report/report.html"
 
 ## The whole test suite (CI runs this; slow tests included).
 test: install sysdeps
