@@ -62,7 +62,7 @@ class FaultSpec(BaseModel):
     duration: float
     device: FaultDevice
     kind: FaultKind
-    delay_s: Annotated[float, Field(gt=0.0, le=30.0)] = 0.3
+    delay_s: Annotated[float, Field(gt=0.0, le=30.0)] = 1.0
     exception_code: Annotated[int, Field(ge=1, le=11)] = 4
 
     @field_validator("time", mode="before")

@@ -18,6 +18,7 @@ import logging
 import os
 import pickle
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,14 +57,19 @@ class HilSettings:
         1.5 × dt.
     read_only : the device adapters write nothing (the simulator clock is still driven).
     registers : folder of register maps (default ``config/registers``).
+    simulator : (host, first port) of an already running ``python -m simulators`` instead
+        of a subprocess; its ``--results`` file must be given as ``simulator_results``.
+    simulator_results : where that simulator writes its results.
     """
 
-    timeout_s: float = 0.1
+    timeout_s: float = 0.25
     retries: int = 1
     invalid_after_errors: int = 2
     stale_after_s: float | None = None
     read_only: bool = False
     registers: Path | None = None
+    simulator: tuple[str, int] | None = None
+    simulator_results: Path | None = None
 
 
 class SimulatorProcess:
@@ -221,6 +227,13 @@ def _percentiles(x: np.ndarray) -> dict[str, float]:
             "max_ms": float(np.max(x) * 1e3)}
 
 
+def _wait_for_file(path: Path, timeout_s: float) -> None:
+    """Wait for an external simulator to write its results (it renames a finished file)."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
             progress: Any = None) -> HilRun:
     """Run ``scn`` through the Modbus simulators in lockstep.
@@ -266,7 +279,14 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     tmpdir = Path(tempfile.mkdtemp(prefix="twin-hil-"))
     res_path = tmpdir / "plant.pkl"
-    sim = SimulatorProcess(scn.path.resolve(), res_path, st.registers)
+    sim: SimulatorProcess | None = None
+    if st.simulator is None:
+        sim = SimulatorProcess(scn.path.resolve(), res_path, st.registers)
+    elif st.simulator_results is None:
+        raise HilError("an external simulator needs the file it writes its results to "
+                       "(its --results, given here as --sim-results)")
+    else:
+        res_path = st.simulator_results
     now = [0.0]
 
     def clock() -> float:
@@ -274,18 +294,27 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
 
     runner = LoopRunner()
     links: dict[str, ModbusTransport] = {}
+    finished = False
     try:
-        try:
+        if sim is not None:
             ports = sim.start()
-        except HilError:
-            raise
+            host = sim.host
+        else:
+            assert st.simulator is not None
+            host, p0 = st.simulator
+            ports = {d: p0 + i for i, d in enumerate(DEVICES)}
         ls = LinkSettings(timeout_s=st.timeout_s, retries=st.retries)
+        # the clock's answer waits for a plant step: give it room, and a retried tick is
+        # harmless (the simulator does not run a step twice)
+        ls_clock = LinkSettings(timeout_s=max(10.0, st.timeout_s), retries=1)
         for d in DEVICES:
-            links[d] = ModbusTransport(sim.host, ports[d], maps[d], runner, clock, ls,
+            links[d] = ModbusTransport(host, ports[d], maps[d], runner, clock,
+                                       ls_clock if d == "sim_clock" else ls,
                                        read_only=st.read_only and d != "sim_clock", name=d)
         clk = SimClockClient(links["sim_clock"])
         if not runner.run(links["sim_clock"].connect()):
-            raise HilError(f"cannot reach the simulator clock at {sim.host}:{ports['sim_clock']}")
+            raise HilError(f"cannot reach the simulator clock at {host}:{ports['sim_clock']} "
+                           "(nothing answers there; is the simulator running?)")
         info = clk.read()
         if info["n_steps"] != n or info["dt"] != dt:
             raise HilError(f"the simulator runs {info['n_steps']} steps of {info['dt']} s, "
@@ -339,19 +368,24 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
             clk.shutdown()
         except AdapterError as exc:
             raise HilError(f"cannot stop the simulator: {exc}") from None
+        finished = True
         comm_adapters = {"bess": bess.summary(), "chargers": chargers.summary(),
                          **meters.summary()}
     finally:
         for lk in links.values():
             lk.close()
         runner.close()
-        rc = sim.wait()
+        rc = sim.wait() if sim is not None else 0
+        if sim is None and finished:
+            _wait_for_file(res_path, 60.0)
     if rc != 0 or not res_path.exists():
-        raise HilError(f"the simulator ended with status {rc} and no results: {sim.stderr[-2000:]}")
+        err = sim.stderr[-2000:] if sim is not None else ""
+        raise HilError(f"the simulator ended with status {rc} and no results {err}".strip())
     with open(res_path, "rb") as fh:
         data = pickle.load(fh)
-    res_path.unlink()
-    tmpdir.rmdir()
+    if sim is not None:
+        res_path.unlink()
+    shutil.rmtree(tmpdir, ignore_errors=True)
     prec = Recorder(n, n_sock)
     for name, arr in data["rec"].items():
         setattr(prec, name, arr)
@@ -432,8 +466,16 @@ def cmd_hil(args: argparse.Namespace) -> int:
     controller = get_controller(scn, args.controller)
     out_dir = Path(args.out) if args.out else (scn.config.output.dir
                                                or Path("runs") / scn.config.name)
+    ext = None
+    if args.simulator:
+        host, _, port = args.simulator.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"--simulator {args.simulator!r}: write HOST:PORT (the first port)")
+        ext = (host, int(port))
     st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
-                     registers=Path(args.registers) if args.registers else None)
+                     registers=Path(args.registers) if args.registers else None,
+                     simulator=ext,
+                     simulator_results=Path(args.sim_results) if args.sim_results else None)
     if args.timeout <= 0 or args.retries < 0:
         raise UserError("--timeout must be > 0 and --retries >= 0")
     try:
@@ -470,7 +512,12 @@ def register(sub: Any) -> None:
     h.add_argument("--read-only", action="store_true",
                    help="the adapters write nothing to the devices (monitoring only)")
     h.add_argument("--registers", help="folder of register maps (default config/registers)")
-    h.add_argument("--timeout", type=float, default=0.1, help="Modbus answer timeout [s]")
+    h.add_argument("--simulator", metavar="HOST:PORT",
+                   help="use a running 'python -m simulators --port PORT --results FILE' "
+                        "instead of starting one")
+    h.add_argument("--sim-results", metavar="FILE",
+                   help="with --simulator: the simulator's --results file")
+    h.add_argument("--timeout", type=float, default=0.25, help="Modbus answer timeout [s]")
     h.add_argument("--retries", type=int, default=1, help="retries after a timeout")
     h.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="serve Prometheus metrics of the run (see docs/metrics.md)")
