@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from twin.types import BessState, SocketArrays
+from twin.types import BessState, FloatArray, SocketArrays
 
 
 class AdapterError(RuntimeError):
@@ -60,7 +60,7 @@ class ChargerAdapter(Protocol):
         """Socket states now."""
         ...
 
-    def write(self, p_max_kw: Sequence[float]) -> None:
+    def write(self, p_max_kw: Sequence[float] | FloatArray) -> None:
         """Command per-socket power limits [kW]; raises AdapterError; never clamps."""
         ...
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adapters.base import AdapterError, CommHealth
-from twin.types import BessState, SocketArrays
+from twin.types import BessState, FloatArray, SocketArrays
 
 if TYPE_CHECKING:
     from twin.plant import Plant
@@ -46,7 +46,7 @@ class SimChargerAdapter:
         self.health.requests += 1
         return self.plant.observe_sockets()
 
-    def write(self, p_max_kw: Sequence[float]) -> None:
+    def write(self, p_max_kw: Sequence[float] | FloatArray) -> None:
         """Apply per-socket limits for the step that starts now."""
         self.health.requests += 1
         arr = np.asarray(p_max_kw, dtype=float)

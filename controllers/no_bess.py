@@ -9,13 +9,15 @@ from controllers.base import register
 from twin.config import SiteConfig
 from twin.types import Setpoints, SiteObservation
 
+PHASES = {0: "no_bess"}
+
 
 @register("no_bess", "baseline: battery idle, EVs at full power on arrival")
 class NoBessController:
     """Battery always at 0 kW, sockets at their rating."""
 
     name = "no_bess"
-    phases = {0: "no_bess"}
+    phases = PHASES
 
     def __init__(self, site: SiteConfig, **params: float) -> None:
         if params:

@@ -6,6 +6,7 @@ in code. Unknown keys are errors. Messages name the file, the field and the prob
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from datetime import datetime
@@ -156,7 +157,7 @@ class SocketGroup(_Strict):
     p_rating_kw: Pos
 
 
-def _default_vehicles() -> dict[str, VehicleClass]:
+def _default_vehicles() -> dict[Literal["moto", "mototaxi"], VehicleClass]:
     return {
         "moto": VehicleClass(
             sessions_per_day=270, e_req_kwh_min=2.0, e_req_kwh_max=4.0, p_max_kw=3.7,
@@ -268,7 +269,7 @@ class BessConfig(_Strict):
             raise ValueError("soc_initial_frac must lie inside [soc_min_frac, soc_max_frac]")
         if self.efficiency_curve is not None:
             xs = [p[0] for p in self.efficiency_curve]
-            if len(xs) < 2 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+            if len(xs) < 2 or any(b <= a for a, b in itertools.pairwise(xs)):
                 raise ValueError(
                     "efficiency_curve needs >= 2 points [p/p_nominal, efficiency] "
                     "with strictly increasing p/p_nominal"
@@ -370,7 +371,7 @@ class ScenarioConfig(_Strict):
     @property
     def n_steps(self) -> int:
         """Number of control steps in the horizon."""
-        return int(round(self.duration / self.dt))
+        return round(self.duration / self.dt)
 
 
 # ------------------------------------------------------------------------ loading

@@ -30,8 +30,8 @@ from simpy.events import Event
 
 from adapters.base import BessAdapter, ChargerAdapter, MeterAdapter
 from adapters.sim import SimBessAdapter, SimChargerAdapter, SimMeterAdapter
-from controllers.base import Controller, UnknownControllerError, make_controller
 from controllers.base import REGISTRY as CONTROLLERS
+from controllers.base import Controller, UnknownControllerError, make_controller
 from twin.config import ConfigError, Scenario
 from twin.plant import Plant, PlantInputs, Recorder, build_inputs
 from twin.safety import SafetyLayer
@@ -51,7 +51,7 @@ class _TickWake(Event):
         self.callbacks = []
         self._value = None
         self._ok = True
-        env.schedule(self, TICK_PRIORITY, delay)
+        env.schedule(self, TICK_PRIORITY, delay)  # type: ignore[arg-type]
 
 
 def get_controller(scn: Scenario, name: str | None = None) -> Controller:

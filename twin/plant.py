@@ -7,9 +7,9 @@ random streams, so changing the EV fleet never changes the PV profile and vice v
 from __future__ import annotations
 
 import dataclasses
+import math
 from array import array
 from collections.abc import Callable
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,8 @@ def _params(cls: type, base: dict[str, Any], extra: dict[str, Any], where: str) 
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(extra) - names)
     if unknown:
-        raise ConfigError(f"site field '{where}': unknown key(s) {unknown}; known: {sorted(names - set(base))}")
+        known = sorted(names - set(base))
+        raise ConfigError(f"site field '{where}': unknown key(s) {unknown}; known: {known}")
     return cls(**{**base, **extra})
 
 
@@ -122,7 +123,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
                        sessions, hour, weekday, price, is_peak, ev_open)
 
 
-def _buffer(n: int, typecode: str, dtype: type) -> tuple[array, np.ndarray]:
+def _buffer(n: int, typecode: str, dtype: type) -> tuple[array[Any], np.ndarray]:
     """A zeroed stdlib array (cheap scalar writes) and a zero-copy numpy view of it."""
     buf = array(typecode, bytes(np.dtype(dtype).itemsize * n))
     return buf, np.frombuffer(buf, dtype=dtype)
@@ -131,27 +132,29 @@ def _buffer(n: int, typecode: str, dtype: type) -> tuple[array, np.ndarray]:
 class Recorder:
     """Per-step arrays, preallocated (no per-step dict or DataFrame building).
 
-    Scalar series are stdlib arrays written per step (``b_*``) with numpy views of the
-    same memory (no prefix) for the results.
+    Each scalar series is a stdlib array written once per step (``b_<name>``: cheap scalar
+    writes) and a zero-copy numpy view of the same memory (``<name>``) for the results.
     """
-
-    _SERIES = (
-        ("e_ev_kwh", "d", np.float64), ("e_bess_charge_kwh", "d", np.float64),
-        ("e_bess_discharge_kwh", "d", np.float64),
-        ("e_bess_stored_kwh", "d", np.float64),  # stored energy at the step end
-        ("cap_kwh", "d", np.float64),
-        ("p_bess_request_kw", "d", np.float64),  # controller's request
-        ("p_bess_command_kw", "d", np.float64),  # after the safety layer
-        ("phase", "h", np.int16), ("n_clamps", "i", np.int32), ("n_plugged", "i", np.int32),
-        ("n_waiting", "i", np.int32), ("decide_s", "d", np.float64),
-    )
 
     def __init__(self, n: int, n_sockets: int) -> None:
         self.n = n
-        for name, code, dtype in self._SERIES:
-            buf, view = _buffer(n, code, dtype)
-            setattr(self, "b_" + name, buf)
-            setattr(self, name, view)
+        self.b_e_ev_kwh, self.e_ev_kwh = _buffer(n, 'd', np.float64)  # EV energy [kWh]
+        # battery AC charge [kWh]
+        self.b_e_bess_charge_kwh, self.e_bess_charge_kwh = _buffer(n, 'd', np.float64)
+        # battery AC discharge [kWh]
+        self.b_e_bess_discharge_kwh, self.e_bess_discharge_kwh = _buffer(n, 'd', np.float64)
+        # stored energy at the step end [kWh]
+        self.b_e_bess_stored_kwh, self.e_bess_stored_kwh = _buffer(n, 'd', np.float64)
+        self.b_cap_kwh, self.cap_kwh = _buffer(n, 'd', np.float64)  # capacity after fade [kWh]
+        # controller's battery request [kW]
+        self.b_p_bess_request_kw, self.p_bess_request_kw = _buffer(n, 'd', np.float64)
+        # battery command after the safety layer [kW]
+        self.b_p_bess_command_kw, self.p_bess_command_kw = _buffer(n, 'd', np.float64)
+        self.b_phase, self.phase = _buffer(n, 'h', np.int16)  # acting phase
+        self.b_n_clamps, self.n_clamps = _buffer(n, 'i', np.int32)  # safety clamps
+        self.b_n_plugged, self.n_plugged = _buffer(n, 'i', np.int32)  # vehicles plugged at the step start
+        self.b_n_waiting, self.n_waiting = _buffer(n, 'i', np.int32)  # vehicles waiting at the step start
+        self.b_decide_s, self.decide_s = _buffer(n, 'd', np.float64)  # controller decide time [s]
         # per-socket energy, float32 to halve memory at 1-min ticks (totals use float64)
         self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float32)
         self.k_done = 0

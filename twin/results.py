@@ -158,7 +158,8 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     wait = np.where(np.isnan(plug), fleet.leave_s[arrived] - arr, plug - arr) / 60.0
     return pd.DataFrame({
         "session_id": np.flatnonzero(arrived),
-        "vehicle_type": pd.Categorical.from_codes(s.type_code[arrived], categories=list(VEHICLE_TYPES)),
+        "vehicle_type": pd.Categorical.from_codes(
+            s.type_code[arrived], categories=pd.Index(list(VEHICLE_TYPES))),
         "arrival": ts(arr),
         "planned_departure": ts(s.departure_s[arrived]),
         "plug_in": ts(plug),
@@ -237,8 +238,8 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
     phase_hours = {names.get(int(p), str(p)): _f((phases == p).sum() * dt_h) for p in np.unique(phases)}
     n_sess = len(sessions)
     status = sessions["status"].astype(str) if n_sess else pd.Series([], dtype=str)
-    plugged = sessions["plug_in"].notna() if n_sess else pd.Series([], dtype=bool)
-    waits = sessions.loc[plugged, "wait_min"] if n_sess else pd.Series([], dtype=float)
+    waits = (sessions["wait_min"].to_numpy(dtype=float)[sessions["plug_in"].notna().to_numpy()]
+             if n_sess else np.zeros(0))
     dec = out.plant.rec.decide_s[:n]
     fleet = out.plant.fleet
     events = (fleet.events if fleet is not None else 0) + n
@@ -264,14 +265,16 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "technology": site.bess.technology,
         # energy [kWh]
         **{f"{k}": v for k, v in tot.items() if k.endswith("_kwh")},
-        "pv_specific_yield_kwh_per_kwp": tot["pv_kwh"] / pv_kwp * (365.0 / days) if pv_kwp > 0 and days else 0.0,
+        "pv_specific_yield_kwh_per_kwp": tot["pv_kwh"] / pv_kwp * (365.0 / days)
+        if pv_kwp > 0 and days else 0.0,
         "pv_annualised_kwh": tot["pv_kwh"] * 365.0 / days if days else 0.0,
         "mall_annualised_kwh": tot["mall_kwh"] * 365.0 / days if days else 0.0,
         "ev_annualised_kwh": tot["ev_kwh"] * 365.0 / days if days else 0.0,
         "self_sufficiency": 1.0 - tot["grid_import_kwh"] / tot["load_kwh"] if tot["load_kwh"] else 0.0,
         "pv_self_consumption": (tot["pv_kwh"] - tot["pv_curtailed_kwh"] - tot["grid_export_kwh"])
         / tot["pv_kwh"] if tot["pv_kwh"] else 0.0,
-        "ev_coverage": (tot["pv_to_ev_kwh"] + tot["bess_to_ev_kwh"]) / tot["ev_kwh"] if tot["ev_kwh"] else 0.0,
+        "ev_coverage": (tot["pv_to_ev_kwh"] + tot["bess_to_ev_kwh"]) / tot["ev_kwh"]
+        if tot["ev_kwh"] else 0.0,
         "ev_coverage_bess": tot["bess_to_ev_kwh"] / tot["ev_kwh"] if tot["ev_kwh"] else 0.0,
         "cycles_per_day": tot["bess_discharge_kwh"] / cap0 / days if cap0 and days else 0.0,
         # cost [currency]
@@ -305,8 +308,8 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "sessions_unfinished": int((status == "plugged").sum() + (status == "waiting").sum()),
         "ev_energy_requested_kwh": _f(sessions["e_req_kwh"].sum()) if n_sess else 0.0,
         "ev_energy_delivered_kwh": _f(sessions["e_delivered_kwh"].sum()) if n_sess else 0.0,
-        "wait_mean_min": _f(waits.mean()) if len(waits) else 0.0,
-        "wait_p95_min": _f(waits.quantile(0.95)) if len(waits) else 0.0,
+        "wait_mean_min": _f(np.mean(waits)) if len(waits) else 0.0,
+        "wait_p95_min": _f(np.quantile(waits, 0.95)) if len(waits) else 0.0,
         # controller and safety
         "phase_names": {str(k): v for k, v in names.items()},
         "phase_hours": phase_hours,

@@ -68,7 +68,7 @@ def test_mid_step_plug_in_and_departure() -> None:
 
 
 def test_limit_respected() -> None:
-    f, e = run(table([(0.0, 3600.0, 0, 10.0, 3.7, 600.0)]), limit_kw=1.0)
+    _f, e = run(table([(0.0, 3600.0, 0, 10.0, 3.7, 600.0)]), limit_kw=1.0)
     assert e.sum() == pytest.approx(1.0)
 
 

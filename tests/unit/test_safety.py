@@ -73,11 +73,11 @@ def test_invalid_telemetry_gives_safe_setpoints() -> None:
 
 def test_grid_import_limit_cuts_charging_then_sockets() -> None:
     sl = SafetyLayer(import_limit_kw=1100.0)
-    p, ps = sl.clamp(Setpoints(-300.0, RATING), obs(mall=1000.0, demand=3.0))
+    p, _ps = sl.clamp(Setpoints(-300.0, RATING), obs(mall=1000.0, demand=3.0))
     # load 1,012 kW: charging may take only 88 kW
     assert p == pytest.approx(-88.0)
     sl2 = SafetyLayer(import_limit_kw=1005.0)
-    p2, ps2 = sl2.clamp(Setpoints(0.0, RATING), obs(mall=1000.0, demand=3.0))
+    _p2, ps2 = sl2.clamp(Setpoints(0.0, RATING), obs(mall=1000.0, demand=3.0))
     assert float(ps2.sum()) == pytest.approx(5.0)
 
 

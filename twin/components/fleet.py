@@ -88,7 +88,7 @@ def draw_sessions(
     p_hour = w / w.sum()
     day0 = start.normalize()
     offset0_s = (start - day0).total_seconds()
-    n_days = int(math.ceil((offset0_s + duration_s) / 86400.0))
+    n_days = math.ceil((offset0_s + duration_s) / 86400.0)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arr", "dep", "typ", "e", "p", "pat")}
     for code, vtype in enumerate(VEHICLE_TYPES):
         vc = ev.vehicles.get(vtype)  # type: ignore[call-overload]
@@ -401,7 +401,7 @@ class Fleet:
 
     def _on_depart(self, event: simpy.Event) -> None:
         self.events += 1
-        sock: int = event.value
+        sock: int = event.value  # type: ignore[assignment]
         now = self.env.now
         i = self.sock_sess[sock]
         p = self._p[sock]
