@@ -1,0 +1,190 @@
+"""Metrics sink, catalogue docs, OpenMetrics export, logs and the live clock (in-process)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twin.config import load_scenario
+from twin.engine import Twin
+from twin.export import families
+from twin.live import LiveEnvironment, parse_addr
+from twin.logs import EventLog, SimClock, make_logger
+from twin.metrics import FLOWS, J_PER_KWH, MetricsSink, TwinMetrics, family_names, samples_by_name
+from twin.results import build_results
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "tests" / "data" / "monitoring_2d.yaml"
+DOC = ROOT / "docs" / "metrics.md"
+
+
+@pytest.fixture(scope="module")
+def fed() -> tuple[MetricsSink, Any, list[dict[str, Any]]]:
+    """A 2-day run with the metrics sink and the event log attached."""
+    scn = load_scenario(SCENARIO)
+    twin = Twin(scn)
+    sink = MetricsSink(twin, run_id="test-run")
+    buf = io.StringIO()
+    log = make_logger("test-run", SimClock(twin.env, twin.loop.start_utc, scn.site.location.tz),
+                      stream=buf, json=True)
+    events = EventLog(twin, log).attach()
+
+    def on_step(k: int) -> None:
+        sink(k)
+        events.on_step(k)
+
+    twin.on_step = on_step
+    res = build_results(twin.run())
+    lines = [json.loads(ln) for ln in buf.getvalue().splitlines()]
+    return sink, res, lines
+
+
+def _one(s: dict[str, list[tuple[dict[str, str], float]]], name: str,
+         **labels: str) -> float:
+    vals = [v for lab, v in s[name] if all(lab.get(k) == x for k, x in labels.items())]
+    assert len(vals) == 1, (name, labels, s.get(name))
+    return vals[0]
+
+
+def test_sink_counters_equal_the_run_outputs(fed: tuple[MetricsSink, Any, Any]) -> None:
+    sink, res, _ = fed
+    s = samples_by_name(sink.m)
+    ts = res.timeseries
+    summ = res.summary
+    for flow, col in FLOWS.items():
+        assert _one(s, f"twin_energy_{flow}_joules_total") == pytest.approx(
+            ts[col].sum() * J_PER_KWH, rel=1e-9, abs=1e-6), flow
+    for name, key in (("pv", "pv_kwh"), ("ev", "ev_kwh"), ("mall", "mall_kwh"),
+                      ("grid_import", "grid_import_kwh"), ("bess_charge", "bess_charge_kwh"),
+                      ("bess_discharge", "bess_discharge_kwh")):
+        assert _one(s, f"twin_energy_{name}_joules_total") == pytest.approx(
+            summ[key] * J_PER_KWH, rel=1e-9, abs=1e-6), name
+    assert _one(s, "twin_grid_cost_total", currency="PEN") == pytest.approx(
+        summ["cost_grid_import_soles"], rel=1e-9)
+    assert _one(s, "twin_co2_grid_grams_total") == pytest.approx(summ["co2_emissions_kg"] * 1e3,
+                                                                 rel=1e-9)
+    assert _one(s, "twin_co2_avoided_grams_total") == pytest.approx(
+        summ["co2_avoided_indirect_kg"] * 1e3, rel=1e-9)
+    assert _one(s, "twin_bess_soc_ratio") == pytest.approx(ts["soc_percent"].iloc[-1] / 100.0)
+    assert _one(s, "twin_ev_sessions_served_total") == summ["sessions_served"]
+    assert _one(s, "twin_ev_sessions_turned_away_total") == summ["sessions_turned_away"]
+    assert _one(s, "twin_ev_sessions_arrived_total") == summ["sessions_total"]
+    assert _one(s, "twin_sim_steps_total") == summ["steps_done"] == 192
+    t_end = pd.Timestamp(ts["timestamp"].iloc[-1]).timestamp() + summ["dt_s"]
+    assert _one(s, "twin_sim_time_seconds") == t_end
+    for reason, n in summ["safety_clamps_by_reason"].items():
+        assert _one(s, "twin_safety_clamps_total", reason=reason) == n
+    # the simulated day of the last step
+    last_day = ts["timestamp"].dt.date == ts["timestamp"].iloc[-1].date()
+    assert _one(s, "twin_today_grid_cost", currency="PEN") == pytest.approx(
+        ts.loc[last_day, "grid_cost_soles"].sum(), rel=1e-9)
+    assert _one(s, "twin_today_co2_grid_grams") == pytest.approx(
+        ts.loc[last_day, "co2_grid_kg"].sum() * 1e3, rel=1e-9)
+    # one acting phase, the last one
+    phases = {lab["phase"]: v for lab, v in s["twin_controller_phase"]}
+    assert sum(phases.values()) == 1.0
+    assert phases[str(ts["phase_name"].iloc[-1])] == 1.0
+    assert _one(s, "twin_tariff_period", period=str(ts["tariff_period"].iloc[-1])) == 1.0
+    # powers of the last step [W]
+    dt_h = summ["dt_s"] / 3600.0
+    assert _one(s, "twin_pv_power_watts") == pytest.approx(ts["pv_kwh"].iloc[-1] / dt_h * 1e3)
+    assert _one(s, "twin_bess_power_watts") == pytest.approx(ts["p_bess_kw"].iloc[-1] * 1e3)
+    sock = [v for _lab, v in s["twin_socket_power_watts"]]
+    assert len(sock) == 38
+    assert _one(s, "twin_controller_decide_seconds_count") == 192
+    assert _one(s, "twin_comm_requests_total", device="bess") > 0
+
+
+def test_sink_does_not_change_the_run(fed: tuple[MetricsSink, Any, Any]) -> None:
+    _, res, _ = fed
+    plain = build_results(Twin(load_scenario(SCENARIO)).run())
+    pd.testing.assert_frame_equal(plain.timeseries, res.timeseries)
+    pd.testing.assert_frame_equal(plain.sessions, res.sessions)
+
+
+def test_event_log_lines(fed: tuple[MetricsSink, Any, Any]) -> None:
+    _, res, lines = fed
+    assert lines and all(ln["run_id"] == "test-run" and "sim_time" in ln and "t_s" in ln
+                         for ln in lines)
+    by = {e: [ln for ln in lines if ln["event"] == e] for e in {ln["event"] for ln in lines}}
+    assert len(by.get("session_turned_away", [])) == res.summary["sessions_turned_away"]
+    assert len(by.get("safety_clamp", [])) == res.summary["safety_clamps_total"]
+    changes = int((np.diff(res.timeseries["phase"].to_numpy()) != 0).sum()) + 1
+    assert len(by["phase_changed"]) == changes
+    first = by["phase_changed"][0]
+    assert first["k"] == 0 and first["sim_time"] == "2024-03-04T00:00:00-05:00"
+
+
+def test_every_metric_is_documented() -> None:
+    doc = DOC.read_text()
+    m = TwinMetrics()
+    for name in family_names(m):
+        assert f"`{name}`" in doc, f"{name} missing from docs/metrics.md"
+    documented = set(re.findall(r"^\| `(twin_[a-z0-9_]+)`", doc, flags=re.M))
+    assert documented == set(family_names(m))
+
+
+def test_export_uses_the_live_names(fed: tuple[MetricsSink, Any, Any]) -> None:
+    sink, res, _ = fed
+    live = set(family_names(sink.m))
+    fams = families(res.timeseries, res.summary, labels={"job": "twin"}, sockets=True,
+                    dt_s=res.summary["dt_s"])
+    for f in fams:
+        exposed = f.name + ("_total" if f.kind == "counter" else "")
+        assert exposed in live, exposed
+        for _labels, values in f.series:
+            assert len(values) == len(res.timeseries)
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("127.0.0.1:9108", ("127.0.0.1", 9108)), (":0", ("127.0.0.1", 0)), ("9200", ("127.0.0.1", 9200)),
+    ("0.0.0.0:9108", ("0.0.0.0", 9108)), ("[::1]:9108", ("::1", 9108)),
+])
+def test_parse_addr(text: str, want: tuple[str, int]) -> None:
+    assert parse_addr(text) == want
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:http", "host:99999", "[::1]9108"])
+def test_parse_addr_rejects(text: str) -> None:
+    from twin.cli import UserError
+
+    with pytest.raises(UserError):
+        parse_addr(text)
+
+
+def test_live_clock_stops_between_events() -> None:
+    """A stop flag set during step 5 ends the run cleanly after 6 settled steps."""
+    scn = load_scenario(SCENARIO)
+    env = LiveEnvironment(speed=1e9)
+    twin = Twin(scn, env=env)
+
+    def on_step(k: int) -> None:
+        if k == 5:
+            env.stop_flag = True
+
+    twin.on_step = on_step
+    out = twin.run()
+    assert out.interrupted and out.steps_done == 6
+    res = build_results(out)
+    assert len(res.timeseries) == 6 and res.summary["steps_done"] == 6
+
+
+def test_console_logs_on_a_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    buf = Tty()
+    clock = SimClock(None, pd.Timestamp("2024-01-01T05:00:00Z").to_pydatetime(), "America/Lima")
+    make_logger("rid", clock, stream=buf).info("run_started", scenario="x")
+    text = buf.getvalue()
+    assert "run_started" in text and "rid" in text and "2024-01-01T00:00:00-05:00" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
