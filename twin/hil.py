@@ -2,17 +2,18 @@
 
 The simulator (``python -m simulators``) runs as a subprocess on ephemeral loopback ports
 with the plant inside, in lockstep: per step the control loop reads the battery, the
-chargers and the meters over Modbus TCP, decides, clamps, writes the setpoints, and writes
-the clock's ``tick`` register, which runs the plant one step. The same
-``twin.engine.ControlLoop`` and controller as ``twin run``; only the adapters and the clock
-differ. At the end the simulator hands back the plant's record, and the run writes the
-same files as ``twin run`` plus the communication statistics (``summary.json`` key
-``hil``) and a per-step communication log (``hil_steps.csv``).
+chargers and the meters over Modbus TCP (concurrently), decides, clamps, writes the
+setpoints (concurrently), and writes the clock's ``tick`` register, which runs the plant
+one step. The same ``twin.engine.ControlLoop`` and controller as ``twin run``; only the
+adapters and the clock differ. At the end the simulator hands back the plant's record,
+and the run writes the same files as ``twin run`` plus the communication statistics
+(``summary.json`` key ``hil``) and a per-step communication log (``hil_steps.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -164,22 +165,38 @@ class SimulatorProcess:
         return "".join(self._stderr)
 
 
-class _Tolerant:
-    """Wraps a device adapter for the control loop: a failed write is logged and counted,
-    never fatal (the device falls back on its own; the next step tries again)."""
+class _Deferred:
+    """A device adapter as the control loop sees it in a HIL cycle.
+
+    ``read()`` returns the snapshot fetched for this cycle (all devices are read
+    concurrently before the controller runs); ``write()`` keeps the setpoint, and all
+    devices are written concurrently after the safety layer. A failed write is logged and
+    counted, never fatal: the device falls back on its own, the next cycle tries again.
+    """
 
     def __init__(self, inner: Any, name: str) -> None:
         self.inner = inner
         self.name = name
+        self.snapshot: Any = None
+        self.pending: Any = None
         self.write_errors = 0
         self.step_error = False
 
     def read(self) -> Any:
-        return self.inner.read()
+        return self.snapshot
 
     def write(self, value: Any) -> None:
+        self.pending = value
+
+    async def fetch(self) -> None:
+        self.snapshot = await self.inner.aread()
+
+    async def flush(self) -> None:
+        value, self.pending = self.pending, None
+        if value is None:
+            return
         try:
-            self.inner.write(value)
+            await self.inner.awrite(value)
         except AdapterError as exc:
             self.write_errors += 1
             self.step_error = True
@@ -330,14 +347,22 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
                                         invalid_after_errors=st.invalid_after_errors,
                                         stale_after_s=stale, read_only=st.read_only)
         meters = ModbusMeterAdapter(links["pv_inverter"], links["site_meter"])
-        tb, tc = _Tolerant(bess, "bess"), _Tolerant(chargers, "chargers")
+        tb, tc = _Deferred(bess, "bess"), _Deferred(chargers, "chargers")
+        tm = _Deferred(meters, "meters")
+
+        async def fetch_all() -> None:
+            await asyncio.gather(tb.fetch(), tc.fetch(), tm.fetch())
+
+        async def flush_all() -> None:
+            await asyncio.gather(tb.flush(), tc.flush())
+
         clamps = ClampLog()
         grid = scn.site.grid
         safety = SafetyLayer(grid.export_limit_kw, grid.import_limit_kw,
                              socket_failsafe_kw=maps["chargers"].default("failsafe_power_w") / 1e3,
                              log=clamps)
         rec = Recorder(n, n_sock)
-        loop = ControlLoop(controller, safety, tb, tc, meters, inputs, rec,
+        loop = ControlLoop(controller, safety, tb, tc, tm, inputs, rec,
                            scn.site.location.tz, lambda: chargers.n_waiting)
         cycle_s = np.zeros(n)
         bess_valid = np.zeros(n, dtype=bool)
@@ -349,7 +374,9 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
             now[0] = k * dt
             tb.step_error = tc.step_error = False
             c0 = time.perf_counter()
+            runner.run(fetch_all())
             loop.step(k)
+            runner.run(flush_all())
             cycle_s[k] = time.perf_counter() - c0
             obs = loop.last_obs
             assert obs is not None
