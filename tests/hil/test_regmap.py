@@ -104,3 +104,11 @@ def test_bad_map_files_are_config_errors(tmp_path: Path, case: str) -> None:
 def test_missing_map_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_register_map(tmp_path / "nope.yaml")
+
+
+def test_docs_registers_md_is_current() -> None:
+    from adapters.modbus.docs import render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "registers.md"
+    assert doc.read_text(encoding="utf-8") == render(), \
+        "regenerate: python -m adapters.modbus.docs > docs/registers.md"
