@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
@@ -29,7 +31,7 @@ map; points not listed are present as SunSpec "not implemented" values.
 """
 
 
-def _sunspec(m: RegisterMap, raw: dict) -> str:  # type: ignore[type-arg]
+def _sunspec(m: RegisterMap, raw: dict[str, Any]) -> str:
     out = [SUNSPEC_NOTE.format(base=m.start), "",
            "| model | address | length | points used by the twin (address, access) |",
            "|---|---|---|---|"]
@@ -53,7 +55,7 @@ def _sunspec(m: RegisterMap, raw: dict) -> str:  # type: ignore[type-arg]
     return "\n".join(out)
 
 
-def _table(m: RegisterMap, raw: dict) -> str:  # type: ignore[type-arg]
+def _table(m: RegisterMap, raw: dict[str, Any]) -> str:
     out = ["| block | address | rows | point | offset | type | units | access | meaning |",
            "|---|---|---|---|---|---|---|---|---|"]
     docs = {(bd["name"], p["name"]): p.get("doc", "") for bd in raw.get("blocks", [])
