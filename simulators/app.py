@@ -28,7 +28,7 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,8 @@ class Simulator:
         self.log_faults = {d: np.zeros(n, dtype=np.int16) for d in FAULT_DEVICES}
         self.stop_event: asyncio.Event | None = None
         self.stopped = False
+        #: Called with the new step index after every step (tests wait on it).
+        self.on_step: Callable[[int], None] | None = None
         self._apply_faults(0.0)
         self._publish()
 
@@ -166,6 +168,8 @@ class Simulator:
         self.k = k + 1
         self._apply_faults(float(env.now))
         self._publish()
+        if self.on_step is not None:
+            self.on_step(self.k)
 
     def _apply_faults(self, t: float) -> None:
         k = self.k
@@ -205,6 +209,8 @@ class Simulator:
                 self.k = k + 1
                 self._apply_faults(float(env.now))
                 self._publish()
+            if self.on_step is not None:
+                self.on_step(self.k)
 
     def request_stop(self) -> None:
         """Ask the server loop to stop (thread-safe)."""
