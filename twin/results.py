@@ -400,6 +400,23 @@ def write_csv(df: pd.DataFrame, path: Path, chunk_rows: int = 50_000) -> None:
             writer.close()
 
 
+def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -> None:
+    """Write ``df`` as Parquet in row groups of ``chunk_rows`` (bounded memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, max(len(df), 1), chunk_rows):
+            table = pa.Table.from_pandas(df.iloc[start:start + chunk_rows], preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(str(path), table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True) -> Path:
     """Write the run's files into ``out_dir`` atomically and return it.
 
@@ -415,7 +432,7 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
     try:
         ts = res.timeseries
         if parquet:
-            ts.to_parquet(tmp / "timeseries.parquet", index=False)
+            write_parquet(ts, tmp / "timeseries.parquet")
             res.sessions.to_parquet(tmp / "sessions.parquet", index=False)
         if csv:
             write_csv(ts, tmp / "timeseries.csv")

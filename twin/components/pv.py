@@ -243,58 +243,10 @@ def _cloud_index(
     return edges, cum
 
 
-def pv_ac_kw(
-    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
+def _ac_power_kw(
+    times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
 ) -> np.ndarray:
-    """Mean AC power of the PV plant over each step [kW], >= 0, <= p_ac_max_kw.
-
-    Parameters
-    ----------
-    index : pandas.DatetimeIndex
-        Timezone-aware starts of the scenario steps, evenly spaced by ``dt_s``.
-    dt_s : float
-        Step length [s].
-    params : PvParams
-        Plant, site and cloud-model parameters.
-    rng : numpy.random.Generator
-        Random source for the cloud model; the same state gives a bit-identical result.
-
-    Returns
-    -------
-    numpy.ndarray
-        Mean AC power over ``[index[k], index[k] + dt_s)`` [kW], float64, ``len(index)``.
-
-    Raises
-    ------
-    ValueError
-        If the index is naive, empty or not spaced by ``dt_s``, or a parameter is invalid.
-
-    Notes
-    -----
-    See the module docstring for the irradiance chain and the cloud model. Local clock
-    hours are taken in ``index.tz``; with a DST time zone the cloud and temperature
-    diurnal shapes are off by the DST shift (the default site, America/Lima, has none).
-    """
-    _check(index, dt_s, params)
-    n = len(index)
-    tz = index.tz
-    first = index[0]
-    midnight = first.normalize()
-    t0_s = float((first - midnight).total_seconds())
-
-    # evaluation intervals: n_sub equal sub-steps per step, each evaluated at its mid-point
-    n_sub = max(1, math.ceil(dt_s / params.max_substep_s - 1e-9))
-    h_s = dt_s / n_sub
-    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
-    sub_s = (np.repeat(starts_s, n_sub) + np.tile(np.arange(n_sub) * h_s, n)).astype(np.float64)
-    mid_s = sub_s + 0.5 * h_s
-    times = pd.DatetimeIndex(first + pd.to_timedelta(mid_s, unit="s")).tz_convert(tz)
-
-    # clear-sky index: mean of the fixed-grid cloud process over each evaluation interval
-    edges, cum = _cloud_index(t0_s, n * dt_s, params, rng)
-    a = t0_s + sub_s
-    kt = (np.interp(a + h_s, edges, cum) - np.interp(a, edges, cum)) / h_s
-
+    """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
     # sun and clear sky
     pressure = pvlib.atmosphere.alt2pres(params.alt_m)
     t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
@@ -373,7 +325,69 @@ def pv_ac_kw(
     p_ac = pvlib.inverter.pvwatts(
         p_dc, params.p_ac_max_kw / params.eta_inv_nom, eta_inv_nom=params.eta_inv_nom
     )
-    p_ac = np.asarray(p_ac, dtype=np.float64)
+
+    return np.asarray(p_ac, dtype=np.float64)
+
+
+def pv_ac_kw(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
+) -> np.ndarray:
+    """Mean AC power of the PV plant over each step [kW], >= 0, <= p_ac_max_kw.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        Timezone-aware starts of the scenario steps, evenly spaced by ``dt_s``.
+    dt_s : float
+        Step length [s].
+    params : PvParams
+        Plant, site and cloud-model parameters.
+    rng : numpy.random.Generator
+        Random source for the cloud model; the same state gives a bit-identical result.
+
+    Returns
+    -------
+    numpy.ndarray
+        Mean AC power over ``[index[k], index[k] + dt_s)`` [kW], float64, ``len(index)``.
+
+    Raises
+    ------
+    ValueError
+        If the index is naive, empty or not spaced by ``dt_s``, or a parameter is invalid.
+
+    Notes
+    -----
+    See the module docstring for the irradiance chain and the cloud model. Local clock
+    hours are taken in ``index.tz``; with a DST time zone the cloud and temperature
+    diurnal shapes are off by the DST shift (the default site, America/Lima, has none).
+    """
+    _check(index, dt_s, params)
+    n = len(index)
+    tz = index.tz
+    first = index[0]
+    midnight = first.normalize()
+    t0_s = float((first - midnight).total_seconds())
+
+    # evaluation intervals: n_sub equal sub-steps per step, each evaluated at its mid-point
+    n_sub = max(1, math.ceil(dt_s / params.max_substep_s - 1e-9))
+    h_s = dt_s / n_sub
+    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
+    sub_s = (np.repeat(starts_s, n_sub) + np.tile(np.arange(n_sub) * h_s, n)).astype(np.float64)
+    mid_s = sub_s + 0.5 * h_s
+    times = pd.DatetimeIndex(first + pd.to_timedelta(mid_s, unit="s")).tz_convert(tz)
+
+    # clear-sky index: mean of the fixed-grid cloud process over each evaluation interval
+    edges, cum = _cloud_index(t0_s, n * dt_s, params, rng)
+    a = t0_s + sub_s
+    kt = (np.interp(a + h_s, edges, cum) - np.interp(a, edges, cum)) / h_s
+
+    # The pvlib chain is elementwise: evaluate it in chunks to bound memory at 1-min ticks
+    # (identical numbers to one pass).
+    chunk = 131_072
+    p_ac = np.empty(len(times))
+    for a0 in range(0, len(times), chunk):
+        sl = slice(a0, a0 + chunk)
+        p_ac[sl] = _ac_power_kw(times[sl], kt[sl], mid_s[sl], t0_s, params)
 
     out = p_ac.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else p_ac
     return np.clip(out, 0.0, params.p_ac_max_kw).astype(np.float64, copy=False)
