@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from twin.components.noise import ar1_filter
+from twin.components.timeindex import step_offsets_s
 
 __all__ = ["MallParams", "mall_kw"]
 
@@ -191,17 +192,9 @@ def mall_kw(
     with the same generator state.
     """
     p = params
-    if index.tz is None:
-        raise ValueError("index must be timezone-aware (e.g. tz='America/Lima')")
+    step_offsets_s(index, dt_s)
     n = len(index)
-    if n == 0:
-        raise ValueError("index is empty")
-    if not dt_s > 0:
-        raise ValueError(f"dt_s must be > 0, got {dt_s}")
     first = index[0]
-    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
-    if n > 1 and not np.allclose(np.diff(starts_s), dt_s, rtol=0.0, atol=1e-6):
-        raise ValueError(f"index is not evenly spaced by dt_s={dt_s} s")
     if not (p.preopen_h > 0.0 and p.postclose_h > 0.0 and p.open_hour < p.close_hour):
         raise ValueError("need preopen_h > 0, postclose_h > 0 and open_hour < close_hour")
     if not (p.e_day_kwh > 0 and p.p_peak_kw > 0 and p.weekend_factor >= 0):

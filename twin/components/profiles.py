@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin.components.timeindex import step_offsets_s
+
 __all__ = ["TIMESTAMP_COLUMNS", "ProfileError", "load_profile_kw"]
 
 TIMESTAMP_COLUMNS: tuple[str, ...] = ("timestamp", "datetime", "time")
@@ -244,17 +246,9 @@ def load_profile_kw(path: Path, column: str, index: pd.DatetimeIndex, dt_s: floa
     See the module docstring for the file format and the step rules.
     """
     path = Path(path)
-    if index.tz is None:
-        raise ValueError("index must be timezone-aware (e.g. tz='America/Lima')")
+    starts_s = step_offsets_s(index, dt_s)
     n = len(index)
-    if n == 0:
-        raise ValueError("index is empty")
-    if not dt_s > 0:
-        raise ValueError(f"dt_s must be > 0, got {dt_s}")
     first = index[0]
-    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
-    if n > 1 and not np.allclose(np.diff(starts_s), dt_s, rtol=0.0, atol=1e-6):
-        raise ValueError(f"index is not evenly spaced by dt_s={dt_s} s")
 
     unit = column.lower()
     if not (unit.endswith("_kw") or unit.endswith("_kwh")):

@@ -55,6 +55,7 @@ import pandas as pd
 import pvlib
 
 from twin.components.noise import ar1_filter
+from twin.components.timeindex import step_offsets_s
 
 __all__ = ["PvParams", "pv_ac_kw"]
 
@@ -167,16 +168,7 @@ class PvParams:
 
 def _check(index: pd.DatetimeIndex, dt_s: float, params: PvParams) -> None:
     """Reject inputs the model cannot honour (raises ValueError)."""
-    if index.tz is None:
-        raise ValueError("index must be timezone-aware (e.g. tz='America/Lima')")
-    if len(index) == 0:
-        raise ValueError("index is empty")
-    if not dt_s > 0:
-        raise ValueError(f"dt_s must be > 0, got {dt_s}")
-    if len(index) > 1:
-        steps = np.diff((index - index[0]).total_seconds().to_numpy())
-        if not np.allclose(steps, dt_s, rtol=0.0, atol=1e-6):
-            raise ValueError(f"index is not evenly spaced by dt_s={dt_s} s")
+    step_offsets_s(index, dt_s)
     if not 0.0 < params.kt_mean < 1.0:
         raise ValueError(f"kt_mean must be in (0, 1), got {params.kt_mean}")
     if not 0.0 < params.kt_std**2 < params.kt_mean * (1.0 - params.kt_mean):
