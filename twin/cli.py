@@ -100,7 +100,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     for w in scn.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
     twin = Twin(scn, controller)
-    show = sys.stderr.isatty() and not args.quiet
+    if args.log_events:
+        from twin.logs import EventLog, SimClock, make_logger, new_run_id
+
+        log = make_logger(new_run_id(scn.config.name), SimClock(twin.env, twin.loop.start_utc,
+                                                                 scn.site.location.tz))
+        twin.on_step = EventLog(twin, log).attach().on_step
+    show = sys.stderr.isatty() and not args.quiet and not args.log_events
     prog, cb = _progress_bar(show)
     if prog is not None:
         with prog:
@@ -183,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a value, e.g. --set bess.e_capacity_kwh=1500 or --set seed=7 "
                         "(repeatable; scenario fields or site fields)")
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    r.add_argument("--log-events", action="store_true",
+                   help="log events (phase changes, safety clamps, vehicles turned away) to stderr: "
+                        "JSON lines when piped, readable on a terminal; each with run_id and sim time")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check a scenario or site file and say what is wrong")
     v.add_argument("file", help="scenario or site YAML file")

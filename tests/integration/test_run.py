@@ -191,3 +191,14 @@ def test_annual_run_balance_and_plausibility(tmp_path: Path) -> None:
     assert 0.3e6 <= s["ev_kwh"] <= 1.0e6
     assert s["savings_bess_soles"] > 0 and s["co2_avoided_indirect_kg"] > 0
     assert s["sessions_total"] > 100_000
+
+
+def test_run_log_events_are_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(SCENARIOS / "week.yaml"), "--out", str(tmp_path / "o"), "-q",
+                 "--log-events"]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) > 20
+    events = [json.loads(ln) for ln in lines]
+    assert {e["event"] for e in events} >= {"phase_changed"}
+    for e in events:
+        assert e["run_id"].startswith("week-") and e["sim_time"].startswith("2024-03")
