@@ -92,11 +92,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``twin run``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.results import build_results, write_results
+    from twin.results import build_results, check_output_dir, write_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
     out_dir = Path(args.out) if args.out else (scn.config.output.dir or Path("runs") / scn.config.name)
+    check_output_dir(out_dir)
     for w in scn.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
     twin = Twin(scn, controller)
@@ -224,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return EXIT_USER
 
 
 if __name__ == "__main__":

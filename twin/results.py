@@ -20,6 +20,7 @@ import pandas as pd
 
 from twin.balance import allocate_flows, balance_residual
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
+from twin.config import ConfigError
 from twin.engine import RunOutput
 from twin.types import VEHICLE_TYPES
 
@@ -417,6 +418,27 @@ def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -> No
             writer.close()
 
 
+RUN_MARKER = "summary.json"
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Refuse an output folder that exists and is not a run folder (it would be replaced).
+
+    Raises
+    ------
+    ConfigError
+        When ``out_dir`` is a file, or a non-empty folder without ``summary.json``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_file():
+        raise ConfigError(f"--out {out_dir}: is a file; name a folder for the run's outputs")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / RUN_MARKER).exists():
+        raise ConfigError(
+            f"--out {out_dir}: the folder exists and is not a run folder (no {RUN_MARKER}); "
+            "a run replaces its output folder, so name a new or empty folder, or an old run's"
+        )
+
+
 def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True) -> Path:
     """Write the run's files into ``out_dir`` atomically and return it.
 
@@ -424,6 +446,7 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
     so a reader never sees a half-written run and a failure leaves nothing behind.
     """
     out_dir = Path(out_dir)
+    check_output_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     umask = os.umask(0)

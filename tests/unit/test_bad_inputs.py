@@ -131,3 +131,18 @@ def test_real_process_no_traceback(tmp_path: Path) -> None:
     assert "missing.yaml" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_out_folder_that_is_not_a_run_is_never_replaced(make_scenario: Any, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not lose me")
+    assert main(["run", str(make_scenario()), "--out", str(precious), "-q"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert (precious / "thesis.tex").read_text() == "do not lose me"
+    # an old run folder is replaced, as documented
+    run = tmp_path / "run"
+    assert main(["run", str(make_scenario()), "--out", str(run), "-q"]) == 0
+    assert main(["run", str(make_scenario()), "--out", str(run), "-q"]) == 0
+    assert (run / "summary.json").exists()
