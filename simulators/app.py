@@ -47,7 +47,7 @@ from simulators.devices import (
     MeterDevice,
 )
 from simulators.server import DeviceServer
-from twin.config import ConfigError, Scenario, load_scenario
+from twin.config import ConfigError, Scenario, load_scenario, parse_set
 from twin.engine import TICK_PRIORITY
 from twin.faults import FAULT_KINDS, FaultSpec
 from twin.plant import Plant, build_inputs
@@ -315,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="realtime: simulated seconds per wall-clock second")
     ap.add_argument("--registers", type=Path, default=None,
                     help="folder of register maps (default config/registers)")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                    help="override a scenario or site value, as 'twin run --set'")
     ap.add_argument("--results", type=Path, default=None,
                     help="write the plant's record here (pickle) when stopped")
     return ap
@@ -327,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"simulators: error: --port {args.port} out of range", file=sys.stderr)
         return 2
     try:
-        scn = load_scenario(Path(args.scenario))
+        scn = load_scenario(Path(args.scenario), parse_set(args.set))
         sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed)
     except ConfigError as exc:
         print(f"simulators: error: {exc}", file=sys.stderr)

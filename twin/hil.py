@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class HilSettings:
     simulator : (host, first port) of an already running ``python -m simulators`` instead
         of a subprocess; its ``--results`` file must be given as ``simulator_results``.
     simulator_results : where that simulator writes its results.
+    sets : ``--set KEY=VALUE`` overrides the scenario was loaded with (passed on to the
+        simulator so that both sides run the same scenario).
     """
 
     timeout_s: float = 0.25
@@ -71,6 +74,7 @@ class HilSettings:
     registers: Path | None = None
     simulator: tuple[str, int] | None = None
     simulator_results: Path | None = None
+    sets: tuple[str, ...] = ()
 
 
 class SimulatorProcess:
@@ -84,8 +88,9 @@ class SimulatorProcess:
     """
 
     def __init__(self, scenario: Path, results: Path, registers: Path | None = None,
-                 clock: str = "lockstep", speed: float = 1.0) -> None:
+                 clock: str = "lockstep", speed: float = 1.0, sets: Sequence[str] = ()) -> None:
         self.scenario = scenario
+        self.sets = tuple(sets)
         self.results = results
         self.registers = registers
         self.clock = clock
@@ -104,6 +109,8 @@ class SimulatorProcess:
                "--speed", str(self.speed), "--results", str(self.results)]
         if self.registers is not None:
             cmd += ["--registers", str(self.registers)]
+        for item in self.sets:
+            cmd += ["--set", item]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -244,6 +251,67 @@ def _percentiles(x: np.ndarray) -> dict[str, float]:
             "max_ms": float(np.max(x) * 1e3)}
 
 
+class HilMetrics:
+    """Prometheus metrics of a HIL run (own registry; base units: seconds, counts).
+
+    ``twin_hil_step`` (steps done), ``twin_hil_cycle_seconds`` (histogram of control
+    cycles), and per ``device``: ``twin_hil_requests_total``, ``twin_hil_comm_errors_total``,
+    ``twin_hil_retries_total``, ``twin_hil_timeouts_total``, ``twin_hil_reconnects_total``,
+    ``twin_hil_invalid_reads_total``, ``twin_hil_write_failures_total`` and the gauge
+    ``twin_hil_telemetry_valid`` (1 valid, 0 invalid).
+    """
+
+    COUNTERS = (("requests", "requests"), ("comm_errors", "errors"), ("retries", "retries"),
+                ("timeouts", "timeouts"), ("reconnects", "reconnects"),
+                ("invalid_reads", "invalid_reads"), ("write_failures", "write_failures"))
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.cycle = Histogram("twin_hil_cycle_seconds", "Control cycle over Modbus (read all, "
+                               "decide, clamp, write all) [s]", registry=self.registry,
+                               buckets=(5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,
+                                        0.25, 0.5, 1.0, 2.5))
+        self.step = 0
+        self.devices: dict[str, dict[str, float]] = {}
+        self.valid: dict[str, bool] = {}
+        self.registry.register(self)
+
+    def describe(self) -> list[Any]:
+        """No fixed descriptions (collected at scrape time)."""
+        return []
+
+    def collect(self) -> Any:
+        """The per-device families, from the last update."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        g = GaugeMetricFamily("twin_hil_step", "Steps done in the HIL run")
+        g.add_metric([], float(self.step))
+        yield g
+        for name, key in self.COUNTERS:
+            c = CounterMetricFamily(f"twin_hil_{name}", f"Modbus {name.replace('_', ' ')} "
+                                    "per device", labels=["device"])
+            for dev, d in sorted(self.devices.items()):
+                c.add_metric([dev], float(d.get(key, 0.0)))
+            yield c
+        v = GaugeMetricFamily("twin_hil_telemetry_valid", "1 when the device's telemetry "
+                              "was valid in the last cycle", labels=["device"])
+        for dev, ok in sorted(self.valid.items()):
+            v.add_metric([dev], 1.0 if ok else 0.0)
+        yield v
+
+    def update(self, k: int, cycle_s: float, devices: dict[str, dict[str, Any]],
+               valid: dict[str, bool]) -> None:
+        """Record step ``k`` (done) and its cycle time [s]."""
+        self.step = k + 1
+        self.cycle.observe(cycle_s)
+        self.devices = {d: {k2: float(v) for k2, v in s.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool)}
+                        for d, s in devices.items()}
+        self.valid = valid
+
+
 def _wait_for_file(path: Path, timeout_s: float) -> None:
     """Wait for an external simulator to write its results (it renames a finished file)."""
     deadline = time.monotonic() + timeout_s
@@ -252,7 +320,7 @@ def _wait_for_file(path: Path, timeout_s: float) -> None:
 
 
 def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
-            progress: Any = None) -> HilRun:
+            progress: Any = None, metrics: HilMetrics | None = None) -> HilRun:
     """Run ``scn`` through the Modbus simulators in lockstep.
 
     Raises
@@ -298,7 +366,7 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     res_path = tmpdir / "plant.pkl"
     sim: SimulatorProcess | None = None
     if st.simulator is None:
-        sim = SimulatorProcess(scn.path.resolve(), res_path, st.registers)
+        sim = SimulatorProcess(scn.path.resolve(), res_path, st.registers, sets=st.sets)
     elif st.simulator_results is None:
         raise HilError("an external simulator needs the file it writes its results to "
                        "(its --results, given here as --sim-results)")
@@ -388,6 +456,12 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
             except AdapterError as exc:
                 raise HilError(f"the simulator stopped answering its clock at step {k}: {exc}") \
                     from None
+            if metrics is not None:
+                metrics.update(k, cycle_s[k], {
+                    "bess": {**bess.summary(), "write_failures": tb.write_errors},
+                    "chargers": {**chargers.summary(), "write_failures": tc.write_errors},
+                    **meters.summary()},
+                    {"bess": bool(bess_valid[k]), "chargers": bool(sock_valid[k])})
             if progress is not None and (k + 1) % every == 0:
                 progress(k + 1, n)
         wall = time.perf_counter() - wall0
@@ -402,6 +476,8 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         for lk in links.values():
             lk.close()
         runner.close()
+        if sim is not None and not finished:
+            sim.kill()
         rc = sim.wait() if sim is not None else 0
         if sim is None and finished:
             _wait_for_file(res_path, 60.0)
@@ -501,14 +577,32 @@ def cmd_hil(args: argparse.Namespace) -> int:
         ext = (host, int(port))
     st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
                      registers=Path(args.registers) if args.registers else None,
-                     simulator=ext,
+                     simulator=ext, sets=tuple(args.set or ()),
                      simulator_results=Path(args.sim_results) if args.sim_results else None)
     if args.timeout <= 0 or args.retries < 0:
         raise UserError("--timeout must be > 0 and --retries >= 0")
+    metrics = server = None
+    if args.metrics_addr:
+        from prometheus_client import start_http_server
+
+        from twin.live import parse_addr
+
+        host, port = parse_addr(args.metrics_addr)
+        metrics = HilMetrics()
+        try:
+            server, _ = start_http_server(port, addr=host, registry=metrics.registry)
+        except OSError as exc:
+            raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen on "
+                            f"{host}:{port} ({exc.strerror or exc})") from None
+        if not args.quiet:
+            print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
     try:
-        run = run_hil(scn, controller, st)
+        run = run_hil(scn, controller, st, metrics=metrics)
     except HilError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if server is not None:
+            server.shutdown()
     summary = write_hil(run, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
     if not args.quiet:
         print(kpi_table(summary))
