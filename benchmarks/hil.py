@@ -49,7 +49,8 @@ def cycle_latency(cycles: int) -> None:
         lb = ModbusTransport(sim.host, ports["bess"], load_register_map(shipped_map("bess")),
                              runner, settings=ls)
         lc = ModbusTransport(sim.host, ports["chargers"],
-                             load_register_map(shipped_map("chargers")), runner, settings=ls)
+                             load_register_map(shipped_map("chargers")), runner, settings=ls,
+                             connections=3)  # the socket table's 3 reads in parallel
         bess = ModbusBessAdapter(lb, eta_charge=0.975, eta_discharge=0.975)
         ch = ModbusChargerAdapter(lc)
         limits = np.full(38, 3.7)

@@ -395,7 +395,8 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         for d in DEVICES:
             links[d] = ModbusTransport(host, ports[d], maps[d], runner, clock,
                                        ls_clock if d == "sim_clock" else ls,
-                                       read_only=st.read_only and d != "sim_clock", name=d)
+                                       read_only=st.read_only and d != "sim_clock", name=d,
+                                       connections=3 if d == "chargers" else 1)
         clk = SimClockClient(links["sim_clock"])
         if not runner.run(links["sim_clock"].connect()):
             raise HilError(f"cannot reach the simulator clock at {host}:{ports['sim_clock']} "

@@ -120,12 +120,17 @@ class ModbusTransport:
     settings : timeouts, retries, backoff.
     read_only : never write anything.
     name : device name for logs.
+    connections : TCP connections to open; a read longer than 125 registers sends its
+        parts in parallel, one per connection (pymodbus does one request at a time per
+        connection).
     """
 
     def __init__(self, host: str, port: int, regmap: RegisterMap, runner: LoopRunner,
                  clock: Callable[[], float] = time.monotonic,
                  settings: LinkSettings | None = None, read_only: bool = False,
-                 name: str | None = None) -> None:
+                 name: str | None = None, connections: int = 1) -> None:
+        if connections < 1:
+            raise ValueError("connections must be >= 1")
         self.host = host
         self.port = port
         self.map = regmap
@@ -137,8 +142,8 @@ class ModbusTransport:
         self.name = name or regmap.device
         self.health = CommHealth()
         self.stats = LinkStats()
-        self._client: AsyncModbusTcpClient | None = None
-        self._connected_once = False
+        self._clients: list[AsyncModbusTcpClient | None] = [None] * connections
+        self._connected_once = [False] * connections
         self._next_connect = -float("inf")
         self._backoff = self.settings.backoff_min_s
 
@@ -148,8 +153,8 @@ class ModbusTransport:
         return AsyncModbusTcpClient(self.host, port=self.port, name=self.name,
                                     timeout=s.timeout_s, retries=0, reconnect_delay=0)
 
-    async def _ensure(self) -> AsyncModbusTcpClient:
-        c = self._client
+    async def _ensure(self, i: int = 0) -> AsyncModbusTcpClient:
+        c = self._clients[i]
         if c is not None and c.connected:
             return c
         now = self.clock()
@@ -158,27 +163,29 @@ class ModbusTransport:
                             f"{self._next_connect - now:.3g} s)")
         if c is None:
             c = self._new_client()
-            self._client = c
+            self._clients[i] = c
         ok = await c.connect()
         if not ok:
             self.stats.connect_failures += 1
             self._next_connect = now + self._backoff
             self._backoff = min(2.0 * self._backoff, self.settings.backoff_max_s)
             c.close()
-            self._client = None
+            self._clients[i] = None
             raise CommError(f"{self.name}: cannot connect to {self.host}:{self.port}")
-        if self._connected_once:
+        if self._connected_once[i]:
             self.stats.reconnects += 1
             log.warning("modbus %s: reconnected to %s:%s", self.name, self.host, self.port)
-        self._connected_once = True
+        self._connected_once[i] = True
         self._backoff = self.settings.backoff_min_s
         self._next_connect = -float("inf")
         return c
 
-    def _drop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _drop(self, i: int | None = None) -> None:
+        for j in range(len(self._clients)) if i is None else (i,):
+            c = self._clients[j]
+            if c is not None:
+                c.close()
+                self._clients[j] = None
 
     async def connect(self) -> bool:
         """Open the link (no exception); True when connected."""
@@ -193,8 +200,8 @@ class ModbusTransport:
         self._drop()
 
     # -------------------------------------------------------------- requests
-    async def _request(self, what: str,
-                       call: Callable[[AsyncModbusTcpClient], Awaitable[Any]]) -> Any:
+    async def _request(self, what: str, call: Callable[[AsyncModbusTcpClient], Awaitable[Any]],
+                       conn: int = 0) -> Any:
         h = self.health
         h.requests += 1
         last: Exception | None = None
@@ -202,7 +209,7 @@ class ModbusTransport:
             if attempt:
                 h.retries += 1
             try:
-                c = await self._ensure()
+                c = await self._ensure(conn)
                 rr = await call(c)
             except CommError as exc:
                 last = exc
@@ -210,7 +217,7 @@ class ModbusTransport:
             except (ModbusException, TimeoutError, OSError) as exc:
                 self.stats.timeouts += 1
                 last = CommError(f"{self.name}: {what}: no answer ({exc})")
-                self._drop()
+                self._drop(conn)
                 continue
             if rr.isError():
                 code = int(getattr(rr, "exception_code", 0))
@@ -251,14 +258,22 @@ class ModbusTransport:
 
     async def read(self, address: int, count: int) -> list[int]:
         """Read ``count`` holding registers from ``address`` (split into ≤ 125-register reads)."""
-        out: list[int] = []
-        a = address
-        end = address + count
-        while a < end:
-            n = min(MAX_READ, end - a)
-            rr = await self._request(f"read {a}+{n}", self._reader(a, n))
-            out.extend(rr.registers)
-            a += n
+        parts = [(a, min(MAX_READ, address + count - a))
+                 for a in range(address, address + count, MAX_READ)]
+        nc = len(self._clients)
+        if nc == 1 or len(parts) == 1:
+            out: list[int] = []
+            for a, n in parts:
+                rr = await self._request(f"read {a}+{n}", self._reader(a, n))
+                out.extend(rr.registers)
+            return out
+        res = await asyncio.gather(*(self._request(f"read {a}+{n}", self._reader(a, n), i % nc)
+                                     for i, (a, n) in enumerate(parts)), return_exceptions=True)
+        out = []
+        for r in res:
+            if isinstance(r, BaseException):
+                raise r
+            out.extend(r.registers)
         return out
 
     async def write(self, address: int, values: Sequence[int]) -> None:
