@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import sunspec2.modbus.client as ssc
-from pymodbus.client import ModbusTcpClient
 
 from adapters.modbus import codec
 from adapters.modbus.regmap import load_register_map, shipped_map
+from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
 
 
 def _tick(port: int, steps: int) -> None:
@@ -17,14 +17,14 @@ def _tick(port: int, steps: int) -> None:
 def _tick_from(port: int, first: int, last: int) -> None:
     m = load_register_map(shipped_map("sim_clock"))
     addr = m.point("clock.tick").address
-    c = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
-    assert c.connect()
+    runner = LoopRunner()
+    link = ModbusTransport("127.0.0.1", port, m, runner, settings=LinkSettings(timeout_s=5.0))
     try:
         for k in range(first, last + 1):
-            rr = c.write_registers(addr, codec.encode("uint32", k), device_id=1)
-            assert not rr.isError()
+            runner.run(link.write(addr, codec.encode("uint32", k)))
     finally:
-        c.close()
+        link.close()
+        runner.close()
 
 
 def test_pysunspec2_scans_bess_and_reads_soc_and_w(inproc_sim) -> None:  # type: ignore[no-untyped-def]
