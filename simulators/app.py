@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import pickle
 import signal
 import sys
@@ -51,6 +52,8 @@ from twin.config import ConfigError, Scenario, load_scenario, parse_set
 from twin.engine import TICK_PRIORITY
 from twin.faults import FAULT_KINDS, FaultSpec
 from twin.plant import Plant, build_inputs
+
+log = logging.getLogger("simulators")
 
 #: Devices in port order.
 DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
@@ -160,9 +163,7 @@ class Simulator:
         t = float(env.now)
         self.bess.begin_step(t)
         self.chargers.begin_step(t)
-        self.log_bess_applied_kw[k] = self.bess.applied_kw
-        self.log_bess_reverted[k] = self.bess.reverted
-        self.log_chargers_failsafe[k] = self.chargers.n_failsafe
+        self._log_step(k, t)
         env.run(until=_TickWake(env, self.dt))
         self.plant.settle()
         self.k = k + 1
@@ -171,12 +172,31 @@ class Simulator:
         if self.on_step is not None:
             self.on_step(self.k)
 
+    def _log_step(self, k: int, t: float) -> None:
+        """Record what the devices apply in step ``k``; log every fallback as it starts/ends."""
+        b, c = self.bess, self.chargers
+        self.log_bess_applied_kw[k] = b.applied_kw
+        self.log_bess_reverted[k] = b.reverted
+        self.log_chargers_failsafe[k] = c.n_failsafe
+        was_r = bool(self.log_bess_reverted[k - 1]) if k else False
+        was_f = bool(self.log_chargers_failsafe[k - 1]) if k else False
+        if b.reverted != was_r:
+            log.warning("t=%.0f s step %d: bess %s", t, k, "no WSet within WSetRvrtTms: "
+                        "reverted to WSetRvrt (0 W)" if b.reverted else "setpoint control resumed")
+        if bool(c.n_failsafe) != was_f:
+            log.warning("t=%.0f s step %d: chargers %s", t, k, f"comm timeout: {c.n_failsafe} "
+                        "sockets on failsafe power" if c.n_failsafe else "failsafe ended")
+
     def _apply_faults(self, t: float) -> None:
         k = self.k
         for name in FAULT_DEVICES:
             dev = self.devices[name]
             active = [f for f in self.faults if f.device == name and f.active(t)]
-            dev.faults.kinds = {f.kind for f in active}
+            kinds: set[str] = {str(f.kind) for f in active}
+            for kind in sorted(kinds ^ dev.faults.kinds):
+                log.warning("t=%.0f s step %d: fault %s on %s %s", t, k, kind, name,
+                            "starts" if kind in kinds else "ends")
+            dev.faults.kinds = kinds
             for f in active:
                 if f.kind == "response_delay":
                     dev.faults.delay_s = f.delay_s
@@ -200,9 +220,7 @@ class Simulator:
                 t = float(env.now)
                 self.bess.begin_step(t)
                 self.chargers.begin_step(t)
-                self.log_bess_applied_kw[k] = self.bess.applied_kw
-                self.log_bess_reverted[k] = self.bess.reverted
-                self.log_chargers_failsafe[k] = self.chargers.n_failsafe
+                self._log_step(k, t)
             env.run(until=_TickWake(env, self.dt))
             with self.lock:
                 self.plant.settle()
@@ -328,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.port <= 65535 - len(DEVICES):
         print(f"simulators: error: --port {args.port} out of range", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.WARNING, format="simulators: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         scn = load_scenario(Path(args.scenario), parse_set(args.set))
         sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed)

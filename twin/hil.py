@@ -242,6 +242,7 @@ class HilRun:
     output: Any
     comm: dict[str, Any]
     steps: dict[str, np.ndarray] = field(default_factory=dict)
+    simulator_log: str = ""
 
 
 def _percentiles(x: np.ndarray) -> dict[str, float]:
@@ -540,7 +541,7 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
              "bess_reverted": dlog["bess_reverted"],
              "chargers_failsafe": dlog["chargers_failsafe"],
              **{f"fault_{d}": a for d, a in dlog["faults"].items()}}
-    return HilRun(out, comm, steps)
+    return HilRun(out, comm, steps, sim.stderr if sim is not None else "")
 
 
 def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
@@ -557,6 +558,7 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
     steps = pd.DataFrame({"timestamp": res.timeseries["timestamp"].astype(str)
                           if len(res.timeseries) else [], **run.steps})
     steps.to_csv(out_dir / "hil_steps.csv", index=False)
+    (out_dir / "hil_simulator.log").write_text(run.simulator_log, encoding="utf-8")
     return res.summary
 
 

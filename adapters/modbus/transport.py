@@ -208,6 +208,7 @@ class ModbusTransport:
         for attempt in range(self.settings.retries + 1):
             if attempt:
                 h.retries += 1
+                log.info("modbus %s: %s: retry %d", self.name, what, attempt)
             try:
                 c = await self._ensure(conn)
                 rr = await call(c)

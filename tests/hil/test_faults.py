@@ -43,6 +43,7 @@ def faulted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for name in ("adapters.modbus", "twin.hil"):
             logging.getLogger(name).removeHandler(rec)
     return {"summary": summary, "steps": pd.read_csv(out / "hil_steps.csv"),
+            "sim_log": (out / "hil_simulator.log").read_text(),
             "ts": pd.read_parquet(out / "timeseries.parquet"), "logs": rec.messages}
 
 
@@ -134,3 +135,10 @@ def test_faults_and_recoveries_are_logged(faulted: dict[str, Any]) -> None:
         assert any(f"hil: {dev} write failed" in m for m in logs)
     s = faulted["summary"]["hil"]
     assert s["steps_bess_reverted"] >= 6 and s["steps_chargers_failsafe"] >= 6
+    sim_log = faulted["sim_log"]
+    assert "bess no WSet within WSetRvrtTms: reverted" in sim_log
+    assert "chargers comm timeout: 38 sockets on failsafe power" in sim_log
+    assert "failsafe ended" in sim_log and "setpoint control resumed" in sim_log
+    for kind in KINDS:
+        assert f"fault {kind} on bess starts" in sim_log
+        assert f"fault {kind} on chargers ends" in sim_log

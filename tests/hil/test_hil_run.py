@@ -64,5 +64,8 @@ def test_outputs_complete_with_comm_statistics(both: Any) -> None:
     assert c["devices"]["chargers"]["server"]["write_requests"] >= 96
     assert c["steps_bess_reverted"] == 0 and c["steps_chargers_failsafe"] == 0
     assert c["cycle"]["median_ms"] > 0
+    # controller heartbeat at <= half the device timeout (1800 s / 2 = every 900 s step)
+    assert c["devices"]["bess"]["heartbeats_written"] == 96 == c["bess_ctrl_heartbeats_seen"]
+    assert c["devices"]["chargers"]["heartbeats_written"] == 96
     steps = pd.read_csv(out / "hil_steps.csv")
     assert len(steps) == 96 and steps["bess_valid"].all()
