@@ -11,7 +11,7 @@ import pytest
 
 from twin.config import load_scenario
 from twin.engine import simulate
-from twin.hil import run_hil, write_hil
+from twin.hil import HilSettings, run_hil, write_hil
 from twin.results import build_results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,8 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict
     scn = load_scenario(SCENARIO)
     ref = build_results(simulate(scn)).summary
     out = tmp_path_factory.mktemp("hil")
-    hil = write_hil(run_hil(scn), out)
+    # a generous timeout: a loaded CI machine must not turn into comm faults here
+    hil = write_hil(run_hil(scn, settings=HilSettings(timeout_s=2.0)), out)
     return ref, hil, out
 
 
