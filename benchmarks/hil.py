@@ -91,11 +91,12 @@ def cycle_latency(cycles: int) -> None:
 def hil_day(days: int) -> None:
     """``twin hil`` wall time per simulated day (lockstep)."""
     from twin.config import load_scenario
-    from twin.hil import run_hil
+    from twin.hil import HilSettings, run_hil
 
-    scn = load_scenario(SCENARIO, {"duration": f"{days}d"} if days != 1 else None)
+    sets = (f"duration={days}d",)
+    scn = load_scenario(SCENARIO, {"duration": f"{days}d"})
     t0 = time.perf_counter()
-    run = run_hil(scn)
+    run = run_hil(scn, settings=HilSettings(sets=sets))
     total = time.perf_counter() - t0
     c = run.comm
     print(f"twin hil {days} d lockstep: control loop {c['wall_s']:.2f} s "
@@ -113,7 +114,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=1)
     args = ap.parse_args()
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    cycle_latency(args.cycles)
+    if args.cycles:
+        cycle_latency(args.cycles)
     hil_day(args.days)
 
 
