@@ -418,7 +418,7 @@ class ModbusChargerAdapter(_Device):
         await self.link.write(self.fs.address, fs)
         self._configured = True
 
-    async def awrite(self, p_max_kw: Sequence[float]) -> None:
+    async def awrite(self, p_max_kw: npt.ArrayLike) -> None:
         """Per-socket power limits [kW] and the controller heartbeat, in one write."""
         arr = np.asarray(p_max_kw, dtype=float)
         if arr.shape != (self.n,):
@@ -438,7 +438,7 @@ class ModbusChargerAdapter(_Device):
                               [self._hb_counter, *raw.tolist()])
         self.telemetry.heartbeats += 1
 
-    def write(self, p_max_kw: Sequence[float]) -> None:
+    def write(self, p_max_kw: npt.ArrayLike) -> None:
         """Command per-socket power limits [kW]; raises AdapterError; never clamps."""
         self.link.runner.run(self.awrite(p_max_kw))
 
