@@ -2,7 +2,8 @@
 
 Sessions (arrival, vehicle type, energy requested, vehicle power limit, planned departure)
 are drawn up front with a seeded ``numpy.random.Generator`` — or read from a file — and
-then played on the SimPy event queue: one arrival process, one departure event per
+then played on the SimPy event queue: one event per arrival instant (a callback chain),
+one departure event per
 plugged vehicle. A vehicle that finds no free socket of its type waits in a FIFO queue
 for at most its patience, then leaves (turned away).
 
@@ -19,7 +20,7 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -305,7 +306,9 @@ class Fleet:
             e_remaining_kwh=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
             t_departure_s=frozen_array(np.full(n_sock, math.inf)),  # type: ignore[arg-type]
         )
-        env.process(self._arrivals())
+        self._next_arrival = 0
+        if self._arr:
+            env.timeout(max(self._arr[0] - env.now, 0.0)).callbacks.append(self._on_arrival)
 
     # ------------------------------------------------------------ results
     @property
@@ -334,15 +337,22 @@ class Fleet:
         return np.asarray(self._socket_of, dtype=np.int64)
 
     # ------------------------------------------------------------------ events
-    def _arrivals(self) -> Generator[simpy.Event, Any, None]:
+    def _on_arrival(self, _event: simpy.Event) -> None:
+        """The arrival it was scheduled for, plus any at the same instant; then schedule
+        the next one (a callback chain: one SimPy event per arrival instant)."""
         env = self.env
-        timeout = env.timeout
-        arrive = self._arrive
-        for i, t in enumerate(self._arr):
-            delay = t - env.now
-            if delay > 0:
-                yield timeout(delay)
-            arrive(i)
+        now = env._now
+        arr = self._arr
+        n = len(arr)
+        i = self._next_arrival
+        self._arrive(i)
+        i += 1
+        while i < n and arr[i] <= now:
+            self._arrive(i)
+            i += 1
+        self._next_arrival = i
+        if i < n:
+            env.timeout(arr[i] - now).callbacks.append(self._on_arrival)
 
     def _arrive(self, i: int) -> None:
         self.events += 1
