@@ -36,9 +36,11 @@ test-fast: install
 ## Benchmarks: printed figures, never asserted.
 bench: install
 	$(PY) benchmarks/annual.py
+	$(PY) benchmarks/report.py
+	$(PY) benchmarks/hil.py
 
 lint: install
-	$(VENV)/bin/ruff check twin adapters controllers tests benchmarks
+	$(VENV)/bin/ruff check twin adapters controllers simulators tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import simpy
 import simpy.rt
-from simpy.events import Event
 
 from adapters.modbus import codec
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
@@ -49,7 +48,7 @@ from simulators.devices import (
 )
 from simulators.server import DeviceServer
 from twin.config import ConfigError, Scenario, load_scenario, parse_set
-from twin.engine import TICK_PRIORITY
+from twin.engine import TickWake as _TickWake
 from twin.faults import FAULT_KINDS, FaultSpec
 from twin.plant import Plant, build_inputs
 
@@ -60,15 +59,6 @@ DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "si
 FAULT_DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter")
 
 
-class _TickWake(Event):
-    """A timeout that fires after every normal event at the same instant (as the engine's)."""
-
-    def __init__(self, env: simpy.Environment, delay: float) -> None:
-        self.env = env
-        self.callbacks = []
-        self._value = None
-        self._ok = True
-        env.schedule(self, TICK_PRIORITY, delay)  # type: ignore[arg-type]
 
 
 def load_maps(folder: Path | None = None) -> dict[str, RegisterMap]:

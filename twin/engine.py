@@ -43,7 +43,7 @@ TICK_PRIORITY = 2
 ProgressFn = Callable[[int, int], None]
 
 
-class _TickWake(Event):
+class TickWake(Event):
     """A timeout that fires after all normal events scheduled for the same instant."""
 
     def __init__(self, env: simpy.Environment, delay: float) -> None:
@@ -181,7 +181,7 @@ class Twin:
         on_step = self.on_step
         for k in range(n):
             loop_step(k)
-            yield _TickWake(env, dt)
+            yield TickWake(env, dt)
             settle()
             if on_step is not None:
                 on_step(k)
