@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -143,7 +143,6 @@ class RunOutput:
     inputs_wall_s: float
     steps_done: int
     interrupted: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Twin:

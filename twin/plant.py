@@ -227,11 +227,6 @@ class Plant:
         """Vehicles waiting for a socket."""
         return self.fleet.n_waiting if self.fleet is not None else 0
 
-    @property
-    def n_plugged(self) -> int:
-        """Vehicles plugged in."""
-        return self.fleet.n_occupied if self.fleet is not None else 0
-
     # ---- the physics of one step
     def settle(self) -> None:
         """Integrate step ``k`` (which just ended) and record it; advance ``k``."""

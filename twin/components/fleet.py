@@ -30,7 +30,7 @@ import pandas as pd
 import simpy
 
 from twin.config import ConfigError, EvConfig
-from twin.types import VEHICLE_TYPES, BoolArray, FloatArray, IntArray, SocketArrays, frozen_array
+from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
 
 STATUS_PENDING, STATUS_WAITING, STATUS_CHARGING, STATUS_DONE, STATUS_TURNED_AWAY = 0, 1, 2, 3, 4
 STATUS_NAMES = {
@@ -519,7 +519,3 @@ class Fleet:
             if i >= 0:
                 self._e_del[i] = self._ereq[i] - self._st[self._o_erem + sock]
                 self._leave_s[i] = now
-
-    def occupied_mask(self) -> BoolArray:
-        """Sockets with a vehicle now."""
-        return self.sock_occ > 0.0
