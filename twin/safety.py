@@ -41,6 +41,7 @@ class SafetyLayer:
         self.socket_failsafe_kw = socket_failsafe_kw
         self.log = log if log is not None else ClampLog()
         self.n_step_clamps = 0
+        self._checked: object = None  # a read-only setpoint array already found in bounds
 
     def _bend(self, k: int, reason: str, device: str, req: float, app: float) -> None:
         self.log.add(Clamp(k, reason, device, req, app))
@@ -74,7 +75,7 @@ class SafetyLayer:
                 self._bend(k, "sockets_telemetry_invalid", "sockets", float(np.nansum(ps)),
                            float(safe.sum()))
             ps = safe
-        elif ps is not rating:
+        elif ps is not rating and ps is not self._checked:
             over = ps > rating
             under = ps < 0.0
             bad = ~np.isfinite(ps)
@@ -86,6 +87,8 @@ class SafetyLayer:
                         self._bend(k, reason, "sockets", float(np.nansum(ps[mask])),
                                    float(fixed[mask].sum()))
                 ps = fixed
+            elif not ps.flags.writeable:
+                self._checked = ps  # cannot change any more: no need to check it again
         # 3: power limits
         if p > b.p_discharge_max_kw + _EPS_KW:
             self._bend(k, "bess_discharge_limit", "bess", p, b.p_discharge_max_kw)

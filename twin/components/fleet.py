@@ -258,15 +258,15 @@ class Fleet:
         self.sock_pd = self._state[self._PD]  # power the vehicle would draw over a step [kW]
         self.sock_sess = [-1] * n_sock
         self._p = array("d", bytes(8 * n_sock))  # power drawn now [kW]
-        self._t = array("d", bytes(8 * n_sock))  # since when that power applies [s]
         self._lim = array("d", bytes(8 * n_sock))  # controller's limit in force [kW]
         self._part = array("d", bytes(8 * n_sock))  # energy of vehicles gone during the step
         self.sock_p = np.frombuffer(self._p, dtype=np.float64)
-        self.sock_t = np.frombuffer(self._t, dtype=np.float64)
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
         self._part_any = False
+        self._t_step0 = 0.0
         self._t_step_end = dt_s
+        self._mid: dict[int, float] = {}  # sockets whose power started inside the step → since [s]
         self.n_occupied = 0
         self._free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
         for i, c in enumerate(self._stype):
@@ -405,7 +405,7 @@ class Fleet:
         if left_h > 0.0 and p * left_h > erem:
             p = erem / left_h
         self._p[sock] = p
-        self._t[sock] = now
+        self._mid[sock] = now
         self.n_occupied += 1
         env.timeout(t_dep - now, value=sock).callbacks.append(self._on_depart)
 
@@ -417,7 +417,7 @@ class Fleet:
         p = self._p[sock]
         e_part = 0.0
         if p > 0.0:
-            e_part = p * (now - self._t[sock]) / 3600.0
+            e_part = p * (now - self._mid.pop(sock, self._t_step0)) / 3600.0
             self._part[sock] += e_part
             self._part_any = True
         st = self._st
@@ -484,9 +484,10 @@ class Fleet:
     def begin_step(self, p_max_kw: FloatArray) -> None:
         """Apply per-socket limits [kW] for the step that starts now."""
         now = self.env.now
+        self._t_step0 = now
         self._t_step_end = now + self.dt_s
         self.sock_limit[:] = p_max_kw
-        self.sock_t.fill(now)
+        self._mid.clear()
         if self.n_occupied == 0:
             return
         np.minimum(p_max_kw, self.sock_pd, out=self.sock_p)
@@ -496,10 +497,13 @@ class Fleet:
         """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total."""
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
-        # energy since each socket's power last changed, up to the step end
-        np.subtract(self.env.now, self.sock_t, out=e_socket_kwh)
-        e_socket_kwh *= self.sock_p
-        e_socket_kwh *= 1.0 / 3600.0
+        np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        if self._mid:  # sockets that started inside the step: from their start only
+            now = self.env.now
+            p = self._p
+            for sock, t0 in self._mid.items():
+                e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
+            self._mid.clear()
         erem = self.sock_erem
         erem -= e_socket_kwh
         erem[erem < 1e-9] = 0.0  # float crumbs of a finished charge
