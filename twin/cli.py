@@ -100,6 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_output_dir(out_dir)
     for w in scn.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
+    if scn.config.faults:
+        print(f"twin: warning: {scn.path}: the {len(scn.config.faults)} 'faults' are injected by "
+              "'twin hil' only; 'twin run' has no communication to fault", file=sys.stderr)
     twin = Twin(scn, controller)
     if args.log_events:
         from twin.logs import EventLog, SimClock, make_logger, new_run_id
