@@ -146,3 +146,11 @@ def test_out_folder_that_is_not_a_run_is_never_replaced(make_scenario: Any, tmp_
     assert main(["run", str(make_scenario()), "--out", str(run), "-q"]) == 0
     assert main(["run", str(make_scenario()), "--out", str(run), "-q"]) == 0
     assert (run / "summary.json").exists()
+
+
+def test_show_on_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(tmp_path)]) == 2
+    assert "summary.json" in capsys.readouterr().err
+    (tmp_path / "summary.json").write_text("{not json")
+    assert main(["show", str(tmp_path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
