@@ -69,7 +69,7 @@ def kpi_table(summary: dict[str, Any]) -> str:
             txt = f"{v:,.0f}"
         else:
             txt = f"{v:,.2f}"
-        lines.append(f"  {label:<{width}}  {txt:>12} {unit}")
+        lines.append(f"  {label:<{width}}  {txt:>12} {unit}".rstrip())
     return "\n".join(lines)
 
 
