@@ -148,19 +148,25 @@ class Simulator:
 
     def step(self) -> None:
         """Run step ``k``: setpoints in force → plant over [t_k, t_k + dt] → telemetry."""
-        k = self.k
-        env = self.env
-        t = float(env.now)
-        self.bess.begin_step(t)
-        self.chargers.begin_step(t)
-        self._log_step(k, t)
-        env.run(until=_TickWake(env, self.dt))
-        self.plant.settle()
-        self.k = k + 1
-        self._apply_faults(float(env.now))
-        self._publish()
+        self._begin_step()
+        self.env.run(until=_TickWake(self.env, self.dt))
+        self._end_step()
         if self.on_step is not None:
             self.on_step(self.k)
+
+    def _begin_step(self) -> None:
+        """Apply the devices' setpoints (or their fallbacks) for step ``k`` and log them."""
+        t = float(self.env.now)
+        self.bess.begin_step(t)
+        self.chargers.begin_step(t)
+        self._log_step(self.k, t)
+
+    def _end_step(self) -> None:
+        """Settle step ``k`` in the plant, advance ``k``, apply faults, publish telemetry."""
+        self.plant.settle()
+        self.k += 1
+        self._apply_faults(float(self.env.now))
+        self._publish()
 
     def _log_step(self, k: int, t: float) -> None:
         """Record what the devices apply in step ``k``; log every fallback as it starts/ends."""
@@ -206,17 +212,10 @@ class Simulator:
         env = self.env
         while self.k < self.n and not self.stopped:
             with self.lock:
-                k = self.k
-                t = float(env.now)
-                self.bess.begin_step(t)
-                self.chargers.begin_step(t)
-                self._log_step(k, t)
-            env.run(until=_TickWake(env, self.dt))
+                self._begin_step()
+            env.run(until=_TickWake(env, self.dt))  # the wall-clock wait: lock released
             with self.lock:
-                self.plant.settle()
-                self.k = k + 1
-                self._apply_faults(float(env.now))
-                self._publish()
+                self._end_step()
             if self.on_step is not None:
                 self.on_step(self.k)
 
