@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from twin.atomic import replace_dir, temp_sibling
 from twin.balance import allocate_flows, balance_residual
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
 from twin.config import ConfigError
@@ -447,11 +446,7 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
     """
     out_dir = Path(out_dir)
     check_output_dir(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is an ordinary folder
+    tmp = temp_sibling(out_dir)
     try:
         ts = res.timeseries
         if parquet:
@@ -464,13 +459,7 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
         with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(res.summary, fh, indent=2, sort_keys=False, allow_nan=False)
             fh.write("\n")
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "run")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,9 +7,7 @@ folder, so a failure (bad input, full disk, Ctrl-C) leaves no half-written repor
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from twin.atomic import replace_dir, temp_sibling
 from twin.report import compare, kpis
 from twin.report.figures import FIGURES
 from twin.report.html import RenderedFigure, render_page
@@ -132,17 +131,6 @@ def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
     return render_page(title, sub, tables, figures, notes)
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``, replacing an existing ``out`` (two renames)."""
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "report")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def build_report(run_dirs: Sequence[str | Path], out: str | Path | None = None,
                  progress: Callable[[str], None] | None = None) -> ReportResult:
     """Write the report of one run, or the comparison of several runs.
@@ -175,18 +163,14 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path | None = None,
     with report_style():
         figures = _single(runs[0], progress) if len(runs) == 1 else _several(runs, progress)
     page = _page(runs, figures)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = temp_sibling(out_dir)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a report is an ordinary folder
         pngs = []
         for f in figures:
             (tmp / f"{f.stem}.png").write_bytes(f.png)
             pngs.append(out_dir / f"{f.stem}.png")
         (tmp / HTML_NAME).write_text(page, encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
