@@ -91,9 +91,9 @@ def bare_loop(inputs, site) -> float:  # type: ignore[no-untyped-def]
 
 def one(dt: str, repeat: int) -> dict[str, float]:
     """Measure the loop in this process (called in a fresh subprocess per tick size)."""
+    from twin.components.inputs import build_inputs
     from twin.config import load_scenario
     from twin.engine import Twin
-    from twin.plant import build_inputs
 
     scn = load_scenario(SCENARIO, {"dt": dt})
     t = time.perf_counter()
@@ -115,7 +115,7 @@ def one(dt: str, repeat: int) -> dict[str, float]:
 def whole_run(dt: str) -> tuple[float, float]:
     """Wall time [s] and peak RSS [MB] of one whole `twin run` process."""
     with tempfile.TemporaryDirectory() as tmp:
-        code = ("import resource,sys,time;t=time.perf_counter();from twin.cli import main;"
+        code = ("import resource,sys,time;t=time.perf_counter();from twin.app.cli import main;"
                 f"rc=main(['run',{str(SCENARIO)!r},'--out',{tmp + '/o'!r},'-q','--set','dt={dt}']);"
                 "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024);"
                 "sys.exit(rc)")

@@ -38,7 +38,7 @@ def cycle_latency(cycles: int) -> None:
     from adapters.modbus.devices import ModbusBessAdapter, ModbusChargerAdapter
     from adapters.modbus.regmap import load_register_map, shipped_map
     from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
-    from twin.hil import SimulatorProcess
+    from twin.app.hil import SimulatorProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-hil-"))
     sim = SimulatorProcess(SCENARIO, tmp / "r.pkl")
@@ -90,8 +90,8 @@ def cycle_latency(cycles: int) -> None:
 
 def hil_day(days: int) -> None:
     """``twin hil`` wall time per simulated day (lockstep)."""
+    from twin.app.hil import HilSettings, run_hil
     from twin.config import load_scenario
-    from twin.hil import HilSettings, run_hil
 
     sets = (f"duration={days}d",)
     scn = load_scenario(SCENARIO, {"duration": f"{days}d"})

@@ -1,6 +1,9 @@
 """Controller interface and registry.
 
-A controller sees one frozen ``SiteObservation`` per step and returns ``Setpoints``. It
+A controller sees one frozen ``SiteObservation`` per step and returns ``Setpoints``. A
+controller that plans may also define ``prepare(context)``: the driver calls it once
+before the first step with a ``twin.forecast.ControlContext`` (the horizon, the tariff,
+the socket specs and a ``Forecaster``); rules do without it. It
 never touches a device, a clock or a network: it imports neither simpy, pymodbus nor
 ``adapters`` (checked by an import-linter contract). The same object runs in an annual
 fast-forward run, a real-time run and a hardware-in-the-loop run.
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from twin.config import SiteConfig
+from twin.forecast import ControlContext
 from twin.types import Setpoints, SiteObservation
 
 
@@ -30,6 +34,22 @@ class Controller(Protocol):
     def decide(self, obs: SiteObservation) -> Setpoints:
         """Setpoints for the step that starts at ``obs``."""
         ...
+
+
+@runtime_checkable
+class PlanningController(Controller, Protocol):
+    """A controller that receives the horizon and a forecaster before the first step."""
+
+    def prepare(self, context: ControlContext) -> None:
+        """Plan with ``context`` (called once, after ``reset`` and before the first step)."""
+        ...
+
+
+def prepare_controller(controller: Controller, context: ControlContext) -> None:
+    """Call ``controller.prepare(context)`` when the controller defines it."""
+    prep = getattr(controller, "prepare", None)
+    if callable(prep):
+        prep(context)
 
 
 ControllerFactory = Callable[..., Controller]

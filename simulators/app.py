@@ -47,10 +47,11 @@ from simulators.devices import (
     MeterDevice,
 )
 from simulators.server import DeviceServer
+from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario, load_scenario, parse_set
 from twin.engine import TickWake as _TickWake
 from twin.faults import FAULT_KINDS, FaultSpec
-from twin.plant import Plant, build_inputs
+from twin.plant import Plant
 
 log = logging.getLogger("simulators")
 

@@ -25,11 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from twin.errors import ConfigError
 from twin.faults import FaultSpec
-
-
-class ConfigError(ValueError):
-    """A user error in a configuration or input file (the CLI exits with status 2)."""
 
 
 class _Strict(BaseModel):
@@ -331,6 +328,37 @@ def _parse_timedelta_s(v: Any, what: str) -> float:
     return s
 
 
+class NoisyForecast(_Strict):
+    """A seeded noisy forecast: perfect values × (1 + e), e ~ N(0, ``rmse_frac``)."""
+
+    rmse_frac: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15
+
+
+class NoisyForecastSpec(_Strict):
+    """``forecast: {noisy: {rmse_frac: 0.15}}``."""
+
+    noisy: NoisyForecast = Field(default_factory=NoisyForecast)
+
+
+ForecastSpec = Literal["perfect", "persistence"] | NoisyForecastSpec
+
+#: controller_params keys (or string values with these suffixes) that name files: resolved
+#: relative to the scenario file.
+PATH_PARAM_KEYS = ("policy", "path", "file")
+PATH_PARAM_SUFFIXES = (".onnx", ".json", ".npz", ".csv", ".parquet", ".yaml", ".yml")
+
+
+def resolve_param_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``controller_params`` with relative file paths made relative to ``base`` (a folder)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        is_path = isinstance(v, str) and v and (
+            k in PATH_PARAM_KEYS or k.endswith(("_path", "_file"))
+            or v.lower().endswith(PATH_PARAM_SUFFIXES))
+        out[k] = str(_resolve(base, Path(v))) if is_path else v
+    return out
+
+
 class ScenarioConfig(_Strict):
     """A scenario: which site, when, how fine, which controller, what to write."""
 
@@ -342,6 +370,7 @@ class ScenarioConfig(_Strict):
     seed: Annotated[int, Field(ge=0)] = 0
     controller: str = "six_phase"
     controller_params: dict[str, Any] = Field(default_factory=dict)
+    forecast: ForecastSpec = "perfect"
     output: OutputConfig = Field(default_factory=OutputConfig)
     overrides: dict[str, Any] = Field(default_factory=dict)
     faults: list[FaultSpec] = Field(default_factory=list)  # HIL fault injection (twin.faults)
@@ -541,6 +570,9 @@ def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scena
     if cfg.output.dir is not None and not cfg.output.dir.is_absolute():
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(
             update={"dir": Path.cwd() / cfg.output.dir})})
+    if cfg.controller_params:
+        cfg = cfg.model_copy(update={"controller_params": resolve_param_paths(
+            dict(cfg.controller_params), path.parent)})
     warnings = tuple(site.bess.c_rate_warnings())
     return Scenario(path=path, config=cfg, site=site, site_path=site_path, warnings=warnings)
 

@@ -80,7 +80,7 @@ def test_observation_is_read_only(name: str) -> None:
 def test_runs_a_scenario_inside_the_envelope(name: str, make_scenario) -> None:  # type: ignore[no-untyped-def]
     from twin.config import load_scenario
     from twin.engine import simulate
-    from twin.results import build_results
+    from twin.engine.results import build_results
 
     scn = load_scenario(make_scenario(controller=name, duration="2d"))
     res = build_results(simulate(scn))

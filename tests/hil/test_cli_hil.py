@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.cli import main
+from twin.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "hil.yaml"

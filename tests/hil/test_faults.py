@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from adapters.modbus.regmap import load_register_map, shipped_map
+from twin.app.hil import run_hil, write_hil
 from twin.config import load_scenario
-from twin.hil import run_hil, write_hil
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "hil_faults.yaml"
@@ -34,13 +34,13 @@ class _Records(logging.Handler):
 @pytest.fixture(scope="module")
 def faulted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rec = _Records()
-    for name in ("adapters.modbus", "twin.hil"):
+    for name in ("adapters.modbus", "twin.app.hil"):
         logging.getLogger(name).addHandler(rec)
     try:
         out = tmp_path_factory.mktemp("faults")
         summary = write_hil(run_hil(load_scenario(SCENARIO)), out)
     finally:
-        for name in ("adapters.modbus", "twin.hil"):
+        for name in ("adapters.modbus", "twin.app.hil"):
             logging.getLogger(name).removeHandler(rec)
     return {"summary": summary, "steps": pd.read_csv(out / "hil_steps.csv"),
             "sim_log": (out / "hil_simulator.log").read_text(),

@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from twin.app.hil import HilSettings, run_hil, write_hil
 from twin.config import load_scenario
 from twin.engine import simulate
-from twin.hil import HilSettings, run_hil, write_hil
-from twin.results import build_results
+from twin.engine.results import build_results
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "hil.yaml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import start_http_server
 
-from twin.cli import main
+from twin.app.cli import main
+from twin.app.hil import HilMetrics, HilSettings, run_hil
 from twin.config import load_scenario
-from twin.hil import HilMetrics, HilSettings, run_hil
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import write_yaml
 from twin.config import load_scenario
 from twin.engine import simulate
-from twin.results import build_results
+from twin.engine.results import build_results
 
 
 def _scenario(tmp: Path, site: dict[str, Any], **kw: Any) -> Path:

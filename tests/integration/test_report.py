@@ -1,6 +1,6 @@
 """``twin report``: what a user checks on the figures, the HTML page and the error messages.
 
-One week is simulated once per module (``twin run`` through :func:`twin.cli.main`) and
+One week is simulated once per module (``twin run`` through :func:`twin.app.cli.main`) and
 reported once; the other tests work on copies of that run folder.  The tests sharing the
 report fixture are marked slow (building it takes about 20 s); CI runs them all.
 """
@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from matplotlib import image as mpimg
 
-from twin.cli import build_parser, main
+from twin.app.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEK = ROOT / "scenarios" / "week.yaml"

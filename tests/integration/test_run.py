@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SCENARIOS, SITE, write_yaml
-from twin.cli import main
+from twin.app.cli import main
 from twin.config import load_scenario
 from twin.engine import simulate
-from twin.results import OUTPUT_FILES, SEED_COLUMNS, VOLATILE_KEYS, build_results
+from twin.engine.results import OUTPUT_FILES, SEED_COLUMNS, VOLATILE_KEYS, build_results
 
 TOL = 1e-6
 

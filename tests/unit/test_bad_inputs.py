@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_yaml
-from twin.cli import main
+from twin.app.cli import main
 
 Mut = Callable[[dict[str, Any], dict[str, Any], Path], None]
 

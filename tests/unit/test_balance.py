@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.balance import allocate_flows, balance_residual
+from twin.engine.balance import allocate_flows, balance_residual
 
 energy = st.floats(min_value=0.0, max_value=5000.0, allow_nan=False)
 

@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 import simpy
 
-from twin.components.fleet import (
-    STATUS_DONE,
-    STATUS_TURNED_AWAY,
-    Fleet,
-    SessionTable,
-    SocketSpec,
-    draw_sessions,
-)
+from twin.components.fleet import STATUS_DONE, STATUS_TURNED_AWAY, Fleet
+from twin.components.sessions import draw_sessions
 from twin.config import EvConfig
+from twin.inputs import SessionTable, SocketSpec
 
 DT = 900.0
 

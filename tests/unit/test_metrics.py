@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twin.app.export import families
+from twin.app.live import LiveEnvironment, parse_addr
 from twin.config import load_scenario
 from twin.engine import Twin
-from twin.export import families
-from twin.live import LiveEnvironment, parse_addr
-from twin.logs import EventLog, SimClock, make_logger
-from twin.metrics import FLOWS, J_PER_KWH, MetricsSink, TwinMetrics, family_names, samples_by_name
-from twin.results import build_results
+from twin.engine.results import build_results
+from twin.monitoring.logs import EventLog, SimClock, make_logger
+from twin.monitoring.metrics import FLOWS, J_PER_KWH, MetricsSink, TwinMetrics, family_names, samples_by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "tests" / "data" / "monitoring_2d.yaml"
@@ -153,7 +153,7 @@ def test_parse_addr(text: str, want: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize("text", ["127.0.0.1:http", "host:99999", "[::1]9108"])
 def test_parse_addr_rejects(text: str) -> None:
-    from twin.cli import UserError
+    from twin.errors import UserError
 
     with pytest.raises(UserError):
         parse_addr(text)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from twin.safety import SafetyLayer
+from twin.engine.safety import SafetyLayer
 from twin.types import BessState, Setpoints, SiteObservation, SocketArrays, TariffState
 
 N = 4

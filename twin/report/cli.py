@@ -1,4 +1,4 @@
-"""The ``twin report`` sub-command (registered by :func:`twin.cli.build_parser`).
+"""The ``twin report`` sub-command (registered by :func:`twin.app.cli.build_parser`).
 
 Kept free of heavy imports: ``twin`` imports this module whenever it builds its parser.
 """
@@ -34,8 +34,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``twin report``: write the report; user errors become :class:`twin.cli.UserError`."""
-    from twin.cli import EXIT_OK, UserError
+    """``twin report``: write the report; user errors become :class:`twin.errors.UserError`."""
+    from twin.errors import EXIT_OK, UserError
     from twin.report.build import build_report
     from twin.report.load import RunFolderError
 

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from twin.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
+from twin.monitoring.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
 
 #: Columns the export needs from ``timeseries.parquet``.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -300,7 +300,7 @@ def _write_all(out: TextIO, chunks: Iterable[str]) -> None:
 
 def cmd_export_openmetrics(args: argparse.Namespace) -> int:
     """``twin export openmetrics RUN_DIR [-o FILE]``."""
-    from twin.cli import EXIT_OK, UserError
+    from twin.errors import EXIT_OK, UserError
 
     run_dir = Path(args.run_dir)
     try:

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from twin.atomic import replace_dir, temp_sibling
-from twin.balance import allocate_flows, balance_residual
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
 from twin.config import ConfigError
 from twin.engine import RunOutput
+from twin.engine.balance import allocate_flows, balance_residual
 from twin.types import VEHICLE_TYPES
 
 SEED_COLUMNS = (

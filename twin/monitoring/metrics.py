@@ -9,7 +9,7 @@ that conversion happens.
   :class:`ConsistentRegistry`: a scrape never sees a half-updated step.
 * :class:`MetricsSink` — fed once per settled step through ``Twin.on_step``; it reads the
   recorder's row for the step, splits the step energies into flows with
-  :func:`twin.balance.allocate_flows` (the same function the results use) and updates
+  :func:`twin.engine.balance.allocate_flows` (the same function the results use) and updates
   the metrics.
 
 The catalogue is documented in ``docs/metrics.md`` (name, type, labels, unit, meaning).
@@ -25,7 +25,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import Metric
 
-from twin.balance import allocate_flows
+from twin.engine.balance import allocate_flows
 from twin.types import VEHICLE_TYPES
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ TOTALS: dict[str, str] = {
     "bess_discharge": "bess_discharge_kwh",
 }
 
-#: Reasons the safety layer reports (``twin.safety``); pre-created so they read 0.
+#: Reasons the safety layer reports (``twin.engine.safety``); pre-created so they read 0.
 CLAMP_REASONS: tuple[str, ...] = (
     "bess_telemetry_invalid", "bess_not_finite", "sockets_telemetry_invalid", "socket_rating",
     "socket_negative", "socket_not_finite", "bess_discharge_limit", "bess_charge_limit",

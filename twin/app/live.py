@@ -71,10 +71,10 @@ def parse_addr(text: str) -> tuple[str, int]:
 
     Raises
     ------
-    twin.cli.UserError
+    twin.errors.UserError
         When the text is not an address.
     """
-    from twin.cli import UserError
+    from twin.errors import UserError
 
     host, port_s = "127.0.0.1", text.strip()
     if port_s.startswith("["):
@@ -99,12 +99,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
     from prometheus_client import start_http_server
 
-    from twin.cli import EXIT_OK, UserError
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.logs import EventLog, SimClock, make_logger, new_run_id
-    from twin.metrics import MetricsSink, TwinMetrics, chain_on_step
-    from twin.results import build_results, write_results
+    from twin.engine.results import build_results, write_results
+    from twin.errors import EXIT_OK, UserError
+    from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
+    from twin.monitoring.metrics import MetricsSink, TwinMetrics, chain_on_step
 
     speed = float(args.speed)
     if not speed > 0 or speed != speed or speed == float("inf"):
@@ -185,7 +185,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``twin live`` and ``twin export`` to the ``twin`` sub-command parsers."""
-    from twin.export import register_export
+    from twin.app.export import register_export
 
     lv = sub.add_parser(
         "live", help="run a scenario on a real-time clock and serve Prometheus metrics",

@@ -31,10 +31,18 @@ from simpy.events import Event
 from adapters.base import BessAdapter, ChargerAdapter, MeterAdapter
 from adapters.sim import SimBessAdapter, SimChargerAdapter, SimMeterAdapter
 from controllers.base import REGISTRY as CONTROLLERS
-from controllers.base import Controller, UnknownControllerError, make_controller
+from controllers.base import (
+    Controller,
+    UnknownControllerError,
+    make_controller,
+    prepare_controller,
+)
+from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario
-from twin.plant import Plant, PlantInputs, Recorder, build_inputs
-from twin.safety import SafetyLayer
+from twin.engine.safety import SafetyLayer
+from twin.forecast import ControlContext, make_forecaster
+from twin.inputs import PlantInputs, SocketSpec
+from twin.plant import Plant, Recorder
 from twin.types import ClampLog, SiteObservation, TariffState
 
 #: SimPy priority of the tick wake-up: after every event (NORMAL = 1) at the same instant.
@@ -66,6 +74,18 @@ def get_controller(scn: Scenario, name: str | None = None) -> Controller:
         ) from None
     except TypeError as exc:
         raise ConfigError(f"{scn.path}: field 'controller_params': {exc}") from None
+
+
+def make_context(scn: Scenario, inputs: PlantInputs) -> ControlContext:
+    """The horizon, tariff, sockets and forecaster a planning controller receives."""
+    try:
+        fc = make_forecaster(scn.config.forecast, inputs, scn.config.seed)
+    except ValueError as exc:
+        raise ConfigError(f"{scn.path}: field 'forecast': {exc}") from None
+    return ControlContext(index=inputs.index, dt_s=inputs.dt_s, n_steps=len(inputs.index),
+                          price_per_kwh=inputs.price_per_kwh, is_peak=inputs.is_peak,
+                          sockets=SocketSpec.from_config(scn.site.ev), site=scn.site,
+                          forecaster=fc, seed=scn.config.seed)
 
 
 class ControlLoop:
@@ -156,6 +176,8 @@ class Twin:
         self.inputs_wall_s = time.perf_counter() - t0
         self.controller = controller if controller is not None else get_controller(scn)
         self.controller.reset(seed=scn.config.seed)
+        self.context = make_context(scn, self.inputs)
+        prepare_controller(self.controller, self.context)
         self.env = env if env is not None else simpy.Environment()
         self.plant = Plant(self.env, self.inputs, scn.site)
         self.clamps = ClampLog()

@@ -11,66 +11,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+from twin.app.table import kpi_table
+from twin.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USER, UserError
 
-
-class UserError(Exception):
-    """An error the user can fix; printed without a traceback, exit 2."""
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "UserError", "build_parser", "kpi_table",
+           "main"]
 
 
 def _err(msg: str) -> None:
     print(f"twin: error: {msg}", file=sys.stderr)
-
-
-KPI_ROWS: tuple[tuple[str, str, str, float], ...] = (
-    # (summary key, label, unit, scale)
-    ("pv_kwh", "PV energy", "MWh", 1e-3),
-    ("pv_specific_yield_kwh_per_kwp", "PV specific yield", "kWh/kWp/yr", 1.0),
-    ("mall_kwh", "Mall demand", "MWh", 1e-3),
-    ("ev_kwh", "EV energy delivered", "MWh", 1e-3),
-    ("grid_import_kwh", "Grid import", "MWh", 1e-3),
-    ("pv_curtailed_kwh", "PV curtailed", "MWh", 1e-3),
-    ("pv_self_consumption", "PV self-consumption", "%", 100.0),
-    ("self_sufficiency", "Self-sufficiency", "%", 100.0),
-    ("ev_coverage", "EV from PV + BESS", "%", 100.0),
-    ("bess_discharge_kwh", "BESS discharge", "MWh", 1e-3),
-    ("cycles_per_day", "BESS cycles per day", "1/d", 1.0),
-    ("cost_grid_import_soles", "Grid cost", "kPEN", 1e-3),
-    ("savings_bess_soles", "Savings from the BESS", "kPEN", 1e-3),
-    ("cost_savings_hp_soles", "HP savings (seed formula)", "kPEN", 1e-3),
-    ("co2_emissions_kg", "CO2 emitted", "t", 1e-3),
-    ("co2_avoided_indirect_kg", "CO2 avoided by the BESS", "t", 1e-3),
-    ("peak_grid_import_kw", "Peak grid import", "kW", 1.0),
-    ("sessions_total", "EV sessions", "", 1.0),
-    ("sessions_satisfied", "  satisfied (full energy)", "", 1.0),
-    ("sessions_turned_away", "  turned away", "", 1.0),
-    ("capacity_fade_percent", "Capacity fade", "%", 1.0),
-    ("safety_clamps_total", "Safety clamps", "", 1.0),
-    ("energy_balance_residual_max_kwh", "Max balance residual", "kWh", 1.0),
-    ("sim_wall_s", "Simulation wall time", "s", 1.0),
-)
-
-
-def kpi_table(summary: dict[str, Any]) -> str:
-    """The short KPI table printed after a run (plain text, aligned)."""
-    lines = [f"{summary.get('scenario', '')} · controller {summary.get('controller', '')} · "
-             f"seed {summary.get('seed', '')} · {summary.get('start', '')[:10]} + "
-             f"{summary.get('days', 0):.0f} d"]
-    width = max(len(r[1]) for r in KPI_ROWS)
-    for key, label, unit, scale in KPI_ROWS:
-        if key not in summary:
-            continue
-        v = float(summary[key]) * scale
-        if key == "energy_balance_residual_max_kwh":
-            txt = f"{v:.1e}"
-        elif abs(v) >= 100 or unit == "" or float(v).is_integer():
-            txt = f"{v:,.0f}"
-        else:
-            txt = f"{v:,.2f}"
-        lines.append(f"  {label:<{width}}  {txt:>12} {unit}".rstrip())
-    return "\n".join(lines)
 
 
 def _progress_bar(enabled: bool):  # type: ignore[no-untyped-def]
@@ -92,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``twin run``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.results import build_results, check_output_dir, write_results
+    from twin.engine.results import build_results, check_output_dir, write_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -105,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               "'twin hil' only; 'twin run' has no communication to fault", file=sys.stderr)
     twin = Twin(scn, controller)
     if args.log_events:
-        from twin.logs import EventLog, SimClock, make_logger, new_run_id
+        from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
 
         log = make_logger(new_run_id(scn.config.name), SimClock(twin.env, twin.loop.start_utc,
                                                                  scn.site.location.tz))
@@ -130,9 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``twin validate``."""
+    from twin.components.inputs import build_inputs
     from twin.config import load_scenario, load_site, looks_like_scenario
     from twin.engine import get_controller
-    from twin.plant import build_inputs
 
     path = Path(args.file)
     if looks_like_scenario(path):
@@ -209,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     # [report]
     from twin.report.cli import register as _reg_report; _reg_report(sub)  # noqa: E702, I001
     # [monitoring]
-    __import__("twin.live", fromlist=["register"]).register(sub)
+    __import__("twin.app.live", fromlist=["register"]).register(sub)
     # [hil]
-    __import__("twin.hil", fromlist=["register"]).register(sub)
+    __import__("twin.app.hil", fromlist=["register"]).register(sub)
     return ap
 
 

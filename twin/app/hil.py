@@ -35,9 +35,9 @@ import numpy as np
 from adapters.base import AdapterError
 from twin.config import ConfigError, Scenario
 
-log = logging.getLogger("twin.hil")
+log = logging.getLogger("twin.app.hil")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: Simulator devices in port order (``python -m simulators --port P`` uses P..P+4).
 DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
 
@@ -223,7 +223,7 @@ class _PlantFleetView:
 
 @dataclass
 class _PlantView:
-    """What ``twin.results`` reads of a plant, rebuilt from the simulator's record."""
+    """What ``twin.engine.results`` reads of a plant, rebuilt from the simulator's record."""
 
     rec: Any
     fleet: _PlantFleetView | None
@@ -340,10 +340,11 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     from adapters.modbus.regmap import REGISTER_DIR, load_register_map
     from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
     from twin.components.bess import BessParams
-    from twin.components.fleet import SocketSpec
+    from twin.components.inputs import build_inputs
     from twin.engine import ControlLoop, RunOutput, get_controller
-    from twin.plant import Recorder, build_inputs
-    from twin.safety import SafetyLayer
+    from twin.engine.safety import SafetyLayer
+    from twin.inputs import SocketSpec
+    from twin.plant import Recorder
     from twin.types import ClampLog
 
     st = settings or HilSettings()
@@ -550,7 +551,7 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
     ``hil_steps.csv``; return the summary."""
     import pandas as pd
 
-    from twin.results import build_results, write_results
+    from twin.engine.results import build_results, write_results
 
     res = build_results(run.output)
     res.summary["hil"] = run.comm
@@ -564,9 +565,10 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
 
 def cmd_hil(args: argparse.Namespace) -> int:
     """``twin hil``."""
-    from twin.cli import UserError, kpi_table
+    from twin.app.table import kpi_table
     from twin.config import load_scenario, parse_set
     from twin.engine import get_controller
+    from twin.errors import UserError
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -588,7 +590,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     if args.metrics_addr:
         from prometheus_client import start_http_server
 
-        from twin.live import parse_addr
+        from twin.app.live import parse_addr
 
         host, port = parse_addr(args.metrics_addr)
         metrics = HilMetrics()
