@@ -1,0 +1,171 @@
+"""``twin ab SCENARIO --controllers A,B[,C...] --seeds N``: controller A/B trials.
+
+Every controller runs on the same N seeds (common random numbers: the same PV clouds,
+mall noise and EV sessions per seed), so the differences are paired. Writes into OUT
+(default ``runs/NAME-ab``):
+
+* ``runs/KEY.json`` — one record per finished run (resume: kept and skipped on rerun);
+* ``trials.parquet`` — one row per run: ``controller``, ``seed``, every numeric KPI;
+* ``ab_summary.csv`` / ``ab_summary.md`` — per KPI and pair: mean a − b, paired-t and
+  bootstrap 95 % CIs, p-value, win rate, verdict;
+* ``figures/*.png`` and ``ab.html`` — forest plot, per-seed paired dots, cumulative cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = "controller A/B trial over many seeds with paired statistics"
+DESCRIPTION = (
+    "Run every controller on the same N seeds of SCENARIO (same PV clouds, mall noise and EV "
+    "sessions per seed) and compare them pairwise per KPI: mean difference a − b, 95 % CI "
+    "(paired t and seeded bootstrap), p-value, win rate and a verdict ('no detectable "
+    "difference' when the CI covers 0). With 'optimal' in the set, each controller's gap to "
+    "it. Runs go to Dask workers; finished runs are kept under OUT/runs and skipped on rerun "
+    "(Ctrl-C keeps them). Exit 0 ok, 1 some runs failed (the others are reported), 2 user "
+    "error, 130 interrupted."
+)
+
+
+def register(sub: Any) -> None:
+    """Add the ``ab`` sub-parser."""
+    from twin.app.trialrun import add_run_options
+
+    p = sub.add_parser("ab", help=HELP, description=DESCRIPTION)
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--controllers", required=True, metavar="A,B[,C...]",
+                   help="registered controllers, comma-separated (the same name twice = an A/A trial)")
+    p.add_argument("--seeds", type=int, default=20, metavar="N", help="number of seeds (default 20)")
+    p.add_argument("--first-seed", type=int, default=None, metavar="S",
+                   help="seeds S .. S+N-1 (default: the scenario's seed)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-ab)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a scenario or site value for every run (repeatable)")
+    p.add_argument("--boot-seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures and ab.html")
+    add_run_options(p)
+    p.set_defaults(func=cmd_ab)
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Run the trial and write its outputs."""
+    from controllers import REGISTRY
+    from twin.app.trialrun import check_out, run_all, write_atomic
+    from twin.config import load_scenario, parse_set
+    from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+    from twin.trials.ab import DEFAULT_KPIS, complete_seeds, markdown_table, summarize, trials_frame
+    from twin.trials.runner import RunTask
+    from twin.trials.store import RunStore, inputs_key, run_key, scenario_hash
+
+    names = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    if not names:
+        raise UserError("--controllers: give at least one registered controller, e.g. six_phase,arbitrage")
+    unknown = [c for c in names if c not in REGISTRY]
+    if unknown:
+        raise UserError(f"--controllers: unknown controller(s) {unknown}; registered: {sorted(REGISTRY)}")
+    if len(names) == 1:
+        names = names * 2
+    ctrls = arm_labels(names)
+    if args.seeds < 2:
+        raise UserError(f"--seeds {args.seeds}: paired statistics need at least 2 seeds")
+    sets = parse_set(args.set or [])
+    scn0 = load_scenario(Path(args.scenario), sets)
+    for w in scn0.warnings:
+        print(f"twin: warning: {w}", file=sys.stderr)
+    first = scn0.config.seed if args.first_seed is None else args.first_seed
+    if first < 0:
+        raise UserError(f"--first-seed {first}: seeds are >= 0")
+    seeds = list(range(first, first + args.seeds))
+    out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-ab"
+    check_out(out, "trials.parquet")
+    h = scenario_hash(scn0)
+    tasks = []
+    for s in seeds:
+        scn = load_scenario(Path(args.scenario), {**sets, "seed": s})
+        ik = inputs_key(scn)
+        tasks += [RunTask(run_key(h, c, s), scn, c, ik) for c in ctrls]
+    store = RunStore(out)
+    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    trials = trials_frame(res.records, ctrls)
+    summary = summarize(trials, ctrls, DEFAULT_KPIS, boot_seed=args.boot_seed)
+    buf = io.BytesIO()
+    trials.to_parquet(buf, index=False)
+    write_atomic(out / "trials.parquet", buf.getvalue())
+    write_atomic(out / "ab_summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+    done = complete_seeds(trials, ctrls)
+    meta: dict[str, Any] = {
+        "scenario": scn0.config.name, "scenario_file": str(scn0.path), "scenario_hash": h,
+        "controllers": ", ".join(names), "seeds": f"{len(done)} complete of {len(seeds)} "
+        f"({seeds[0]}..{seeds[-1]})", "horizon": f"{scn0.index[0]} + {scn0.config.duration / 86400:g} d, "
+        f"dt {scn0.config.dt:g} s", "currency": scn0.site.tariff.currency,
+    }
+    md = _markdown(meta, summary, DEFAULT_KPIS)
+    write_atomic(out / "ab_summary.md", md)
+    if not args.no_figures and len(trials):
+        from twin.report.trials import ab_page
+
+        daily = _daily(res.records)
+        ab_page(out, summary, trials, daily, ctrls,
+                [k.key for k in DEFAULT_KPIS], {k.key: k.label for k in DEFAULT_KPIS}, meta)
+    if not args.quiet:
+        print(markdown_table(summary, DEFAULT_KPIS))
+        print(f"outputs: {out} ({res.ran} runs done now, {res.reused} reused)")
+    if res.interrupted:
+        print(f"twin: interrupted; {res.ran + res.reused} finished runs are kept in {out / 'runs'}; "
+              "rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if res.failures:
+        print(f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above); the summary uses the "
+              f"{len(done)} seeds on which every controller finished", file=sys.stderr)
+        return 1
+    return EXIT_OK
+
+
+def arm_labels(names: list[str]) -> list[str]:
+    """One label per arm: a controller named again gets ``#2``, ``#3`` ... (an A/A trial runs
+    ``six_phase`` and ``six_phase#2`` as separate runs on the same inputs)."""
+    out: list[str] = []
+    for n in names:
+        k = 1
+        label = n
+        while label in out:
+            k += 1
+            label = f"{n}#{k}"
+        out.append(label)
+    return out
+
+
+def _daily(records: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        d = r.get("daily") or {}
+        for i, (day, cost) in enumerate(zip(d.get("date", []), d.get("grid_cost_soles", []), strict=False)):
+            rows.append({"controller": r["controller"], "seed": r["seed"], "day": i, "date": day,
+                         "grid_cost_soles": cost})
+    return pd.DataFrame(rows, columns=["controller", "seed", "day", "date", "grid_cost_soles"])
+
+
+def _markdown(meta: dict[str, Any], summary: Any, kpis: Any) -> str:
+    from twin.trials.ab import markdown_table, optimal_gaps
+
+    lines = [f"# A/B trial: {meta['scenario']}", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items()]
+    lines += ["", "Differences are a − b over the same seeds (common random numbers). 95 % CIs: paired t "
+              "and percentile bootstrap (10,000 resamples, seeded). 'a wins' = share of seeds where a is "
+              "better (ties count half). No correction for the number of comparisons.", "",
+              markdown_table(summary, kpis), ""]
+    gaps = optimal_gaps(summary) if len(summary) else summary
+    if len(gaps):
+        lines += ["## Gap to optimal", "", "| KPI | controller | gap (mean diff) | gap [% of optimal] | 95 % CI |",
+                  "|---|---|---:|---:|---:|"]
+        for r in gaps.itertuples(index=False):
+            lines.append(f"| {r.kpi} | {r.a} | {r.mean_diff:,.4g} | {r.gap_percent:.3g} % | "
+                         f"[{r.ci_low:,.4g}, {r.ci_high:,.4g}] |")
+        lines.append("")
+    return "\n".join(lines)

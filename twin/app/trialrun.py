@@ -1,0 +1,134 @@
+"""Shared plumbing of ``twin ab`` and ``twin sweep``: output folder checks, the run loop
+with its progress bar, resuming from the store, Ctrl-C, failures."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twin.errors import UserError
+from twin.trials.runner import RunTask, default_workers, execute
+from twin.trials.store import RunStore
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--scheduler``, ``--set``, ``--out``, ``-q``."""
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help=f"Dask LocalCluster worker processes (default: the core count, here "
+                        f"{default_workers()}); 1 = in-process, without Dask")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask cluster ('dask scheduler' + 'dask worker' processes "
+                        "with this project installed) instead of a LocalCluster")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
+
+
+def check_out(out: Path, marker: str) -> None:
+    """Refuse an output folder that holds something else than a trial of this kind."""
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"{out}: exists and is not a folder. Give another --out.")
+        if any(out.iterdir()) and not ((out / "runs").is_dir() or (out / marker).exists()):
+            raise UserError(f"{out}: exists, is not empty and holds no runs/ or {marker}, so it is not "
+                            "a trial folder this command may write into. Give another --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / ".write-probe"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write there ({exc.strerror or exc}). Give another --out.") from exc
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class RunOutcome:
+    """What the run loop did."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    reused: int = 0
+    ran: int = 0
+    failures: list[tuple[RunTask, str]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def run_all(tasks: Sequence[RunTask], store: RunStore, *, workers: int | None, scheduler: str | None,
+            quiet: bool, what: str = "runs") -> RunOutcome:
+    """Reuse the finished runs in ``store``, run the others, save each as it finishes."""
+    res = RunOutcome()
+    todo: list[RunTask] = []
+    for t in tasks:
+        if store.has(t.key):
+            try:
+                res.records.append(store.load(t.key))
+                res.reused += 1
+                continue
+            except (OSError, ValueError):
+                pass  # unreadable record: run it again
+        todo.append(t)
+    n_workers = workers if workers is not None else default_workers()
+    if n_workers < 1:
+        raise UserError(f"--workers {n_workers}: give 1 or more")
+    if not quiet:
+        where = scheduler or ("in-process" if n_workers == 1 else f"LocalCluster, {n_workers} workers")
+        print(f"{len(tasks)} {what}: {res.reused} finished before (reused), {len(todo)} to run ({where})",
+              file=sys.stderr)
+    prog = None
+    task_id = None
+    if not quiet and sys.stderr.isatty() and todo:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        prog = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        transient=True)
+        task_id = prog.add_task(what, total=len(todo))
+
+    def on_record(rec: dict[str, Any]) -> None:
+        if rec.get("interrupted"):
+            raise KeyboardInterrupt  # an in-process run stopped by Ctrl-C: not a finished run
+        store.save(rec)
+        res.records.append(rec)
+        res.ran += 1
+        if prog is not None and task_id is not None:
+            prog.advance(task_id)
+
+    def on_error(t: RunTask, exc: BaseException) -> None:
+        msg = f"{type(exc).__name__}: {exc}"
+        res.failures.append((t, msg))
+        print(f"twin: run {t.controller} seed {t.scenario.config.seed} {t.tags or ''} failed: {msg}",
+              file=sys.stderr)
+        if prog is not None and task_id is not None:
+            prog.advance(task_id)
+
+    try:
+        if prog is not None:
+            with prog:
+                execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler)
+        else:
+            execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler)
+    except KeyboardInterrupt:
+        res.interrupted = True
+    except OSError as exc:  # e.g. a scheduler that cannot be reached
+        if scheduler:
+            raise UserError(f"--scheduler {scheduler}: cannot run there ({exc}). Start 'dask scheduler' and "
+                            "'dask worker' processes first, or leave --scheduler out.") from exc
+        raise
+    return res
+
+
+__all__ = ["RunOutcome", "add_run_options", "check_out", "run_all", "write_atomic"]

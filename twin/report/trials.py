@@ -1,0 +1,252 @@
+"""Figures and pages of A/B trials and sizing sweeps (``twin ab``, ``twin sweep``).
+
+Plain data in (DataFrames and dicts built by :mod:`twin.trials`), PNG bytes and one
+self-contained HTML page out, drawn with the report's style and page helpers.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from twin.atomic import replace_dir, temp_sibling
+from twin.report.html import RenderedFigure, render_page
+from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
+
+#: Controller colours in trial figures, in the order the controllers are given.
+PALETTE = ["#1D3557", "#E76F51", "#2A9D8F", "#F4A300", "#7B2CBF", "#6C757D", "#E63946", "#90BE6D"]
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
+    """Mean paired difference per KPI and pair with its t and bootstrap CIs, in percent of b."""
+    rows = summary.reset_index(drop=True)
+    n = len(rows)
+    fig, ax = new_figure((11.0, max(3.0, 0.34 * n + 1.4)))
+    fig.suptitle("Paired differences a − b with 95 % confidence intervals")
+    if n == 0:
+        empty_note(ax, "no KPI to compare (fewer than 2 complete seeds)")
+        return fig
+    scale = rows["mean_b"].abs().replace(0.0, np.nan)
+    rel = lambda c: (rows[c] / scale * 100.0).fillna(0.0).to_numpy()  # noqa: E731
+    y = np.arange(n)[::-1]
+    m, lo, hi, blo, bhi = rel("mean_diff"), rel("ci_low"), rel("ci_high"), rel("boot_low"), rel("boot_high")
+    sig = ~((rows["ci_low"] <= 0) & (rows["ci_high"] >= 0)).to_numpy()
+    ax.hlines(y + 0.18, blo, bhi, color="#8AD3C8", lw=5, label="bootstrap 95 % CI")
+    ax.errorbar(m, y, xerr=[m - lo, hi - m], fmt="none", ecolor=COLORS["mall"], elinewidth=1.6, capsize=3,
+                label="paired t 95 % CI")
+    ax.scatter(m[sig], y[sig], color=COLORS["accent"], zorder=3, label="CI excludes 0")
+    ax.scatter(m[~sig], y[~sig], color="#999999", zorder=3, label="CI covers 0")
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{labels.get(r.kpi, r.kpi)}: {r.a} − {r.b}" for r in rows.itertuples()])
+    ax.set_xlabel("difference a − b [% of b's mean]")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def paired_dots(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[str],
+                labels: Mapping[str, str]) -> Figure:
+    """Each KPI: one dot per seed and controller, the seed's dots joined by a line."""
+    ks = [k for k in kpis if k in trials.columns]
+    ncol = 4
+    nrow = max(1, math.ceil(len(ks) / ncol))
+    fig, axes = new_figure((11.0, 2.6 * nrow + 0.6), nrows=nrow, ncols=ncol, squeeze=False)
+    fig.suptitle("Per-seed paired values (one line per seed)")
+    ctrl = list(dict.fromkeys(controllers))
+    xs = np.arange(len(ctrl))
+    for i, ax in enumerate(axes.flat):
+        if i >= len(ks):
+            ax.set_visible(False)
+            continue
+        k = ks[i]
+        wide = trials.pivot_table(index="seed", columns="controller", values=k, aggfunc="first")
+        wide = wide.reindex(columns=ctrl)
+        for _, row in wide.iterrows():
+            ax.plot(xs, row.to_numpy(dtype=float), color="#BBBBBB", lw=0.7, zorder=1)
+        for j, c in enumerate(ctrl):
+            ax.scatter(np.full(len(wide), xs[j]), wide[c].to_numpy(dtype=float), s=12,
+                       color=PALETTE[j % len(PALETTE)], zorder=2)
+        ax.set_xticks(xs, ctrl, rotation=20, fontsize=8)
+        ax.set_xlim(-0.5, len(ctrl) - 0.5)
+        ax.set_title(labels.get(k, k), fontsize=10)
+    return fig
+
+
+def cumulative_cost(daily: pd.DataFrame, controllers: Sequence[str], currency: str = "PEN") -> Figure:
+    """Cumulative grid cost over the horizon: mean over seeds (bold) and each seed (thin)."""
+    fig, ax = new_figure(WIDE)
+    fig.suptitle("Cumulative grid cost (mean over seeds; thin lines: each seed)")
+    if daily.empty:
+        empty_note(ax, "no finished runs")
+        return fig
+    for j, c in enumerate(dict.fromkeys(controllers)):
+        d = daily[daily["controller"] == c]
+        if d.empty:
+            continue
+        wide = d.pivot_table(index="day", columns="seed", values="grid_cost_soles", aggfunc="sum").sort_index()
+        cum = wide.cumsum()
+        x = np.arange(1, len(cum) + 1)
+        col = PALETTE[j % len(PALETTE)]
+        ax.plot(x, cum.to_numpy(), color=col, lw=0.5, alpha=0.35)
+        ax.plot(x, cum.mean(axis=1).to_numpy(), color=col, lw=2.2, label=c)
+    ax.set_xlabel("day of the horizon")
+    ax.set_ylabel(f"cumulative grid cost [{currency}]")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def heatmap(grid: pd.DataFrame, x: str, y: str, value: str, title: str, unit: str,
+            mark: tuple[float, float] | None = None, cmap: str = "viridis") -> Figure:
+    """``value`` over a 2-D grid of ``x`` and ``y`` (one cell per point), the formula point marked."""
+    fig, ax = new_figure((8.5, 6.0))
+    fig.suptitle(title)
+    piv = grid.pivot_table(index=y, columns=x, values=value, aggfunc="mean").sort_index()
+    if piv.empty:
+        empty_note(ax, "no finished runs")
+        return fig
+    xs = piv.columns.to_numpy(dtype=float)
+    ys = piv.index.to_numpy(dtype=float)
+    z = piv.to_numpy(dtype=float)
+    masked = np.ma.masked_invalid(z)
+    im = ax.pcolormesh(_edges(xs), _edges(ys), masked, cmap=cmap, shading="flat")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label(f"{value} [{unit}]")
+    if z.size <= 120:
+        fin = np.isfinite(z)
+        mid = np.nanmean(z[fin]) if fin.any() else 0.0
+        for (iy, ix), v in np.ndenumerate(z):
+            txt = "never" if not np.isfinite(v) else _short(v)
+            ax.text(xs[ix], ys[iy], txt, ha="center", va="center", fontsize=7,
+                    color="white" if (np.isfinite(v) and v < mid) else "black")
+    if mark is not None:
+        ax.scatter([mark[0]], [mark[1]], marker="*", s=260, color=COLORS["accent"], edgecolor="black",
+                   zorder=5, label=f"sizing formulas ({mark[0]:,.0f}, {mark[1]:,.0f})")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.grid(False)
+    return fig
+
+
+def line_sweep(grid: pd.DataFrame, x: str, value: str, title: str, unit: str,
+               mark: float | None = None) -> Figure:
+    """``value`` against one swept key, one line per controller."""
+    fig, ax = new_figure(WIDE)
+    fig.suptitle(title)
+    for j, (c, d) in enumerate(grid.groupby("controller", sort=False)):
+        s = d.groupby(x)[value].mean().sort_index()
+        ax.plot(s.index.to_numpy(dtype=float), s.to_numpy(dtype=float), marker="o",
+                color=PALETTE[j % len(PALETTE)], label=str(c))
+    if mark is not None:
+        ax.axvline(mark, color=COLORS["accent"], ls="--", label=f"sizing formulas ({mark:,.0f})")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{value} [{unit}]")
+    ax.legend(loc="best")
+    return fig
+
+
+def _short(v: float) -> str:
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.0f}k"
+    if a >= 100:
+        return f"{v:.0f}"
+    return f"{v:.2g}" if a < 1 else f"{v:.1f}"
+
+
+def _edges(c: np.ndarray) -> np.ndarray:
+    if len(c) == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[:-1] + c[1:]) / 2.0
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def frame_html(df: pd.DataFrame, floatfmt: str = "{:,.4g}") -> str:
+    """A plain HTML table of ``df`` (numbers right-aligned)."""
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                cells.append(f'<td class="num">{esc(floatfmt.format(v)) if math.isfinite(v) else "–"}</td>')
+            elif isinstance(v, int | np.integer) and not isinstance(v, bool):
+                cells.append(f'<td class="num">{v}</td>')
+            else:
+                cells.append(f"<td>{esc(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="kpi"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def write_page(out_dir: Path, html_name: str, title: str, subtitle: str,
+               tables: list[tuple[str, str]], figures: list[tuple[str, str, str, Figure]],
+               notes: list[str] | None = None) -> list[Path]:
+    """Write ``figures/*.png`` and ``html_name`` into ``out_dir`` atomically.
+
+    ``figures`` holds ``(stem, section, caption, figure)``; the ``figures`` folder is
+    replaced as a whole, the page through a temporary file.
+    """
+    rendered = [RenderedFigure(stem, section, fig.get_suptitle() or stem, caption, _png(fig))
+                for stem, section, caption, fig in figures]
+    page = render_page(title, subtitle, tables, rendered, notes)
+    fig_dir = out_dir / "figures"
+    tmp = temp_sibling(fig_dir)
+    try:
+        for f in rendered:
+            (tmp / f"{f.stem}.png").write_bytes(f.png)
+        replace_dir(tmp, fig_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    dest = out_dir / html_name
+    tmp_html = out_dir / f".{html_name}.tmp"
+    tmp_html.write_text(page, encoding="utf-8")
+    tmp_html.replace(dest)
+    return [fig_dir / f"{f.stem}.png" for f in rendered] + [dest]
+
+
+def ab_page(out_dir: Path, summary: pd.DataFrame, trials: pd.DataFrame, daily: pd.DataFrame,
+            controllers: Sequence[str], kpis: Sequence[str], labels: Mapping[str, str],
+            meta: Mapping[str, Any]) -> list[Path]:
+    """Figures and ``ab.html`` of an A/B trial."""
+    with report_style():
+        figs = [
+            ("ab_forest", "Paired differences", "Mean of a − b per KPI and pair, in percent of b's mean, "
+             "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval covers 0.",
+             forest_plot(summary, labels)),
+            ("ab_paired_dots", "Per seed", "Each seed's value under every controller; lines join one "
+             "seed's runs (same weather, mall and riders).", paired_dots(trials, controllers, kpis, labels)),
+            ("ab_cumulative_cost", "Cost over time", "Cumulative grid cost per controller: mean over "
+             "seeds in bold, every seed thin.", cumulative_cost(daily, controllers,
+                                                                str(meta.get("currency", "PEN")))),
+        ]
+    shown = summary[["kpi", "a", "b", "n_seeds", "mean_a", "mean_b", "mean_diff", "ci_low", "ci_high",
+                     "boot_low", "boot_high", "p_value", "win_rate_a", "verdict"]] if len(summary) else summary
+    tables = [("Trial", frame_html(pd.DataFrame({"item": list(meta), "value": [str(v) for v in meta.values()]}))),
+              ("Paired comparison per KPI", frame_html(shown))]
+    return write_page(out_dir, "ab.html", f"pvbess-twin A/B trial: {meta.get('scenario', '')}",
+                      f"controllers {', '.join(controllers)} · {meta.get('seeds', '')} seeds · common "
+                      "random numbers", tables, figs,
+                      ["Differences are a − b on the same seed (same PV clouds, mall noise and EV "
+                       "sessions); no correction for the number of KPIs and pairs compared."])
+
+
+__all__ = ["PALETTE", "ab_page", "cumulative_cost", "forest_plot", "frame_html", "heatmap", "line_sweep",
+           "paired_dots", "write_page"]

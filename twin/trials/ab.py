@@ -1,0 +1,163 @@
+"""The analysis of an A/B trial: records → ``trials`` table → paired statistics per KPI.
+
+Pairs are every two controllers in the order given (``a`` before ``b``); with ``optimal``
+in the set, each other controller is paired as ``a`` against ``optimal`` as ``b``, so
+``mean_diff`` is that controller's gap to the optimum.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twin.stats import compare
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A KPI compared in the summary.
+
+    Attributes
+    ----------
+    key : summary key.
+    label : short human name.
+    unit : unit of the values.
+    lower_is_better : direction (None: no direction, only "higher" / "lower").
+    """
+
+    key: str
+    label: str
+    unit: str
+    lower_is_better: bool | None
+
+
+#: KPIs compared by default (those present in the records are used).
+DEFAULT_KPIS: tuple[Kpi, ...] = (
+    Kpi("cost_grid_import_soles", "grid cost", "PEN", True),
+    Kpi("savings_bess_soles", "savings from the BESS", "PEN", False),
+    Kpi("co2_emissions_kg", "CO2 emitted", "kg", True),
+    Kpi("co2_avoided_bess_kg", "CO2 avoided by the BESS", "kg", False),
+    Kpi("grid_import_kwh", "grid import", "kWh", True),
+    Kpi("peak_grid_import_kw", "peak grid import", "kW", True),
+    Kpi("pv_curtailed_kwh", "PV curtailed", "kWh", True),
+    Kpi("ev_kwh", "EV energy delivered", "kWh", False),
+    Kpi("sessions_satisfied", "sessions satisfied", "sessions", False),
+    Kpi("bess_throughput_kwh", "battery throughput", "kWh", True),
+    Kpi("capacity_fade_percent", "capacity fade", "%", True),
+)
+
+SUMMARY_COLUMNS = ["kpi", "a", "b", "n_seeds", "mean_diff", "ci_low", "ci_high", "p_value", "win_rate_a"]
+EXTRA_COLUMNS = ["mean_a", "mean_b", "boot_low", "boot_high", "lower_is_better", "unit", "verdict"]
+
+
+def trials_frame(records: Sequence[dict[str, Any]], controllers: Sequence[str]) -> pd.DataFrame:
+    """One row per run: ``controller``, ``seed`` and every numeric KPI under its own key."""
+    rows = [{"controller": r["controller"], "seed": int(r["seed"]), **r["kpis"]} for r in records]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=["controller", "seed"])
+    order = {c: i for i, c in enumerate(controllers)}
+    df["_o"] = df["controller"].map(order)
+    df = df.sort_values(["_o", "seed"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    lead = ["controller", "seed"]
+    return df[lead + sorted(c for c in df.columns if c not in lead)]
+
+
+def pairs(controllers: Sequence[str]) -> list[tuple[str, str]]:
+    """Controller pairs ``(a, b)``: every two in the given order; ``optimal`` always as ``b``."""
+    uniq = list(dict.fromkeys(controllers))
+    out = []
+    for a, b in itertools.combinations(uniq, 2):
+        if a == "optimal":
+            a, b = b, a
+        out.append((a, b))
+    return out
+
+
+def complete_seeds(trials: pd.DataFrame, controllers: Sequence[str]) -> list[int]:
+    """Seeds with a finished run of every controller (the pairs need both sides)."""
+    if trials.empty:
+        return []
+    have = trials.groupby("seed")["controller"].apply(set)
+    need = set(controllers)
+    return sorted(int(s) for s, cs in have.items() if need <= cs)
+
+
+def summarize(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[Kpi] = DEFAULT_KPIS,
+              level: float = 0.95, boot_seed: int = 0) -> pd.DataFrame:
+    """``ab_summary``: one row per KPI and pair (columns ``SUMMARY_COLUMNS + EXTRA_COLUMNS``).
+
+    ``mean_diff`` is the mean of ``a − b`` over the seeds both finished; ``ci_low`` /
+    ``ci_high`` the paired-t interval, ``boot_low`` / ``boot_high`` the seeded
+    percentile bootstrap; ``win_rate_a`` the share of seeds where ``a`` is better.
+    """
+    seeds = complete_seeds(trials, controllers)
+    rows: list[dict[str, Any]] = []
+    if len(seeds) < 2:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS + EXTRA_COLUMNS)
+    t = trials[trials["seed"].isin(seeds)]
+    for k in kpis:
+        if k.key not in t.columns:
+            continue
+        for a, b in pairs(controllers):
+            va = t[t["controller"] == a].sort_values("seed")[k.key].to_numpy(dtype=float)
+            vb = t[t["controller"] == b].sort_values("seed")[k.key].to_numpy(dtype=float)
+            if np.isnan(va).any() or np.isnan(vb).any():
+                continue
+            st = compare(va, vb, a, b, k.lower_is_better, level, boot_seed)
+            d = st.as_dict()
+            rows.append({"kpi": k.key, "a": a, "b": b, **{c: d[c] for c in SUMMARY_COLUMNS[3:]},
+                         **{c: d[c] for c in ("mean_a", "mean_b", "boot_low", "boot_high", "verdict")},
+                         "lower_is_better": k.lower_is_better, "unit": k.unit})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + EXTRA_COLUMNS)
+
+
+def _num(v: float) -> str:
+    if not math.isfinite(v):
+        return "–"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:,.1f}"
+    if a >= 0.01:
+        return f"{v:.3f}"
+    return f"{v:.2e}"
+
+
+def _p(v: float) -> str:
+    return "–" if not math.isfinite(v) else ("< 1e-4" if v < 1e-4 else f"{v:.4f}")
+
+
+def markdown_table(summary: pd.DataFrame, kpis: Sequence[Kpi] = DEFAULT_KPIS) -> str:
+    """The summary as a Markdown table (one row per KPI and pair)."""
+    label = {k.key: k.label for k in kpis}
+    head = ("| KPI | a − b | mean a | mean b | mean diff | 95 % CI (t) | 95 % CI (bootstrap) | p | "
+            "a wins | verdict |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in summary.itertuples(index=False):
+        lines.append(
+            f"| {label.get(str(r.kpi), r.kpi)} [{r.unit}] | {r.a} − {r.b} | {_num(r.mean_a)} | "
+            f"{_num(r.mean_b)} | {_num(r.mean_diff)} | [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
+            f"[{_num(r.boot_low)}, {_num(r.boot_high)}] | {_p(r.p_value)} | {r.win_rate_a * 100:.0f} % | "
+            f"{r.verdict} |")
+    return "\n".join(lines)
+
+
+def optimal_gaps(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the pairs against ``optimal``, with the gap also in percent of the optimum."""
+    g = summary[summary["b"] == "optimal"].copy()
+    g["gap_percent"] = np.where(g["mean_b"] != 0, g["mean_diff"] / g["mean_b"].abs() * 100.0, np.nan)
+    return g
+
+
+__all__ = ["DEFAULT_KPIS", "EXTRA_COLUMNS", "SUMMARY_COLUMNS", "Kpi", "complete_seeds", "markdown_table",
+           "optimal_gaps", "pairs", "summarize", "trials_frame"]

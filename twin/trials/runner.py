@@ -1,0 +1,219 @@
+"""Run many (scenario, controller, seed) tasks: in-process, or as tasks on Dask.
+
+A task's result is a compact, JSON-ready *record* (the numeric KPIs of ``summary.json``
+and a few daily arrays), never a live SimPy object, so it crosses process and machine
+boundaries cheaply and is stored as one JSON file per run (:mod:`twin.trials.store`).
+
+The exogenous inputs (PV clouds, mall noise, EV sessions) are built once per seed (and per
+inputs-relevant site: a battery-size sweep shares them) and handed to every controller of
+that seed: in-process as the same object, on Dask as one future that the run tasks depend
+on. That is the common-random-numbers design of the trials: every controller sees the same
+draws.
+
+* ``workers=1`` and no scheduler: in-process, no Dask at all;
+* ``workers=N``: a ``distributed.LocalCluster`` of N single-threaded worker processes;
+* ``scheduler="tcp://HOST:PORT"``: an existing cluster (``dask scheduler`` + ``dask worker``).
+
+A run that raises is reported through ``on_error`` and the others go on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twin.config import Scenario
+
+#: Summary keys that are wall-clock measurements (they differ between identical runs).
+WALL_KEYS = frozenset({"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s", "decide_median_us",
+                       "decide_p99_us"})
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run to do.
+
+    Attributes
+    ----------
+    key : store key (scenario hash + controller + seed).
+    scenario : the scenario of this seed / grid point (seed and overrides applied).
+    controller : registered controller name, or ``NAME#K`` for the K-th arm of one controller.
+    inputs_key : runs with the same ``inputs_key`` share one inputs build.
+    tags : extra columns for the record (e.g. the grid point's values).
+    """
+
+    key: str
+    scenario: Scenario
+    controller: str
+    inputs_key: str
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def numeric_kpis(summary: dict[str, Any]) -> dict[str, float]:
+    """Every numeric top-level entry of a summary (booleans and nested dicts left out)."""
+    out: dict[str, float] = {}
+    for k, v in summary.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        out[k] = float(v)
+    if "bess_throughput_kwh" not in out and "bess_charge_kwh" in out and "bess_discharge_kwh" in out:
+        out["bess_throughput_kwh"] = out["bess_charge_kwh"] + out["bess_discharge_kwh"]
+    if "sessions_total" in out and "sessions_satisfied" in out:
+        out.setdefault("sessions_satisfied_frac",
+                       out["sessions_satisfied"] / out["sessions_total"] if out["sessions_total"] else math.nan)
+    return out
+
+
+def _make_controller(scn: Scenario, name: str) -> Any:
+    from controllers.base import REGISTRY, UnknownControllerError, make_controller
+    from twin.config import ConfigError
+
+    name = name.split("#", 1)[0]  # "six_phase#2": the second arm of an A/A trial
+    params = scn.config.controller_params if name == scn.config.controller else {}
+    try:
+        return make_controller(name, scn.site, params)
+    except UnknownControllerError:
+        raise ConfigError(f"{scn.path}: unknown controller {name!r}; registered: {sorted(REGISTRY)} "
+                          "(see 'twin controllers')") from None
+
+
+def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
+    """Simulate one task on prebuilt ``inputs`` and return its compact record.
+
+    The record holds ``key``, ``controller``, ``seed``, ``tags``, ``kpis`` (every numeric
+    summary entry), ``daily`` (per local day: date, grid cost [currency], grid import
+    [kWh]) and ``wall_s`` (simulation + results) [s].
+    """
+    from twin.engine import Twin
+    from twin.engine.results import build_results
+
+    scn = task.scenario
+    t0 = time.perf_counter()
+    twin = Twin(scn, _make_controller(scn, task.controller), inputs=inputs)
+    out = twin.run()
+    res = build_results(out)
+    ts = res.timeseries
+    day = ts["timestamp"].dt.strftime("%Y-%m-%d")
+    daily = ts.groupby(day, sort=True)[["grid_cost_soles", "grid_import_kwh"]].sum()
+    kpis = numeric_kpis(res.summary)
+    if "co2_avoided_bess_kg" not in kpis:  # counterfactual: the same load and PV with no battery
+        net = np.maximum(ts["load_kwh"].to_numpy() - ts["pv_kwh"].to_numpy(), 0.0)
+        kpis["co2_avoided_bess_kg"] = float(net.sum() * scn.site.grid.co2_kg_per_kwh
+                                            - kpis.get("co2_emissions_kg", 0.0))
+    return {
+        "key": task.key,
+        "controller": task.controller,
+        "seed": int(scn.config.seed),
+        "tags": dict(task.tags),
+        "kpis": kpis,
+        "interrupted": bool(out.interrupted),
+        "daily": {"date": daily.index.tolist(),
+                  "grid_cost_soles": daily["grid_cost_soles"].astype(float).tolist(),
+                  "grid_import_kwh": daily["grid_import_kwh"].astype(float).tolist()},
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def _build_inputs(scn: Scenario) -> Any:
+    from twin.components.inputs import build_inputs
+
+    return build_inputs(scn)
+
+
+OnRecord = Callable[[dict[str, Any]], None]
+OnError = Callable[[RunTask, BaseException], None]
+
+
+def _run_in_process(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError) -> None:
+    cache_key: str | None = None
+    inputs: Any = None
+    failed: BaseException | None = None
+    for t in sorted(tasks, key=lambda t: t.inputs_key):  # one inputs build per key, held once
+        if t.inputs_key != cache_key:
+            cache_key, inputs, failed = t.inputs_key, None, None
+            try:
+                inputs = _build_inputs(t.scenario)
+            except Exception as exc:
+                failed = exc
+        if failed is not None:
+            on_error(t, failed)
+            continue
+        try:
+            rec = run_record(t, inputs)
+        except Exception as exc:
+            on_error(t, exc)
+            continue
+        on_record(rec)
+
+
+def _run_on_dask(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, workers: int,
+                 scheduler: str | None) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        client = Client(cluster)
+    try:
+        inputs_f: dict[str, Any] = {}
+        by_future: dict[Any, RunTask] = {}
+        for t in tasks:
+            if t.inputs_key not in inputs_f:
+                inputs_f[t.inputs_key] = client.submit(_build_inputs, t.scenario, pure=False,
+                                                       key=f"inputs-{t.inputs_key}-{time.time_ns()}")
+            fut = client.submit(run_record, t, inputs_f[t.inputs_key], pure=False,
+                                key=f"run-{t.key}-{time.time_ns()}")
+            by_future[fut] = t
+        for fut in as_completed(list(by_future)):
+            t = by_future.pop(fut)
+            if fut.status == "finished":
+                on_record(fut.result())
+            else:
+                exc = fut.exception()
+                on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+            fut.release()
+    except BaseException:
+        client.cancel(list(by_future))
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def execute(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, *, workers: int = 1,
+            scheduler: str | None = None) -> None:
+    """Run ``tasks``; call ``on_record(record)`` as each finishes, ``on_error(task, exc)`` on failure.
+
+    Parameters
+    ----------
+    workers : 1 = in-process without Dask; N > 1 = a LocalCluster of N worker processes.
+    scheduler : address of an existing Dask scheduler (``tcp://HOST:PORT``); wins over
+        ``workers``.
+    """
+    if not tasks:
+        return
+    if scheduler is None and workers <= 1:
+        _run_in_process(tasks, on_record, on_error)
+    else:
+        _run_on_dask(tasks, on_record, on_error, workers, scheduler)
+
+
+__all__ = ["WALL_KEYS", "RunTask", "default_workers", "execute", "numeric_kpis", "run_record"]
