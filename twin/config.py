@@ -284,6 +284,20 @@ class BessConfig(_Strict):
         return out
 
 
+class Economics(_Strict):
+    """Battery costs for the simple payback of ``twin sweep`` [site currency].
+
+    Defaults are placeholders of the right order for a utility LFP system (about
+    US$ 300/kWh + US$ 150/kW installed, O&M about 1 % of it a year, at 3.7 PEN/US$);
+    put the site's own quotes here.
+    """
+
+    bess_capex_per_kwh: NonNeg = 1100.0  # [currency/kWh] energy part of the investment
+    bess_capex_per_kw: NonNeg = 550.0  # [currency/kW] power part (inverter, transformer)
+    bess_opex_per_kwh_yr: NonNeg = 11.0  # [currency/kWh/yr] yearly O&M per kWh
+    bess_opex_per_kw_yr: NonNeg = 5.5  # [currency/kW/yr] yearly O&M per kW
+
+
 class SiteConfig(_Strict):
     """The whole site (SPEC §1)."""
 
@@ -295,6 +309,7 @@ class SiteConfig(_Strict):
     mall: MallConfig = Field(default_factory=MallConfig)
     ev: EvConfig = Field(default_factory=EvConfig)
     bess: BessConfig = Field(default_factory=BessConfig)
+    economics: Economics = Field(default_factory=Economics)
 
 
 # ----------------------------------------------------------------------- scenario

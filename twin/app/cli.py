@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("twin.app.hil", fromlist=["register"]).register(sub)
     # [trials]
     __import__("twin.app.ab", fromlist=["register"]).register(sub)
+    __import__("twin.app.size", fromlist=["register"]).register(sub)
+    __import__("twin.app.sweep", fromlist=["register"]).register(sub)
     return ap
 
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from twin.atomic import replace_dir, temp_sibling
 from twin.report.html import RenderedFigure, render_page
-from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
+from twin.report.style import COLORS, WIDE, empty_note, new_figure, report_style
 
 #: Controller colours in trial figures, in the order the controllers are given.
 PALETTE = ["#1D3557", "#E76F51", "#2A9D8F", "#F4A300", "#7B2CBF", "#6C757D", "#E63946", "#90BE6D"]
@@ -41,7 +41,8 @@ def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
     if n == 0:
         empty_note(ax, "no KPI to compare (fewer than 2 complete seeds)")
         return fig
-    scale = rows["mean_b"].abs().replace(0.0, np.nan)
+    scale = np.maximum(rows["mean_a"].abs(), rows["mean_b"].abs())
+    scale = scale.where(scale > 1e-9, np.nan)
     rel = lambda c: (rows[c] / scale * 100.0).fillna(0.0).to_numpy()  # noqa: E731
     y = np.arange(n)[::-1]
     m, lo, hi, blo, bhi = rel("mean_diff"), rel("ci_low"), rel("ci_high"), rel("boot_low"), rel("boot_high")
@@ -53,7 +54,7 @@ def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
     ax.scatter(m[~sig], y[~sig], color="#999999", zorder=3, label="CI covers 0")
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{labels.get(r.kpi, r.kpi)}: {r.a} − {r.b}" for r in rows.itertuples()])
-    ax.set_xlabel("difference a − b [% of b's mean]")
+    ax.set_xlabel("difference a − b [% of the larger of the two means]")
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
@@ -228,7 +229,7 @@ def ab_page(out_dir: Path, summary: pd.DataFrame, trials: pd.DataFrame, daily: p
     """Figures and ``ab.html`` of an A/B trial."""
     with report_style():
         figs = [
-            ("ab_forest", "Paired differences", "Mean of a − b per KPI and pair, in percent of b's mean, "
+            ("ab_forest", "Paired differences", "Mean of a − b per KPI and pair, in percent of the larger of the two means, "
              "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval covers 0.",
              forest_plot(summary, labels)),
             ("ab_paired_dots", "Per seed", "Each seed's value under every controller; lines join one "

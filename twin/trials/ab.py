@@ -48,7 +48,7 @@ DEFAULT_KPIS: tuple[Kpi, ...] = (
     Kpi("pv_curtailed_kwh", "PV curtailed", "kWh", True),
     Kpi("ev_kwh", "EV energy delivered", "kWh", False),
     Kpi("sessions_satisfied", "sessions satisfied", "sessions", False),
-    Kpi("bess_throughput_kwh", "battery throughput", "kWh", True),
+    Kpi("bess_throughput_kwh", "battery throughput", "kWh", None),
     Kpi("capacity_fade_percent", "capacity fade", "%", True),
 )
 
