@@ -127,12 +127,12 @@ def heatmap(grid: pd.DataFrame, x: str, y: str, value: str, title: str, unit: st
     cb = fig.colorbar(im, ax=ax)
     cb.set_label(f"{value} [{unit}]")
     if z.size <= 120:
-        fin = np.isfinite(z)
-        mid = np.nanmean(z[fin]) if fin.any() else 0.0
         for (iy, ix), v in np.ndenumerate(z):
             txt = "never" if not np.isfinite(v) else _short(v)
+            r, g, b, _ = im.cmap(im.norm(v)) if np.isfinite(v) else (1.0, 1.0, 1.0, 1.0)
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
             ax.text(xs[ix], ys[iy], txt, ha="center", va="center", fontsize=7,
-                    color="white" if (np.isfinite(v) and v < mid) else "black")
+                    color="white" if dark else "black")
     if mark is not None:
         ax.scatter([mark[0]], [mark[1]], marker="*", s=260, color=COLORS["accent"], edgecolor="black",
                    zorder=5, label=f"sizing formulas ({mark[0]:,.0f}, {mark[1]:,.0f})")

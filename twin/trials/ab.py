@@ -93,19 +93,20 @@ def summarize(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[K
               level: float = 0.95, boot_seed: int = 0) -> pd.DataFrame:
     """``ab_summary``: one row per KPI and pair (columns ``SUMMARY_COLUMNS + EXTRA_COLUMNS``).
 
-    ``mean_diff`` is the mean of ``a − b`` over the seeds both finished; ``ci_low`` /
+    ``mean_diff`` is the mean of ``a − b`` over the seeds both finished (a pair with
+    fewer than 2 such seeds is left out); ``ci_low`` /
     ``ci_high`` the paired-t interval, ``boot_low`` / ``boot_high`` the seeded
     percentile bootstrap; ``win_rate_a`` the share of seeds where ``a`` is better.
     """
-    seeds = complete_seeds(trials, controllers)
     rows: list[dict[str, Any]] = []
-    if len(seeds) < 2:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS + EXTRA_COLUMNS)
-    t = trials[trials["seed"].isin(seeds)]
     for k in kpis:
-        if k.key not in t.columns:
+        if k.key not in trials.columns:
             continue
         for a, b in pairs(controllers):
+            seeds = complete_seeds(trials, [a, b])  # the seeds both finished
+            if len(seeds) < 2:
+                continue
+            t = trials[trials["seed"].isin(seeds)]
             va = t[t["controller"] == a].sort_values("seed")[k.key].to_numpy(dtype=float)
             vb = t[t["controller"] == b].sort_values("seed")[k.key].to_numpy(dtype=float)
             if np.isnan(va).any() or np.isnan(vb).any():

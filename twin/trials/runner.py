@@ -30,6 +30,9 @@ import numpy as np
 
 from twin.config import Scenario
 
+#: How long to try to reach an external scheduler [s].
+CONNECT_TIMEOUT_S = 30.0
+
 #: Summary keys that are wall-clock measurements (they differ between identical runs).
 WALL_KEYS = frozenset({"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s", "decide_median_us",
                        "decide_p99_us"})
@@ -166,7 +169,7 @@ def _run_on_dask(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnErro
 
     cluster = None
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
