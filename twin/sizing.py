@@ -107,8 +107,11 @@ class SizingResult:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"params": asdict(self.params), "stats": asdict(self.stats),
-                "modes": {k: asdict(v) for k, v in self.modes.items()}}
+        return {
+            "params": asdict(self.params),
+            "stats": asdict(self.stats),
+            "modes": {k: asdict(v) for k, v in self.modes.items()},
+        }
 
 
 def deficit_stats(pv_day_h: np.ndarray, ev_day_h: np.ndarray) -> DeficitStats:
@@ -121,8 +124,14 @@ def deficit_stats(pv_day_h: np.ndarray, ev_day_h: np.ndarray) -> DeficitStats:
     surplus_h = np.maximum(pv - ev, 0.0)
     d_day = deficit_h.sum(axis=1)
     s_day = surplus_h.sum(axis=1)
-    return DeficitStats(int(pv.shape[0]), float(d_day.mean()), float(d_day.max()),
-                        float(deficit_h.max()), float(s_day.mean()), float(s_day.max()))
+    return DeficitStats(
+        int(pv.shape[0]),
+        float(d_day.mean()),
+        float(d_day.max()),
+        float(deficit_h.max()),
+        float(s_day.mean()),
+        float(s_day.max()),
+    )
 
 
 def mode_size(mode: str, raw_kwh: float, peak_deficit_kw: float, p: SizingParams) -> ModeSize:
@@ -156,5 +165,13 @@ def size_bess(pv_day_h: np.ndarray, ev_day_h: np.ndarray, params: SizingParams |
     return SizingResult(p, st, {m: mode_size(m, raw[m], st.peak_deficit_kw, p) for m in MODES})
 
 
-__all__ = ["MODES", "DeficitStats", "ModeSize", "SizingParams", "SizingResult", "deficit_stats",
-           "mode_size", "size_bess"]
+__all__ = [
+    "MODES",
+    "DeficitStats",
+    "ModeSize",
+    "SizingParams",
+    "SizingResult",
+    "deficit_stats",
+    "mode_size",
+    "size_bess",
+]

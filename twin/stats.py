@@ -99,8 +99,9 @@ def paired_t_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, floa
     return m, m - tcrit * se, m + tcrit * se, p
 
 
-def bootstrap_ci(a: Any, b: Any, level: float = 0.95, n_boot: int = N_BOOT,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    a: Any, b: Any, level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the mean of ``a - b`` (seeded, reproducible).
 
     Parameters
@@ -126,8 +127,9 @@ def win_rate(a: Any, b: Any, lower_is_better: bool = True) -> float:
     return float((better.sum() + 0.5 * ties.sum()) / d.size)
 
 
-def verdict(a_name: str, b_name: str, ci_low: float, ci_high: float, lower_is_better: bool | None,
-            level: float = 0.95) -> str:
+def verdict(
+    a_name: str, b_name: str, ci_low: float, ci_high: float, lower_is_better: bool | None, level: float = 0.95
+) -> str:
     """One sentence on the comparison.
 
     "no detectable difference" when the interval covers 0; otherwise which of the two is
@@ -143,16 +145,35 @@ def verdict(a_name: str, b_name: str, ci_low: float, ci_high: float, lower_is_be
     return f"{a_name} {'better' if a_better else 'worse'} than {b_name} ({pct} CI excludes 0)"
 
 
-def compare(a: Any, b: Any, a_name: str = "a", b_name: str = "b", lower_is_better: bool | None = True,
-            level: float = 0.95, boot_seed: int = 0, n_boot: int = N_BOOT) -> PairedStats:
+def compare(
+    a: Any,
+    b: Any,
+    a_name: str = "a",
+    b_name: str = "b",
+    lower_is_better: bool | None = True,
+    level: float = 0.95,
+    boot_seed: int = 0,
+    n_boot: int = N_BOOT,
+) -> PairedStats:
     """All statistics of one paired comparison (see the module docstring)."""
     m, lo, hi, p = paired_t_ci(a, b, level)
     blo, bhi = bootstrap_ci(a, b, level, n_boot, boot_seed)
     wr = win_rate(a, b, True if lower_is_better is None else lower_is_better)
     av = np.asarray(a, dtype=float)
     bv = np.asarray(b, dtype=float)
-    return PairedStats(int(av.size), float(av.mean()), float(bv.mean()), m, lo, hi, p, blo, bhi, wr,
-                       verdict(a_name, b_name, lo, hi, lower_is_better, level))
+    return PairedStats(
+        int(av.size),
+        float(av.mean()),
+        float(bv.mean()),
+        m,
+        lo,
+        hi,
+        p,
+        blo,
+        bhi,
+        wr,
+        verdict(a_name, b_name, lo, hi, lower_is_better, level),
+    )
 
 
 __all__ = ["N_BOOT", "PairedStats", "bootstrap_ci", "compare", "paired_t_ci", "verdict", "win_rate"]

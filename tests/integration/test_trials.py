@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -36,17 +35,40 @@ def _read(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_parquet(out / "trials.parquet"), pd.read_csv(out / "ab_summary.csv")
 
 
-def test_aa_trial_every_difference_is_exactly_zero(day_scenario: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_aa_trial_every_difference_is_exactly_zero(
+    day_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "aa"
-    rc = main(["ab", str(day_scenario), "--controllers", "six_phase,six_phase", "--seeds", "20",
-               "--workers", "1", "--out", str(out), "-q"])
+    rc = main(
+        [
+            "ab",
+            str(day_scenario),
+            "--controllers",
+            "six_phase,six_phase",
+            "--seeds",
+            "20",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert rc == 0
     trials, summ = _read(out)
     assert sorted(set(trials["controller"])) == ["six_phase", "six_phase#2"]
     assert len(trials) == 40 and trials["seed"].nunique() == 20
-    assert list(summ.columns[:9]) == ["kpi", "a", "b", "n_seeds", "mean_diff", "ci_low", "ci_high",
-                                      "p_value", "win_rate_a"]
+    assert list(summ.columns[:9]) == [
+        "kpi",
+        "a",
+        "b",
+        "n_seeds",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "win_rate_a",
+    ]
     assert len(summ) >= 10 and set(summ["n_seeds"]) == {20}
     assert (summ[["mean_diff", "ci_low", "ci_high", "boot_low", "boot_high"]] == 0.0).all().all()
     assert (summ["win_rate_a"] == 0.5).all()
@@ -63,7 +85,10 @@ def test_aa_trial_every_difference_is_exactly_zero(day_scenario: Path, tmp_path:
     html = (out / "ab.html").read_text()
     assert html.count("data:image/png;base64,") == 3
     assert {p.name for p in (out / "figures").iterdir()} == {
-        "ab_forest.png", "ab_paired_dots.png", "ab_cumulative_cost.png"}
+        "ab_forest.png",
+        "ab_paired_dots.png",
+        "ab_cumulative_cost.png",
+    }
 
 
 class _Waster:
@@ -96,8 +121,22 @@ def waster() -> Iterator[str]:
 
 def test_planted_difference_is_found(day_scenario: Path, tmp_path: Path, waster: str) -> None:
     out = tmp_path / "planted"
-    rc = main(["ab", str(day_scenario), "--controllers", f"six_phase,{waster}", "--seeds", "20",
-               "--workers", "1", "--out", str(out), "-q", "--no-figures"])
+    rc = main(
+        [
+            "ab",
+            str(day_scenario),
+            "--controllers",
+            f"six_phase,{waster}",
+            "--seeds",
+            "20",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "-q",
+            "--no-figures",
+        ]
+    )
     assert rc == 0
     trials, summ = _read(out)
     grid = summ[summ["kpi"] == "grid_import_kwh"].iloc[0]
@@ -115,8 +154,10 @@ def test_planted_difference_is_found(day_scenario: Path, tmp_path: Path, waster:
     ev = summ[summ["kpi"] == "ev_kwh"].iloc[0]
     assert ev["verdict"].startswith("no detectable difference")
     w = trials[trials["controller"] == waster]
-    assert (w["grid_import_kwh"].to_numpy() > trials[trials["controller"] == "six_phase"][
-        "grid_import_kwh"].to_numpy()).all()
+    assert (
+        w["grid_import_kwh"].to_numpy()
+        > trials[trials["controller"] == "six_phase"]["grid_import_kwh"].to_numpy()
+    ).all()
 
 
 def _wait_for_runs(runs: Path, n: int, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> int:
@@ -130,11 +171,25 @@ def _wait_for_runs(runs: Path, n: int, proc: subprocess.Popen[bytes], timeout_s:
     raise AssertionError(f"fewer than {n} runs finished in {timeout_s} s")
 
 
-def test_interrupt_and_kill_then_resume(day_scenario: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_interrupt_and_kill_then_resume(
+    day_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "resume"
-    cmd = [TWIN, "ab", str(day_scenario), "--controllers", "six_phase,no_bess", "--seeds", "20",
-           "--workers", "1", "--out", str(out), "-q", "--no-figures"]
+    cmd = [
+        TWIN,
+        "ab",
+        str(day_scenario),
+        "--controllers",
+        "six_phase,no_bess",
+        "--seeds",
+        "20",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        "-q",
+        "--no-figures",
+    ]
     runs = out / "runs"
     # Ctrl-C: exit 130, the finished runs are kept
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -167,13 +222,14 @@ def test_interrupt_and_kill_then_resume(day_scenario: Path, tmp_path: Path,
     assert len(trials) == 40
 
 
-def test_size_reproduces_the_formulas_on_a_hand_computed_case(tmp_path: Path,
-                                                              site_dict: dict[str, Any]) -> None:
+def test_size_reproduces_the_formulas_on_a_hand_computed_case(
+    tmp_path: Path, site_dict: dict[str, Any]
+) -> None:
     """Two days of hourly profiles from files; the sizes computed by hand in the comments."""
     pv = np.zeros((2, 24))
     ev = np.zeros((2, 24))
-    pv[0, 10:15], ev[0, 12:16] = 100.0, 60.0   # day 1 deficit 60 (15 h), surplus 320
-    pv[1, 10:15], ev[1, 12:16] = 50.0, 80.0    # day 2 deficit 3 × 30 + 80 = 170, surplus 100
+    pv[0, 10:15], ev[0, 12:16] = 100.0, 60.0  # day 1 deficit 60 (15 h), surplus 320
+    pv[1, 10:15], ev[1, 12:16] = 50.0, 80.0  # day 2 deficit 3 × 30 + 80 = 170, surplus 100
     pd.DataFrame({"pv_kwh": pv.ravel()}).to_csv(tmp_path / "pv.csv", index=False)
     pd.DataFrame({"total_kw": ev.ravel()}).to_csv(tmp_path / "ev.csv", index=False)
     pd.DataFrame({"demand_kw": np.full(48, 500.0)}).to_csv(tmp_path / "mall.csv", index=False)
@@ -181,8 +237,17 @@ def test_size_reproduces_the_formulas_on_a_hand_computed_case(tmp_path: Path,
     site_dict["mall"].update(source="file", file={"path": "mall.csv", "column": "demand_kw"})
     site_dict["ev"].update(source="profile", profile={"path": "ev.csv", "column": "total_kw"})
     write_yaml(tmp_path / "site.yaml", site_dict)
-    scn = write_yaml(tmp_path / "s.yaml", {"name": "hand", "site": "site.yaml", "start": "2024-03-04T00:00:00",
-                                          "duration": "2d", "dt": "15min", "seed": 1})
+    scn = write_yaml(
+        tmp_path / "s.yaml",
+        {
+            "name": "hand",
+            "site": "site.yaml",
+            "start": "2024-03-04T00:00:00",
+            "duration": "2d",
+            "dt": "15min",
+            "seed": 1,
+        },
+    )
     out = tmp_path / "size.json"
     assert main(["size", str(scn), "--out", str(out), "-q"]) == 0
     doc = json.loads(out.read_text())
@@ -197,8 +262,8 @@ def test_size_reproduces_the_formulas_on_a_hand_computed_case(tmp_path: Path,
     assert m["ev_open_hours"]["capacity_kwh"] == pytest.approx(276.0)
     assert m["ev_open_hours"]["power_kw"] == pytest.approx(99.36)
     assert m["ev_deficit_100"]["capacity_kwh"] == pytest.approx(276.0)
-    assert m["surplus_only"]["capacity_kwh"] == pytest.approx(336.0)     # 210 / 0.76 → 280 → 336
-    assert m["autonomy"]["capacity_kwh"] == pytest.approx(516.0)         # 80 × 4 / 0.76 → 430 → 516
+    assert m["surplus_only"]["capacity_kwh"] == pytest.approx(336.0)  # 210 / 0.76 → 280 → 336
+    assert m["autonomy"]["capacity_kwh"] == pytest.approx(516.0)  # 80 × 4 / 0.76 → 430 → 516
     assert m["max"]["capacity_kwh"] == pytest.approx(516.0)
     # the battery's SOC window sets the DoD
     assert main(["size", str(scn), "--out", str(out), "-q", "--set", "bess.soc_min_frac=0.1"]) == 0
@@ -208,13 +273,32 @@ def test_size_reproduces_the_formulas_on_a_hand_computed_case(tmp_path: Path,
 
 def test_sweep_grid_payback_and_formula_point(day_scenario: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    rc = main(["sweep", str(day_scenario), "--set", "bess.e_capacity_kwh=500:1500:500",
-               "--set", "bess.p_nominal_kw=200:400:200", "--workers", "1", "--out", str(out), "-q"])
+    rc = main(
+        [
+            "sweep",
+            str(day_scenario),
+            "--set",
+            "bess.e_capacity_kwh=500:1500:500",
+            "--set",
+            "bess.p_nominal_kw=200:400:200",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert rc == 0
     runs = pd.read_parquet(out / "sweep.parquet")
     assert len(runs) == 6
     assert sorted(set(zip(runs["bess.e_capacity_kwh"], runs["bess.p_nominal_kw"], strict=True))) == [
-        (500, 200), (500, 400), (1000, 200), (1000, 400), (1500, 200), (1500, 400)]
+        (500, 200),
+        (500, 400),
+        (1000, 200),
+        (1000, 400),
+        (1500, 200),
+        (1500, 400),
+    ]
     # the grid point reached the battery: capacity and both power limits
     assert (runs["capacity_kwh"] == runs["bess.e_capacity_kwh"]).all()
     assert (runs["nominal_power_kw"] == runs["bess.p_nominal_kw"]).all()
@@ -230,32 +314,88 @@ def test_sweep_grid_payback_and_formula_point(day_scenario: Path, tmp_path: Path
     assert len(list((out / "figures").glob("sweep_*.png"))) == 6
     assert "sizing formulas" in (out / "sweep.html").read_text()
     # a rerun reuses every run
-    assert main(["sweep", str(day_scenario), "--set", "bess.e_capacity_kwh=500:1500:500",
-                 "--set", "bess.p_nominal_kw=200:400:200", "--workers", "1", "--out", str(out), "-q",
-                 "--no-figures"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(day_scenario),
+                "--set",
+                "bess.e_capacity_kwh=500:1500:500",
+                "--set",
+                "bess.p_nominal_kw=200:400:200",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "-q",
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
 
 
-def test_bad_arguments_are_user_errors(day_scenario: Path, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ab", str(day_scenario), "--controllers", "six_phase,nope", "--out", str(tmp_path / "x")]) == 2
+def test_bad_arguments_are_user_errors(
+    day_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["ab", str(day_scenario), "--controllers", "six_phase,nope", "--out", str(tmp_path / "x")]) == 2
+    )
     assert "unknown controller" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
-    assert main(["sweep", str(day_scenario), "--set", "bess.e_capacity_kwh=500:100:50",
-                 "--out", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                str(day_scenario),
+                "--set",
+                "bess.e_capacity_kwh=500:100:50",
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
     assert "stop >= start" in capsys.readouterr().err
-    assert main(["sweep", str(day_scenario), "--set", "bess.e_capacity_kwh=-5:100:50",
-                 "--out", str(tmp_path / "z"), "-q"]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                str(day_scenario),
+                "--set",
+                "bess.e_capacity_kwh=-5:100:50",
+                "--out",
+                str(tmp_path / "z"),
+                "-q",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "e_capacity_kwh" in err and not (tmp_path / "z").exists()
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "thesis.txt").write_text("keep me")
-    assert main(["ab", str(day_scenario), "--controllers", "six_phase,no_bess", "--seeds", "2",
-                 "--out", str(tmp_path / "busy")]) == 2
+    assert (
+        main(
+            [
+                "ab",
+                str(day_scenario),
+                "--controllers",
+                "six_phase,no_bess",
+                "--seeds",
+                "2",
+                "--out",
+                str(tmp_path / "busy"),
+            ]
+        )
+        == 2
+    )
     assert "not a trial folder" in capsys.readouterr().err
 
 
-def test_a_failed_run_is_reported_and_the_others_go_on(day_scenario: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_run_is_reported_and_the_others_go_on(
+    day_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     class Broken(_Waster):
         def decide(self, obs: SiteObservation) -> Setpoints:
             if obs.k == 5:
@@ -265,8 +405,21 @@ def test_a_failed_run_is_reported_and_the_others_go_on(day_scenario: Path, tmp_p
     register("broken_test", "test only: raises")(Broken)
     try:
         out = tmp_path / "fail"
-        rc = main(["ab", str(day_scenario), "--controllers", "six_phase,no_bess,broken_test", "--seeds", "3",
-                   "--workers", "1", "--out", str(out), "--no-figures"])
+        rc = main(
+            [
+                "ab",
+                str(day_scenario),
+                "--controllers",
+                "six_phase,no_bess,broken_test",
+                "--seeds",
+                "3",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--no-figures",
+            ]
+        )
     finally:
         REGISTRY.pop("broken_test", None)
     assert rc == 1

@@ -46,9 +46,25 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
     try:
         log = (tmp_path / "scheduler.log").open("wb")
         logs.append(log)
-        procs.append(subprocess.Popen(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
-             "--scheduler-file", str(sched_file)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path))
+        procs.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--scheduler-file",
+                    str(sched_file),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        )
         t_end = time.monotonic() + 60
         addr = None
         while time.monotonic() < t_end and addr is None:
@@ -61,9 +77,27 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
         for i in range(2):
             log = (tmp_path / f"worker{i}.log").open("wb")
             logs.append(log)
-            procs.append(subprocess.Popen(
-                [DASK, "worker", addr, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
-                 "--memory-limit", "0", "--name", f"w{i}"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        DASK,
+                        "worker",
+                        addr,
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                        "--memory-limit",
+                        "0",
+                        "--name",
+                        f"w{i}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=tmp_path,
+                )
+            )
         with Client(addr, timeout="30s") as c:
             c.wait_for_workers(2, timeout=90)
             assert len(c.scheduler_info()["workers"]) == 2
@@ -75,8 +109,9 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_scheduler_gives_the_same_table_as_a_local_run(make_scenario: Any, tmp_path: Path,
-                                                       dask_cluster: str) -> None:
+def test_scheduler_gives_the_same_table_as_a_local_run(
+    make_scenario: Any, tmp_path: Path, dask_cluster: str
+) -> None:
     scn = str(make_scenario(duration="1d", dt="1h", seed=1))
     args = ["ab", scn, "--controllers", "six_phase,arbitrage", "--seeds", "5", "-q"]
     assert main([*args, "--workers", "1", "--out", str(tmp_path / "local"), "--no-figures"]) == 0
@@ -92,9 +127,9 @@ def test_scheduler_gives_the_same_table_as_a_local_run(make_scenario: Any, tmp_p
     assert (tmp_path / "remote" / "ab.html").exists()
 
 
-def test_unreachable_scheduler_is_a_user_error(make_scenario: Any, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_scheduler_is_a_user_error(
+    make_scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
 
     import twin.trials.runner
@@ -105,7 +140,20 @@ def test_unreachable_scheduler_is_a_user_error(make_scenario: Any, tmp_path: Pat
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     scn = str(make_scenario(duration="1d", dt="1h"))
-    rc = main(["ab", scn, "--controllers", "six_phase,no_bess", "--seeds", "2", "--out", str(tmp_path / "o"),
-               "--scheduler", f"tcp://127.0.0.1:{port}", "-q"])
+    rc = main(
+        [
+            "ab",
+            scn,
+            "--controllers",
+            "six_phase,no_bess",
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+            "-q",
+        ]
+    )
     assert rc == 2
     assert "cannot run there" in capsys.readouterr().err

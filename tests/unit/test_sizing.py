@@ -28,15 +28,15 @@ def test_deficit_and_surplus_by_hand() -> None:
 def test_every_mode_by_hand() -> None:
     res = size_bess(*_two_days())  # DoD 0.8 × η 0.95 = 0.76; ×1.2; C 0.36; ≥ 1.1 × 80 kW
     m = res.modes
-    assert m["ev_open_hours"].raw_kwh == pytest.approx(170 / 0.76)          # 223.68
+    assert m["ev_open_hours"].raw_kwh == pytest.approx(170 / 0.76)  # 223.68
     assert m["ev_open_hours"].rounded_kwh == 230.0
     assert m["ev_open_hours"].capacity_kwh == pytest.approx(276.0)
-    assert m["ev_open_hours"].power_kw == pytest.approx(276.0 * 0.36)       # 99.36 > 88
+    assert m["ev_open_hours"].power_kw == pytest.approx(276.0 * 0.36)  # 99.36 > 88
     same = ("raw_kwh", "rounded_kwh", "capacity_kwh", "power_kw")
     assert [getattr(m["ev_deficit_100"], f) for f in same] == [getattr(m["ev_open_hours"], f) for f in same]
-    assert m["surplus_only"].raw_kwh == pytest.approx(210 / 0.76)           # 276.3 → 280 → 336
+    assert m["surplus_only"].raw_kwh == pytest.approx(210 / 0.76)  # 276.3 → 280 → 336
     assert m["surplus_only"].capacity_kwh == pytest.approx(336.0)
-    assert m["autonomy"].raw_kwh == pytest.approx(80 * 4 / 0.76)            # 421.05 → 430 → 516
+    assert m["autonomy"].raw_kwh == pytest.approx(80 * 4 / 0.76)  # 421.05 → 430 → 516
     assert m["autonomy"].capacity_kwh == pytest.approx(516.0)
     assert m["autonomy"].power_kw == pytest.approx(516.0 * 0.36)
     assert m["max"].capacity_kwh == pytest.approx(516.0)
@@ -46,7 +46,7 @@ def test_seed_003_worked_example() -> None:
     """Seed 003: max deficit 708 kWh/d, peak 156 kW, surplus 22,149 kWh/d → 931 → 940 → 1,128 kWh, 406 kW."""
     ev = np.zeros((1, 24))
     pv = np.zeros((1, 24))
-    ev[0, 17:22] = [156.0, 150.0, 140.0, 132.0, 130.0]   # Σ 708, peak 156
+    ev[0, 17:22] = [156.0, 150.0, 140.0, 132.0, 130.0]  # Σ 708, peak 156
     pv[0, 6:17] = 22149.0 / 11
     res = size_bess(pv, ev)
     m = res.modes["ev_open_hours"]

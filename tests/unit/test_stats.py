@@ -38,8 +38,8 @@ def test_t_interval_coverage_on_synthetic_data() -> None:
     cover_t = cover_b = 0
     n_draws = 1000
     for _ in range(n_draws):
-        b = rng.normal(100.0, 15.0, 20)            # seed-to-seed spread, shared by both arms
-        a = b + true + rng.normal(0.0, 4.0, 20)    # paired noise
+        b = rng.normal(100.0, 15.0, 20)  # seed-to-seed spread, shared by both arms
+        a = b + true + rng.normal(0.0, 4.0, 20)  # paired noise
         _, lo, hi, _ = paired_t_ci(a, b)
         cover_t += lo <= true <= hi
         blo, bhi = bootstrap_ci(a, b, n_boot=1000, seed=int(rng.integers(1 << 31)))

@@ -37,14 +37,27 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("ab", help=HELP, description=DESCRIPTION)
     p.add_argument("scenario", help="scenario YAML file")
-    p.add_argument("--controllers", required=True, metavar="A,B[,C...]",
-                   help="registered controllers, comma-separated (the same name twice = an A/A trial)")
+    p.add_argument(
+        "--controllers",
+        required=True,
+        metavar="A,B[,C...]",
+        help="registered controllers, comma-separated (the same name twice = an A/A trial)",
+    )
     p.add_argument("--seeds", type=int, default=20, metavar="N", help="number of seeds (default 20)")
-    p.add_argument("--first-seed", type=int, default=None, metavar="S",
-                   help="seeds S .. S+N-1 (default: the scenario's seed)")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seeds S .. S+N-1 (default: the scenario's seed)",
+    )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-ab)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a scenario or site value for every run (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a scenario or site value for every run (repeatable)",
+    )
     p.add_argument("--boot-seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures and ab.html")
     add_run_options(p)
@@ -98,10 +111,13 @@ def cmd_ab(args: argparse.Namespace) -> int:
     write_atomic(out / "ab_summary.csv", summary.to_csv(index=False, float_format="%.10g"))
     done = complete_seeds(trials, ctrls)
     meta: dict[str, Any] = {
-        "scenario": scn0.config.name, "scenario_file": str(scn0.path), "scenario_hash": h,
-        "controllers": ", ".join(names), "seeds": f"{len(done)} complete of {len(seeds)} "
-        f"({seeds[0]}..{seeds[-1]})", "horizon": f"{scn0.index[0]} + {scn0.config.duration / 86400:g} d, "
-        f"dt {scn0.config.dt:g} s", "currency": scn0.site.tariff.currency,
+        "scenario": scn0.config.name,
+        "scenario_file": str(scn0.path),
+        "scenario_hash": h,
+        "controllers": ", ".join(names),
+        "seeds": f"{len(done)} complete of {len(seeds)} ({seeds[0]}..{seeds[-1]})",
+        "horizon": f"{scn0.index[0]} + {scn0.config.duration / 86400:g} d, dt {scn0.config.dt:g} s",
+        "currency": scn0.site.tariff.currency,
     }
     md = _markdown(meta, summary, DEFAULT_KPIS)
     write_atomic(out / "ab_summary.md", md)
@@ -109,18 +125,32 @@ def cmd_ab(args: argparse.Namespace) -> int:
         from twin.report.trials import ab_page
 
         daily = _daily(res.records)
-        ab_page(out, summary, trials, daily, ctrls,
-                [k.key for k in DEFAULT_KPIS], {k.key: k.label for k in DEFAULT_KPIS}, meta)
+        ab_page(
+            out,
+            summary,
+            trials,
+            daily,
+            ctrls,
+            [k.key for k in DEFAULT_KPIS],
+            {k.key: k.label for k in DEFAULT_KPIS},
+            meta,
+        )
     if not args.quiet:
         print(markdown_table(summary, DEFAULT_KPIS))
         print(f"outputs: {out} ({res.ran} runs done now, {res.reused} reused)")
     if res.interrupted:
-        print(f"twin: interrupted; {res.ran + res.reused} finished runs are kept in {out / 'runs'}; "
-              "rerun the same command to resume", file=sys.stderr)
+        print(
+            f"twin: interrupted; {res.ran + res.reused} finished runs are kept in {out / 'runs'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if res.failures:
-        print(f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above); the summary uses the "
-              f"{len(done)} seeds on which every controller finished", file=sys.stderr)
+        print(
+            f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above); the summary uses the "
+            f"{len(done)} seeds on which every controller finished",
+            file=sys.stderr,
+        )
         return 1
     return EXIT_OK
 
@@ -146,8 +176,15 @@ def _daily(records: list[dict[str, Any]]) -> Any:
     for r in records:
         d = r.get("daily") or {}
         for i, (day, cost) in enumerate(zip(d.get("date", []), d.get("grid_cost_soles", []), strict=False)):
-            rows.append({"controller": r["controller"], "seed": r["seed"], "day": i, "date": day,
-                         "grid_cost_soles": cost})
+            rows.append(
+                {
+                    "controller": r["controller"],
+                    "seed": r["seed"],
+                    "day": i,
+                    "date": day,
+                    "grid_cost_soles": cost,
+                }
+            )
     return pd.DataFrame(rows, columns=["controller", "seed", "day", "date", "grid_cost_soles"])
 
 
@@ -156,16 +193,27 @@ def _markdown(meta: dict[str, Any], summary: Any, kpis: Any) -> str:
 
     lines = [f"# A/B trial: {meta['scenario']}", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
-    lines += ["", "Differences are a − b over the same seeds (common random numbers). 95 % CIs: paired t "
-              "and percentile bootstrap (10,000 resamples, seeded). 'a wins' = share of seeds where a is "
-              "better (ties count half). No correction for the number of comparisons.", "",
-              markdown_table(summary, kpis), ""]
+    lines += [
+        "",
+        "Differences are a − b over the same seeds (common random numbers). 95 % CIs: paired t "
+        "and percentile bootstrap (10,000 resamples, seeded). 'a wins' = share of seeds where a is "
+        "better (ties count half). No correction for the number of comparisons.",
+        "",
+        markdown_table(summary, kpis),
+        "",
+    ]
     gaps = optimal_gaps(summary) if len(summary) else summary
     if len(gaps):
-        lines += ["## Gap to optimal", "", "| KPI | controller | gap (mean diff) | gap [% of optimal] | 95 % CI |",
-                  "|---|---|---:|---:|---:|"]
-        for r in gaps.itertuples(index=False):
-            lines.append(f"| {r.kpi} | {r.a} | {r.mean_diff:,.4g} | {r.gap_percent:.3g} % | "
-                         f"[{r.ci_low:,.4g}, {r.ci_high:,.4g}] |")
+        lines += [
+            "## Gap to optimal",
+            "",
+            "| KPI | controller | gap (mean diff) | gap [% of optimal] | 95 % CI |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r in gaps.to_dict("records"):
+            lines.append(
+                f"| {r['kpi']} | {r['a']} | {r['mean_diff']:,.4g} | {r['gap_percent']:.3g} % | "
+                f"[{r['ci_low']:,.4g}, {r['ci_high']:,.4g}] |"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -25,9 +25,13 @@ def register(sub: Any) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value (repeatable)")
     p.add_argument("--out", metavar="FILE", help="JSON output (default runs/NAME-sizing.json)")
-    p.add_argument("--autonomy-hours", type=float, default=4.0, help="hours of the 'autonomy' mode (default 4)")
+    p.add_argument(
+        "--autonomy-hours", type=float, default=4.0, help="hours of the 'autonomy' mode (default 4)"
+    )
     p.add_argument("--c-rate", type=float, default=0.36, help="power / capacity [1/h] (default 0.36)")
-    p.add_argument("--design-factor", type=float, default=1.20, help="multiplier after rounding (default 1.20)")
+    p.add_argument(
+        "--design-factor", type=float, default=1.20, help="multiplier after rounding (default 1.20)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_size)
 
@@ -47,8 +51,10 @@ def sizing_table(res: Any) -> str:
         f"{'C-rate [1/h]':>14}",
     ]
     for m in res.modes.values():
-        lines.append(f"{m.mode:<16}{m.raw_kwh:>12,.1f}{m.rounded_kwh:>15,.0f}{m.capacity_kwh:>16,.1f}"
-                     f"{m.power_kw:>12,.1f}{m.c_rate_per_h:>14.3f}")
+        lines.append(
+            f"{m.mode:<16}{m.raw_kwh:>12,.1f}{m.rounded_kwh:>15,.0f}{m.capacity_kwh:>16,.1f}"
+            f"{m.power_kw:>12,.1f}{m.c_rate_per_h:>14.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -62,13 +68,19 @@ def cmd_size(args: argparse.Namespace) -> int:
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     if args.c_rate <= 0 or args.design_factor <= 0 or args.autonomy_hours < 0:
         raise UserError("--c-rate and --design-factor must be > 0, --autonomy-hours >= 0")
-    prof, res = size_scenario(scn, autonomy_h=args.autonomy_hours, c_rate_per_h=args.c_rate,
-                              design_factor=args.design_factor)
+    prof, res = size_scenario(
+        scn, autonomy_h=args.autonomy_hours, c_rate_per_h=args.c_rate, design_factor=args.design_factor
+    )
     out = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-sizing.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"scenario": scn.config.name, "scenario_file": str(scn.path), "seed": scn.config.seed,
-           "days": prof.dates, "ev_profile": "no_bess run of the scenario (EVs at full power on arrival)",
-           **res.as_dict()}
+    doc = {
+        "scenario": scn.config.name,
+        "scenario_file": str(scn.path),
+        "seed": scn.config.seed,
+        "days": prof.dates,
+        "ev_profile": "no_bess run of the scenario (EVs at full power on arrival)",
+        **res.as_dict(),
+    }
     write_atomic(out, json.dumps(doc, indent=2) + "\n")
     if not args.quiet:
         print(sizing_table(res))

@@ -39,15 +39,28 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("sweep", help=HELP, description=DESCRIPTION)
     p.add_argument("scenario", help="scenario YAML file")
-    p.add_argument("--set", action="append", metavar="KEY=START:STOP:STEP|KEY=VALUE", required=True,
-                   help="a grid axis (start:stop:step, stop included) or a fixed override (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=START:STOP:STEP|KEY=VALUE",
+        required=True,
+        help="a grid axis (start:stop:step, stop included) or a fixed override (repeatable)",
+    )
     p.add_argument("--controllers", metavar="A[,B...]", help="controllers (default: the scenario's)")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per point (default 1)")
-    p.add_argument("--first-seed", type=int, default=None, metavar="S",
-                   help="seeds S .. S+N-1 (default: the scenario's seed)")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seeds S .. S+N-1 (default: the scenario's seed)",
+    )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-sweep)")
-    p.add_argument("--sizing-mode", default="ev_open_hours",
-                   help="sizing formula mode marked on the maps (see 'twin size'; default ev_open_hours)")
+    p.add_argument(
+        "--sizing-mode",
+        default="ev_open_hours",
+        help="sizing formula mode marked on the maps (see 'twin size'; default ev_open_hours)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the figures and sweep.html")
     add_run_options(p)
     p.set_defaults(func=cmd_sweep)
@@ -103,21 +116,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("twin: no run finished", file=sys.stderr)
         return EXIT_INTERRUPTED if res.interrupted else 1
     econ = scn0.site.economics
-    eco = economics(runs["capacity_kwh"].to_numpy(float), runs["nominal_power_kw"].to_numpy(float),
-                    runs["savings_bess_soles"].to_numpy(float), runs["days"].to_numpy(float), econ)
+    eco = economics(
+        runs["capacity_kwh"].to_numpy(float),
+        runs["nominal_power_kw"].to_numpy(float),
+        runs["savings_bess_soles"].to_numpy(float),
+        runs["days"].to_numpy(float),
+        econ,
+    )
     for k, v in eco.items():
         runs[k] = v
-    runs = runs.sort_values(keys + ["controller", "seed"], kind="stable").reset_index(drop=True)
+    runs = runs.sort_values([*keys, "controller", "seed"], kind="stable").reset_index(drop=True)
     buf = io.BytesIO()
     runs.to_parquet(buf, index=False)
     write_atomic(out / "sweep.parquet", buf.getvalue())
     cols = [m for m, _, _ in METRICS if m in runs.columns]
-    agg = runs.groupby(keys + ["controller"], sort=False)
-    summ = agg[cols + ["capex", "opex_per_yr", "savings_per_yr"]].mean()
+    agg = runs.groupby([*keys, "controller"], sort=False)
+    summ = agg[[*cols, "capex", "opex_per_yr", "savings_per_yr"]].mean()
     summ["n_seeds"] = agg.size()
     # payback of the mean savings (a mean of paybacks is undefined when one never pays)
     summ["payback_years"] = [
-        _pb(c, o, s) for c, o, s in zip(summ["capex"], summ["opex_per_yr"], summ["savings_per_yr"], strict=True)]
+        _pb(c, o, s)
+        for c, o, s in zip(summ["capex"], summ["opex_per_yr"], summ["savings_per_yr"], strict=True)
+    ]
     summ = summ.reset_index()
     write_atomic(out / "sweep_summary.csv", summ.to_csv(index=False, float_format="%.10g"))
     if mark is not None:
@@ -129,10 +149,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(_table(summ, keys))
         if mark is not None:
-            print(f"sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / {mark['power_kw']:,.0f} kW")
+            print(
+                f"sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
+                f"{mark['power_kw']:,.0f} kW"
+            )
         print(f"outputs: {out} ({res.ran} runs done now, {res.reused} reused)")
     if res.interrupted:
-        print(f"twin: interrupted; finished runs are kept in {out / 'runs'}; rerun to resume", file=sys.stderr)
+        print(
+            f"twin: interrupted; finished runs are kept in {out / 'runs'}; rerun to resume", file=sys.stderr
+        )
         return EXIT_INTERRUPTED
     if res.failures:
         print(f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above)", file=sys.stderr)
@@ -164,18 +189,29 @@ def _table(summ: Any, keys: list[str]) -> str:
     lines = ["  ".join(f"{h:>{n}}" for h, n in zip(head, w, strict=True))]
     for r in summ.to_dict("records"):
         pb = r["payback_years"]
-        vals = [*(f"{r[k]:>{n},.6g}" for k, n in zip(keys, w, strict=False)), f"{r['controller']:>14}",
-                f"{r.get('savings_bess_soles', float('nan')):>14,.0f}",
-                f"{r.get('co2_avoided_bess_kg', float('nan')):>14,.0f}",
-                f"{r.get('sessions_satisfied_frac', float('nan')):>14.3f}",
-                f"{r.get('peak_grid_import_kw', float('nan')):>14,.0f}", f"{r['capex']:>14,.0f}",
-                f"{'never':>14}" if pb == float("inf") else f"{pb:>14.1f}"]
+        vals = [
+            *(f"{r[k]:>{n},.6g}" for k, n in zip(keys, w, strict=False)),
+            f"{r['controller']:>14}",
+            f"{r.get('savings_bess_soles', float('nan')):>14,.0f}",
+            f"{r.get('co2_avoided_bess_kg', float('nan')):>14,.0f}",
+            f"{r.get('sessions_satisfied_frac', float('nan')):>14.3f}",
+            f"{r.get('peak_grid_import_kw', float('nan')):>14,.0f}",
+            f"{r['capex']:>14,.0f}",
+            f"{'never':>14}" if pb == float("inf") else f"{pb:>14.1f}",
+        ]
         lines.append("  ".join(vals))
     return "\n".join(lines)
 
 
-def _figures(out: Path, summ: Any, keys: list[str], ctrls: list[str], mark: dict[str, Any] | None,
-             scn: Any, seeds: list[int]) -> None:
+def _figures(
+    out: Path,
+    summ: Any,
+    keys: list[str],
+    ctrls: list[str],
+    mark: dict[str, Any] | None,
+    scn: Any,
+    seeds: list[int],
+) -> None:
     import numpy as np
 
     from twin.report.style import report_style
@@ -193,31 +229,65 @@ def _figures(out: Path, summ: Any, keys: list[str], ctrls: list[str], mark: dict
                 mx = None
                 if mark is not None:
                     mx = mark["capacity_kwh"] if keys[0] in ENERGY_KEYS else mark["power_kw"]
-                figs.append((f"sweep_{m}", label, f"Mean over seeds of {label} [{unit}] against "
-                             f"{keys[0]}; dashed: the sizing formulas' value.",
-                             line_sweep(summ, keys[0], m, f"{label} against {keys[0]}", unit, mx)))
+                figs.append(
+                    (
+                        f"sweep_{m}",
+                        label,
+                        f"Mean over seeds of {label} [{unit}] against "
+                        f"{keys[0]}; dashed: the sizing formulas' value.",
+                        line_sweep(summ, keys[0], m, f"{label} against {keys[0]}", unit, mx),
+                    )
+                )
             elif len(keys) == 2:
                 mk = None
                 if mark is not None:
                     x_e = keys[0] in ENERGY_KEYS
-                    mk = (mark["capacity_kwh"], mark["power_kw"]) if x_e else (mark["power_kw"], mark["capacity_kwh"])
+                    mk = (
+                        (mark["capacity_kwh"], mark["power_kw"])
+                        if x_e
+                        else (mark["power_kw"], mark["capacity_kwh"])
+                    )
                 for c in ctrls:
                     g = summ[summ["controller"] == c].copy()
                     g[m] = g[m].replace([np.inf], np.nan)
-                    figs.append((f"sweep_{m}_{c}", label, f"{label} [{unit}] per point (mean over "
-                                 f"seeds), controller {c}; star: the sizing formulas' size"
-                                 + ("; blank: never pays back" if m == "payback_years" else ""),
-                                 heatmap(g, keys[0], keys[1], m, f"{label} ({c})", unit, mk,
-                                         "viridis_r" if m in ("payback_years", "peak_grid_import_kw")
-                                         else "viridis")))
+                    figs.append(
+                        (
+                            f"sweep_{m}_{c}",
+                            label,
+                            f"{label} [{unit}] per point (mean over "
+                            f"seeds), controller {c}; star: the sizing formulas' size"
+                            + ("; blank: never pays back" if m == "payback_years" else ""),
+                            heatmap(
+                                g,
+                                keys[0],
+                                keys[1],
+                                m,
+                                f"{label} ({c})",
+                                unit,
+                                mk,
+                                "viridis_r" if m in ("payback_years", "peak_grid_import_kw") else "viridis",
+                            ),
+                        )
+                    )
     if not figs:
         return
     shown = summ.copy()
-    write_page(out, "sweep.html", f"pvbess-twin sweep: {scn.config.name}",
-               f"{' × '.join(keys)} · controllers {', '.join(ctrls)} · seeds {seeds[0]}..{seeds[-1]}",
-               [("Per point (mean over seeds)", frame_html(shown))], figs,
-               ["Savings and CO2 avoided compare each run with the same site, load and PV without a "
-                "battery. Payback = CAPEX / (yearly savings − yearly OPEX), from the site's "
-                "'economics' section; 'inf' = never pays back."
-                + (f" Sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
-                   f"{mark['power_kw']:,.0f} kW." if mark else "")])
+    write_page(
+        out,
+        "sweep.html",
+        f"pvbess-twin sweep: {scn.config.name}",
+        f"{' × '.join(keys)} · controllers {', '.join(ctrls)} · seeds {seeds[0]}..{seeds[-1]}",
+        [("Per point (mean over seeds)", frame_html(shown))],
+        figs,
+        [
+            "Savings and CO2 avoided compare each run with the same site, load and PV without a "
+            "battery. Payback = CAPEX / (yearly savings − yearly OPEX), from the site's "
+            "'economics' section; 'inf' = never pays back."
+            + (
+                f" Sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
+                f"{mark['power_kw']:,.0f} kW."
+                if mark
+                else ""
+            )
+        ],
+    )

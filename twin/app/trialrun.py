@@ -19,12 +19,20 @@ from twin.trials.store import RunStore
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """``--workers``, ``--scheduler``, ``--set``, ``--out``, ``-q``."""
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help=f"Dask LocalCluster worker processes (default: the core count, here "
-                        f"{default_workers()}); 1 = in-process, without Dask")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run on an existing Dask cluster ('dask scheduler' + 'dask worker' processes "
-                        "with this project installed) instead of a LocalCluster")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"Dask LocalCluster worker processes (default: the core count, here "
+        f"{default_workers()}); 1 = in-process, without Dask",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run on an existing Dask cluster ('dask scheduler' + 'dask worker' processes "
+        "with this project installed) instead of a LocalCluster",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
 
 
@@ -34,8 +42,10 @@ def check_out(out: Path, marker: str) -> None:
         if not out.is_dir():
             raise UserError(f"{out}: exists and is not a folder. Give another --out.")
         if any(out.iterdir()) and not ((out / "runs").is_dir() or (out / marker).exists()):
-            raise UserError(f"{out}: exists, is not empty and holds no runs/ or {marker}, so it is not "
-                            "a trial folder this command may write into. Give another --out.")
+            raise UserError(
+                f"{out}: exists, is not empty and holds no runs/ or {marker}, so it is not "
+                "a trial folder this command may write into. Give another --out."
+            )
     out.mkdir(parents=True, exist_ok=True)
     probe = out / ".write-probe"
     try:
@@ -68,8 +78,15 @@ class RunOutcome:
     interrupted: bool = False
 
 
-def run_all(tasks: Sequence[RunTask], store: RunStore, *, workers: int | None, scheduler: str | None,
-            quiet: bool, what: str = "runs") -> RunOutcome:
+def run_all(
+    tasks: Sequence[RunTask],
+    store: RunStore,
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    quiet: bool,
+    what: str = "runs",
+) -> RunOutcome:
     """Reuse the finished runs in ``store``, run the others, save each as it finishes."""
     res = RunOutcome()
     todo: list[RunTask] = []
@@ -87,15 +104,18 @@ def run_all(tasks: Sequence[RunTask], store: RunStore, *, workers: int | None, s
         raise UserError(f"--workers {n_workers}: give 1 or more")
     if not quiet:
         where = scheduler or ("in-process" if n_workers == 1 else f"LocalCluster, {n_workers} workers")
-        print(f"{len(tasks)} {what}: {res.reused} finished before (reused), {len(todo)} to run ({where})",
-              file=sys.stderr)
+        print(
+            f"{len(tasks)} {what}: {res.reused} finished before (reused), {len(todo)} to run ({where})",
+            file=sys.stderr,
+        )
     prog = None
     task_id = None
     if not quiet and sys.stderr.isatty() and todo:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        prog = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        transient=True)
+        prog = Progress(
+            TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        )
         task_id = prog.add_task(what, total=len(todo))
 
     def on_record(rec: dict[str, Any]) -> None:
@@ -110,8 +130,10 @@ def run_all(tasks: Sequence[RunTask], store: RunStore, *, workers: int | None, s
     def on_error(t: RunTask, exc: BaseException) -> None:
         msg = f"{type(exc).__name__}: {exc}"
         res.failures.append((t, msg))
-        print(f"twin: run {t.controller} seed {t.scenario.config.seed} {t.tags or ''} failed: {msg}",
-              file=sys.stderr)
+        print(
+            f"twin: run {t.controller} seed {t.scenario.config.seed} {t.tags or ''} failed: {msg}",
+            file=sys.stderr,
+        )
         if prog is not None and task_id is not None:
             prog.advance(task_id)
 
@@ -125,8 +147,10 @@ def run_all(tasks: Sequence[RunTask], store: RunStore, *, workers: int | None, s
         res.interrupted = True
     except OSError as exc:  # e.g. a scheduler that cannot be reached
         if scheduler:
-            raise UserError(f"--scheduler {scheduler}: cannot run there ({exc}). Start 'dask scheduler' and "
-                            "'dask worker' processes first, or leave --scheduler out.") from exc
+            raise UserError(
+                f"--scheduler {scheduler}: cannot run there ({exc}). Start 'dask scheduler' and "
+                "'dask worker' processes first, or leave --scheduler out."
+            ) from exc
         raise
     return res
 

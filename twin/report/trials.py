@@ -41,26 +41,41 @@ def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
     if n == 0:
         empty_note(ax, "no KPI to compare (fewer than 2 complete seeds)")
         return fig
-    scale = np.maximum(rows["mean_a"].abs(), rows["mean_b"].abs())
-    scale = scale.where(scale > 1e-9, np.nan)
-    rel = lambda c: (rows[c] / scale * 100.0).fillna(0.0).to_numpy()  # noqa: E731
+    big = np.maximum(rows["mean_a"].abs().to_numpy(float), rows["mean_b"].abs().to_numpy(float))
+    scale = np.where(big > 1e-9, big, np.nan)
+
+    def rel(c: str) -> np.ndarray:
+        return np.nan_to_num(rows[c].to_numpy(float) / scale * 100.0)
+
     y = np.arange(n)[::-1]
     m, lo, hi, blo, bhi = rel("mean_diff"), rel("ci_low"), rel("ci_high"), rel("boot_low"), rel("boot_high")
     sig = ~((rows["ci_low"] <= 0) & (rows["ci_high"] >= 0)).to_numpy()
     ax.hlines(y + 0.18, blo, bhi, color="#8AD3C8", lw=5, label="bootstrap 95 % CI")
-    ax.errorbar(m, y, xerr=[m - lo, hi - m], fmt="none", ecolor=COLORS["mall"], elinewidth=1.6, capsize=3,
-                label="paired t 95 % CI")
+    ax.errorbar(
+        m,
+        y,
+        xerr=[m - lo, hi - m],
+        fmt="none",
+        ecolor=COLORS["mall"],
+        elinewidth=1.6,
+        capsize=3,
+        label="paired t 95 % CI",
+    )
     ax.scatter(m[sig], y[sig], color=COLORS["accent"], zorder=3, label="CI excludes 0")
     ax.scatter(m[~sig], y[~sig], color="#999999", zorder=3, label="CI covers 0")
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_yticks(y, [f"{labels.get(r.kpi, r.kpi)}: {r.a} − {r.b}" for r in rows.itertuples()])
+    ax.set_yticks(
+        y,
+        [f"{labels.get(str(r['kpi']), str(r['kpi']))}: {r['a']} − {r['b']}" for r in rows.to_dict("records")],
+    )
     ax.set_xlabel("difference a − b [% of the larger of the two means]")
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
-def paired_dots(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[str],
-                labels: Mapping[str, str]) -> Figure:
+def paired_dots(
+    trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[str], labels: Mapping[str, str]
+) -> Figure:
     """Each KPI: one dot per seed and controller, the seed's dots joined by a line."""
     ks = [k for k in kpis if k in trials.columns]
     ncol = 4
@@ -79,8 +94,13 @@ def paired_dots(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence
         for _, row in wide.iterrows():
             ax.plot(xs, row.to_numpy(dtype=float), color="#BBBBBB", lw=0.7, zorder=1)
         for j, c in enumerate(ctrl):
-            ax.scatter(np.full(len(wide), xs[j]), wide[c].to_numpy(dtype=float), s=12,
-                       color=PALETTE[j % len(PALETTE)], zorder=2)
+            ax.scatter(
+                np.full(len(wide), xs[j]),
+                wide[c].to_numpy(dtype=float),
+                s=12,
+                color=PALETTE[j % len(PALETTE)],
+                zorder=2,
+            )
         ax.set_xticks(xs, ctrl, rotation=20, fontsize=8)
         ax.set_xlim(-0.5, len(ctrl) - 0.5)
         ax.set_title(labels.get(k, k), fontsize=10)
@@ -98,7 +118,9 @@ def cumulative_cost(daily: pd.DataFrame, controllers: Sequence[str], currency: s
         d = daily[daily["controller"] == c]
         if d.empty:
             continue
-        wide = d.pivot_table(index="day", columns="seed", values="grid_cost_soles", aggfunc="sum").sort_index()
+        wide = d.pivot_table(
+            index="day", columns="seed", values="grid_cost_soles", aggfunc="sum"
+        ).sort_index()
         cum = wide.cumsum()
         x = np.arange(1, len(cum) + 1)
         col = PALETTE[j % len(PALETTE)]
@@ -110,8 +132,16 @@ def cumulative_cost(daily: pd.DataFrame, controllers: Sequence[str], currency: s
     return fig
 
 
-def heatmap(grid: pd.DataFrame, x: str, y: str, value: str, title: str, unit: str,
-            mark: tuple[float, float] | None = None, cmap: str = "viridis") -> Figure:
+def heatmap(
+    grid: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    title: str,
+    unit: str,
+    mark: tuple[float, float] | None = None,
+    cmap: str = "viridis",
+) -> Figure:
     """``value`` over a 2-D grid of ``x`` and ``y`` (one cell per point), the formula point marked."""
     fig, ax = new_figure((8.5, 6.0))
     fig.suptitle(title)
@@ -131,11 +161,20 @@ def heatmap(grid: pd.DataFrame, x: str, y: str, value: str, title: str, unit: st
             txt = "never" if not np.isfinite(v) else _short(v)
             r, g, b, _ = im.cmap(im.norm(v)) if np.isfinite(v) else (1.0, 1.0, 1.0, 1.0)
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-            ax.text(xs[ix], ys[iy], txt, ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")
+            ax.text(
+                xs[ix], ys[iy], txt, ha="center", va="center", fontsize=7, color="white" if dark else "black"
+            )
     if mark is not None:
-        ax.scatter([mark[0]], [mark[1]], marker="*", s=260, color=COLORS["accent"], edgecolor="black",
-                   zorder=5, label=f"sizing formulas ({mark[0]:,.0f}, {mark[1]:,.0f})")
+        ax.scatter(
+            [mark[0]],
+            [mark[1]],
+            marker="*",
+            s=260,
+            color=COLORS["accent"],
+            edgecolor="black",
+            zorder=5,
+            label=f"sizing formulas ({mark[0]:,.0f}, {mark[1]:,.0f})",
+        )
         ax.legend(loc="upper left", fontsize=8)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
@@ -143,15 +182,21 @@ def heatmap(grid: pd.DataFrame, x: str, y: str, value: str, title: str, unit: st
     return fig
 
 
-def line_sweep(grid: pd.DataFrame, x: str, value: str, title: str, unit: str,
-               mark: float | None = None) -> Figure:
+def line_sweep(
+    grid: pd.DataFrame, x: str, value: str, title: str, unit: str, mark: float | None = None
+) -> Figure:
     """``value`` against one swept key, one line per controller."""
     fig, ax = new_figure(WIDE)
     fig.suptitle(title)
     for j, (c, d) in enumerate(grid.groupby("controller", sort=False)):
         s = d.groupby(x)[value].mean().sort_index()
-        ax.plot(s.index.to_numpy(dtype=float), s.to_numpy(dtype=float), marker="o",
-                color=PALETTE[j % len(PALETTE)], label=str(c))
+        ax.plot(
+            s.index.to_numpy(dtype=float),
+            s.to_numpy(dtype=float),
+            marker="o",
+            color=PALETTE[j % len(PALETTE)],
+            label=str(c),
+        )
     if mark is not None:
         ax.axvline(mark, color=COLORS["accent"], ls="--", label=f"sizing formulas ({mark:,.0f})")
     ax.set_xlabel(x)
@@ -196,16 +241,24 @@ def frame_html(df: pd.DataFrame, floatfmt: str = "{:,.4g}") -> str:
     return f'<table class="kpi"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def write_page(out_dir: Path, html_name: str, title: str, subtitle: str,
-               tables: list[tuple[str, str]], figures: list[tuple[str, str, str, Figure]],
-               notes: list[str] | None = None) -> list[Path]:
+def write_page(
+    out_dir: Path,
+    html_name: str,
+    title: str,
+    subtitle: str,
+    tables: list[tuple[str, str]],
+    figures: list[tuple[str, str, str, Figure]],
+    notes: list[str] | None = None,
+) -> list[Path]:
     """Write ``figures/*.png`` and ``html_name`` into ``out_dir`` atomically.
 
     ``figures`` holds ``(stem, section, caption, figure)``; the ``figures`` folder is
     replaced as a whole, the page through a temporary file.
     """
-    rendered = [RenderedFigure(stem, section, fig.get_suptitle() or stem, caption, _png(fig))
-                for stem, section, caption, fig in figures]
+    rendered = [
+        RenderedFigure(stem, section, fig.get_suptitle() or stem, caption, _png(fig))
+        for stem, section, caption, fig in figures
+    ]
     page = render_page(title, subtitle, tables, rendered, notes)
     fig_dir = out_dir / "figures"
     tmp = temp_sibling(fig_dir)
@@ -223,31 +276,81 @@ def write_page(out_dir: Path, html_name: str, title: str, subtitle: str,
     return [fig_dir / f"{f.stem}.png" for f in rendered] + [dest]
 
 
-def ab_page(out_dir: Path, summary: pd.DataFrame, trials: pd.DataFrame, daily: pd.DataFrame,
-            controllers: Sequence[str], kpis: Sequence[str], labels: Mapping[str, str],
-            meta: Mapping[str, Any]) -> list[Path]:
+def ab_page(
+    out_dir: Path,
+    summary: pd.DataFrame,
+    trials: pd.DataFrame,
+    daily: pd.DataFrame,
+    controllers: Sequence[str],
+    kpis: Sequence[str],
+    labels: Mapping[str, str],
+    meta: Mapping[str, Any],
+) -> list[Path]:
     """Figures and ``ab.html`` of an A/B trial."""
     with report_style():
         figs = [
-            ("ab_forest", "Paired differences", "Mean of a − b per KPI and pair, in percent of the larger of the two means, "
-             "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval covers 0.",
-             forest_plot(summary, labels)),
-            ("ab_paired_dots", "Per seed", "Each seed's value under every controller; lines join one "
-             "seed's runs (same weather, mall and riders).", paired_dots(trials, controllers, kpis, labels)),
-            ("ab_cumulative_cost", "Cost over time", "Cumulative grid cost per controller: mean over "
-             "seeds in bold, every seed thin.", cumulative_cost(daily, controllers,
-                                                                str(meta.get("currency", "PEN")))),
+            (
+                "ab_forest",
+                "Paired differences",
+                "Mean of a − b per KPI and pair, in percent of the larger of the two means, "
+                "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval covers 0.",
+                forest_plot(summary, labels),
+            ),
+            (
+                "ab_paired_dots",
+                "Per seed",
+                "Each seed's value under every controller; lines join one "
+                "seed's runs (same weather, mall and riders).",
+                paired_dots(trials, controllers, kpis, labels),
+            ),
+            (
+                "ab_cumulative_cost",
+                "Cost over time",
+                "Cumulative grid cost per controller: mean over seeds in bold, every seed thin.",
+                cumulative_cost(daily, controllers, str(meta.get("currency", "PEN"))),
+            ),
         ]
-    shown = summary[["kpi", "a", "b", "n_seeds", "mean_a", "mean_b", "mean_diff", "ci_low", "ci_high",
-                     "boot_low", "boot_high", "p_value", "win_rate_a", "verdict"]] if len(summary) else summary
-    tables = [("Trial", frame_html(pd.DataFrame({"item": list(meta), "value": [str(v) for v in meta.values()]}))),
-              ("Paired comparison per KPI", frame_html(shown))]
-    return write_page(out_dir, "ab.html", f"pvbess-twin A/B trial: {meta.get('scenario', '')}",
-                      f"controllers {', '.join(controllers)} · {meta.get('seeds', '')} seeds · common "
-                      "random numbers", tables, figs,
-                      ["Differences are a − b on the same seed (same PV clouds, mall noise and EV "
-                       "sessions); no correction for the number of KPIs and pairs compared."])
+    cols = [
+        "kpi",
+        "a",
+        "b",
+        "n_seeds",
+        "mean_a",
+        "mean_b",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "boot_low",
+        "boot_high",
+        "p_value",
+        "win_rate_a",
+        "verdict",
+    ]
+    shown = summary[cols] if len(summary) else summary
+    info = pd.DataFrame({"item": list(meta), "value": [str(v) for v in meta.values()]})
+    tables = [("Trial", frame_html(info)), ("Paired comparison per KPI", frame_html(shown))]
+    return write_page(
+        out_dir,
+        "ab.html",
+        f"pvbess-twin A/B trial: {meta.get('scenario', '')}",
+        f"controllers {', '.join(controllers)} · {meta.get('seeds', '')} seeds · common random numbers",
+        tables,
+        figs,
+        [
+            "Differences are a − b on the same seed (same PV clouds, mall noise and EV "
+            "sessions); no correction for the number of KPIs and pairs compared."
+        ],
+    )
 
 
-__all__ = ["PALETTE", "ab_page", "cumulative_cost", "forest_plot", "frame_html", "heatmap", "line_sweep",
-           "paired_dots", "write_page"]
+__all__ = [
+    "PALETTE",
+    "ab_page",
+    "cumulative_cost",
+    "forest_plot",
+    "frame_html",
+    "heatmap",
+    "line_sweep",
+    "paired_dots",
+    "write_page",
+]

@@ -86,11 +86,16 @@ def complete_seeds(trials: pd.DataFrame, controllers: Sequence[str]) -> list[int
         return []
     have = trials.groupby("seed")["controller"].apply(set)
     need = set(controllers)
-    return sorted(int(s) for s, cs in have.items() if need <= cs)
+    return sorted(int(str(s)) for s, cs in have.items() if need <= cs)
 
 
-def summarize(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[Kpi] = DEFAULT_KPIS,
-              level: float = 0.95, boot_seed: int = 0) -> pd.DataFrame:
+def summarize(
+    trials: pd.DataFrame,
+    controllers: Sequence[str],
+    kpis: Sequence[Kpi] = DEFAULT_KPIS,
+    level: float = 0.95,
+    boot_seed: int = 0,
+) -> pd.DataFrame:
     """``ab_summary``: one row per KPI and pair (columns ``SUMMARY_COLUMNS + EXTRA_COLUMNS``).
 
     ``mean_diff`` is the mean of ``a − b`` over the seeds both finished (a pair with
@@ -113,9 +118,17 @@ def summarize(trials: pd.DataFrame, controllers: Sequence[str], kpis: Sequence[K
                 continue
             st = compare(va, vb, a, b, k.lower_is_better, level, boot_seed)
             d = st.as_dict()
-            rows.append({"kpi": k.key, "a": a, "b": b, **{c: d[c] for c in SUMMARY_COLUMNS[3:]},
-                         **{c: d[c] for c in ("mean_a", "mean_b", "boot_low", "boot_high", "verdict")},
-                         "lower_is_better": k.lower_is_better, "unit": k.unit})
+            rows.append(
+                {
+                    "kpi": k.key,
+                    "a": a,
+                    "b": b,
+                    **{c: d[c] for c in SUMMARY_COLUMNS[3:]},
+                    **{c: d[c] for c in ("mean_a", "mean_b", "boot_low", "boot_high", "verdict")},
+                    "lower_is_better": k.lower_is_better,
+                    "unit": k.unit,
+                }
+            )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + EXTRA_COLUMNS)
 
 
@@ -141,15 +154,18 @@ def _p(v: float) -> str:
 def markdown_table(summary: pd.DataFrame, kpis: Sequence[Kpi] = DEFAULT_KPIS) -> str:
     """The summary as a Markdown table (one row per KPI and pair)."""
     label = {k.key: k.label for k in kpis}
-    head = ("| KPI | a − b | mean a | mean b | mean diff | 95 % CI (t) | 95 % CI (bootstrap) | p | "
-            "a wins | verdict |")
+    head = (
+        "| KPI | a − b | mean a | mean b | mean diff | 95 % CI (t) | 95 % CI (bootstrap) | p | "
+        "a wins | verdict |"
+    )
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in summary.itertuples(index=False):
+    for r in summary.to_dict("records"):
         lines.append(
-            f"| {label.get(str(r.kpi), r.kpi)} [{r.unit}] | {r.a} − {r.b} | {_num(r.mean_a)} | "
-            f"{_num(r.mean_b)} | {_num(r.mean_diff)} | [{_num(r.ci_low)}, {_num(r.ci_high)}] | "
-            f"[{_num(r.boot_low)}, {_num(r.boot_high)}] | {_p(r.p_value)} | {r.win_rate_a * 100:.0f} % | "
-            f"{r.verdict} |")
+            f"| {label.get(str(r['kpi']), r['kpi'])} [{r['unit']}] | {r['a']} − {r['b']} | "
+            f"{_num(r['mean_a'])} | {_num(r['mean_b'])} | {_num(r['mean_diff'])} | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] | "
+            f"[{_num(r['boot_low'])}, {_num(r['boot_high'])}] | {_p(r['p_value'])} | "
+            f"{r['win_rate_a'] * 100:.0f} % | {r['verdict']} |"
+        )
     return "\n".join(lines)
 
 
@@ -160,5 +176,15 @@ def optimal_gaps(summary: pd.DataFrame) -> pd.DataFrame:
     return g
 
 
-__all__ = ["DEFAULT_KPIS", "EXTRA_COLUMNS", "SUMMARY_COLUMNS", "Kpi", "complete_seeds", "markdown_table",
-           "optimal_gaps", "pairs", "summarize", "trials_frame"]
+__all__ = [
+    "DEFAULT_KPIS",
+    "EXTRA_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "Kpi",
+    "complete_seeds",
+    "markdown_table",
+    "optimal_gaps",
+    "pairs",
+    "summarize",
+    "trials_frame",
+]

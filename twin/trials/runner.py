@@ -34,8 +34,9 @@ from twin.config import Scenario
 CONNECT_TIMEOUT_S = 30.0
 
 #: Summary keys that are wall-clock measurements (they differ between identical runs).
-WALL_KEYS = frozenset({"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s", "decide_median_us",
-                       "decide_p99_us"})
+WALL_KEYS = frozenset(
+    {"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s", "decide_median_us", "decide_p99_us"}
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,8 @@ def numeric_kpis(summary: dict[str, Any]) -> dict[str, float]:
     if "bess_throughput_kwh" not in out and "bess_charge_kwh" in out and "bess_discharge_kwh" in out:
         out["bess_throughput_kwh"] = out["bess_charge_kwh"] + out["bess_discharge_kwh"]
     if "sessions_total" in out and "sessions_satisfied" in out:
-        out.setdefault("sessions_satisfied_frac",
-                       out["sessions_satisfied"] / out["sessions_total"] if out["sessions_total"] else math.nan)
+        tot = out["sessions_total"]
+        out.setdefault("sessions_satisfied_frac", out["sessions_satisfied"] / tot if tot else math.nan)
     return out
 
 
@@ -90,8 +91,10 @@ def _make_controller(scn: Scenario, name: str) -> Any:
     try:
         return make_controller(name, scn.site, params)
     except UnknownControllerError:
-        raise ConfigError(f"{scn.path}: unknown controller {name!r}; registered: {sorted(REGISTRY)} "
-                          "(see 'twin controllers')") from None
+        raise ConfigError(
+            f"{scn.path}: unknown controller {name!r}; registered: {sorted(REGISTRY)} "
+            "(see 'twin controllers')"
+        ) from None
 
 
 def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
@@ -115,8 +118,9 @@ def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
     kpis = numeric_kpis(res.summary)
     if "co2_avoided_bess_kg" not in kpis:  # counterfactual: the same load and PV with no battery
         net = np.maximum(ts["load_kwh"].to_numpy() - ts["pv_kwh"].to_numpy(), 0.0)
-        kpis["co2_avoided_bess_kg"] = float(net.sum() * scn.site.grid.co2_kg_per_kwh
-                                            - kpis.get("co2_emissions_kg", 0.0))
+        kpis["co2_avoided_bess_kg"] = float(
+            net.sum() * scn.site.grid.co2_kg_per_kwh - kpis.get("co2_emissions_kg", 0.0)
+        )
     return {
         "key": task.key,
         "controller": task.controller,
@@ -124,9 +128,11 @@ def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
         "tags": dict(task.tags),
         "kpis": kpis,
         "interrupted": bool(out.interrupted),
-        "daily": {"date": daily.index.tolist(),
-                  "grid_cost_soles": daily["grid_cost_soles"].astype(float).tolist(),
-                  "grid_import_kwh": daily["grid_import_kwh"].astype(float).tolist()},
+        "daily": {
+            "date": daily.index.tolist(),
+            "grid_cost_soles": daily["grid_cost_soles"].astype(float).tolist(),
+            "grid_import_kwh": daily["grid_import_kwh"].astype(float).tolist(),
+        },
         "wall_s": time.perf_counter() - t0,
     }
 
@@ -163,26 +169,30 @@ def _run_in_process(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnE
         on_record(rec)
 
 
-def _run_on_dask(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, workers: int,
-                 scheduler: str | None) -> None:
+def _run_on_dask(
+    tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, workers: int, scheduler: str | None
+) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        )
         client = Client(cluster)
     try:
         inputs_f: dict[str, Any] = {}
         by_future: dict[Any, RunTask] = {}
         for t in tasks:
             if t.inputs_key not in inputs_f:
-                inputs_f[t.inputs_key] = client.submit(_build_inputs, t.scenario, pure=False,
-                                                       key=f"inputs-{t.inputs_key}-{time.time_ns()}")
-            fut = client.submit(run_record, t, inputs_f[t.inputs_key], pure=False,
-                                key=f"run-{t.key}-{time.time_ns()}")
+                inputs_f[t.inputs_key] = client.submit(
+                    _build_inputs, t.scenario, pure=False, key=f"inputs-{t.inputs_key}-{time.time_ns()}"
+                )
+            fut = client.submit(
+                run_record, t, inputs_f[t.inputs_key], pure=False, key=f"run-{t.key}-{time.time_ns()}"
+            )
             by_future[fut] = t
         for fut in as_completed(list(by_future)):
             t = by_future.pop(fut)
@@ -201,8 +211,14 @@ def _run_on_dask(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnErro
             cluster.close()
 
 
-def execute(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, *, workers: int = 1,
-            scheduler: str | None = None) -> None:
+def execute(
+    tasks: Sequence[RunTask],
+    on_record: OnRecord,
+    on_error: OnError,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> None:
     """Run ``tasks``; call ``on_record(record)`` as each finishes, ``on_error(task, exc)`` on failure.
 
     Parameters

@@ -51,11 +51,14 @@ def day_profiles(scn: Scenario) -> DayProfiles:
     if not full.any():
         from twin.errors import UserError
 
-        raise UserError(f"{scn.path}: the sizing formulas need at least one whole day; the horizon is "
-                        f"{scn.config.duration / 3600:g} h")
+        raise UserError(
+            f"{scn.path}: the sizing formulas need at least one whole day; the horizon is "
+            f"{scn.config.duration / 3600:g} h"
+        )
     keep = np.flatnonzero(full)
-    return DayProfiles([days[i] for i in keep], out["pv_kwh"][keep], out["ev_kwh"][keep],
-                       out["mall_kwh"][keep])
+    return DayProfiles(
+        [days[i] for i in keep], out["pv_kwh"][keep], out["ev_kwh"][keep], out["mall_kwh"][keep]
+    )
 
 
 def scenario_params(scn: Scenario, **kw: float) -> SizingParams:

@@ -32,9 +32,11 @@ def _file_digest(path: Path) -> str:
 def _referenced_files(scn: Scenario) -> list[Path]:
     site = scn.site
     out: list[Path] = []
-    for f in (site.pv.file if site.pv.source == "file" else None,
-              site.mall.file if site.mall.source == "file" else None,
-              site.ev.profile if site.ev.source == "profile" else None):
+    for f in (
+        site.pv.file if site.pv.source == "file" else None,
+        site.mall.file if site.mall.source == "file" else None,
+        site.ev.profile if site.ev.source == "profile" else None,
+    ):
         if f is not None:
             out.append(Path(f.path))
     if site.ev.source == "sessions_file" and site.ev.sessions_file is not None:
@@ -66,8 +68,10 @@ def scenario_hash(scn: Scenario, *, sections: set[str] | None = None, length: in
 def inputs_key(scn: Scenario) -> str:
     """Key of the exogenous inputs (PV, mall, EV sessions, tariff) of ``scn``: the same for
     every controller and every battery size at one seed."""
-    return f"{scenario_hash(scn, sections={'name', 'location', 'tariff', 'pv', 'mall', 'ev'})}" \
-           f"-s{scn.config.seed}"
+    return (
+        f"{scenario_hash(scn, sections={'name', 'location', 'tariff', 'pv', 'mall', 'ev'})}"
+        f"-s{scn.config.seed}"
+    )
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -92,8 +92,9 @@ def payback_years(capex: float, opex_per_yr: float, savings_per_yr: float) -> fl
     return capex / net if net > 0 else math.inf
 
 
-def economics(e_kwh: np.ndarray, p_kw: np.ndarray, savings: np.ndarray, days: np.ndarray,
-              econ: Any) -> dict[str, np.ndarray]:
+def economics(
+    e_kwh: np.ndarray, p_kw: np.ndarray, savings: np.ndarray, days: np.ndarray, econ: Any
+) -> dict[str, np.ndarray]:
     """CAPEX, yearly OPEX, yearly savings and payback for arrays of sizes and run savings.
 
     Parameters
@@ -109,5 +110,14 @@ def economics(e_kwh: np.ndarray, p_kw: np.ndarray, savings: np.ndarray, days: np
     return {"capex": capex, "opex_per_yr": opex, "savings_per_yr": sav_yr, "payback_years": pb}
 
 
-__all__ = ["ALIASES", "ENERGY_KEYS", "POWER_KEYS", "economics", "expand", "grid_values", "parse_sets",
-           "payback_years", "points"]
+__all__ = [
+    "ALIASES",
+    "ENERGY_KEYS",
+    "POWER_KEYS",
+    "economics",
+    "expand",
+    "grid_values",
+    "parse_sets",
+    "payback_years",
+    "points",
+]
