@@ -162,7 +162,8 @@ def markdown_table(summary: pd.DataFrame, kpis: Sequence[Kpi] = DEFAULT_KPIS) ->
     for r in summary.to_dict("records"):
         lines.append(
             f"| {label.get(str(r['kpi']), r['kpi'])} [{r['unit']}] | {r['a']} − {r['b']} | "
-            f"{_num(r['mean_a'])} | {_num(r['mean_b'])} | {_num(r['mean_diff'])} | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] | "
+            f"{_num(r['mean_a'])} | {_num(r['mean_b'])} | {_num(r['mean_diff'])} | "
+            f"[{_num(r['ci_low'])}, {_num(r['ci_high'])}] | "
             f"[{_num(r['boot_low'])}, {_num(r['boot_high'])}] | {_p(r['p_value'])} | "
             f"{r['win_rate_a'] * 100:.0f} % | {r['verdict']} |"
         )
