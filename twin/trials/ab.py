@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -86,7 +86,7 @@ def complete_seeds(trials: pd.DataFrame, controllers: Sequence[str]) -> list[int
         return []
     have = trials.groupby("seed")["controller"].apply(set)
     need = set(controllers)
-    return sorted(int(str(s)) for s, cs in have.items() if need <= cs)
+    return sorted(int(cast(Any, s)) for s, cs in have.items() if need <= cs)
 
 
 def summarize(
