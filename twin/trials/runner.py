@@ -105,17 +105,18 @@ def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
     [kWh]) and ``wall_s`` (simulation + results) [s].
     """
     from twin.engine import Twin
-    from twin.engine.results import build_results
+    from twin.engine.results import build_sessions, build_summary, build_timeseries
 
     scn = task.scenario
     t0 = time.perf_counter()
     twin = Twin(scn, _make_controller(scn, task.controller), inputs=inputs)
     out = twin.run()
-    res = build_results(out)
-    ts = res.timeseries
+    # the parts of build_results a record needs (the 24-hour profile table is left out)
+    ts = build_timeseries(out)
+    summary = build_summary(out, ts, build_sessions(out))
     day = ts["timestamp"].dt.strftime("%Y-%m-%d")
     daily = ts.groupby(day, sort=True)[["grid_cost_soles", "grid_import_kwh"]].sum()
-    kpis = numeric_kpis(res.summary)
+    kpis = numeric_kpis(summary)
     if "co2_avoided_bess_kg" not in kpis:  # counterfactual: the same load and PV with no battery
         net = np.maximum(ts["load_kwh"].to_numpy() - ts["pv_kwh"].to_numpy(), 0.0)
         kpis["co2_avoided_bess_kg"] = float(

@@ -1,0 +1,111 @@
+"""A/B trial benchmark: 20 seeds × 3 controllers on the week scenario, serial vs 2 workers.
+
+Prints (never asserts):
+
+* **bare**: the same 60 runs in a plain loop in this process (inputs built once per seed,
+  ``Twin(...).run()`` + ``build_results`` per run, nothing stored) — the floor;
+* **twin ab, --workers 1** (in-process, no Dask) and **--workers 2** (LocalCluster): wall
+  time of the whole command (runs, records, statistics; figures off, then on);
+* the per-run overhead of the trial machinery over the bare loop, and the speed-up of 2
+  workers over 1;
+* for scale, one bare ``twin run`` of the same scenario as a fresh process.
+
+Usage: ``python benchmarks/trials.py [--seeds 20] [--controllers six_phase,arbitrage,no_bess]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "week.yaml"
+
+
+def bare(seeds: list[int], ctrls: list[str]) -> float:
+    """The runs in a plain loop; returns wall time [s]."""
+    from controllers.base import make_controller
+    from twin.components.inputs import build_inputs
+    from twin.config import load_scenario
+    from twin.engine import Twin
+    from twin.engine.results import build_results
+
+    t0 = time.perf_counter()
+    for s in seeds:
+        scn = load_scenario(SCENARIO, {"seed": s})
+        inputs = build_inputs(scn)
+        for c in ctrls:
+            build_results(Twin(scn, make_controller(c, scn.site), inputs=inputs).run())
+    return time.perf_counter() - t0
+
+
+def ab(seeds: int, ctrls: list[str], workers: int, figures: bool, out: Path) -> float:
+    """``twin ab`` in this process on a fresh output folder; returns wall time [s]."""
+    from twin.app.cli import main
+
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["ab", str(SCENARIO), "--controllers", ",".join(ctrls), "--seeds", str(seeds), "--workers",
+            str(workers), "--out", str(out), "-q"]
+    if not figures:
+        args.append("--no-figures")
+    t0 = time.perf_counter()
+    rc = main(args)
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"twin ab exited {rc}")
+    return wall
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--controllers", default="six_phase,arbitrage,no_bess")
+    args = ap.parse_args()
+    ctrls = args.controllers.split(",")
+    seeds = list(range(1, args.seeds + 1))
+    n = len(seeds) * len(ctrls)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-trials-"))
+    try:
+        bare(seeds[:1], ctrls[:1])  # warm the imports and pvlib caches
+        import scipy.stats  # noqa: F401  (imported by the statistics; not part of a run)
+        from distributed import Client, LocalCluster
+
+        t0 = time.perf_counter()
+        lc = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
+        with lc, Client(lc) as c:
+            c.run(lambda: __import__("twin.trials.runner"))
+            t_cluster = time.perf_counter() - t0
+        t_bare = bare(seeds, ctrls)
+        t1 = ab(args.seeds, ctrls, 1, False, tmp / "w1")
+        t2 = ab(args.seeds, ctrls, 2, False, tmp / "w2")
+        t1f = ab(args.seeds, ctrls, 1, True, tmp / "w1f")
+        t0 = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).with_name("twin")), "run", str(SCENARIO), "--out",
+                        str(tmp / "run"), "-q"], check=True)
+        t_run = time.perf_counter() - t0
+        same = (tmp / "w1" / "ab_summary.csv").read_text() == (tmp / "w2" / "ab_summary.csv").read_text()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    cores = len(os.sched_getaffinity(0))
+    print(f"week scenario (7 d, 15-min ticks) · {len(seeds)} seeds × {len(ctrls)} controllers = {n} runs · "
+          f"{cores} cores visible (load average {os.getloadavg()[0]:.1f})")
+    print(f"  bare loop (inputs once per seed)     {t_bare:7.2f} s   {t_bare / n * 1000:6.0f} ms/run")
+    print(f"  twin ab --workers 1 (no figures)     {t1:7.2f} s   {t1 / n * 1000:6.0f} ms/run   "
+          f"overhead {(t1 - t_bare) / n * 1000:+.0f} ms/run ({(t1 / t_bare - 1) * 100:+.1f} %)")
+    print(f"  twin ab --workers 2 (no figures)     {t2:7.2f} s   speed-up over 1 worker {t1 / t2:.2f}×")
+    print(f"    of which LocalCluster start + worker imports ≈ {t_cluster:.2f} s; runs alone "
+          f"{t2 - t_cluster:.2f} s, speed-up {t1 / max(t2 - t_cluster, 1e-9):.2f}×")
+    print(f"  twin ab --workers 1 with figures     {t1f:7.2f} s   (figures + page {t1f - t1:.2f} s)")
+    print(f"  one 'twin run' process, same week    {t_run:7.2f} s   (imports, inputs, run, files)")
+    print(f"  same ab_summary.csv with 1 and 2 workers: {same}")
+
+
+if __name__ == "__main__":
+    main()
