@@ -80,7 +80,7 @@ def main() -> None:
         t0 = time.perf_counter()
         lc = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
         with lc, Client(lc) as c:
-            c.run(lambda: __import__("twin.trials.runner"))
+            c.run(lambda: [__import__(m) for m in ("twin.engine.results", "twin.components.inputs")])
             t_cluster = time.perf_counter() - t0
         t_bare = bare(seeds, ctrls)
         t1 = ab(args.seeds, ctrls, 1, False, tmp / "w1")
