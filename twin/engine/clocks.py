@@ -92,18 +92,27 @@ class SimPyClock:
 class WallClock:
     """Sleep to the next tick boundary: ``t0 + (k + 1) · dt / speed`` of wall time.
 
+    The reads of a step start ``lag_frac`` of a step after its boundary, so that devices
+    that update at the boundary (a step-based simulator, a meter's averaging window) have
+    published; setpoints then apply from that instant.
+
     Parameters
     ----------
     dt_s : step length [s of simulated time].
     speed : simulated seconds per wall second (> 0; 1 = real time).
     stop : an event that cuts a sleep short (a stop request from a signal handler).
+    lag_frac : where inside the step the tick happens [fraction of a step, 0-0.5].
     """
 
     name = "wall"
 
-    def __init__(self, dt_s: float, speed: float = 1.0, stop: threading.Event | None = None) -> None:
+    def __init__(self, dt_s: float, speed: float = 1.0, stop: threading.Event | None = None,
+                 lag_frac: float = 0.02) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
+        if not 0.0 <= lag_frac <= 0.5:
+            raise ValueError(f"lag_frac must be in [0, 0.5], got {lag_frac!r}")
+        self.lag_frac = lag_frac
         self.dt_s = dt_s
         self.speed = speed
         self.stop = stop if stop is not None else threading.Event()
@@ -120,7 +129,7 @@ class WallClock:
 
     def advance(self, k: int) -> None:
         """Sleep until the start of step ``k + 1`` (at once when late)."""
-        due = self.t0 + (k + 1) * self.dt_s / self.speed
+        due = self.t0 + (k + 1 + self.lag_frac) * self.dt_s / self.speed
         delay = due - time.monotonic()
         if delay > 0:
             if self.stop.wait(delay):
