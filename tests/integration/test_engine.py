@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -159,7 +159,7 @@ class LookAhead:
     """Test controller: charges when the next 4 h of forecast PV exceed the mall, else idles."""
 
     name = "lookahead_test"
-    phases = {0: "idle", 1: "charge_ahead"}
+    phases: ClassVar[dict[int, str]] = {0: "idle", 1: "charge_ahead"}
 
     def __init__(self, site: Any) -> None:
         self.site = site
