@@ -19,6 +19,7 @@ A run that raises is reported through ``on_error`` and the others go on.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -180,7 +181,12 @@ def _run_on_dask(
         client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
     else:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            silence_logs=logging.CRITICAL,  # no worker chatter (heartbeats at shutdown) on stderr
         )
         client = Client(cluster)
     try:
