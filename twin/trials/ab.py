@@ -135,7 +135,7 @@ def summarize(
 def _num(v: float) -> str:
     if not math.isfinite(v):
         return "–"
-    if v == 0:
+    if abs(v) < 1e-9:  # float dust of a zero (e.g. the savings of no_bess)
         return "0"
     a = abs(v)
     if a >= 1000:
