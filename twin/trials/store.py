@@ -58,6 +58,7 @@ def scenario_hash(scn: Scenario, *, sections: set[str] | None = None, length: in
     """
     cfg = scn.config.model_dump(mode="json", exclude=_NOT_HASHED)
     site = scn.site.model_dump(mode="json")
+    site.pop("economics", None)  # costs change the payback, not what a run computes
     if sections is not None:
         site = {k: v for k, v in site.items() if k in sections}
     files = {str(p): _file_digest(p) for p in _referenced_files(scn)}
