@@ -10,7 +10,8 @@ Prints (never asserts):
   workers over 1;
 * for scale, one bare ``twin run`` of the same scenario as a fresh process.
 
-Usage: ``python benchmarks/trials.py [--seeds 20] [--controllers six_phase,arbitrage,no_bess]``
+Usage: ``python benchmarks/trials.py [--seeds 20] [--controllers six_phase,arbitrage,no_bess]
+[--duration 28d]``
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "week.yaml"
 
 
-def bare(seeds: list[int], ctrls: list[str]) -> float:
+def bare(seeds: list[int], ctrls: list[str], sets: dict[str, str]) -> float:
     """The runs in a plain loop; returns wall time [s]."""
     from controllers.base import make_controller
     from twin.components.inputs import build_inputs
@@ -38,14 +39,14 @@ def bare(seeds: list[int], ctrls: list[str]) -> float:
 
     t0 = time.perf_counter()
     for s in seeds:
-        scn = load_scenario(SCENARIO, {"seed": s})
+        scn = load_scenario(SCENARIO, {**sets, "seed": s})
         inputs = build_inputs(scn)
         for c in ctrls:
             build_results(Twin(scn, make_controller(c, scn.site), inputs=inputs).run())
     return time.perf_counter() - t0
 
 
-def ab(seeds: int, ctrls: list[str], workers: int, figures: bool, out: Path) -> float:
+def ab(seeds: int, ctrls: list[str], workers: int, figures: bool, out: Path, sets: dict[str, str]) -> float:
     """``twin ab`` in this process on a fresh output folder; returns wall time [s]."""
     from twin.app.cli import main
 
@@ -54,6 +55,8 @@ def ab(seeds: int, ctrls: list[str], workers: int, figures: bool, out: Path) -> 
             str(workers), "--out", str(out), "-q"]
     if not figures:
         args.append("--no-figures")
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
     t0 = time.perf_counter()
     rc = main(args)
     wall = time.perf_counter() - t0
@@ -67,13 +70,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--controllers", default="six_phase,arbitrage,no_bess")
+    ap.add_argument("--duration", default=None, help="horizon instead of the week's 7d, e.g. 28d")
     args = ap.parse_args()
+    sets = {"duration": args.duration} if args.duration else {}
     ctrls = args.controllers.split(",")
     seeds = list(range(1, args.seeds + 1))
     n = len(seeds) * len(ctrls)
     tmp = Path(tempfile.mkdtemp(prefix="bench-trials-"))
     try:
-        bare(seeds[:1], ctrls[:1])  # warm the imports and pvlib caches
+        bare(seeds[:1], ctrls[:1], sets)  # warm the imports and pvlib caches
         import scipy.stats  # noqa: F401  (imported by the statistics; not part of a run)
         from distributed import Client, LocalCluster
 
@@ -82,20 +87,22 @@ def main() -> None:
         with lc, Client(lc) as c:
             c.run(lambda: [__import__(m) for m in ("twin.engine.results", "twin.components.inputs")])
             t_cluster = time.perf_counter() - t0
-        t_bare = bare(seeds, ctrls)
-        t1 = ab(args.seeds, ctrls, 1, False, tmp / "w1")
-        t2 = ab(args.seeds, ctrls, 2, False, tmp / "w2")
-        t1f = ab(args.seeds, ctrls, 1, True, tmp / "w1f")
+        t_bare = bare(seeds, ctrls, sets)
+        t1 = ab(args.seeds, ctrls, 1, False, tmp / "w1", sets)
+        t2 = ab(args.seeds, ctrls, 2, False, tmp / "w2", sets)
+        t1f = ab(args.seeds, ctrls, 1, True, tmp / "w1f", sets)
         t0 = time.perf_counter()
+        extra = [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
         subprocess.run([str(Path(sys.executable).with_name("twin")), "run", str(SCENARIO), "--out",
-                        str(tmp / "run"), "-q"], check=True)
+                        str(tmp / "run"), "-q", *extra], check=True)
         t_run = time.perf_counter() - t0
         same = (tmp / "w1" / "ab_summary.csv").read_text() == (tmp / "w2" / "ab_summary.csv").read_text()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     cores = len(os.sched_getaffinity(0))
-    print(f"week scenario (7 d, 15-min ticks) · {len(seeds)} seeds × {len(ctrls)} controllers = {n} runs · "
-          f"{cores} cores visible (load average {os.getloadavg()[0]:.1f})")
+    horizon = args.duration or "7d"
+    print(f"week scenario ({horizon}, 15-min ticks) · {len(seeds)} seeds × {len(ctrls)} controllers = "
+          f"{n} runs · {cores} cores visible (load average {os.getloadavg()[0]:.1f})")
     print(f"  bare loop (inputs once per seed)     {t_bare:7.2f} s   {t_bare / n * 1000:6.0f} ms/run")
     print(f"  twin ab --workers 1 (no figures)     {t1:7.2f} s   {t1 / n * 1000:6.0f} ms/run   "
           f"overhead {(t1 - t_bare) / n * 1000:+.0f} ms/run ({(t1 / t_bare - 1) * 100:+.1f} %)")
