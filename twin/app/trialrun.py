@@ -10,11 +10,20 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin.errors import UserError
-from twin.trials.runner import RunTask, default_workers, execute
-from twin.trials.store import RunStore
+
+if TYPE_CHECKING:  # kept light: 'twin' imports this module whenever it builds its parser
+    from twin.trials.runner import RunTask
+    from twin.trials.store import RunStore
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -25,7 +34,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help=f"Dask LocalCluster worker processes (default: the core count, here "
-        f"{default_workers()}); 1 = in-process, without Dask",
+        f"{_cores()}); 1 = in-process, without Dask",
     )
     p.add_argument(
         "--scheduler",
@@ -88,6 +97,8 @@ def run_all(
     what: str = "runs",
 ) -> RunOutcome:
     """Reuse the finished runs in ``store``, run the others, save each as it finishes."""
+    from twin.trials.runner import default_workers, execute
+
     res = RunOutcome()
     todo: list[RunTask] = []
     for t in tasks:

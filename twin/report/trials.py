@@ -333,7 +333,7 @@ def ab_page(
         out_dir,
         "ab.html",
         f"pvbess-twin A/B trial: {meta.get('scenario', '')}",
-        f"controllers {', '.join(controllers)} · {meta.get('seeds', '')} seeds · common random numbers",
+        f"controllers {', '.join(controllers)} · seeds {meta.get('seeds', '')} · common random numbers",
         tables,
         figs,
         [
