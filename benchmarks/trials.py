@@ -65,6 +65,43 @@ def ab(seeds: int, ctrls: list[str], workers: int, figures: bool, out: Path, set
     return wall
 
 
+def dask_phases(seeds: list[int], ctrls: list[str], sets: dict[str, str]) -> dict[str, float]:
+    """The runs as raw tasks on a 2-worker LocalCluster, timed by phase [s]: cluster start,
+    first result (worker imports + first inputs build), the rest (steady state), close."""
+    import logging
+
+    from distributed import Client, LocalCluster, as_completed
+
+    from twin.config import load_scenario
+    from twin.trials.runner import RunTask, _build_inputs, run_record
+    from twin.trials.store import inputs_key
+
+    t0 = time.perf_counter()
+    lc = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1",
+                      silence_logs=logging.CRITICAL)
+    client = Client(lc)
+    t1 = time.perf_counter()
+    futs, inp = [], {}
+    for s in seeds:
+        scn = load_scenario(SCENARIO, {**sets, "seed": s})
+        ik = inputs_key(scn)
+        inp[ik] = client.submit(_build_inputs, scn, pure=False)
+        futs += [client.submit(run_record, RunTask(f"{s}-{c}", scn, c, ik), inp[ik], pure=False)
+                 for c in ctrls]
+    t_first = 0.0
+    walls = []
+    for f in as_completed(futs):
+        walls.append(f.result()["wall_s"])
+        if not t_first:
+            t_first = time.perf_counter()
+    t2 = time.perf_counter()
+    client.close()
+    lc.close()
+    t3 = time.perf_counter()
+    return {"start": t1 - t0, "first": t_first - t1, "rest": t2 - t_first, "close": t3 - t2,
+            "n_rest": float(len(futs) - 1), "run_wall_mean": sum(walls) / len(walls)}
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,6 +133,7 @@ def main() -> None:
         subprocess.run([str(Path(sys.executable).with_name("twin")), "run", str(SCENARIO), "--out",
                         str(tmp / "run"), "-q", *extra], check=True)
         t_run = time.perf_counter() - t0
+        ph = dask_phases(seeds, ctrls, sets)
         same = (tmp / "w1" / "ab_summary.csv").read_text() == (tmp / "w2" / "ab_summary.csv").read_text()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -109,6 +147,11 @@ def main() -> None:
     print(f"  twin ab --workers 2 (no figures)     {t2:7.2f} s   speed-up over 1 worker {t1 / t2:.2f}×")
     print(f"    of which LocalCluster start + worker imports ≈ {t_cluster:.2f} s; runs alone "
           f"{t2 - t_cluster:.2f} s, speed-up {t1 / max(t2 - t_cluster, 1e-9):.2f}×")
+    serial_rate = n / t1
+    print(f"  2-worker phases: cluster start {ph['start']:.2f} s, first result {ph['first']:.2f} s (worker "
+          f"imports + first inputs), other {ph['n_rest']:.0f} runs {ph['rest']:.2f} s "
+          f"= {ph['n_rest'] / ph['rest']:.1f} runs/s (serial {serial_rate:.1f} runs/s: steady-state "
+          f"speed-up {ph['n_rest'] / ph['rest'] / serial_rate:.2f}×), close {ph['close']:.2f} s")
     print(f"  twin ab --workers 1 with figures     {t1f:7.2f} s   (figures + page {t1f - t1:.2f} s)")
     print(f"  one 'twin run' process, same week    {t_run:7.2f} s   (imports, inputs, run, files)")
     print(f"  same ab_summary.csv with 1 and 2 workers: {same}")
