@@ -22,6 +22,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -180,14 +182,22 @@ def _run_on_dask(
     if scheduler:
         client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
     else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-            silence_logs=logging.CRITICAL,  # no worker chatter (heartbeats at shutdown) on stderr
-        )
+        # the workers ignore Ctrl-C (the signal goes to the whole process group): this process
+        # stops them cleanly and keeps what finished; SIG_IGN is inherited across spawn
+        main = threading.current_thread() is threading.main_thread()
+        prev = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+                silence_logs=logging.CRITICAL,  # no worker chatter (heartbeats at shutdown) on stderr
+            )
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, prev)
         client = Client(cluster)
     try:
         inputs_f: dict[str, Any] = {}
