@@ -157,3 +157,48 @@ def test_unreachable_scheduler_is_a_user_error(
     )
     assert rc == 2
     assert "cannot run there" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_local_cluster_keeps_finished_runs(make_scenario: Any, tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group (the trial and its Dask workers)."""
+    import os
+    import signal
+
+    scn = str(make_scenario(duration="1d", dt="1h", seed=1))
+    out = tmp_path / "ctrlc"
+    twin = str(Path(sys.executable).with_name("twin"))
+    cmd = [twin, "ab", scn, "--controllers", "six_phase,no_bess", "--seeds", "40", "--workers", "2",
+           "--out", str(out), "--no-figures"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        t_end = time.monotonic() + 120
+        while not (out / "runs").is_dir() or len(list((out / "runs").glob("*.json"))) < 4:
+            assert p.poll() is None and time.monotonic() < t_end, "no run finished"
+            time.sleep(0.05)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    text = err.decode()
+    assert p.returncode == 130, text
+    assert "Traceback" not in text
+    kept = len(list((out / "runs").glob("*.json")))
+    assert 4 <= kept < 80
+    assert f"{kept} finished runs are kept" in text
+    t_end = time.monotonic() + 30  # no worker process left behind in the group
+    while time.monotonic() < t_end:
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"processes of the trial still alive 30 s after it ended: {_group(p.pid)}")
+
+
+def _group(pgid: int) -> str:
+    out = subprocess.run(["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True, text=True)
+    return out.stdout
