@@ -26,7 +26,8 @@ def _records() -> list[dict]:
         base = 1000.0 + rng.normal(0, 50)
         for c, extra in (("six_phase", 30.0), ("optimal", 0.0), ("arbitrage", 20.0)):
             cost = base + extra + rng.normal(0, 1)
-            recs.append({"controller": c, "seed": s, "kpis": {"cost_grid_import_soles": cost, "ev_kwh": 500.0}})
+            kpis = {"cost_grid_import_soles": cost, "ev_kwh": 500.0}
+            recs.append({"controller": c, "seed": s, "kpis": kpis})
     return recs
 
 
