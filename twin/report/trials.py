@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from twin.atomic import replace_dir, temp_sibling
 from twin.report.html import RenderedFigure, render_page
-from twin.report.style import COLORS, WIDE, empty_note, new_figure, report_style
+from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
 
 #: Controller colours in trial figures, in the order the controllers are given.
 PALETTE = ["#1D3557", "#E76F51", "#2A9D8F", "#F4A300", "#7B2CBF", "#6C757D", "#E63946", "#90BE6D"]
@@ -108,27 +109,42 @@ def paired_dots(
 
 
 def cumulative_cost(daily: pd.DataFrame, controllers: Sequence[str], currency: str = "PEN") -> Figure:
-    """Cumulative grid cost over the horizon: mean over seeds (bold) and each seed (thin)."""
-    fig, ax = new_figure(WIDE)
+    """Cumulative grid cost over the horizon (top) and its paired difference to the first
+    controller (bottom): mean over seeds (bold) and each seed (thin)."""
+    fig, (ax, ax_d) = new_figure(TALL, nrows=2, sharex=True)
     fig.suptitle("Cumulative grid cost (mean over seeds; thin lines: each seed)")
     if daily.empty:
         empty_note(ax, "no finished runs")
         return fig
-    for j, c in enumerate(dict.fromkeys(controllers)):
+    ctrl = list(dict.fromkeys(controllers))
+    cums: dict[str, pd.DataFrame] = {}
+    for c in ctrl:
         d = daily[daily["controller"] == c]
-        if d.empty:
+        if not d.empty:
+            wide = d.pivot_table(index="day", columns="seed", values="grid_cost_soles", aggfunc="sum")
+            cums[c] = wide.sort_index().cumsum()
+    ref = ctrl[0]
+    for j, c in enumerate(ctrl):
+        if c not in cums:
             continue
-        wide = d.pivot_table(
-            index="day", columns="seed", values="grid_cost_soles", aggfunc="sum"
-        ).sort_index()
-        cum = wide.cumsum()
+        cum = cums[c]
         x = np.arange(1, len(cum) + 1)
         col = PALETTE[j % len(PALETTE)]
         ax.plot(x, cum.to_numpy(), color=col, lw=0.5, alpha=0.35)
         ax.plot(x, cum.mean(axis=1).to_numpy(), color=col, lw=2.2, label=c)
-    ax.set_xlabel("day of the horizon")
+        if ref in cums and c != ref:
+            seeds = cum.columns.intersection(cums[ref].columns)
+            diff = cum[seeds] - cums[ref][seeds]
+            ax_d.plot(x, diff.to_numpy(), color=col, lw=0.5, alpha=0.35)
+            ax_d.plot(x, diff.mean(axis=1).to_numpy(), color=col, lw=2.2, label=f"{c} − {ref}")
     ax.set_ylabel(f"cumulative grid cost [{currency}]")
     ax.legend(loc="upper left")
+    ax_d.axhline(0.0, color="black", lw=0.8)
+    ax_d.set_ylabel(f"paired difference [{currency}]")
+    ax_d.set_xlabel("day of the horizon")
+    ax_d.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(cums) > 1:
+        ax_d.legend(loc="upper left")
     return fig
 
 
