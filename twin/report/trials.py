@@ -322,7 +322,8 @@ def ab_page(
             (
                 "ab_cumulative_cost",
                 "Cost over time",
-                "Cumulative grid cost per controller: mean over seeds in bold, every seed thin.",
+                "Cumulative grid cost per controller, and its paired difference to the first one: "
+                "mean over seeds in bold, every seed thin.",
                 cumulative_cost(daily, controllers, str(meta.get("currency", "PEN"))),
             ),
         ]
