@@ -127,7 +127,13 @@ class MallConfig(_Strict):
 
 
 class VehicleClass(_Strict):
-    """A vehicle type of the fleet and how its sessions are drawn."""
+    """A vehicle type of the fleet and how its sessions are drawn.
+
+    Stay (``ev.stay_model``): ``charge_time`` — time to charge the request at the socket's
+    rating × a linger factor ``1 + Gamma(linger_shape, (linger_mean - 1) / linger_shape)``
+    + ``stay_fixed_h``; ``fixed`` — the older model, a gamma stay of mean ``stay_h_mean``
+    clipped to [0.25 h, ``stay_h_max``], whatever the request.
+    """
 
     sessions_per_day: NonNeg
     e_req_kwh_min: Pos
@@ -136,6 +142,9 @@ class VehicleClass(_Strict):
     stay_h_mean: Pos = 1.5
     stay_h_max: Pos = 4.0
     patience_min: NonNeg = 20.0
+    linger_mean: Annotated[float, Field(ge=1.0, le=20.0, allow_inf_nan=False)] = 1.25
+    linger_shape: Pos = 2.0
+    stay_fixed_h: NonNeg = 0.0
 
     @model_validator(mode="after")
     def _ranges(self) -> VehicleClass:
@@ -183,7 +192,13 @@ DEFAULT_ARRIVAL_WEIGHTS: tuple[float, ...] = (
 
 
 class EvConfig(_Strict):
-    """EV fleet and charging station."""
+    """EV fleet and charging station.
+
+    ``stay_model`` picks how synthetic stays are drawn (see ``VehicleClass``).
+    ``late_min_kwh`` [kWh]: a rider arriving so close to ``close_hour`` that the socket's
+    rating cannot give the whole request asks for what fits before closing; if that is
+    below ``late_min_kwh`` the session is refused at the gate (status ``refused_closing``).
+    """
 
     source: Literal["synthetic", "sessions_file", "profile"] = "synthetic"
     open_hour: Hour = 9.0
@@ -193,6 +208,8 @@ class EvConfig(_Strict):
         default_factory=_default_vehicles
     )
     sockets: list[SocketGroup] = Field(default_factory=_default_sockets)
+    stay_model: Literal["charge_time", "fixed"] = "charge_time"
+    late_min_kwh: NonNeg = 1.0
     sessions_file: Path | None = None
     profile: ProfileFile | None = None
 
