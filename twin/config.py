@@ -235,21 +235,49 @@ class EvConfig(_Strict):
         return sum(g.count for g in self.sockets)
 
 
-#: Technology presets (seed 004): round-trip efficiency and SOC window.
-BESS_PRESETS: dict[str, dict[str, float]] = {
-    "standard": {"eta_roundtrip": 0.90, "soc_min_frac": 0.20, "soc_max_frac": 0.90},
-    "modern_lfp": {"eta_roundtrip": 0.93, "soc_min_frac": 0.10, "soc_max_frac": 0.95},
-    "premium": {"eta_roundtrip": 0.95, "soc_min_frac": 0.05, "soc_max_frac": 0.95},
+#: Technology presets (seed 004): round-trip efficiency and SOC window, plus the cell
+#: chemistry whose ageing parameters apply (``AGEING_PRESETS``).
+BESS_PRESETS: dict[str, dict[str, Any]] = {
+    "standard": {"eta_roundtrip": 0.90, "soc_min_frac": 0.20, "soc_max_frac": 0.90,
+                 "chemistry": "nmc"},
+    "modern_lfp": {"eta_roundtrip": 0.93, "soc_min_frac": 0.10, "soc_max_frac": 0.95,
+                   "chemistry": "lfp"},
+    "premium": {"eta_roundtrip": 0.95, "soc_min_frac": 0.05, "soc_max_frac": 0.95,
+                "chemistry": "lfp", "cycle_life_efc": 8000.0},
+}
+
+#: Ageing parameters per cell chemistry (see ``twin.components.bess`` for the model and
+#: the sources): equivalent full cycles to ``eol_capacity_frac`` [-], calendar fade at
+#: 25 °C and 50 % SOC [1/yr], relative slope of the calendar rate with SOC [-], rate factor
+#: per +10 °C [-].
+AGEING_PRESETS: dict[str, dict[str, float]] = {
+    "lfp": {"cycle_life_efc": 6000.0, "calendar_fade_frac_per_year": 0.008,
+            "calendar_soc_coeff": 1.0, "calendar_q10": 2.0},
+    "nmc": {"cycle_life_efc": 3500.0, "calendar_fade_frac_per_year": 0.015,
+            "calendar_soc_coeff": 2.0, "calendar_q10": 2.0},
+    "lto": {"cycle_life_efc": 15000.0, "calendar_fade_frac_per_year": 0.004,
+            "calendar_soc_coeff": 0.5, "calendar_q10": 1.8},
 }
 
 
 class BessConfig(_Strict):
     """Battery: energy-reservoir model parameters.
 
-    A ``technology`` preset fills efficiency and SOC window; fields given explicitly win.
+    A ``technology`` preset fills efficiency, SOC window and chemistry; the ``chemistry``
+    fills the ageing parameters (``AGEING_PRESETS``); fields given explicitly win.
+    ``ageing: false`` switches cycle and calendar ageing off. ``capacity_loss_coefficient``
+    is the older CityLearn-style throughput fade, added on top (0 by default).
     """
 
     technology: Literal["custom", "standard", "modern_lfp", "premium"] = "custom"
+    chemistry: Literal["lfp", "nmc", "lto"] = "lfp"
+    ageing: bool = True
+    cycle_life_efc: Pos = 6000.0
+    eol_capacity_frac: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+    calendar_fade_frac_per_year: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.008
+    calendar_soc_coeff: Annotated[float, Field(ge=0.0, le=4.0)] = 1.0
+    calendar_q10: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
+    t_cell_c: Annotated[float, Field(ge=-20.0, le=60.0)] = 25.0
     e_capacity_kwh: NonNeg = 2000.0
     p_charge_max_kw: NonNeg = 400.0
     p_discharge_max_kw: NonNeg = 400.0
@@ -257,7 +285,7 @@ class BessConfig(_Strict):
     soc_min_frac: Frac = 0.20
     soc_max_frac: Frac = 1.00
     soc_initial_frac: Frac = 0.50
-    capacity_loss_coefficient: Annotated[float, Field(ge=0.0, lt=0.01)] = 1e-5
+    capacity_loss_coefficient: Annotated[float, Field(ge=0.0, lt=0.01)] = 0.0
     self_discharge_frac_per_h: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     efficiency_curve: list[tuple[Frac, Annotated[float, Field(gt=0.0, le=1.0)]]] | None = None
 
@@ -266,10 +294,13 @@ class BessConfig(_Strict):
     def _apply_preset(cls, data: Any) -> Any:
         if isinstance(data, dict):
             tech = data.get("technology", "custom")
-            if tech in BESS_PRESETS:
-                merged = dict(BESS_PRESETS[tech])
-                merged.update(data)
-                return merged
+            merged = dict(BESS_PRESETS.get(tech, {}))
+            merged.update(data)
+            chem = merged.get("chemistry", "lfp")
+            if chem in AGEING_PRESETS:
+                for k, v in AGEING_PRESETS[chem].items():
+                    merged.setdefault(k, v)
+            return merged
         return data
 
     @model_validator(mode="after")

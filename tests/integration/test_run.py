@@ -189,7 +189,8 @@ def test_annual_run_balance_and_plausibility(tmp_path: Path) -> None:
     assert 1100 <= s["pv_specific_yield_kwh_per_kwp"] <= 1600
     assert 10e6 <= s["mall_kwh"] <= 14e6
     assert 0.3e6 <= s["ev_kwh"] <= 1.0e6
-    assert s["savings_bess_soles"] > 0 and s["co2_avoided_indirect_kg"] > 0
+    assert s["savings_bess_soles"] > 0 and s["co2_avoided_bess_seed_formula_kg"] > 0
+    assert s["co2_avoided_bess_kg"] > 0
     assert s["sessions_total"] > 100_000
 
 
