@@ -50,9 +50,10 @@ def test_calendar_ageing_soc_and_temperature() -> None:
             b.apply(0.0, 24.0)
         return (2000.0 - b.cap_kwh) / 2000.0
 
-    assert year_fade(0.5, 25.0) == pytest.approx(0.008, rel=1e-9)  # the LFP reference
+    # (SOC creeps up as the capacity shrinks under a constant stored energy)
+    assert year_fade(0.5, 25.0) == pytest.approx(0.008, rel=5e-3)  # the LFP reference
     assert year_fade(1.0, 25.0) == pytest.approx(0.008 * 1.5, rel=1e-3)  # higher SOC: faster
-    assert year_fade(0.5, 35.0) == pytest.approx(0.016, rel=1e-9)  # Q10 = 2
+    assert year_fade(0.5, 35.0) == pytest.approx(2.0 * year_fade(0.5, 25.0), rel=5e-3)  # Q10 = 2
     assert year_fade(0.5, 25.0, "nmc") > year_fade(0.5, 25.0, "lfp") > year_fade(0.5, 25.0, "lto")
     assert BessConfig(technology="standard").chemistry == "nmc"
     off = Battery(BessParams.from_config(BessConfig(ageing=False)))
