@@ -91,8 +91,17 @@ class ProfileFile(_Strict):
     column: str
 
 
+#: Iquitos monthly mean GHI, January first [kWh/m²/day] (NASA POWER climatology as
+#: recalled without network access; see ``twin.components.pv`` for the source and caveats).
+IQUITOS_GHI_MONTHLY_KWH_M2_DAY: tuple[float, ...] = (
+    4.47, 4.52, 4.31, 4.19, 4.00, 3.95, 4.19, 4.65, 4.89, 4.86, 4.80, 4.56)
+
+
 class PvConfig(_Strict):
-    """PV plant: pvlib model with a cloudiness model, or a measured profile file."""
+    """PV plant: pvlib model with a cloudiness model, or a measured profile file.
+
+    ``ghi_monthly_kwh_m2_day`` (12 values, or null for none) shapes the cloudiness by month.
+    """
 
     source: Literal["model", "file"] = "model"
     p_dc_kwp: NonNeg = 4050.0
@@ -101,6 +110,8 @@ class PvConfig(_Strict):
     azimuth_deg: Annotated[float, Field(ge=0, le=360)] = 0.0
     gamma_pdc_per_c: Annotated[float, Field(ge=-0.02, le=0.0)] = -0.0037
     losses_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.14
+    ghi_monthly_kwh_m2_day: list[Pos] | None = Field(
+        default_factory=lambda: list(IQUITOS_GHI_MONTHLY_KWH_M2_DAY))
     cloudiness: dict[str, float] = Field(default_factory=dict)
     file: ProfileFile | None = None
 
@@ -108,6 +119,9 @@ class PvConfig(_Strict):
     def _file_needed(self) -> PvConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("source is 'file' but no 'file: {path, column}' is given")
+        g = self.ghi_monthly_kwh_m2_day
+        if g is not None and len(g) != 12:
+            raise ValueError(f"ghi_monthly_kwh_m2_day needs 12 values (January first), got {len(g)}")
         return self
 
 
