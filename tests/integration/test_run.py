@@ -136,7 +136,8 @@ def test_every_step_names_its_phase(week_runs: dict[str, Path]) -> None:
     assert ts["phase_name"].notna().all()
     assert set(ts["phase"].astype(str)) <= set(names)
     hours = ts["timestamp"].dt.hour
-    assert (ts.loc[(hours >= 22) | (hours < 6), "phase"] == 6).all()
+    assert (ts.loc[(hours >= 23) | (hours < 6), "phase"] == 6).all()  # closure: end of the peak
+    assert ts.loc[hours == 22, "phase"].isin([2, 3, 4, 7]).all()  # chargers off, BESS serves the mall
     assert (ts.loc[(hours >= 6) & (hours < 9), "phase"] == 1).all()
 
 
