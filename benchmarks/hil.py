@@ -38,7 +38,7 @@ def cycle_latency(cycles: int) -> None:
     from adapters.modbus.devices import ModbusBessAdapter, ModbusChargerAdapter
     from adapters.modbus.regmap import load_register_map, shipped_map
     from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
-    from twin.app.hil import SimulatorProcess
+    from twin.app.simproc import SimulatorProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-hil-"))
     sim = SimulatorProcess(SCENARIO, tmp / "r.pkl")

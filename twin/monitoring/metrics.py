@@ -310,6 +310,9 @@ class MetricsSink:
         self._phase: int | None = None
         # sockets
         plant = twin.plant
+        if plant is None:
+            raise ValueError("the metrics sink follows an in-process plant (twin live); a run "
+                             "against devices publishes twin.monitoring.hil metrics")
         n_sock = plant.n_sockets
         if plant.fleet is not None:
             types = [VEHICLE_TYPES[c] for c in plant.fleet.spec.type_code.tolist()]
@@ -333,8 +336,7 @@ class MetricsSink:
         self._fleet_seen = (0, 0, 0)  # arrived, turned away, served
         self._cuts_seen = 0
         self._comm_seen: dict[str, tuple[int, int, int, bool]] = {}
-        self._adapters = {"bess": twin.loop.bess, "chargers": twin.loop.chargers,
-                          "meters": twin.loop.meters}
+        self._adapters = dict(twin.io.adapters)
         self.lag_fn: Callable[[], float] | None = None
         m.run_info.info({"run_id": run_id, "scenario": scn.config.name, "site": site.name,
                          "controller": self.controller_name, "mode": mode})
@@ -401,7 +403,8 @@ class MetricsSink:
         m = self.m
         twin = self.twin
         plant = twin.plant
-        rec = plant.rec
+        assert plant is not None
+        rec = twin.rec
         dt_h = self.dt_h
         p_pv = self.p_pv_kw[k]
         p_mall = self.p_mall_kw[k]
