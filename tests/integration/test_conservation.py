@@ -35,14 +35,16 @@ from controllers.base import REGISTRY
 from tests.conftest import SITE, write_yaml
 from twin.components.bess import BessParams
 from twin.config import load_scenario
+from twin.components.fleet import Fleet
 from twin.engine import RunOutput, simulate
+from twin.engine.results import build_results
 from twin.inputs import SocketSpec
 
 
 def check_conservation(out: RunOutput) -> None:
     """Every conservation law of the module docstring (AssertionError naming the first
     step that breaks one)."""
-    rec = out.plant.rec
+    rec = out.rec
     n = out.steps_done
     site = out.scenario.site
     pr = BessParams.from_config(site.bess)
@@ -71,7 +73,7 @@ def check_conservation(out: RunOutput) -> None:
     assert bad.size == 0, f"step {bad[0]}: sockets {e_sock[bad[0]].sum()!r} ≠ EV {e_ev[bad[0]]!r}"
     assert (e_sock >= 0).all()
 
-    fleet = out.plant.fleet
+    fleet = out.sessions
     if fleet is None:
         return
     s = fleet.s
@@ -148,6 +150,8 @@ def test_conservation_on_random_scenarios(
 def test_conservation_default_site_week_with_full_battery_ageing() -> None:
     """The default site for a week (the battery sits at 100 % SOC while it fades)."""
     out = _run(SITE_DICT, duration="7d")
-    assert out.plant.battery.fade_calendar_kwh > 0 and out.plant.battery.fade_cycle_kwh > 0
-    assert out.plant.fleet is not None and out.plant.fleet.n_full_events > 1000
+    s = build_results(out).summary
+    assert s["capacity_fade_calendar_percent"] > 0 and s["capacity_fade_cycle_percent"] > 0
+    assert (out.rec.e_bess_stored_kwh == out.rec.cap_kwh).any()  # sat full while fading
+    assert isinstance(out.sessions, Fleet) and out.sessions.n_full_events > 1000
     check_conservation(out)

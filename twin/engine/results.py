@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from twin.atomic import replace_dir, temp_sibling
+from twin.components.bess import BessParams
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
 from twin.config import ConfigError
 from twin.engine import RunOutput
@@ -249,7 +250,13 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
     fleet = out.sessions
     events = (fleet.events if fleet is not None else 0) + n
     pv_kwp = site.pv.p_dc_kwp
-    bat = out.plant.battery
+    bp = BessParams.from_config(site.bess)
+    # DC throughput of the cells from the AC energies (nominal efficiencies; with an
+    # efficiency curve this is the nominal-point estimate) [kWh]
+    dc_kwh = _f(bp.eta_charge * tot["bess_charge_kwh"] + (
+        tot["bess_discharge_kwh"] / bp.eta_discharge if bp.eta_discharge > 0 else 0.0))
+    fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
+    fade_other = max(cap0 - cap_end - fade_cycle, 0.0)  # calendar (+ legacy CityLearn term)
     summary: dict[str, Any] = {
         "scenario": scn.config.name,
         "scenario_file": str(scn.path),
@@ -311,11 +318,11 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "capacity_end_kwh": cap_end,
         "capacity_fade_kwh": cap0 - cap_end,
         "capacity_fade_percent": (cap0 - cap_end) / cap0 * 100.0 if cap0 else 0.0,
-        "capacity_fade_cycle_percent": bat.fade_cycle_kwh / cap0 * 100.0 if cap0 else 0.0,
-        "capacity_fade_calendar_percent": bat.fade_calendar_kwh / cap0 * 100.0 if cap0 else 0.0,
+        "capacity_fade_cycle_percent": fade_cycle / cap0 * 100.0 if cap0 else 0.0,
+        "capacity_fade_calendar_percent": fade_other / cap0 * 100.0 if cap0 else 0.0,
         "capacity_fade_annualised_percent": (cap0 - cap_end) / cap0 * 100.0 * 365.0 / days
         if cap0 and days else 0.0,
-        "equivalent_full_cycles": bat.throughput_kwh / (2.0 * cap0) if cap0 else 0.0,
+        "equivalent_full_cycles": dc_kwh / (2.0 * cap0) if cap0 else 0.0,
         # EV sessions
         "sessions_total": n_sess,
         "sessions_served": int((status == "served").sum() + (status == "plugged").sum()),
