@@ -35,6 +35,10 @@ SEED_COLUMNS = (
     "load_after_bess_kwh",
 )
 
+#: A session is satisfied when it left with what it asked for, to 1 Wh (the resolution of
+#: the chargers' energy registers: a run against devices rebuilds sessions from them).
+SATISFIED_TOL_KWH = 1e-3
+
 OUTPUT_FILES = ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
                 "summary.json")
 
@@ -174,7 +178,7 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         "e_delivered_kwh": e_del,
         "p_max_kw": s.p_max_kw[arrived],
         "status": pd.Categorical([STATUS_NAMES[int(x)] for x in status]),
-        "satisfied": (status != STATUS_TURNED_AWAY) & (e_del >= e_req - 1e-6),
+        "satisfied": (status != STATUS_TURNED_AWAY) & (e_del >= e_req - SATISFIED_TOL_KWH),
     })
 
 
