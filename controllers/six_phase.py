@@ -46,6 +46,7 @@ need not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,7 @@ class SixPhaseController:
     phases = PHASES
 
     def __init__(self, site: SiteConfig, **params: float) -> None:
-        base: dict[str, float] = {
+        base: dict[str, Any] = {
             "ev_open_h": site.ev.open_hour, "ev_close_h": site.ev.close_hour,
             "soc_min_frac": site.bess.soc_min_frac,
             "closure_h": float(max(site.tariff.peak_end_hour, site.ev.close_hour)),

@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 from controllers.base import REGISTRY
 from tests.conftest import SITE, write_yaml
 from twin.components.bess import BessParams
-from twin.config import load_scenario
 from twin.components.fleet import Fleet
+from twin.config import load_scenario
 from twin.engine import RunOutput, simulate
 from twin.engine.results import build_results
 from twin.inputs import SocketSpec

@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -107,33 +107,36 @@ def test_full_at_its_own_instant_inside_a_step() -> None:
     assert f.e_del_kwh[0] == 1.0 and f.n_full_events == 1
 
 
+def _run_at(sessions: SessionTable, dt: float, n_sock: int, hours: float
+            ) -> tuple[np.ndarray, float]:
+    """Play ``sessions`` on ``n_sock`` moto sockets at tick ``dt``; (delivered, Σ steps)."""
+    env = simpy.Environment()
+    fleet = Fleet(env, sessions, SocketSpec(np.zeros(n_sock, dtype=np.int64),
+                                            np.full(n_sock, 3.7)), dt)
+    steps = int(hours * 3600 / dt)
+    e = np.zeros(n_sock)
+    total = [0.0]
+
+    def ticks() -> Generator[simpy.Event, Any, None]:
+        for _ in range(steps):
+            fleet.observe()
+            fleet.begin_step(np.full(n_sock, 100.0))
+            ev = simpy.Event(env)
+            ev._ok, ev._value = True, None
+            env.schedule(ev, 2, dt)
+            yield ev
+            total[0] += fleet.end_step(e)
+
+    env.process(ticks())
+    env.run(until=steps * dt + 1)
+    fleet.finish()
+    return fleet.e_del_kwh, total[0]
+
+
 def test_same_energy_at_any_tick() -> None:
     rows = [(0.0, 5400.0, 0, 2.0, 3.7, 600.0), (130.0, 4000.0, 0, 3.3, 3.7, 900.0),
             (700.0, 9000.0, 0, 1.7, 3.7, 4000.0)]  # waits for a socket until 4000 s
-    got = []
-    for dt in (60.0, 900.0, 3600.0):
-        env = simpy.Environment()
-        spec = SocketSpec(np.zeros(2, dtype=np.int64), np.full(2, 3.7))
-        fleet = Fleet(env, table(rows), spec, dt)
-        steps = int(4 * 3600 / dt)
-        e = np.zeros(2)
-        total = 0.0
-
-        def ticks(fl: Fleet = fleet, dt_s: float = dt, n: int = steps) -> Generator[Any, Any, None]:
-            nonlocal total
-            for _ in range(n):
-                fl.observe()
-                fl.begin_step(np.full(2, 100.0))
-                ev = simpy.Event(env)
-                ev._ok, ev._value = True, None
-                env.schedule(ev, 2, dt_s)
-                yield ev
-                total += fl.end_step(e)
-
-        env.process(ticks())
-        env.run(until=steps * dt + 1)
-        fleet.finish()
-        got.append((fleet.e_del_kwh.copy(), total))
+    got = [_run_at(table(rows), dt, 2, 4.0) for dt in (60.0, 900.0, 3600.0)]
     for e_del, total in got:
         assert np.allclose(e_del, got[0][0], rtol=0, atol=1e-12)
         assert total == pytest.approx(e_del.sum(), rel=1e-12)

@@ -26,70 +26,77 @@ loads, whatever would have served those loads without it.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from twin.types import FloatArray
 
+#: Per-step values: an array, or one step's scalar (the live metrics sink).
+Values = npt.ArrayLike
 
-def import_no_bess_kwh(load_kwh: FloatArray, pv_kwh: FloatArray) -> FloatArray:
+
+def _a(x: Values) -> FloatArray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def import_no_bess_kwh(load_kwh: Values, pv_kwh: Values) -> FloatArray:
     """Grid import of the same site without the battery [kWh per step]: ``max(load − PV, 0)``."""
-    return np.maximum(np.asarray(load_kwh, dtype=float) - np.asarray(pv_kwh, dtype=float), 0.0)
+    return np.maximum(_a(load_kwh) - _a(pv_kwh), 0.0)
 
 
-def import_avoided_bess_kwh(load_kwh: FloatArray, pv_kwh: FloatArray,
-                            grid_import_kwh: FloatArray) -> FloatArray:
+def import_avoided_bess_kwh(load_kwh: Values, pv_kwh: Values,
+                            grid_import_kwh: Values) -> FloatArray:
     """Grid import the battery avoided [kWh per step] (negative while it charges from what
     would have served a load)."""
-    return import_no_bess_kwh(load_kwh, pv_kwh) - np.asarray(grid_import_kwh, dtype=float)
+    return import_no_bess_kwh(load_kwh, pv_kwh) - _a(grid_import_kwh)
 
 
-def cost_no_bess(load_kwh: FloatArray, pv_kwh: FloatArray, price_per_kwh: FloatArray) -> FloatArray:
+def cost_no_bess(load_kwh: Values, pv_kwh: Values, price_per_kwh: Values) -> FloatArray:
     """Grid cost without the battery (PV only) [currency per step]."""
-    return import_no_bess_kwh(load_kwh, pv_kwh) * price_per_kwh
+    return import_no_bess_kwh(load_kwh, pv_kwh) * _a(price_per_kwh)
 
 
-def cost_all_grid(load_kwh: FloatArray, price_per_kwh: FloatArray) -> FloatArray:
+def cost_all_grid(load_kwh: Values, price_per_kwh: Values) -> FloatArray:
     """Grid cost without PV and battery [currency per step]."""
-    return np.asarray(load_kwh, dtype=float) * price_per_kwh
+    return _a(load_kwh) * _a(price_per_kwh)
 
 
-def savings_bess(load_kwh: FloatArray, pv_kwh: FloatArray, grid_import_kwh: FloatArray,
-                 price_per_kwh: FloatArray) -> FloatArray:
+def savings_bess(load_kwh: Values, pv_kwh: Values, grid_import_kwh: Values,
+                 price_per_kwh: Values) -> FloatArray:
     """Saving of the battery against the no-battery counterfactual [currency per step]."""
-    return import_avoided_bess_kwh(load_kwh, pv_kwh, grid_import_kwh) * price_per_kwh
+    return import_avoided_bess_kwh(load_kwh, pv_kwh, grid_import_kwh) * _a(price_per_kwh)
 
 
-def co2_avoided_bess_kg(load_kwh: FloatArray, pv_kwh: FloatArray, grid_import_kwh: FloatArray,
+def co2_avoided_bess_kg(load_kwh: Values, pv_kwh: Values, grid_import_kwh: Values,
                         co2_kg_per_kwh: float) -> FloatArray:
     """CO2 the battery avoided against the no-battery counterfactual [kg per step]."""
     return import_avoided_bess_kwh(load_kwh, pv_kwh, grid_import_kwh) * co2_kg_per_kwh
 
 
-def co2_no_bess_kg(load_kwh: FloatArray, pv_kwh: FloatArray, co2_kg_per_kwh: float) -> FloatArray:
+def co2_no_bess_kg(load_kwh: Values, pv_kwh: Values, co2_kg_per_kwh: float) -> FloatArray:
     """CO2 of grid imports without the battery [kg per step]."""
     return import_no_bess_kwh(load_kwh, pv_kwh) * co2_kg_per_kwh
 
 
-def co2_all_grid_kg(load_kwh: FloatArray, co2_kg_per_kwh: float) -> FloatArray:
+def co2_all_grid_kg(load_kwh: Values, co2_kg_per_kwh: float) -> FloatArray:
     """CO2 if every load came from the grid [kg per step]."""
-    return np.asarray(load_kwh, dtype=float) * co2_kg_per_kwh
+    return _a(load_kwh) * co2_kg_per_kwh
 
 
-def co2_avoided_bess_seed_formula_kg(bess_to_loads_kwh: FloatArray,
+def co2_avoided_bess_seed_formula_kg(bess_to_loads_kwh: Values,
                                      co2_kg_per_kwh: float) -> FloatArray:
     """The seeds' indirect formula: battery energy into the loads × grid factor [kg per step].
 
     Not a with-vs-without difference: it also credits the battery for PV it stored that
     would otherwise have served the mall directly.
     """
-    return np.asarray(bess_to_loads_kwh, dtype=float) * co2_kg_per_kwh
+    return _a(bess_to_loads_kwh) * co2_kg_per_kwh
 
 
-def cost_savings_hp_seed_formula(bess_to_loads_kwh: FloatArray, is_peak: np.ndarray,
+def cost_savings_hp_seed_formula(bess_to_loads_kwh: Values, is_peak: Values,
                                  peak_price: float, offpeak_price: float) -> FloatArray:
     """The seeds' HP saving: battery energy into the loads in HP × (HP − HFP price)
     [currency per step]."""
-    return np.where(is_peak, np.asarray(bess_to_loads_kwh, dtype=float)
-                    * (peak_price - offpeak_price), 0.0)
+    return np.where(_a(is_peak) > 0, _a(bess_to_loads_kwh) * (peak_price - offpeak_price), 0.0)
 
 
 def reduction_percent(reference: float, actual: float) -> float:

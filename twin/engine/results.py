@@ -20,8 +20,7 @@ from twin.atomic import replace_dir, temp_sibling
 from twin.components.bess import BessParams
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
 from twin.config import ConfigError
-from twin.engine import RunOutput
-from twin.engine import kpis
+from twin.engine import RunOutput, kpis
 from twin.engine.balance import allocate_flows, balance_residual
 from twin.types import VEHICLE_TYPES
 

@@ -14,8 +14,9 @@ Sessions are rebuilt from the sockets: a session starts when a socket's vehicle 
 vehicle) and ends when it is gone; its energy delivered is the charger's session counter
 (``e_session``; without one, the socket's energy while plugged) plus what the socket
 delivered after the last read before it left; its energy asked for = delivered up to the
-last read while plugged + still requested at that read (so "satisfied" = the vehicle asked for nothing more). Vehicles turned away
-without ever plugging in are not seen by the chargers (``n_waiting`` is recorded per step).
+last read while plugged + still requested at that read (so "satisfied" = the vehicle
+asked for nothing more). Vehicles turned away without ever plugging in are not seen by
+the chargers (``n_waiting`` is recorded per step).
 """
 
 from __future__ import annotations
