@@ -44,9 +44,9 @@ def check_balance_and_envelope(ts: pd.DataFrame, bess: Any, dt_s: float) -> None
     cap = ts["capacity_kwh"].to_numpy()
     cap_prev = np.concatenate(([bess.e_capacity_kwh], cap[:-1]))
     charged = ts["bess_charge_kwh"].to_numpy() > 0
-    assert (e[charged] <= bess.soc_max_frac * cap_prev[charged] * (1 + 1e-5)).all()
-    assert (e <= bess.soc_max_frac * bess.e_capacity_kwh * (1 + 1e-5)).all()
-    assert (e >= bess.soc_min_frac * cap * (1 - 1e-5)).all()
+    assert (e[charged] <= bess.soc_max_frac * cap_prev[charged] * (1 + 1e-5) + TOL).all()
+    assert (e <= bess.soc_max_frac * bess.e_capacity_kwh * (1 + 1e-5) + TOL).all()
+    assert (e >= bess.soc_min_frac * cap * (1 - 1e-5) - TOL).all()
     dt_h = dt_s / 3600.0
     assert (ts["bess_discharge_kwh"] <= bess.p_discharge_max_kw * dt_h + TOL).all()
     assert (ts["bess_charge_kwh"] <= bess.p_charge_max_kw * dt_h + TOL).all()
