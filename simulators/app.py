@@ -11,7 +11,8 @@ Clock modes
 -----------
 ``lockstep``: the plant advances one step when the controller writes ``step + 1`` to the
 clock's ``tick`` register (deterministic, as fast as Modbus allows). ``realtime``: a
-``simpy.rt.RealtimeEnvironment`` advances it at ``--speed`` times the wall clock.
+``simpy.rt.RealtimeEnvironment`` advances it at ``--speed`` times the wall clock, from the
+first Modbus request on (``--start first-request``, the default) or at once (``--start now``).
 
 Writing 1 to the clock's ``shutdown`` register (or SIGTERM / SIGINT) stops the simulator.
 Its last line on stdout is a JSON report of the simulator's own diagnostics: steps run,
@@ -31,6 +32,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,11 +84,18 @@ class Simulator:
     """
 
     def __init__(self, scn: Scenario, maps: dict[str, RegisterMap], mode: str = "lockstep",
-                 speed: float = 1.0) -> None:
+                 speed: float = 1.0, start: str = "first-request") -> None:
         if mode not in ("lockstep", "realtime"):
             raise ConfigError(f"--clock {mode!r}: use 'lockstep' or 'realtime'")
         if speed <= 0:
             raise ConfigError(f"--speed {speed:g}: must be positive")
+        if start not in ("first-request", "now"):
+            raise ConfigError(f"--start {start!r}: use 'first-request' or 'now'")
+        self.start = start
+        #: Set when the realtime clock may run (at once, or at the first Modbus request).
+        self.started = threading.Event()
+        if start == "now":
+            self.started.set()
         self.scn = scn
         self.mode = mode
         self.speed = speed
@@ -102,6 +111,7 @@ class Simulator:
         self.lock = threading.RLock()
         p = self.plant
         self.bess = BessDevice(maps["bess"], p)
+        self.bess.immediate = mode == "realtime"
         self.chargers = ChargerDevice(maps["chargers"], p)
         self.pv = MeterDevice(maps["pv_inverter"], p, "pv_inverter", "103", p.p_pv_kw)
         self.meter = MeterDevice(maps["site_meter"], p, "site_meter", "203", p.p_mall_kw)
@@ -112,6 +122,9 @@ class Simulator:
                                            "sim_clock": self.clock}
         self.servers = {name: DeviceServer(dev, self.lock, self.now_s)
                         for name, dev in self.devices.items()}
+        if mode == "realtime" and not self.started.is_set():
+            for srv in self.servers.values():
+                srv.on_request = self.started.set
         self.faults: list[FaultSpec] = list(scn.config.faults)
         n = self.n
         self.log_bess_applied_kw = np.zeros(n)
@@ -127,8 +140,12 @@ class Simulator:
 
     # ------------------------------------------------------------------ clock
     def now_s(self) -> float:
-        """Simulated time now [s]."""
-        return float(self.env.now)
+        """Simulated time now [s] (realtime: from the wall clock, inside the running step)."""
+        env = self.env
+        if isinstance(env, simpy.rt.RealtimeEnvironment) and self.started.is_set():
+            t = env.env_start + (time.monotonic() - env.real_start) * self.speed
+            return float(min(max(t, env.now), (self.k + 1) * self.dt))
+        return float(env.now)
 
     def _clock_write(self, address: int, values: Sequence[int], now_s: float) -> int | None:
         clk = self.clock
@@ -212,7 +229,19 @@ class Simulator:
             dev.publish(t, self.k)
 
     def run_realtime(self) -> None:
-        """Advance the plant with the wall clock until the horizon or a stop (thread body)."""
+        """Advance the plant with the wall clock until the horizon or a stop (thread body).
+
+        The clock starts at the first Modbus request (``--start first-request``, so that a
+        controller that connects late misses no step) or at once (``--start now``).
+        """
+        while not self.started.wait(0.1):
+            if self.stopped:
+                return
+        env = self.env
+        if isinstance(env, simpy.rt.RealtimeEnvironment):
+            env.sync()
+        for srv in self.servers.values():
+            srv.on_request = None
         while self.k < self.n and not self.stopped:
             with self.lock:
                 self._begin_step()
@@ -314,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "realtime: simpy RealtimeEnvironment")
     ap.add_argument("--speed", type=float, default=1.0,
                     help="realtime: simulated seconds per wall-clock second")
+    ap.add_argument("--start", choices=("first-request", "now"), default="first-request",
+                    help="realtime: start the plant's clock at the first Modbus request "
+                         "(default) or at once")
     ap.add_argument("--registers", type=Path, default=None,
                     help="folder of register maps (default config/registers)")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
@@ -332,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         scn = load_scenario(Path(args.scenario), parse_set(args.set))
-        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed)
+        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed, args.start)
     except ConfigError as exc:
         print(f"simulators: error: {exc}", file=sys.stderr)
         return 2

@@ -44,6 +44,21 @@ class Clock(Protocol):
         ...
 
 
+def run_step_events(env: simpy.Environment, dt_s: float) -> None:
+    """Run every SimPy event due up to the end of the step that starts at ``env.now``.
+
+    Only public SimPy API: a timeout marks the step end; all events due at or before it
+    run (``peek`` / ``step``), including those scheduled at exactly the step end, whatever
+    the order in which they were scheduled.
+    """
+    target = env.now + dt_s
+    env.timeout(dt_s)
+    peek = env.peek
+    step = env.step
+    while peek() <= target:
+        step()
+
+
 class SimPyClock:
     """The in-process plant on its SimPy environment.
 
@@ -71,13 +86,7 @@ class SimPyClock:
 
     def run_events(self) -> None:
         """Run every event due up to the end of the step that starts now."""
-        env = self.env
-        target = env.now + self.dt_s
-        env.timeout(self.dt_s)
-        peek = env.peek
-        step = env.step
-        while peek() <= target:
-            step()
+        run_step_events(self.env, self.dt_s)
 
     def advance(self, k: int) -> None:
         """Run every event up to ``t_{k+1}`` and settle step ``k``."""
@@ -92,18 +101,27 @@ class SimPyClock:
 class WallClock:
     """Sleep to the next tick boundary: ``t0 + (k + 1) · dt / speed`` of wall time.
 
+    The reads of a step start ``lag_frac`` of a step after its boundary, so that devices
+    that update at the boundary (a step-based simulator, a meter's averaging window) have
+    published; setpoints then apply from that instant.
+
     Parameters
     ----------
     dt_s : step length [s of simulated time].
     speed : simulated seconds per wall second (> 0; 1 = real time).
     stop : an event that cuts a sleep short (a stop request from a signal handler).
+    lag_frac : where inside the step the tick happens [fraction of a step, 0-0.5].
     """
 
     name = "wall"
 
-    def __init__(self, dt_s: float, speed: float = 1.0, stop: threading.Event | None = None) -> None:
+    def __init__(self, dt_s: float, speed: float = 1.0, stop: threading.Event | None = None,
+                 lag_frac: float = 0.02) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
+        if not 0.0 <= lag_frac <= 0.5:
+            raise ValueError(f"lag_frac must be in [0, 0.5], got {lag_frac!r}")
+        self.lag_frac = lag_frac
         self.dt_s = dt_s
         self.speed = speed
         self.stop = stop if stop is not None else threading.Event()
@@ -120,7 +138,7 @@ class WallClock:
 
     def advance(self, k: int) -> None:
         """Sleep until the start of step ``k + 1`` (at once when late)."""
-        due = self.t0 + (k + 1) * self.dt_s / self.speed
+        due = self.t0 + (k + 1 + self.lag_frac) * self.dt_s / self.speed
         delay = due - time.monotonic()
         if delay > 0:
             if self.stop.wait(delay):
@@ -132,4 +150,4 @@ class WallClock:
         """Nothing to release."""
 
 
-__all__ = ["Clock", "SimPyClock", "WallClock"]
+__all__ = ["Clock", "SimPyClock", "WallClock", "run_step_events"]

@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import Metric
 
 from twin.engine import kpis
 from twin.engine.balance import allocate_flows
+from twin.engine.safety import CLAMP_REASONS
 from twin.types import VEHICLE_TYPES
 
 if TYPE_CHECKING:
@@ -61,12 +62,6 @@ TOTALS: dict[str, str] = {
     "bess_discharge": "bess_discharge_kwh",
 }
 
-#: Reasons the safety layer reports (``twin.engine.safety``); pre-created so they read 0.
-CLAMP_REASONS: tuple[str, ...] = (
-    "bess_telemetry_invalid", "bess_not_finite", "sockets_telemetry_invalid", "socket_rating",
-    "socket_negative", "socket_not_finite", "bess_discharge_limit", "bess_charge_limit",
-    "bess_soc_min", "bess_soc_max", "no_reverse_flow", "grid_import_limit",
-)
 
 #: Device links with communication-health metrics (filled from the adapters' ``health``).
 COMM_DEVICES: tuple[str, ...] = ("bess", "chargers", "meters")
