@@ -106,22 +106,14 @@ def _run_at(sessions: SessionTable, dt: float, n_sock: int, hours: float
                                             np.full(n_sock, 3.7)), dt)
     steps = int(hours * 3600 / dt)
     e = np.zeros(n_sock)
-    total = [0.0]
-
-    def ticks() -> Generator[simpy.Event, Any, None]:
-        for _ in range(steps):
-            fleet.observe()
-            fleet.begin_step(np.full(n_sock, 100.0))
-            ev = simpy.Event(env)
-            ev._ok, ev._value = True, None
-            env.schedule(ev, 2, dt)
-            yield ev
-            total[0] += fleet.end_step(e)
-
-    env.process(ticks())
-    env.run(until=steps * dt + 1)
+    total = 0.0
+    for _ in range(steps):
+        fleet.observe()
+        fleet.begin_step(np.full(n_sock, 100.0))
+        run_step_events(env, dt)
+        total += fleet.end_step(e)
     fleet.finish()
-    return fleet.e_del_kwh, total[0]
+    return fleet.e_del_kwh, total
 
 
 def test_same_energy_at_any_tick() -> None:
