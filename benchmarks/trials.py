@@ -73,7 +73,7 @@ def dask_phases(seeds: list[int], ctrls: list[str], sets: dict[str, str]) -> dic
     from distributed import Client, LocalCluster, as_completed
 
     from twin.config import load_scenario
-    from twin.trials.runner import RunTask, _build_inputs, run_record
+    from twin.trials.runner import RunTask, dask_inputs, dask_run, task_json
     from twin.trials.store import inputs_key
 
     t0 = time.perf_counter()
@@ -85,8 +85,8 @@ def dask_phases(seeds: list[int], ctrls: list[str], sets: dict[str, str]) -> dic
     for s in seeds:
         scn = load_scenario(SCENARIO, {**sets, "seed": s})
         ik = inputs_key(scn)
-        inp[ik] = client.submit(_build_inputs, scn, pure=False)
-        futs += [client.submit(run_record, RunTask(f"{s}-{c}", scn, c, ik), inp[ik], pure=False)
+        inp[ik] = client.submit(dask_inputs, scn.model_dump_json(), pure=False)
+        futs += [client.submit(dask_run, task_json(RunTask(f"{s}-{c}", scn, c, ik)), inp[ik], pure=False)
                  for c in ctrls]
     t_first = 0.0
     walls = []

@@ -3,6 +3,9 @@
 A task's result is a compact, JSON-ready *record* (the numeric KPIs of ``summary.json``
 and a few daily arrays), never a live SimPy object, so it crosses process and machine
 boundaries cheaply and is stored as one JSON file per run (:mod:`twin.trials.store`).
+On Dask, what a task receives is JSON too (the scenario's pydantic JSON) and a seed's
+inputs cross once as ``.npz`` bytes (:mod:`twin.trials.wire`): none of the project's
+objects is pickled.
 
 The exogenous inputs (PV clouds, mall noise, EV sessions) are built once per seed (and per
 inputs-relevant site: a battery-size sweep shares them) and handed to every controller of
@@ -19,6 +22,7 @@ A run that raises is reported through ``on_error`` and the others go on.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -147,6 +151,29 @@ def _build_inputs(scn: Scenario) -> Any:
     return build_inputs(scn)
 
 
+def task_json(task: RunTask) -> str:
+    """``task`` as JSON (the scenario as its pydantic JSON): what a Dask run task receives."""
+    return json.dumps({"key": task.key, "scenario": task.scenario.model_dump_json(),
+                       "controller": task.controller, "inputs_key": task.inputs_key, "tags": task.tags})
+
+
+def dask_inputs(scenario_json: str) -> bytes:
+    """Dask task: build a seed's inputs and return them as ``.npz`` bytes."""
+    from twin.trials.wire import encode_inputs
+
+    return encode_inputs(_build_inputs(Scenario.model_validate_json(scenario_json)))
+
+
+def dask_run(task: str, inputs_npz: bytes) -> dict[str, Any]:
+    """Dask task: a run from :func:`task_json` and its seed's ``.npz`` inputs; a JSON-ready record."""
+    from twin.trials.wire import decode_inputs
+
+    t = json.loads(task)
+    scn = Scenario.model_validate_json(t["scenario"])
+    rt = RunTask(t["key"], scn, t["controller"], t["inputs_key"], t["tags"])
+    return run_record(rt, decode_inputs(inputs_npz, scn))
+
+
 OnRecord = Callable[[dict[str, Any]], None]
 OnError = Callable[[RunTask, BaseException], None]
 
@@ -203,12 +230,14 @@ def _run_on_dask(
         inputs_f: dict[str, Any] = {}
         by_future: dict[Any, RunTask] = {}
         for t in tasks:
-            if t.inputs_key not in inputs_f:
+            if t.inputs_key not in inputs_f:  # one inputs build per seed, shared as .npz bytes
                 inputs_f[t.inputs_key] = client.submit(
-                    _build_inputs, t.scenario, pure=False, key=f"inputs-{t.inputs_key}-{time.time_ns()}"
+                    dask_inputs, t.scenario.model_dump_json(), pure=False,
+                    key=f"inputs-{t.inputs_key}-{time.time_ns()}",
                 )
             fut = client.submit(
-                run_record, t, inputs_f[t.inputs_key], pure=False, key=f"run-{t.key}-{time.time_ns()}"
+                dask_run, task_json(t), inputs_f[t.inputs_key], pure=False,
+                key=f"run-{t.key}-{time.time_ns()}",
             )
             by_future[fut] = t
         for fut in as_completed(list(by_future)):
