@@ -20,6 +20,7 @@ exactly 0) gives the degenerate interval ``[d, d]`` and p = 1 when d = 0, p = 0 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -99,6 +100,14 @@ def paired_t_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, floa
     return m, m - tcrit * se, m + tcrit * se, p
 
 
+@functools.lru_cache(maxsize=8)
+def _resample_index(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """Resampling indices (drawn once per size and seed, shared by every KPI)."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    idx.setflags(write=False)
+    return idx
+
+
 def bootstrap_ci(
     a: Any, b: Any, level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0
 ) -> tuple[float, float]:
@@ -112,9 +121,7 @@ def bootstrap_ci(
     seed : seed of the resampling generator.
     """
     d = _diff(a, b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, d.size, size=(n_boot, d.size))
-    means = d[idx].mean(axis=1)
+    means = d[_resample_index(d.size, n_boot, seed)].mean(axis=1)
     lo, hi = np.quantile(means, [0.5 - level / 2.0, 0.5 + level / 2.0])
     return float(lo), float(hi)
 

@@ -97,8 +97,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     check_out(out, "trials.parquet")
     h = scenario_hash(scn0)
     tasks = []
-    for s in seeds:
-        scn = load_scenario(Path(args.scenario), {**sets, "seed": s})
+    for s in seeds:  # the same scenario with another seed (validated like --set seed=S)
+        scn = scn0.model_copy(update={"config": scn0.config.model_copy(update={"seed": s})})
         ik = inputs_key(scn)
         tasks += [RunTask(run_key(h, c, s), scn, c, ik) for c in ctrls]
     store = RunStore(out)

@@ -108,10 +108,8 @@ class RunStore:
         dest = self.path(str(record["key"]))
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=self.dir)
         try:
-            with os.fdopen(fd, "w") as f:
+            with os.fdopen(fd, "w") as f:  # a killed process leaves the old name or the whole file
                 json.dump(record, f, sort_keys=True, allow_nan=True)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
