@@ -121,22 +121,10 @@ def waster() -> Iterator[str]:
 
 def test_planted_difference_is_found(day_scenario: Path, tmp_path: Path, waster: str) -> None:
     out = tmp_path / "planted"
-    rc = main(
-        [
-            "ab",
-            str(day_scenario),
-            "--controllers",
-            f"six_phase,{waster}",
-            "--seeds",
-            "20",
-            "--workers",
-            "1",
-            "--out",
-            str(out),
-            "-q",
-            "--no-figures",
-        ]
-    )
+    # a 4 MWh battery from 20 % SOC has the headroom to keep the whole day's waste
+    big = ["--set", "bess.e_capacity_kwh=4000", "--set", "bess.soc_initial_frac=0.2"]
+    rc = main(["ab", str(day_scenario), "--controllers", f"six_phase,{waster}", "--seeds", "20",
+               "--workers", "1", "--out", str(out), "-q", "--no-figures", *big])
     assert rc == 0
     trials, summ = _read(out)
     grid = summ[summ["kpi"] == "grid_import_kwh"].iloc[0]
@@ -147,9 +135,9 @@ def test_planted_difference_is_found(day_scenario: Path, tmp_path: Path, waster:
     assert grid["win_rate_a"] == 1.0
     cost = summ[summ["kpi"] == "cost_grid_import_soles"].iloc[0]
     assert cost["ci_high"] < 0.0
-    # the planted effect is a few percent of the grid import (capped by the battery's headroom)
-    rel = -grid["mean_diff"] / grid["mean_b"]
-    assert 0.01 < rel < 0.06
+    # the planted effect: about 5 % more grid energy
+    rel = -grid["mean_diff"] / grid["mean_a"]
+    assert 0.035 < rel < 0.065
     # EV service is untouched by the waste: no detectable difference
     ev = summ[summ["kpi"] == "ev_kwh"].iloc[0]
     assert ev["verdict"].startswith("no detectable difference")

@@ -58,7 +58,7 @@ EXTRA_COLUMNS = ["mean_a", "mean_b", "boot_low", "boot_high", "lower_is_better",
 
 def trials_frame(records: Sequence[dict[str, Any]], controllers: Sequence[str]) -> pd.DataFrame:
     """One row per run: ``controller``, ``seed`` and every numeric KPI under its own key."""
-    rows = [{"controller": r["controller"], "seed": int(r["seed"]), **r["kpis"]} for r in records]
+    rows = [{**r["kpis"], "controller": r["controller"], "seed": int(r["seed"])} for r in records]
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=["controller", "seed"])
