@@ -65,6 +65,30 @@ def ab(seeds: int, ctrls: list[str], workers: int, figures: bool, out: Path, set
     return wall
 
 
+def _spin(n: int) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def machine_ceiling(n: int = 10_000_000) -> float:
+    """Speed-up of 2 processes over 1 on a pure-Python busy loop: what the cores give now."""
+    import multiprocessing as mp
+
+    t0 = time.perf_counter()
+    _spin(n)
+    _spin(n)
+    serial = time.perf_counter() - t0
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # start-up out of the timing
+        t0 = time.perf_counter()
+        pool.map(_spin, [n, n])
+        par = time.perf_counter() - t0
+    return serial / par
+
+
 def dask_phases(seeds: list[int], ctrls: list[str], sets: dict[str, str]) -> dict[str, float]:
     """The runs as raw tasks on a 2-worker LocalCluster, timed by phase [s]: cluster start,
     first result (worker imports + first inputs build), the rest (steady state), close."""
@@ -134,6 +158,7 @@ def main() -> None:
                         str(tmp / "run"), "-q", *extra], check=True)
         t_run = time.perf_counter() - t0
         ph = dask_phases(seeds, ctrls, sets)
+        ceiling = machine_ceiling()
         same = (tmp / "w1" / "ab_summary.csv").read_text() == (tmp / "w2" / "ab_summary.csv").read_text()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -152,6 +177,8 @@ def main() -> None:
           f"imports + first inputs), other {ph['n_rest']:.0f} runs {ph['rest']:.2f} s "
           f"= {ph['n_rest'] / ph['rest']:.1f} runs/s (serial {serial_rate:.1f} runs/s: steady-state "
           f"speed-up {ph['n_rest'] / ph['rest'] / serial_rate:.2f}×), close {ph['close']:.2f} s")
+    print(f"  ceiling now: 2 processes of a bare Python loop run {ceiling:.2f}× faster than 1 (other jobs "
+          "share the cores)")
     print(f"  twin ab --workers 1 with figures     {t1f:7.2f} s   (figures + page {t1f - t1:.2f} s)")
     print(f"  one 'twin run' process, same week    {t_run:7.2f} s   (imports, inputs, run, files)")
     print(f"  same ab_summary.csv with 1 and 2 workers: {same}")
