@@ -75,6 +75,17 @@ def inputs_key(scn: Scenario) -> str:
     )
 
 
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def file_mode() -> int:
+    """Ordinary permissions of a new file (``mkstemp`` makes 0600)."""
+    return 0o666 & ~_umask()
+
+
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -110,6 +121,7 @@ class RunStore:
         try:
             with os.fdopen(fd, "w") as f:  # a killed process leaves the old name or the whole file
                 json.dump(record, f, sort_keys=True, allow_nan=True)
+            os.chmod(tmp, file_mode())
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -117,4 +129,4 @@ class RunStore:
         return dest
 
 
-__all__ = ["RunStore", "inputs_key", "run_key", "scenario_hash"]
+__all__ = ["RunStore", "file_mode", "inputs_key", "run_key", "scenario_hash"]
