@@ -125,7 +125,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     for k, v in eco.items():
         runs[k] = v
-    runs = runs.sort_values([*keys, "controller", "seed"], kind="stable").reset_index(drop=True)
+    runs["_order"] = runs["controller"].map({c: i for i, c in enumerate(ctrls)})
+    runs = runs.sort_values([*keys, "_order", "seed"], kind="stable").drop(columns="_order")
+    runs = runs.reset_index(drop=True)
     buf = io.BytesIO()
     runs.to_parquet(buf, index=False)
     write_atomic(out / "sweep.parquet", buf.getvalue())
