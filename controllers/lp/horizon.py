@@ -1,0 +1,99 @@
+"""Data of one LP horizon from a ``ControlContext`` (forecasts, tariff, battery state)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from controllers.lp.ev import EvWindows, concat_windows, envelopes, windows_from_sessions
+from controllers.lp.model import BatteryData, HorizonData, Weights
+from twin.config import SiteConfig
+from twin.errors import ConfigError
+from twin.forecast import ControlContext
+from twin.inputs import SessionTable
+from twin.types import VEHICLE_TYPES, SiteObservation
+
+
+def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> BatteryData:
+    """The battery of ``site`` for the LP (round trip split evenly, as the plant does)."""
+    b = site.bess
+    eta = math.sqrt(b.eta_roundtrip)
+    cap0 = b.e_capacity_kwh
+    cap = cap0 if e_capacity_kwh is None else e_capacity_kwh
+    return BatteryData(b.p_charge_max_kw, b.p_discharge_max_kw, eta, eta, b.soc_min_frac,
+                       b.soc_max_frac, cap,
+                       b.capacity_loss_coefficient / 2.0 * (cap0 / cap if cap > 0 else 1.0),
+                       b.self_discharge_frac_per_h)
+
+
+def weights_from(params: dict[str, Any], name: str) -> tuple[Weights, dict[str, Any]]:
+    """Split ``controller_params`` into the objective weights and the rest."""
+    known = {"co2_price_per_kg", "peak_charge_per_kw", "unserved_penalty_per_kwh"}
+    w = Weights(**{k: float(v) for k, v in params.items() if k in known})
+    for k in known & params.keys():
+        if float(params[k]) < 0.0:
+            raise ConfigError(f"{name}: controller_params.{k} must be >= 0, got {params[k]!r}")
+    return w, {k: v for k, v in params.items() if k not in known}
+
+
+def plugged_windows(obs: SiteObservation) -> EvWindows:
+    """Vehicles plugged at ``obs``: window from now to their departure, energy still asked."""
+    s = obs.sockets
+    occ = np.flatnonzero(s.occupied) if s.n_occupied else np.zeros(0, np.int64)
+    return EvWindows(s.type_code[occ], np.full(occ.size, obs.t_s), s.t_departure_s[occ].copy(),
+                     s.p_demand_kw[occ].copy(), s.e_remaining_kwh[occ].copy())
+
+
+def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
+                 obs: SiteObservation | None = None, peak_floor_kw: float = 0.0) -> HorizonData:
+    """Forecasts over steps ``k0 .. k0 + n - 1`` as LP data.
+
+    With ``obs`` the vehicles plugged now are part of the horizon (and hold their sockets
+    for the queue replay of the forecast arrivals).
+    """
+    fc = ctx.forecaster
+    site = ctx.site
+    dt_s = ctx.dt_s
+    dt_h = dt_s / 3600.0
+    pv = fc.pv_kw(k0, n)
+    mall = fc.mall_kw(k0, n)
+    base = mall - pv
+    if site.ev.source == "profile":
+        base = base + fc.ev_energy_kwh(k0, n) / dt_h
+    t0 = k0 * dt_s
+    ks = np.minimum(np.arange(k0, k0 + n), ctx.n_steps - 1)
+    # tariff: known for the run; past the end, the same time of day on the last day
+    spd = max(1, round(86400.0 / dt_s))
+    over = np.arange(k0, k0 + n) >= ctx.n_steps
+    if over.any():
+        ks = ks.copy()
+        back = np.ceil((np.arange(k0, k0 + n)[over] - (ctx.n_steps - 1)) / spd).astype(np.int64)
+        ks[over] = np.maximum(np.arange(k0, k0 + n)[over] - back * spd, 0)
+    price = np.asarray(ctx.price_per_kwh, float)[ks]
+    sockets = ctx.sockets
+    if site.ev.source == "profile":
+        z = np.zeros(0)
+        win = EvWindows(np.zeros(0, np.int64), z, z, z, z)
+    else:
+        arr = fc.sessions(k0, n)
+        busy = None
+        if obs is not None and obs.sockets.n_occupied:
+            busy = np.where(obs.sockets.occupied, obs.sockets.t_departure_s, -np.inf)
+            keep = arr.arrival_s > obs.t_s
+            if not keep.all():
+                arr = SessionTable(*(getattr(arr, f)[keep] for f in (
+                    "arrival_s", "departure_s", "type_code", "e_req_kwh", "p_max_kw", "patience_s")))
+        win = windows_from_sessions(arr, sockets, busy)
+        if obs is not None and obs.sockets.n_occupied:
+            win = concat_windows(plugged_windows(obs), win)
+    ev = envelopes(win, t0, dt_s, n)
+    return HorizonData(base_kw=base, price_per_kwh=price, co2_kg_per_kwh=site.grid.co2_kg_per_kwh,
+                       e0_kwh=e0_kwh, ev=ev, import_limit_kw=site.grid.import_limit_kw,
+                       peak_floor_kw=peak_floor_kw)
+
+
+N_TYPES = len(VEHICLE_TYPES)
+
+__all__ = ["N_TYPES", "battery_data", "horizon_data", "plugged_windows", "weights_from"]

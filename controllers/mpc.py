@@ -1,0 +1,136 @@
+"""``mpc``: the ``optimal`` LP on a rolling horizon, fed by the scenario's forecaster.
+
+Every ``resolve_every_h`` hours (default 1) the controller re-solves the LP over the next
+``horizon_h`` hours (default 48) from the battery's measured state, the vehicles plugged
+now (their departure and remaining energy, read from the sockets) and the forecaster's PV,
+mall and arrivals (scenario key ``forecast``: ``perfect``, ``persistence`` or ``noisy``);
+between solves it plays the latest plan back like ``optimal``. The LP keeps one HiGHS
+model: each solve changes bounds and costs only and starts from the previous basis.
+
+``controller_params``: the weights of ``optimal`` (``co2_price_per_kg``,
+``peak_charge_per_kw``, ``unserved_penalty_per_kwh``), ``horizon_h`` (48),
+``resolve_every_h`` (1), ``time_limit_s`` (30, per solve).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from controllers.base import register
+from controllers.lp.cost import run_cost
+from controllers.lp.horizon import N_TYPES, battery_data, horizon_data, weights_from
+from controllers.lp.model import SiteLp
+from controllers.lp.playback import bess_setpoint, socket_limits
+from controllers.optimal import PHASES, _time_limit, phase_of
+from twin.config import SiteConfig
+from twin.errors import ConfigError, UserError
+from twin.forecast import ControlContext
+from twin.types import Setpoints, SiteObservation
+
+
+@register("mpc", "model-predictive control: the optimal LP re-solved every hour over the next "
+          "48 h on the scenario's forecasts (perfect, persistence or noisy)")
+class MpcController:
+    """Rolling-horizon LP."""
+
+    name = "mpc"
+    phases = PHASES
+
+    def __init__(self, site: SiteConfig, **params: Any) -> None:
+        self.site = site
+        self.weights, rest = weights_from(params, "mpc")
+        self.time_limit_s = _time_limit(rest, "mpc", 30.0)
+        self.horizon_h = float(rest.pop("horizon_h", 48.0))
+        self.resolve_every_h = float(rest.pop("resolve_every_h", 1.0))
+        if rest:
+            raise TypeError(f"mpc got unknown parameters {sorted(rest)}; it takes "
+                            "co2_price_per_kg, peak_charge_per_kw, unserved_penalty_per_kwh, "
+                            "horizon_h, resolve_every_h, time_limit_s")
+        if self.horizon_h <= 0 or self.resolve_every_h <= 0:
+            raise ConfigError("mpc: controller_params.horizon_h and resolve_every_h must be > 0")
+        self.ctx: ControlContext | None = None
+        self.reset()
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Forget the model and the plan."""
+        self.lp: SiteLp | None = None
+        self.k_plan = -1
+        self.n_solves = 0
+        self.solve_s: list[float] = []
+        self.build_s = 0.0
+        self.peak_kw = 0.0
+        self.n_adjusted = 0
+
+    def prepare(self, context: ControlContext) -> None:
+        """Build the LP structure for one horizon (solved at the first step)."""
+        from controllers.optimal import needs_writeoff
+
+        self.ctx = context
+        dt_h = context.dt_s / 3600.0
+        self.n_h = max(1, round(self.horizon_h / dt_h))
+        self.every = max(1, round(self.resolve_every_h / dt_h))
+        t0 = time.perf_counter()
+        probe = horizon_data(context, 0, 1, context.site.bess.e_capacity_kwh)
+        probe.price_per_kwh = np.asarray(context.price_per_kwh, float)
+        self.lp = SiteLp(self.n_h, dt_h, N_TYPES, battery_data(context.site), self.weights,
+                         time_limit_s=self.time_limit_s,
+                         with_writeoff=needs_writeoff(self.weights, probe))
+        self.lp.h.setOptionValue("solver", "simplex")
+        self.build_s = time.perf_counter() - t0
+
+    def _solve(self, obs: SiteObservation) -> None:
+        ctx, lp = self.ctx, self.lp
+        assert ctx is not None and lp is not None
+        t0 = time.perf_counter()
+        lp.bat = battery_data(ctx.site, obs.bess.e_capacity_kwh)
+        d = horizon_data(ctx, obs.k, self.n_h, obs.bess.e_kwh, obs, self.peak_kw)
+        plan = lp.solve(d)
+        self.solve_s.append(time.perf_counter() - t0)
+        self.n_solves += 1
+        self.k_plan = obs.k
+        self._p_bess = plan.p_discharge_kw - plan.p_charge_kw
+        self._g = plan.p_grid_kw
+        self._e_ev = plan.e_ev_kwh.T.copy()
+        self._e_asap = np.diff(d.ev.u_kwh, axis=1, prepend=0.0).T.copy()
+
+    def decide(self, obs: SiteObservation) -> Setpoints:
+        """Re-solve when due, then play the plan's current step back."""
+        if self.lp is None:
+            raise UserError("mpc: the driver must call prepare(context) before the first step")
+        k = obs.k
+        if self.k_plan < 0 or k - self.k_plan >= self.every or k - self.k_plan >= self.n_h:
+            self._solve(obs)
+        j = k - self.k_plan
+        self.peak_kw = max(self.peak_kw, float(self._g[j]))
+        lim = socket_limits(obs, self._e_ev[j], self._e_asap[j])
+        p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
+                                    self.site.grid.export_limit_kw)
+        self.n_adjusted += adjusted
+        return Setpoints(p, lim, phase_of(p))
+
+    def summary(self, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``summary.json["mpc"]``: solves, their times, the forecaster, the weighted cost."""
+        if self.ctx is None:
+            return {}
+        s = np.asarray(self.solve_s) if self.solve_s else np.zeros(1)
+        out: dict[str, Any] = {
+            "forecast": getattr(self.ctx.forecaster, "name", "?"),
+            "horizon_h": self.horizon_h, "resolve_every_h": self.resolve_every_h,
+            "n_solves": self.n_solves, "build_s": self.build_s,
+            "solve_s_total": float(s.sum()), "solve_s_median": float(np.median(s)),
+            "solve_s_max": float(s.max()),
+            "n_variables": self.lp.n_cols if self.lp else 0,
+            "n_constraints": self.lp.n_rows if self.lp else 0,
+            "playback_adjustments": self.n_adjusted, "weights": asdict(self.weights),
+        }
+        if run is not None:
+            out["simulated_cost"] = run_cost(run, self.weights)["cost"]
+        return {"mpc": out}
+
+
+__all__ = ["MpcController"]
