@@ -170,7 +170,8 @@ class SiteLp:
         self._build_matrix()
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("time_limit", float(time_limit_s))
+        self.time_limit_s = float(time_limit_s)
+        self.h.setOptionValue("time_limit", self.time_limit_s)
         self._passed = False
         self.build_s = time.perf_counter() - t0
 
@@ -306,7 +307,7 @@ class SiteLp:
         ms = highspy.HighsModelStatus
         if status == ms.kTimeLimit:
             raise UserError(
-                f"optimal: HiGHS hit the time limit ({self.h.getOptionValue('time_limit'):g} s) "
+                f"optimal: HiGHS hit the time limit ({self.time_limit_s:g} s) "
                 f"on {self.n} steps; raise controller_params.time_limit_s or shorten the horizon")
         if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
             lim = d.import_limit_kw
