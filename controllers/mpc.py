@@ -9,7 +9,8 @@ model: each solve changes bounds and costs only and starts from the previous bas
 
 ``controller_params``: the weights of ``optimal`` (``co2_price_per_kg``,
 ``peak_charge_per_kw``, ``unserved_penalty_per_kwh``), ``horizon_h`` (48),
-``resolve_every_h`` (1), ``time_limit_s`` (30, per solve).
+``resolve_every_h`` (1), ``time_limit_s`` (5, per solve; a stalled warm start is
+retried once from scratch).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class MpcController:
     def __init__(self, site: SiteConfig, **params: Any) -> None:
         self.site = site
         self.weights, rest = weights_from(params, "mpc")
-        self.time_limit_s = _time_limit(rest, "mpc", 30.0)
+        self.time_limit_s = _time_limit(rest, "mpc", 5.0)
         self.horizon_h = float(rest.pop("horizon_h", 48.0))
         self.resolve_every_h = float(rest.pop("resolve_every_h", 1.0))
         if rest:
@@ -124,6 +125,7 @@ class MpcController:
             "n_solves": self.n_solves, "build_s": self.build_s,
             "solve_s_total": float(s.sum()), "solve_s_median": float(np.median(s)),
             "solve_s_max": float(s.max()),
+            "cold_retries": self.lp.n_cold_retries if self.lp else 0,
             "n_variables": self.lp.n_cols if self.lp else 0,
             "n_constraints": self.lp.n_rows if self.lp else 0,
             "playback_adjustments": self.n_adjusted, "weights": asdict(self.weights),

@@ -173,6 +173,8 @@ class SiteLp:
         self.time_limit_s = float(time_limit_s)
         self.h.setOptionValue("time_limit", self.time_limit_s)
         self._passed = False
+        self.n_solves = 0
+        self.n_cold_retries = 0
         self.build_s = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ structure
@@ -292,10 +294,21 @@ class SiteLp:
             ridx = np.arange(self.n_rows, dtype=np.int32)
             h.changeRowsBounds(self.n_rows, ridx, rlo, rhi)
         t_built = time.perf_counter()
+        # HiGHS's run clock is cumulative over runs of one model (ERGO-Code/HiGHS#1477): the
+        # limit is set from the time used so far
+        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
         h.run()
-        t_solved = time.perf_counter()
         status = h.getModelStatus()
         ms = highspy.HighsModelStatus
+        if status != ms.kOptimal and self.n_solves > 0:
+            # a warm start can stall (degenerate cycling): retry once from scratch
+            self.n_cold_retries += 1
+            h.clearSolver()
+            h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
+            h.run()
+            status = h.getModelStatus()
+        t_solved = time.perf_counter()
+        self.n_solves += 1
         if status != ms.kOptimal:
             self._raise(status, d)
         x = np.asarray(h.getSolution().col_value)
