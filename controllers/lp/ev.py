@@ -144,13 +144,15 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec,
     return t_plug, p_max
 
 
-def envelopes(w: EvWindows, t0_s: float, dt_s: float, n: int) -> EvEnvelopes:
-    """Per-type envelopes over steps ``[t0, t0 + n dt)`` (vectorised over sessions × steps).
+def envelopes(w: EvWindows, edges_s: FloatArray) -> EvEnvelopes:
+    """Per-type envelopes over the steps ``[edges[j], edges[j+1])`` (vectorised over
+    sessions × steps; the steps need not be equal).
 
     Windows are clipped to the horizon: energy after its end is not deliverable.
     """
     n_types = len(VEHICLE_TYPES)
-    t_end = t0_s + n * dt_s
+    n = edges_s.shape[0] - 1
+    t0_s, t_end = float(edges_s[0]), float(edges_s[-1])
     ok = np.isfinite(w.t_plug_s) & (w.p_max_kw > 0.0)
     tp = np.maximum(w.t_plug_s[ok], t0_s)
     td = np.minimum(w.t_dep_s[ok], t_end)
@@ -164,15 +166,15 @@ def envelopes(w: EvWindows, t0_s: float, dt_s: float, n: int) -> EvEnvelopes:
     low = np.zeros((n_types, n))
     cap = np.zeros((n_types, n))
     if tp.size:
-        k_first = np.floor((tp - t0_s) / dt_s).astype(np.int64)
-        k_last = np.minimum(np.ceil((td - t0_s) / dt_s).astype(np.int64) - 1, n - 1)
+        k_first = np.clip(np.searchsorted(edges_s, tp, side="right") - 1, 0, n - 1)
+        k_last = np.clip(np.searchsorted(edges_s, td, side="left") - 1, 0, n - 1)
         k_first = np.minimum(k_first, k_last)
         span = k_last - k_first + 1
         sess = np.repeat(np.arange(tp.size), span)
         offs = np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
         k = k_first[sess] + offs
-        a = t0_s + k * dt_s
-        b = a + dt_s
+        a = edges_s[k]
+        b = edges_s[k + 1]
         p, d, s_tp, s_td = pmax[sess], d_kwh[sess], tp[sess], td[sess]
 
         def asap(t: FloatArray) -> FloatArray:
@@ -192,10 +194,74 @@ def envelopes(w: EvWindows, t0_s: float, dt_s: float, n: int) -> EvEnvelopes:
     return EvEnvelopes(u, low, cap, e_req, float(d_kwh.sum()))
 
 
+def _sub(s: SessionTable, lo: int, hi: int) -> SessionTable:
+    return SessionTable(s.arrival_s[lo:hi], s.departure_s[lo:hi], s.type_code[lo:hi],
+                        s.e_req_kwh[lo:hi], s.p_max_kw[lo:hi], s.patience_s[lo:hi])
+
+
+class ReplayCache:
+    """Queue replays of independent blocks of sessions, reused when a block comes again.
+
+    A block runs between two instants at which nobody is plugged in or waiting; its replay
+    depends only on its own sessions' times relative to its first arrival, so a rolling
+    horizon that sees the same day again (perfect or noisy forecasts: the real arrivals;
+    persistence: yesterday's arrivals moved by a day) replays it once.
+    """
+
+    def __init__(self, sockets: SocketSpec) -> None:
+        self.sockets = sockets
+        self._d: dict[bytes, tuple[FloatArray, FloatArray]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def plug(self, s: SessionTable, busy_until_s: FloatArray | None = None
+             ) -> tuple[FloatArray, FloatArray]:
+        """Like ``plug_schedule`` (the same result), block by block."""
+        n = s.n
+        t_plug = np.full(n, math.nan)
+        p_max = np.zeros(n)
+        if n == 0:
+            return t_plug, p_max
+        t_busy = -math.inf
+        if busy_until_s is not None:
+            fin = busy_until_s[np.isfinite(busy_until_s)]
+            t_busy = float(fin.max()) if fin.size else -math.inf
+        gone = np.maximum(s.departure_s, s.arrival_s + s.patience_s)
+        before = np.concatenate([[-math.inf], np.maximum.accumulate(gone)[:-1]])
+        starts = np.flatnonzero((s.arrival_s > before) & (s.arrival_s > t_busy))
+        if starts.size == 0 or starts[0] != 0:
+            # the first block shares the station with the vehicles plugged now
+            first_end = int(starts[0]) if starts.size else n
+            tp, pm = plug_schedule(_sub(s, 0, first_end), self.sockets, busy_until_s)
+            t_plug[:first_end], p_max[:first_end] = tp, pm
+        bounds = np.append(starts, n)
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            sub = _sub(s, lo, hi)
+            t0 = float(sub.arrival_s[0])
+            key = b"".join(a.tobytes() for a in (
+                sub.arrival_s - t0, sub.departure_s - t0, sub.type_code.astype(np.int64),
+                sub.patience_s, sub.p_max_kw))
+            hit = self._d.get(key)
+            if hit is None:
+                self.misses += 1
+                tp, pm = plug_schedule(sub, self.sockets)
+                hit = (tp - t0, pm)
+                self._d[key] = hit
+            else:
+                self.hits += 1
+            t_plug[lo:hi] = hit[0] + t0
+            p_max[lo:hi] = hit[1]
+        return t_plug, p_max
+
+
 def windows_from_sessions(s: SessionTable, sockets: SocketSpec,
-                          busy_until_s: FloatArray | None = None) -> EvWindows:
+                          busy_until_s: FloatArray | None = None,
+                          cache: ReplayCache | None = None) -> EvWindows:
     """Charging windows of sessions that have not arrived yet (queue rule replayed)."""
-    t_plug, p_max = plug_schedule(s, sockets, busy_until_s)
+    if cache is not None:
+        t_plug, p_max = cache.plug(s, busy_until_s)
+    else:
+        t_plug, p_max = plug_schedule(s, sockets, busy_until_s)
     return EvWindows(s.type_code, t_plug, s.departure_s, p_max, s.e_req_kwh)
 
 
@@ -205,5 +271,5 @@ def concat_windows(a: EvWindows, b: EvWindows) -> EvWindows:
                        ("type_code", "t_plug_s", "t_dep_s", "p_max_kw", "e_req_kwh")))
 
 
-__all__ = ["EvEnvelopes", "EvWindows", "concat_windows", "envelopes", "plug_schedule",
-           "windows_from_sessions"]
+__all__ = ["EvEnvelopes", "EvWindows", "ReplayCache", "concat_windows", "envelopes",
+           "plug_schedule", "windows_from_sessions"]

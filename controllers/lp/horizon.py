@@ -7,13 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from controllers.lp.ev import EvWindows, concat_windows, envelopes, windows_from_sessions
+from controllers.lp.ev import (
+    EvWindows,
+    ReplayCache,
+    concat_windows,
+    envelopes,
+    windows_from_sessions,
+)
 from controllers.lp.model import BatteryData, HorizonData, Weights
 from twin.config import SiteConfig
 from twin.errors import ConfigError
 from twin.forecast import ControlContext
 from twin.inputs import SessionTable
-from twin.types import VEHICLE_TYPES, SiteObservation
+from twin.types import VEHICLE_TYPES, FloatArray, SiteObservation
 
 
 def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> BatteryData:
@@ -46,12 +52,37 @@ def plugged_windows(obs: SiteObservation) -> EvWindows:
                      s.p_demand_kw[occ].copy(), s.e_remaining_kwh[occ].copy())
 
 
-def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
-                 obs: SiteObservation | None = None, peak_floor_kw: float = 0.0) -> HorizonData:
-    """Forecasts over steps ``k0 .. k0 + n - 1`` as LP data.
+def step_grid(n_fine: int, group: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
+    """LP steps over ticks: ``n_fine`` steps of one tick, then ``n_coarse`` of ``group`` ticks.
 
-    With ``obs`` the vehicles plugged now are part of the horizon (and hold their sockets
-    for the queue replay of the forecast arrivals).
+    Returns the first tick of every LP step and the ticks per step.
+    """
+    size = np.concatenate([np.ones(n_fine, np.int64), np.full(n_coarse, group, np.int64)])
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    return first, size
+
+
+def _tariff(ctx: ControlContext, k0: int, n: int) -> FloatArray:
+    """Price per tick; past the end, the same time of day on the last day."""
+    k = np.arange(k0, k0 + n)
+    spd = max(1, round(86400.0 / ctx.dt_s))
+    over = k >= ctx.n_steps
+    if over.any():
+        k = k.copy()
+        back = np.ceil((k[over] - (ctx.n_steps - 1)) / spd).astype(np.int64)
+        k[over] = np.maximum(k[over] - back * spd, 0)
+    return np.asarray(ctx.price_per_kwh, float)[k]
+
+
+def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
+                 obs: SiteObservation | None = None, peak_floor_kw: float = 0.0,
+                 grid: tuple[np.ndarray, np.ndarray] | None = None,
+                 cache: ReplayCache | None = None) -> HorizonData:
+    """Forecasts over ticks ``k0 .. k0 + n - 1`` as LP data.
+
+    With ``grid`` (``step_grid``) ticks are grouped into LP steps (means of PV, mall and
+    price; ``n`` must be the total of ticks). With ``obs`` the vehicles plugged now are part
+    of the horizon (and hold their sockets for the queue replay of the forecast arrivals).
     """
     fc = ctx.forecaster
     site = ctx.site
@@ -62,17 +93,15 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
     base = mall - pv
     if site.ev.source == "profile":
         base = base + fc.ev_energy_kwh(k0, n) / dt_h
+    price = _tariff(ctx, k0, n)
     t0 = k0 * dt_s
-    ks = np.minimum(np.arange(k0, k0 + n), ctx.n_steps - 1)
-    # tariff: known for the run; past the end, the same time of day on the last day
-    spd = max(1, round(86400.0 / dt_s))
-    over = np.arange(k0, k0 + n) >= ctx.n_steps
-    if over.any():
-        ks = ks.copy()
-        back = np.ceil((np.arange(k0, k0 + n)[over] - (ctx.n_steps - 1)) / spd).astype(np.int64)
-        ks[over] = np.maximum(np.arange(k0, k0 + n)[over] - back * spd, 0)
-    price = np.asarray(ctx.price_per_kwh, float)[ks]
-    sockets = ctx.sockets
+    if grid is None:
+        edges = t0 + dt_s * np.arange(n + 1, dtype=float)
+    else:
+        first, size = grid
+        base = np.add.reduceat(base, first) / size
+        price = np.add.reduceat(price, first) / size
+        edges = t0 + dt_s * np.append(first, n).astype(float)
     if site.ev.source == "profile":
         z = np.zeros(0)
         win = EvWindows(np.zeros(0, np.int64), z, z, z, z)
@@ -81,14 +110,15 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
         busy = None
         if obs is not None and obs.sockets.n_occupied:
             busy = np.where(obs.sockets.occupied, obs.sockets.t_departure_s, -np.inf)
+        if obs is not None:
             keep = arr.arrival_s > obs.t_s
             if not keep.all():
                 arr = SessionTable(*(getattr(arr, f)[keep] for f in (
                     "arrival_s", "departure_s", "type_code", "e_req_kwh", "p_max_kw", "patience_s")))
-        win = windows_from_sessions(arr, sockets, busy)
+        win = windows_from_sessions(arr, ctx.sockets, busy, cache)
         if obs is not None and obs.sockets.n_occupied:
             win = concat_windows(plugged_windows(obs), win)
-    ev = envelopes(win, t0, dt_s, n)
+    ev = envelopes(win, edges)
     return HorizonData(base_kw=base, price_per_kwh=price, co2_kg_per_kwh=site.grid.co2_kg_per_kwh,
                        e0_kwh=e0_kwh, ev=ev, import_limit_kw=site.grid.import_limit_kw,
                        peak_floor_kw=peak_floor_kw)
@@ -96,4 +126,4 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
 
 N_TYPES = len(VEHICLE_TYPES)
 
-__all__ = ["N_TYPES", "battery_data", "horizon_data", "plugged_windows", "weights_from"]
+__all__ = ["N_TYPES", "battery_data", "horizon_data", "plugged_windows", "step_grid", "weights_from"]

@@ -120,17 +120,18 @@ class Plan:
     info: dict[str, float] = field(default_factory=dict)
 
 
-def _tri(n: int, a: float) -> sp.coo_matrix:
-    """``x_k − a x_{k−1}`` for k = 0..n−1 (n × n, lower bidiagonal)."""
+def _tri(n: int, a: float | FloatArray) -> sp.coo_matrix:
+    """``x_k − a_k x_{k−1}`` for k = 0..n−1 (n × n, lower bidiagonal)."""
     r = np.arange(n)
     rows = np.concatenate([r, r[1:]])
     cols = np.concatenate([r, r[:-1]])
-    vals = np.concatenate([np.ones(n), np.full(n - 1, -a)])
+    vals = np.concatenate([np.ones(n), -np.broadcast_to(np.asarray(a, float), (n,))[1:]])
     return sp.coo_matrix((vals, (rows, cols)), shape=(n, n))
 
 
 class SiteLp:
-    """The LP structure for ``n`` steps of ``dt_h`` hours; data are set per solve.
+    """The LP structure for ``n`` steps of ``dt_h`` hours each (one value, or one per step);
+    data are set per solve.
 
     The constraint matrix depends only on the battery, the step and which terms are on, so
     a rolling horizon keeps one HiGHS model and changes bounds and costs between solves
@@ -143,13 +144,14 @@ class SiteLp:
         marginal cost of import and nothing limits the import).
     """
 
-    def __init__(self, n: int, dt_h: float, n_types: int, bat: BatteryData, weights: Weights,
+    def __init__(self, n: int, dt_h: float | FloatArray, n_types: int, bat: BatteryData, weights: Weights,
                  time_limit_s: float = 300.0, with_peak: bool | None = None,
                  with_writeoff: bool = True) -> None:
         import highspy
 
         t0 = time.perf_counter()
-        self.n, self.dt_h, self.n_types = n, dt_h, n_types
+        self.n, self.n_types = n, n_types
+        self.dt_h = np.broadcast_to(np.asarray(dt_h, float), (n,)).copy()
         self.bat, self.w = bat, weights
         self.with_peak = weights.peak_charge_per_kw > 0.0 if with_peak is None else with_peak
         self.with_writeoff = with_writeoff
@@ -181,14 +183,18 @@ class SiteLp:
     def _build_matrix(self) -> None:
         n, dt, b = self.n, self.dt_h, self.bat
         eye = sp.identity(n, format="coo")
+
+        def diag(v: FloatArray) -> sp.coo_matrix:
+            return sp.diags(v, format="coo")
+
         a = 1.0 - b.self_discharge_frac_per_h * dt
         blocks: list[tuple[str, str, sp.coo_matrix]] = [
             ("bal", "g", eye), ("bal", "pd", eye), ("bal", "pc", -eye),
-            ("E", "E", _tri(n, a)), ("E", "pc", -a * b.eta_charge * dt * eye),
-            ("E", "pd", (a * dt / b.eta_discharge) * eye),
+            ("E", "E", _tri(n, a)), ("E", "pc", diag(-a * b.eta_charge * dt)),
+            ("E", "pd", diag(a * dt / b.eta_discharge)),
         ]
         for c in range(self.n_types):
-            blocks += [("bal", f"e{c}", (-1.0 / dt) * eye),
+            blocks += [("bal", f"e{c}", diag(-1.0 / dt)),
                        (f"S{c}", f"x{c}", _tri(n, 1.0)), (f"S{c}", f"e{c}", -eye)]
             if self.with_writeoff:
                 blocks += [(f"L{c}", f"x{c}", eye), (f"L{c}", f"W{c}", eye),
@@ -242,7 +248,7 @@ class SiteLp:
         a = 1.0 - b.self_discharge_frac_per_h * dt
         rlo[rs("E")] = 0.0
         rhi[rs("E")] = 0.0
-        rlo[R["E"]] = rhi[R["E"]] = a * d.e0_kwh
+        rlo[R["E"]] = rhi[R["E"]] = a[0] * d.e0_kwh
         ev = d.ev
         for c in range(self.n_types):
             u, low = ev.u_kwh[c], ev.l_kwh[c]
@@ -353,8 +359,8 @@ class SiteLp:
         w_end = (sum(float(x[C[f"W{c}"] + n - 1]) for c in range(self.n_types))
                  if self.with_writeoff else 0.0)
         unserved = w_end + (d.ev.e_req_kwh - d.ev.e_deliverable_kwh)
-        energy = float((d.price_per_kwh * g).sum() * dt)
-        co2 = float(g.sum() * dt * d.co2_kg_per_kwh)
+        energy = float((d.price_per_kwh * g * dt).sum())
+        co2 = float((g * dt).sum() * d.co2_kg_per_kwh)
         peak = float(x[self.c_peak]) if self.with_peak else float(g.max(initial=0.0))
         obj = (energy + self.w.co2_price_per_kg * co2
                + (self.w.peak_charge_per_kw * peak if self.with_peak else 0.0)
