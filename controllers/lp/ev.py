@@ -122,8 +122,12 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec,
             j = q.popleft()
             if deadline[j] < now:
                 continue
-            if plug(j, sock, now):
+            # as the fleet does: a waiter whose departure has passed leaves, and the socket
+            # stays free for the next arrival
+            plug(j, sock, now)
+            if not math.isnan(t_plug[j]):
                 return
+            break
         heapq.heappush(free[c], sock)
 
     for i in range(n):
