@@ -14,8 +14,8 @@ reused when the same day comes back (``controllers.lp.ev.ReplayCache``).
 
 ``controller_params``: the weights of ``optimal`` (``co2_price_per_kg``,
 ``peak_charge_per_kw``, ``unserved_penalty_per_kwh``), ``horizon_h`` (48),
-``resolve_every_h`` (1), ``fine_h`` (4), ``coarse_h`` (1), ``time_limit_s`` (5, per solve; a stalled warm start is
-retried once from scratch).
+``resolve_every_h`` (1), ``fine_h`` (4), ``coarse_h`` (1), ``time_limit_s`` (5, per
+solve; a stalled warm start is retried once from scratch).
 """
 
 from __future__ import annotations

@@ -19,11 +19,9 @@ from typing import Any
 
 import numpy as np
 
-
-
 from controllers.base import register
-from controllers.lp.horizon import N_TYPES, battery_data, horizon_data, weights_from
 from controllers.lp.cost import run_cost
+from controllers.lp.horizon import N_TYPES, battery_data, horizon_data, weights_from
 from controllers.lp.model import BatteryData, HorizonData, Plan, SiteLp, Weights
 from controllers.lp.playback import bess_setpoint, socket_limits
 from twin.config import SiteConfig
@@ -133,7 +131,7 @@ def needs_writeoff(w: Weights, d: HorizonData) -> bool:
     return w.unserved_penalty_per_kwh <= top
 
 
-def plan_fade_kwh(plan: Plan, bat: BatteryData, dt_h: float) -> FloatArray:
+def plan_fade_kwh(plan: Plan, bat: BatteryData, dt_h: float | FloatArray) -> FloatArray:
     """Capacity lost by each step end under ``plan`` [kWh] (the plant's throughput fade)."""
     thr = (plan.p_charge_kw * bat.eta_charge + plan.p_discharge_kw / bat.eta_discharge) * dt_h
     return bat.fade_per_kwh * np.cumsum(thr)

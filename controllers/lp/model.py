@@ -199,15 +199,17 @@ class SiteLp:
             if self.with_writeoff:
                 blocks += [(f"L{c}", f"x{c}", eye), (f"L{c}", f"W{c}", eye),
                            (f"W{c}", f"W{c}", _tri(n, 1.0))]
-        rows, cols, vals = [], [], []
-        for r, c, m in blocks:
-            rows.append(m.row + self.row[r])
-            cols.append(m.col + self.col[c])
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        for rname, cname, m in blocks:
+            rows.append(m.row + self.row[rname])
+            cols.append(m.col + self.col[cname])
             vals.append(m.data)
         if self.with_peak:
-            r = np.arange(n)
-            rows += [r + self.row["peak"], r + self.row["peak"]]
-            cols += [np.full(n, self.c_peak), r + self.col["g"]]
+            k = np.arange(n)
+            rows += [k + self.row["peak"], k + self.row["peak"]]
+            cols += [np.full(n, self.c_peak), k + self.col["g"]]
             vals += [np.ones(n), -np.ones(n)]
         a_mat = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                               shape=(self.n_rows, self.n_cols)).tocsc()
@@ -223,14 +225,14 @@ class SiteLp:
         cost = np.zeros(self.n_cols)
         rlo = np.full(self.n_rows, -inf)
         rhi = np.full(self.n_rows, inf)
-        C = self.col
-        R = self.row
+        col = self.col
+        row = self.row
 
         def cs(name: str) -> slice:
-            return slice(C[name], C[name] + n)
+            return slice(col[name], col[name] + n)
 
         def rs(name: str) -> slice:
-            return slice(R[name], R[name] + n)
+            return slice(row[name], row[name] + n)
 
         hi[cs("pc")] = b.p_charge_max_kw
         hi[cs("pd")] = b.p_discharge_max_kw
@@ -248,7 +250,7 @@ class SiteLp:
         a = 1.0 - b.self_discharge_frac_per_h * dt
         rlo[rs("E")] = 0.0
         rhi[rs("E")] = 0.0
-        rlo[R["E"]] = rhi[R["E"]] = a[0] * d.e0_kwh
+        rlo[row["E"]] = rhi[row["E"]] = a[0] * d.e0_kwh
         ev = d.ev
         for c in range(self.n_types):
             u, low = ev.u_kwh[c], ev.l_kwh[c]
@@ -261,7 +263,7 @@ class SiteLp:
             rhi[rs(f"S{c}")] = -dl
             if self.with_writeoff:
                 lo[cs(f"x{c}")] = -low
-                cost[C[f"W{c}"] + n - 1] = w.unserved_penalty_per_kwh
+                cost[col[f"W{c}"] + n - 1] = w.unserved_penalty_per_kwh
                 rlo[rs(f"L{c}")] = 0.0
                 rhi[rs(f"L{c}")] = u - low  # written off = never delivered
                 rlo[rs(f"W{c}")] = 0.0
@@ -298,7 +300,7 @@ class SiteLp:
             h.changeColsBounds(self.n_cols, idx, lo, hi)
             h.changeColsCost(self.n_cols, idx, cost)
             ridx = np.arange(self.n_rows, dtype=np.int32)
-            h.changeRowsBounds(self.n_rows, ridx, rlo, rhi)
+            h.changeRowsBounds(self.n_rows, ridx, rlo, rhi)  # type: ignore[attr-defined]
         t_built = time.perf_counter()
         # HiGHS's run clock is cumulative over runs of one model (ERGO-Code/HiGHS#1477): the
         # limit is set from the time used so far
@@ -348,15 +350,15 @@ class SiteLp:
         if status == ms.kUnbounded:
             raise UserError("optimal: the LP is unbounded (a negative price or weight?); check "
                             "the tariff and controller_params")
-        raise UserError(f"optimal: HiGHS failed: {self.h.modelStatusToString(status)}")
+        raise UserError(f"optimal: HiGHS failed: {self.h.modelStatusToString(status)}")  # type: ignore[arg-type]
 
     def _plan(self, x: FloatArray, d: HorizonData, build_s: float, solve_s: float) -> Plan:
-        n, dt, C = self.n, self.dt_h, self.col
-        g = np.maximum(x[C["g"]:C["g"] + n], 0.0)
-        pc = np.maximum(x[C["pc"]:C["pc"] + n], 0.0)
-        pd = np.maximum(x[C["pd"]:C["pd"] + n], 0.0)
-        e_ev = np.stack([np.maximum(x[C[f"e{c}"]:C[f"e{c}"] + n], 0.0) for c in range(self.n_types)])
-        w_end = (sum(float(x[C[f"W{c}"] + n - 1]) for c in range(self.n_types))
+        n, dt, col = self.n, self.dt_h, self.col
+        g = np.maximum(x[col["g"]:col["g"] + n], 0.0)
+        pc = np.maximum(x[col["pc"]:col["pc"] + n], 0.0)
+        pd = np.maximum(x[col["pd"]:col["pd"] + n], 0.0)
+        e_ev = np.stack([np.maximum(x[col[f"e{c}"]:col[f"e{c}"] + n], 0.0) for c in range(self.n_types)])
+        w_end = (sum(float(x[col[f"W{c}"] + n - 1]) for c in range(self.n_types))
                  if self.with_writeoff else 0.0)
         unserved = w_end + (d.ev.e_req_kwh - d.ev.e_deliverable_kwh)
         energy = float((d.price_per_kwh * g * dt).sum())
@@ -365,7 +367,7 @@ class SiteLp:
         obj = (energy + self.w.co2_price_per_kg * co2
                + (self.w.peak_charge_per_kw * peak if self.with_peak else 0.0)
                + self.w.unserved_penalty_per_kwh * unserved)
-        return Plan("optimal", pc, pd, g, x[C["E"]:C["E"] + n].copy(), e_ev, obj, energy, unserved,
+        return Plan("optimal", pc, pd, g, x[col["E"]:col["E"] + n].copy(), e_ev, obj, energy, unserved,
                     build_s, solve_s, self.n_cols, self.n_rows,
                     {"co2_kg": co2, "peak_kw": peak})
 

@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _gap_to_optimum(scn, summary: dict) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _gap_to_optimum(scn, summary: dict) -> dict:  # type: ignore[no-untyped-def]
     """Run ``optimal`` on the same scenario and seed; the gap of ``summary``'s run to it."""
     from controllers.lp import Weights, run_cost
     from twin.engine import simulate
