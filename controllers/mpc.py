@@ -127,7 +127,8 @@ class MpcController:
             self._solve(obs)
         j = k - self.k_plan
         self.peak_kw = max(self.peak_kw, float(self._g[j]))
-        lim = socket_limits(obs, self._e_ev[j], self._e_asap[j])
+        lim = socket_limits(obs, self._e_ev[j], self._e_asap[j],
+                            self.weights.peak_charge_per_kw > 0.0)
         p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
                                     self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted

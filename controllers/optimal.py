@@ -88,7 +88,8 @@ class OptimalController:
             raise UserError("optimal: no plan: the driver must call prepare(context) before "
                             "the first step")
         k = obs.k
-        lim = socket_limits(obs, self._e_ev[k], self._e_asap[k])
+        lim = socket_limits(obs, self._e_ev[k], self._e_asap[k],
+                            self.weights.peak_charge_per_kw > 0.0)
         p, adjusted = bess_setpoint(obs, self._p_bess[k], lim, self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted
         return Setpoints(p, lim, phase_of(p))

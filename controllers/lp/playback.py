@@ -21,11 +21,13 @@ TOL_KW = 1e-7
 
 
 def socket_limits(obs: SiteObservation, e_type_kwh: FloatArray,
-                  e_asap_kwh: FloatArray | None = None) -> FloatArray:
+                  e_asap_kwh: FloatArray | None = None, strict: bool = False) -> FloatArray:
     """Per-socket limits [kW] that deliver ``e_type_kwh[c]`` to the vehicles of type ``c``.
 
     When the plan gives a type all it could take in the step (``e_asap_kwh[c]``, everyone at
-    full power, arrivals included), its sockets are simply opened at their rating.
+    full power, arrivals included), its sockets are simply opened at their rating — unless
+    ``strict`` (a peak charge prices each step's import: vehicles behind the plan do not
+    catch up above it).
     """
     s = obs.sockets
     dt_h = obs.dt_s / 3600.0
@@ -34,14 +36,17 @@ def socket_limits(obs: SiteObservation, e_type_kwh: FloatArray,
     for c, e_c in enumerate(e_type_kwh):
         of_type = s.type_code == c
         left = float(e_c)
-        if e_asap_kwh is not None and left >= float(e_asap_kwh[c]) - TOL_KWH and left > TOL_KWH:
+        if (not strict and e_asap_kwh is not None and left >= float(e_asap_kwh[c]) - TOL_KWH
+                and left > TOL_KWH):
             lim[of_type] = s.p_rating_kw[of_type]
             continue
         idx = np.flatnonzero(occ & of_type)
+        cap_plugged = 0.0
         if idx.size and left > TOL_KWH:
             idx = idx[np.argsort(s.t_departure_s[idx], kind="stable")]
             frac = np.clip((s.t_departure_s[idx] - obs.t_s) / obs.dt_s, 0.0, 1.0)
             cap = s.p_demand_kw[idx] * frac * dt_h
+            cap_plugged = float(cap.sum())
             before = np.concatenate([[0.0], np.cumsum(cap)[:-1]])
             alloc = np.clip(left - before, 0.0, cap)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -49,8 +54,16 @@ def socket_limits(obs: SiteObservation, e_type_kwh: FloatArray,
             lim[idx] = np.minimum(p, s.p_demand_kw[idx])
             left -= float(alloc.sum())
         if left > TOL_KWH:
+            # the rest is for vehicles that plug in during the step: at full power they
+            # would take what the plan's envelope expects of them; open the free sockets
+            # in that proportion
             empty = of_type & ~occ
-            lim[empty] = s.p_rating_kw[empty]
+            share = 1.0
+            if e_asap_kwh is not None:
+                arriving = float(e_asap_kwh[c]) - cap_plugged
+                if arriving > TOL_KWH:
+                    share = min(1.0, left / arriving)
+            lim[empty] = s.p_rating_kw[empty] * share
     return lim
 
 

@@ -104,8 +104,8 @@ def test_weights_change_the_plan_and_are_stored(tmp_path: Path) -> None:
     assert h["lp"]["weights"]["peak_charge_per_kw"] == 50.0
     assert h["peak_grid_import_kw"] < b["peak_grid_import_kw"] - 50.0
     w = Weights(**h["lp"]["weights"])
-    # a peak charge prices one step's import: EV draw off the plan in that step shows (~1 %)
-    assert abs(run_cost(h, w)["cost"] - h["lp"]["objective"]) <= 0.015 * h["lp"]["objective"]
+    # a peak charge prices one step's import: EV drawn off the plan in that step shows (0.5 %)
+    assert abs(run_cost(h, w)["cost"] - h["lp"]["objective"]) <= 0.01 * h["lp"]["objective"]
 
 
 def test_gap_option_stores_the_gap_to_the_optimum(tmp_path: Path,
