@@ -1,15 +1,15 @@
 """The site's linear program (one horizon of ``n`` steps), built sparse and solved by HiGHS.
 
-Variables per step ``k`` (powers are means over the step [kW], energies [kWh]):
+Variables per step ``k`` (powers are means over the step [kW], energies [kWh]; steps may
+have different lengths ``Δt_k``, as in the rolling horizon of ``mpc``):
 
 ==========  =================================================  =====================================
 ``pc, pd``  battery AC charge / discharge [kW]                 ``0 ≤ pc ≤ Pc``, ``0 ≤ pd ≤ Pd``
 ``g``       grid import [kW]                                   ``0 ≤ g ≤ import limit``
-``E``       stored energy at the step end [kWh]                SOC window
-``T``       battery throughput since the start [kWh]           (capacity fade; only if fade > 0)
+``E``       stored energy at the step end [kWh]                SOC window (ceiling lowered by fade)
 ``e_c``     EV energy delivered to vehicles of type c [kWh]    ``0 ≤ e_c ≤ cap_c`` (plugged × power)
-``S_c``     EV energy delivered since the start [kWh]          ``S_c ≤ U_c`` (as-soon-as-possible)
-``W_c``     EV energy written off since the start [kWh]        non-decreasing, penalised
+``x_c``     EV energy delivered so far minus ``L_c`` [kWh]     ``0 ≤ x_c ≤ U_c − L_c``
+``W_c``     EV energy written off so far [kWh]                 non-decreasing, penalised (optional)
 ``Gp``      peak import over the horizon [kW] (one variable)   only with a peak charge
 ==========  =================================================  =====================================
 
@@ -17,20 +17,20 @@ Constraints per step:
 
 * bus: ``g + pd − pc − Σ_c e_c / Δt ≥ mall + EV profile − PV`` (the slack is curtailed PV or
   export; discharge never feeds it, see the tie-breaks);
-* battery: ``E_k = a (E_{k−1} + η_c Δt pc_k − Δt pd_k / η_d)``, ``a = 1 − self-discharge × Δt``;
-* fade: ``T_k = T_{k−1} + η_c Δt pc_k + Δt pd_k / η_d`` and
-  ``E_k + soc_max · φ · T_k ≤ soc_max · C`` with ``φ = loss_coefficient / 2`` (the twin's
-  CityLearn fade ``ΔC = coef · C0 · |ΔE| / (2 C)`` with ``C0 / C ≈ 1``);
-  ``E_k ≥ soc_min · C`` (C: capacity at the start);
-* EV: ``S_{c,k} = S_{c,k−1} + e_{c,k}``, ``S_{c,k} + W_{c,k} ≥ L_{c,k}`` (as late as possible),
-  ``W_{c,k} ≥ W_{c,k−1}``;
+* battery: ``E_k = a_k (E_{k−1} + η_c Δt pc_k − Δt pd_k / η_d)``, ``a = 1 − self-discharge × Δt``;
+* EV: ``x_{c,k} = x_{c,k−1} + e_{c,k} − (L_{c,k} − L_{c,k−1})`` (delivered so far
+  ``S = x + L`` between the envelopes ``L ≤ S ≤ U``, ``controllers.lp.ev``); with write-off
+  ``L ≤ S + W ≤ U`` instead (written-off energy is never delivered), ``W_{c,k} ≥ W_{c,k−1}``;
 * peak: ``Gp ≥ g_k``.
 
+Capacity fade enters as a lower SOC ceiling per step (``HorizonData.fade_kwh``, from the
+plan's own throughput: ``controllers.optimal.solve_with_fade``).
+
 Objective [currency]:
-``Σ_k (price_k + co2_price · co2_factor) g_k Δt + peak_charge · Gp
+``Σ_k (price_k + co2_price · co2_factor) g_k Δt_k + peak_charge · Gp
 + unserved_penalty · (Σ_c W_{c,n−1} + requested − deliverable)``, plus tie-breaks that do not
 count in the reported objective: ``ε_b Δt (pc + pd)`` (no simultaneous charge and
-discharge, no discharge into curtailment) and ``−ε_ev Σ S`` (charge vehicles early when
+discharge, no discharge into curtailment) and ``−ε_ev Σ x`` (charge vehicles early when
 it costs nothing).
 """
 
