@@ -68,8 +68,8 @@ class EvEnvelopes:
     e_deliverable_kwh: float
 
 
-def plug_schedule(s: SessionTable, sockets: SocketSpec,
-                  busy_until_s: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+def plug_schedule(s: SessionTable, sockets: SocketSpec, busy_until_s: FloatArray | None = None
+                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Replay the queue rule: plug-in instant and power limit of every session.
 
     Parameters
@@ -83,10 +83,14 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec,
     -------
     t_plug_s : plug-in instant per session [s], NaN when it never plugs.
     p_max_kw : min(vehicle limit, socket rating) per session [kW] (0 when it never plugs).
+    t_dep_s : departure [s]: planned, or for drawn sessions (``latest_departure_s`` set)
+        moved by the wait for a socket, up to the latest departure (closing).
     """
     n = s.n
     t_plug = np.full(n, math.nan)
     p_max = np.zeros(n)
+    t_dep = s.departure_s.astype(float).copy()
+    latest = s.latest_departure_s.tolist() if s.latest_departure_s is not None else None
     rating = sockets.p_rating_kw.tolist()
     stype = sockets.type_code.tolist()
     free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
@@ -108,11 +112,15 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec,
     deadline = (s.arrival_s + s.patience_s).tolist()
 
     def plug(i: int, sock: int, now: float) -> bool:
-        if dep[i] <= now:
+        td = dep[i]
+        if latest is not None and now > arr[i]:  # the stay counts from plug-in
+            td = min(td + now - arr[i], latest[i])
+        if td <= now:
             return False
         t_plug[i] = now
+        t_dep[i] = td
         p_max[i] = min(pmx[i], rating[sock])
-        heapq.heappush(deps, (dep[i], sock))
+        heapq.heappush(deps, (td, sock))
         return True
 
     def free_socket(sock: int, now: float) -> None:
@@ -136,6 +144,8 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec,
             td, sock = heapq.heappop(deps)
             free_socket(sock, td)
         c = typ[i]
+        if dep[i] <= t:  # refused at the gate (too late before closing)
+            continue
         if free[c]:
             sock = heapq.heappop(free[c])
             if not plug(i, sock, t):
@@ -145,7 +155,7 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec,
     while deps and any(waiting):
         td, sock = heapq.heappop(deps)
         free_socket(sock, td)
-    return t_plug, p_max
+    return t_plug, p_max, t_dep
 
 
 def envelopes(w: EvWindows, edges_s: FloatArray) -> EvEnvelopes:
@@ -199,8 +209,10 @@ def envelopes(w: EvWindows, edges_s: FloatArray) -> EvEnvelopes:
 
 
 def _sub(s: SessionTable, lo: int, hi: int) -> SessionTable:
+    lat = s.latest_departure_s
     return SessionTable(s.arrival_s[lo:hi], s.departure_s[lo:hi], s.type_code[lo:hi],
-                        s.e_req_kwh[lo:hi], s.p_max_kw[lo:hi], s.patience_s[lo:hi])
+                        s.e_req_kwh[lo:hi], s.p_max_kw[lo:hi], s.patience_s[lo:hi],
+                        lat[lo:hi] if lat is not None else None)
 
 
 class ReplayCache:
@@ -214,48 +226,52 @@ class ReplayCache:
 
     def __init__(self, sockets: SocketSpec) -> None:
         self.sockets = sockets
-        self._d: dict[bytes, tuple[FloatArray, FloatArray]] = {}
+        self._d: dict[bytes, tuple[FloatArray, FloatArray, FloatArray]] = {}
         self.hits = 0
         self.misses = 0
 
     def plug(self, s: SessionTable, busy_until_s: FloatArray | None = None
-             ) -> tuple[FloatArray, FloatArray]:
+             ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Like ``plug_schedule`` (the same result), block by block."""
         n = s.n
         t_plug = np.full(n, math.nan)
         p_max = np.zeros(n)
+        t_dep = s.departure_s.astype(float).copy()
         if n == 0:
-            return t_plug, p_max
+            return t_plug, p_max, t_dep
         t_busy = -math.inf
         if busy_until_s is not None:
             fin = busy_until_s[np.isfinite(busy_until_s)]
             t_busy = float(fin.max()) if fin.size else -math.inf
-        gone = np.maximum(s.departure_s, s.arrival_s + s.patience_s)
+        gone = s.departure_s + s.patience_s  # a wait moves the departure by at most that
         before = np.concatenate([[-math.inf], np.maximum.accumulate(gone)[:-1]])
         starts = np.flatnonzero((s.arrival_s > before) & (s.arrival_s > t_busy))
         if starts.size == 0 or starts[0] != 0:
             # the first block shares the station with the vehicles plugged now
             first_end = int(starts[0]) if starts.size else n
-            tp, pm = plug_schedule(_sub(s, 0, first_end), self.sockets, busy_until_s)
-            t_plug[:first_end], p_max[:first_end] = tp, pm
+            tp, pm, td = plug_schedule(_sub(s, 0, first_end), self.sockets, busy_until_s)
+            t_plug[:first_end], p_max[:first_end], t_dep[:first_end] = tp, pm, td
         bounds = np.append(starts, n)
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             sub = _sub(s, lo, hi)
             t0 = float(sub.arrival_s[0])
-            key = b"".join(a.tobytes() for a in (
-                sub.arrival_s - t0, sub.departure_s - t0, sub.type_code.astype(np.int64),
-                sub.patience_s, sub.p_max_kw))
+            parts = [sub.arrival_s - t0, sub.departure_s - t0, sub.type_code.astype(np.int64),
+                     sub.patience_s, sub.p_max_kw]
+            if sub.latest_departure_s is not None:
+                parts.append(sub.latest_departure_s - t0)
+            key = b"".join(a.tobytes() for a in parts)
             hit = self._d.get(key)
             if hit is None:
                 self.misses += 1
-                tp, pm = plug_schedule(sub, self.sockets)
-                hit = (tp - t0, pm)
+                tp, pm, td = plug_schedule(sub, self.sockets)
+                hit = (tp - t0, pm, td - t0)
                 self._d[key] = hit
             else:
                 self.hits += 1
             t_plug[lo:hi] = hit[0] + t0
             p_max[lo:hi] = hit[1]
-        return t_plug, p_max
+            t_dep[lo:hi] = hit[2] + t0
+        return t_plug, p_max, t_dep
 
 
 def windows_from_sessions(s: SessionTable, sockets: SocketSpec,
@@ -263,10 +279,10 @@ def windows_from_sessions(s: SessionTable, sockets: SocketSpec,
                           cache: ReplayCache | None = None) -> EvWindows:
     """Charging windows of sessions that have not arrived yet (queue rule replayed)."""
     if cache is not None:
-        t_plug, p_max = cache.plug(s, busy_until_s)
+        t_plug, p_max, t_dep = cache.plug(s, busy_until_s)
     else:
-        t_plug, p_max = plug_schedule(s, sockets, busy_until_s)
-    return EvWindows(s.type_code, t_plug, s.departure_s, p_max, s.e_req_kwh)
+        t_plug, p_max, t_dep = plug_schedule(s, sockets, busy_until_s)
+    return EvWindows(s.type_code, t_plug, t_dep, p_max, s.e_req_kwh)
 
 
 def concat_windows(a: EvWindows, b: EvWindows) -> EvWindows:

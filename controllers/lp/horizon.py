@@ -113,8 +113,10 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
         if obs is not None:
             keep = arr.arrival_s > obs.t_s
             if not keep.all():
+                lat = arr.latest_departure_s
                 arr = SessionTable(*(getattr(arr, f)[keep] for f in (
-                    "arrival_s", "departure_s", "type_code", "e_req_kwh", "p_max_kw", "patience_s")))
+                    "arrival_s", "departure_s", "type_code", "e_req_kwh", "p_max_kw", "patience_s")),
+                    latest_departure_s=lat[keep] if lat is not None else None)
         win = windows_from_sessions(arr, ctx.sockets, busy, cache)
         if obs is not None and obs.sockets.n_occupied:
             win = concat_windows(plugged_windows(obs), win)

@@ -21,7 +21,7 @@ def test_queue_replay_gives_the_plants_plug_in_instants() -> None:
     ses = res.sessions
     s = out.inputs.sessions
     assert s is not None
-    t_plug, p_max = plug_schedule(s, SocketSpec.from_config(scn.site.ev))
+    t_plug, p_max, t_dep = plug_schedule(s, SocketSpec.from_config(scn.site.ev))
     idx0 = out.inputs.index[0]
     plug_run = np.full(s.n, np.nan)
     got = ses["plug_in"].notna().to_numpy()
@@ -31,12 +31,18 @@ def test_queue_replay_gives_the_plants_plug_in_instants() -> None:
     np.testing.assert_array_equal(np.isnan(t_plug), np.isnan(plug_run))
     ok = ~np.isnan(t_plug)
     np.testing.assert_allclose(t_plug[ok], plug_run[ok], atol=1e-6)
+    # and the departure (the stay counts from plug-in) is the plant's leaving instant
+    served = (ses["status"] == "served").to_numpy()
+    sid = ses["session_id"].to_numpy()[served]
+    leave = (ses["leave"][served] - idx0).dt.total_seconds().to_numpy()
+    np.testing.assert_allclose(t_dep[sid], leave, atol=1e-6)
     # the cache, block by block, gives the same, and reuses a repeated day
     cache = ReplayCache(SocketSpec.from_config(scn.site.ev))
-    t2, p2 = cache.plug(s)
+    t2, p2, d2 = cache.plug(s)
     np.testing.assert_array_equal(t2, t_plug)
     np.testing.assert_array_equal(p2, p_max)
-    t3, _ = cache.plug(s)
+    np.testing.assert_allclose(d2, t_dep)
+    t3, _, _ = cache.plug(s)
     np.testing.assert_array_equal(t3, t_plug)
     assert cache.hits >= 7
 
@@ -63,7 +69,7 @@ def test_replay_respects_sockets_busy_at_the_start() -> None:
     spec = SocketSpec(np.array([0, 0]), np.array([3.7, 3.7]))
     s = SessionTable(np.array([100.0, 200.0, 300.0]), np.array([5000.0, 5000.0, 5000.0]),
                      np.array([0, 0, 0]), np.ones(3), np.full(3, 3.7), np.array([0.0, 1000.0, 10.0]))
-    t, _ = plug_schedule(s, spec, np.array([-np.inf, 1000.0]))
+    t, _, _ = plug_schedule(s, spec, np.array([-np.inf, 1000.0]))
     # socket 1 busy until 1000 s: the first takes socket 0, the second waits and plugs at
     # 1000 s, the third (10 s patience) is turned away
     assert t[0] == 100.0 and t[1] == 1000.0 and np.isnan(t[2])
