@@ -51,16 +51,23 @@ class MpcController:
     def __init__(self, site: SiteConfig, **params: Any) -> None:
         self.site = site
         self.weights, rest = weights_from(params, "mpc")
+        # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        self.strict = (site.grid.import_limit_kw is not None
+                       or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "mpc", 5.0)
-        self.horizon_h = float(rest.pop("horizon_h", 48.0))
-        self.resolve_every_h = float(rest.pop("resolve_every_h", 1.0))
-        self.fine_h = float(rest.pop("fine_h", 4.0))
-        self.coarse_h = float(rest.pop("coarse_h", 1.0))
+        hours = {k: rest.pop(k, d) for k, d in (("horizon_h", 48.0), ("resolve_every_h", 1.0),
+                                                ("fine_h", 4.0), ("coarse_h", 1.0))}
+        try:
+            h = {k: float(v) for k, v in hours.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"mpc: controller_params {hours}: hours must be numbers") from None
+        self.horizon_h, self.resolve_every_h = h["horizon_h"], h["resolve_every_h"]
+        self.fine_h, self.coarse_h = h["fine_h"], h["coarse_h"]
         if rest:
             raise TypeError(f"mpc got unknown parameters {sorted(rest)}; it takes "
                             "co2_price_per_kg, peak_charge_per_kw, unserved_penalty_per_kwh, "
                             "horizon_h, resolve_every_h, fine_h, coarse_h, time_limit_s")
-        if min(self.horizon_h, self.resolve_every_h, self.fine_h, self.coarse_h) <= 0:
+        if not min(self.horizon_h, self.resolve_every_h, self.fine_h, self.coarse_h) > 0:
             raise ConfigError("mpc: controller_params.horizon_h, resolve_every_h, fine_h and "
                               "coarse_h must be > 0")
         self.ctx: ControlContext | None = None
@@ -128,7 +135,7 @@ class MpcController:
         j = k - self.k_plan
         self.peak_kw = max(self.peak_kw, float(self._g[j]))
         lim = socket_limits(obs, self._e_ev[j], self._e_asap[j],
-                            self.weights.peak_charge_per_kw > 0.0)
+                            self.strict)
         p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
                                     self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted

@@ -38,8 +38,13 @@ def phase_of(p_kw: float) -> int:
 
 
 def _time_limit(rest: dict[str, Any], name: str, default: float) -> float:
-    tl = float(rest.pop("time_limit_s", default))
-    if tl <= 0:
+    raw = rest.pop("time_limit_s", default)
+    try:
+        tl = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: controller_params.time_limit_s must be a number of seconds, "
+                          f"got {raw!r}") from None
+    if not tl > 0:
         raise ConfigError(f"{name}: controller_params.time_limit_s must be > 0, got {tl!r}")
     return tl
 
@@ -55,6 +60,9 @@ class OptimalController:
     def __init__(self, site: SiteConfig, **params: Any) -> None:
         self.site = site
         self.weights, rest = weights_from(params, "optimal")
+        # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        self.strict = (site.grid.import_limit_kw is not None
+                       or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "optimal", 300.0)
         if rest:
             raise TypeError(f"optimal got unknown parameters {sorted(rest)}; it takes "
@@ -89,7 +97,7 @@ class OptimalController:
                             "the first step")
         k = obs.k
         lim = socket_limits(obs, self._e_ev[k], self._e_asap[k],
-                            self.weights.peak_charge_per_kw > 0.0)
+                            self.strict)
         p, adjusted = bess_setpoint(obs, self._p_bess[k], lim, self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted
         return Setpoints(p, lim, phase_of(p))

@@ -37,10 +37,16 @@ def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> Batte
 def weights_from(params: dict[str, Any], name: str) -> tuple[Weights, dict[str, Any]]:
     """Split ``controller_params`` into the objective weights and the rest."""
     known = {"co2_price_per_kg", "peak_charge_per_kw", "unserved_penalty_per_kwh"}
-    w = Weights(**{k: float(v) for k, v in params.items() if k in known})
-    for k in known & params.keys():
-        if float(params[k]) < 0.0:
+    vals: dict[str, float] = {}
+    for k in sorted(known & params.keys()):
+        try:
+            vals[k] = float(params[k])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: controller_params.{k} must be a number, got "
+                              f"{params[k]!r}") from None
+        if not vals[k] >= 0.0:
             raise ConfigError(f"{name}: controller_params.{k} must be >= 0, got {params[k]!r}")
+    w = Weights(**vals)
     return w, {k: v for k, v in params.items() if k not in known}
 
 
@@ -114,9 +120,9 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
             keep = arr.arrival_s > obs.t_s
             if not keep.all():
                 lat = arr.latest_departure_s
-                arr = SessionTable(*(getattr(arr, f)[keep] for f in (
-                    "arrival_s", "departure_s", "type_code", "e_req_kwh", "p_max_kw", "patience_s")),
-                    latest_departure_s=lat[keep] if lat is not None else None)
+                arr = SessionTable(arr.arrival_s[keep], arr.departure_s[keep],
+                                   arr.type_code[keep], arr.e_req_kwh[keep], arr.p_max_kw[keep],
+                                   arr.patience_s[keep], lat[keep] if lat is not None else None)
         win = windows_from_sessions(arr, ctx.sockets, busy, cache)
         if obs is not None and obs.sockets.n_occupied:
             win = concat_windows(plugged_windows(obs), win)

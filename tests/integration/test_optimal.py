@@ -147,6 +147,7 @@ def test_mpc_on_persistence_forecasts_costs_more_than_on_perfect_ones() -> None:
     (["--set", "controller_params.time_limit_s=0.000001", "--set", "duration=60d"], "time limit"),
     (["--set", "controller_params.colour=red"], "unknown parameters"),
     (["--set", "controller_params.unserved_penalty_per_kwh=-1"], "must be >= 0"),
+    (["--set", "controller_params.co2_price_per_kg=abc"], "must be a number"),
 ])
 def test_solver_failures_are_named_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           sets: list[str], needle: str) -> None:
