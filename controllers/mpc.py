@@ -30,7 +30,14 @@ import numpy as np
 from controllers.base import register
 from controllers.lp.cost import run_cost
 from controllers.lp.ev import ReplayCache
-from controllers.lp.horizon import N_TYPES, battery_data, horizon_data, step_grid, weights_from
+from controllers.lp.horizon import (
+    N_TYPES,
+    battery_data,
+    fade_bound_kwh,
+    horizon_data,
+    step_grid,
+    weights_from,
+)
 from controllers.lp.model import SiteLp
 from controllers.lp.playback import bess_setpoint, socket_limits
 from controllers.optimal import PHASES, _time_limit, phase_of
@@ -116,6 +123,8 @@ class MpcController:
         lp.bat = battery_data(ctx.site, obs.bess.e_capacity_kwh)
         d = horizon_data(ctx, obs.k, self.n_h, obs.bess.e_kwh, obs, self.peak_kw, self.grid,
                          self.cache)
+        if lp.bat.fades:  # a bound of the fade over the horizon (a few 0.1 kWh in 48 h)
+            d.fade_kwh = fade_bound_kwh(lp.bat, lp.dt_h)
         plan = lp.solve(d)
         self.solve_s.append(time.perf_counter() - t0)
         self.n_solves += 1

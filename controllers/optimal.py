@@ -140,23 +140,30 @@ def needs_writeoff(w: Weights, d: HorizonData) -> bool:
     return w.unserved_penalty_per_kwh <= top
 
 
-def plan_fade_kwh(plan: Plan, bat: BatteryData, dt_h: float | FloatArray) -> FloatArray:
-    """Capacity lost by each step end under ``plan`` [kWh] (the plant's throughput fade)."""
-    thr = (plan.p_charge_kw * bat.eta_charge + plan.p_discharge_kw / bat.eta_discharge) * dt_h
-    return bat.fade_per_kwh * np.cumsum(thr)
+def plan_fade_kwh(plan: Plan, bat: BatteryData, dt_h: float | FloatArray, e0_kwh: float
+                  ) -> FloatArray:
+    """Capacity lost by each step end under ``plan`` [kWh], as the plant ages the battery:
+    per kWh of DC throughput (cycling, legacy fade) and per hour at the SOC of the step
+    start (calendar)."""
+    dt = np.broadcast_to(np.asarray(dt_h, float), plan.p_charge_kw.shape)
+    thr = (plan.p_charge_kw * bat.eta_charge + plan.p_discharge_kw / bat.eta_discharge) * dt
+    e_start = np.concatenate([[e0_kwh], plan.e_stored_kwh[:-1]])
+    soc = e_start / bat.e_capacity_kwh if bat.e_capacity_kwh > 0 else np.zeros_like(e_start)
+    cal = bat.calendar_fade_per_h * dt * np.maximum(1.0 + bat.calendar_soc_coeff * (soc - 0.5), 0.0)
+    return np.cumsum(bat.fade_per_kwh * thr + cal)
 
 
 def solve_with_fade(lp: SiteLp, d: HorizonData, bat: BatteryData, max_passes: int = 4) -> Plan:
-    """Solve; when the battery fades, re-solve (warm) with the plan's own fade as the upper
-    SOC bound until the plan stays within the capacity it leaves itself."""
+    """Solve; when the battery fades, re-solve (warm) with the plan's own fade lowering the
+    SOC ceiling until the plan stays within the capacity it leaves itself."""
     build0 = lp.build_s
     plan = lp.solve(d)
     build, solve = build0 + plan.build_s, plan.solve_s
     passes = 1
-    if bat.fade_per_kwh > 0.0:
+    if bat.fades:
         used = np.zeros(lp.n) if d.fade_kwh is None else d.fade_kwh
         while passes < max_passes:
-            fade = plan_fade_kwh(plan, bat, lp.dt_h)
+            fade = plan_fade_kwh(plan, bat, lp.dt_h, d.e0_kwh)
             if np.all(fade <= used + 1e-6):
                 break
             used = np.maximum(used, fade * 1.02 + 1e-4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from controllers.lp.ev import (
     windows_from_sessions,
 )
 from controllers.lp.model import BatteryData, HorizonData, Weights
+from twin.components.bess import BessParams
 from twin.config import SiteConfig
 from twin.errors import ConfigError
 from twin.forecast import ControlContext
@@ -23,15 +23,24 @@ from twin.types import VEHICLE_TYPES, FloatArray, SiteObservation
 
 
 def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> BatteryData:
-    """The battery of ``site`` for the LP (round trip split evenly, as the plant does)."""
-    b = site.bess
-    eta = math.sqrt(b.eta_roundtrip)
-    cap0 = b.e_capacity_kwh
+    """The battery of ``site`` for the LP: the plant's own parameters (round trip split
+    evenly; cycle, calendar and legacy throughput fade)."""
+    prm = BessParams.from_config(site.bess)
+    cap0 = prm.e_capacity_kwh
     cap = cap0 if e_capacity_kwh is None else e_capacity_kwh
-    return BatteryData(b.p_charge_max_kw, b.p_discharge_max_kw, eta, eta, b.soc_min_frac,
-                       b.soc_max_frac, cap,
-                       b.capacity_loss_coefficient / 2.0 * (cap0 / cap if cap > 0 else 1.0),
-                       b.self_discharge_frac_per_h)
+    legacy = prm.capacity_loss_coefficient / 2.0 * (cap0 / cap if cap > 0 else 1.0)
+    return BatteryData(prm.p_charge_max_kw, prm.p_discharge_max_kw, prm.eta_charge,
+                       prm.eta_discharge, prm.soc_min_frac, prm.soc_max_frac, cap,
+                       prm.cycle_fade_per_kwh + legacy, prm.self_discharge_frac_per_h,
+                       prm.calendar_fade_per_h, prm.calendar_soc_coeff)
+
+
+def fade_bound_kwh(bat: BatteryData, dt_h: FloatArray) -> FloatArray:
+    """An upper bound of the capacity lost by each step end [kWh] (full power throughput,
+    calendar fade at a full battery): for a short horizon."""
+    thr = max(bat.p_charge_max_kw * bat.eta_charge, bat.p_discharge_max_kw / bat.eta_discharge)
+    cal = bat.calendar_fade_per_h * max(1.0 + 0.5 * bat.calendar_soc_coeff, 0.0)
+    return np.cumsum((bat.fade_per_kwh * thr + cal) * dt_h)
 
 
 def weights_from(params: dict[str, Any], name: str) -> tuple[Weights, dict[str, Any]]:
@@ -134,4 +143,5 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
 
 N_TYPES = len(VEHICLE_TYPES)
 
-__all__ = ["N_TYPES", "battery_data", "horizon_data", "plugged_windows", "step_grid", "weights_from"]
+__all__ = ["N_TYPES", "battery_data", "fade_bound_kwh", "horizon_data", "plugged_windows", "step_grid",
+           "weights_from"]

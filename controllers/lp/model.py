@@ -82,8 +82,15 @@ class BatteryData:
     soc_min_frac: float
     soc_max_frac: float
     e_capacity_kwh: float  # capacity at the start of the horizon [kWh]
-    fade_per_kwh: float  # φ = capacity_loss_coefficient / 2 [kWh capacity per kWh throughput]
+    fade_per_kwh: float  # capacity lost per kWh of DC throughput (cycle + legacy) [kWh/kWh]
     self_discharge_frac_per_h: float = 0.0
+    calendar_fade_per_h: float = 0.0  # calendar fade at 50 % SOC [kWh/h]
+    calendar_soc_coeff: float = 0.0  # relative slope of the calendar rate with SOC [-]
+
+    @property
+    def fades(self) -> bool:
+        """Whether the capacity fades (cycling or calendar)."""
+        return self.fade_per_kwh > 0.0 or self.calendar_fade_per_h > 0.0
 
 
 @dataclass(slots=True)
