@@ -248,13 +248,16 @@ class SiteLp:
         e_min = b.soc_min_frac * b.e_capacity_kwh + MARGIN_KWH
         cap = b.e_capacity_kwh - (d.fade_kwh if d.fade_kwh is not None else 0.0)
         e_max = np.maximum(b.soc_max_frac * cap - MARGIN_KWH, e_min)
-        lo[cs("E")] = min(e_min, d.e0_kwh)
-        hi[cs("E")] = e_max
+        a = 1.0 - b.self_discharge_frac_per_h * dt
+        # a battery that starts outside its window (or is pushed out by self-discharge
+        # while it cannot charge) may stay on the idle trajectory: never infeasible there
+        idle = d.e0_kwh * np.cumprod(a)
+        lo[cs("E")] = np.minimum(e_min, idle)
+        hi[cs("E")] = np.maximum(e_max, idle)
         cost[cs("g")] = (d.price_per_kwh + w.co2_price_per_kg * d.co2_kg_per_kwh) * dt
         cost[cs("pc")] = EPS_BESS * dt
         cost[cs("pd")] = EPS_BESS * dt
         rlo[rs("bal")] = d.base_kw
-        a = 1.0 - b.self_discharge_frac_per_h * dt
         rlo[rs("E")] = 0.0
         rhi[rs("E")] = 0.0
         rlo[row["E"]] = rhi[row["E"]] = a[0] * d.e0_kwh

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from controllers.base import REGISTRY
@@ -135,6 +135,11 @@ def _site(cap: float, p_ch: float, p_dis: float, eta: float, soc_min: float, spa
     seed=st.integers(0, 10_000), dt=st.sampled_from(["1min", "5min", "15min", "1h"]),
     start_hour=st.integers(0, 23),
 )
+# found by hypothesis: an empty battery that cannot charge self-discharges below its floor
+# (the LP was infeasible there)
+@example(cap=846.534991524337, p_ch=5.9e-31, p_dis=246.99, eta=0.758, soc_min=0.0197,
+         span=0.145, init=2.7e-238, self_dis=1e-4, n_moto=19, n_taxi=6, demand=2.0,
+         stay_model="charge_time", chem="lfp", seed=4611, dt="1h", start_hour=22)
 def test_conservation_on_random_scenarios(
     controller: str, cap: float, p_ch: float, p_dis: float, eta: float, soc_min: float,
     span: float, init: float, self_dis: float, n_moto: int, n_taxi: int, demand: float,
