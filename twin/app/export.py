@@ -16,7 +16,6 @@ counters are cumulative up to it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Iterable, Iterator
@@ -26,6 +25,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from twin.engine.results import SummaryError, check_columns, read_summary
 from twin.monitoring.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
 
 #: Columns the export needs from ``timeseries.parquet``.
@@ -111,13 +111,15 @@ def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
                           "of the twin?")
     if not isinstance(ts["timestamp"].dtype, pd.DatetimeTZDtype):
         raise RunDirError(f"{p}: column 'timestamp' must be timezone-aware timestamps")
-    summary: dict[str, Any] = {}
-    sp = run_dir / "summary.json"
-    if sp.is_file():
-        try:
-            summary = json.loads(sp.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"{sp}: not valid JSON ({exc})") from None
+    try:
+        check_columns(ts, [c for c in REQUIRED_COLUMNS if c not in ("timestamp", "tariff_period")],
+                      p)
+        if "p_socket_00_kw" in ts.columns:
+            check_columns(ts, [c for c in ts.columns if str(c).startswith("p_socket_")], p)
+        summary: dict[str, Any] = read_summary(run_dir) if (run_dir / "summary.json").exists() \
+            else {}
+    except SummaryError as exc:
+        raise RunDirError(str(exc)) from None
     return ts, summary
 
 

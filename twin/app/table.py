@@ -36,11 +36,14 @@ KPI_ROWS: tuple[tuple[str, str, str, float], ...] = (
 def kpi_table(summary: dict[str, Any]) -> str:
     """The short KPI table printed after a run (plain text, aligned)."""
     lines = [f"{summary.get('scenario', '')} · controller {summary.get('controller', '')} · "
-             f"seed {summary.get('seed', '')} · {summary.get('start', '')[:10]} + "
-             f"{summary.get('days', 0):.0f} d"]
+             f"seed {summary.get('seed', '')} · {str(summary.get('start', ''))[:10]} + "
+             f"{float(summary.get('days', 0) or 0):.0f} d"]
+    if summary.get("interrupted"):
+        lines.append(f"  *** PARTIAL RUN: interrupted after {summary.get('steps_done', '?')} of "
+                     f"{summary.get('n_steps', '?')} steps; the KPIs cover those steps only ***")
     width = max(len(r[1]) for r in KPI_ROWS)
     for key, label, unit, scale in KPI_ROWS:
-        if key not in summary:
+        if not isinstance(summary.get(key), int | float):
             continue
         v = float(summary[key]) * scale
         if key == "energy_balance_residual_max_kwh":
