@@ -163,12 +163,17 @@ def call_main(argv: list[str], timeout_s: float) -> tuple[int | None, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def check_physics(summary: dict[str, Any]) -> str:
-    """Why a finished run's summary is physically wrong, or ``""``."""
-    for k, v in summary.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            return f"{k} = {v}"
+def check_physics(summary: dict[str, Any], site: dict[str, Any] | None = None) -> str:
+    """Why a finished run's summary is physically wrong, or ``""``.
+
+    ``site`` (the site mapping the case wrote) gives the SOC window and the import limit.
+    """
     s = summary
+    if s.get("non_finite_fields"):
+        return f"non-finite KPIs {s['non_finite_fields']}"
+    for k, v in s.items():
+        if isinstance(v, float) and (not math.isfinite(v) or abs(v) > 1e15):
+            return f"{k} = {v!r} (not a plausible finite value)"
     inflow = s["pv_kwh"] + s["grid_import_kwh"] + s["bess_discharge_kwh"]
     outflow = (s["ev_kwh"] + s["mall_kwh"] + s["bess_charge_kwh"] + s["pv_curtailed_kwh"]
                + s["grid_export_kwh"])
@@ -177,11 +182,18 @@ def check_physics(summary: dict[str, Any]) -> str:
         return f"energy balance broken by {inflow - outflow:.6g} kWh"
     if s.get("energy_balance_residual_max_kwh", 0.0) > 1e-6 * scale:
         return f"per-step residual {s['energy_balance_residual_max_kwh']:.3g} kWh"
-    lo, hi = s.get("soc_floor_percent"), s.get("soc_ceiling_percent")
-    if isinstance(lo, float) and s["capacity_kwh"] > 0 and s["soc_min_percent"] < lo - 1e-6:
-        return f"SOC {s['soc_min_percent']:.4g} % under its floor {lo:.4g} %"
-    if isinstance(hi, float) and s["capacity_kwh"] > 0 and s["soc_max_percent"] > hi + 1e-6:
-        return f"SOC {s['soc_max_percent']:.4g} % over its ceiling {hi:.4g} %"
+    bess = (site or {}).get("bess") or {}
+    lo, hi = bess.get("soc_min_frac"), bess.get("soc_max_frac")
+    if s.get("capacity_kwh", 0) > 0 and s.get("steps_done", 0) > 0:
+        if isinstance(lo, float | int) and s["soc_min_percent"] < lo * 100.0 - 1e-6:
+            return f"SOC {s['soc_min_percent']:.6g} % under its floor {lo * 100.0:.6g} %"
+        if isinstance(hi, float | int) and s["soc_max_percent"] > hi * 100.0 + 1e-6:
+            return f"SOC {s['soc_max_percent']:.6g} % over its ceiling {hi * 100.0:.6g} %"
+    lim = ((site or {}).get("grid") or {}).get("import_limit_kw")
+    if isinstance(lim, float | int) and s["peak_grid_import_kw"] > lim * (1 + 1e-9) + 1e-6 \
+            and not s.get("import_limit_exceeded_steps"):
+        return (f"peak grid import {s['peak_grid_import_kw']:.6g} kW above the import limit "
+                f"{lim} kW, and no KPI says so")
     return ""
 
 
@@ -321,21 +333,29 @@ def _file_case(name: str, d: Path, site: dict[str, Any], scn: dict[str, Any]) ->
 
 def make_case(rng: random.Random, d: Path, i: int) -> tuple[str, Path]:
     """Write case ``i`` into the empty folder ``d``; return (description, scenario path)."""
+    desc, sp, _ = make_case_site(rng, d, i)
+    return desc, sp
+
+
+def make_case_site(rng: random.Random, d: Path,
+                   i: int) -> tuple[str, Path, dict[str, Any]]:
+    """Write case ``i`` into ``d``; return (description, scenario path, site mapping)."""
     site = _site()
     scn = dict(BASE_SCENARIO, seed=rng.randrange(1000))
     if i < len(FILE_CASES):
         name = FILE_CASES[i]
-        return name, _file_case(name, d, site, scn)
+        return name, _file_case(name, d, site, scn), site
     desc: list[str] = []
     for _ in range(rng.choice([1, 1, 1, 2, 3])):
         desc += _mutation(rng, site, scn)
     (d / "site.yaml").write_text(_yaml(site))
     sp = d / "scenario.yaml"
     sp.write_text(_yaml(scn))
-    return "; ".join(desc), sp
+    return "; ".join(desc), sp, site
 
 
-def run_case(desc: str, scn_path: Path, out_dir: Path, timeout_s: float) -> Outcome:
+def run_case(desc: str, scn_path: Path, out_dir: Path, timeout_s: float,
+             site: dict[str, Any] | None = None) -> Outcome:
     """Validate and run one case; classify the outcome."""
     o = Outcome(desc)
     rc_v, out_v, err_v = call_main(["validate", str(scn_path)], timeout_s)
@@ -361,7 +381,7 @@ def run_case(desc: str, scn_path: Path, out_dir: Path, timeout_s: float) -> Outc
         except (OSError, ValueError) as exc:
             o.kind, o.detail = "bad_physics", f"summary unreadable: {exc}"
             return o
-        why = check_physics(summary)
+        why = check_physics(summary, site)
         if why:
             o.kind, o.detail = "bad_physics", why
     return o
@@ -375,12 +395,13 @@ def fuzz(n: int, seed: int, timeout_s: float = 20.0, verbose: bool = False) -> R
         for i in range(n):
             d = Path(tmp) / f"c{i:04d}"
             d.mkdir()
+            site: dict[str, Any] | None = None
             try:
-                desc, sp = make_case(rng, d, i)
+                desc, sp, site = make_case_site(rng, d, i)
             except (OSError, ValueError, yaml.YAMLError) as exc:  # e.g. YAML cannot dump
                 desc, sp = f"(unwritable case: {exc})", d / "scenario.yaml"
                 sp.write_text(_yaml(BASE_SCENARIO))
-            o = run_case(desc, sp, d / "out", timeout_s)
+            o = run_case(desc, sp, d / "out", timeout_s, site)
             rep.outcomes.append(o)
             if verbose and o.kind != "ok":
                 print(f"[{i}] {o.kind}: {o.case}\n    {o.detail.strip()[-600:]}", flush=True)
