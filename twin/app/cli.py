@@ -83,6 +83,12 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{written} holds the steps simulated so far, marked PARTIAL{kept}",
               file=sys.stderr)
         return 130
+    if res.summary.get("import_limit_exceeded_steps"):
+        print(f"twin: warning: grid import above the import limit "
+              f"({res.summary['import_limit_kw']:g} kW) in "
+              f"{res.summary['import_limit_exceeded_steps']} steps, "
+              f"{res.summary['import_limit_exceeded_kwh']:,.1f} kWh above it: the mall's demand "
+              "cannot be curtailed (KPIs import_limit_exceeded_steps / _kwh)", file=sys.stderr)
     if written != out_abs:
         print(f"twin: warning: {out_dir} changed during the run (files the twin did not "
               f"write appeared); the outputs are in {written}", file=sys.stderr)

@@ -23,6 +23,8 @@ KPI_ROWS: tuple[tuple[str, str, str, float], ...] = (
     ("co2_emissions_kg", "CO2 emitted", "t", 1e-3),
     ("co2_avoided_indirect_kg", "CO2 avoided by the BESS", "t", 1e-3),
     ("peak_grid_import_kw", "Peak grid import", "kW", 1.0),
+    ("import_limit_exceeded_steps", "  steps above the import limit", "", 1.0),
+    ("import_limit_exceeded_kwh", "  energy above the import limit", "MWh", 1e-3),
     ("sessions_total", "EV sessions", "", 1.0),
     ("sessions_satisfied", "  satisfied (full energy)", "", 1.0),
     ("sessions_turned_away", "  turned away", "", 1.0),
@@ -44,6 +46,8 @@ def kpi_table(summary: dict[str, Any]) -> str:
     width = max(len(r[1]) for r in KPI_ROWS)
     for key, label, unit, scale in KPI_ROWS:
         if not isinstance(summary.get(key), int | float):
+            continue
+        if key.startswith("import_limit_") and summary.get("import_limit_kw") is None:
             continue
         v = float(summary[key]) * scale
         if key == "energy_balance_residual_max_kwh":

@@ -159,7 +159,11 @@ class Battery:
         else:
             e1 = e0
         if pr.self_discharge_frac_per_h > 0.0:
-            e1 *= 1.0 - pr.self_discharge_frac_per_h * dt_h
+            # self-discharge stops at the SOC floor (the BMS disconnects the string there);
+            # it never takes the battery below the floor the safety layer keeps
+            floor = pr.soc_min_frac * self.cap_kwh
+            e_sd = e1 * (1.0 - pr.self_discharge_frac_per_h * dt_h)
+            e1 = max(e_sd, min(e1, floor))
         de = e1 - e0
         if de != 0.0 and pr.capacity_loss_coefficient > 0.0 and self.cap_kwh > 0:
             self.cap_kwh -= pr.capacity_loss_coefficient * self.cap0_kwh * abs(de) / (2.0 * self.cap_kwh)

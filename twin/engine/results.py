@@ -208,6 +208,24 @@ def _f(x: Any) -> float:
     return v if math.isfinite(v) else 0.0
 
 
+def _import_limit_kpis(ts: pd.DataFrame, limit_kw: float | None, dt_h: float) -> dict[str, Any]:
+    """Steps whose grid import is above the site's import limit, and the energy above it.
+
+    The safety layer enforces the limit as far as it can (battery charging cut first, then
+    EV charging scaled down); the mall's own demand cannot be curtailed, so a limit below
+    it is exceeded, and every such step is reported here.
+    """
+    if limit_kw is None:
+        return {"import_limit_kw": None, "import_limit_exceeded_steps": 0,
+                "import_limit_exceeded_kwh": 0.0}
+    p = ts["p_grid_kw"].to_numpy(dtype=float)
+    over = p - limit_kw
+    mask = over > 1e-6 * max(limit_kw, 1.0)
+    return {"import_limit_kw": float(limit_kw),
+            "import_limit_exceeded_steps": int(mask.sum()),
+            "import_limit_exceeded_kwh": _f(over[mask].sum() * dt_h)}
+
+
 def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, Any]:
     """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more)."""
     scn = out.scenario
@@ -294,6 +312,7 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "co2_reduction_percent": (co2_base - tot["co2_grid_kg"]) / co2_base * 100.0 if co2_base else 0.0,
         # grid
         "peak_grid_import_kw": _f(ts["p_grid_kw"].max()) if n else 0.0,
+        **_import_limit_kpis(ts, site.grid.import_limit_kw, dt_h),
         # SOC and fade
         "soc_min_percent": _f(soc.min()) if n else 0.0,
         "soc_max_percent": _f(soc.max()) if n else 0.0,
