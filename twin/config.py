@@ -113,27 +113,27 @@ class PvCloudiness(_Strict):
     several keys (``kt_std`` against ``kt_mean``).
     """
 
-    eta_inv_nom: float | None = Field(None, gt=0.0, le=1.0)
-    albedo: float | None = Field(None, ge=0.0, le=1.0)
-    linke_turbidity: float | None = Field(None, ge=0.5, le=10.0)
-    kt_mean: float | None = Field(None, gt=0.0, lt=1.0)
-    kt_std: float | None = Field(None, gt=0.0, lt=0.5)
-    afternoon_drop_frac: float | None = Field(None, ge=0.0, lt=1.0)
-    afternoon_peak_hour: float | None = Field(None, ge=0.0, le=24.0)
-    afternoon_width_h: float | None = Field(None, gt=0.0, le=24.0)
-    intraday_std: float | None = Field(None, ge=0.0, le=2.0)
-    intraday_tau_s: float | None = Field(None, gt=0.0, le=86_400.0)
-    kt_min: float | None = Field(None, ge=0.0, lt=0.5)
-    kt_max: float | None = Field(None, ge=0.5, le=2.0)
-    cloud_base_s: float | None = Field(None, ge=1.0, le=86_400.0)
-    t_amb_min_c: float | None = Field(None, ge=-60.0, le=60.0)
-    t_amb_max_c: float | None = Field(None, ge=-60.0, le=70.0)
-    t_amb_peak_hour: float | None = Field(None, ge=0.0, le=24.0)
-    wind_m_s: float | None = Field(None, ge=0.0, le=60.0)
-    faiman_u0: float | None = Field(None, gt=0.0, le=100.0)
-    faiman_u1: float | None = Field(None, ge=0.0, le=100.0)
+    eta_inv_nom: float | None = Field(default=None, gt=0.0, le=1.0)
+    albedo: float | None = Field(default=None, ge=0.0, le=1.0)
+    linke_turbidity: float | None = Field(default=None, ge=0.5, le=10.0)
+    kt_mean: float | None = Field(default=None, gt=0.0, lt=1.0)
+    kt_std: float | None = Field(default=None, gt=0.0, lt=0.5)
+    afternoon_drop_frac: float | None = Field(default=None, ge=0.0, lt=1.0)
+    afternoon_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    afternoon_width_h: float | None = Field(default=None, gt=0.0, le=24.0)
+    intraday_std: float | None = Field(default=None, ge=0.0, le=2.0)
+    intraday_tau_s: float | None = Field(default=None, gt=0.0, le=86_400.0)
+    kt_min: float | None = Field(default=None, ge=0.0, lt=0.5)
+    kt_max: float | None = Field(default=None, ge=0.5, le=2.0)
+    cloud_base_s: float | None = Field(default=None, ge=1.0, le=86_400.0)
+    t_amb_min_c: float | None = Field(default=None, ge=-60.0, le=60.0)
+    t_amb_max_c: float | None = Field(default=None, ge=-60.0, le=70.0)
+    t_amb_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    wind_m_s: float | None = Field(default=None, ge=0.0, le=60.0)
+    faiman_u0: float | None = Field(default=None, gt=0.0, le=100.0)
+    faiman_u1: float | None = Field(default=None, ge=0.0, le=100.0)
     solpos_method: Literal["ephemeris", "nrel_numpy"] | None = None
-    max_substep_s: float | None = Field(None, ge=1.0, le=3600.0)
+    max_substep_s: float | None = Field(default=None, ge=1.0, le=3600.0)
 
     @field_validator("cloud_base_s")
     @classmethod
@@ -164,23 +164,23 @@ class MallShape(_Strict):
     keys (the night base load it solves for must lie in (0, ``p_peak_kw``)).
     """
 
-    p_peak_kw: float | None = Field(None, gt=0.0, le=MAX_KW)
-    weekend_factor: float | None = Field(None, ge=0.0, le=10.0)
-    noise_frac: float | None = Field(None, ge=0.0, le=1.0)
-    noise_tau_s: float | None = Field(None, ge=0.0, le=1e6)
-    day_std: float | None = Field(None, ge=0.0, le=1.0)
-    day_corr: float | None = Field(None, ge=0.0, lt=1.0)
-    preopen_h: float | None = Field(None, gt=0.0, le=12.0)
-    postclose_h: float | None = Field(None, gt=0.0, le=12.0)
-    morning_level: float | None = Field(None, ge=0.0, le=10.0)
-    ac_peak_hour: float | None = Field(None, ge=0.0, le=24.0)
-    ac_width_h: float | None = Field(None, gt=0.0, le=24.0)
-    evening_level: float | None = Field(None, ge=0.0, le=10.0)
-    evening_peak_hour: float | None = Field(None, ge=0.0, le=24.0)
-    evening_width_h: float | None = Field(None, gt=0.0, le=24.0)
-    max_substep_s: float | None = Field(None, ge=1.0, le=3600.0)
-    open_hour: float | None = Field(None, ge=0.0, le=24.0)
-    close_hour: float | None = Field(None, ge=0.0, le=24.0)
+    p_peak_kw: float | None = Field(default=None, gt=0.0, le=MAX_KW)
+    weekend_factor: float | None = Field(default=None, ge=0.0, le=10.0)
+    noise_frac: float | None = Field(default=None, ge=0.0, le=1.0)
+    noise_tau_s: float | None = Field(default=None, ge=0.0, le=1e6)
+    day_std: float | None = Field(default=None, ge=0.0, le=1.0)
+    day_corr: float | None = Field(default=None, ge=0.0, lt=1.0)
+    preopen_h: float | None = Field(default=None, gt=0.0, le=12.0)
+    postclose_h: float | None = Field(default=None, gt=0.0, le=12.0)
+    morning_level: float | None = Field(default=None, ge=0.0, le=10.0)
+    ac_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    ac_width_h: float | None = Field(default=None, gt=0.0, le=24.0)
+    evening_level: float | None = Field(default=None, ge=0.0, le=10.0)
+    evening_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    evening_width_h: float | None = Field(default=None, gt=0.0, le=24.0)
+    max_substep_s: float | None = Field(default=None, ge=1.0, le=3600.0)
+    open_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    close_hour: float | None = Field(default=None, ge=0.0, le=24.0)
 
     @model_validator(mode="after")
     def _hours(self) -> MallShape:
@@ -593,7 +593,7 @@ class _LimitedLoader(yaml.SafeLoader):
                         raise _YamlLimitError(
                             f"aliases (*name) expand to more than {YAML_MAX_ALIAS_NODES} values "
                             "(an alias bomb?)")
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 

@@ -97,7 +97,7 @@ def parse_addr(text: str) -> tuple[str, int]:
 
 def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
-    from prometheus_client import start_http_server
+    from twin.monitoring.http import start_metrics_server as start_http_server
 
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller

@@ -17,12 +17,14 @@ The catalogue is documented in ``docs/metrics.md`` (name, type, labels, unit, me
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.metrics_core import Metric
 
 from twin.engine.balance import allocate_flows
@@ -88,6 +90,39 @@ class ConsistentRegistry(CollectorRegistry):
     def __init__(self) -> None:
         super().__init__(auto_describe=True)
         self.update_lock = threading.Lock()
+        #: Bumped by the sink after each step (under the lock): scrapes of one version
+        #: may share one rendering (``twin.monitoring.http``).
+        self.version = 0
+        #: Set by the HTTP server: the sink then renders the exposition after a step when
+        #: it is due, in its own thread, so scrapes only send bytes.
+        self.serving = False
+        self._render_lock = threading.Lock()
+        self._rendered = b""
+        self._rendered_version = -1
+        self._rendered_t = -math.inf
+
+    #: Shortest time between two renderings of a served registry [s] (see :meth:`exposition`).
+    MIN_REFRESH_S = 0.1
+    #: Longest a rendering is reused [s] (values set outside the sink).
+    MAX_AGE_S = 0.25
+
+    def exposition(self, *, fresh: bool = False) -> bytes:
+        """The Prometheus text exposition, rendered once per :attr:`version` at most every
+        :attr:`MIN_REFRESH_S` (a twin running flat out settles thousands of steps a second;
+        rendering each would starve the scrapers), redone after :attr:`MAX_AGE_S` anyway.
+
+        A rendering is one consistent step; it may lag the newest step by at most
+        :attr:`MIN_REFRESH_S` of wall time.
+        """
+        with self._render_lock:
+            now = time.monotonic()
+            age = now - self._rendered_t
+            if fresh or age > self.MAX_AGE_S or (self.version != self._rendered_version
+                                                 and age >= self.MIN_REFRESH_S):
+                version = self.version
+                self._rendered = generate_latest(self)
+                self._rendered_version, self._rendered_t = version, now
+            return self._rendered
 
     def collect(self) -> Iterable[Metric]:
         """Snapshot every collector under the update lock, then yield the snapshot."""
@@ -395,6 +430,11 @@ class MetricsSink:
         """Publish step ``k`` (just settled)."""
         with self.lock:
             self._step(k)
+            reg = self.m.registry
+            if isinstance(reg, ConsistentRegistry):
+                reg.version += 1
+        if isinstance(reg, ConsistentRegistry) and reg.serving:
+            reg.exposition()  # renders here (sink thread) when due, not in the server
 
     def _step(self, k: int) -> None:
         m = self.m
