@@ -588,9 +588,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
         raise UserError("--timeout must be > 0 and --retries >= 0")
     metrics = server = None
     if args.metrics_addr:
-        from twin.monitoring.http import start_metrics_server as start_http_server
-
         from twin.app.live import parse_addr
+        from twin.monitoring.http import start_metrics_server as start_http_server
 
         host, port = parse_addr(args.metrics_addr)
         metrics = HilMetrics()
