@@ -330,6 +330,11 @@ BESS_PRESETS: dict[str, dict[str, float]] = {
 }
 
 
+#: Smallest battery [kWh] (0 = none): below it the stored energy is a handful of float
+#: quanta and the SOC is noise (a 5e-324 kWh battery read SOC 1.0 in a 0.17-0.23 window).
+BESS_MIN_CAPACITY_KWH = 1e-3
+
+
 class BessConfig(_Strict):
     """Battery: energy-reservoir model parameters.
 
@@ -361,6 +366,10 @@ class BessConfig(_Strict):
 
     @model_validator(mode="after")
     def _window(self) -> BessConfig:
+        if 0.0 < self.e_capacity_kwh < BESS_MIN_CAPACITY_KWH:
+            raise ValueError(
+                f"e_capacity_kwh={self.e_capacity_kwh:g} is below {BESS_MIN_CAPACITY_KWH:g} kWh "
+                "(1 Wh): too small to hold a state of charge; use 0 for a site without a battery")
         if self.soc_min_frac >= self.soc_max_frac:
             raise ValueError(
                 f"soc_min_frac ({self.soc_min_frac}) must be below soc_max_frac "

@@ -204,13 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``twin`` console command."""
-    from twin.config import ConfigError
-
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``twin`` console command (Ctrl-C at any point: exit 130, no traceback)."""
     try:
-        return int(args.func(args))
-    except (ConfigError, UserError) as exc:
+        with _sigterm_as_interrupt():
+            args = build_parser().parse_args(argv)
+            return int(args.func(args))
+    except UserError as exc:  # ConfigError included
         _err(str(exc))
         return EXIT_USER
     except KeyboardInterrupt:
