@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import numpy as np
 import pytest
 import simpy
@@ -12,6 +9,7 @@ import simpy
 from twin.components.fleet import STATUS_DONE, STATUS_TURNED_AWAY, Fleet
 from twin.components.sessions import draw_sessions
 from twin.config import EvConfig
+from twin.engine.clocks import run_step_events
 from twin.inputs import SessionTable, SocketSpec
 
 DT = 900.0
@@ -29,18 +27,11 @@ def run(sessions: SessionTable, n_moto: int = 1, limit_kw: float = 100.0, steps:
     fleet = Fleet(env, sessions, spec, DT)
     e = np.zeros((steps, n_moto))
 
-    def ticks() -> Generator[simpy.Event, Any, None]:
-        for k in range(steps):
-            fleet.observe()
-            fleet.begin_step(np.full(n_moto, limit_kw))
-            ev = simpy.Event(env)
-            ev._ok, ev._value = True, None
-            env.schedule(ev, 2, DT)  # after same-instant arrivals/departures, as the engine
-            yield ev
-            fleet.end_step(e[k])
-
-    env.process(ticks())
-    env.run(until=steps * DT + 1)
+    for k in range(steps):  # the engine's step: events up to the step end, then settle
+        fleet.observe()
+        fleet.begin_step(np.full(n_moto, limit_kw))
+        run_step_events(env, DT)
+        fleet.end_step(e[k])
     fleet.finish()
     return fleet, e
 

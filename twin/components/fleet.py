@@ -163,7 +163,7 @@ class Fleet:
         """The arrival it was scheduled for, plus any at the same instant; then schedule
         the next one (a callback chain: one SimPy event per arrival instant)."""
         env = self.env
-        now = env._now
+        now = env.now
         arr = self._arr
         n = len(arr)
         i = self._next_arrival
@@ -199,7 +199,7 @@ class Fleet:
 
     def _plug(self, i: int, sock: int) -> None:
         env = self.env
-        now = env._now
+        now = env.now
         t_dep = self._dep[i]
         if t_dep <= now:
             self._turn_away(i, now)
