@@ -640,6 +640,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: refused: the YAML is {exc}. Write plain values.") from None
     except RecursionError:
         raise ConfigError(f"{path}: refused: the YAML is nested too deeply.") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2024-02-30 as a timestamp
+        raise ConfigError(f"{path}: a value cannot be read: {exc} (an impossible date such as "
+                          "2024-02-30 or hour 25?). Fix the value.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -740,9 +743,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not key:
             raise ConfigError(f"--set {item!r}: the key is empty")
         try:
-            out[key] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: the value is not a valid YAML scalar") from exc
+            out[key] = yaml.load(raw, Loader=_LimitedLoader)  # a SafeLoader subclass
+        except (yaml.YAMLError, _YamlLimitError, RecursionError, ValueError, TypeError,
+                OverflowError) as exc:
+            raise ConfigError(f"--set {item!r}: the value is not a valid YAML scalar "
+                              f"({str(exc)[:120]})") from None
     return out
 
 

@@ -52,6 +52,7 @@ DATES: list[Any] = [
     "2024-02-30T00:00:00", "2024-01-01T25:00:00", "0001-01-01T00:00:00", "2262-04-12T00:00:00",
     "2262-01-01T00:00:00", "9999-12-31T00:00:00", "1677-09-21T00:00:00", "2024-13-01",
     "yesterday", 20240101, "2024-03-04T00:00:00+14:00", "2024-06-30T23:00:00",
+    "2024-02-29T00:00:00", "99999-01-01T00:00:00", "2024-03-04 00:00:00",
 ]
 
 #: Keys of the per-model parameter tables (``pv.cloudiness``, ``mall.shape``).
@@ -350,7 +351,12 @@ def make_case_site(rng: random.Random, d: Path,
         desc += _mutation(rng, site, scn)
     (d / "site.yaml").write_text(_yaml(site))
     sp = d / "scenario.yaml"
-    sp.write_text(_yaml(scn))
+    text = _yaml(scn)
+    start = scn.get("start")
+    if isinstance(start, str) and start[:1].isdigit() and rng.random() < 0.5:
+        text = text.replace(f"'{start}'", start)  # unquoted: YAML reads it as a timestamp
+        desc.append("(start unquoted)")
+    sp.write_text(text)
     return "; ".join(desc), sp, site
 
 

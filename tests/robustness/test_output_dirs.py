@@ -163,3 +163,13 @@ def test_unreadable_out_is_a_user_error(day: Path, tmp_path: Path) -> None:
         assert main(["run", str(day), "--out", str(d), "-q"]) == 2
     finally:
         d.chmod(0o755)
+
+
+def test_export_never_overwrites_a_user_file(finished_run: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "thesis.docx"
+    mine.write_text("x")
+    assert main(["export", "openmetrics", str(finished_run), "-o", str(mine)]) == 2
+    assert mine.read_text() == "x"
+    om = tmp_path / "run.om"
+    assert main(["export", "openmetrics", str(finished_run), "-o", str(om)]) == 0
+    assert main(["export", "openmetrics", str(finished_run), "-o", str(om)]) == 0  # ours: ok

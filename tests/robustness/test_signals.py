@@ -28,9 +28,15 @@ pytestmark = pytest.mark.slow
 MOMENTS = random.Random(10).sample([round(0.6 + 0.25 * i, 2) for i in range(16)], 8)
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it (a background shell job starts with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _twin(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "twin.app.cli", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _junk(parent: Path) -> list[str]:
