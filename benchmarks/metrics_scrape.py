@@ -134,20 +134,12 @@ def main() -> None:
 
     stop = threading.Event()
     steps = [0]
-    twin = Twin(scn, get_controller(scn))
-    sink = MetricsSink(twin, metrics, run_id="bench", mode="run")
-
-    def on_step(k: int) -> None:
-        sink(k)
-        steps[0] += 1
-        if stop.is_set():
-            raise KeyboardInterrupt
-
-    twin.on_step = on_step
+    controller = get_controller(scn)
     child = subprocess.Popen([sys.executable, __file__, "--child", str(port), "--scrapers",
                               str(a.scrapers), "--seconds", str(a.seconds), "--interval",
                               str(a.interval)],
                              stdout=subprocess.PIPE, text=True)
+
     def wait_child() -> None:
         child.wait()
         stop.set()
@@ -155,7 +147,18 @@ def main() -> None:
     waiter = threading.Thread(target=wait_child, daemon=True)
     waiter.start()
     t0 = time.perf_counter()
-    twin.run()
+    while not stop.is_set():  # the twin runs (again and again) for the whole window
+        twin = Twin(scn, controller)
+        sink = MetricsSink(twin, metrics, run_id="bench", mode="run")
+
+        def on_step(k: int, sink: MetricsSink = sink) -> None:
+            sink(k)
+            steps[0] += 1
+            if stop.is_set():
+                raise KeyboardInterrupt
+
+        twin.on_step = on_step
+        twin.run()
     sim_s = time.perf_counter() - t0
     out, _ = child.communicate()
     data = json.loads(out)
