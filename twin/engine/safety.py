@@ -120,7 +120,7 @@ class SafetyLayer:
         # battery 1e-9 kW over a step is a large part of its window)
         if p > 0.0:
             p_max = max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
-            if p > p_max:
+            if p > p_max:  # crumbs below _EPS_KW are cut without a clamp record
                 if p > p_max + _EPS_KW:
                     self._bend(k, "bess_soc_min", "bess", p, p_max)
                 p = p_max
