@@ -25,9 +25,9 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from twin.engine import kpis
 from twin.engine.results import SummaryError, check_columns, read_summary
 from twin.monitoring.catalogue import BY_NAME
-from twin.engine import kpis
 from twin.monitoring.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
 
 #: Columns the export needs from ``timeseries.parquet``.
