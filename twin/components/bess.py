@@ -6,7 +6,8 @@ and state.
 Energy per step (``Battery.apply``), AC power ``p`` [kW] (+ discharge), step ``dt`` [h]::
 
     e' = e + η_c·charge − discharge/η_d            (charge, discharge: AC energies [kWh])
-    e'' = e' × (1 − self_discharge_frac_per_h·dt)
+    e'' = max(e' × (1 − self_discharge_frac_per_h·dt), min(e', soc_min·cap))
+                                                    (self-discharge stops at the SOC floor)
     cap' = cap − fade_cycle − fade_calendar (− legacy CityLearn fade)
     e_next = min(e'', cap')                         (the ageing term of the stored energy)
 
