@@ -67,17 +67,16 @@ def test_signal_at_a_random_moment(month: Path, i: int) -> None:
     p.send_signal(sig)
     _, err = p.communicate(timeout=300)
     assert "Traceback" not in err, err
-    # 130, or death by SIGINT (-2) when CPython saw the KeyboardInterrupt inside a C
-    # extension's start-up code: shells report both as 130
-    assert p.returncode in (0, 130, -signal.SIGINT), (p.returncode, err)
+    # 130; or death by the signal itself when it lands while the interpreter starts or
+    # exits (before main or after the outputs are written): shells report 130 / 143
+    assert p.returncode in (0, 130, -signal.SIGINT, -signal.SIGTERM), (p.returncode, err)
     after = read_marker(out)
     assert after is not None and after["complete"] is True  # a complete run is always there
-    if p.returncode == 0:  # finished before the signal: a new complete run
-        assert after["run_id"] != before["run_id"]
-    else:
-        assert after["run_id"] == before["run_id"], "an interrupted run replaced a complete one"
+    if after["run_id"] != before["run_id"]:  # finished before the signal: a new complete run
+        assert p.returncode != 130
+    else:  # stopped: the complete run is kept; the steps done went to OUT.partial, if any
         m = read_marker(partial)
-        if m is not None and m != partial_before:  # stopped while simulating: steps done
+        if m is not None and m != partial_before:
             assert m["complete"] is False
             s = json.loads((partial / "summary.json").read_text())
             assert s["interrupted"] is True and s["steps_done"] < s["n_steps"]
