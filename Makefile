@@ -40,6 +40,7 @@ bench: install
 	$(PY) benchmarks/hil.py
 	$(PY) benchmarks/optimal.py
 	$(PY) benchmarks/trials.py
+	$(PY) benchmarks/metrics_scrape.py
 
 lint: install
 	$(VENV)/bin/ruff check twin adapters controllers simulators tests benchmarks

@@ -11,6 +11,8 @@ fast-forward run, a real-time run and a hardware-in-the-loop run.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -91,6 +93,44 @@ def make_controller(name: str, site: SiteConfig, params: dict[str, Any] | None =
     TypeError
         When ``params`` has a key the controller does not take.
     """
-    if name not in REGISTRY:
-        raise UnknownControllerError(name)
-    return REGISTRY[name].factory(site, **(params or {}))
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise UnknownControllerError(str(name))
+    for k, v in (params or {}).items():
+        if not isinstance(k, str):
+            raise TypeError(f"parameter names must be text, got {k!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise TypeError(f"parameter {k!r} must be a finite number, got {v!r}")
+    try:
+        ctrl = REGISTRY[name].factory(site, **(params or {}))
+    except ValueError as exc:  # a parameter the controller rejects
+        raise TypeError(str(exc)) from None
+    check_params(getattr(ctrl, "params", None))
+    return ctrl
+
+
+def check_params(params: object) -> None:
+    """Check a controller's parameter dataclass: numbers finite and in their physical range.
+
+    Fields annotated ``float`` or ``int`` must hold real numbers (not text, not bool);
+    ``*_h`` hours lie in [0, 24], ``*_frac`` in [0, 1], ``*_kw``/``*_kwh`` are >= 0.
+
+    Raises
+    ------
+    TypeError
+        Naming the parameter (the twin turns it into a configuration error, exit 2).
+    """
+    if params is None or not dataclasses.is_dataclass(params):
+        return
+    for f in dataclasses.fields(params):
+        v = getattr(params, f.name)
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if ann not in ("float", "int"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise TypeError(f"parameter {f.name!r} must be a number, got {v!r}")
+        if not math.isfinite(v):
+            raise TypeError(f"parameter {f.name!r} must be a finite number, got {v!r}")
+        rng = ((0.0, 24.0) if f.name.endswith("_h") else (0.0, 1.0) if f.name.endswith("_frac")
+               else (0.0, math.inf) if f.name.endswith(("_kw", "_kwh")) else None)
+        if rng is not None and not rng[0] <= v <= rng[1]:
+            raise TypeError(f"parameter {f.name!r} = {v!r} is outside [{rng[0]:g}, {rng[1]:g}]")

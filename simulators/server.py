@@ -18,12 +18,17 @@ from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 from pymodbus.constants import ExcCodes
-from pymodbus.pdu import ModbusPDU
+from pymodbus.exceptions import ModbusIOException, NoSuchIdException
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.transaction import TransactionManager
 
 from simulators.devices import Device
+
+#: Receive buffer of one connection [bytes]: room for ~5,000 pipelined read requests.
+PIPELINE_BUFFER_BYTES = 65_536
 
 #: Function codes that write (coils, registers, mask write, read/write multiple).
 WRITE_FCS = frozenset({5, 6, 15, 16, 22, 23})
@@ -67,15 +72,69 @@ def _exc(code: int) -> ExcCodes:
 
 
 class _Handler(ServerRequestHandler):
-    """Connection handler that hangs up at once while its device is "unplugged"."""
+    """Connection handler: hangs up at once while its device is "unplugged", and answers
+    every request of a TCP segment, in order (Modbus TCP clients may pipeline requests
+    by transaction id; pymodbus's handler serves one frame per segment)."""
 
     def callback_connected(self) -> None:
         super().callback_connected()
         owner: DeviceServer = self.server.owner
         owner.stats.connections += 1
+        # pymodbus drops a receive buffer longer than one frame; pipelined requests need
+        # room for several (every complete frame is consumed at once, so it stays bounded)
+        self.max_buffer_size = PIPELINE_BUFFER_BYTES
+        self._pending: asyncio.Queue[tuple[ModbusPDU, tuple | None]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
         if owner.dropped and self.transport is not None:
             owner.stats.connections_dropped += 1
             cast(asyncio.Transport, self.transport).abort()
+
+    def callback_disconnected(self, exc: Exception | None) -> None:
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            worker.cancel()
+        super().callback_disconnected(exc)
+
+    def callback_data(self, data: bytes, addr: tuple | None = None) -> int:
+        """Cut every complete frame out of ``data``; queue its request; return bytes used."""
+        used = 0
+        while used < len(data):
+            try:
+                n = TransactionManager.callback_data(self, data[used:], addr)
+            except ModbusIOException as exc:
+                fc = 0x00 if exc.fcode is None else exc.fcode
+                self.server_send(ExceptionResponse(fc, exception_code=ExcCodes.ILLEGAL_FUNCTION,
+                                                   device_id=exc.dev_id,
+                                                   transaction=exc.transaction_id), addr)
+                return len(data)
+            pdu, self.last_pdu = self.last_pdu, None
+            if pdu is not None:
+                self._pending.put_nowait((pdu, addr))
+                if self._worker is None or self._worker.done():
+                    self._worker = self.loop.create_task(self._serve_pending())
+            if n <= 0:
+                break
+            used += n
+        return used
+
+    async def _serve_pending(self) -> None:
+        """Answer the queued requests one after the other (responses keep request order)."""
+        while not self._pending.empty():
+            pdu, addr = self._pending.get_nowait()
+            await self._serve(pdu, addr)
+
+    async def _serve(self, pdu: ModbusPDU, addr: tuple | None) -> None:
+        try:
+            response = await pdu.datastore_update(self.server.context, pdu.dev_id)
+        except NoSuchIdException:
+            if self.server.ignore_missing_devices:
+                return
+            response = ExceptionResponse(pdu.function_code, ExcCodes.GATEWAY_NO_RESPONSE)
+        except Exception:  # answered as a device failure, like pymodbus
+            response = ExceptionResponse(pdu.function_code, ExcCodes.DEVICE_FAILURE)
+        response.transaction_id = pdu.transaction_id
+        response.dev_id = pdu.dev_id
+        self.server_send(response, addr)
 
 
 class _Server(ModbusTcpServer):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import reprlib
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,13 +32,25 @@ from twin.faults import FaultSpec
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              allow_inf_nan=False)
 
+
+#: Physical upper bounds: far above any real site, low enough that no product, sum or
+#: annual total of the model can overflow a float [kW, kWh].
+MAX_KW = 1e6
+MAX_KWH = 1e7
 
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Frac = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Hour = Annotated[float, Field(ge=0.0, le=24.0, allow_inf_nan=False)]
+PowerKw = Annotated[float, Field(ge=0.0, le=MAX_KW, allow_inf_nan=False)]
+PosPowerKw = Annotated[float, Field(gt=0.0, le=MAX_KW, allow_inf_nan=False)]
+EnergyKwh = Annotated[float, Field(ge=0.0, le=MAX_KWH, allow_inf_nan=False)]
+Price = Annotated[float, Field(ge=0.0, le=1e3, allow_inf_nan=False)]
+Width = Annotated[float, Field(gt=0.0, le=24.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)]
 
 
 # --------------------------------------------------------------------------- site
@@ -45,7 +59,7 @@ class Location(_Strict):
 
     lat_deg: Annotated[float, Field(ge=-90, le=90)] = -3.75
     lon_deg: Annotated[float, Field(ge=-180, le=180)] = -73.25
-    alt_m: float = 106.0
+    alt_m: Annotated[float, Field(ge=-500.0, le=9000.0)] = 106.0
     tz: str = "America/Lima"
 
     @field_validator("tz")
@@ -63,19 +77,19 @@ class Location(_Strict):
 class Grid(_Strict):
     """The grid connection."""
 
-    co2_kg_per_kwh: NonNeg = 0.4521
-    import_limit_kw: Pos | None = None
-    export_limit_kw: NonNeg = 0.0
+    co2_kg_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)] = 0.4521
+    import_limit_kw: PosPowerKw | None = None
+    export_limit_kw: PowerKw = 0.0
 
 
 class Tariff(_Strict):
     """Two-period time-of-use tariff (OSINERGMIN MT: HP 18:00-22:59, HFP otherwise)."""
 
-    currency: str = "PEN"
+    currency: Annotated[str, Field(min_length=1, max_length=16)] = "PEN"
     peak_start_hour: Hour = 18.0
     peak_end_hour: Hour = 23.0
-    peak_price_per_kwh: NonNeg = 0.45
-    offpeak_price_per_kwh: NonNeg = 0.28
+    peak_price_per_kwh: Price = 0.45
+    offpeak_price_per_kwh: Price = 0.28
 
     @model_validator(mode="after")
     def _window(self) -> Tariff:
@@ -88,7 +102,96 @@ class ProfileFile(_Strict):
     """A measured profile: CSV or Parquet, column name ending in _kw or _kwh."""
 
     path: Path
-    column: str
+    column: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class PvCloudiness(_Strict):
+    """``pv.cloudiness``: parameters of the cloud and temperature model (``PvParams``).
+
+    Every key is optional; an absent key keeps the model's default. Ranges are physical
+    (clear-sky index in (0, 1), hours in [0, 24] ...); the model checks what depends on
+    several keys (``kt_std`` against ``kt_mean``).
+    """
+
+    eta_inv_nom: float | None = Field(default=None, gt=0.0, le=1.0)
+    albedo: float | None = Field(default=None, ge=0.0, le=1.0)
+    linke_turbidity: float | None = Field(default=None, ge=0.5, le=10.0)
+    kt_mean: float | None = Field(default=None, gt=0.0, lt=1.0)
+    kt_std: float | None = Field(default=None, gt=0.0, lt=0.5)
+    afternoon_drop_frac: float | None = Field(default=None, ge=0.0, lt=1.0)
+    afternoon_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    afternoon_width_h: float | None = Field(default=None, gt=0.0, le=24.0)
+    intraday_std: float | None = Field(default=None, ge=0.0, le=2.0)
+    intraday_tau_s: float | None = Field(default=None, gt=0.0, le=86_400.0)
+    kt_min: float | None = Field(default=None, ge=0.0, lt=0.5)
+    kt_max: float | None = Field(default=None, ge=0.5, le=2.0)
+    cloud_base_s: float | None = Field(default=None, ge=1.0, le=86_400.0)
+    t_amb_min_c: float | None = Field(default=None, ge=-60.0, le=60.0)
+    t_amb_max_c: float | None = Field(default=None, ge=-60.0, le=70.0)
+    t_amb_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    wind_m_s: float | None = Field(default=None, ge=0.0, le=60.0)
+    faiman_u0: float | None = Field(default=None, gt=0.0, le=100.0)
+    faiman_u1: float | None = Field(default=None, ge=0.0, le=100.0)
+    solpos_method: Literal["ephemeris", "nrel_numpy"] | None = None
+    max_substep_s: float | None = Field(default=None, ge=1.0, le=3600.0)
+
+    @field_validator("cloud_base_s")
+    @classmethod
+    def _divides_day(cls, v: float | None) -> float | None:
+        if v is not None:
+            n = 86_400.0 / v
+            if abs(n - round(n)) > 1e-9:
+                raise ValueError(f"cloud_base_s={v:g} s must divide a day (86400 s), e.g. 60")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PvCloudiness:
+        if self.t_amb_min_c is not None and self.t_amb_max_c is not None \
+                and self.t_amb_max_c < self.t_amb_min_c:
+            raise ValueError("t_amb_max_c must be >= t_amb_min_c")
+        return self
+
+    def given(self) -> dict[str, Any]:
+        """The keys the site gives (the model keeps its defaults for the others)."""
+        return self.model_dump(exclude_none=True)
+
+
+class MallShape(_Strict):
+    """``mall.shape``: parameters of the synthetic mall demand (``MallParams``).
+
+    Every key is optional; an absent key keeps the model's default (``p_peak_kw`` defaults
+    to the model's peak scaled by ``e_day_kwh``). The model checks what depends on several
+    keys (the night base load it solves for must lie in (0, ``p_peak_kw``)).
+    """
+
+    p_peak_kw: float | None = Field(default=None, gt=0.0, le=MAX_KW)
+    weekend_factor: float | None = Field(default=None, ge=0.0, le=10.0)
+    noise_frac: float | None = Field(default=None, ge=0.0, le=1.0)
+    noise_tau_s: float | None = Field(default=None, ge=0.0, le=1e6)
+    day_std: float | None = Field(default=None, ge=0.0, le=1.0)
+    day_corr: float | None = Field(default=None, ge=0.0, lt=1.0)
+    preopen_h: float | None = Field(default=None, gt=0.0, le=12.0)
+    postclose_h: float | None = Field(default=None, gt=0.0, le=12.0)
+    morning_level: float | None = Field(default=None, ge=0.0, le=10.0)
+    ac_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    ac_width_h: float | None = Field(default=None, gt=0.0, le=24.0)
+    evening_level: float | None = Field(default=None, ge=0.0, le=10.0)
+    evening_peak_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    evening_width_h: float | None = Field(default=None, gt=0.0, le=24.0)
+    max_substep_s: float | None = Field(default=None, ge=1.0, le=3600.0)
+    open_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+    close_hour: float | None = Field(default=None, ge=0.0, le=24.0)
+
+    @model_validator(mode="after")
+    def _hours(self) -> MallShape:
+        if self.open_hour is not None and self.close_hour is not None \
+                and self.close_hour <= self.open_hour:
+            raise ValueError("close_hour must be later than open_hour")
+        return self
+
+    def given(self) -> dict[str, Any]:
+        """The keys the site gives (the model keeps its defaults for the others)."""
+        return self.model_dump(exclude_none=True)
 
 
 #: Iquitos monthly mean GHI, January first [kWh/m²/day] (NASA POWER climatology as
@@ -104,15 +207,15 @@ class PvConfig(_Strict):
     """
 
     source: Literal["model", "file"] = "model"
-    p_dc_kwp: NonNeg = 4050.0
-    p_ac_max_kw: NonNeg = 3400.0
+    p_dc_kwp: PosPowerKw = 4050.0
+    p_ac_max_kw: PosPowerKw = 3400.0
     tilt_deg: Annotated[float, Field(ge=0, le=90)] = 10.0
     azimuth_deg: Annotated[float, Field(ge=0, le=360)] = 0.0
     gamma_pdc_per_c: Annotated[float, Field(ge=-0.02, le=0.0)] = -0.0037
     losses_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.14
-    ghi_monthly_kwh_m2_day: list[Pos] | None = Field(
+    ghi_monthly_kwh_m2_day: list[Annotated[float, Field(gt=0.0, le=20.0)]] | None = Field(
         default_factory=lambda: list(IQUITOS_GHI_MONTHLY_KWH_M2_DAY))
-    cloudiness: dict[str, float] = Field(default_factory=dict)
+    cloudiness: PvCloudiness = Field(default_factory=lambda: PvCloudiness())
     file: ProfileFile | None = None
 
     @model_validator(mode="after")
@@ -129,8 +232,8 @@ class MallConfig(_Strict):
     """Mall demand: synthetic profile scaled to the daily energy, or a profile file."""
 
     source: Literal["synthetic", "file"] = "synthetic"
-    e_day_kwh: NonNeg = 33885.0
-    shape: dict[str, float] = Field(default_factory=dict)
+    e_day_kwh: Annotated[float, Field(gt=0.0, le=MAX_KWH)] = 33885.0
+    shape: MallShape = Field(default_factory=lambda: MallShape())
     file: ProfileFile | None = None
 
     @model_validator(mode="after")
@@ -149,16 +252,16 @@ class VehicleClass(_Strict):
     clipped to [0.25 h, ``stay_h_max``], whatever the request.
     """
 
-    sessions_per_day: NonNeg
-    e_req_kwh_min: Pos
-    e_req_kwh_max: Pos
-    p_max_kw: Pos
-    stay_h_mean: Pos = 1.5
-    stay_h_max: Pos = 4.0
-    patience_min: NonNeg = 20.0
+    sessions_per_day: Annotated[float, Field(ge=0.0, le=1e5)]
+    e_req_kwh_min: Annotated[float, Field(gt=0.0, le=1e4)]
+    e_req_kwh_max: Annotated[float, Field(gt=0.0, le=1e4)]
+    p_max_kw: Annotated[float, Field(gt=0.0, le=1e4)]
+    stay_h_mean: Annotated[float, Field(gt=0.0, le=72.0)] = 1.5
+    stay_h_max: Annotated[float, Field(gt=0.0, le=72.0)] = 4.0
+    patience_min: Annotated[float, Field(ge=0.0, le=10_080.0)] = 20.0
     linger_mean: Annotated[float, Field(ge=1.0, le=20.0, allow_inf_nan=False)] = 1.25
-    linger_shape: Pos = 2.0
-    stay_fixed_h: NonNeg = 0.0
+    linger_shape: Annotated[float, Field(gt=0.0, le=100.0)] = 2.0
+    stay_fixed_h: Annotated[float, Field(ge=0.0, le=72.0)] = 0.0
 
     @model_validator(mode="after")
     def _ranges(self) -> VehicleClass:
@@ -174,7 +277,7 @@ class SocketGroup(_Strict):
 
     type: Literal["moto", "mototaxi"]
     count: Annotated[int, Field(ge=0, le=10_000)]
-    p_rating_kw: Pos
+    p_rating_kw: Annotated[float, Field(gt=0.0, le=1e4)]
 
 
 def _default_vehicles() -> dict[Literal["moto", "mototaxi"], VehicleClass]:
@@ -217,7 +320,8 @@ class EvConfig(_Strict):
     source: Literal["synthetic", "sessions_file", "profile"] = "synthetic"
     open_hour: Hour = 9.0
     close_hour: Hour = 22.0
-    arrival_weights: list[NonNeg] = Field(default_factory=lambda: list(DEFAULT_ARRIVAL_WEIGHTS))
+    arrival_weights: list[Annotated[float, Field(ge=0.0, le=1e6)]] = Field(
+        default_factory=lambda: list(DEFAULT_ARRIVAL_WEIGHTS))
     vehicles: dict[Literal["moto", "mototaxi"], VehicleClass] = Field(
         default_factory=_default_vehicles
     )
@@ -274,6 +378,11 @@ AGEING_PRESETS: dict[str, dict[str, float]] = {
 }
 
 
+#: Smallest battery [kWh] (0 = none): below it the stored energy is a handful of float
+#: quanta and the SOC is noise (a 5e-324 kWh battery read SOC 1.0 in a 0.17-0.23 window).
+BESS_MIN_CAPACITY_KWH = 1e-3
+
+
 class BessConfig(_Strict):
     """Battery: energy-reservoir model parameters.
 
@@ -286,15 +395,15 @@ class BessConfig(_Strict):
     technology: Literal["custom", "standard", "modern_lfp", "premium"] = "custom"
     chemistry: Literal["lfp", "nmc", "lto"] = "lfp"
     ageing: bool = True
-    cycle_life_efc: Pos = 6000.0
+    cycle_life_efc: Annotated[float, Field(gt=0.0, le=1e6)] = 6000.0
     eol_capacity_frac: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
     calendar_fade_frac_per_year: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.008
     calendar_soc_coeff: Annotated[float, Field(ge=0.0, le=4.0)] = 1.0
     calendar_q10: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
     t_cell_c: Annotated[float, Field(ge=-20.0, le=60.0)] = 25.0
-    e_capacity_kwh: NonNeg = 2000.0
-    p_charge_max_kw: NonNeg = 400.0
-    p_discharge_max_kw: NonNeg = 400.0
+    e_capacity_kwh: EnergyKwh = 2000.0
+    p_charge_max_kw: PowerKw = 400.0
+    p_discharge_max_kw: PowerKw = 400.0
     eta_roundtrip: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     soc_min_frac: Frac = 0.20
     soc_max_frac: Frac = 1.00
@@ -308,10 +417,11 @@ class BessConfig(_Strict):
     def _apply_preset(cls, data: Any) -> Any:
         if isinstance(data, dict):
             tech = data.get("technology", "custom")
-            merged = dict(BESS_PRESETS.get(tech, {}))
+            tech = tech if isinstance(tech, str) else None
+            merged = dict(BESS_PRESETS.get(tech, {})) if tech is not None else {}
             merged.update(data)
             chem = merged.get("chemistry", "lfp")
-            if chem in AGEING_PRESETS:
+            if isinstance(chem, str) and chem in AGEING_PRESETS:
                 for k, v in AGEING_PRESETS[chem].items():
                     merged.setdefault(k, v)
             return merged
@@ -319,6 +429,10 @@ class BessConfig(_Strict):
 
     @model_validator(mode="after")
     def _window(self) -> BessConfig:
+        if 0.0 < self.e_capacity_kwh < BESS_MIN_CAPACITY_KWH:
+            raise ValueError(
+                f"e_capacity_kwh={self.e_capacity_kwh:g} is below {BESS_MIN_CAPACITY_KWH:g} kWh "
+                "(1 Wh): too small to hold a state of charge; use 0 for a site without a battery")
         if self.soc_min_frac >= self.soc_max_frac:
             raise ValueError(
                 f"soc_min_frac ({self.soc_min_frac}) must be below soc_max_frac "
@@ -363,7 +477,7 @@ class Economics(_Strict):
 class SiteConfig(_Strict):
     """The whole site (SPEC §1)."""
 
-    name: str = "site"
+    name: Annotated[str, Field(max_length=200)] = "site"
     location: Location = Field(default_factory=Location)
     grid: Grid = Field(default_factory=Grid)
     tariff: Tariff = Field(default_factory=Tariff)
@@ -375,6 +489,12 @@ class SiteConfig(_Strict):
 
 
 # ----------------------------------------------------------------------- scenario
+#: Years a scenario may start in (pandas timestamps end in 2262; the PV model's solar
+#: position is validated for 1900-2100 and usable a century further).
+START_YEARS = (1900, 2200)
+#: Longest horizon [s] (50 years).
+MAX_DURATION_S = 50 * 366 * 86_400.0
+
 class OutputConfig(_Strict):
     """What the run writes."""
 
@@ -439,13 +559,13 @@ def resolve_param_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
 class ScenarioConfig(_Strict):
     """A scenario: which site, when, how fine, which controller, what to write."""
 
-    name: str = "scenario"
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "scenario"
     site: Path
     start: datetime
     duration: float  # [s]
     dt: float  # [s]
-    seed: Annotated[int, Field(ge=0)] = 0
-    controller: str = "six_phase"
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    controller: Annotated[str, Field(max_length=100)] = "six_phase"
     controller_params: dict[str, Any] = Field(default_factory=dict)
     forecast: ForecastSpec = "perfect"
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -462,8 +582,18 @@ class ScenarioConfig(_Strict):
     def _dt(cls, v: Any) -> float:
         return _parse_timedelta_s(v, "dt")
 
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, v: datetime) -> datetime:
+        if not START_YEARS[0] <= v.year <= START_YEARS[1]:
+            raise ValueError(f"start year {v.year} is outside {START_YEARS[0]}-{START_YEARS[1]}")
+        return v
+
     @model_validator(mode="after")
     def _dt_divides(self) -> ScenarioConfig:
+        if self.duration > MAX_DURATION_S:
+            raise ValueError(f"duration {self.duration / 86400:g} d is longer than the "
+                             f"{MAX_DURATION_S / 86400:g} d the twin simulates")
         if self.dt < 1.0 or self.dt > 3600.0:
             raise ValueError(f"dt must be between 1 s and 1 h, got {self.dt:g} s")
         n = self.duration / self.dt
@@ -504,16 +634,93 @@ class Scenario(BaseModel):
 SCENARIO_KEYS = frozenset(ScenarioConfig.model_fields)
 
 
+#: Limits of a YAML file: size [bytes], nesting depth, nodes reachable through aliases.
+YAML_MAX_BYTES = 4 * 2**20
+YAML_MAX_DEPTH = 64
+YAML_MAX_ALIAS_NODES = 10_000
+
+
+class _YamlLimitError(Exception):
+    """A YAML file over one of the limits (message says which)."""
+
+
+def _node_count(node: yaml.Node, cap: int) -> int:
+    """Nodes under ``node`` (aliases counted again), up to ``cap``; iterative."""
+    n, stack = 0, [node]
+    while stack and n <= cap:
+        cur = stack.pop()
+        n += 1
+        if isinstance(cur, yaml.MappingNode):
+            for k, v in cur.value:
+                stack.extend((k, v))
+        elif isinstance(cur, yaml.SequenceNode):
+            stack.extend(cur.value)
+    return n
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with a nesting-depth limit and a cap on alias expansion."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._alias_nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > YAML_MAX_DEPTH:
+                raise _YamlLimitError(f"nested deeper than {YAML_MAX_DEPTH} levels")
+            if self.check_event(yaml.AliasEvent):
+                anchor = self.peek_event().anchor
+                target = self.anchors.get(anchor)
+                if target is not None:
+                    self._alias_nodes += _node_count(target, YAML_MAX_ALIAS_NODES)
+                    if self._alias_nodes > YAML_MAX_ALIAS_NODES:
+                        raise _YamlLimitError(
+                            f"aliases (*name) expand to more than {YAML_MAX_ALIAS_NODES} values "
+                            "(an alias bomb?)")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    """Read a YAML mapping: a regular file (no FIFO or device), size, depth and alias limits."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc}).") from None
+    if st is None:
         raise ConfigError(f"{path}: file not found. Check the path (relative paths are "
                           "taken from the folder of the file that names them).")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a device, " \
+            "FIFO or socket)"
+        raise ConfigError(f"{path}: is {kind}; name a YAML file.")
+    if st.st_size > YAML_MAX_BYTES:
+        raise ConfigError(f"{path}: {st.st_size} bytes is too big for a configuration file "
+                          f"(at most {YAML_MAX_BYTES // 2**20} MiB).")
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(YAML_MAX_BYTES + 1)
+        if len(raw) > YAML_MAX_BYTES:
+            raise ConfigError(f"{path}: too big for a configuration file (at most "
+                              f"{YAML_MAX_BYTES // 2**20} MiB).")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc}).") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LimitedLoader)  # a SafeLoader subclass
+    except _YamlLimitError as exc:
+        raise ConfigError(f"{path}: refused: the YAML is {exc}. Write plain values.") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: refused: the YAML is nested too deeply.") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2024-02-30 as a timestamp
+        raise ConfigError(f"{path}: a value cannot be read: {exc} (an impossible date such as "
+                          "2024-02-30 or hour 25?). Fix the value.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -525,6 +732,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values, "
                           f"got {type(data).__name__}.")
     return data
+
+
+def _short_repr(v: Any, limit: int = 80) -> str:
+    """``repr(v)`` cut to ``limit`` characters (without building a huge string)."""
+    if isinstance(v, list | tuple) and len(v) > 10:
+        return f"a list of {len(v)} items"
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = limit
+    r.maxlevel = 3
+    r.maxlist = r.maxtuple = r.maxdict = 6
+    return r.repr(v)
 
 
 def _format_errors(path: Path, exc: ValidationError, prefix: str = "") -> str:
@@ -539,7 +757,7 @@ def _format_errors(path: Path, exc: ValidationError, prefix: str = "") -> str:
             msg = "required field is missing"
         inp = err.get("input")
         shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(inp, dict) \
-            else f" (got {inp!r})"
+            else f" (got {_short_repr(inp)})"
         lines.append(f"{path}: field '{field}': {msg}{shown}")
     return "\n".join(lines)
 
@@ -603,9 +821,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not key:
             raise ConfigError(f"--set {item!r}: the key is empty")
         try:
-            out[key] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: the value is not a valid YAML scalar") from exc
+            out[key] = yaml.load(raw, Loader=_LimitedLoader)  # a SafeLoader subclass
+        except (yaml.YAMLError, _YamlLimitError, RecursionError, ValueError, TypeError,
+                OverflowError) as exc:
+            raise ConfigError(f"--set {item!r}: the value is not a valid YAML scalar "
+                              f"({str(exc)[:120]})") from None
     return out
 
 
@@ -654,7 +874,23 @@ def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scena
     return Scenario(path=path, config=cfg, site=site, site_path=site_path, warnings=warnings)
 
 
+#: Keys only a scenario has (a file with one of them is checked as a scenario).
+SCENARIO_ONLY_KEYS = frozenset({"site", "start", "duration", "dt", "seed", "controller",
+                                "controller_params", "forecast", "output", "overrides",
+                                "faults"})
+
+
 def looks_like_scenario(path: Path) -> bool:
-    """True when the YAML file names a site (a scenario), False for a site file."""
+    """True when the YAML file is a scenario (has scenario keys), False for a site file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is empty or holds only comments: there is nothing to validate.
+    """
     data = _read_yaml(path)
-    return "site" in data and isinstance(data.get("site"), str)
+    if not data:
+        raise ConfigError(f"{path}: the file is empty (or only comments): nothing to check. "
+                          "A scenario needs at least site, start, duration and dt; a site "
+                          "file at least one section (pv, mall, ev, bess ...).")
+    return bool(SCENARIO_ONLY_KEYS & set(map(str, data)))

@@ -8,9 +8,10 @@ model change that creates or loses energy fails them.
 Per step ``k`` (AC charge ``c``, discharge ``d``, stored ``e``, capacity ``cap``, one-way
 efficiencies ``η_c``, ``η_d``, self-discharge ``s`` [1/h], step ``Δt`` [h]):
 
-* ``e_k = min((e_{k−1} + η_c·c_k − d_k/η_d) · (1 − s·Δt), cap_k)`` — the ``min`` is the
-  ageing term: a battery sitting above its faded capacity loses the excess
-  (``twin.components.bess``);
+* ``e_k = min(max((e_{k−1} + η_c·c_k − d_k/η_d) · (1 − s·Δt), min(e', floor)), cap_k)``
+  with ``e' = e_{k−1} + η_c·c_k − d_k/η_d`` and ``floor = soc_min·cap_{k−1}`` —
+  self-discharge stops at the SOC floor; the outer ``min`` is the ageing term: a battery
+  sitting above its faded capacity loses the excess (``twin.components.bess``);
 * never ``c_k > 0`` and ``d_k > 0`` together; both >= 0;
 * ``Σ_sockets e_socket_k = e_ev_k``;
 
@@ -57,8 +58,12 @@ def check_conservation(out: RunOutput) -> None:
     both = np.flatnonzero((ch > 0) & (dis > 0))
     assert both.size == 0, f"step {both[:1]}: charging and discharging at once"
     e_prev = np.concatenate(([pr.soc_initial_frac * pr.e_capacity_kwh], e[:-1]))
-    expected = np.minimum((e_prev + pr.eta_charge * ch - dis / pr.eta_discharge)
-                          * (1.0 - pr.self_discharge_frac_per_h * dt_h), cap)
+    cap_prev = np.concatenate(([pr.e_capacity_kwh], cap[:-1]))
+    e_ac = e_prev + pr.eta_charge * ch - dis / pr.eta_discharge
+    e_sd = e_ac * (1.0 - pr.self_discharge_frac_per_h * dt_h)
+    if pr.self_discharge_frac_per_h > 0.0:  # self-discharge stops at the SOC floor
+        e_sd = np.maximum(e_sd, np.minimum(e_ac, pr.soc_min_frac * cap_prev))
+    expected = np.minimum(e_sd, cap)
     err = np.abs(e - expected)
     tol = 1e-9 * max(pr.e_capacity_kwh, 1.0)
     bad = np.flatnonzero(err > tol)

@@ -188,3 +188,29 @@ def test_console_logs_on_a_terminal() -> None:
     assert "run_started" in text and "rid" in text and "2024-01-01T00:00:00-05:00" in text
     with pytest.raises(json.JSONDecodeError):
         json.loads(text)
+
+
+def test_docs_tables_are_generated_from_the_catalogue() -> None:
+    from twin.monitoring.catalogue import render_docs
+
+    text = DOC.read_text()
+    assert render_docs(text) == text, "run: python -m twin.monitoring.catalogue --write-docs"
+
+
+def test_sink_and_export_help_and_labels_come_from_the_catalogue(
+        fed: tuple[MetricsSink, Any, Any]) -> None:
+    from twin.monitoring.catalogue import BY_NAME, CATALOGUE
+
+    sink, res, _ = fed
+    live = {fam.name: fam for fam in sink.m.registry.collect()}
+    assert set(live) == {s.name for s in CATALOGUE}
+    for name, fam in live.items():
+        assert fam.documentation == BY_NAME[name].help and fam.type == BY_NAME[name].kind
+    fams = families(res.timeseries, res.summary, labels={}, sockets=True,
+                    dt_s=res.summary["dt_s"])
+    for f in fams:
+        spec = BY_NAME[f.name]
+        assert (f.kind, f.help) == (spec.kind, spec.help), f.name
+        for labels, _ in f.series:
+            keys = set(re.findall(r'(\w+)="', labels))
+            assert keys == set(spec.labels), (f.name, keys)  # e.g. twin_safety_clamps{reason}

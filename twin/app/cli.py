@@ -7,10 +7,13 @@ no traceback, nothing written), 1 internal error.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 from twin.app.table import kpi_table
 from twin.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USER, UserError
@@ -47,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
     out_dir = Path(args.out) if args.out else (scn.config.output.dir or Path("runs") / scn.config.name)
-    check_output_dir(out_dir)
+    out_abs = check_output_dir(out_dir)
     for w in scn.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
     if scn.config.faults:
@@ -62,15 +65,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         twin.on_step = EventLog(twin, log).attach().on_step
     show = sys.stderr.isatty() and not args.quiet and not args.log_events
     prog, cb = _progress_bar(show)
-    if prog is not None:
-        with prog:
-            out = twin.run(cb)
-    else:
-        out = twin.run()
-    res = build_results(out)
-    if args.gap and not out.interrupted:
-        res.summary["gap"] = _gap_to_optimum(scn, res.summary)
-    write_results(res, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
+    with _sigterm_as_interrupt():
+        if prog is not None:
+            with prog:
+                out = twin.run(cb)
+        else:
+            out = twin.run()
+        res = build_results(out)
+        if args.gap and not out.interrupted:
+            res.summary["gap"] = _gap_to_optimum(scn, res.summary)
+        written = write_results(res, out_dir, csv=scn.config.output.csv,
+                                parquet=scn.config.output.parquet)
     if not args.quiet:
         print(kpi_table(res.summary))
         lp = res.summary.get("lp")
@@ -83,11 +88,40 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"gap to the optimum: cost {gap['cost']:,.2f} vs optimum {gap['optimum']:,.2f} "
                   f"(LP; optimal's own run {gap['optimal_simulated_cost']:,.2f}): "
                   f"{gap['gap']:+,.2f} ({gap['gap_percent']:+.2f} %)")
-        print(f"outputs: {out_dir}")
+        print(f"outputs: {out_dir if written == out_abs else written}")
     if out.interrupted:
-        print("twin: interrupted; outputs hold the steps simulated so far", file=sys.stderr)
+        kept = "" if written == out_abs else f"; the complete run in {out_dir} is kept"
+        print(f"twin: interrupted after {out.steps_done} of {scn.config.n_steps} steps; "
+              f"{written} holds the steps simulated so far, marked PARTIAL{kept}",
+              file=sys.stderr)
         return 130
+    if res.summary.get("import_limit_exceeded_steps"):
+        print(f"twin: warning: grid import above the import limit "
+              f"({res.summary['import_limit_kw']:g} kW) in "
+              f"{res.summary['import_limit_exceeded_steps']} steps, "
+              f"{res.summary['import_limit_exceeded_kwh']:,.1f} kWh above it: the mall's demand "
+              "cannot be curtailed (KPIs import_limit_exceeded_steps / _kwh)", file=sys.stderr)
+    if written != out_abs:
+        print(f"twin: warning: {out_dir} changed during the run (files the twin did not "
+              f"write appeared); the outputs are in {written}", file=sys.stderr)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM acts like Ctrl-C while the block runs: the run stops cleanly and is written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    prev = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, prev)
 
 
 def _gap_to_optimum(scn, summary: dict) -> dict:  # type: ignore[no-untyped-def]
@@ -147,15 +181,19 @@ def cmd_controllers(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """``twin show RUN_DIR``: print the KPI table of a finished run."""
-    p = Path(args.run_dir) / "summary.json"
-    if not p.exists():
-        raise UserError(f"{p}: not found; give a run folder written by 'twin run'")
-    try:
-        summary = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{p}: not valid JSON ({exc})") from exc
+    """``twin show RUN_DIR``: print the KPI table of a finished run (PARTIAL runs loudly)."""
+    from twin.atomic import read_marker
+    from twin.engine.results import read_summary
+
+    summary = read_summary(Path(args.run_dir))
+    marker = read_marker(Path(args.run_dir))
+    if marker is not None and marker.get("complete") is False:
+        summary = {**summary, "interrupted": True}
     print(kpi_table(summary))
+    if summary.get("interrupted"):
+        print(f"twin: warning: {args.run_dir} holds a PARTIAL run (interrupted after "
+              f"{summary.get('steps_done', '?')} of {summary.get('n_steps', '?')} steps); its "
+              "KPIs cover the steps done only", file=sys.stderr)
     return EXIT_OK
 
 
@@ -207,13 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``twin`` console command."""
-    from twin.config import ConfigError
-
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``twin`` console command (Ctrl-C at any point: exit 130, no traceback)."""
     try:
-        return int(args.func(args))
-    except (ConfigError, UserError) as exc:
+        with _sigterm_as_interrupt():
+            args = build_parser().parse_args(argv)
+            return int(args.func(args))
+    except UserError as exc:  # ConfigError included
         _err(str(exc))
         return EXIT_USER
     except KeyboardInterrupt:

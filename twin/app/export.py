@@ -16,7 +16,6 @@ counters are cumulative up to it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Iterable, Iterator
@@ -27,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from twin.engine import kpis
+from twin.engine.results import SummaryError, check_columns, read_summary
+from twin.monitoring.catalogue import BY_NAME
 from twin.monitoring.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
 
 #: Columns the export needs from ``timeseries.parquet``.
@@ -112,13 +113,15 @@ def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
                           "of the twin?")
     if not isinstance(ts["timestamp"].dtype, pd.DatetimeTZDtype):
         raise RunDirError(f"{p}: column 'timestamp' must be timezone-aware timestamps")
-    summary: dict[str, Any] = {}
-    sp = run_dir / "summary.json"
-    if sp.is_file():
-        try:
-            summary = json.loads(sp.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"{sp}: not valid JSON ({exc})") from None
+    try:
+        check_columns(ts, [c for c in REQUIRED_COLUMNS if c not in ("timestamp", "tariff_period")],
+                      p)
+        if "p_socket_00_kw" in ts.columns:
+            check_columns(ts, [c for c in ts.columns if str(c).startswith("p_socket_")], p)
+        summary: dict[str, Any] = read_summary(run_dir) if (run_dir / "summary.json").exists() \
+            else {}
+    except SummaryError as exc:
+        raise RunDirError(str(exc)) from None
     return ts, summary
 
 
@@ -135,7 +138,8 @@ def _step_s(ts: pd.DataFrame, summary: dict[str, Any], where: Path) -> float:
 
 def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str],
              sockets: bool = False, dt_s: float) -> list[_Family]:
-    """The metric families of a run (same names and units as the live ``/metrics``).
+    """The metric families of a run: names, types, labels and help texts from the catalogue
+    (:data:`twin.monitoring.catalogue.CATALOGUE`), as the live ``/metrics``.
 
     Parameters
     ----------
@@ -144,63 +148,55 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     labels : labels put on every series (e.g. job, instance).
     sockets : also export per-socket power (38 more series for the Iquitos site).
     dt_s : step length [s].
+
+    Notes
+    -----
+    ``twin_safety_clamps_total`` carries ``reason="all"``: the per-step table counts the
+    clamps of a step, not their reasons (the live twin splits them by reason).
     """
     dt_h = dt_s / 3600.0
     w = W_PER_KW / dt_h  # kWh per step -> W
-    fams: list[_Family] = []
+    fams: dict[str, _Family] = {}
 
-    def gauge(name: str, help_text: str, values: Any, extra: dict[str, str] | None = None,
-              fam: _Family | None = None) -> _Family:
-        f = fam or _Family(name, "gauge", help_text)
-        f.add(_labels(labels, extra), np.asarray(values, dtype=np.float64))
+    def series(name: str, values: Any, extra: dict[str, str] | None = None,
+               cumulative: bool = False) -> None:
+        spec = BY_NAME[name]
+        got = set(extra or {})
+        if got != set(spec.labels):
+            raise AssertionError(f"{name}: labels {sorted(got)} differ from the catalogue's "
+                                 f"{list(spec.labels)}")
+        fam = fams.get(name)
         if fam is None:
-            fams.append(f)
-        return f
-
-    def counter(name: str, help_text: str, increments: Any,
-                extra: dict[str, str] | None = None) -> None:
-        f = _Family(name, "counter", help_text)
-        f.add(_labels(labels, extra), np.cumsum(np.asarray(increments, dtype=np.float64)))
-        fams.append(f)
+            fam = fams[name] = _Family(name, spec.kind, spec.help)
+        v = np.asarray(values, dtype=np.float64)
+        fam.add(_labels(labels, extra), np.cumsum(v) if cumulative else v)
 
     col = {c: ts[c].to_numpy(dtype=np.float64) for c in REQUIRED_COLUMNS
            if c not in ("timestamp", "tariff_period", "phase")}
     n = len(ts)
     stored, cap = col["soc_kwh"], col["capacity_kwh"]
-    gauge("twin_bess_soc_ratio", "Battery state of charge [0-1] of the present capacity.",
-          np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0), 0.0))
-    gauge("twin_bess_stored_energy_joules", "Energy stored in the battery [J].",
-          stored * J_PER_KWH)
-    gauge("twin_bess_capacity_joules", "Present battery capacity after fade [J].",
-          cap * J_PER_KWH)
+    series("twin_bess_soc_ratio", np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0), 0.0))
+    series("twin_bess_stored_energy_joules", stored * J_PER_KWH)
+    series("twin_bess_capacity_joules", cap * J_PER_KWH)
     e_ch, e_dis = col["bess_charge_kwh"], col["bess_discharge_kwh"]
-    gauge("twin_pv_power_watts", "PV AC power available [W].", col["pv_kwh"] * w)
-    gauge("twin_pv_curtailed_power_watts", "PV power curtailed (isolated grid) [W].",
-          col["pv_curtailed_kwh"] * w)
-    gauge("twin_mall_power_watts", "Mall demand [W].", col["mall_kwh"] * w)
-    gauge("twin_ev_power_watts", "EV charging power delivered [W].", col["ev_kwh"] * w)
-    gauge("twin_grid_import_power_watts", "Power imported from the grid [W].",
-          col["grid_import_kwh"] * w)
-    gauge("twin_bess_power_watts", "Battery AC power [W], + discharge / - charge.",
-          (e_dis - e_ch) * w)
-    gauge("twin_bess_discharge_power_watts", "Battery discharge power [W], >= 0.", e_dis * w)
-    gauge("twin_bess_charge_power_watts", "Battery charge power [W], >= 0.", e_ch * w)
-    sp = gauge("twin_bess_setpoint_watts", "Battery power setpoint [W] (+ discharge), by "
-               "stage.", col["p_bess_request_kw"] * W_PER_KW, {"stage": "requested"})
-    gauge("", "", col["p_bess_command_kw"] * W_PER_KW, {"stage": "commanded"}, fam=sp)
+    series("twin_pv_power_watts", col["pv_kwh"] * w)
+    series("twin_pv_curtailed_power_watts", col["pv_curtailed_kwh"] * w)
+    series("twin_mall_power_watts", col["mall_kwh"] * w)
+    series("twin_ev_power_watts", col["ev_kwh"] * w)
+    series("twin_grid_import_power_watts", col["grid_import_kwh"] * w)
+    series("twin_bess_power_watts", (e_dis - e_ch) * w)
+    series("twin_bess_discharge_power_watts", e_dis * w)
+    series("twin_bess_charge_power_watts", e_ch * w)
+    series("twin_bess_setpoint_watts", col["p_bess_request_kw"] * W_PER_KW, {"stage": "requested"})
+    series("twin_bess_setpoint_watts", col["p_bess_command_kw"] * W_PER_KW, {"stage": "commanded"})
     for flow, c in FLOWS.items():
-        counter(f"twin_energy_{flow}_joules", f"Energy {flow.replace('_', ' ')} since the run "
-                "start [J].", col[c] * J_PER_KWH)
+        series(f"twin_energy_{flow}_joules", col[c] * J_PER_KWH, cumulative=True)
     for flow, c in TOTALS.items():
-        counter(f"twin_energy_{flow}_joules", f"Energy {flow.replace('_', ' ')} since the run "
-                "start [J].", col[c] * J_PER_KWH)
+        series(f"twin_energy_{flow}_joules", col[c] * J_PER_KWH, cumulative=True)
     currency = str(summary.get("currency", "PEN"))
-    counter("twin_grid_cost", "Cost of grid imports since the run start [currency].",
-            col["grid_cost_soles"], {"currency": currency})
-    counter("twin_co2_grid_grams", "CO2 emitted by grid imports since the run start [g].",
-            col["co2_grid_kg"] * G_PER_KG)
-    counter("twin_co2_avoided_grams", "CO2 avoided by battery discharge since the run "
-            "start [g].", col["co2_avoided_indirect_kg"] * G_PER_KG)
+    series("twin_grid_cost", col["grid_cost_soles"], {"currency": currency}, cumulative=True)
+    series("twin_co2_grid_grams", col["co2_grid_kg"] * G_PER_KG, cumulative=True)
+    series("twin_co2_avoided_grams", col["co2_avoided_indirect_kg"] * G_PER_KG, cumulative=True)
     # today (simulated local day of the step)
     day = pd.DatetimeIndex(ts["timestamp"]).tz_localize(None).normalize()
     price = col["tariff_soles_per_kwh"]
@@ -210,55 +206,39 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     def daily(values: np.ndarray) -> np.ndarray:
         return pd.Series(values).groupby(np.asarray(day)).cumsum().to_numpy(dtype=np.float64)
 
-    gauge("twin_today_grid_cost", "Cost of grid imports on the simulated local day "
-          "[currency].", daily(col["grid_cost_soles"]), {"currency": currency})
-    gauge("twin_today_bess_savings", "Saving of the battery against PV-only on the simulated "
-          "local day [currency].", daily(saving), {"currency": currency})
-    gauge("twin_today_co2_grid_grams", "CO2 of grid imports on the simulated local day [g].",
-          daily(col["co2_grid_kg"] * G_PER_KG))
-    gauge("twin_today_co2_avoided_grams", "CO2 avoided by the battery on the simulated local "
-          "day [g].", daily(col["co2_avoided_indirect_kg"] * G_PER_KG))
-    te: _Family | None = None
+    series("twin_today_grid_cost", daily(col["grid_cost_soles"]), {"currency": currency})
+    series("twin_today_bess_savings", daily(saving), {"currency": currency})
+    series("twin_today_co2_grid_grams", daily(col["co2_grid_kg"] * G_PER_KG))
+    series("twin_today_co2_avoided_grams", daily(col["co2_avoided_indirect_kg"] * G_PER_KG))
     for flow in ("pv", "ev", "mall", "grid_import"):
-        te = gauge("twin_today_energy_joules", "Energy on the simulated local day, by flow [J].",
-                   daily(col[f"{flow}_kwh"] * J_PER_KWH), {"flow": flow}, fam=te)
+        series("twin_today_energy_joules", daily(col[f"{flow}_kwh"] * J_PER_KWH), {"flow": flow})
     # tariff
-    gauge("twin_tariff_price_per_joule", "Price of imported energy in force [currency/J].",
-          price / J_PER_KWH, {"currency": currency})
+    series("twin_tariff_price_per_joule", price / J_PER_KWH, {"currency": currency})
     period = ts["tariff_period"].astype(str).to_numpy()
-    tp = gauge("twin_tariff_period", "Tariff period in force: 1 for the acting period.",
-               (period == "HP").astype(float), {"period": "HP"})
-    gauge("", "", (period == "HFP").astype(float), {"period": "HFP"}, fam=tp)
+    for p in ("HP", "HFP"):
+        series("twin_tariff_period", (period == p).astype(float), {"period": p})
     # controller
     phase = ts["phase"].to_numpy(dtype=np.int64)
     names = {int(k): str(v) for k, v in (summary.get("phase_names") or {}).items()}
     controller = str(summary.get("controller", ""))
-    ph: _Family | None = None
     for code in sorted(set(names) | set(np.unique(phase).tolist())):
-        ph = gauge("twin_controller_phase", "Controller phase: 1 for the acting phase.",
-                   (phase == code).astype(float),
-                   {"controller": controller, "phase": names.get(code, str(code))}, fam=ph)
-    gauge("twin_controller_phase_code", "Numeric code of the acting controller phase.", phase)
-    counter("twin_safety_clamps", "Setpoints bent by the safety layer (all reasons).",
-            col["safety_clamps"])
+        series("twin_controller_phase", (phase == code).astype(float),
+               {"controller": controller, "phase": names.get(code, str(code))})
+    series("twin_controller_phase_code", phase)
+    series("twin_safety_clamps", col["safety_clamps"], {"reason": "all"}, cumulative=True)
     # EV
-    gauge("twin_ev_sessions_waiting", "Vehicles waiting for a socket (step start).",
-          col["n_waiting"])
-    gauge("twin_ev_sockets_occupied", "Sockets with a vehicle plugged in (step start, all "
-          "types).", col["n_plugged"], {"type": "all"})
+    series("twin_ev_sessions_waiting", col["n_waiting"])
+    series("twin_ev_sockets_occupied", col["n_plugged"], {"type": "all"})
     if sockets:
-        sc = [c for c in ts.columns if c.startswith("p_socket_") and c.endswith("_kw")]
-        sf: _Family | None = None
-        for c in sc:
+        for c in [c for c in ts.columns if c.startswith("p_socket_") and c.endswith("_kw")]:
             sid = c[len("p_socket_"):-len("_kw")]
-            sf = gauge("twin_socket_power_watts", "Charging power per socket [W].",
-                       ts[c].to_numpy(dtype=np.float64) * W_PER_KW, {"socket": sid}, fam=sf)
+            series("twin_socket_power_watts", ts[c].to_numpy(dtype=np.float64) * W_PER_KW,
+                   {"socket": sid, "type": "all"})
     # progress
     t0 = pd.DatetimeIndex(ts["timestamp"]).as_unit("ns").asi8 / 1e9 if n else np.zeros(0)
-    gauge("twin_sim_time_seconds", "Simulated instant (end of the step) as a Unix timestamp "
-          "[s].", t0 + dt_s)
-    counter("twin_sim_steps", "Control steps settled.", np.ones(n))
-    return fams
+    series("twin_sim_time_seconds", t0 + dt_s)
+    series("twin_sim_steps", np.ones(n), cumulative=True)
+    return list(fams.values())
 
 
 def write_openmetrics(run_dir: Path, out: TextIO, *, job: str = "twin",
@@ -299,6 +279,23 @@ def _write_all(out: TextIO, chunks: Iterable[str]) -> None:
         out.write(c)
 
 
+def _check_target(target: Path) -> None:
+    """Refuse to overwrite a file that is not an OpenMetrics export of the twin."""
+    from twin.errors import UserError
+
+    if target.is_dir():
+        raise UserError(f"-o {target}: is a folder; name a file, e.g. {target / 'run.om'}")
+    if target.exists():
+        try:
+            with open(target, "rb") as fh:
+                head = fh.read(64)
+        except OSError as exc:
+            raise UserError(f"-o {target}: cannot read ({exc.strerror or exc})") from None
+        if not head.startswith(b"# TYPE twin_"):
+            raise UserError(f"-o {target}: the file exists and is not an OpenMetrics export of "
+                            "the twin; it is left alone. Name a new file or remove it yourself.")
+
+
 def cmd_export_openmetrics(args: argparse.Namespace) -> int:
     """``twin export openmetrics RUN_DIR [-o FILE]``."""
     from twin.errors import EXIT_OK, UserError
@@ -310,6 +307,7 @@ def cmd_export_openmetrics(args: argparse.Namespace) -> int:
                                   sockets=args.sockets)
         else:
             target = Path(args.output)
+            _check_target(target)
             tmp = target.with_name(f".{target.name}.tmp")
             target.parent.mkdir(parents=True, exist_ok=True)
             try:

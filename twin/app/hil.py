@@ -340,10 +340,9 @@ def cmd_hil(args: argparse.Namespace) -> int:
                      clock=args.clock, speed=args.speed, sets=tuple(args.set or ()))
     metrics = server = None
     if args.metrics_addr:
-        from prometheus_client import start_http_server
-
         from twin.app.live import parse_addr
         from twin.monitoring.hil import HilMetrics
+        from twin.monitoring.http import start_metrics_server as start_http_server
 
         host, port = parse_addr(args.metrics_addr)
         metrics = HilMetrics()

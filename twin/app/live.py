@@ -97,12 +97,11 @@ def parse_addr(text: str) -> tuple[str, int]:
 
 def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
-    from prometheus_client import start_http_server
-
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
     from twin.engine.results import build_results, write_results
     from twin.errors import EXIT_OK, UserError
+    from twin.monitoring.http import start_metrics_server as start_http_server
     from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
     from twin.monitoring.metrics import MetricsSink, TwinMetrics, chain_on_step
 

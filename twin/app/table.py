@@ -26,6 +26,8 @@ KPI_ROWS: tuple[tuple[str, str, str, float], ...] = (
     ("co2_reduction_percent_pv_and_bess", "CO2 reduction by PV + BESS", "%", 1.0),
     ("co2_reduction_percent_bess", "CO2 reduction by the BESS", "%", 1.0),
     ("peak_grid_import_kw", "Peak grid import", "kW", 1.0),
+    ("import_limit_exceeded_steps", "  steps above the import limit", "", 1.0),
+    ("import_limit_exceeded_kwh", "  energy above the import limit", "MWh", 1e-3),
     ("sessions_total", "EV sessions", "", 1.0),
     ("sessions_satisfied", "  satisfied (full energy)", "", 1.0),
     ("sessions_turned_away", "  turned away", "", 1.0),
@@ -40,11 +42,16 @@ KPI_ROWS: tuple[tuple[str, str, str, float], ...] = (
 def kpi_table(summary: dict[str, Any]) -> str:
     """The short KPI table printed after a run (plain text, aligned)."""
     lines = [f"{summary.get('scenario', '')} · controller {summary.get('controller', '')} · "
-             f"seed {summary.get('seed', '')} · {summary.get('start', '')[:10]} + "
-             f"{summary.get('days', 0):.0f} d"]
+             f"seed {summary.get('seed', '')} · {str(summary.get('start', ''))[:10]} + "
+             f"{float(summary.get('days', 0) or 0):.0f} d"]
+    if summary.get("interrupted"):
+        lines.append(f"  *** PARTIAL RUN: interrupted after {summary.get('steps_done', '?')} of "
+                     f"{summary.get('n_steps', '?')} steps; the KPIs cover those steps only ***")
     width = max(len(r[1]) for r in KPI_ROWS)
     for key, label, unit, scale in KPI_ROWS:
-        if key not in summary:
+        if not isinstance(summary.get(key), int | float):
+            continue
+        if key.startswith("import_limit_") and summary.get("import_limit_kw") is None:
             continue
         v = float(summary[key]) * scale
         if key == "energy_balance_residual_max_kwh":

@@ -6,7 +6,8 @@ and state.
 Energy per step (``Battery.apply``), AC power ``p`` [kW] (+ discharge), step ``dt`` [h]::
 
     e' = e + η_c·charge − discharge/η_d            (charge, discharge: AC energies [kWh])
-    e'' = e' × (1 − self_discharge_frac_per_h·dt)
+    e'' = max(e' × (1 − self_discharge_frac_per_h·dt), min(e', soc_min·cap))
+                                                    (self-discharge stops at the SOC floor)
     cap' = cap − fade_cycle − fade_calendar (− legacy CityLearn fade)
     e_next = min(e'', cap')                         (the ageing term of the stored energy)
 
@@ -251,7 +252,11 @@ class Battery:
             e1 = e0
         dc = abs(e1 - e0)  # DC throughput of the cells [kWh]
         if pr.self_discharge_frac_per_h > 0.0:
-            e1 *= 1.0 - pr.self_discharge_frac_per_h * dt_h
+            # self-discharge stops at the SOC floor (the BMS disconnects the string there);
+            # it never takes the battery below the floor the safety layer keeps
+            floor = pr.soc_min_frac * self.cap_kwh
+            e_sd = e1 * (1.0 - pr.self_discharge_frac_per_h * dt_h)
+            e1 = max(e_sd, min(e1, floor))
         de = e1 - e0
         cap = self.cap_kwh
         if self._age:

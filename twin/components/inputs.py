@@ -6,7 +6,9 @@ changing the EV fleet never changes the PV profile and vice versa.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,47 @@ def _params(cls: type, base: dict[str, Any], extra: dict[str, Any], where: str) 
         known = sorted(names - set(base))
         raise ConfigError(f"site field '{where}': unknown key(s) {unknown}; known: {known}")
     return cls(**{**base, **extra})
+
+
+def _default(cls: type, name: str) -> float:
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return float(f.default)  # type: ignore[arg-type]
+    raise KeyError(name)
+
+
+@contextlib.contextmanager
+def _model_errors(scn: Scenario, what: str) -> Iterator[None]:
+    """A model's rejection of its parameters (ValueError) as a configuration error."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ConfigError(f"{scn.site_path}: the {what} model cannot use these values: {exc}. "
+                          "Change the site values named here.") from None
+
+
+def check_inputs_finite(scn: Scenario, inputs: PlantInputs) -> None:
+    """Every exogenous power finite and below the physical bound (before any run).
+
+    Raises
+    ------
+    ConfigError
+        Naming the input and the first bad step.
+    """
+    from twin.config import MAX_KW
+
+    arrays = {"PV power": inputs.p_pv_kw, "mall demand": inputs.p_mall_kw}
+    if inputs.p_ev_profile_kw is not None:
+        arrays["EV profile"] = inputs.p_ev_profile_kw
+    for name, a in arrays.items():
+        a = np.asarray(a, dtype=float)
+        bad = ~np.isfinite(a) | (np.abs(a) > MAX_KW)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConfigError(
+                f"{scn.site_path}: the {name} is {a[i]:.6g} kW at {inputs.index[i]} (step {i}); "
+                f"powers above {MAX_KW:g} kW (or not finite) are not physical. Fix the "
+                "profile file or the site values.")
 
 
 def _profile(site_file: str, f: Any, index: pd.DatetimeIndex, dt_s: float) -> FloatArray:
@@ -70,15 +113,22 @@ def build_inputs(scn: Scenario) -> PlantInputs:
                 "losses_frac": pv.losses_frac,
                 "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
                                            if pv.ghi_monthly_kwh_m2_day else None)}
-        p_pv = pv_ac_kw(idx, dt_s, _params(PvParams, base, dict(pv.cloudiness), "pv.cloudiness"),
-                        rngs["pv"])
+        with _model_errors(scn, "pv (pv.cloudiness)"):
+            p_pv = pv_ac_kw(idx, dt_s, _params(PvParams, base, pv.cloudiness.given(),
+                                               "pv.cloudiness"), rngs["pv"])
     # mall
     mall = site.mall
     if mall.source == "file":
         p_mall = _profile("mall.file", mall.file, idx, dt_s)
     else:
-        p_mall = mall_kw(idx, dt_s, _params(MallParams, {"e_day_kwh": mall.e_day_kwh},
-                                            dict(mall.shape), "mall.shape"), rngs["mall"])
+        # the default peak scales with the daily energy (33,885 kWh/d -> 2,150 kW)
+        shape = mall.shape.given()
+        base_m = {"e_day_kwh": mall.e_day_kwh,
+                  "p_peak_kw": _default(MallParams, "p_peak_kw") * mall.e_day_kwh
+                  / _default(MallParams, "e_day_kwh")}
+        with _model_errors(scn, "mall (mall.e_day_kwh, mall.shape)"):
+            p_mall = mall_kw(idx, dt_s, _params(MallParams, base_m, shape, "mall.shape"),
+                             rngs["mall"])
     # EV
     ev = site.ev
     start = idx[0]
@@ -86,7 +136,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     sessions: SessionTable | None = None
     p_ev_prof = None
     if ev.source == "synthetic":
-        sessions = draw_sessions(ev, start, duration, rngs["ev"])
+        with _model_errors(scn, "ev"):
+            sessions = draw_sessions(ev, start, duration, rngs["ev"])
     elif ev.source == "sessions_file":
         assert ev.sessions_file is not None
         sessions = read_sessions(ev.sessions_file, ev, start, duration)
@@ -99,8 +150,10 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     is_peak = (hour >= tar.peak_start_hour) & (hour < tar.peak_end_hour)
     price = np.where(is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh)
     ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
-    return PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
-                       sessions, hour, weekday, price, is_peak, ev_open)
+    out = PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
+                      sessions, hour, weekday, price, is_peak, ev_open)
+    check_inputs_finite(scn, out)
+    return out
 
 
 __all__ = ["RNG_STREAMS", "build_inputs", "rng_streams"]

@@ -166,11 +166,11 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
         out[c] = ((ts - start).dt.total_seconds()).to_numpy(dtype=float)
     for c in ("e_req_kwh", "p_max_kw"):
         v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(v) | (v <= 0)
+        bad = ~np.isfinite(v) | (v <= 0) | (v > 1e4)
         if bad.any():
             row = int(np.argmax(bad))
             raise ConfigError(f"{path}: column '{c}' row {row}: value {df[c].iloc[row]!r} must be a "
-                              "positive number.")
+                              "positive number of at most 10,000 (kWh or kW).")
         out[c] = v
     vt = df["vehicle_type"].astype(str).to_numpy()
     codes = np.full(len(vt), -1, dtype=np.int64)

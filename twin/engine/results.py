@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.atomic import replace_dir, temp_sibling
+from twin import atomic
 from twin.components.bess import BessParams
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
-from twin.config import ConfigError
 from twin.engine import RunOutput, kpis
 from twin.engine.balance import allocate_flows, balance_residual
+from twin.errors import UserError
 from twin.types import VEHICLE_TYPES
 
 SEED_COLUMNS = (
@@ -214,6 +215,24 @@ def _f(x: Any) -> float:
     return v if math.isfinite(v) else 0.0
 
 
+def _import_limit_kpis(ts: pd.DataFrame, limit_kw: float | None, dt_h: float) -> dict[str, Any]:
+    """Steps whose grid import is above the site's import limit, and the energy above it.
+
+    The safety layer enforces the limit as far as it can (battery charging cut first, then
+    EV charging scaled down); the mall's own demand cannot be curtailed, so a limit below
+    it is exceeded, and every such step is reported here.
+    """
+    if limit_kw is None:
+        return {"import_limit_kw": None, "import_limit_exceeded_steps": 0,
+                "import_limit_exceeded_kwh": 0.0}
+    p = ts["p_grid_kw"].to_numpy(dtype=float)
+    over = p - limit_kw
+    mask = over > 1e-6 * max(limit_kw, 1.0)
+    return {"import_limit_kw": float(limit_kw),
+            "import_limit_exceeded_steps": int(mask.sum()),
+            "import_limit_exceeded_kwh": _f(over[mask].sum() * dt_h)}
+
+
 def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, Any]:
     """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more)."""
     scn = out.scenario
@@ -314,6 +333,7 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "co2_reduction_percent_bess": kpis.reduction_percent(co2_no_bess, tot["co2_grid_kg"]),
         # grid
         "peak_grid_import_kw": _f(ts["p_grid_kw"].max()) if n else 0.0,
+        **_import_limit_kpis(ts, site.grid.import_limit_kw, dt_h),
         # SOC and fade
         "soc_min_percent": _f(soc.min()) if n else 0.0,
         "soc_max_percent": _f(soc.max()) if n else 0.0,
@@ -449,36 +469,75 @@ def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -> No
             writer.close()
 
 
-RUN_MARKER = "summary.json"
+def check_output_dir(out_dir: Path | str, kind: str = "run") -> Path:
+    """Refuse an output folder the twin may not replace (see :func:`twin.atomic.check_output_dir`).
 
-
-def check_output_dir(out_dir: Path) -> None:
-    """Refuse an output folder that exists and is not a run folder (it would be replaced).
+    Call it before the run; returns the folder made absolute.
 
     Raises
     ------
-    ConfigError
-        When ``out_dir`` is a file, or a non-empty folder without ``summary.json``.
+    twin.errors.UserError
+        When ``out_dir`` is a file, or a non-empty folder that is not the project's.
+    """
+    return atomic.check_output_dir(out_dir, kind)
+
+
+def _free_sibling(out: Path) -> Path:
+    """A name next to ``out`` that does not exist yet: ``NAME-2``, ``NAME-3`` ..."""
+    for i in range(2, 10_000):
+        cand = out.with_name(f"{out.name}-{i}")
+        if not cand.exists():
+            return cand
+    raise UserError(f"{out}: no free folder name next to it")
+
+
+def _finite_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with non-finite numbers replaced by null, listed in ``non_finite_fields``."""
+    bad: list[str] = []
+
+    def fix(v: Any, key: str) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            bad.append(key)
+            return None
+        if isinstance(v, dict):
+            return {k: fix(x, f"{key}.{k}") for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x, f"{key}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    out = {k: fix(v, k) for k, v in summary.items()}
+    if bad:
+        out["non_finite_fields"] = bad
+    return out
+
+
+def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True,
+                  extra: Callable[[Path], None] | None = None) -> Path:
+    """Write the run's files atomically; return the folder actually written.
+
+    Files are written into a temporary sibling folder which then replaces the output
+    folder, so a reader never sees a half-written run and a failure leaves nothing behind.
+    The folder gets the project's marker (:data:`twin.atomic.MARKER`, ``complete`` false
+    for an interrupted run).
+
+    * An interrupted run (``summary["interrupted"]``) never replaces a complete one: it
+      goes to ``OUT.partial`` then.
+    * If the folder became unusable during the run (a user file appeared), the run goes
+      to a free sibling ``OUT-2`` rather than being lost.
+
+    Parameters
+    ----------
+    extra : called with the temporary folder to add more files (e.g. the HIL's logs)
+        before the marker lists the folder's entries.
     """
     out_dir = Path(out_dir)
-    if out_dir.is_file():
-        raise ConfigError(f"--out {out_dir}: is a file; name a folder for the run's outputs")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / RUN_MARKER).exists():
-        raise ConfigError(
-            f"--out {out_dir}: the folder exists and is not a run folder (no {RUN_MARKER}); "
-            "a run replaces its output folder, so name a new or empty folder, or an old run's"
-        )
-
-
-def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True) -> Path:
-    """Write the run's files into ``out_dir`` atomically and return it.
-
-    Files are written into a temporary sibling folder which then replaces ``out_dir``,
-    so a reader never sees a half-written run and a failure leaves nothing behind.
-    """
-    out_dir = Path(out_dir)
-    check_output_dir(out_dir)
-    tmp = temp_sibling(out_dir)
+    complete = not res.summary.get("interrupted", False)
+    target = atomic.partial_target(out_dir) if not complete else out_dir
+    try:
+        target = check_output_dir(target)
+    except UserError:
+        target = check_output_dir(_free_sibling(atomic._absolute(target)))
+    tmp = atomic.temp_sibling(target)
     try:
         ts = res.timeseries
         if parquet:
@@ -489,10 +548,147 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
             write_csv(res.sessions, tmp / "sessions.csv")
         res.daily_profile.to_csv(tmp / "daily_profile.csv", index=False, float_format="%.9g")
         with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
-            json.dump(res.summary, fh, indent=2, sort_keys=False, allow_nan=False)
+            json.dump(_finite_summary(res.summary), fh, indent=2, sort_keys=False,
+                      allow_nan=False)
             fh.write("\n")
-        replace_dir(tmp, out_dir)
+        if extra is not None:
+            extra(tmp)
+        atomic.write_marker(tmp, "run", complete=complete, extra={
+            "steps_done": res.summary.get("steps_done"), "n_steps": res.summary.get("n_steps")})
+        atomic.replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
+    return target
+
+
+# ----------------------------------------------------------------- reading a run back
+#: Largest ``summary.json`` read [bytes] (a real one is a few kB).
+SUMMARY_MAX_BYTES = 16 * 2**20
+#: Largest magnitude accepted in a run's tables and KPIs [kWh, kW, kg, currency]; a bigger
+#: value is a damaged or hand-edited file (the site's annual energy is ~1e7 kWh).
+MAX_ABS_VALUE = 1e15
+
+#: Types of the summary keys the tools read (``twin show``, ``export``, ``report``).
+SUMMARY_TYPES: dict[str, type] = {
+    "scenario": str, "site": str, "controller": str, "start": str, "end": str,
+    "currency": str, "interrupted": bool, "phase_names": dict, "seed": int,
+    "n_steps": int, "steps_done": int,
+}
+
+
+#: Summary keys that must be numbers (the KPI table's rows and what the tools compute with).
+NUMERIC_SUMMARY_KEYS: frozenset[str] = frozenset({
+    "dt_s", "days", "pv_kwh", "pv_specific_yield_kwh_per_kwp", "mall_kwh", "ev_kwh",
+    "grid_import_kwh", "pv_curtailed_kwh", "pv_self_consumption", "self_sufficiency",
+    "ev_coverage", "bess_discharge_kwh", "cycles_per_day", "cost_grid_import_soles",
+    "savings_bess_soles", "cost_savings_hp_soles", "co2_emissions_kg",
+    "co2_avoided_indirect_kg", "peak_grid_import_kw", "sessions_total", "sessions_satisfied",
+    "sessions_turned_away", "capacity_fade_percent", "safety_clamps_total",
+    "energy_balance_residual_max_kwh", "sim_wall_s", "capacity_kwh",
+    "import_limit_exceeded_steps", "import_limit_exceeded_kwh",
+})
+
+
+class SummaryError(UserError):
+    """``summary.json`` of a run folder cannot be used; the message says why."""
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_summary(data: Any, where: Path | str) -> dict[str, Any]:
+    """Check a parsed ``summary.json``: a JSON object, known keys of the right type, KPIs finite.
+
+    Raises
+    ------
+    SummaryError
+        Naming the file and the field.
+    """
+    if not isinstance(data, dict):
+        raise SummaryError(f"{where}: expected a JSON object of KPIs, found "
+                           f"{'null' if data is None else type(data).__name__}; the file is not "
+                           "a run summary written by the twin")
+    for key, typ in SUMMARY_TYPES.items():
+        if key in data and data[key] is not None:
+            v = data[key]
+            ok = isinstance(v, typ) and (typ is bool or not isinstance(v, bool))
+            if not ok:
+                raise SummaryError(f"{where}: field '{key}' should be a {typ.__name__}, found "
+                                   f"{type(v).__name__} ({str(v)[:40]!r})")
+    if isinstance(data.get("phase_names"), dict) and not all(
+            isinstance(v, str) for v in data["phase_names"].values()):
+        raise SummaryError(f"{where}: field 'phase_names' should map codes to names")
+    for key, v in data.items():
+        if v is None or (key not in NUMERIC_SUMMARY_KEYS and not _is_number(v)):
+            continue
+        if not _is_number(v):
+            raise SummaryError(f"{where}: field '{key}' should be a number, found "
+                               f"{type(v).__name__} ({str(v)[:40]!r})")
+        if not math.isfinite(v) or abs(v) > MAX_ABS_VALUE:
+            raise SummaryError(f"{where}: field '{key}' = {v!r} is not a plausible finite "
+                               "value; the file is damaged")
+    if _is_number(data.get("dt_s")) and not data["dt_s"] > 0:
+        raise SummaryError(f"{where}: field 'dt_s' must be a positive step length [s], found "
+                           f"{data['dt_s']!r}")
+    for key in ("steps_done", "n_steps"):
+        if isinstance(data.get(key), int) and data[key] < 0:
+            raise SummaryError(f"{where}: field '{key}' is negative ({data[key]})")
+    return data
+
+
+def read_summary(run_dir: Path | str) -> dict[str, Any]:
+    """Read and check ``RUN_DIR/summary.json`` (size cap, UTF-8, depth, types, finite KPIs).
+
+    Raises
+    ------
+    SummaryError
+        One paragraph naming the file and what is wrong.
+    """
+    p = Path(run_dir) / "summary.json"
+    if not Path(run_dir).is_dir():
+        raise SummaryError(f"{run_dir}: not a folder; give a run folder written by 'twin run'")
+    if not p.is_file():
+        raise SummaryError(f"{p}: not found; give a run folder written by 'twin run'")
+    try:
+        size = p.stat().st_size
+        if size > SUMMARY_MAX_BYTES:
+            raise SummaryError(f"{p}: {size} bytes is too big for a run summary (at most "
+                               f"{SUMMARY_MAX_BYTES}); the file is not the twin's")
+        with open(p, "rb") as fh:
+            raw = fh.read(SUMMARY_MAX_BYTES + 1)
+        data = json.loads(raw.decode("utf-8"))
+    except SummaryError:
+        raise
+    except OSError as exc:
+        raise SummaryError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise SummaryError(f"{p}: not UTF-8 text (binary data); the file is damaged") from None
+    except RecursionError:
+        raise SummaryError(f"{p}: nested too deeply to be a run summary; the file is "
+                           "damaged") from None
+    except ValueError as exc:
+        raise SummaryError(f"{p}: not valid JSON ({exc}); the file is damaged or was cut "
+                           "short") from None
+    return check_summary(data, p)
+
+
+def check_columns(df: pd.DataFrame, columns: Sequence[str], where: Path | str) -> None:
+    """Numeric, finite, plausible (|x| <= :data:`MAX_ABS_VALUE`) values in ``columns``.
+
+    Raises
+    ------
+    SummaryError
+        Naming the file and the first bad column.
+    """
+    for c in columns:
+        s = df[c]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            raise SummaryError(f"{where}: column '{c}' should hold numbers, found {s.dtype}")
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(v) | (np.abs(v) > MAX_ABS_VALUE)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise SummaryError(f"{where}: column '{c}' holds {v[i]!r} at row {i} (not a "
+                               "plausible finite value); the file is damaged")

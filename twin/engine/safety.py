@@ -116,6 +116,8 @@ class SafetyLayer:
             p = -b.p_charge_max_kw
         # 4: SOC window over the step
         dt_h = obs.dt_s / 3600.0
+        # (exact: an excess below _EPS_KW is cut silently, not let through; for a small
+        # battery 1e-9 kW over a step is a large part of its window)
         if p > 0.0:
             p_max = max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
             if p > p_max:  # crumbs below _EPS_KW are cut without a clamp record

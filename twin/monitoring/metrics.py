@@ -12,22 +12,27 @@ that conversion happens.
   :func:`twin.engine.balance.allocate_flows` (the same function the results use) and updates
   the metrics.
 
-The catalogue is documented in ``docs/metrics.md`` (name, type, labels, unit, meaning).
+The catalogue (name, type, labels, unit, meaning, help) is one table,
+:data:`twin.monitoring.catalogue.CATALOGUE`; the collectors here, the OpenMetrics export
+and the tables of ``docs/metrics.md`` all come from it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.metrics_core import Metric
 
 from twin.engine import kpis
 from twin.engine.balance import allocate_flows
 from twin.engine.safety import CLAMP_REASONS
+from twin.monitoring.catalogue import BY_NAME
 from twin.types import VEHICLE_TYPES
 
 if TYPE_CHECKING:
@@ -84,6 +89,39 @@ class ConsistentRegistry(CollectorRegistry):
     def __init__(self) -> None:
         super().__init__(auto_describe=True)
         self.update_lock = threading.Lock()
+        #: Bumped by the sink after each step (under the lock): scrapes of one version
+        #: may share one rendering (``twin.monitoring.http``).
+        self.version = 0
+        #: Set by the HTTP server: the sink then renders the exposition after a step when
+        #: it is due, in its own thread, so scrapes only send bytes.
+        self.serving = False
+        self._render_lock = threading.Lock()
+        self._rendered = b""
+        self._rendered_version = -1
+        self._rendered_t = -math.inf
+
+    #: Shortest time between two renderings of a served registry [s] (see :meth:`exposition`).
+    MIN_REFRESH_S = 0.1
+    #: Longest a rendering is reused [s] (values set outside the sink).
+    MAX_AGE_S = 0.25
+
+    def exposition(self, *, fresh: bool = False) -> bytes:
+        """The Prometheus text exposition, rendered once per :attr:`version` at most every
+        :attr:`MIN_REFRESH_S` (a twin running flat out settles thousands of steps a second;
+        rendering each would starve the scrapers), redone after :attr:`MAX_AGE_S` anyway.
+
+        A rendering is one consistent step; it may lag the newest step by at most
+        :attr:`MIN_REFRESH_S` of wall time.
+        """
+        with self._render_lock:
+            now = time.monotonic()
+            age = now - self._rendered_t
+            if fresh or age > self.MAX_AGE_S or (self.version != self._rendered_version
+                                                 and age >= self.MIN_REFRESH_S):
+                version = self.version
+                self._rendered = generate_latest(self)
+                self._rendered_version, self._rendered_t = version, now
+            return self._rendered
 
     def collect(self) -> Iterable[Metric]:
         """Snapshot every collector under the update lock, then yield the snapshot."""
@@ -109,123 +147,64 @@ class TwinMetrics:
         r = registry if registry is not None else ConsistentRegistry()
         self.registry = r
         # run
-        self.run_info = Info("twin_run", "Run identity: run_id, scenario, site, controller, "
-                             "mode (run / live).", registry=r)
-        self.sim_time = Gauge("twin_sim_time_seconds", "Simulated instant reached (end of the "
-                              "last settled step) as a Unix timestamp [s].", registry=r)
-        self.sim_steps = Counter("twin_sim_steps", "Control steps settled.", registry=r)
-        self.sim_steps_planned = Gauge("twin_sim_steps_planned", "Steps in the scenario horizon.",
-                                       registry=r)
-        self.sim_step_seconds = Gauge("twin_sim_step_seconds", "Control step length [s].",
-                                      registry=r)
-        self.sim_speed = Gauge("twin_sim_speed_ratio", "Target simulated seconds per wall "
-                               "second (0 = as fast as possible).", registry=r)
-        self.sim_lag = Gauge("twin_sim_lag_seconds", "How far the real-time run is behind its "
-                             "schedule, in wall time [s] (0 when on time).", registry=r)
+        self.run_info = self._m("twin_run")
+        self.sim_time = self._m("twin_sim_time_seconds")
+        self.sim_steps = self._m("twin_sim_steps")
+        self.sim_steps_planned = self._m("twin_sim_steps_planned")
+        self.sim_step_seconds = self._m("twin_sim_step_seconds")
+        self.sim_speed = self._m("twin_sim_speed_ratio")
+        self.sim_lag = self._m("twin_sim_lag_seconds")
         # powers (mean over the last settled step)
-        self.pv_power = Gauge("twin_pv_power_watts", "PV AC power available [W].", registry=r)
-        self.pv_curtailed_power = Gauge("twin_pv_curtailed_power_watts",
-                                        "PV power curtailed (isolated grid) [W].", registry=r)
-        self.mall_power = Gauge("twin_mall_power_watts", "Mall demand [W].", registry=r)
-        self.ev_power = Gauge("twin_ev_power_watts", "EV charging power delivered [W].",
-                              registry=r)
-        self.grid_import_power = Gauge("twin_grid_import_power_watts",
-                                       "Power imported from the grid [W].", registry=r)
-        self.bess_power = Gauge("twin_bess_power_watts", "Battery AC power [W], + discharge / "
-                                "- charge.", registry=r)
-        self.bess_discharge_power = Gauge("twin_bess_discharge_power_watts",
-                                          "Battery discharge power [W], >= 0.", registry=r)
-        self.bess_charge_power = Gauge("twin_bess_charge_power_watts",
-                                       "Battery charge power [W], >= 0.", registry=r)
-        self.bess_setpoint = Gauge("twin_bess_setpoint_watts", "Battery power setpoint [W] "
-                                   "(+ discharge), by stage: requested by the controller or "
-                                   "commanded after the safety layer.", ["stage"], registry=r)
+        self.pv_power = self._m("twin_pv_power_watts")
+        self.pv_curtailed_power = self._m("twin_pv_curtailed_power_watts")
+        self.mall_power = self._m("twin_mall_power_watts")
+        self.ev_power = self._m("twin_ev_power_watts")
+        self.grid_import_power = self._m("twin_grid_import_power_watts")
+        self.bess_power = self._m("twin_bess_power_watts")
+        self.bess_discharge_power = self._m("twin_bess_discharge_power_watts")
+        self.bess_charge_power = self._m("twin_bess_charge_power_watts")
+        self.bess_setpoint = self._m("twin_bess_setpoint_watts")
         # battery state (end of the last settled step)
-        self.bess_soc = Gauge("twin_bess_soc_ratio", "Battery state of charge [0-1] of the "
-                              "present capacity.", registry=r)
-        self.bess_energy = Gauge("twin_bess_stored_energy_joules", "Energy stored in the "
-                                 "battery [J].", registry=r)
-        self.bess_capacity = Gauge("twin_bess_capacity_joules", "Present battery capacity after "
-                                   "fade [J].", registry=r)
+        self.bess_soc = self._m("twin_bess_soc_ratio")
+        self.bess_energy = self._m("twin_bess_stored_energy_joules")
+        self.bess_capacity = self._m("twin_bess_capacity_joules")
         # energy counters
-        self.energy_flow = {f: Counter(f"twin_energy_{f}_joules", f"Energy {f.replace('_', ' ')} "
-                                       "since the run start [J].", registry=r) for f in FLOWS}
-        self.energy_total = {f: Counter(f"twin_energy_{f}_joules", f"Energy {f.replace('_', ' ')} "
-                                        "since the run start [J].", registry=r) for f in TOTALS}
+        self.energy_flow = {f: self._m(f"twin_energy_{f}_joules") for f in FLOWS}
+        self.energy_total = {f: self._m(f"twin_energy_{f}_joules") for f in TOTALS}
         # cost and CO2
-        self.grid_cost = Counter("twin_grid_cost", "Cost of grid imports since the run start "
-                                 "[currency].", ["currency"], registry=r)
-        self.co2_grid = Counter("twin_co2_grid_grams", "CO2 emitted by grid imports since the "
-                                "run start [g].", registry=r)
-        self.co2_avoided = Counter("twin_co2_avoided_grams", "CO2 avoided by battery discharge "
-                                   "(seed formula: discharge x grid factor) since the run "
-                                   "start [g].", registry=r)
-        self.today_cost = Gauge("twin_today_grid_cost", "Cost of grid imports on the simulated "
-                                "local day of the last settled step [currency].", ["currency"],
-                                registry=r)
-        self.today_savings = Gauge("twin_today_bess_savings", "Saving of the battery against "
-                                   "PV-only on the simulated local day [currency].",
-                                   ["currency"], registry=r)
-        self.today_co2_grid = Gauge("twin_today_co2_grid_grams", "CO2 of grid imports on the "
-                                    "simulated local day [g].", registry=r)
-        self.today_co2_avoided = Gauge("twin_today_co2_avoided_grams", "CO2 avoided by the "
-                                       "battery on the simulated local day [g].", registry=r)
-        self.today_energy = Gauge("twin_today_energy_joules", "Energy on the simulated local "
-                                  "day, by flow: pv, ev, mall, grid_import [J].", ["flow"],
-                                  registry=r)
+        self.grid_cost = self._m("twin_grid_cost")
+        self.co2_grid = self._m("twin_co2_grid_grams")
+        self.co2_avoided = self._m("twin_co2_avoided_grams")
+        self.today_cost = self._m("twin_today_grid_cost")
+        self.today_savings = self._m("twin_today_bess_savings")
+        self.today_co2_grid = self._m("twin_today_co2_grid_grams")
+        self.today_co2_avoided = self._m("twin_today_co2_avoided_grams")
+        self.today_energy = self._m("twin_today_energy_joules")
         # tariff
-        self.tariff_price = Gauge("twin_tariff_price_per_joule", "Price of imported energy in "
-                                  "force [currency/J] (x 3.6e6 for currency/kWh).", ["currency"],
-                                  registry=r)
-        self.tariff_period = Gauge("twin_tariff_period", "Tariff period in force: 1 for the "
-                                   "acting period (HP peak / HFP off-peak), 0 otherwise.",
-                                   ["period"], registry=r)
+        self.tariff_price = self._m("twin_tariff_price_per_joule")
+        self.tariff_period = self._m("twin_tariff_period")
         # controller
-        self.phase = Gauge("twin_controller_phase", "Controller phase: 1 for the phase that "
-                           "acted in the last settled step, 0 for the others.",
-                           ["controller", "phase"], registry=r)
-        self.phase_code = Gauge("twin_controller_phase_code", "Numeric code of the acting "
-                                "controller phase.", registry=r)
-        self.decide = Histogram("twin_controller_decide_seconds", "Wall time of one "
-                                "controller.decide call [s].", buckets=DECIDE_BUCKETS,
-                                registry=r)
-        self.clamps = Counter("twin_safety_clamps", "Setpoints bent by the safety layer, by "
-                              "reason.", ["reason"], registry=r)
-        self.reverse_flow_cuts = Counter("twin_plant_reverse_flow_cuts", "Battery discharge "
-                                         "cut by the inverter's no-export limit.", registry=r)
+        self.phase = self._m("twin_controller_phase")
+        self.phase_code = self._m("twin_controller_phase_code")
+        self.decide = self._m("twin_controller_decide_seconds")
+        self.clamps = self._m("twin_safety_clamps")
+        self.reverse_flow_cuts = self._m("twin_plant_reverse_flow_cuts")
         # EV sessions and sockets
-        self.sessions_arrived = Counter("twin_ev_sessions_arrived", "Vehicles arrived.",
-                                        registry=r)
-        self.sessions_served = Counter("twin_ev_sessions_served", "Vehicles that got a "
-                                       "socket.", registry=r)
-        self.sessions_turned_away = Counter("twin_ev_sessions_turned_away", "Vehicles that "
-                                            "left without a socket.", registry=r)
-        self.sessions_waiting = Gauge("twin_ev_sessions_waiting", "Vehicles waiting for a "
-                                      "socket.", registry=r)
-        self.sockets_occupied = Gauge("twin_ev_sockets_occupied", "Sockets with a vehicle "
-                                      "plugged in, by vehicle type.", ["type"], registry=r)
-        self.socket_power = Gauge("twin_socket_power_watts", "Charging power per socket [W] "
-                                  "(mean over the last settled step).", ["socket", "type"],
-                                  registry=r)
-        self.socket_limit = Gauge("twin_socket_limit_watts", "Per-socket power limit set by "
-                                  "the controller after the safety layer [W].",
-                                  ["socket", "type"], registry=r)
-        self.socket_occupied = Gauge("twin_socket_occupied", "1 when a vehicle is plugged into "
-                                     "the socket, else 0.", ["socket", "type"], registry=r)
+        self.sessions_arrived = self._m("twin_ev_sessions_arrived")
+        self.sessions_served = self._m("twin_ev_sessions_served")
+        self.sessions_turned_away = self._m("twin_ev_sessions_turned_away")
+        self.sessions_waiting = self._m("twin_ev_sessions_waiting")
+        self.sockets_occupied = self._m("twin_ev_sockets_occupied")
+        self.socket_power = self._m("twin_socket_power_watts")
+        self.socket_limit = self._m("twin_socket_limit_watts")
+        self.socket_occupied = self._m("twin_socket_occupied")
         # communication health (sim adapters count requests; Modbus adapters fill the rest)
-        self.comm_requests = Counter("twin_comm_requests", "Requests sent to the device.",
-                                     ["device"], registry=r)
-        self.comm_errors = Counter("twin_comm_errors", "Requests to the device that failed.",
-                                   ["device"], registry=r)
-        self.comm_retries = Counter("twin_comm_retries", "Retries made to reach the device.",
-                                    ["device"], registry=r)
-        self.comm_failsafe = Gauge("twin_comm_failsafe", "1 while the device link is down and "
-                                   "the device is in failsafe, else 0.", ["device"], registry=r)
-        self.comm_failsafe_entries = Counter("twin_comm_failsafe_entries", "Times the device "
-                                             "link went down (failsafe entered).", ["device"],
-                                             registry=r)
-        self.comm_consecutive_errors = Gauge("twin_comm_consecutive_errors", "Errors since the "
-                                             "last successful request.", ["device"], registry=r)
+        self.comm_requests = self._m("twin_comm_requests")
+        self.comm_errors = self._m("twin_comm_errors")
+        self.comm_retries = self._m("twin_comm_retries")
+        self.comm_failsafe = self._m("twin_comm_failsafe")
+        self.comm_failsafe_entries = self._m("twin_comm_failsafe_entries")
+        self.comm_consecutive_errors = self._m("twin_comm_consecutive_errors")
         for dev in COMM_DEVICES:
             for m in (self.comm_requests, self.comm_errors, self.comm_retries,
                       self.comm_failsafe, self.comm_failsafe_entries,
@@ -235,6 +214,13 @@ class TwinMetrics:
             self.clamps.labels(reason=reason)
         for period in TARIFF_PERIODS:
             self.tariff_period.labels(period=period)
+
+    def _m(self, name: str) -> Any:
+        """Create the collector of catalogue row ``name`` on this registry."""
+        spec = BY_NAME[name]
+        cls = {"gauge": Gauge, "counter": Counter, "histogram": Histogram, "info": Info}[spec.kind]
+        kw: dict[str, Any] = {"buckets": DECIDE_BUCKETS} if spec.kind == "histogram" else {}
+        return cls(spec.name, spec.help, list(spec.labels), registry=self.registry, **kw)
 
     def names(self) -> list[str]:
         """Every sample name the registry exposes (for the docs check)."""
@@ -393,6 +379,11 @@ class MetricsSink:
         """Publish step ``k`` (just settled)."""
         with self.lock:
             self._step(k)
+            reg = self.m.registry
+            if isinstance(reg, ConsistentRegistry):
+                reg.version += 1
+        if isinstance(reg, ConsistentRegistry) and reg.serving:
+            reg.exposition()  # renders here (sink thread) when due, not in the server
 
     def _step(self, k: int) -> None:
         m = self.m

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from twin.atomic import replace_dir, temp_sibling
+from twin.atomic import check_output_dir, replace_dir, temp_sibling, write_marker
+from twin.errors import UserError
 from twin.report import compare, kpis
 from twin.report.figures import FIGURES
 from twin.report.html import RenderedFigure, render_page
@@ -63,13 +64,10 @@ def check_out_dir(out: Path, run_dirs: Sequence[Path]) -> None:
             raise RunFolderError(
                 f"{out}: the report folder would replace the run folder {r}. "
                 "Give another --out (the default is RUN_DIR/report).")
-    if out.exists():
-        if not out.is_dir():
-            raise RunFolderError(f"{out}: exists and is not a folder. Give another --out.")
-        if any(out.iterdir()) and not (out / HTML_NAME).exists():
-            raise RunFolderError(
-                f"{out}: exists, is not empty and holds no {HTML_NAME}, so it is not a report "
-                "folder this command may replace. Give another --out or remove the folder.")
+    try:
+        check_output_dir(out, "report")
+    except UserError as exc:
+        raise RunFolderError(str(exc)) from None
 
 
 def _png(fig: Figure) -> bytes:
@@ -128,7 +126,10 @@ def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
         sums = [r.summary for r in runs]
         tables = [("Runs", kpis.run_table(sums, labels)),
                   ("Key performance indicators", kpis.kpi_table(sums, labels))]
-    return render_page(title, sub, tables, figures, notes)
+    warnings = [f"PARTIAL RUN: {r.label} was interrupted after {r.summary.get('steps_done', '?')} "
+                f"of {r.summary.get('n_steps', '?')} steps; its figures and KPIs cover those "
+                "steps only." for r in runs if r.summary.get("interrupted")]
+    return render_page(title, sub, tables, figures, notes, warnings)
 
 
 def build_report(run_dirs: Sequence[str | Path], out: str | Path | None = None,
@@ -170,6 +171,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path | None = None,
             (tmp / f"{f.stem}.png").write_bytes(f.png)
             pngs.append(out_dir / f"{f.stem}.png")
         (tmp / HTML_NAME).write_text(page, encoding="utf-8")
+        write_marker(tmp, "report", complete=True)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -67,7 +67,8 @@ def data_uri(png: bytes) -> str:
 
 
 def render_page(title: str, subtitle: str, tables: list[tuple[str, str]],
-                figures: list[RenderedFigure], notes: list[str] | None = None) -> str:
+                figures: list[RenderedFigure], notes: list[str] | None = None,
+                warnings: list[str] | None = None) -> str:
     """The whole page as a string.
 
     Parameters
@@ -76,6 +77,8 @@ def render_page(title: str, subtitle: str, tables: list[tuple[str, str]],
     tables : (heading, table HTML) pairs shown before the figures (KPIs, run identity).
     figures : the figures in page order, grouped under their ``section``.
     notes : short remarks listed in the footer (plain text).
+    warnings : loud remarks shown in a banner under the header (plain text), e.g. a
+        PARTIAL (interrupted) run.
     """
     esc = html.escape
     sections: dict[str, list[tuple[int, RenderedFigure]]] = {}
@@ -91,6 +94,11 @@ def render_page(title: str, subtitle: str, tables: list[tuple[str, str]],
         f"<style>{CSS}</style></head><body>",
         f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>",
         "<main>",
+    ]
+    for w in warnings or []:
+        parts.append('<p class="partial" role="alert" style="background:#b00020;color:#fff;'
+                     f'padding:12px 16px;font-weight:bold;font-size:18px">{esc(w)}</p>')
+    parts += [
         '<div class="grid">',
     ]
     for heading, table in tables:

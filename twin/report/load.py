@@ -9,7 +9,6 @@ names the file and says what is wrong.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from twin.atomic import is_complete, read_marker
+from twin.engine import results
 
 #: Per-step columns the report reads [kWh per step unless named otherwise].
 TS_COLUMNS: tuple[str, ...] = (
@@ -112,11 +114,11 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     p = run_dir / "summary.json"
     _nonempty_file(p)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(p, f"not valid JSON ({exc}); the file is damaged or was cut short") from exc
-    if not isinstance(data, dict):
-        raise _fail(p, f"expected a JSON object of KPIs, found a {type(data).__name__}")
+        data = results.read_summary(run_dir)
+    except results.SummaryError as exc:
+        raise RunFolderError(f"{exc}. {HINT}") from None
+    if read_marker(run_dir) is not None and not is_complete(run_dir):
+        data["interrupted"] = True
     for key, types in SUMMARY_REQUIRED.items():
         if key not in data:
             raise _fail(p, f"the key '{key}' is missing")
@@ -184,6 +186,13 @@ def _check_numeric(path: Path, df: pd.DataFrame, cols: list[str]) -> None:
                           "should hold numbers but hold text")
 
 
+def _check_finite(path: Path, df: pd.DataFrame, cols: list[str]) -> None:
+    try:
+        results.check_columns(df, cols, path)
+    except results.SummaryError as exc:
+        raise RunFolderError(f"{exc}. {HINT}") from None
+
+
 def _check_time(path: Path, df: pd.DataFrame, col: str) -> None:
     s = df[col]
     if not isinstance(s.dtype, pd.DatetimeTZDtype):
@@ -199,6 +208,7 @@ def read_timeseries(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFram
         raise _fail(path, "the table has no rows (an empty run)")
     _check_time(path, df, "timestamp")
     _check_numeric(path, df, [c for c in df.columns if c not in TS_TEXT_COLUMNS])
+    _check_finite(path, df, [c for c in df.columns if c not in TS_TEXT_COLUMNS])
     steps = summary.get("steps_done")
     if isinstance(steps, int) and steps != len(df):
         raise _fail(path, f"the table has {len(df)} rows but summary.json says {steps} steps "
@@ -218,6 +228,7 @@ def read_sessions(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFrame,
         for c in SESSION_TIME_COLUMNS:
             _check_time(path, df, c)
         _check_numeric(path, df, ["wait_min", "e_req_kwh", "e_delivered_kwh"])
+        _check_finite(path, df, ["e_req_kwh", "e_delivered_kwh"])
     n = summary.get("sessions_total")
     if isinstance(n, int) and n != len(df):
         raise _fail(path, f"the table has {len(df)} sessions but summary.json says {n}; "
@@ -235,6 +246,7 @@ def read_daily(run_dir: Path) -> tuple[pd.DataFrame, Path]:
     if len(df) == 0:
         raise _fail(path, "the table has no rows")
     _check_numeric(path, df, [c for c in DAILY_COLUMNS if c != "day_type"])
+    _check_finite(path, df, [c for c in DAILY_COLUMNS if c != "day_type"])
     df["day_type"] = df["day_type"].astype(str)
     if not (df["day_type"] == "all").any():
         raise _fail(path, "no rows with day_type 'all'")
