@@ -41,9 +41,6 @@ MARKER = ".pvbess-run"
 KINDS = ("run", "report")
 #: Largest marker file read [bytes]; a bigger one is not the project's.
 _MARKER_MAX_BYTES = 1 << 20
-#: Files ``twin hil`` adds to a run folder after it is written (until it passes them to
-#: ``write_results(extra=...)``): the project's too, though the marker does not list them.
-LATE_FILES = frozenset({"hil_steps.csv", "hil_simulator.log"})
 #: Suffix of the folder that takes an interrupted run when a complete one is in the way.
 PARTIAL_SUFFIX = ".partial"
 
@@ -122,7 +119,7 @@ def foreign_entries(folder: Path, kind: str) -> list[str] | None:
     marker = read_marker(folder)
     if marker is None or marker["kind"] != kind:
         return None
-    ours = set(marker["files"]) | {MARKER} | (LATE_FILES if kind == "run" else set())
+    ours = set(marker["files"]) | {MARKER}
     out: list[str] = []
     for e in sorted(Path(folder).iterdir()):
         if e.name in ours and not e.is_symlink():

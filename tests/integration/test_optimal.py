@@ -66,7 +66,9 @@ def test_optimum_bounds_every_controller_on_20_random_scenarios(
         assert lp["status"] == "optimal"
         assert opt["safety_clamps_total"] == 0, (path.name, opt["safety_clamps_by_reason"])
         for name, cost in costs.items():
-            assert lp["objective"] <= cost * (1 + 1e-6), (path.name, name, lp["objective"], cost)
+            # 1e-5: the plant stops self-discharge at the SOC floor, the LP does not (a few
+            # Wh a day in the other controllers' favour)
+            assert lp["objective"] <= cost * (1 + 1e-5), (path.name, name, lp["objective"], cost)
             if name not in LP_CONTROLLERS:
                 assert lp["simulated_cost"] <= cost * (1 + 1e-6), (path.name, name,
                                                                    lp["simulated_cost"], cost)

@@ -86,6 +86,9 @@ class HilRun:
     comm: dict[str, Any]
     steps: dict[str, np.ndarray] = field(default_factory=dict)
     simulator_log: str = ""
+    #: The folder the outputs went to (``OUT``, or ``OUT.partial`` for a partial run when
+    #: ``OUT`` holds a complete one), once written.
+    written_to: Path | None = None
 
 
 def _percentiles(x: np.ndarray) -> dict[str, float]:
@@ -302,11 +305,14 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
     res = build_results(run.output)
     res.summary["hil"] = run.comm
     res.summary["clock"] = run.output.clock
-    write_results(res, out_dir, csv=csv, parquet=parquet)
     steps = pd.DataFrame({"timestamp": res.timeseries["timestamp"].astype(str)
                           if len(res.timeseries) else [], **run.steps})
-    steps.to_csv(out_dir / "hil_steps.csv", index=False)
-    (out_dir / "hil_simulator.log").write_text(run.simulator_log, encoding="utf-8")
+
+    def hil_files(tmp: Path) -> None:
+        steps.to_csv(tmp / "hil_steps.csv", index=False)
+        (tmp / "hil_simulator.log").write_text(run.simulator_log, encoding="utf-8")
+
+    run.written_to = write_results(res, out_dir, csv=csv, parquet=parquet, extra=hil_files)
     return res.summary
 
 
@@ -385,7 +391,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
               f"{len(c['faults'])}; BESS invalid {c['steps_bess_invalid']} steps, sockets "
               f"invalid {c['steps_sockets_invalid']} steps, meters invalid "
               f"{c['steps_meters_invalid']} steps")
-        print(f"outputs: {out_dir}")
+        print(f"outputs: {run.written_to or out_dir}")
     if run.output.interrupted:
         print(f"twin: hil run partial ({run.output.steps_done} of {scn.config.n_steps} steps): "
               f"{c['fault']}; outputs hold the steps done", file=sys.stderr)

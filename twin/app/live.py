@@ -113,6 +113,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
     out_dir = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-live"
+    from twin.engine.results import check_output_dir
+
+    check_output_dir(out_dir)  # before any work: a week at --speed 1 is a week of wall time
     env = LiveEnvironment(speed)
     twin = Twin(scn, controller, env=env)
     run_id = new_run_id(scn.config.name)
@@ -172,8 +175,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         res.summary["run_id"] = run_id
         res.summary["mode"] = "live"
         res.summary["speed"] = speed
-        write_results(res, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
-        log.info("outputs_written", out=str(out_dir), steps_done=out.steps_done)
+        written = write_results(res, out_dir, csv=scn.config.output.csv,
+                                parquet=scn.config.output.parquet)
+        log.info("outputs_written", out=str(written), steps_done=out.steps_done)
+        print(f"outputs: {written}", flush=True)
     finally:
         server.shutdown()
         server.server_close()

@@ -377,7 +377,10 @@ class Twin:
                 if self.stop_requested:
                     break
         except KeyboardInterrupt:
+            # a Ctrl-C is never swallowed: even one that lands in the last step marks the run
+            # interrupted, so that a caller running many (a trial) stops too
             self.stop_requested = True
+            self.interrupted = True
         self.wall_s += time.perf_counter() - t0
         out = self.record()
         if progress is not None:
@@ -399,7 +402,8 @@ class Twin:
             cuts = self.plant.n_reverse_flow_cuts
         return RunOutput(self.scn, self.controller, self.inputs, self.rec, sessions, self.clamps,
                          self.wall_s, self.inputs_wall_s, self.k,
-                         interrupted=self.k < self.n_steps, n_reverse_flow_cuts=cuts,
+                         interrupted=self.k < self.n_steps or self.interrupted,
+                         n_reverse_flow_cuts=cuts,
                          clock=self.clock.name)
 
 
