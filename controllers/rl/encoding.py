@@ -331,8 +331,9 @@ class Encoder:
             return res
         sph = max(1, round(3600.0 / obs.dt_s))
         k1 = obs.k + 1
-        res[0::2] = fc.pv_kw(k1, h * sph).reshape(h, sph).mean(axis=1) * self._inv_pv
-        res[1::2] = fc.mall_kw(k1, h * sph).reshape(h, sph).mean(axis=1) * self._inv_mall
+        # hourly means (sum x 1/sph: np.mean costs several µs more per call)
+        res[0::2] = fc.pv_kw(k1, h * sph).reshape(h, sph).sum(axis=1) * (self._inv_pv / sph)
+        res[1::2] = fc.mall_kw(k1, h * sph).reshape(h, sph).sum(axis=1) * (self._inv_mall / sph)
         return res
 
 

@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("twin.app.live", fromlist=["register"]).register(sub)
     # [hil]
     __import__("twin.app.hil", fromlist=["register"]).register(sub)
+    # [rl]
+    __import__("twin.app.train", fromlist=["register"]).register(sub)
     return ap
 
 
