@@ -194,8 +194,8 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
             "eval_curve": curve, "final_eval_onnx": final,
             "wall_s": wall, "eval_wall_s": eval_wall[0],
             "train_steps_per_s": model.num_timesteps / (wall - eval_wall[0]) if wall > eval_wall[0] else None,
-            "versions": {"python": platform.python_version(), "stable_baselines3": stable_baselines3.__version__,
-                         "torch": torch.__version__},
+            "versions": {"python": platform.python_version(),
+                         "stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__},
         }
         (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         replace_dir(tmp, out)

@@ -31,9 +31,8 @@ class StepRecord(NamedTuple):
 
 class _Given:
     name = "given"
-    phases = {0: "given", 1: "charge", 2: "discharge"}
-
     def __init__(self) -> None:
+        self.phases = {0: "given", 1: "charge", 2: "discharge"}
         self.sp: Setpoints | None = None
 
     def reset(self, *, seed: int | None = None) -> None:

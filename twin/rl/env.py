@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -109,7 +109,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         the whole scenario).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}  # type: ignore[misc]
 
     def __init__(self, scenario: Scenario | Path | str, *, episode_days: float | None = 7.0,
                  start_days: Sequence[int] | None = None, options: Options | None = None,
