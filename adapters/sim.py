@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adapters.base import AdapterError, CommHealth
+from adapters.base import AdapterError, CommHealth, MeterReading, Telemetry
 from twin.types import BessState, FloatArray, SocketArrays
 
 if TYPE_CHECKING:
@@ -61,9 +61,37 @@ class SimMeterAdapter:
     def __init__(self, plant: Plant) -> None:
         self.plant = plant
         self.health = CommHealth()
+        self._last = len(plant.p_pv_kw) - 1
 
-    def read(self) -> tuple[float, float]:
-        """(PV, mall) mean power over the step that starts now [kW]."""
+    def read(self) -> MeterReading:
+        """(PV, mall) mean power over the step that starts now [kW] (the last step's
+        values after the horizon)."""
         self.health.requests += 1
-        k = self.plant.k
-        return self.plant.p_pv_kw[k], self.plant.p_mall_kw[k]
+        k = min(self.plant.k, self._last)
+        return MeterReading(self.plant.p_pv_kw[k], self.plant.p_mall_kw[k], True)
+
+
+class SimSiteIO:
+    """The in-process plant as the tick driver's site: read and write its devices."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.bess = SimBessAdapter(plant)
+        self.chargers = SimChargerAdapter(plant)
+        self.meters = SimMeterAdapter(plant)
+        self.adapters: dict[str, object] = {"bess": self.bess, "chargers": self.chargers,
+                                            "meters": self.meters}
+        self._waiting = plant.waiting_fn()
+
+    def read(self) -> Telemetry:
+        """Meters, battery and sockets now."""
+        return Telemetry(self.meters.read(), self.bess.read(), self.chargers.read(),
+                         self._waiting())
+
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
+        """Battery setpoint and socket limits for the step that starts now."""
+        self.bess.write(p_bess_kw)
+        self.chargers.write(p_socket_max_kw)
+
+    def close(self) -> None:
+        """Nothing to release."""

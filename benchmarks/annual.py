@@ -103,7 +103,7 @@ def one(dt: str, repeat: int) -> dict[str, float]:
     for _ in range(repeat):
         out = Twin(scn, inputs=inputs).run()
         walls.append(out.sim_wall_s)
-        events = (out.plant.fleet.events if out.plant.fleet else 0) + out.steps_done
+        events = (out.sessions.events if out.sessions else 0) + out.steps_done
     bare = [bare_loop(inputs, scn.site) for _ in range(repeat)]
     med = statistics.median(walls)
     return {"dt": dt, "steps": scn.config.n_steps, "sessions": inputs.sessions.n,

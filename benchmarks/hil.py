@@ -36,9 +36,10 @@ def _pct(x: list[float]) -> str:
 def cycle_latency(cycles: int) -> None:
     """Median / p99 of full control cycles against a simulator subprocess."""
     from adapters.modbus.devices import ModbusBessAdapter, ModbusChargerAdapter
+
     from adapters.modbus.regmap import load_register_map, shipped_map
     from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
-    from twin.app.hil import SimulatorProcess
+    from twin.app.simproc import SimulatorProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-hil-"))
     sim = SimulatorProcess(SCENARIO, tmp / "r.pkl")

@@ -11,11 +11,15 @@ Clock modes
 -----------
 ``lockstep``: the plant advances one step when the controller writes ``step + 1`` to the
 clock's ``tick`` register (deterministic, as fast as Modbus allows). ``realtime``: a
-``simpy.rt.RealtimeEnvironment`` advances it at ``--speed`` times the wall clock.
+``simpy.rt.RealtimeEnvironment`` advances it at ``--speed`` times the wall clock, from the
+first Modbus request on (``--start first-request``, the default) or at once (``--start now``).
 
-Writing 1 to the clock's ``shutdown`` register (or SIGTERM / SIGINT) stops the simulator;
-with ``--results FILE`` it first writes the plant's per-step record, the sessions, the
-device log (setpoint applied, reverts, failsafe) and the server-side request counts.
+Writing 1 to the clock's ``shutdown`` register (or SIGTERM / SIGINT) stops the simulator.
+Its last line on stdout is a JSON report of the simulator's own diagnostics: steps run,
+server-side request counts per device, and the per-step device log (BESS setpoint applied,
+reverts, charger failsafe, active faults). A controller never needs it: a run against the
+simulator records what its adapters read (``twin hil``), as against hardware. The plant
+is advanced by the engine's ``SimPyClock`` (the same code as ``twin run``'s clock).
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,7 @@ from simulators.devices import (
 from simulators.server import DeviceServer
 from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario, load_scenario, parse_set
-from twin.engine import TickWake as _TickWake
+from twin.engine.clocks import SimPyClock
 from twin.faults import FAULT_KINDS, FaultSpec
 from twin.plant import Plant
 
@@ -80,11 +84,18 @@ class Simulator:
     """
 
     def __init__(self, scn: Scenario, maps: dict[str, RegisterMap], mode: str = "lockstep",
-                 speed: float = 1.0) -> None:
+                 speed: float = 1.0, start: str = "first-request") -> None:
         if mode not in ("lockstep", "realtime"):
             raise ConfigError(f"--clock {mode!r}: use 'lockstep' or 'realtime'")
         if speed <= 0:
             raise ConfigError(f"--speed {speed:g}: must be positive")
+        if start not in ("first-request", "now"):
+            raise ConfigError(f"--start {start!r}: use 'first-request' or 'now'")
+        self.start = start
+        #: Set when the realtime clock may run (at once, or at the first Modbus request).
+        self.started = threading.Event()
+        if start == "now":
+            self.started.set()
         self.scn = scn
         self.mode = mode
         self.speed = speed
@@ -93,12 +104,14 @@ class Simulator:
                                                                     strict=False))
         self.inputs = build_inputs(scn)
         self.plant = Plant(self.env, self.inputs, scn.site)
+        self.world = SimPyClock(self.env, self.plant, scn.config.dt)
         self.n = scn.config.n_steps
         self.dt = scn.config.dt
         self.k = 0
         self.lock = threading.RLock()
         p = self.plant
         self.bess = BessDevice(maps["bess"], p)
+        self.bess.immediate = mode == "realtime"
         self.chargers = ChargerDevice(maps["chargers"], p)
         self.pv = MeterDevice(maps["pv_inverter"], p, "pv_inverter", "103", p.p_pv_kw)
         self.meter = MeterDevice(maps["site_meter"], p, "site_meter", "203", p.p_mall_kw)
@@ -109,6 +122,9 @@ class Simulator:
                                            "sim_clock": self.clock}
         self.servers = {name: DeviceServer(dev, self.lock, self.now_s)
                         for name, dev in self.devices.items()}
+        if mode == "realtime" and not self.started.is_set():
+            for srv in self.servers.values():
+                srv.on_request = self.started.set
         self.faults: list[FaultSpec] = list(scn.config.faults)
         n = self.n
         self.log_bess_applied_kw = np.zeros(n)
@@ -124,8 +140,12 @@ class Simulator:
 
     # ------------------------------------------------------------------ clock
     def now_s(self) -> float:
-        """Simulated time now [s]."""
-        return float(self.env.now)
+        """Simulated time now [s] (realtime: from the wall clock, inside the running step)."""
+        env = self.env
+        if isinstance(env, simpy.rt.RealtimeEnvironment) and self.started.is_set():
+            t = env.env_start + (time.monotonic() - env.real_start) * self.speed
+            return float(min(max(t, env.now), (self.k + 1) * self.dt))
+        return float(env.now)
 
     def _clock_write(self, address: int, values: Sequence[int], now_s: float) -> int | None:
         clk = self.clock
@@ -150,7 +170,7 @@ class Simulator:
     def step(self) -> None:
         """Run step ``k``: setpoints in force → plant over [t_k, t_k + dt] → telemetry."""
         self._begin_step()
-        self.env.run(until=_TickWake(self.env, self.dt))
+        self.world.run_events()
         self._end_step()
         if self.on_step is not None:
             self.on_step(self.k)
@@ -209,12 +229,23 @@ class Simulator:
             dev.publish(t, self.k)
 
     def run_realtime(self) -> None:
-        """Advance the plant with the wall clock until the horizon or a stop (thread body)."""
+        """Advance the plant with the wall clock until the horizon or a stop (thread body).
+
+        The clock starts at the first Modbus request (``--start first-request``, so that a
+        controller that connects late misses no step) or at once (``--start now``).
+        """
+        while not self.started.wait(0.1):
+            if self.stopped:
+                return
         env = self.env
+        if isinstance(env, simpy.rt.RealtimeEnvironment):
+            env.sync()
+        for srv in self.servers.values():
+            srv.on_request = None
         while self.k < self.n and not self.stopped:
             with self.lock:
                 self._begin_step()
-            env.run(until=_TickWake(env, self.dt))  # the wall-clock wait: lock released
+            self.world.run_events()  # the wall-clock wait: lock released
             with self.lock:
                 self._end_step()
             if self.on_step is not None:
@@ -230,38 +261,30 @@ class Simulator:
                 srv.loop.call_soon_threadsafe(ev.set)
 
     # ---------------------------------------------------------------- results
-    def results(self) -> dict[str, Any]:
-        """Everything the controller side needs to write a run's outputs (picklable)."""
-        self.plant.finish()
-        rec = self.plant.rec
-        fleet = self.plant.fleet
+    def report(self) -> dict[str, Any]:
+        """The simulator's own diagnostics (JSON-ready): steps, server counts, device log."""
         k = self.k
         return {
+            "stopped": True,
             "steps_done": k,
             "n_steps": self.n,
             "mode": self.mode,
             "speed": self.speed,
-            "rec": {name: val for name, val in vars(rec).items() if isinstance(val, np.ndarray)},
-            "k_done": rec.k_done,
-            "fleet": None if fleet is None else {
-                "status": fleet.status, "plug_s": fleet.plug_s, "leave_s": fleet.leave_s,
-                "e_del_kwh": fleet.e_del_kwh, "socket_of": fleet.socket_of,
-                "events": fleet.events},
-            "n_reverse_flow_cuts": self.plant.n_reverse_flow_cuts,
+            "servers": {name: s.stats.as_dict() for name, s in self.servers.items()},
             "device_log": {
-                "bess_applied_kw": self.log_bess_applied_kw[:k].copy(),
-                "bess_reverted": self.log_bess_reverted[:k].copy(),
-                "chargers_failsafe": self.log_chargers_failsafe[:k].copy(),
-                "faults": {d: a[:k].copy() for d, a in self.log_faults.items()},
+                "bess_applied_kw": self.log_bess_applied_kw[:k].tolist(),
+                "bess_reverted": self.log_bess_reverted[:k].astype(int).tolist(),
+                "chargers_failsafe": self.log_chargers_failsafe[:k].tolist(),
+                "faults": {d: a[:k].tolist() for d, a in self.log_faults.items()},
                 "bess_ctrl_heartbeats": self.bess.n_ctrl_hb,
             },
-            "servers": {name: s.stats.as_dict() for name, s in self.servers.items()},
         }
 
 
-async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0,
-                results: Path | None = None, ready: Any = None) -> int:
-    """Start the five servers, announce them, serve until stopped; write the results."""
+async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, ready: Any = None,
+                report: Any = None) -> int:
+    """Start the five servers, announce them, serve until stopped; report (one JSON line on
+    stdout, or to ``report(dict)``)."""
     sim.stop_event = asyncio.Event()
     ports: dict[str, int] = {}
     try:
@@ -295,13 +318,12 @@ async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0,
         await s.stop()
     if thread is not None:
         thread.join(timeout=5.0)
-    if results is not None:
-        with sim.lock:
-            data = sim.results()
-        tmp = results.with_suffix(results.suffix + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(results)
+    with sim.lock:
+        data = sim.report()
+    if report is not None:
+        report(data)
+    else:
+        print(json.dumps(data, separators=(",", ":")), flush=True)
     return 0
 
 
@@ -321,12 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "realtime: simpy RealtimeEnvironment")
     ap.add_argument("--speed", type=float, default=1.0,
                     help="realtime: simulated seconds per wall-clock second")
+    ap.add_argument("--start", choices=("first-request", "now"), default="first-request",
+                    help="realtime: start the plant's clock at the first Modbus request "
+                         "(default) or at once")
     ap.add_argument("--registers", type=Path, default=None,
                     help="folder of register maps (default config/registers)")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                     help="override a scenario or site value, as 'twin run --set'")
-    ap.add_argument("--results", type=Path, default=None,
-                    help="write the plant's record here (pickle) when stopped")
     return ap
 
 
@@ -341,11 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         scn = load_scenario(Path(args.scenario), parse_set(args.set))
-        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed)
+        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed, args.start)
     except ConfigError as exc:
         print(f"simulators: error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(serve(sim, args.host, args.port, args.results))
+        return asyncio.run(serve(sim, args.host, args.port))
     except KeyboardInterrupt:
         return 130

@@ -165,6 +165,12 @@ class BessDevice(Device):
         self.reverted = False
         self.applied_kw = 0.0
         self.n_ctrl_hb = 0
+        #: Realtime: a WSet written inside a step takes effect at once (the plant gets the
+        #: step's time-weighted mean power); lockstep: from the next step.
+        self.immediate = False
+        self._seg_t0 = 0.0
+        self._step_end = 0.0
+        self._acc_kwh = 0.0
         self._check_range()
 
     def _check_range(self) -> None:
@@ -183,12 +189,14 @@ class BessDevice(Device):
         if m.touches(address, len(values), self.p_wset):
             self.t_last_wset = now_s
             self.controlled = True
+            if self.immediate and self._seg_t0 <= now_s < self._step_end:
+                self._switch(now_s, self._setpoint_kw(now_s))
         if m.touches(address, len(values), self.p_ctrlhb):
             self.n_ctrl_hb += 1
         return None
 
-    def begin_step(self, t_s: float) -> None:
-        """Setpoint in force: WSet, or WSetRvrt (0 W) after WSetRvrtTms without a WSet."""
+    def _setpoint_kw(self, t_s: float) -> float:
+        """WSet, or WSetRvrt (0 W) after WSetRvrtTms without a WSet, or 0 in fault [kW]."""
         m = self.mem
         rvrt = m.get(self.p_rvrt_tms) or 0.0
         self.reverted = False
@@ -199,7 +207,23 @@ class BessDevice(Device):
             self.reverted = True
         else:
             p_w = m.get(self.p_wset) or 0.0
-        self.applied_kw = p_w / 1000.0
+        return p_w / 1000.0
+
+    def _switch(self, t_s: float, p_kw: float) -> None:
+        """From ``t_s`` on the battery runs at ``p_kw``: the plant gets the step's mean."""
+        dt = self.plant.dt_s
+        self._acc_kwh += self.applied_kw * (t_s - self._seg_t0) / 3600.0
+        self._seg_t0 = t_s
+        self.applied_kw = p_kw
+        self.plant.p_bess_setpoint_kw = (self._acc_kwh * 3600.0
+                                         + p_kw * (self._step_end - t_s)) / dt
+
+    def begin_step(self, t_s: float) -> None:
+        """Setpoint in force for the step starting at ``t_s``."""
+        self._seg_t0 = t_s
+        self._step_end = t_s + self.plant.dt_s
+        self._acc_kwh = 0.0
+        self.applied_kw = self._setpoint_kw(t_s)
         self.plant.p_bess_setpoint_kw = self.applied_kw
 
     def publish(self, t_s: float, k: int) -> None:

@@ -106,6 +106,8 @@ class DeviceServer:
         self.port = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        #: Called on every request served (the realtime clock starts at the first one).
+        self.on_request: Callable[[], None] | None = None
 
     def simdevice(self) -> SimDevice:
         """The pymodbus ``SimDevice``: the map's image, read-only where the map says so."""
@@ -126,6 +128,8 @@ class DeviceServer:
     async def action(self, function_code: int, start_address: int, address: int, count: int,
                      current_registers: list[int], set_values: Any) -> ExcCodes | None:
         """Serve one request: faults first, then the device memory."""
+        if self.on_request is not None:
+            self.on_request()
         dev = self.device
         flags = dev.faults
         if flags.kinds:

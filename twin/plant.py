@@ -1,4 +1,4 @@
-"""The plant: PV, mall, EV fleet and battery on one SimPy clock, and the per-step record.
+"""The plant: PV, mall, EV fleet and battery on one SimPy clock; it records each step.
 
 Inputs (PV, mall, sessions) are built up front (``twin.components.inputs``).
 """
@@ -6,9 +6,7 @@ Inputs (PV, mall, sessions) are built up front (``twin.components.inputs``).
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import simpy
@@ -17,44 +15,8 @@ from twin.components.bess import Battery, BessParams
 from twin.components.fleet import Fleet
 from twin.config import SiteConfig
 from twin.inputs import PlantInputs, SocketSpec
+from twin.record import Recorder
 from twin.types import FloatArray, SocketArrays, frozen_array
-
-
-def _buffer(n: int, typecode: str, dtype: type) -> tuple[array[Any], np.ndarray]:
-    """A zeroed stdlib array (cheap scalar writes) and a zero-copy numpy view of it."""
-    buf = array(typecode, bytes(np.dtype(dtype).itemsize * n))
-    return buf, np.frombuffer(buf, dtype=dtype)
-
-
-class Recorder:
-    """Per-step arrays, preallocated (no per-step dict or DataFrame building).
-
-    Each scalar series is a stdlib array written once per step (``b_<name>``: cheap scalar
-    writes) and a zero-copy numpy view of the same memory (``<name>``) for the results.
-    """
-
-    def __init__(self, n: int, n_sockets: int) -> None:
-        self.n = n
-        self.b_e_ev_kwh, self.e_ev_kwh = _buffer(n, 'd', np.float64)  # EV energy [kWh]
-        # battery AC charge [kWh]
-        self.b_e_bess_charge_kwh, self.e_bess_charge_kwh = _buffer(n, 'd', np.float64)
-        # battery AC discharge [kWh]
-        self.b_e_bess_discharge_kwh, self.e_bess_discharge_kwh = _buffer(n, 'd', np.float64)
-        # stored energy at the step end [kWh]
-        self.b_e_bess_stored_kwh, self.e_bess_stored_kwh = _buffer(n, 'd', np.float64)
-        self.b_cap_kwh, self.cap_kwh = _buffer(n, 'd', np.float64)  # capacity after fade [kWh]
-        # controller's battery request [kW]
-        self.b_p_bess_request_kw, self.p_bess_request_kw = _buffer(n, 'd', np.float64)
-        # battery command after the safety layer [kW]
-        self.b_p_bess_command_kw, self.p_bess_command_kw = _buffer(n, 'd', np.float64)
-        self.b_phase, self.phase = _buffer(n, 'h', np.int16)  # acting phase
-        self.b_n_clamps, self.n_clamps = _buffer(n, 'i', np.int32)  # safety clamps
-        self.b_n_plugged, self.n_plugged = _buffer(n, 'i', np.int32)  # vehicles plugged at the step start
-        self.b_n_waiting, self.n_waiting = _buffer(n, 'i', np.int32)  # vehicles waiting at the step start
-        self.b_decide_s, self.decide_s = _buffer(n, 'd', np.float64)  # controller decide time [s]
-        # per-socket energy, float32 to halve memory at 1-min ticks (totals use float64)
-        self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float32)
-        self.k_done = 0
 
 
 class Plant:
@@ -65,9 +27,12 @@ class Plant:
     env : SimPy environment (seconds).
     inputs : exogenous profiles and sessions.
     site : the site configuration.
+    rec : where the plant records what happened in each step (EV, battery and socket
+        energy); a new ``Recorder`` when None.
     """
 
-    def __init__(self, env: simpy.Environment, inputs: PlantInputs, site: SiteConfig) -> None:
+    def __init__(self, env: simpy.Environment, inputs: PlantInputs, site: SiteConfig,
+                 rec: Recorder | None = None) -> None:
         self.env = env
         self.inputs = inputs
         self.site = site
@@ -94,7 +59,7 @@ class Plant:
             )
         self.export_limit_kw = site.grid.export_limit_kw
         n = len(inputs.index)
-        self.rec = Recorder(n, self.n_sockets)
+        self.rec = rec if rec is not None else Recorder(n, self.n_sockets)
         self._e_sock = np.zeros(self.n_sockets)  # float64 scratch row for the fleet
         self.k = 0
         self.p_bess_setpoint_kw = 0.0

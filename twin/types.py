@@ -81,6 +81,10 @@ class SocketArrays(NamedTuple):
     n_occupied : number of occupied sockets.
     p_demand_total_kw : sum of ``p_demand_kw`` [kW].
     valid : False when the charger telemetry cannot be trusted.
+    p_last_kw : mean power of each socket over the step that just ended [kW], when the
+        chargers report it (Modbus ``p_actual``); None otherwise.
+    e_session_kwh : energy delivered in each plugged vehicle's session so far [kWh], when
+        the chargers report it (Modbus ``e_session``); None otherwise.
     """
 
     type_code: IntArray
@@ -92,6 +96,8 @@ class SocketArrays(NamedTuple):
     n_occupied: int = 0
     p_demand_total_kw: float = 0.0
     valid: bool = True
+    p_last_kw: FloatArray | None = None
+    e_session_kwh: FloatArray | None = None
 
     @property
     def n(self) -> int:
@@ -137,6 +143,8 @@ class SiteObservation(NamedTuple):
     sockets : socket arrays.
     tariff : tariff in force.
     n_waiting : vehicles waiting for a free socket.
+    meters_valid : False when the PV or mall meter reading cannot be trusted (the
+        safety layer then uses the last valid values with a margin).
     """
 
     k: int
@@ -155,6 +163,7 @@ class SiteObservation(NamedTuple):
     sockets: SocketArrays
     tariff: TariffState
     n_waiting: int = 0
+    meters_valid: bool = True
 
     @property
     def when(self) -> datetime:

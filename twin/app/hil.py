@@ -1,54 +1,52 @@
-"""``twin hil``: the controller against the Modbus device simulators (hardware in the loop).
+"""``twin hil``: the controller + adapter stack against Modbus devices (hardware in the loop).
 
-The simulator (``python -m simulators``) runs as a subprocess on ephemeral loopback ports
-with the plant inside, in lockstep: per step the control loop reads the battery, the
-chargers and the meters over Modbus TCP (concurrently), decides, clamps, writes the
-setpoints (concurrently), and writes the clock's ``tick`` register, which runs the plant
-one step. The same ``twin.engine.ControlLoop`` and controller as ``twin run``; only the
-adapters and the clock differ. At the end the simulator hands back the plant's record,
-and the run writes the same files as ``twin run`` plus the communication statistics
-(``summary.json`` key ``hil``) and a per-step communication log (``hil_steps.csv``).
+The same ``Twin`` tick driver and controller as ``twin run``; only the site's I/O and the
+clock change:
+
+* **lockstep** (default): ``twin hil`` starts ``python -m simulators`` as a child on
+  ephemeral loopback ports (or uses one already running, ``--simulator HOST:PORT``, or
+  the devices file's ``sim_clock``) and advances its plant one step per tick through the
+  simulator's clock device — deterministic, as fast as Modbus allows;
+* **wall** (``--clock wall --speed N``): the tick sleeps to the next step boundary while
+  the devices run on their own — our simulator in real time (``python -m simulators
+  --clock realtime --speed N``), or hardware named in a devices file (``--devices FILE``).
+
+Either way the run's record is what the adapters read (meters, battery power and SoC,
+per-socket power): nothing comes from inside the devices. The outputs are those of
+``twin run`` plus ``summary.json["hil"]`` (comm statistics, faults) and ``hil_steps.csv``.
+A run that loses its devices (the simulator dies or stalls) or is stopped (Ctrl-C,
+SIGTERM) writes the steps done, marked partial, with the cause in ``hil.fault``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
-import os
-import pickle
-import queue
-import shutil
-import subprocess
+import signal
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from adapters.base import AdapterError
+from twin.app.simproc import HilError, SimulatorProcess
 from twin.config import ConfigError, Scenario
+from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 
-log = logging.getLogger("twin.app.hil")
+log = logging.getLogger("twin.hil")
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Simulator devices in port order (``python -m simulators --port P`` uses P..P+4).
 DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
 
 
-class HilError(Exception):
-    """The HIL run cannot go on (simulator did not start, stopped answering ...)."""
-
-
 @dataclass
 class HilSettings:
-    """Link and adapter settings of a HIL run.
+    """Link, adapter and clock settings of a HIL run.
 
     Attributes
     ----------
@@ -57,13 +55,14 @@ class HilSettings:
     invalid_after_errors : consecutive errors before telemetry is marked invalid.
     stale_after_s : the device heartbeat must move within this [s simulated]; default
         1.5 × dt.
-    read_only : the device adapters write nothing (the simulator clock is still driven).
+    read_only : the device adapters write nothing (a simulator clock is still driven).
     registers : folder of register maps (default ``config/registers``).
-    simulator : (host, first port) of an already running ``python -m simulators`` instead
-        of a subprocess; its ``--results`` file must be given as ``simulator_results``.
-    simulator_results : where that simulator writes its results.
-    sets : ``--set KEY=VALUE`` overrides the scenario was loaded with (passed on to the
-        simulator so that both sides run the same scenario).
+    simulator : (host, first port) of an already running ``python -m simulators``.
+    devices : a devices file (host/port/unit/map per device) instead of a simulator.
+    clock : ``lockstep`` (advance the simulator's clock device) or ``wall``.
+    speed : wall clock: simulated seconds per wall second.
+    sets : ``--set KEY=VALUE`` overrides the scenario was loaded with (passed on to a
+        simulator started here, so that both sides run the same scenario).
     """
 
     timeout_s: float = 0.25
@@ -73,171 +72,15 @@ class HilSettings:
     read_only: bool = False
     registers: Path | None = None
     simulator: tuple[str, int] | None = None
-    simulator_results: Path | None = None
+    devices: Path | None = None
+    clock: str = "lockstep"
+    speed: float = 1.0
     sets: tuple[str, ...] = ()
-
-
-class SimulatorProcess:
-    """``python -m simulators`` in a subprocess on ephemeral loopback ports.
-
-    Parameters
-    ----------
-    scenario : scenario file.
-    results : where the simulator writes the plant's record when stopped.
-    registers : register-map folder, or None for the shipped one.
-    """
-
-    def __init__(self, scenario: Path, results: Path, registers: Path | None = None,
-                 clock: str = "lockstep", speed: float = 1.0, sets: Sequence[str] = ()) -> None:
-        self.scenario = scenario
-        self.sets = tuple(sets)
-        self.results = results
-        self.registers = registers
-        self.clock = clock
-        self.speed = speed
-        self.proc: subprocess.Popen[str] | None = None
-        self.ports: dict[str, int] = {}
-        self.host = "127.0.0.1"
-        self._stderr: list[str] = []
-
-    def start(self, timeout_s: float = 120.0) -> dict[str, int]:
-        """Start and wait for the READY line (an event, not a sleep); return the ports."""
-        if not (ROOT / "simulators" / "__main__.py").exists():
-            raise HilError(f"the simulators package is not in {ROOT}")
-        cmd = [sys.executable, "-m", "simulators", "--scenario", str(self.scenario),
-               "--host", self.host, "--port", "0", "--clock", self.clock,
-               "--speed", str(self.speed), "--results", str(self.results)]
-        if self.registers is not None:
-            cmd += ["--registers", str(self.registers)]
-        for item in self.sets:
-            cmd += ["--set", item]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=str(ROOT), env=env)
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump_out() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        def pump_err() -> None:
-            assert self.proc is not None and self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self._stderr.append(line)
-
-        threading.Thread(target=pump_out, daemon=True).start()
-        threading.Thread(target=pump_err, daemon=True).start()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                self.kill()
-                raise HilError(f"the simulator did not get ready within {timeout_s:g} s") from None
-            if line is None:
-                rc = self.proc.wait()
-                msg = "".join(self._stderr).strip() or f"exit status {rc}"
-                raise HilError(f"the simulator did not start: {msg}")
-            try:
-                msg = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(msg, dict) and msg.get("ready"):
-                self.ports = {k: int(v) for k, v in msg["ports"].items()}
-                self.host = str(msg.get("host", self.host))
-                return self.ports
-
-    def wait(self, timeout_s: float = 60.0) -> int:
-        """Wait for the simulator to exit; kill it after ``timeout_s``."""
-        if self.proc is None:
-            return 0
-        try:
-            return self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return -9
-
-    def kill(self) -> None:
-        """Stop the simulator process (ours, by its handle)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    @property
-    def stderr(self) -> str:
-        """What the simulator printed on stderr."""
-        return "".join(self._stderr)
-
-
-class _Deferred:
-    """A device adapter as the control loop sees it in a HIL cycle.
-
-    ``read()`` returns the snapshot fetched for this cycle (all devices are read
-    concurrently before the controller runs); ``write()`` keeps the setpoint, and all
-    devices are written concurrently after the safety layer. A failed write is logged and
-    counted, never fatal: the device falls back on its own, the next cycle tries again.
-    """
-
-    def __init__(self, inner: Any, name: str) -> None:
-        self.inner = inner
-        self.name = name
-        self.snapshot: Any = None
-        self.pending: Any = None
-        self.write_errors = 0
-        self.step_error = False
-
-    def read(self) -> Any:
-        return self.snapshot
-
-    def write(self, value: Any) -> None:
-        self.pending = value
-
-    async def fetch(self) -> None:
-        self.snapshot = await self.inner.aread()
-
-    async def flush(self) -> None:
-        value, self.pending = self.pending, None
-        if value is None:
-            return
-        try:
-            await self.inner.awrite(value)
-        except AdapterError as exc:
-            self.write_errors += 1
-            self.step_error = True
-            log.warning("hil: %s write failed: %s", self.name, exc)
-
-
-@dataclass
-class _PlantFleetView:
-    s: Any
-    status: np.ndarray
-    plug_s: np.ndarray
-    leave_s: np.ndarray
-    e_del_kwh: np.ndarray
-    socket_of: np.ndarray
-    events: int
-
-
-@dataclass
-class _PlantView:
-    """What ``twin.engine.results`` reads of a plant, rebuilt from the simulator's record."""
-
-    rec: Any
-    fleet: _PlantFleetView | None
-    n_reverse_flow_cuts: int
-
-
-#: Recorder columns written by the control loop (controller side), the rest by the plant.
-CONTROL_COLUMNS = ("phase", "p_bess_request_kw", "p_bess_command_kw", "n_clamps", "n_plugged",
-                   "n_waiting", "decide_s")
 
 
 @dataclass
 class HilRun:
-    """A finished HIL run: the ``RunOutput`` for the results plus the comm record."""
+    """A finished (or stopped) HIL run: the ``RunOutput`` and the comm record."""
 
     output: Any
     comm: dict[str, Any]
@@ -248,300 +91,203 @@ class HilRun:
 def _percentiles(x: np.ndarray) -> dict[str, float]:
     if not len(x):
         return {"median_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
-    return {"median_ms": float(np.median(x) * 1e3), "p99_ms": float(np.quantile(x, 0.99) * 1e3),
-            "max_ms": float(np.max(x) * 1e3)}
+    return {"median_ms": float(np.median(x)), "p99_ms": float(np.quantile(x, 0.99)),
+            "max_ms": float(np.max(x))}
 
 
-class HilMetrics:
-    """Prometheus metrics of a HIL run (own registry; base units: seconds, counts).
-
-    ``twin_hil_step`` (steps done), ``twin_hil_cycle_seconds`` (histogram of control
-    cycles), and per ``device``: ``twin_hil_requests_total``, ``twin_hil_comm_errors_total``,
-    ``twin_hil_retries_total``, ``twin_hil_timeouts_total``, ``twin_hil_reconnects_total``,
-    ``twin_hil_invalid_reads_total``, ``twin_hil_write_failures_total`` and the gauge
-    ``twin_hil_telemetry_valid`` (1 valid, 0 invalid).
-    """
-
-    COUNTERS = (("requests", "requests"), ("comm_errors", "errors"), ("retries", "retries"),
-                ("timeouts", "timeouts"), ("reconnects", "reconnects"),
-                ("invalid_reads", "invalid_reads"), ("write_failures", "write_failures"))
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Histogram
-
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.cycle = Histogram("twin_hil_cycle_seconds", "Control cycle over Modbus (read all, "
-                               "decide, clamp, write all) [s]", registry=self.registry,
-                               buckets=(5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,
-                                        0.25, 0.5, 1.0, 2.5))
-        self.step = 0
-        self.devices: dict[str, dict[str, float]] = {}
-        self.valid: dict[str, bool] = {}
-        self.registry.register(self)
-
-    def describe(self) -> list[Any]:
-        """No fixed descriptions (collected at scrape time)."""
-        return []
-
-    def collect(self) -> Any:
-        """The per-device families, from the last update."""
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        g = GaugeMetricFamily("twin_hil_step", "Steps done in the HIL run")
-        g.add_metric([], float(self.step))
-        yield g
-        for name, key in self.COUNTERS:
-            c = CounterMetricFamily(f"twin_hil_{name}", f"Modbus {name.replace('_', ' ')} "
-                                    "per device", labels=["device"])
-            for dev, d in sorted(self.devices.items()):
-                c.add_metric([dev], float(d.get(key, 0.0)))
-            yield c
-        v = GaugeMetricFamily("twin_hil_telemetry_valid", "1 when the device's telemetry "
-                              "was valid in the last cycle", labels=["device"])
-        for dev, ok in sorted(self.valid.items()):
-            v.add_metric([dev], 1.0 if ok else 0.0)
-        yield v
-
-    def update(self, k: int, cycle_s: float, devices: dict[str, dict[str, Any]],
-               valid: dict[str, bool]) -> None:
-        """Record step ``k`` (done) and its cycle time [s]."""
-        self.step = k + 1
-        self.cycle.observe(cycle_s)
-        self.devices = {d: {k2: float(v) for k2, v in s.items()
-                            if isinstance(v, int | float) and not isinstance(v, bool)}
-                        for d, s in devices.items()}
-        self.valid = valid
-
-
-def _wait_for_file(path: Path, timeout_s: float) -> None:
-    """Wait for an external simulator to write its results (it renames a finished file)."""
-    deadline = time.monotonic() + timeout_s
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+def _fit(a: Any, n: int, dtype: Any) -> np.ndarray:
+    """``a`` cut or zero-padded to ``n`` elements."""
+    arr = np.asarray(a if a is not None else [], dtype=dtype)[:n]
+    if len(arr) < n:
+        arr = np.concatenate([arr, np.zeros(n - len(arr), dtype=dtype)])
+    return arr
 
 
 def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
-            progress: Any = None, metrics: HilMetrics | None = None) -> HilRun:
-    """Run ``scn`` through the Modbus simulators in lockstep.
+            progress: Any = None, metrics: Any = None,
+            stop: threading.Event | None = None) -> HilRun:
+    """Run ``scn`` against Modbus devices (see the module docstring).
 
     Raises
     ------
     ConfigError
-        Bad register-map file (before anything starts).
+        Bad register map or devices file (before anything starts).
     HilError
-        The simulator cannot be started or reached, or stops answering the clock.
+        The devices cannot be reached or do not match the scenario (before step 0).
     """
-    from adapters.modbus.devices import (
-        ModbusBessAdapter,
-        ModbusChargerAdapter,
-        ModbusMeterAdapter,
-        SimClockClient,
-    )
     from adapters.modbus.regmap import REGISTER_DIR, load_register_map
-    from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
+    from adapters.modbus.site import (
+        LockstepClock,
+        ModbusSiteIO,
+        load_devices,
+        simulator_devices,
+    )
+    from adapters.modbus.transport import LinkSettings
     from twin.components.bess import BessParams
-    from twin.components.inputs import build_inputs
-    from twin.engine import ControlLoop, RunOutput, get_controller
-    from twin.engine.safety import SafetyLayer
+    from twin.engine import Twin, WallClock, get_controller
     from twin.inputs import SocketSpec
-    from twin.plant import Recorder
-    from twin.types import ClampLog
 
     st = settings or HilSettings()
+    if st.clock not in ("lockstep", "wall"):
+        raise ConfigError(f"--clock {st.clock!r}: use 'lockstep' or 'wall'")
+    if not st.speed > 0:
+        raise ConfigError(f"--speed {st.speed:g}: must be positive")
     folder = st.registers or REGISTER_DIR
-    maps = {d: load_register_map(Path(folder) / f"{d}.yaml") for d in DEVICES}
+    if st.devices is None:
+        for d in DEVICES:  # bad maps are user errors before a process starts
+            load_register_map(Path(folder) / f"{d}.yaml")
     if controller is None:
         controller = get_controller(scn)
-    controller.reset(seed=scn.config.seed)
-    t0 = time.perf_counter()
-    inputs = build_inputs(scn)
-    inputs_wall = time.perf_counter() - t0
-    n = scn.config.n_steps
-    dt = scn.config.dt
+    n, dt = scn.config.n_steps, scn.config.dt
     spec = SocketSpec.from_config(scn.site.ev)
     n_sock = int(spec.p_rating_kw.shape[0])
-    if maps["chargers"].n_sockets != n_sock:
-        raise ConfigError(f"{maps['chargers'].path}: field 'sockets': the map has "
-                          f"{maps['chargers'].n_sockets} sockets, the site {n_sock}")
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    tmpdir = Path(tempfile.mkdtemp(prefix="twin-hil-"))
-    res_path = tmpdir / "plant.pkl"
+    stop = stop if stop is not None else threading.Event()
     sim: SimulatorProcess | None = None
-    if st.simulator is None:
-        sim = SimulatorProcess(scn.path.resolve(), res_path, st.registers, sets=st.sets)
-    elif st.simulator_results is None:
-        raise HilError("an external simulator needs the file it writes its results to "
-                       "(its --results, given here as --sim-results)")
-    else:
-        res_path = st.simulator_results
+    io: ModbusSiteIO | None = None
     now = [0.0]
-
-    def clock() -> float:
-        return now[0]
-
-    runner = LoopRunner()
-    links: dict[str, ModbusTransport] = {}
-    finished = False
+    wall = WallClock(dt, st.speed, stop) if st.clock == "wall" else None
+    fault: str | None = None
+    report: dict[str, Any] | None = None
     try:
-        if sim is not None:
-            ports = sim.start()
-            host = sim.host
-        else:
-            assert st.simulator is not None
+        if st.devices is not None:
+            devices = load_devices(st.devices, st.registers)
+        elif st.simulator is not None:
             host, p0 = st.simulator
-            ports = {d: p0 + i for i, d in enumerate(DEVICES)}
-        ls = LinkSettings(timeout_s=st.timeout_s, retries=st.retries)
-        # the clock's answer waits for a plant step: give it room, and a retried tick is
-        # harmless (the simulator does not run a step twice)
-        ls_clock = LinkSettings(timeout_s=max(10.0, st.timeout_s), retries=1)
-        for d in DEVICES:
-            links[d] = ModbusTransport(host, ports[d], maps[d], runner, clock,
-                                       ls_clock if d == "sim_clock" else ls,
-                                       read_only=st.read_only and d != "sim_clock", name=d,
-                                       connections=3 if d == "chargers" else 1)
-        clk = SimClockClient(links["sim_clock"])
-        if not runner.run(links["sim_clock"].connect()):
-            raise HilError(f"cannot reach the simulator clock at {host}:{ports['sim_clock']} "
-                           "(nothing answers there; is the simulator running?)")
-        info = clk.read()
-        if info["n_steps"] != n or info["dt"] != dt:
-            raise HilError(f"the simulator runs {info['n_steps']} steps of {info['dt']} s, "
-                           f"the scenario {n} of {dt:g} s")
+            devices = simulator_devices(host, {d: p0 + i for i, d in enumerate(DEVICES)},
+                                        st.registers)
+        else:
+            sim = SimulatorProcess(scn.path.resolve(), st.registers,
+                                   clock="lockstep" if wall is None else "realtime",
+                                   speed=st.speed, sets=st.sets)
+            ports = sim.start()
+            devices = simulator_devices(sim.host, ports, st.registers)
+        cmap = devices.maps["chargers"]
+        if cmap.n_sockets != n_sock:
+            raise ConfigError(f"{cmap.path}: field 'sockets': the map has {cmap.n_sockets} "
+                              f"sockets, the site {n_sock}")
         bp = BessParams.from_config(scn.site.bess)
         stale = st.stale_after_s if st.stale_after_s is not None else 1.5 * dt
-        bess = ModbusBessAdapter(links["bess"], eta_charge=bp.eta_charge,
-                                 eta_discharge=bp.eta_discharge, clock=clock,
-                                 invalid_after_errors=st.invalid_after_errors,
-                                 stale_after_s=stale, read_only=st.read_only)
-        chargers = ModbusChargerAdapter(links["chargers"], clock=clock, rating_kw=spec.p_rating_kw,
-                                        type_code=spec.type_code,
-                                        invalid_after_errors=st.invalid_after_errors,
-                                        stale_after_s=stale, read_only=st.read_only)
-        meters = ModbusMeterAdapter(links["pv_inverter"], links["site_meter"])
-        tb, tc = _Deferred(bess, "bess"), _Deferred(chargers, "chargers")
-        tm = _Deferred(meters, "meters")
+        if wall is None:
+            def clock_fn() -> float:
+                return now[0]
+        else:
+            w = wall
 
-        async def fetch_all() -> None:
-            await asyncio.gather(tb.fetch(), tc.fetch(), tm.fetch())
-
-        async def flush_all() -> None:
-            await asyncio.gather(tb.flush(), tc.flush())
-
-        clamps = ClampLog()
-        grid = scn.site.grid
-        safety = SafetyLayer(grid.export_limit_kw, grid.import_limit_kw,
-                             socket_failsafe_kw=maps["chargers"].default("failsafe_power_w") / 1e3,
-                             log=clamps)
-        rec = Recorder(n, n_sock)
-        loop = ControlLoop(controller, safety, tb, tc, tm, inputs, rec,
-                           scn.site.location.tz, lambda: chargers.n_waiting)
-        cycle_s = np.zeros(n)
-        bess_valid = np.zeros(n, dtype=bool)
-        sock_valid = np.zeros(n, dtype=bool)
-        write_err = np.zeros(n, dtype=np.int8)
-        wall0 = time.perf_counter()
-        every = max(1, n // 200)
-        for k in range(n):
-            now[0] = k * dt
-            tb.step_error = tc.step_error = False
-            c0 = time.perf_counter()
-            runner.run(fetch_all())
-            loop.step(k)
-            runner.run(flush_all())
-            cycle_s[k] = time.perf_counter() - c0
-            obs = loop.last_obs
-            assert obs is not None
-            bess_valid[k] = obs.bess.valid
-            sock_valid[k] = obs.sockets.valid
-            write_err[k] = int(tb.step_error) + 2 * int(tc.step_error)
-            try:
-                clk.tick(k + 1)
-            except AdapterError as exc:
-                raise HilError(f"the simulator stopped answering its clock at step {k}: {exc}") \
-                    from None
-            if metrics is not None:
-                metrics.update(k, cycle_s[k], {
-                    "bess": {**bess.summary(), "write_failures": tb.write_errors},
-                    "chargers": {**chargers.summary(), "write_failures": tc.write_errors},
-                    **meters.summary()},
-                    {"bess": bool(bess_valid[k]), "chargers": bool(sock_valid[k])})
-            if progress is not None and (k + 1) % every == 0:
-                progress(k + 1, n)
-        wall = time.perf_counter() - wall0
+            def clock_fn() -> float:
+                return (time.monotonic() - w.t0) * w.speed if w.t0 else 0.0
+        io = ModbusSiteIO(devices, clock=clock_fn, eta_charge=bp.eta_charge,
+                          eta_discharge=bp.eta_discharge, rating_kw=spec.p_rating_kw,
+                          type_code=spec.type_code,
+                          settings=LinkSettings(timeout_s=st.timeout_s, retries=st.retries),
+                          invalid_after_errors=st.invalid_after_errors, stale_after_s=stale,
+                          read_only=st.read_only)
         try:
-            clk.shutdown()
+            io.connect()
         except AdapterError as exc:
-            raise HilError(f"cannot stop the simulator: {exc}") from None
-        finished = True
-        comm_adapters = {"bess": bess.summary(), "chargers": chargers.summary(),
-                         **meters.summary()}
-    finally:
-        for lk in links.values():
-            lk.close()
-        runner.close()
-        if sim is not None and not finished:
-            sim.kill()
-        rc = sim.wait() if sim is not None else 0
-        if sim is None and finished:
-            _wait_for_file(res_path, 60.0)
-    if rc != 0 or not res_path.exists():
-        err = sim.stderr[-2000:] if sim is not None else ""
-        raise HilError(f"the simulator ended with status {rc} and no results {err}".strip())
-    with open(res_path, "rb") as fh:
-        data = pickle.load(fh)
-    if sim is not None:
-        res_path.unlink()
-    shutil.rmtree(tmpdir, ignore_errors=True)
-    prec = Recorder(n, n_sock)
-    for name, arr in data["rec"].items():
-        setattr(prec, name, arr)
-    for name in CONTROL_COLUMNS:
-        setattr(prec, name, getattr(rec, name))
-    prec.k_done = data["k_done"]
-    fl = data["fleet"]
-    fleet = None if fl is None else _PlantFleetView(inputs.sessions, fl["status"], fl["plug_s"],
-                                                   fl["leave_s"], fl["e_del_kwh"],
-                                                   fl["socket_of"], fl["events"])
-    plant = _PlantView(prec, fleet, data["n_reverse_flow_cuts"])
-    out = RunOutput(scn, controller, inputs, plant, clamps, wall, inputs_wall,  # type: ignore[arg-type]
-                    data["steps_done"], interrupted=data["steps_done"] < n)
-    dlog = data["device_log"]
-    from twin.faults import FAULT_KINDS
+            raise HilError(str(exc)) from None
+        lock: LockstepClock | None = None
+        if wall is None:
+            lock = LockstepClock(io, now, dt)
+            try:
+                lock.check(n)
+            except AdapterError as exc:
+                raise HilError(str(exc)) from None
+        twin = Twin(scn, controller, io=io, clock=lock if lock is not None else wall,
+                    socket_failsafe_kw=io.failsafe_kw)
+        if metrics is not None:
+            mio = io
 
+            def on_step(k: int) -> None:
+                cyc = mio.steps.cycle_s[-1] if mio.steps.cycle_s else 0.0
+                metrics.update(k, cyc, mio.summary(), mio.valid())
+
+            twin.on_step = on_step
+        try:
+            out = twin.run(progress)
+        except AdapterError as exc:
+            fault = f"the devices stopped answering at step {twin.k}: {exc}"
+            log.error("hil: %s", fault)
+            out = twin.record()
+        if out.interrupted and fault is None:
+            fault = "stopped (signal or Ctrl-C)" if twin.stop_requested else "stopped"
+        if sim is not None:
+            try:
+                if lock is not None:
+                    lock.shutdown()
+                elif "sim_clock" in io.links:
+                    from adapters.modbus.simclock import SimClockClient
+
+                    SimClockClient(io.links["sim_clock"]).shutdown()
+            except AdapterError as exc:
+                fault = fault or f"cannot stop the simulator: {exc}"
+            report = sim.wait_report(30.0)
+    finally:
+        if io is not None:
+            io.close()
+        if sim is not None:
+            sim.kill()
+    steps_done = out.steps_done
+    sl = io.steps.arrays() if io is not None else {}
+    steps = {k: _fit(v, steps_done, v.dtype) for k, v in sl.items()}
     faults = []
-    for f in scn.config.faults:
-        mask = dlog["faults"][f.device] & (1 << FAULT_KINDS.index(f.kind))
-        on = np.flatnonzero(mask)
-        faults.append({"time_s": f.time, "duration_s": f.duration, "device": f.device,
-                       "kind": f.kind, "steps": len(on),
-                       "first_step": int(on[0]) if len(on) else None,
-                       "last_step": int(on[-1]) if len(on) else None})
-    servers = data["servers"]
+    comm_extra: dict[str, Any] = {}
+    servers: dict[str, Any] = {}
+    if report is not None:
+        dlog = report.get("device_log", {})
+        from twin.faults import FAULT_KINDS
+
+        fl = {d: _fit(a, steps_done, np.int16) for d, a in dlog.get("faults", {}).items()}
+        for f in scn.config.faults:
+            mask = fl.get(f.device, np.zeros(steps_done, np.int16)) & (
+                1 << FAULT_KINDS.index(f.kind))
+            on = np.flatnonzero(mask)
+            faults.append({"time_s": f.time, "duration_s": f.duration, "device": f.device,
+                           "kind": f.kind, "steps": len(on),
+                           "first_step": int(on[0]) if len(on) else None,
+                           "last_step": int(on[-1]) if len(on) else None})
+        steps["bess_applied_kw"] = _fit(dlog.get("bess_applied_kw"), steps_done, float)
+        steps["bess_reverted"] = _fit(dlog.get("bess_reverted"), steps_done, bool)
+        steps["chargers_failsafe"] = _fit(dlog.get("chargers_failsafe"), steps_done, np.int16)
+        for d, a in fl.items():
+            steps[f"fault_{d}"] = a
+        servers = report.get("servers", {})
+        comm_extra = {
+            "steps_bess_reverted": int(steps["bess_reverted"].sum()),
+            "steps_chargers_failsafe": int((steps["chargers_failsafe"] > 0).sum()),
+            "bess_ctrl_heartbeats_seen": int(dlog.get("bess_ctrl_heartbeats", 0)),
+            "sim_clock_server": servers.get("sim_clock", {}),
+            "simulator_steps_done": int(report.get("steps_done", 0)),
+        }
+    devs = io.summary() if io is not None else {}
+    write_err = steps.get("write_errors", np.zeros(0, np.int8))
     comm = {
-        "mode": "lockstep",
+        "mode": st.clock,
+        "speed": st.speed if wall is not None else None,
+        "devices_file": str(st.devices) if st.devices is not None else None,
         "read_only": st.read_only,
         "settings": {"timeout_s": st.timeout_s, "retries": st.retries,
-                     "invalid_after_errors": st.invalid_after_errors, "stale_after_s": stale},
-        "cycle": _percentiles(cycle_s),
-        "wall_s": wall,
-        "wall_s_per_simulated_day": wall / (n * dt / 86400.0) if n else 0.0,
-        "devices": {d: {**comm_adapters.get(d, {}), "server": servers.get(d, {})}
+                     "invalid_after_errors": st.invalid_after_errors,
+                     "stale_after_s": st.stale_after_s if st.stale_after_s is not None
+                     else 1.5 * dt},
+        "cycle": _percentiles(steps.get("cycle_ms", np.zeros(0))),
+        "wall_s": out.sim_wall_s,
+        "wall_s_per_simulated_day": out.sim_wall_s / (steps_done * dt / 86400.0)
+        if steps_done else 0.0,
+        "max_lag_s": wall.max_lag_s if wall is not None else 0.0,
+        "devices": {d: {**devs.get(d, {}), "server": servers.get(d, {})}
                     for d in DEVICES if d != "sim_clock"},
-        "sim_clock_server": servers.get("sim_clock", {}),
         "faults": faults,
-        "steps_bess_invalid": int((~bess_valid).sum()),
-        "steps_sockets_invalid": int((~sock_valid).sum()),
+        "fault": fault,
+        "steps_bess_invalid": int((~steps["bess_valid"]).sum()) if "bess_valid" in steps else 0,
+        "steps_sockets_invalid": int((~steps["sockets_valid"]).sum())
+        if "sockets_valid" in steps else 0,
+        "steps_meters_invalid": int((~steps["meters_valid"]).sum())
+        if "meters_valid" in steps else 0,
         "steps_bess_write_failed": int((write_err & 1).astype(bool).sum()),
         "steps_chargers_write_failed": int((write_err & 2).astype(bool).sum()),
-        "steps_bess_reverted": int(dlog["bess_reverted"].sum()),
-        "steps_chargers_failsafe": int((dlog["chargers_failsafe"] > 0).sum()),
-        "bess_ctrl_heartbeats_seen": int(dlog["bess_ctrl_heartbeats"]),
+        **comm_extra,
     }
-    steps = {"cycle_ms": cycle_s * 1e3, "bess_valid": bess_valid, "sockets_valid": sock_valid,
-             "write_errors": write_err, "bess_applied_kw": dlog["bess_applied_kw"],
-             "bess_reverted": dlog["bess_reverted"],
-             "chargers_failsafe": dlog["chargers_failsafe"],
-             **{f"fault_{d}": a for d, a in dlog["faults"].items()}}
     return HilRun(out, comm, steps, sim.stderr if sim is not None else "")
 
 
@@ -555,6 +301,7 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
 
     res = build_results(run.output)
     res.summary["hil"] = run.comm
+    res.summary["clock"] = run.output.clock
     write_results(res, out_dir, csv=csv, parquet=parquet)
     steps = pd.DataFrame({"timestamp": res.timeseries["timestamp"].astype(str)
                           if len(res.timeseries) else [], **run.steps})
@@ -568,7 +315,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     from twin.app.table import kpi_table
     from twin.config import load_scenario, parse_set
     from twin.engine import get_controller
-    from twin.errors import UserError
+    from twin.engine.results import check_output_dir
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -580,17 +327,23 @@ def cmd_hil(args: argparse.Namespace) -> int:
         if not host or not port.isdigit():
             raise UserError(f"--simulator {args.simulator!r}: write HOST:PORT (the first port)")
         ext = (host, int(port))
-    st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
-                     registers=Path(args.registers) if args.registers else None,
-                     simulator=ext, sets=tuple(args.set or ()),
-                     simulator_results=Path(args.sim_results) if args.sim_results else None)
+    if args.simulator and args.devices:
+        raise UserError("--simulator and --devices name the devices twice: give one")
     if args.timeout <= 0 or args.retries < 0:
         raise UserError("--timeout must be > 0 and --retries >= 0")
+    if not args.speed > 0:
+        raise UserError(f"--speed {args.speed:g}: must be positive (simulated s per wall s)")
+    check_output_dir(out_dir)  # before any work: never lose a run at the end
+    st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
+                     registers=Path(args.registers) if args.registers else None,
+                     simulator=ext, devices=Path(args.devices) if args.devices else None,
+                     clock=args.clock, speed=args.speed, sets=tuple(args.set or ()))
     metrics = server = None
     if args.metrics_addr:
         from prometheus_client import start_http_server
 
         from twin.app.live import parse_addr
+        from twin.monitoring.hil import HilMetrics
 
         host, port = parse_addr(args.metrics_addr)
         metrics = HilMetrics()
@@ -601,34 +354,58 @@ def cmd_hil(args: argparse.Namespace) -> int:
                             f"{host}:{port} ({exc.strerror or exc})") from None
         if not args.quiet:
             print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
+    stop = threading.Event()
+    got: dict[str, str | None] = {"signal": None}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        got["signal"] = signal.Signals(signum).name
+        stop.set()
+        raise KeyboardInterrupt  # the driver stops between two steps, outputs are written
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGTERM,):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread
+            break
     try:
-        run = run_hil(scn, controller, st, metrics=metrics)
+        run = run_hil(scn, controller, st, metrics=metrics, stop=stop)
     except HilError as exc:
         raise UserError(str(exc)) from None
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if server is not None:
             server.shutdown()
     summary = write_hil(run, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
+    c = run.comm
     if not args.quiet:
         print(kpi_table(summary))
-        c = run.comm
-        print(f"  HIL cycle {c['cycle']['median_ms']:.2f} ms median / "
-              f"{c['cycle']['p99_ms']:.2f} ms "
-              f"p99; {c['wall_s']:.1f} s wall; faults {len(c['faults'])}; "
-              f"BESS invalid {c['steps_bess_invalid']} steps, sockets invalid "
-              f"{c['steps_sockets_invalid']} steps")
+        print(f"  HIL {c['mode']}: cycle {c['cycle']['median_ms']:.2f} ms median / "
+              f"{c['cycle']['p99_ms']:.2f} ms p99; {c['wall_s']:.1f} s wall; faults "
+              f"{len(c['faults'])}; BESS invalid {c['steps_bess_invalid']} steps, sockets "
+              f"invalid {c['steps_sockets_invalid']} steps, meters invalid "
+              f"{c['steps_meters_invalid']} steps")
         print(f"outputs: {out_dir}")
-    return 0
+    if run.output.interrupted:
+        print(f"twin: hil run partial ({run.output.steps_done} of {scn.config.n_steps} steps): "
+              f"{c['fault']}; outputs hold the steps done", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
     """Add ``twin hil`` to the CLI's subcommands."""
     h = sub.add_parser(
-        "hil", help="run a scenario through the Modbus device simulators (hardware in the loop)",
-        description="Start the Modbus TCP simulators (BESS, chargers, meters; plant inside, "
-                    "lockstep) on ephemeral loopback ports, run the controller through the "
-                    "Modbus adapters and write the same outputs as 'twin run' plus comm "
-                    "statistics (summary.json 'hil', hil_steps.csv).")
+        "hil", help="run the controller against Modbus devices (simulator or hardware)",
+        description="Run the controller and the Modbus adapters against devices: by default "
+                    "start the Modbus simulators (plant inside, lockstep) on ephemeral "
+                    "loopback ports; or --simulator HOST:PORT (a running one); or --devices "
+                    "FILE (any devices: hardware or 'python -m simulators --clock realtime') "
+                    "with --clock wall. The record is what the adapters read. Writes the "
+                    "outputs of 'twin run' plus comm statistics (summary.json 'hil', "
+                    "hil_steps.csv). Exit 0 done, 2 user error, 130 partial (devices lost, "
+                    "Ctrl-C or SIGTERM: the steps done are written).")
     h.add_argument("scenario",
                    help="scenario YAML (e.g. scenarios/hil.yaml; faults: declared there)")
     h.add_argument("--out",
@@ -639,10 +416,15 @@ def register(sub: Any) -> None:
                    help="the adapters write nothing to the devices (monitoring only)")
     h.add_argument("--registers", help="folder of register maps (default config/registers)")
     h.add_argument("--simulator", metavar="HOST:PORT",
-                   help="use a running 'python -m simulators --port PORT --results FILE' "
-                        "instead of starting one")
-    h.add_argument("--sim-results", metavar="FILE",
-                   help="with --simulator: the simulator's --results file")
+                   help="use a running 'python -m simulators --port PORT' (ports PORT..PORT+4)")
+    h.add_argument("--devices", metavar="FILE",
+                   help="devices file: host/port/unit/map per device (see "
+                        "config/devices.example.yaml)")
+    h.add_argument("--clock", choices=("lockstep", "wall"), default="lockstep",
+                   help="lockstep: advance the simulator's clock device one step per tick "
+                        "(default); wall: sleep to each tick while the devices run on their own")
+    h.add_argument("--speed", type=float, default=1.0,
+                   help="wall clock: simulated seconds per wall second (default 1 = real time)")
     h.add_argument("--timeout", type=float, default=0.25, help="Modbus answer timeout [s]")
     h.add_argument("--retries", type=int, default=1, help="retries after a timeout")
     h.add_argument("--metrics-addr", metavar="HOST:PORT",

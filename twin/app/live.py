@@ -117,7 +117,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     env = LiveEnvironment(speed)
     twin = Twin(scn, controller, env=env)
     run_id = new_run_id(scn.config.name)
-    start_utc = twin.loop.start_utc
+    start_utc = twin.start_utc
     tz = scn.site.location.tz
     json_logs = {"auto": None, "json": True, "console": False}[args.log_format]
     log = make_logger(run_id, SimClock(env, start_utc, tz), json=json_logs)

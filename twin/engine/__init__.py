@@ -1,12 +1,15 @@
-"""The engine: the one tick driver, the safety layer, results and KPIs."""
+"""The engine: the one tick driver, its clocks, the safety layer, results and KPIs."""
 
+from twin.engine.clocks import Clock, SimPyClock, WallClock
 from twin.engine.driver import (
-    ControlLoop,
     RunOutput,
-    TickWake,
+    SessionLog,
+    StepRecord,
     Twin,
     get_controller,
+    make_context,
     simulate,
 )
 
-__all__ = ["ControlLoop", "RunOutput", "TickWake", "Twin", "get_controller", "simulate"]
+__all__ = ["Clock", "RunOutput", "SessionLog", "SimPyClock", "StepRecord", "Twin", "WallClock",
+           "get_controller", "make_context", "simulate"]

@@ -1,35 +1,40 @@
-"""The tick loop: the one place where the order inside a step is written.
+"""The tick driver: the one place where the order inside a step is written.
 
 For each step ``k`` (interval ``[t_k, t_k + dt)``):
 
-1. **observe** — read the meters, the battery and the chargers through the adapters
-   into one frozen ``SiteObservation``;
-2. **decide** — ``controller.decide(obs)`` returns ``Setpoints``;
+1. **observe** — the telemetry read at ``t_k`` (meters, battery, chargers, one consistent
+   snapshot) becomes a frozen ``SiteObservation``;
+2. **decide** — ``controller.decide(obs)`` returns ``Setpoints`` (or the caller of
+   ``step()`` gives them);
 3. **clamp** — the safety layer bends what is outside the envelope, and reports it;
-4. **apply** — the adapters write the setpoints to the devices;
-5. the SimPy clock runs to ``t_k + dt``: EV arrivals and departures happen as events at
-   their own instants (they run before the tick at equal times: the tick wakes with a
-   lower priority);
-6. **settle** — the plant integrates the step (EV energy, battery, no reverse flow) and
-   records it.
+4. **apply** — the site's I/O writes the setpoints to the devices;
+5. **advance** — the clock moves the world to ``t_{k+1}``: the in-process plant on SimPy
+   (EV arrivals and departures at their own instants, then the plant settles the step),
+   our Modbus simulator one lockstep tick, or the wall clock while devices run;
+6. **record** — the telemetry read at ``t_{k+1}`` closes step ``k``: in a simulation the
+   plant has recorded its exact energies, against devices they come from what the
+   adapters read (``twin.engine.telemetry``); that read is also step ``k + 1``'s
+   observation.
 
-Only the clock and the adapters change between an annual run, a real-time run and a
-hardware-in-the-loop run; the controller object is the same.
+``Twin`` runs a whole horizon (``run``) or one tick at a time (``reset`` / ``step`` /
+``done`` / ``record``) — an RL environment, a trial runner or a notebook drives the same
+engine as ``twin run``, ``twin live`` and ``twin hil``; only the clock and the site's
+I/O change.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import simpy
-from simpy.events import Event
 
-from adapters.base import BessAdapter, ChargerAdapter, MeterAdapter
-from adapters.sim import SimBessAdapter, SimChargerAdapter, SimMeterAdapter
+from adapters.base import SiteIO, Telemetry
+from adapters.sim import SimSiteIO
 from controllers.base import REGISTRY as CONTROLLERS
 from controllers.base import (
     Controller,
@@ -39,27 +44,16 @@ from controllers.base import (
 )
 from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario
+from twin.engine.clocks import Clock, SimPyClock
 from twin.engine.safety import SafetyLayer
+from twin.engine.telemetry import TelemetryRecorder
 from twin.forecast import ControlContext, make_forecaster
-from twin.inputs import PlantInputs, SocketSpec
-from twin.plant import Plant, Recorder
-from twin.types import ClampLog, SiteObservation, TariffState
-
-#: SimPy priority of the tick wake-up: after every event (NORMAL = 1) at the same instant.
-TICK_PRIORITY = 2
+from twin.inputs import PlantInputs, SessionTable, SocketSpec
+from twin.plant import Plant
+from twin.record import Recorder
+from twin.types import ClampLog, FloatArray, Setpoints, SiteObservation, TariffState
 
 ProgressFn = Callable[[int, int], None]
-
-
-class TickWake(Event):
-    """A timeout that fires after all normal events scheduled for the same instant."""
-
-    def __init__(self, env: simpy.Environment, delay: float) -> None:
-        self.env = env
-        self.callbacks = []
-        self._value = None
-        self._ok = True
-        env.schedule(self, TICK_PRIORITY, delay)  # type: ignore[arg-type]
 
 
 def get_controller(scn: Scenario, name: str | None = None) -> Controller:
@@ -88,147 +82,332 @@ def make_context(scn: Scenario, inputs: PlantInputs) -> ControlContext:
                           forecaster=fc, seed=scn.config.seed)
 
 
-class ControlLoop:
-    """Observe → decide → clamp → apply, for one step, through the adapters."""
+class SessionLog(Protocol):
+    """What the results read of a run's EV sessions (the fleet, or telemetry's sessions)."""
 
-    def __init__(self, controller: Controller, safety: SafetyLayer, bess: BessAdapter,
-                 chargers: ChargerAdapter, meters: MeterAdapter, inputs: PlantInputs,
-                 rec: Recorder, tz: str, waiting: Callable[[], int]) -> None:
-        self.controller = controller
-        self.safety = safety
-        self.bess = bess
-        self.chargers = chargers
-        self.meters = meters
-        self.rec = rec
-        self.tz = tz
-        self.dt_s = inputs.dt_s
-        self.hour = inputs.hour.tolist()
-        self.weekday = inputs.weekday.tolist()
-        self.ev_open = inputs.ev_open.tolist()
-        self.is_peak = inputs.is_peak.tolist()
-        self.p_ev_prof = inputs.p_ev_profile_kw.tolist() if inputs.p_ev_profile_kw is not None else None
-        price = inputs.price_per_kwh.tolist()
+    @property
+    def s(self) -> SessionTable:
+        """The sessions (arrival, planned departure, type, energy asked, power limit)."""
+        ...
+
+    @property
+    def status(self) -> np.ndarray:
+        """Outcome code per session."""
+        ...
+
+    @property
+    def plug_s(self) -> FloatArray:
+        """Plug-in time [s], NaN if never plugged."""
+        ...
+
+    @property
+    def leave_s(self) -> FloatArray:
+        """Leave time [s], NaN while plugged."""
+        ...
+
+    @property
+    def e_del_kwh(self) -> FloatArray:
+        """Energy delivered [kWh]."""
+        ...
+
+    @property
+    def socket_of(self) -> np.ndarray:
+        """Socket used, -1 if none."""
+        ...
+
+    @property
+    def events(self) -> int:
+        """Discrete events played (arrivals, plug-ins, departures)."""
+        ...
+
+
+class StepRecord(NamedTuple):
+    """What happened in the step just run (energies [kWh] over the step).
+
+    ``e_grid_import_kwh`` and ``e_curtailed_kwh`` follow the site bus: import covers
+    what PV and the battery do not; surplus PV beyond the export limit is curtailed.
+    """
+
+    k: int
+    e_pv_kwh: float
+    e_mall_kwh: float
+    e_ev_kwh: float
+    e_bess_charge_kwh: float
+    e_bess_discharge_kwh: float
+    e_grid_import_kwh: float
+    e_curtailed_kwh: float
+    soc_frac: float
+    n_clamps: int
+    p_bess_command_kw: float
+
+
+@dataclass
+class RunOutput:
+    """What a finished run hands to the results module (no live SimPy objects)."""
+
+    scenario: Scenario
+    controller: Controller
+    inputs: PlantInputs
+    rec: Recorder
+    sessions: SessionLog | None
+    clamps: ClampLog
+    sim_wall_s: float
+    inputs_wall_s: float
+    steps_done: int
+    interrupted: bool = False
+    n_reverse_flow_cuts: int = 0
+    clock: str = "fast-forward"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Twin:
+    """A scenario wired up: site I/O, safety layer, controller, clock — and the tick.
+
+    Parameters
+    ----------
+    scn : the scenario.
+    controller : the controller (default: the scenario's); ``step(setpoints)`` may bypass it.
+    io : the site's devices; None = the twin's own plant in-process (a simulation).
+    clock : what moves the world; None = ``SimPyClock`` over the in-process plant. Needed
+        with ``io`` (``LockstepClock`` or ``WallClock``).
+    inputs : prebuilt inputs of ``scn`` (shared by runs of the same seed).
+    env : SimPy environment of the in-process plant (``twin live`` passes a real-time one).
+    socket_failsafe_kw : per-socket power the safety layer commands while the chargers'
+        telemetry is invalid [kW].
+    """
+
+    def __init__(self, scn: Scenario, controller: Controller | None = None, *,
+                 io: SiteIO | None = None, clock: Clock | None = None,
+                 inputs: PlantInputs | None = None, env: simpy.Environment | None = None,
+                 socket_failsafe_kw: float = 0.0) -> None:
+        if io is not None and clock is None:
+            raise ValueError("a run against devices needs a clock (lockstep or wall)")
+        self.scn = scn
+        self.dt_s = scn.config.dt
+        self.n_steps = scn.config.n_steps
+        self.controller = controller if controller is not None else get_controller(scn)
+        self.devices = io is not None
+        self._io_given = io
+        self._clock_given = clock
+        self._env_given = env
+        self.socket_failsafe_kw = socket_failsafe_kw
+        self.on_step: Callable[[int], None] | None = None
+        self.stop_requested = False
+        self.inputs_wall_s = 0.0
+        self.inputs = inputs if inputs is not None else self._build_inputs(scn.config.seed)
+        self.seed = scn.config.seed
+        self._build()
+
+    # ----------------------------------------------------------------- wiring
+    def _build_inputs(self, seed: int) -> PlantInputs:
+        scn = self.scn
+        if seed != scn.config.seed:
+            scn = scn.model_copy(update={"config": scn.config.model_copy(update={"seed": seed})})
+        t0 = time.perf_counter()
+        inputs = build_inputs(scn)
+        self.inputs_wall_s = time.perf_counter() - t0
+        return inputs
+
+    def _build(self) -> None:
+        """A fresh world, record, safety layer and controller state (step 0 not read yet)."""
+        scn = self.scn
+        inp = self.inputs
+        spec = SocketSpec.from_config(scn.site.ev)
+        self.n_sockets = int(spec.p_rating_kw.shape[0])
+        self.rec = Recorder(self.n_steps, self.n_sockets)
+        self.plant: Plant | None = None
+        self.env: simpy.Environment | None = None
+        self.trec: TelemetryRecorder | None = None
+        if self._io_given is None:
+            self.env = self._env_given if self._env_given is not None else simpy.Environment()
+            self._env_given = None  # a reset builds a fresh one
+            self.plant = Plant(self.env, inp, scn.site, rec=self.rec)
+            self.io: SiteIO = SimSiteIO(self.plant)
+            self.clock: Clock = SimPyClock(self.env, self.plant, self.dt_s)
+        else:
+            self.io = self._io_given
+            assert self._clock_given is not None
+            self.clock = self._clock_given
+            self.trec = TelemetryRecorder(self.rec, self.dt_s, self.n_sockets, spec.type_code)
+        self.clamps = ClampLog()
+        grid = scn.site.grid
+        self.safety = SafetyLayer(grid.export_limit_kw, grid.import_limit_kw,
+                                  socket_failsafe_kw=self.socket_failsafe_kw, log=self.clamps)
+        self.controller.reset(seed=self.seed)
+        self.context = make_context(scn, inp)
+        prepare_controller(self.controller, self.context)
+        # per-step lookups as lists (cheap scalar access)
+        self.hour = inp.hour.tolist()
+        self.weekday = inp.weekday.tolist()
+        self.ev_open = inp.ev_open.tolist()
+        self.p_ev_prof = inp.p_ev_profile_kw.tolist() if inp.p_ev_profile_kw is not None else None
         states: dict[tuple[float, bool], TariffState] = {}
-        # one shared TariffState per distinct (price, period), referenced per step
         self.tariff_k = [states.setdefault((p, pk), TariffState(p, pk))
-                         for p, pk in zip(price, self.is_peak, strict=True)]
-        self.start_utc = inputs.index[0].to_pydatetime().astimezone(UTC)
-        self.waiting = waiting
-        self.last_obs: SiteObservation | None = None
+                         for p, pk in zip(inp.price_per_kwh.tolist(), inp.is_peak.tolist(),
+                                          strict=True)]
+        self.start_utc = inp.index[0].to_pydatetime().astimezone(UTC)
+        self.tz = scn.site.location.tz
+        self.k = 0
+        self.done = self.n_steps == 0
+        self.obs: SiteObservation | None = None
+        self.last_step: StepRecord | None = None
+        self.wall_s = 0.0
+        self.interrupted = False
+        self._finished = False
+        self._started = False
 
-    def observe(self, k: int) -> SiteObservation:
-        """One frozen snapshot for step ``k``."""
-        p_pv, p_mall = self.meters.read()
-        b = self.bess.read()
-        s = self.chargers.read()
+    # -------------------------------------------------------------- observe
+    def _observe(self, k: int, tel: Telemetry) -> SiteObservation:
+        m = tel.meters
+        s = tel.sockets
         p_inflex = self.p_ev_prof[k] if self.p_ev_prof is not None else 0.0
         return SiteObservation(
-            k, k * self.dt_s, self.dt_s, self.start_utc, self.tz, self.hour[k], self.weekday[k],
-            p_pv, p_mall, s.p_demand_total_kw + p_inflex, p_inflex, self.ev_open[k], b, s,
-            self.tariff_k[k], self.waiting(),
+            k, k * self.dt_s, self.dt_s, self.start_utc, self.tz, self.hour[k],
+            self.weekday[k], m.p_pv_kw, m.p_mall_kw, s.p_demand_total_kw + p_inflex, p_inflex,
+            self.ev_open[k], tel.bess, s, self.tariff_k[k], tel.n_waiting, m.valid,
         )
 
-    def step(self, k: int) -> None:
-        """Run the control part of step ``k``."""
-        obs = self.observe(k)
-        perf = time.perf_counter
-        t0 = perf()
-        sp = self.controller.decide(obs)
-        t1 = perf()
+    # ------------------------------------------------------------ stepping
+    def reset(self, seed: int | None = None) -> SiteObservation:
+        """Start (or restart) the run at step 0 and return its observation.
+
+        Parameters
+        ----------
+        seed : None = the scenario's seed; another seed rebuilds the inputs (PV, mall,
+            EV sessions) from it. A run against devices cannot be restarted.
+        """
+        if self._started and self.devices:
+            raise RuntimeError("a run against devices cannot be reset; start a new Twin")
+        target = seed if seed is not None else self.scn.config.seed
+        if target != self.seed:
+            self.inputs = self._build_inputs(target)
+            self.seed = target
+            self._build()
+        elif self._started:
+            self._build()
+        self._started = True
+        self.clock.start()
+        tel = self.io.read()
+        if self.trec is not None:
+            self.trec.start(tel)
+        self.obs = self._observe(0, tel) if not self.done else None
+        return self.obs  # type: ignore[return-value]
+
+    def step(self, setpoints: Setpoints | None = None) -> SiteObservation:
+        """Run one tick and return the next step's observation (the last one when done).
+
+        Parameters
+        ----------
+        setpoints : what to ask of the devices; None = the controller decides. The safety
+            layer clamps either.
+        """
+        if not self._started:
+            self.reset()
+        if self.done:
+            raise RuntimeError("the run is done; reset() to start again")
+        obs = self.obs
+        assert obs is not None
+        k = self.k
+        rec = self.rec
+        if setpoints is None:
+            perf = time.perf_counter
+            t0 = perf()
+            sp = self.controller.decide(obs)
+            rec.b_decide_s[k] = perf() - t0
+        else:
+            sp = setpoints
         safety = self.safety
         p_bess, p_sock = safety.clamp(sp, obs)
-        self.bess.write(p_bess)
-        self.chargers.write(p_sock)
-        rec = self.rec
-        rec.b_decide_s[k] = t1 - t0
+        self.io.write(p_bess, p_sock)
+        rec.b_p_pv_kw[k] = obs.p_pv_kw
+        rec.b_p_mall_kw[k] = obs.p_mall_kw
         rec.b_phase[k] = sp.phase
         rec.b_p_bess_request_kw[k] = sp.p_bess_kw
         rec.b_p_bess_command_kw[k] = p_bess
         rec.b_n_clamps[k] = safety.n_step_clamps
         rec.b_n_plugged[k] = obs.sockets.n_occupied
         rec.b_n_waiting[k] = obs.n_waiting
-        self.last_obs = obs
+        self.clock.advance(k)
+        tel = self.io.read()
+        if self.trec is not None:
+            self.trec.record(k, tel)
+        k1 = k + 1
+        self.k = rec.k_done = k1
+        if k1 >= self.n_steps:
+            self.done = True
+        else:
+            self.obs = self._observe(k1, tel)
+        if self.on_step is not None:
+            self.on_step(k)
+        return self.obs  # type: ignore[return-value]
 
+    def step_record(self, k: int) -> StepRecord:
+        """Energies of step ``k`` (done) on the site bus [kWh], for a reward or a test."""
+        rec = self.rec
+        dt_h = self.dt_s / 3600.0
+        e_pv = float(rec.p_pv_kw[k]) * dt_h
+        e_mall = float(rec.p_mall_kw[k]) * dt_h
+        e_ev = float(rec.e_ev_kwh[k])
+        e_ch = float(rec.e_bess_charge_kwh[k])
+        e_dis = float(rec.e_bess_discharge_kwh[k])
+        supply = e_pv + e_dis
+        demand = e_ev + e_mall + e_ch
+        imp = max(demand - supply, 0.0)
+        export = self.scn.site.grid.export_limit_kw * dt_h
+        curtailed = max(supply - demand - export, 0.0)
+        cap = float(rec.cap_kwh[k])
+        soc = float(rec.e_bess_stored_kwh[k]) / cap if cap > 0 else 0.0
+        return StepRecord(k, e_pv, e_mall, e_ev, e_ch, e_dis, imp, curtailed, soc,
+                          int(rec.n_clamps[k]), float(rec.p_bess_command_kw[k]))
 
-@dataclass
-class RunOutput:
-    """What a finished run hands to the results module."""
-
-    scenario: Scenario
-    controller: Controller
-    inputs: PlantInputs
-    plant: Plant
-    clamps: ClampLog
-    sim_wall_s: float
-    inputs_wall_s: float
-    steps_done: int
-    interrupted: bool = False
-
-
-class Twin:
-    """A scenario wired up: plant, adapters, safety layer, controller, clock."""
-
-    def __init__(self, scn: Scenario, controller: Controller | None = None,
-                 env: simpy.Environment | None = None, inputs: PlantInputs | None = None) -> None:
-        self.scn = scn
-        t0 = time.perf_counter()
-        self.inputs = inputs if inputs is not None else build_inputs(scn)
-        self.inputs_wall_s = time.perf_counter() - t0
-        self.controller = controller if controller is not None else get_controller(scn)
-        self.controller.reset(seed=scn.config.seed)
-        self.context = make_context(scn, self.inputs)
-        prepare_controller(self.controller, self.context)
-        self.env = env if env is not None else simpy.Environment()
-        self.plant = Plant(self.env, self.inputs, scn.site)
-        self.clamps = ClampLog()
-        grid = scn.site.grid
-        self.safety = SafetyLayer(grid.export_limit_kw, grid.import_limit_kw, log=self.clamps)
-        self.loop = ControlLoop(
-            self.controller, self.safety, SimBessAdapter(self.plant), SimChargerAdapter(self.plant),
-            SimMeterAdapter(self.plant), self.inputs, self.plant.rec, scn.site.location.tz,
-            self.plant.waiting_fn(),
-        )
-        self.n_steps = scn.config.n_steps
-        self.on_step: Callable[[int], None] | None = None
-        self.stop_requested = False
-
-    def _process(self, progress: ProgressFn | None) -> Generator[Event, Any, None]:
-        env = self.env
-        dt = self.scn.config.dt
-        n = self.n_steps
-        loop_step = self.loop.step
-        settle = self.plant.settle
-        every = max(1, n // 200)
-        on_step = self.on_step
-        for k in range(n):
-            loop_step(k)
-            yield TickWake(env, dt)
-            settle()
-            if on_step is not None:
-                on_step(k)
-            if progress is not None and (k + 1) % every == 0:
-                progress(k + 1, n)
-            if self.stop_requested:
-                return
-
+    # ----------------------------------------------------------------- run
     def run(self, progress: ProgressFn | None = None) -> RunOutput:
-        """Run the horizon (or until ``stop_requested``) and return the raw output."""
-        proc = self.env.process(self._process(progress))
+        """Run the horizon (or until ``stop_requested`` / Ctrl-C) and return the output."""
+        n = self.n_steps
+        every = max(1, n // 200)
         t0 = time.perf_counter()
         try:
-            self.env.run(until=proc)
+            if not self._started:
+                self.reset()
+            step = self.step
+            while not self.done:
+                step()
+                if progress is not None and self.k % every == 0:
+                    progress(self.k, n)
+                if self.stop_requested:
+                    break
         except KeyboardInterrupt:
             self.stop_requested = True
-        wall = time.perf_counter() - t0
-        self.plant.finish()
+        self.wall_s += time.perf_counter() - t0
+        out = self.record()
         if progress is not None:
-            progress(self.plant.rec.k_done, self.n_steps)
-        return RunOutput(self.scn, self.controller, self.inputs, self.plant, self.clamps, wall,
-                         self.inputs_wall_s, self.plant.rec.k_done,
-                         interrupted=self.plant.rec.k_done < self.n_steps)
+            progress(out.steps_done, n)
+        return out
+
+    def record(self) -> RunOutput:
+        """The run's output so far (closes the books: vehicles still plugged are cut off)."""
+        if not self._finished:
+            self.clock.close()
+            self._finished = True
+        sessions: SessionLog | None
+        if self.trec is not None:
+            sessions = self.trec.finish()
+            cuts = self.trec.n_reverse_flow_cuts
+        else:
+            assert self.plant is not None
+            sessions = self.plant.fleet
+            cuts = self.plant.n_reverse_flow_cuts
+        return RunOutput(self.scn, self.controller, self.inputs, self.rec, sessions, self.clamps,
+                         self.wall_s, self.inputs_wall_s, self.k,
+                         interrupted=self.k < self.n_steps, n_reverse_flow_cuts=cuts,
+                         clock=self.clock.name)
 
 
 def simulate(scn: Scenario, controller: Controller | None = None,
-             progress: ProgressFn | None = None) -> RunOutput:
-    """Run a scenario in fast-forward with the in-process (sim) adapters."""
-    return Twin(scn, controller).run(progress)
+             progress: ProgressFn | None = None, inputs: PlantInputs | None = None) -> RunOutput:
+    """Run a scenario in fast-forward with the twin's own plant (in-process adapters)."""
+    return Twin(scn, controller, inputs=inputs).run(progress)
+
+
+__all__ = ["RunOutput", "SessionLog", "StepRecord", "Twin", "get_controller", "make_context",
+           "simulate"]

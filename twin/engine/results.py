@@ -55,11 +55,11 @@ def build_timeseries(out: RunOutput) -> pd.DataFrame:
     """The per-step table (seed-001 columns first, then the twin's own)."""
     n = out.steps_done
     inp = out.inputs
-    rec = out.plant.rec
+    rec = out.rec
     site = out.scenario.site
     dt_h = inp.dt_s / 3600.0
-    e_pv = inp.p_pv_kw[:n] * dt_h
-    e_mall = inp.p_mall_kw[:n] * dt_h
+    e_pv = rec.p_pv_kw[:n] * dt_h
+    e_mall = rec.p_mall_kw[:n] * dt_h
     e_ev = rec.e_ev_kwh[:n]
     e_ch = rec.e_bess_charge_kwh[:n]
     e_dis = rec.e_bess_discharge_kwh[:n]
@@ -135,7 +135,7 @@ def build_timeseries(out: RunOutput) -> pd.DataFrame:
 
 def build_sessions(out: RunOutput) -> pd.DataFrame:
     """One row per session: requested vs delivered, wait, outcome."""
-    fleet = out.plant.fleet
+    fleet = out.sessions
     idx0 = out.inputs.index[0]
     if fleet is None:
         return pd.DataFrame({c: [] for c in (
@@ -240,8 +240,8 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
     status = sessions["status"].astype(str) if n_sess else pd.Series([], dtype=str)
     waits = (sessions["wait_min"].to_numpy(dtype=float)[sessions["plug_in"].notna().to_numpy()]
              if n_sess else np.zeros(0))
-    dec = out.plant.rec.decide_s[:n]
-    fleet = out.plant.fleet
+    dec = out.rec.decide_s[:n]
+    fleet = out.sessions
     events = (fleet.events if fleet is not None else 0) + n
     pv_kwp = site.pv.p_dc_kwp
     summary: dict[str, Any] = {
@@ -315,7 +315,7 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "phase_hours": phase_hours,
         "safety_clamps_total": out.clamps.total,
         "safety_clamps_by_reason": dict(sorted(out.clamps.by_reason.items())),
-        "reverse_flow_cuts": out.plant.n_reverse_flow_cuts,
+        "reverse_flow_cuts": out.n_reverse_flow_cuts,
         "energy_balance_residual_max_kwh": _f(resid.max()) if n else 0.0,
         # tariff (seed 003)
         "osinergmin_tariff": {

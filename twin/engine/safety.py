@@ -10,6 +10,12 @@ with a reason) to a ``ClampLog``. Checks, in order:
 5. socket limits: 0 ≤ p ≤ rating;
 6. no reverse flow: discharge ≤ site load after PV + export limit;
 7. grid import limit (if set): cut battery charging first, then scale the sockets.
+
+Checks 6 and 7 need the meters. When a meter reading is invalid (comm failure, garbage),
+they use the last valid PV and mall values with a margin on the safe side of each check
+(no reverse flow: PV higher and mall lower by ``meter_margin_frac``; import limit: the
+other way round), and every such step is counted (reason ``meters_invalid``): never a
+frozen value silently. Before any valid reading, the battery may not discharge.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ from twin.types import Clamp, ClampLog, FloatArray, Setpoints, SiteObservation
 
 _EPS_KW = 1e-9
 
+#: Every reason the safety layer reports (metrics pre-create them so that they read 0).
+CLAMP_REASONS: tuple[str, ...] = (
+    "bess_telemetry_invalid", "bess_not_finite", "sockets_telemetry_invalid", "socket_rating",
+    "socket_negative", "socket_not_finite", "bess_discharge_limit", "bess_charge_limit",
+    "bess_soc_min", "bess_soc_max", "meters_invalid", "no_reverse_flow", "grid_import_limit",
+)
+
 
 class SafetyLayer:
     """Keeps setpoints inside the devices' envelope.
@@ -32,11 +45,16 @@ class SafetyLayer:
     import_limit_kw : grid import limit [kW], or None for no limit.
     socket_failsafe_kw : per-socket power commanded while charger telemetry is invalid [kW].
     log : where clamps are reported.
+    meter_margin_frac : margin on the last valid meter values while the meters are
+        invalid [fraction].
     """
 
     def __init__(self, export_limit_kw: float = 0.0, import_limit_kw: float | None = None,
-                 socket_failsafe_kw: float = 0.0, log: ClampLog | None = None) -> None:
+                 socket_failsafe_kw: float = 0.0, log: ClampLog | None = None,
+                 meter_margin_frac: float = 0.2) -> None:
         self.export_limit_kw = export_limit_kw
+        self.meter_margin_frac = meter_margin_frac
+        self._meters: tuple[float, float] | None = None  # last valid (PV, mall) [kW]
         self.import_limit_kw = import_limit_kw
         self.socket_failsafe_kw = socket_failsafe_kw
         self.log = log if log is not None else ClampLog()
@@ -116,7 +134,18 @@ class SafetyLayer:
         else:
             p_ev = float(np.minimum(ps, s.p_demand_kw).sum())
         p_ev_all = p_ev + obs.p_ev_inflexible_kw
-        net_kw = p_ev_all + obs.p_mall_kw - obs.p_pv_kw
+        if obs.meters_valid:
+            self._meters = (obs.p_pv_kw, obs.p_mall_kw)
+            net_kw = net_hi = p_ev_all + obs.p_mall_kw - obs.p_pv_kw
+        else:
+            m = self.meter_margin_frac
+            if self._meters is None:
+                net_kw, net_hi = -math.inf, math.inf  # nothing known: no discharge
+            else:
+                pv, mall = self._meters
+                net_kw = p_ev_all + mall * (1.0 - m) - pv * (1.0 + m)  # low: no reverse flow
+                net_hi = p_ev_all + mall * (1.0 + m) - pv * (1.0 - m)  # high: import limit
+            self._bend(k, "meters_invalid", "meters", obs.p_pv_kw, obs.p_mall_kw)
         if p > 0.0:
             cap = max(net_kw, 0.0) + self.export_limit_kw
             if p > cap + _EPS_KW:
@@ -124,7 +153,7 @@ class SafetyLayer:
                 p = cap
         lim = self.import_limit_kw
         if lim is not None:
-            imp = net_kw - p
+            imp = net_hi - p
             if imp > lim + _EPS_KW:
                 excess = imp - lim
                 if p < 0.0:

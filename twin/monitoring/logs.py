@@ -140,13 +140,13 @@ class EventLog:
         self.dt_s = float(twin.inputs.dt_s)
         self.phases = {int(k): str(v) for k, v in getattr(twin.controller, "phases", {}).items()}
         self._phase: int | None = None
-        self._rec_phase = twin.plant.rec.phase
+        self._rec_phase = twin.rec.phase
         self.n_events = 0
 
     def attach(self) -> EventLog:
         """Install the clamp and turned-away callbacks; return self."""
         self.twin.clamps.on_clamp = self.on_clamp
-        fleet = self.twin.plant.fleet
+        fleet = self.twin.plant.fleet if self.twin.plant is not None else None
         if fleet is not None:
             fleet.on_turned_away = self.on_turned_away
         return self
@@ -154,7 +154,7 @@ class EventLog:
     def detach(self) -> None:
         """Remove the callbacks."""
         self.twin.clamps.on_clamp = None
-        fleet = self.twin.plant.fleet
+        fleet = self.twin.plant.fleet if self.twin.plant is not None else None
         if fleet is not None:
             fleet.on_turned_away = None
 
@@ -179,7 +179,7 @@ class EventLog:
     def on_turned_away(self, i: int, t_s: float) -> None:
         """Log a vehicle that left without a socket."""
         self.n_events += 1
-        fleet = self.twin.plant.fleet
+        fleet = self.twin.plant.fleet if self.twin.plant is not None else None
         fields: dict[str, Any] = {"session": i}
         if fleet is not None:
             s = fleet.s

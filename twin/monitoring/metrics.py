@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import Metric
 
 from twin.engine.balance import allocate_flows
+from twin.engine.safety import CLAMP_REASONS
 from twin.types import VEHICLE_TYPES
 
 if TYPE_CHECKING:
@@ -60,12 +61,6 @@ TOTALS: dict[str, str] = {
     "bess_discharge": "bess_discharge_kwh",
 }
 
-#: Reasons the safety layer reports (``twin.engine.safety``); pre-created so they read 0.
-CLAMP_REASONS: tuple[str, ...] = (
-    "bess_telemetry_invalid", "bess_not_finite", "sockets_telemetry_invalid", "socket_rating",
-    "socket_negative", "socket_not_finite", "bess_discharge_limit", "bess_charge_limit",
-    "bess_soc_min", "bess_soc_max", "no_reverse_flow", "grid_import_limit",
-)
 
 #: Device links with communication-health metrics (filled from the adapters' ``health``).
 COMM_DEVICES: tuple[str, ...] = ("bess", "chargers", "meters")
@@ -309,6 +304,9 @@ class MetricsSink:
         self._phase: int | None = None
         # sockets
         plant = twin.plant
+        if plant is None:
+            raise ValueError("the metrics sink follows an in-process plant (twin live); a run "
+                             "against devices publishes twin.monitoring.hil metrics")
         n_sock = plant.n_sockets
         if plant.fleet is not None:
             types = [VEHICLE_TYPES[c] for c in plant.fleet.spec.type_code.tolist()]
@@ -332,8 +330,7 @@ class MetricsSink:
         self._fleet_seen = (0, 0, 0)  # arrived, turned away, served
         self._cuts_seen = 0
         self._comm_seen: dict[str, tuple[int, int, int, bool]] = {}
-        self._adapters = {"bess": twin.loop.bess, "chargers": twin.loop.chargers,
-                          "meters": twin.loop.meters}
+        self._adapters = dict(twin.io.adapters)
         self.lag_fn: Callable[[], float] | None = None
         m.run_info.info({"run_id": run_id, "scenario": scn.config.name, "site": site.name,
                          "controller": self.controller_name, "mode": mode})
@@ -400,7 +397,8 @@ class MetricsSink:
         m = self.m
         twin = self.twin
         plant = twin.plant
-        rec = plant.rec
+        assert plant is not None
+        rec = twin.rec
         dt_h = self.dt_h
         p_pv = self.p_pv_kw[k]
         p_mall = self.p_mall_kw[k]
