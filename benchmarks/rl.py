@@ -34,8 +34,9 @@ SCENARIO = ROOT / "scenarios" / "annual.yaml"
 def env_steps_per_s() -> tuple[float, float, int]:
     """(TwinEnv steps/s, bare Twin.step steps/s, steps) over the annual scenario."""
     from controllers.rl.encoding import action_to_setpoints
+    from twin.engine import Twin
     from twin.rl import TwinEnv
-    from twin.rl.env import _TwinCls
+    from twin.rl.env import EnvActions
 
     env = TwinEnv(SCENARIO, episode_days=None)
     act = np.full(env.rl_spec.n_act, 1.0, np.float32)
@@ -48,7 +49,7 @@ def env_steps_per_s() -> tuple[float, float, int]:
         _, _, done, _, _ = env.step(act)
         n += 1
     env_rate = n / (time.perf_counter() - t0)
-    twin = _TwinCls(env.scn, None, inputs=env.inputs)
+    twin = Twin(env.scn, EnvActions(), inputs=env.inputs)
     obs = twin.reset()
     sp = action_to_setpoints(act, obs, env.rl_spec.scales)
     t0 = time.perf_counter()

@@ -77,7 +77,7 @@ def test_env_equals_twin_run(tmp_path: Path, make_scenario) -> None:  # type: ig
         obs, _, done, _, _ = env.step(pol.act(obs))
     assert env.twin is not None
     got = build_results(env.twin.record()).timeseries
-    cols = [c for c in ref.columns if c not in ("decide_us", "decide_s", "phase_name")]
+    cols = [c for c in ref.columns if c not in ("decide_us", "decide_s")]
     assert len(got) == len(ref) == 192
     pd.testing.assert_frame_equal(got[cols].reset_index(drop=True), ref[cols].reset_index(drop=True),
                                   check_exact=True, check_categorical=False)

@@ -40,18 +40,34 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from controllers.rl.encoding import Encoder, Options, Spec, action_to_setpoints, build_spec
+from controllers.rl.encoding import PHASES, Encoder, Options, Spec, action_to_setpoints, build_spec
 from twin.config import Scenario, load_scenario
 from twin.engine import Twin
 from twin.inputs import PlantInputs
-from twin.types import SiteObservation
+from twin.types import Setpoints, SiteObservation
 
 DAY_S = 86400.0
 
-if hasattr(Twin, "step"):
-    _TwinCls: Any = Twin
-else:  # pragma: no cover - until the engine's stepping API lands
-    from twin.rl._stepping import SteppingTwin as _TwinCls
+
+
+class EnvActions:
+    """The controller slot of the env's ``Twin``: the agent's actions arrive as setpoints.
+
+    Named ``rl`` with the ``rl`` controller's phases, so that a run through the env
+    records the same ``phase``/``phase_name`` as ``twin run --controller rl``.
+    """
+
+    name = "rl"
+
+    def __init__(self) -> None:
+        self.phases = dict(PHASES)
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """No state."""
+
+    def decide(self, obs: SiteObservation) -> Setpoints:
+        """Never called: ``TwinEnv.step`` always gives the setpoints."""
+        raise RuntimeError("TwinEnv gives the setpoints; the twin never asks this controller")
 
 
 @dataclass(frozen=True)
@@ -148,7 +164,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
             inputs = build_inputs(self.scn)
         self.inputs = inputs
         self._spd = round(DAY_S / self.scn.config.dt)
-        self.twin: Any = None  # twin.engine.Twin of the episode
+        self.twin: Twin | None = None
         self._obs: SiteObservation | None = None
         self._prev_import_kwh = 0.0
         self.start_day = 0
@@ -168,7 +184,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             scn = window_scenario(self.scn, day, self.episode_days)
             inputs = slice_inputs(self.inputs, day * self._spd, scn.config.n_steps)
-        twin = _TwinCls(scn, None, inputs=inputs)
+        twin = Twin(scn, EnvActions(), inputs=inputs)
         self.twin = twin
         obs = twin.reset()
         self.encoder.prepare(twin.context.forecaster)
@@ -185,7 +201,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("the episode is over: call reset()")
         sp = action_to_setpoints(action, obs, self.rl_spec.scales)
         nxt = twin.step(sp)
-        rec = twin.last_step
+        rec = twin.step_record(twin.k - 1)
         dt_h = obs.dt_s / 3600.0
         e_ref = self._e_ref_per_h * dt_h
         imp = rec.e_grid_import_kwh
