@@ -38,6 +38,7 @@ bench: install
 	$(PY) benchmarks/annual.py
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/hil.py
+	$(PY) benchmarks/rl.py
 
 lint: install
 	$(VENV)/bin/ruff check twin adapters controllers simulators tests benchmarks

@@ -87,6 +87,8 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
           progress: bool = False, command: str = "") -> dict[str, Any]:
     """Train PPO on ``scenario`` and write ``policy.onnx`` + ``training.json`` into ``out``."""
     try:
+        import gymnasium  # noqa: F401
+        import onnx  # noqa: F401
         import stable_baselines3
         import torch
         from stable_baselines3 import PPO

@@ -1,0 +1,119 @@
+"""Render ``docs/registers.md`` from the register maps (the maps are the only source).
+
+``python -m adapters.modbus.docs > docs/registers.md``; a test checks the file is current.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
+
+HEADER = """# Register maps
+
+Generated from `config/registers/*.yaml` by `python -m adapters.modbus.docs` (do not edit by
+hand; a test checks it is current). The adapters (`adapters/modbus/`) and the simulators
+(`simulators/`) both load these files: an address exists in one place only.
+
+All devices use holding registers (function codes 3, 6, 16), unit id 1, one TCP port per
+device (`python -m simulators` prints them; with `--port P` they are P..P+4 in the order
+bess, chargers, pv_inverter, site_meter, sim_clock). 32-bit values are big-endian word
+order. "RW" registers are the only ones a controller may write; the simulators answer a
+write anywhere else with exception 2 (illegal address), and the adapters never send one.
+"""
+
+SUNSPEC_NOTE = """Layout built from pysunspec2's model definitions: "SunS" at {base}, then the
+models back to back (ID, L, points), then the end model (0xFFFF, 0). Any SunSpec client
+(pysunspec2's included) discovers it by scanning. Values shown are scale factors set by the
+map; points not listed are present as SunSpec "not implemented" values.
+"""
+
+
+def _sunspec(m: RegisterMap, raw: dict[str, Any]) -> str:
+    out = [SUNSPEC_NOTE.format(base=m.start), "",
+           "| model | address | length | points used by the twin (address, access) |",
+           "|---|---|---|---|"]
+    used = {
+        "1": ("Mn", "Md", "SN"),
+        "802": ("WHRtg", "WChaRteMax", "WDisChaRteMax", "SoCMax", "SoCMin", "SoC", "SoH", "ChaSt",
+                "Hb", "CtrlHb", "State", "Evt1", "W", "SoC_SF", "W_SF"),
+        "704": ("WSetEna", "WSetMod", "WSet", "WSetRvrt", "WSetRvrtTms", "WSetRvrtRem", "WSet_SF"),
+        "103": ("W", "W_SF", "WH", "St"),
+        "203": ("W", "W_SF", "TotWhImp"),
+    }
+    for name, b in m.blocks.items():
+        pts = ", ".join(f"{p} {b.points[p].address} {'RW' if b.points[p].writable else 'R'}"
+                        for p in used.get(name, ()) if p in b.points)
+        out.append(f"| {name} | {b.address} | {b.stride} | {pts} |")
+    out.append(f"| end | {m.end - 2} | 2 | 0xFFFF, 0 |")
+    sfs = [f"{md['id']}: " + ", ".join(f"{k} {v}" for k, v in md.get("scale_factors", {}).items())
+           for md in raw.get("models", []) if md.get("scale_factors")]
+    if sfs:
+        out += ["", "Scale factors: " + "; ".join(sfs) + "."]
+    return "\n".join(out)
+
+
+def _table(m: RegisterMap, raw: dict[str, Any]) -> str:
+    out = ["| block | address | rows | point | offset | type | units | access | meaning |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    docs = {(bd["name"], p["name"]): p.get("doc", "") for bd in raw.get("blocks", [])
+            for p in bd["points"]}
+    for name, b in m.blocks.items():
+        rows = f"{b.count} × {b.stride}" if b.count > 1 else "1"
+        for pname, p in b.points.items():
+            addr = f"{b.address}" if b.count == 1 else f"{b.address} + {b.stride} i"
+            meaning = docs.get((name, pname), "") or ""
+            if p.symbols:
+                meaning += " (" + ", ".join(f"{v} {k}" for k, v in p.symbols.items()) + ")"
+            out.append(f"| {name} | {addr} | {rows} | {pname} | {p.address - b.address} | "
+                       f"{p.type} | {p.units or ''} | {'RW' if p.writable else 'R'} | "
+                       f"{meaning.strip()} |")
+    return "\n".join(out)
+
+
+def render() -> str:
+    """The whole ``docs/registers.md``."""
+    parts = [HEADER]
+    for dev in ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock"):
+        path = REGISTER_DIR / f"{dev}.yaml"
+        m = load_register_map(path)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        parts.append(f"## {dev} (`config/registers/{dev}.yaml`)\n")
+        if raw.get("description"):
+            parts.append(f"{raw['description']}.\n")
+        parts.append(_sunspec(m, raw) if m.protocol == "sunspec" else _table(m, raw))
+        if m.defaults:
+            parts.append("\nDevice settings (`defaults:`): " + ", ".join(
+                f"{k} = {v:g}" for k, v in m.defaults.items()) + ".")
+        parts.append("")
+    parts.append(BEHAVIOUR)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+BEHAVIOUR = """## Device behaviour (simulators)
+
+* **BESS**: applies `WSet` [W] (+ discharge / − charge) while `WSetEna` = 1. Once a
+  controller has written `WSet`, no new `WSet` for `WSetRvrtTms` seconds makes it revert to
+  `WSetRvrt` (0 W) until the next write (`WSetRvrtRem` counts down). `Hb` increments at
+  every update; `CtrlHb` is the controller's heartbeat (the adapter writes it at least every
+  `heartbeat_timeout_s / 2`). In a fault `State` = 99 (FAULT), `Evt1` bit 25 (OTHER_ALARM)
+  is set and the battery delivers 0 W.
+* **Chargers**: each socket delivers min(`p_limit`, vehicle request). Once a controller has
+  written the control block (`controller_heartbeat` + `p_limit`, one write), no write for
+  `comm_timeout_s` seconds puts every socket on its `failsafe_power` until the next write
+  (`n_failsafe`, per-socket `failsafe`). Power-on limits are the socket ratings (no energy
+  manager: full power). `device_heartbeat` increments at every update. In a fault
+  `station_state` = 2 and every socket is in IEC state F, delivering 0 W.
+* **Meters**: `W` is the mean power over the step that starts now.
+* **Clock (lockstep)**: write `step + 1` to `tick` after the step's setpoints; the
+  simulator answers once the plant has run the step and every device is updated. Writing
+  the current `step` again is a no-op (a retried tick never runs a step twice); any other
+  value is refused with exception 3.
+* Device time is simulated time: timeouts are evaluated at step starts.
+"""
+
+
+if __name__ == "__main__":
+    print(render(), end="")

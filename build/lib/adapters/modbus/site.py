@@ -1,0 +1,338 @@
+"""A site's Modbus devices as the tick driver sees them: ``ModbusSiteIO`` and the devices file.
+
+A devices file names, per device, where it listens and which register map it speaks::
+
+    devices:
+      bess:        {host: 127.0.0.1, port: 5020, unit: 1, map: bess}
+      chargers:    {host: 127.0.0.1, port: 5021, unit: 1, map: chargers}
+      pv_inverter: {host: 127.0.0.1, port: 5022, unit: 1, map: pv_inverter}
+      site_meter:  {host: 127.0.0.1, port: 5023, unit: 1, map: site_meter}
+      sim_clock:   {host: 127.0.0.1, port: 5024, unit: 1, map: sim_clock}   # lockstep only
+
+``map`` is a map name in the register folder (``config/registers/NAME.yaml``) or a path to
+a map file (relative to the devices file). ``unit`` overrides the map's unit id.
+
+``ModbusSiteIO.read`` reads the battery, the chargers and the meters concurrently (one
+consistent snapshot a step); ``write`` sends the battery setpoint and the socket limits
+concurrently. A failed write is logged and counted, never fatal: the device falls back on
+its own (BESS revert timer, charger failsafe) and the next step tries again. Per step it
+keeps the control-cycle time (read → write), the validity of each reading and the write
+failures (``steps``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.base import AdapterError, Telemetry
+from adapters.modbus.bess import ModbusBessAdapter
+from adapters.modbus.chargers import ModbusChargerAdapter
+from adapters.modbus.meters import ModbusMeterAdapter
+from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
+from adapters.modbus.simclock import SimClockClient
+from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
+from twin.errors import ConfigError
+from twin.types import FloatArray
+
+log = logging.getLogger("adapters.modbus")
+
+#: Devices a site needs, and the optional simulator clock (lockstep).
+SITE_DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter")
+CLOCK_DEVICE = "sim_clock"
+
+
+class DeviceEndpoint(BaseModel):
+    """Where one device listens and which register map it speaks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)]
+    unit: Annotated[int, Field(ge=0, le=247)] | None = None
+    map: str
+
+
+class DevicesFile(BaseModel):
+    """The devices file: ``devices: {name: endpoint}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    devices: dict[str, DeviceEndpoint]
+
+
+@dataclass(frozen=True)
+class SiteDevices:
+    """A loaded devices file: endpoints and their register maps."""
+
+    path: Path | None
+    endpoints: dict[str, DeviceEndpoint]
+    maps: dict[str, RegisterMap]
+
+    @property
+    def has_clock(self) -> bool:
+        """True when a simulator clock device is named (lockstep possible)."""
+        return CLOCK_DEVICE in self.endpoints
+
+
+def _map_path(spec: str, base: Path, registers: Path) -> Path:
+    if spec.endswith((".yaml", ".yml")) or "/" in spec:
+        p = Path(spec)
+        return p if p.is_absolute() else base / p
+    return registers / f"{spec}.yaml"
+
+
+def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices:
+    """Load and check a devices file and the register maps it names.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the field and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: devices file not found (give --devices FILE; see "
+                          "config/devices.example.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    try:
+        df = DevicesFile.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(x) for x in e["loc"])
+        raise ConfigError(f"{path}: field '{where}': {e['msg']} (see "
+                          "config/devices.example.yaml)") from None
+    missing = [d for d in SITE_DEVICES if d not in df.devices]
+    if missing:
+        raise ConfigError(f"{path}: field 'devices': missing {missing}; a site needs "
+                          f"{list(SITE_DEVICES)} (and optionally '{CLOCK_DEVICE}')")
+    unknown = sorted(set(df.devices) - set(SITE_DEVICES) - {CLOCK_DEVICE})
+    if unknown:
+        raise ConfigError(f"{path}: field 'devices': unknown device(s) {unknown}; known: "
+                          f"{[*SITE_DEVICES, CLOCK_DEVICE]}")
+    regs = registers or REGISTER_DIR
+    maps: dict[str, RegisterMap] = {}
+    for name, ep in df.devices.items():
+        mp = _map_path(ep.map, path.parent, regs)
+        if not mp.is_file():
+            raise ConfigError(f"{path}: field 'devices.{name}.map': register map {mp} not found")
+        m = load_register_map(mp)
+        if ep.unit is not None and ep.unit != m.unit_id:
+            m = dataclasses.replace(m, unit_id=ep.unit)
+        maps[name] = m
+    return SiteDevices(path, dict(df.devices), maps)
+
+
+def simulator_devices(host: str, ports: dict[str, int],
+                      registers: Path | None = None) -> SiteDevices:
+    """The devices of our simulator (``python -m simulators``) at known ports."""
+    regs = registers or REGISTER_DIR
+    names = [*SITE_DEVICES, CLOCK_DEVICE]
+    eps = {d: DeviceEndpoint(host=host, port=ports[d], map=d) for d in names if d in ports}
+    return SiteDevices(None, eps, {d: load_register_map(regs / f"{d}.yaml") for d in eps})
+
+
+@dataclass
+class StepLog:
+    """Per-step communication record of a run against devices."""
+
+    cycle_s: list[float] = field(default_factory=list)
+    bess_valid: list[bool] = field(default_factory=list)
+    sockets_valid: list[bool] = field(default_factory=list)
+    meters_valid: list[bool] = field(default_factory=list)
+    write_errors: list[int] = field(default_factory=list)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The columns as arrays (``cycle_ms`` in milliseconds)."""
+        return {"cycle_ms": np.asarray(self.cycle_s) * 1e3,
+                "bess_valid": np.asarray(self.bess_valid, dtype=bool),
+                "sockets_valid": np.asarray(self.sockets_valid, dtype=bool),
+                "meters_valid": np.asarray(self.meters_valid, dtype=bool),
+                "write_errors": np.asarray(self.write_errors, dtype=np.int8)}
+
+
+class ModbusSiteIO:
+    """The site's devices over Modbus TCP (our simulator or hardware).
+
+    Parameters
+    ----------
+    devices : endpoints and maps.
+    clock : time now [s] the adapters use for heartbeats, backoff and staleness (the
+        simulated time in lockstep, the scenario time of the wall clock otherwise).
+    eta_charge, eta_discharge : battery one-way efficiencies [0-1] (not in SunSpec 802).
+    rating_kw, type_code : nameplate socket ratings [kW] and types (until read).
+    settings : answer timeout and retries per request.
+    invalid_after_errors : consecutive read errors before telemetry is marked invalid.
+    stale_after_s : the device heartbeat must move within this time [s of ``clock``].
+    read_only : the adapters write nothing (a simulator clock is still driven).
+    """
+
+    def __init__(self, devices: SiteDevices, *, clock: Callable[[], float],
+                 eta_charge: float, eta_discharge: float, rating_kw: FloatArray,
+                 type_code: np.ndarray, settings: LinkSettings | None = None,
+                 invalid_after_errors: int = 2, stale_after_s: float = 1800.0,
+                 read_only: bool = False) -> None:
+        self.devices = devices
+        self.runner = LoopRunner()
+        self.read_only = read_only
+        ls = settings or LinkSettings()
+        # the clock's answer waits for a plant step: give it room; a retried tick is
+        # harmless (the simulator does not run a step twice)
+        ls_clock = LinkSettings(timeout_s=max(10.0, ls.timeout_s), retries=1)
+        self.links: dict[str, ModbusTransport] = {}
+        for d, ep in devices.endpoints.items():
+            self.links[d] = ModbusTransport(
+                ep.host, ep.port, devices.maps[d], self.runner, clock,
+                ls_clock if d == CLOCK_DEVICE else ls,
+                read_only=read_only and d != CLOCK_DEVICE, name=d,
+                connections=3 if d == "chargers" else 1)
+        self.bess = ModbusBessAdapter(self.links["bess"], eta_charge=eta_charge,
+                                      eta_discharge=eta_discharge, clock=clock,
+                                      invalid_after_errors=invalid_after_errors,
+                                      stale_after_s=stale_after_s, read_only=read_only)
+        self.chargers = ModbusChargerAdapter(self.links["chargers"], clock=clock,
+                                             rating_kw=rating_kw, type_code=type_code,
+                                             invalid_after_errors=invalid_after_errors,
+                                             stale_after_s=stale_after_s, read_only=read_only)
+        self.meters = ModbusMeterAdapter(self.links["pv_inverter"], self.links["site_meter"])
+        self.adapters: dict[str, object] = {"bess": self.bess, "chargers": self.chargers,
+                                            "meters": self.meters}
+        self.n_sockets = self.chargers.n
+        self.steps = StepLog()
+        self.write_failures = {"bess": 0, "chargers": 0}
+        self._t_read = 0.0
+        self._last: Telemetry | None = None
+
+    @property
+    def failsafe_kw(self) -> float:
+        """Per-socket failsafe power of the chargers' map [kW]."""
+        return float(self.devices.maps["chargers"].default("failsafe_power_w")) / 1e3
+
+    def connect(self) -> None:
+        """Open every link; raise ``AdapterError`` naming the first device that does not answer."""
+        for name, link in self.links.items():
+            if not self.runner.run(link.connect()):
+                raise AdapterError(f"cannot reach {name} at {link.host}:{link.port} (nothing "
+                                   "answers there; is the device or simulator running?)")
+
+    def read(self) -> Telemetry:
+        """Battery, chargers and meters, read concurrently (never raises)."""
+        self._t_read = time.perf_counter()
+
+        async def all_() -> tuple[Any, Any, Any]:
+            return await asyncio.gather(self.bess.aread(), self.chargers.aread(),
+                                        self.meters.aread())
+
+        b, s, m = self.runner.run(all_())
+        tel = Telemetry(m, b, s, self.chargers.n_waiting)
+        self._last = tel
+        return tel
+
+    async def _write_one(self, name: str, coro: Any) -> int:
+        try:
+            await coro
+        except AdapterError as exc:
+            self.write_failures[name] += 1
+            log.warning("modbus %s: write failed: %s", name, exc)
+            return 1
+        return 0
+
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
+        """Battery setpoint and socket limits, concurrently; failures counted, not raised."""
+
+        async def all_() -> tuple[int, int]:
+            return await asyncio.gather(
+                self._write_one("bess", self.bess.awrite(p_bess_kw)),
+                self._write_one("chargers", self.chargers.awrite(p_socket_max_kw)))
+
+        eb, ec = self.runner.run(all_())
+        st = self.steps
+        st.cycle_s.append(time.perf_counter() - self._t_read)
+        tel = self._last
+        st.bess_valid.append(bool(tel.bess.valid) if tel else False)
+        st.sockets_valid.append(bool(tel.sockets.valid) if tel else False)
+        st.meters_valid.append(bool(tel.meters.valid) if tel else False)
+        st.write_errors.append(eb + 2 * ec)
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per device: link and telemetry counts, write failures."""
+        return {"bess": {**self.bess.summary(), "write_failures": self.write_failures["bess"]},
+                "chargers": {**self.chargers.summary(),
+                             "write_failures": self.write_failures["chargers"]},
+                **self.meters.summary()}
+
+    def valid(self) -> dict[str, bool]:
+        """Validity of the last reading per device."""
+        t = self._last
+        if t is None:
+            return {}
+        return {"bess": bool(t.bess.valid), "chargers": bool(t.sockets.valid),
+                "meters": bool(t.meters.valid)}
+
+    def close(self) -> None:
+        """Close every link and the event loop."""
+        for link in self.links.values():
+            link.close()
+        self.runner.close()
+
+
+class LockstepClock:
+    """Our simulator advanced one step per tick through its clock device.
+
+    Parameters
+    ----------
+    io : the site I/O (its ``sim_clock`` link writes the ticks).
+    now : a one-element list holding the simulated time the adapters see [s]; updated
+        to ``t_{k+1}`` after each tick.
+    dt_s : step length [s].
+    """
+
+    name = "lockstep"
+
+    def __init__(self, io: ModbusSiteIO, now: list[float], dt_s: float) -> None:
+        if CLOCK_DEVICE not in io.links:
+            raise ConfigError(f"lockstep needs the simulator's '{CLOCK_DEVICE}' device; name it "
+                              "in the devices file or use --clock wall")
+        self.client = SimClockClient(io.links[CLOCK_DEVICE])
+        self.now = now
+        self.dt_s = dt_s
+
+    def check(self, n_steps: int) -> None:
+        """The simulator must run the scenario's horizon and step."""
+        info = self.client.read()
+        if info["n_steps"] != n_steps or info["dt"] != self.dt_s:
+            raise AdapterError(f"the simulator runs {info['n_steps']} steps of {info['dt']} s, "
+                               f"the scenario {n_steps} of {self.dt_s:g} s")
+
+    def start(self) -> None:
+        """The simulated time starts at 0."""
+        self.now[0] = 0.0
+
+    def advance(self, k: int) -> None:
+        """One tick: the simulator runs step ``k`` and publishes ``t_{k+1}``."""
+        self.client.tick(k + 1)
+        self.now[0] = (k + 1) * self.dt_s
+
+    def shutdown(self) -> None:
+        """Ask the simulator to stop."""
+        self.client.shutdown()
+
+    def close(self) -> None:
+        """Nothing to release (the links belong to the site I/O)."""
+
+
+__all__ = ["CLOCK_DEVICE", "SITE_DEVICES", "DeviceEndpoint", "LockstepClock", "ModbusSiteIO",
+           "SiteDevices", "StepLog", "load_devices", "simulator_devices"]

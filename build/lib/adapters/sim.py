@@ -1,0 +1,97 @@
+"""In-process adapters over the twin's own device models (the ``sim`` target)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adapters.base import AdapterError, CommHealth, MeterReading, Telemetry
+from twin.types import BessState, FloatArray, SocketArrays
+
+if TYPE_CHECKING:
+    from twin.plant import Plant
+
+
+class SimBessAdapter:
+    """Battery adapter over ``Plant.battery``."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.health = CommHealth()
+
+    def read(self) -> BessState:
+        """Battery telemetry from the device model."""
+        self.health.requests += 1
+        return self.plant.battery.state()
+
+    def write(self, p_kw: float) -> None:
+        """Store the battery setpoint; the plant applies it over the step."""
+        self.health.requests += 1
+        if p_kw != p_kw:  # NaN never reaches a device
+            raise AdapterError("battery setpoint is NaN")
+        self.plant.p_bess_setpoint_kw = float(p_kw)
+
+
+class SimChargerAdapter:
+    """Charger adapter over ``Plant.fleet`` (or the inflexible EV profile)."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.health = CommHealth()
+
+    def read(self) -> SocketArrays:
+        """Socket arrays from the fleet model."""
+        self.health.requests += 1
+        return self.plant.observe_sockets()
+
+    def write(self, p_max_kw: Sequence[float] | FloatArray) -> None:
+        """Apply per-socket limits for the step that starts now."""
+        self.health.requests += 1
+        arr = np.asarray(p_max_kw, dtype=float)
+        if arr.shape != (self.plant.n_sockets,):
+            raise AdapterError(f"expected {self.plant.n_sockets} socket limits, got {arr.shape}")
+        self.plant.begin_sockets(arr)
+
+
+class SimMeterAdapter:
+    """Site meters over the plant's PV and mall profiles."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.health = CommHealth()
+        self._last = len(plant.p_pv_kw) - 1
+
+    def read(self) -> MeterReading:
+        """(PV, mall) mean power over the step that starts now [kW] (the last step's
+        values after the horizon)."""
+        self.health.requests += 1
+        k = min(self.plant.k, self._last)
+        return MeterReading(self.plant.p_pv_kw[k], self.plant.p_mall_kw[k], True)
+
+
+class SimSiteIO:
+    """The in-process plant as the tick driver's site: read and write its devices."""
+
+    def __init__(self, plant: Plant) -> None:
+        self.plant = plant
+        self.bess = SimBessAdapter(plant)
+        self.chargers = SimChargerAdapter(plant)
+        self.meters = SimMeterAdapter(plant)
+        self.adapters: dict[str, object] = {"bess": self.bess, "chargers": self.chargers,
+                                            "meters": self.meters}
+        self._waiting = plant.waiting_fn()
+
+    def read(self) -> Telemetry:
+        """Meters, battery and sockets now."""
+        return Telemetry(self.meters.read(), self.bess.read(), self.chargers.read(),
+                         self._waiting())
+
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
+        """Battery setpoint and socket limits for the step that starts now."""
+        self.bess.write(p_bess_kw)
+        self.chargers.write(p_socket_max_kw)
+
+    def close(self) -> None:
+        """Nothing to release."""

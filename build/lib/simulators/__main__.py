@@ -1,0 +1,7 @@
+"""``python -m simulators``."""
+
+import sys
+
+from simulators.app import main
+
+sys.exit(main())

@@ -1,0 +1,374 @@
+"""The device simulator: the twin's plant on a SimPy clock behind Modbus TCP servers.
+
+``python -m simulators --scenario SCENARIO [--host 127.0.0.1] [--port 0] [--clock lockstep]``
+
+Five servers, one per device (register maps in ``config/registers/``): ``bess``,
+``chargers``, ``pv_inverter``, ``site_meter`` and ``sim_clock``. With ``--port 0`` each
+gets an ephemeral port; with ``--port P`` they take P, P+1, ... in that order. When all
+listen, one JSON line goes to stdout: ``{"ready": true, "host": ..., "ports": {...}}``.
+
+Clock modes
+-----------
+``lockstep``: the plant advances one step when the controller writes ``step + 1`` to the
+clock's ``tick`` register (deterministic, as fast as Modbus allows). ``realtime``: a
+``simpy.rt.RealtimeEnvironment`` advances it at ``--speed`` times the wall clock, from the
+first Modbus request on (``--start first-request``, the default) or at once (``--start now``).
+
+Writing 1 to the clock's ``shutdown`` register (or SIGTERM / SIGINT) stops the simulator.
+Its last line on stdout is a JSON report of the simulator's own diagnostics: steps run,
+server-side request counts per device, and the per-step device log (BESS setpoint applied,
+reverts, charger failsafe, active faults). A controller never needs it: a run against the
+simulator records what its adapters read (``twin hil``), as against hardware. The plant
+is advanced by the engine's ``SimPyClock`` (the same code as ``twin run``'s clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+import simpy.rt
+
+from adapters.modbus import codec
+from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
+from simulators.devices import (
+    BessDevice,
+    ChargerDevice,
+    ClockDevice,
+    Device,
+    MeterDevice,
+)
+from simulators.server import DeviceServer
+from twin.components.inputs import build_inputs
+from twin.config import ConfigError, Scenario, load_scenario, parse_set
+from twin.engine.clocks import SimPyClock
+from twin.faults import FAULT_KINDS, FaultSpec
+from twin.plant import Plant
+
+log = logging.getLogger("simulators")
+
+#: Devices in port order.
+DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
+FAULT_DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter")
+
+
+
+
+def load_maps(folder: Path | None = None) -> dict[str, RegisterMap]:
+    """The five register maps from ``folder`` (default: the shipped ``config/registers``)."""
+    folder = Path(folder) if folder is not None else REGISTER_DIR
+    return {name: load_register_map(folder / f"{name}.yaml") for name in DEVICES}
+
+
+class Simulator:
+    """The plant and its simulated devices, stepped in lockstep or in real time.
+
+    Parameters
+    ----------
+    scn : the scenario (site, horizon, seed, ``faults:``).
+    maps : register maps by device name (see ``load_maps``).
+    mode : ``lockstep`` or ``realtime``.
+    speed : realtime only: simulated seconds per wall-clock second.
+    """
+
+    def __init__(self, scn: Scenario, maps: dict[str, RegisterMap], mode: str = "lockstep",
+                 speed: float = 1.0, start: str = "first-request") -> None:
+        if mode not in ("lockstep", "realtime"):
+            raise ConfigError(f"--clock {mode!r}: use 'lockstep' or 'realtime'")
+        if speed <= 0:
+            raise ConfigError(f"--speed {speed:g}: must be positive")
+        if start not in ("first-request", "now"):
+            raise ConfigError(f"--start {start!r}: use 'first-request' or 'now'")
+        self.start = start
+        #: Set when the realtime clock may run (at once, or at the first Modbus request).
+        self.started = threading.Event()
+        if start == "now":
+            self.started.set()
+        self.scn = scn
+        self.mode = mode
+        self.speed = speed
+        self.env: simpy.Environment = (simpy.Environment() if mode == "lockstep" else
+                                       simpy.rt.RealtimeEnvironment(factor=1.0 / speed,
+                                                                    strict=False))
+        self.inputs = build_inputs(scn)
+        self.plant = Plant(self.env, self.inputs, scn.site)
+        self.world = SimPyClock(self.env, self.plant, scn.config.dt)
+        self.n = scn.config.n_steps
+        self.dt = scn.config.dt
+        self.k = 0
+        self.lock = threading.RLock()
+        p = self.plant
+        self.bess = BessDevice(maps["bess"], p)
+        self.bess.immediate = mode == "realtime"
+        self.chargers = ChargerDevice(maps["chargers"], p)
+        self.pv = MeterDevice(maps["pv_inverter"], p, "pv_inverter", "103", p.p_pv_kw)
+        self.meter = MeterDevice(maps["site_meter"], p, "site_meter", "203", p.p_mall_kw)
+        self.clock = ClockDevice(maps["sim_clock"], p, mode, self.n)
+        self.clock.on_write = self._clock_write  # type: ignore[method-assign]
+        self.devices: dict[str, Device] = {"bess": self.bess, "chargers": self.chargers,
+                                           "pv_inverter": self.pv, "site_meter": self.meter,
+                                           "sim_clock": self.clock}
+        self.servers = {name: DeviceServer(dev, self.lock, self.now_s)
+                        for name, dev in self.devices.items()}
+        if mode == "realtime" and not self.started.is_set():
+            for srv in self.servers.values():
+                srv.on_request = self.started.set
+        self.faults: list[FaultSpec] = list(scn.config.faults)
+        n = self.n
+        self.log_bess_applied_kw = np.zeros(n)
+        self.log_bess_reverted = np.zeros(n, dtype=bool)
+        self.log_chargers_failsafe = np.zeros(n, dtype=np.int16)
+        self.log_faults = {d: np.zeros(n, dtype=np.int16) for d in FAULT_DEVICES}
+        self.stop_event: asyncio.Event | None = None
+        self.stopped = False
+        #: Called with the new step index after every step (tests wait on it).
+        self.on_step: Callable[[int], None] | None = None
+        self._apply_faults(0.0)
+        self._publish()
+
+    # ------------------------------------------------------------------ clock
+    def now_s(self) -> float:
+        """Simulated time now [s] (realtime: from the wall clock, inside the running step)."""
+        env = self.env
+        if isinstance(env, simpy.rt.RealtimeEnvironment) and self.started.is_set():
+            t = env.env_start + (time.monotonic() - env.real_start) * self.speed
+            return float(min(max(t, env.now), (self.k + 1) * self.dt))
+        return float(env.now)
+
+    def _clock_write(self, address: int, values: Sequence[int], now_s: float) -> int | None:
+        clk = self.clock
+        mem = clk.mem
+        if mem.touches(address, len(values), clk.p_shutdown):
+            mem.store(address, values)
+            if (mem.get(clk.p_shutdown) or 0) >= 1:
+                self.request_stop()
+            return None
+        if mem.touches(address, len(values), clk.p_tick):
+            if len(values) != 2 or address != clk.p_tick.address:
+                return 3  # ILLEGAL_VALUE: write the whole uint32
+            target = codec.decode_raw("uint32", values, mem.wo)
+            if self.mode != "lockstep" or target == self.k:
+                return None  # realtime ignores ticks; a retried tick is not run twice
+            if target != self.k + 1 or self.k >= self.n:
+                return 3
+            self.step()
+            return None
+        return 2
+
+    def step(self) -> None:
+        """Run step ``k``: setpoints in force → plant over [t_k, t_k + dt] → telemetry."""
+        self._begin_step()
+        self.world.run_events()
+        self._end_step()
+        if self.on_step is not None:
+            self.on_step(self.k)
+
+    def _begin_step(self) -> None:
+        """Apply the devices' setpoints (or their fallbacks) for step ``k`` and log them."""
+        t = float(self.env.now)
+        self.bess.begin_step(t)
+        self.chargers.begin_step(t)
+        self._log_step(self.k, t)
+
+    def _end_step(self) -> None:
+        """Settle step ``k`` in the plant, advance ``k``, apply faults, publish telemetry."""
+        self.plant.settle()
+        self.k += 1
+        self._apply_faults(float(self.env.now))
+        self._publish()
+
+    def _log_step(self, k: int, t: float) -> None:
+        """Record what the devices apply in step ``k``; log every fallback as it starts/ends."""
+        b, c = self.bess, self.chargers
+        self.log_bess_applied_kw[k] = b.applied_kw
+        self.log_bess_reverted[k] = b.reverted
+        self.log_chargers_failsafe[k] = c.n_failsafe
+        was_r = bool(self.log_bess_reverted[k - 1]) if k else False
+        was_f = bool(self.log_chargers_failsafe[k - 1]) if k else False
+        if b.reverted != was_r:
+            log.warning("t=%.0f s step %d: bess %s", t, k, "no WSet within WSetRvrtTms: "
+                        "reverted to WSetRvrt (0 W)" if b.reverted else "setpoint control resumed")
+        if bool(c.n_failsafe) != was_f:
+            log.warning("t=%.0f s step %d: chargers %s", t, k, f"comm timeout: {c.n_failsafe} "
+                        "sockets on failsafe power" if c.n_failsafe else "failsafe ended")
+
+    def _apply_faults(self, t: float) -> None:
+        k = self.k
+        for name in FAULT_DEVICES:
+            dev = self.devices[name]
+            active = [f for f in self.faults if f.device == name and f.active(t)]
+            kinds: set[str] = {str(f.kind) for f in active}
+            for kind in sorted(kinds ^ dev.faults.kinds):
+                log.warning("t=%.0f s step %d: fault %s on %s %s", t, k, kind, name,
+                            "starts" if kind in kinds else "ends")
+            dev.faults.kinds = kinds
+            for f in active:
+                if f.kind == "response_delay":
+                    dev.faults.delay_s = f.delay_s
+                if f.kind == "exception":
+                    dev.faults.exception_code = f.exception_code
+            if k < self.n:
+                self.log_faults[name][k] = sum(1 << FAULT_KINDS.index(x) for x in dev.faults.kinds)
+            self.servers[name].set_dropped("connection_drop" in dev.faults)
+
+    def _publish(self) -> None:
+        t = float(self.env.now)
+        for dev in self.devices.values():
+            dev.publish(t, self.k)
+
+    def run_realtime(self) -> None:
+        """Advance the plant with the wall clock until the horizon or a stop (thread body).
+
+        The clock starts at the first Modbus request (``--start first-request``, so that a
+        controller that connects late misses no step) or at once (``--start now``).
+        """
+        while not self.started.wait(0.1):
+            if self.stopped:
+                return
+        env = self.env
+        if isinstance(env, simpy.rt.RealtimeEnvironment):
+            env.sync()
+        for srv in self.servers.values():
+            srv.on_request = None
+        while self.k < self.n and not self.stopped:
+            with self.lock:
+                self._begin_step()
+            self.world.run_events()  # the wall-clock wait: lock released
+            with self.lock:
+                self._end_step()
+            if self.on_step is not None:
+                self.on_step(self.k)
+
+    def request_stop(self) -> None:
+        """Ask the server loop to stop (thread-safe)."""
+        self.stopped = True
+        ev = self.stop_event
+        if ev is not None:
+            srv = self.servers["sim_clock"]
+            if srv.loop is not None:
+                srv.loop.call_soon_threadsafe(ev.set)
+
+    # ---------------------------------------------------------------- results
+    def report(self) -> dict[str, Any]:
+        """The simulator's own diagnostics (JSON-ready): steps, server counts, device log."""
+        k = self.k
+        return {
+            "stopped": True,
+            "steps_done": k,
+            "n_steps": self.n,
+            "mode": self.mode,
+            "speed": self.speed,
+            "servers": {name: s.stats.as_dict() for name, s in self.servers.items()},
+            "device_log": {
+                "bess_applied_kw": self.log_bess_applied_kw[:k].tolist(),
+                "bess_reverted": self.log_bess_reverted[:k].astype(int).tolist(),
+                "chargers_failsafe": self.log_chargers_failsafe[:k].tolist(),
+                "faults": {d: a[:k].tolist() for d, a in self.log_faults.items()},
+                "bess_ctrl_heartbeats": self.bess.n_ctrl_hb,
+            },
+        }
+
+
+async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, ready: Any = None,
+                report: Any = None) -> int:
+    """Start the five servers, announce them, serve until stopped; report (one JSON line on
+    stdout, or to ``report(dict)``)."""
+    sim.stop_event = asyncio.Event()
+    ports: dict[str, int] = {}
+    try:
+        for i, name in enumerate(DEVICES):
+            ports[name] = await sim.servers[name].start(host, port + i if port else 0)
+    except (RuntimeError, OSError) as exc:
+        for s in sim.servers.values():
+            await s.stop()
+        print(f"simulators: error: cannot listen on {host}:{port} ({exc}); pick another "
+              "--port or 0 for ephemeral ports", file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, sim.request_stop)
+    msg = {"ready": True, "host": host, "ports": ports, "mode": sim.mode, "n_steps": sim.n,
+           "dt_s": sim.dt}
+    if ready is not None:
+        ready(msg)
+    else:
+        print(json.dumps(msg), flush=True)
+    thread = None
+    if sim.mode == "realtime":
+        thread = threading.Thread(target=sim.run_realtime, name="plant-realtime", daemon=True)
+        thread.start()
+    if sim.stopped:
+        sim.stop_event.set()
+    await sim.stop_event.wait()
+    sim.stopped = True
+    for s in sim.servers.values():
+        await s.stop()
+    if thread is not None:
+        thread.join(timeout=5.0)
+    with sim.lock:
+        data = sim.report()
+    if report is not None:
+        report(data)
+    else:
+        print(json.dumps(data, separators=(",", ":")), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``python -m simulators``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m simulators",
+        description="Modbus TCP simulators of the site's BESS, chargers and meters, backed by "
+                    "the twin's plant (one port per device).")
+    ap.add_argument("--scenario", required=True, help="scenario YAML (site, horizon, faults)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=0,
+                    help="first port (bess, chargers, pv_inverter, site_meter, sim_clock take "
+                         "PORT..PORT+4); 0 = ephemeral ports, printed when ready")
+    ap.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
+                    help="lockstep: one step per write to the clock's tick register; "
+                         "realtime: simpy RealtimeEnvironment")
+    ap.add_argument("--speed", type=float, default=1.0,
+                    help="realtime: simulated seconds per wall-clock second")
+    ap.add_argument("--start", choices=("first-request", "now"), default="first-request",
+                    help="realtime: start the plant's clock at the first Modbus request "
+                         "(default) or at once")
+    ap.add_argument("--registers", type=Path, default=None,
+                    help="folder of register maps (default config/registers)")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                    help="override a scenario or site value, as 'twin run --set'")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m simulators``; exit 2 on a user error."""
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.port <= 65535 - len(DEVICES):
+        print(f"simulators: error: --port {args.port} out of range", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="simulators: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    try:
+        scn = load_scenario(Path(args.scenario), parse_set(args.set))
+        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed, args.start)
+    except ConfigError as exc:
+        print(f"simulators: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(sim, args.host, args.port))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Applications: the command line and what it runs (run, live, hil, export)."""

@@ -1,0 +1,190 @@
+"""The ``twin`` command line.
+
+Exit status: 0 success, 2 user error (bad config, missing or broken file: one paragraph,
+no traceback, nothing written), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from twin.app.table import kpi_table
+from twin.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USER, UserError
+
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USER", "UserError", "build_parser", "kpi_table",
+           "main"]
+
+
+def _err(msg: str) -> None:
+    print(f"twin: error: {msg}", file=sys.stderr)
+
+
+def _progress_bar(enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeRemainingColumn(), transient=True)
+    task = prog.add_task("sim", total=1)
+
+    def cb(done: int, total: int) -> None:
+        prog.update(task, total=total, completed=done)
+
+    return prog, cb
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``twin run``."""
+    from twin.config import load_scenario, parse_set
+    from twin.engine import Twin, get_controller
+    from twin.engine.results import build_results, check_output_dir, write_results
+
+    scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
+    controller = get_controller(scn, args.controller)
+    out_dir = Path(args.out) if args.out else (scn.config.output.dir or Path("runs") / scn.config.name)
+    check_output_dir(out_dir)
+    for w in scn.warnings:
+        print(f"twin: warning: {w}", file=sys.stderr)
+    if scn.config.faults:
+        print(f"twin: warning: {scn.path}: the {len(scn.config.faults)} 'faults' are injected by "
+              "'twin hil' only; 'twin run' has no communication to fault", file=sys.stderr)
+    twin = Twin(scn, controller)
+    if args.log_events:
+        from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
+
+        log = make_logger(new_run_id(scn.config.name), SimClock(twin.env, twin.start_utc,
+                                                                 scn.site.location.tz))
+        twin.on_step = EventLog(twin, log).attach().on_step
+    show = sys.stderr.isatty() and not args.quiet and not args.log_events
+    prog, cb = _progress_bar(show)
+    if prog is not None:
+        with prog:
+            out = twin.run(cb)
+    else:
+        out = twin.run()
+    res = build_results(out)
+    write_results(res, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
+    if not args.quiet:
+        print(kpi_table(res.summary))
+        print(f"outputs: {out_dir}")
+    if out.interrupted:
+        print("twin: interrupted; outputs hold the steps simulated so far", file=sys.stderr)
+        return 130
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``twin validate``."""
+    from twin.components.inputs import build_inputs
+    from twin.config import load_scenario, load_site, looks_like_scenario
+    from twin.engine import get_controller
+
+    path = Path(args.file)
+    if looks_like_scenario(path):
+        scn = load_scenario(path)
+        get_controller(scn)
+        build_inputs(scn)  # reads every profile and sessions file
+        for w in scn.warnings:
+            print(f"warning: {w}")
+        print(f"{path}: OK (scenario '{scn.config.name}', {scn.config.n_steps} steps of "
+              f"{scn.config.dt:g} s, site '{scn.site.name}', controller '{scn.config.controller}')")
+    else:
+        site = load_site(path)
+        for w in site.bess.c_rate_warnings():
+            print(f"warning: {w}")
+        print(f"{path}: OK (site '{site.name}', {site.ev.n_sockets} sockets, "
+              f"BESS {site.bess.e_capacity_kwh:g} kWh / {site.bess.p_discharge_max_kw:g} kW)")
+    return EXIT_OK
+
+
+def cmd_controllers(args: argparse.Namespace) -> int:
+    """``twin controllers``."""
+    from controllers import REGISTRY
+
+    width = max(len(n) for n in REGISTRY)
+    for name in sorted(REGISTRY):
+        print(f"{name:<{width}}  {REGISTRY[name].summary}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``twin show RUN_DIR``: print the KPI table of a finished run."""
+    p = Path(args.run_dir) / "summary.json"
+    if not p.exists():
+        raise UserError(f"{p}: not found; give a run folder written by 'twin run'")
+    try:
+        summary = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{p}: not valid JSON ({exc})") from exc
+    print(kpi_table(summary))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands)."""
+    ap = argparse.ArgumentParser(
+        prog="twin",
+        description="pvbess-twin: discrete-event digital twin of a PV + battery + EV-charging site.",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="simulate a scenario and write its outputs",
+                       description="Simulate SCENARIO; write timeseries, sessions, daily profile "
+                                   "and summary into the output folder; print the KPI table.")
+    r.add_argument("scenario", help="scenario YAML file (e.g. scenarios/annual.yaml)")
+    r.add_argument("--out", help="output folder (default: the scenario's output.dir, "
+                                 "else runs/NAME)")
+    r.add_argument("--controller", help="controller name (overrides the scenario; see 'twin controllers')")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a value, e.g. --set bess.e_capacity_kwh=1500 or --set seed=7 "
+                        "(repeatable; scenario fields or site fields)")
+    r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    r.add_argument("--log-events", action="store_true",
+                   help="log events (phase changes, safety clamps, vehicles turned away) to stderr: "
+                        "JSON lines when piped, readable on a terminal; each with run_id and sim time")
+    r.set_defaults(func=cmd_run)
+    v = sub.add_parser("validate", help="check a scenario or site file and say what is wrong")
+    v.add_argument("file", help="scenario or site YAML file")
+    v.set_defaults(func=cmd_validate)
+    c = sub.add_parser("controllers", help="list the registered controllers")
+    c.set_defaults(func=cmd_controllers)
+    s = sub.add_parser("show", help="print the KPI table of a finished run")
+    s.add_argument("run_dir", help="a run's output folder")
+    s.set_defaults(func=cmd_show)
+    # Subcommands contributed by other modules: one `register(sub)` line each, below.
+    # [report]
+    from twin.report.cli import register as _reg_report; _reg_report(sub)  # noqa: E702, I001
+    # [monitoring]
+    __import__("twin.app.live", fromlist=["register"]).register(sub)
+    # [hil]
+    __import__("twin.app.hil", fromlist=["register"]).register(sub)
+    # [rl]
+    __import__("twin.app.train", fromlist=["register"]).register(sub)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``twin`` console command."""
+    from twin.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, UserError) as exc:
+        _err(str(exc))
+        return EXIT_USER
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return EXIT_USER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

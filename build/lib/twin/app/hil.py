@@ -1,0 +1,437 @@
+"""``twin hil``: the controller + adapter stack against Modbus devices (hardware in the loop).
+
+The same ``Twin`` tick driver and controller as ``twin run``; only the site's I/O and the
+clock change:
+
+* **lockstep** (default): ``twin hil`` starts ``python -m simulators`` as a child on
+  ephemeral loopback ports (or uses one already running, ``--simulator HOST:PORT``, or
+  the devices file's ``sim_clock``) and advances its plant one step per tick through the
+  simulator's clock device — deterministic, as fast as Modbus allows;
+* **wall** (``--clock wall --speed N``): the tick sleeps to the next step boundary while
+  the devices run on their own — our simulator in real time (``python -m simulators
+  --clock realtime --speed N``), or hardware named in a devices file (``--devices FILE``).
+
+Either way the run's record is what the adapters read (meters, battery power and SoC,
+per-socket power): nothing comes from inside the devices. The outputs are those of
+``twin run`` plus ``summary.json["hil"]`` (comm statistics, faults) and ``hil_steps.csv``.
+A run that loses its devices (the simulator dies or stalls) or is stopped (Ctrl-C,
+SIGTERM) writes the steps done, marked partial, with the cause in ``hil.fault``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from adapters.base import AdapterError
+from twin.app.simproc import HilError, SimulatorProcess
+from twin.config import ConfigError, Scenario
+from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+
+log = logging.getLogger("twin.hil")
+
+#: Simulator devices in port order (``python -m simulators --port P`` uses P..P+4).
+DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
+
+
+@dataclass
+class HilSettings:
+    """Link, adapter and clock settings of a HIL run.
+
+    Attributes
+    ----------
+    timeout_s : Modbus answer timeout per attempt [s wall clock].
+    retries : bounded retries after a timeout.
+    invalid_after_errors : consecutive errors before telemetry is marked invalid.
+    stale_after_s : the device heartbeat must move within this [s simulated]; default
+        1.5 × dt.
+    read_only : the device adapters write nothing (a simulator clock is still driven).
+    registers : folder of register maps (default ``config/registers``).
+    simulator : (host, first port) of an already running ``python -m simulators``.
+    devices : a devices file (host/port/unit/map per device) instead of a simulator.
+    clock : ``lockstep`` (advance the simulator's clock device) or ``wall``.
+    speed : wall clock: simulated seconds per wall second.
+    sets : ``--set KEY=VALUE`` overrides the scenario was loaded with (passed on to a
+        simulator started here, so that both sides run the same scenario).
+    """
+
+    timeout_s: float = 0.25
+    retries: int = 1
+    invalid_after_errors: int = 2
+    stale_after_s: float | None = None
+    read_only: bool = False
+    registers: Path | None = None
+    simulator: tuple[str, int] | None = None
+    devices: Path | None = None
+    clock: str = "lockstep"
+    speed: float = 1.0
+    sets: tuple[str, ...] = ()
+
+
+@dataclass
+class HilRun:
+    """A finished (or stopped) HIL run: the ``RunOutput`` and the comm record."""
+
+    output: Any
+    comm: dict[str, Any]
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+    simulator_log: str = ""
+
+
+def _percentiles(x: np.ndarray) -> dict[str, float]:
+    if not len(x):
+        return {"median_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    return {"median_ms": float(np.median(x)), "p99_ms": float(np.quantile(x, 0.99)),
+            "max_ms": float(np.max(x))}
+
+
+def _fit(a: Any, n: int, dtype: Any) -> np.ndarray:
+    """``a`` cut or zero-padded to ``n`` elements."""
+    arr = np.asarray(a if a is not None else [], dtype=dtype)[:n]
+    if len(arr) < n:
+        arr = np.concatenate([arr, np.zeros(n - len(arr), dtype=dtype)])
+    return arr
+
+
+def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
+            progress: Any = None, metrics: Any = None,
+            stop: threading.Event | None = None) -> HilRun:
+    """Run ``scn`` against Modbus devices (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        Bad register map or devices file (before anything starts).
+    HilError
+        The devices cannot be reached or do not match the scenario (before step 0).
+    """
+    from adapters.modbus.regmap import REGISTER_DIR, load_register_map
+    from adapters.modbus.site import (
+        LockstepClock,
+        ModbusSiteIO,
+        load_devices,
+        simulator_devices,
+    )
+    from adapters.modbus.transport import LinkSettings
+    from twin.components.bess import BessParams
+    from twin.engine import Twin, WallClock, get_controller
+    from twin.inputs import SocketSpec
+
+    st = settings or HilSettings()
+    if st.clock not in ("lockstep", "wall"):
+        raise ConfigError(f"--clock {st.clock!r}: use 'lockstep' or 'wall'")
+    if not st.speed > 0:
+        raise ConfigError(f"--speed {st.speed:g}: must be positive")
+    folder = st.registers or REGISTER_DIR
+    if st.devices is None:
+        for d in DEVICES:  # bad maps are user errors before a process starts
+            load_register_map(Path(folder) / f"{d}.yaml")
+    if controller is None:
+        controller = get_controller(scn)
+    n, dt = scn.config.n_steps, scn.config.dt
+    spec = SocketSpec.from_config(scn.site.ev)
+    n_sock = int(spec.p_rating_kw.shape[0])
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    stop = stop if stop is not None else threading.Event()
+    sim: SimulatorProcess | None = None
+    io: ModbusSiteIO | None = None
+    now = [0.0]
+    wall = WallClock(dt, st.speed, stop) if st.clock == "wall" else None
+    fault: str | None = None
+    report: dict[str, Any] | None = None
+    try:
+        if st.devices is not None:
+            devices = load_devices(st.devices, st.registers)
+        elif st.simulator is not None:
+            host, p0 = st.simulator
+            devices = simulator_devices(host, {d: p0 + i for i, d in enumerate(DEVICES)},
+                                        st.registers)
+        else:
+            sim = SimulatorProcess(scn.path.resolve(), st.registers,
+                                   clock="lockstep" if wall is None else "realtime",
+                                   speed=st.speed, sets=st.sets)
+            ports = sim.start()
+            devices = simulator_devices(sim.host, ports, st.registers)
+        cmap = devices.maps["chargers"]
+        if cmap.n_sockets != n_sock:
+            raise ConfigError(f"{cmap.path}: field 'sockets': the map has {cmap.n_sockets} "
+                              f"sockets, the site {n_sock}")
+        bp = BessParams.from_config(scn.site.bess)
+        stale = st.stale_after_s if st.stale_after_s is not None else 1.5 * dt
+        if wall is None:
+            def clock_fn() -> float:
+                return now[0]
+        else:
+            w = wall
+
+            def clock_fn() -> float:
+                return (time.monotonic() - w.t0) * w.speed if w.t0 else 0.0
+        io = ModbusSiteIO(devices, clock=clock_fn, eta_charge=bp.eta_charge,
+                          eta_discharge=bp.eta_discharge, rating_kw=spec.p_rating_kw,
+                          type_code=spec.type_code,
+                          settings=LinkSettings(timeout_s=st.timeout_s, retries=st.retries),
+                          invalid_after_errors=st.invalid_after_errors, stale_after_s=stale,
+                          read_only=st.read_only)
+        try:
+            io.connect()
+        except AdapterError as exc:
+            raise HilError(str(exc)) from None
+        lock: LockstepClock | None = None
+        if wall is None:
+            lock = LockstepClock(io, now, dt)
+            try:
+                lock.check(n)
+            except AdapterError as exc:
+                raise HilError(str(exc)) from None
+        twin = Twin(scn, controller, io=io, clock=lock if lock is not None else wall,
+                    socket_failsafe_kw=io.failsafe_kw)
+        if metrics is not None:
+            mio = io
+
+            def on_step(k: int) -> None:
+                cyc = mio.steps.cycle_s[-1] if mio.steps.cycle_s else 0.0
+                metrics.update(k, cyc, mio.summary(), mio.valid())
+
+            twin.on_step = on_step
+        try:
+            out = twin.run(progress)
+        except AdapterError as exc:
+            fault = f"the devices stopped answering at step {twin.k}: {exc}"
+            log.error("hil: %s", fault)
+            out = twin.record()
+        if out.interrupted and fault is None:
+            fault = "stopped (signal or Ctrl-C)" if twin.stop_requested else "stopped"
+        if sim is not None:
+            try:
+                if lock is not None:
+                    lock.shutdown()
+                elif "sim_clock" in io.links:
+                    from adapters.modbus.simclock import SimClockClient
+
+                    SimClockClient(io.links["sim_clock"]).shutdown()
+            except AdapterError as exc:
+                fault = fault or f"cannot stop the simulator: {exc}"
+            report = sim.wait_report(30.0)
+    finally:
+        if io is not None:
+            io.close()
+        if sim is not None:
+            sim.kill()
+    steps_done = out.steps_done
+    sl = io.steps.arrays() if io is not None else {}
+    steps = {k: _fit(v, steps_done, v.dtype) for k, v in sl.items()}
+    faults = []
+    comm_extra: dict[str, Any] = {}
+    servers: dict[str, Any] = {}
+    if report is not None:
+        dlog = report.get("device_log", {})
+        from twin.faults import FAULT_KINDS
+
+        fl = {d: _fit(a, steps_done, np.int16) for d, a in dlog.get("faults", {}).items()}
+        for f in scn.config.faults:
+            mask = fl.get(f.device, np.zeros(steps_done, np.int16)) & (
+                1 << FAULT_KINDS.index(f.kind))
+            on = np.flatnonzero(mask)
+            faults.append({"time_s": f.time, "duration_s": f.duration, "device": f.device,
+                           "kind": f.kind, "steps": len(on),
+                           "first_step": int(on[0]) if len(on) else None,
+                           "last_step": int(on[-1]) if len(on) else None})
+        steps["bess_applied_kw"] = _fit(dlog.get("bess_applied_kw"), steps_done, float)
+        steps["bess_reverted"] = _fit(dlog.get("bess_reverted"), steps_done, bool)
+        steps["chargers_failsafe"] = _fit(dlog.get("chargers_failsafe"), steps_done, np.int16)
+        for d, a in fl.items():
+            steps[f"fault_{d}"] = a
+        servers = report.get("servers", {})
+        comm_extra = {
+            "steps_bess_reverted": int(steps["bess_reverted"].sum()),
+            "steps_chargers_failsafe": int((steps["chargers_failsafe"] > 0).sum()),
+            "bess_ctrl_heartbeats_seen": int(dlog.get("bess_ctrl_heartbeats", 0)),
+            "sim_clock_server": servers.get("sim_clock", {}),
+            "simulator_steps_done": int(report.get("steps_done", 0)),
+        }
+    devs = io.summary() if io is not None else {}
+    write_err = steps.get("write_errors", np.zeros(0, np.int8))
+    comm = {
+        "mode": st.clock,
+        "speed": st.speed if wall is not None else None,
+        "devices_file": str(st.devices) if st.devices is not None else None,
+        "read_only": st.read_only,
+        "settings": {"timeout_s": st.timeout_s, "retries": st.retries,
+                     "invalid_after_errors": st.invalid_after_errors,
+                     "stale_after_s": st.stale_after_s if st.stale_after_s is not None
+                     else 1.5 * dt},
+        "cycle": _percentiles(steps.get("cycle_ms", np.zeros(0))),
+        "wall_s": out.sim_wall_s,
+        "wall_s_per_simulated_day": out.sim_wall_s / (steps_done * dt / 86400.0)
+        if steps_done else 0.0,
+        "max_lag_s": wall.max_lag_s if wall is not None else 0.0,
+        "devices": {d: {**devs.get(d, {}), "server": servers.get(d, {})}
+                    for d in DEVICES if d != "sim_clock"},
+        "faults": faults,
+        "fault": fault,
+        "steps_bess_invalid": int((~steps["bess_valid"]).sum()) if "bess_valid" in steps else 0,
+        "steps_sockets_invalid": int((~steps["sockets_valid"]).sum())
+        if "sockets_valid" in steps else 0,
+        "steps_meters_invalid": int((~steps["meters_valid"]).sum())
+        if "meters_valid" in steps else 0,
+        "steps_bess_write_failed": int((write_err & 1).astype(bool).sum()),
+        "steps_chargers_write_failed": int((write_err & 2).astype(bool).sum()),
+        **comm_extra,
+    }
+    return HilRun(out, comm, steps, sim.stderr if sim is not None else "")
+
+
+def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
+              parquet: bool = True) -> dict[str, Any]:
+    """Write the run's outputs (as ``twin run``) plus ``hil`` in the summary and
+    ``hil_steps.csv``; return the summary."""
+    import pandas as pd
+
+    from twin.engine.results import build_results, write_results
+
+    res = build_results(run.output)
+    res.summary["hil"] = run.comm
+    res.summary["clock"] = run.output.clock
+    write_results(res, out_dir, csv=csv, parquet=parquet)
+    steps = pd.DataFrame({"timestamp": res.timeseries["timestamp"].astype(str)
+                          if len(res.timeseries) else [], **run.steps})
+    steps.to_csv(out_dir / "hil_steps.csv", index=False)
+    (out_dir / "hil_simulator.log").write_text(run.simulator_log, encoding="utf-8")
+    return res.summary
+
+
+def cmd_hil(args: argparse.Namespace) -> int:
+    """``twin hil``."""
+    from twin.app.table import kpi_table
+    from twin.config import load_scenario, parse_set
+    from twin.engine import get_controller
+    from twin.engine.results import check_output_dir
+
+    scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
+    controller = get_controller(scn, args.controller)
+    out_dir = Path(args.out) if args.out else (scn.config.output.dir
+                                               or Path("runs") / scn.config.name)
+    ext = None
+    if args.simulator:
+        host, _, port = args.simulator.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"--simulator {args.simulator!r}: write HOST:PORT (the first port)")
+        ext = (host, int(port))
+    if args.simulator and args.devices:
+        raise UserError("--simulator and --devices name the devices twice: give one")
+    if args.timeout <= 0 or args.retries < 0:
+        raise UserError("--timeout must be > 0 and --retries >= 0")
+    if not args.speed > 0:
+        raise UserError(f"--speed {args.speed:g}: must be positive (simulated s per wall s)")
+    check_output_dir(out_dir)  # before any work: never lose a run at the end
+    st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
+                     registers=Path(args.registers) if args.registers else None,
+                     simulator=ext, devices=Path(args.devices) if args.devices else None,
+                     clock=args.clock, speed=args.speed, sets=tuple(args.set or ()))
+    metrics = server = None
+    if args.metrics_addr:
+        from prometheus_client import start_http_server
+
+        from twin.app.live import parse_addr
+        from twin.monitoring.hil import HilMetrics
+
+        host, port = parse_addr(args.metrics_addr)
+        metrics = HilMetrics()
+        try:
+            server, _ = start_http_server(port, addr=host, registry=metrics.registry)
+        except OSError as exc:
+            raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen on "
+                            f"{host}:{port} ({exc.strerror or exc})") from None
+        if not args.quiet:
+            print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
+    stop = threading.Event()
+    got: dict[str, str | None] = {"signal": None}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        got["signal"] = signal.Signals(signum).name
+        stop.set()
+        raise KeyboardInterrupt  # the driver stops between two steps, outputs are written
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGTERM,):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread
+            break
+    try:
+        run = run_hil(scn, controller, st, metrics=metrics, stop=stop)
+    except HilError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if server is not None:
+            server.shutdown()
+    summary = write_hil(run, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
+    c = run.comm
+    if not args.quiet:
+        print(kpi_table(summary))
+        print(f"  HIL {c['mode']}: cycle {c['cycle']['median_ms']:.2f} ms median / "
+              f"{c['cycle']['p99_ms']:.2f} ms p99; {c['wall_s']:.1f} s wall; faults "
+              f"{len(c['faults'])}; BESS invalid {c['steps_bess_invalid']} steps, sockets "
+              f"invalid {c['steps_sockets_invalid']} steps, meters invalid "
+              f"{c['steps_meters_invalid']} steps")
+        print(f"outputs: {out_dir}")
+    if run.output.interrupted:
+        print(f"twin: hil run partial ({run.output.steps_done} of {scn.config.n_steps} steps): "
+              f"{c['fault']}; outputs hold the steps done", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add ``twin hil`` to the CLI's subcommands."""
+    h = sub.add_parser(
+        "hil", help="run the controller against Modbus devices (simulator or hardware)",
+        description="Run the controller and the Modbus adapters against devices: by default "
+                    "start the Modbus simulators (plant inside, lockstep) on ephemeral "
+                    "loopback ports; or --simulator HOST:PORT (a running one); or --devices "
+                    "FILE (any devices: hardware or 'python -m simulators --clock realtime') "
+                    "with --clock wall. The record is what the adapters read. Writes the "
+                    "outputs of 'twin run' plus comm statistics (summary.json 'hil', "
+                    "hil_steps.csv). Exit 0 done, 2 user error, 130 partial (devices lost, "
+                    "Ctrl-C or SIGTERM: the steps done are written).")
+    h.add_argument("scenario",
+                   help="scenario YAML (e.g. scenarios/hil.yaml; faults: declared there)")
+    h.add_argument("--out",
+                   help="output folder (default: the scenario's output.dir, else runs/NAME)")
+    h.add_argument("--controller", help="controller name (overrides the scenario)")
+    h.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value")
+    h.add_argument("--read-only", action="store_true",
+                   help="the adapters write nothing to the devices (monitoring only)")
+    h.add_argument("--registers", help="folder of register maps (default config/registers)")
+    h.add_argument("--simulator", metavar="HOST:PORT",
+                   help="use a running 'python -m simulators --port PORT' (ports PORT..PORT+4)")
+    h.add_argument("--devices", metavar="FILE",
+                   help="devices file: host/port/unit/map per device (see "
+                        "config/devices.example.yaml)")
+    h.add_argument("--clock", choices=("lockstep", "wall"), default="lockstep",
+                   help="lockstep: advance the simulator's clock device one step per tick "
+                        "(default); wall: sleep to each tick while the devices run on their own")
+    h.add_argument("--speed", type=float, default=1.0,
+                   help="wall clock: simulated seconds per wall second (default 1 = real time)")
+    h.add_argument("--timeout", type=float, default=0.25, help="Modbus answer timeout [s]")
+    h.add_argument("--retries", type=int, default=1, help="retries after a timeout")
+    h.add_argument("--metrics-addr", metavar="HOST:PORT",
+                   help="serve Prometheus metrics of the run (see docs/metrics.md)")
+    h.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    h.set_defaults(func=cmd_hil)
+
+
+__all__ = ["HilError", "HilRun", "HilSettings", "SimulatorProcess", "register", "run_hil",
+           "write_hil"]

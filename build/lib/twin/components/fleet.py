@@ -1,0 +1,347 @@
+"""EV fleet and charging sockets as discrete events on the SimPy clock.
+
+Sessions (arrival, vehicle type, energy requested, vehicle power limit, planned departure)
+are drawn up front with a seeded ``numpy.random.Generator`` — or read from a file — and
+then played on the SimPy event queue: one event per arrival instant (a callback chain),
+one departure event per
+plugged vehicle. A vehicle that finds no free socket of its type waits in a FIFO queue
+for at most its patience, then leaves (turned away).
+
+Charging is integrated per control step: at the step start each socket gets a power
+limit from the controller and draws ``p = min(limit, vehicle limit, socket rating,
+remaining energy / dt)``. A departure inside the step stops the socket at that instant;
+a vehicle that plugs in inside a step starts at once under the limit in force for its
+socket (as a real charger does), and the controller sees it at the next step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from twin.inputs import SessionTable, SocketSpec
+from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
+
+STATUS_PENDING, STATUS_WAITING, STATUS_CHARGING, STATUS_DONE, STATUS_TURNED_AWAY = 0, 1, 2, 3, 4
+STATUS_NAMES = {
+    STATUS_PENDING: "not_arrived",
+    STATUS_WAITING: "waiting",
+    STATUS_CHARGING: "plugged",
+    STATUS_DONE: "served",
+    STATUS_TURNED_AWAY: "turned_away",
+}
+
+
+class Fleet:
+    """Sessions and sockets on a SimPy environment.
+
+    Per-event work uses Python lists (cheap scalar access); per-step work uses numpy over
+    the socket arrays, which are rows of one 2-D array so that a snapshot is one copy.
+
+    Parameters
+    ----------
+    env : the SimPy environment (time unit: seconds).
+    sessions : the sessions to play.
+    sockets : the station's sockets.
+    dt_s : control step [s].
+    """
+
+    # rows of the socket state array
+    _VMAX, _EREM, _TDEP, _OCC, _PD = 0, 1, 2, 3, 4
+
+    def __init__(self, env: simpy.Environment, sessions: SessionTable, sockets: SocketSpec,
+                 dt_s: float) -> None:
+        self.env = env
+        self.s = sessions
+        self.spec = sockets
+        self.dt_s = dt_s
+        self.dt_h = dt_s / 3600.0
+        n_sock = sockets.p_rating_kw.shape[0]
+        self.n_sockets = n_sock
+        self._rating = sockets.p_rating_kw.tolist()
+        self._stype = sockets.type_code.tolist()
+        # Socket state: one stdlib array (fast scalar access from event handlers) with a
+        # zero-copy numpy view (fast vector ops per step); rows are views too.
+        self._st = array("d", bytes(8 * 5 * n_sock))
+        self._state = np.frombuffer(self._st, dtype=np.float64).reshape(5, n_sock)
+        self._state[self._TDEP] = math.inf
+        self._o_vmax, self._o_erem, self._o_tdep, self._o_occ, self._o_pd = (
+            r * n_sock for r in range(5))
+        self.sock_vmax = self._state[self._VMAX]  # vehicle limit (<= rating), 0 when empty
+        self.sock_erem = self._state[self._EREM]  # energy still asked [kWh]
+        self.sock_tdep = self._state[self._TDEP]  # planned departure [s]
+        self.sock_occ = self._state[self._OCC]  # 1.0 when occupied
+        self.sock_pd = self._state[self._PD]  # power the vehicle would draw over a step [kW]
+        self.sock_sess = [-1] * n_sock
+        self._p = array("d", bytes(8 * n_sock))  # power drawn now [kW]
+        self._lim = array("d", bytes(8 * n_sock))  # controller's limit in force [kW]
+        self._part = array("d", bytes(8 * n_sock))  # energy of vehicles gone during the step
+        self.sock_p = np.frombuffer(self._p, dtype=np.float64)
+        self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
+        self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
+        self._part_any = False
+        self._t_step0 = 0.0
+        self._t_step_end = dt_s
+        self._mid: dict[int, float] = {}  # sockets whose power started inside the step → since [s]
+        self.n_occupied = 0
+        self._free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
+        for i, c in enumerate(self._stype):
+            self._free[c].append(i)
+        for h in self._free:
+            heapq.heapify(h)
+        self._waiting: list[deque[int]] = [deque() for _ in VEHICLE_TYPES]
+        self._n_waiting = 0
+        # session inputs as lists (fast scalar access in event handlers)
+        self._arr = sessions.arrival_s.tolist()
+        self._dep = sessions.departure_s.tolist()
+        self._typ = sessions.type_code.tolist()
+        self._ereq = sessions.e_req_kwh.tolist()
+        self._pmax = sessions.p_max_kw.tolist()
+        self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
+        # per-session results (lists while running; arrays via properties)
+        n = sessions.n
+        self._status = [STATUS_PENDING] * n
+        self._plug_s = [math.nan] * n
+        self._leave_s = [math.nan] * n
+        self._e_del = [0.0] * n
+        self._socket_of = [-1] * n
+        self.n_arrived = 0
+        self.n_turned_away = 0
+        self.events = 0
+        #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
+        #: (``t_s``: when it left [s since start]); None costs nothing.
+        self.on_turned_away: Callable[[int, float], None] | None = None
+        # constant arrays for empty observations
+        self._type_ro = frozen_array(sockets.type_code.copy())
+        self._rating_ro = frozen_array(sockets.p_rating_kw.copy())
+        self._empty = SocketArrays(
+            type_code=self._type_ro,  # type: ignore[arg-type]
+            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
+            occupied=frozen_array(np.zeros(n_sock, dtype=bool)),  # type: ignore[arg-type]
+            p_demand_kw=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
+            e_remaining_kwh=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
+            t_departure_s=frozen_array(np.full(n_sock, math.inf)),  # type: ignore[arg-type]
+        )
+        self._next_arrival = 0
+        if self._arr:
+            env.timeout(max(self._arr[0] - env.now, 0.0)).callbacks.append(self._on_arrival)
+
+    # ------------------------------------------------------------ results
+    @property
+    def status(self) -> np.ndarray:
+        """Per-session status code (see ``STATUS_NAMES``)."""
+        return np.asarray(self._status, dtype=np.int8)
+
+    @property
+    def plug_s(self) -> FloatArray:
+        """Plug-in time per session [s] (NaN if never plugged)."""
+        return np.asarray(self._plug_s, dtype=float)
+
+    @property
+    def leave_s(self) -> FloatArray:
+        """Leaving time per session [s] (NaN if still there)."""
+        return np.asarray(self._leave_s, dtype=float)
+
+    @property
+    def e_del_kwh(self) -> FloatArray:
+        """Energy delivered per session [kWh]."""
+        return np.asarray(self._e_del, dtype=float)
+
+    @property
+    def socket_of(self) -> IntArray:
+        """Socket used per session (-1 if none)."""
+        return np.asarray(self._socket_of, dtype=np.int64)
+
+    # ------------------------------------------------------------------ events
+    def _on_arrival(self, _event: simpy.Event) -> None:
+        """The arrival it was scheduled for, plus any at the same instant; then schedule
+        the next one (a callback chain: one SimPy event per arrival instant)."""
+        env = self.env
+        now = env._now
+        arr = self._arr
+        n = len(arr)
+        i = self._next_arrival
+        self._arrive(i)
+        i += 1
+        while i < n and arr[i] <= now:
+            self._arrive(i)
+            i += 1
+        self._next_arrival = i
+        if i < n:
+            env.timeout(arr[i] - now).callbacks.append(self._on_arrival)
+
+    def _arrive(self, i: int) -> None:
+        self.events += 1
+        self.n_arrived += 1
+        c = self._typ[i]
+        free = self._free[c]
+        if free:
+            self._plug(i, heapq.heappop(free))
+        elif self._deadline[i] > self._arr[i]:
+            self._status[i] = STATUS_WAITING
+            self._waiting[c].append(i)
+            self._n_waiting += 1
+        else:
+            self._turn_away(i, self.env.now)
+
+    def _turn_away(self, i: int, t: float) -> None:
+        self._status[i] = STATUS_TURNED_AWAY
+        self._leave_s[i] = t
+        self.n_turned_away += 1
+        if self.on_turned_away is not None:
+            self.on_turned_away(i, t)
+
+    def _plug(self, i: int, sock: int) -> None:
+        env = self.env
+        now = env._now
+        t_dep = self._dep[i]
+        if t_dep <= now:
+            self._turn_away(i, now)
+            heapq.heappush(self._free[self._stype[sock]], sock)
+            return
+        self._status[i] = STATUS_CHARGING
+        self._plug_s[i] = now
+        self._socket_of[i] = sock
+        self.sock_sess[sock] = i
+        pmax = self._pmax[i]
+        rating = self._rating[sock]
+        vmax = pmax if pmax < rating else rating
+        erem = self._ereq[i]
+        st = self._st
+        n = self.n_sockets
+        st[sock] = vmax  # rows: VMAX, EREM, TDEP, OCC, PD
+        st[n + sock] = erem
+        st[2 * n + sock] = t_dep
+        st[3 * n + sock] = 1.0
+        e_step = vmax * self.dt_h
+        st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
+        left_h = (self._t_step_end - now) / 3600.0
+        lim = self._lim[sock]
+        p = lim if lim < vmax else vmax
+        if left_h > 0.0 and p * left_h > erem:
+            p = erem / left_h
+        self._p[sock] = p
+        self._mid[sock] = now
+        self.n_occupied += 1
+        env.timeout(t_dep - now, value=sock).callbacks.append(self._on_depart)
+
+    def _on_depart(self, event: simpy.Event) -> None:
+        self.events += 1
+        sock: int = event.value  # type: ignore[assignment]
+        now = self.env.now
+        i = self.sock_sess[sock]
+        p = self._p[sock]
+        e_part = 0.0
+        if p > 0.0:
+            e_part = p * (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            self._part[sock] += e_part
+            self._part_any = True
+        st = self._st
+        self._e_del[i] = self._ereq[i] - st[self._o_erem + sock] + e_part
+        self._status[i] = STATUS_DONE
+        self._leave_s[i] = now
+        self.sock_sess[sock] = -1
+        st[self._o_vmax + sock] = 0.0
+        st[self._o_erem + sock] = 0.0
+        st[self._o_tdep + sock] = math.inf
+        st[self._o_occ + sock] = 0.0
+        st[self._o_pd + sock] = 0.0
+        self._p[sock] = 0.0
+        self.n_occupied -= 1
+        c = self._stype[sock]
+        q = self._waiting[c]
+        while q:
+            j = q.popleft()
+            self._n_waiting -= 1
+            if self._deadline[j] < now:
+                self._turn_away(j, self._deadline[j])
+                continue
+            self._plug(j, sock)
+            return
+        heapq.heappush(self._free[c], sock)
+
+    def _prune_waiting(self) -> None:
+        now = self.env.now
+        for q in self._waiting:
+            while q:
+                j = q[0]
+                if self._deadline[j] >= now:
+                    break
+                q.popleft()
+                self._n_waiting -= 1
+                self._turn_away(j, self._deadline[j])
+
+    # -------------------------------------------------------------- step API
+    @property
+    def n_waiting(self) -> int:
+        """Vehicles waiting for a socket now (expired ones pruned)."""
+        if self._n_waiting:
+            self._prune_waiting()
+        return self._n_waiting
+
+    def observe(self) -> SocketArrays:
+        """Socket arrays at the step start (fresh read-only arrays)."""
+        if self.n_occupied == 0:
+            return self._empty
+        snap = self._state.copy()
+        snap.flags.writeable = False
+        pd_kw = snap[self._PD]
+        return SocketArrays(
+            type_code=self._type_ro,  # type: ignore[arg-type]
+            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
+            occupied=frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
+            p_demand_kw=pd_kw,
+            e_remaining_kwh=snap[self._EREM],
+            t_departure_s=snap[self._TDEP],
+            n_occupied=self.n_occupied,
+            p_demand_total_kw=float(pd_kw.sum()),
+        )
+
+    def begin_step(self, p_max_kw: FloatArray) -> None:
+        """Apply per-socket limits [kW] for the step that starts now."""
+        now = self.env.now
+        self._t_step0 = now
+        self._t_step_end = now + self.dt_s
+        self.sock_limit[:] = p_max_kw
+        self._mid.clear()
+        if self.n_occupied == 0:
+            return
+        np.minimum(p_max_kw, self.sock_pd, out=self.sock_p)
+        np.maximum(self.sock_p, 0.0, out=self.sock_p)
+
+    def end_step(self, e_socket_kwh: FloatArray) -> float:
+        """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total."""
+        if self.n_occupied == 0 and not self._part_any:
+            return 0.0  # the recorder row is already zero
+        np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        if self._mid:  # sockets that started inside the step: from their start only
+            now = self.env.now
+            p = self._p
+            for sock, t0 in self._mid.items():
+                e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
+            self._mid.clear()
+        erem = self.sock_erem
+        erem -= e_socket_kwh
+        erem[erem < 1e-9] = 0.0  # float crumbs of a finished charge
+        np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
+        np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        if self._part_any:
+            e_socket_kwh += self.sock_e_part
+            self.sock_e_part.fill(0.0)
+            self._part_any = False
+        return float(e_socket_kwh.sum())
+
+    def finish(self) -> None:
+        """Close the books at the end of the horizon (plugged vehicles are cut off)."""
+        now = self.env.now
+        self._prune_waiting()
+        for sock, i in enumerate(self.sock_sess):
+            if i >= 0:
+                self._e_del[i] = self._ereq[i] - self._st[self._o_erem + sock]
+                self._leave_s[i] = now

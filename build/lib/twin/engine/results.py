@@ -1,0 +1,466 @@
+"""Results of a run: per-step table, sessions, 24-hour profiles, summary KPIs (SPEC §5).
+
+Everything is computed vectorised from the recorder's arrays after the loop, and written
+atomically (temporary folder, then rename) as Parquet and CSV plus ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twin.atomic import replace_dir, temp_sibling
+from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
+from twin.config import ConfigError
+from twin.engine import RunOutput
+from twin.engine.balance import allocate_flows, balance_residual
+from twin.types import VEHICLE_TYPES
+
+SEED_COLUMNS = (
+    "pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
+    "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_discharge_kwh",
+    "bess_action_kwh", "bess_mode", "bess_to_ev_kwh", "bess_to_mall_kwh",
+    "bess_total_discharge_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh", "grid_import_kwh",
+    "grid_export_kwh", "soc_percent", "soc_kwh", "cost_savings_hp_soles",
+    "co2_avoided_indirect_kg", "ev_demand_after_bess_kwh", "mall_demand_after_bess_kwh",
+    "load_after_bess_kwh",
+)
+
+OUTPUT_FILES = ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
+                "summary.json")
+
+
+@dataclass
+class Results:
+    """Tables and KPIs of one run."""
+
+    timeseries: pd.DataFrame
+    sessions: pd.DataFrame
+    daily_profile: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def _socket_col(i: int) -> str:
+    return f"p_socket_{i:02d}_kw"
+
+
+def build_timeseries(out: RunOutput) -> pd.DataFrame:
+    """The per-step table (seed-001 columns first, then the twin's own)."""
+    n = out.steps_done
+    inp = out.inputs
+    rec = out.rec
+    site = out.scenario.site
+    dt_h = inp.dt_s / 3600.0
+    e_pv = rec.p_pv_kw[:n] * dt_h
+    e_mall = rec.p_mall_kw[:n] * dt_h
+    e_ev = rec.e_ev_kwh[:n]
+    e_ch = rec.e_bess_charge_kwh[:n]
+    e_dis = rec.e_bess_discharge_kwh[:n]
+    fl = allocate_flows(e_pv, e_ev, e_mall, e_ch, e_dis, site.grid.export_limit_kw * dt_h)
+    price = inp.price_per_kwh[:n]
+    is_peak = inp.is_peak[:n]
+    stored = rec.e_bess_stored_kwh[:n]
+    cap = rec.cap_kwh[:n]
+    tar = site.tariff
+    co2 = site.grid.co2_kg_per_kwh
+    bess_total = fl["bess_to_ev_kwh"] + fl["bess_to_mall_kwh"]
+    action = e_dis - e_ch
+    mode = np.where(action > 1e-12, "discharge", np.where(action < -1e-12, "charge", "idle"))
+    phase_names = {int(k): v for k, v in out.controller.phases.items()}
+    phase = rec.phase[:n]
+    cols: dict[str, Any] = {
+        "timestamp": inp.index[:n],
+        "pv_kwh": e_pv,
+        "ev_kwh": e_ev,
+        "mall_kwh": e_mall,
+        "load_kwh": e_ev + e_mall,
+        "pv_to_ev_kwh": fl["pv_to_ev_kwh"],
+        "pv_to_bess_kwh": fl["pv_to_bess_kwh"],
+        "pv_to_mall_kwh": fl["pv_to_mall_kwh"],
+        "pv_curtailed_kwh": fl["pv_curtailed_kwh"],
+        "bess_charge_kwh": e_ch,
+        "bess_discharge_kwh": e_dis,
+        "bess_action_kwh": action,
+        "bess_mode": mode,
+        "bess_to_ev_kwh": fl["bess_to_ev_kwh"],
+        "bess_to_mall_kwh": fl["bess_to_mall_kwh"],
+        "bess_total_discharge_kwh": bess_total,
+        "grid_import_ev_kwh": fl["grid_import_ev_kwh"],
+        "grid_import_mall_kwh": fl["grid_import_mall_kwh"],
+        "grid_import_kwh": fl["grid_import_kwh"],
+        "grid_export_kwh": fl["grid_export_kwh"],
+        "soc_percent": np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0) * 100.0, 0.0),
+        "soc_kwh": stored,
+        "cost_savings_hp_soles": np.where(
+            is_peak, bess_total * (tar.peak_price_per_kwh - tar.offpeak_price_per_kwh), 0.0),
+        "co2_avoided_indirect_kg": bess_total * co2,
+        "ev_demand_after_bess_kwh": np.maximum(e_ev - fl["bess_to_ev_kwh"], 0.0),
+        "mall_demand_after_bess_kwh": np.maximum(e_mall - fl["bess_to_mall_kwh"], 0.0),
+    }
+    cols["load_after_bess_kwh"] = cols["ev_demand_after_bess_kwh"] + cols["mall_demand_after_bess_kwh"]
+    cols.update({
+        "t_s": np.arange(n) * inp.dt_s,
+        "tariff_period": np.where(is_peak, "HP", "HFP"),
+        "tariff_soles_per_kwh": price,
+        "grid_cost_soles": fl["grid_import_kwh"] * price,
+        "co2_grid_kg": fl["grid_import_kwh"] * co2,
+        "grid_to_bess_kwh": fl["grid_to_bess_kwh"],
+        "pv_export_kwh": fl["pv_export_kwh"],
+        "phase": phase,
+        "phase_name": pd.Categorical([phase_names.get(int(p), str(p)) for p in phase])
+        if n < 50_000 else pd.Series(phase).map(phase_names).astype("category").to_numpy(),
+        "p_bess_request_kw": rec.p_bess_request_kw[:n],
+        "p_bess_command_kw": rec.p_bess_command_kw[:n],
+        "p_bess_kw": action / dt_h,
+        "p_grid_kw": fl["grid_import_kwh"] / dt_h,
+        "capacity_kwh": cap,
+        "safety_clamps": rec.n_clamps[:n],
+        "n_plugged": rec.n_plugged[:n],
+        "n_waiting": rec.n_waiting[:n],
+        "balance_residual_kwh": balance_residual(e_pv, e_ev, e_mall, e_ch, e_dis, fl),
+    })
+    e_sock = rec.e_socket_kwh[:n]
+    inv_dt = np.float32(1.0 / dt_h)
+    for i in range(e_sock.shape[1]):
+        cols[_socket_col(i)] = e_sock[:, i] * inv_dt  # float32 mean power [kW]
+    return pd.DataFrame(cols, copy=False)
+
+
+def build_sessions(out: RunOutput) -> pd.DataFrame:
+    """One row per session: requested vs delivered, wait, outcome."""
+    fleet = out.sessions
+    idx0 = out.inputs.index[0]
+    if fleet is None:
+        return pd.DataFrame({c: [] for c in (
+            "session_id", "vehicle_type", "arrival", "planned_departure", "plug_in", "leave",
+            "wait_min", "socket", "e_req_kwh", "e_delivered_kwh", "p_max_kw", "status", "satisfied")})
+    s = fleet.s
+    # sessions that have not arrived when the run stopped are left out
+    arrived = fleet.status != 0
+    t_end = out.steps_done * out.inputs.dt_s
+    arrived &= s.arrival_s < t_end
+
+    def ts(sec: np.ndarray) -> pd.DatetimeIndex:
+        return idx0 + pd.to_timedelta(sec, unit="s")
+
+    plug = fleet.plug_s[arrived]
+    arr = s.arrival_s[arrived]
+    status = fleet.status[arrived]
+    e_req = s.e_req_kwh[arrived]
+    e_del = fleet.e_del_kwh[arrived]
+    wait = np.where(np.isnan(plug), fleet.leave_s[arrived] - arr, plug - arr) / 60.0
+    return pd.DataFrame({
+        "session_id": np.flatnonzero(arrived),
+        "vehicle_type": pd.Categorical.from_codes(
+            s.type_code[arrived], categories=pd.Index(list(VEHICLE_TYPES))),
+        "arrival": ts(arr),
+        "planned_departure": ts(s.departure_s[arrived]),
+        "plug_in": ts(plug),
+        "leave": ts(fleet.leave_s[arrived]),
+        "wait_min": wait,
+        "socket": fleet.socket_of[arrived],
+        "e_req_kwh": e_req,
+        "e_delivered_kwh": e_del,
+        "p_max_kw": s.p_max_kw[arrived],
+        "status": pd.Categorical([STATUS_NAMES[int(x)] for x in status]),
+        "satisfied": (status != STATUS_TURNED_AWAY) & (e_del >= e_req - 1e-6),
+    })
+
+
+PROFILE_COLUMNS = ("pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
+                   "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_discharge_kwh",
+                   "bess_to_ev_kwh", "bess_to_mall_kwh", "grid_import_kwh", "grid_import_ev_kwh",
+                   "grid_import_mall_kwh", "grid_cost_soles", "cost_savings_hp_soles",
+                   "co2_avoided_indirect_kg")
+
+
+def build_daily_profile(ts: pd.DataFrame) -> pd.DataFrame:
+    """Mean 24-hour profile [kWh per hour] for all days, weekdays and weekends (seed 003)."""
+    t = ts["timestamp"]
+    frame = ts[list(PROFILE_COLUMNS)].copy()
+    frame["date"] = t.dt.date
+    frame["hour"] = t.dt.hour
+    hourly = frame.groupby(["date", "hour"], sort=True).sum()
+    soc = ts.assign(date=t.dt.date, hour=t.dt.hour).groupby(["date", "hour"])["soc_percent"].mean()
+    hourly["soc_percent"] = soc
+    hourly = hourly.reset_index()
+    wd = pd.to_datetime(hourly["date"]).dt.day_of_week
+    parts = []
+    for name, mask in (("all", np.ones(len(hourly), bool)), ("weekday", (wd < 5).to_numpy()),
+                       ("weekend", (wd >= 5).to_numpy())):
+        if mask.any():
+            g = hourly[mask].drop(columns=["date"]).groupby("hour").mean().reset_index()
+            g.insert(0, "day_type", name)
+            parts.append(g)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _f(x: Any) -> float:
+    v = float(x)
+    return v if math.isfinite(v) else 0.0
+
+
+def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, Any]:
+    """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more)."""
+    scn = out.scenario
+    site = scn.site
+    cfg = scn.config
+    n = out.steps_done
+    dt_h = cfg.dt / 3600.0
+    days = n * dt_h / 24.0
+    tot = {c: _f(ts[c].sum()) for c in (
+        "pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
+        "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_discharge_kwh",
+        "bess_to_ev_kwh", "bess_to_mall_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh",
+        "grid_import_kwh", "grid_export_kwh", "grid_to_bess_kwh", "grid_cost_soles",
+        "cost_savings_hp_soles", "co2_avoided_indirect_kg", "co2_grid_kg")}
+    price = ts["tariff_soles_per_kwh"].to_numpy()
+    load = ts["load_kwh"].to_numpy()
+    net = np.maximum(load - ts["pv_kwh"].to_numpy(), 0.0)
+    cost_base = _f((load * price).sum())
+    cost_pv_only = _f((net * price).sum())
+    co2f = site.grid.co2_kg_per_kwh
+    co2_base = tot["load_kwh"] * co2f
+    cap0 = site.bess.e_capacity_kwh
+    cap_end = _f(ts["capacity_kwh"].iloc[-1]) if n else cap0
+    dod = site.bess.soc_max_frac - site.bess.soc_min_frac
+    soc = ts["soc_percent"]
+    resid = ts["balance_residual_kwh"].abs()
+    phases = ts["phase"].to_numpy()
+    names = {int(k): v for k, v in out.controller.phases.items()}
+    phase_hours = {names.get(int(p), str(p)): _f((phases == p).sum() * dt_h) for p in np.unique(phases)}
+    n_sess = len(sessions)
+    status = sessions["status"].astype(str) if n_sess else pd.Series([], dtype=str)
+    waits = (sessions["wait_min"].to_numpy(dtype=float)[sessions["plug_in"].notna().to_numpy()]
+             if n_sess else np.zeros(0))
+    dec = out.rec.decide_s[:n]
+    fleet = out.sessions
+    events = (fleet.events if fleet is not None else 0) + n
+    pv_kwp = site.pv.p_dc_kwp
+    summary: dict[str, Any] = {
+        "scenario": scn.config.name,
+        "scenario_file": str(scn.path),
+        "site": site.name,
+        "controller": out.controller.name,
+        "seed": cfg.seed,
+        "start": str(scn.index[0]),
+        "end": str(scn.index[0] + pd.Timedelta(seconds=n * cfg.dt)),
+        "dt_s": cfg.dt,
+        "n_steps": cfg.n_steps,
+        "steps_done": n,
+        "interrupted": out.interrupted,
+        "days": days,
+        # battery (seed 003 names)
+        "capacity_kwh": cap0,
+        "nominal_power_kw": max(site.bess.p_charge_max_kw, site.bess.p_discharge_max_kw),
+        "dod": dod,
+        "eta_roundtrip": site.bess.eta_roundtrip,
+        "technology": site.bess.technology,
+        # energy [kWh]
+        **{f"{k}": v for k, v in tot.items() if k.endswith("_kwh")},
+        "pv_specific_yield_kwh_per_kwp": tot["pv_kwh"] / pv_kwp * (365.0 / days)
+        if pv_kwp > 0 and days else 0.0,
+        "pv_annualised_kwh": tot["pv_kwh"] * 365.0 / days if days else 0.0,
+        "mall_annualised_kwh": tot["mall_kwh"] * 365.0 / days if days else 0.0,
+        "ev_annualised_kwh": tot["ev_kwh"] * 365.0 / days if days else 0.0,
+        "self_sufficiency": 1.0 - tot["grid_import_kwh"] / tot["load_kwh"] if tot["load_kwh"] else 0.0,
+        "pv_self_consumption": (tot["pv_kwh"] - tot["pv_curtailed_kwh"] - tot["grid_export_kwh"])
+        / tot["pv_kwh"] if tot["pv_kwh"] else 0.0,
+        "ev_coverage": (tot["pv_to_ev_kwh"] + tot["bess_to_ev_kwh"]) / tot["ev_kwh"]
+        if tot["ev_kwh"] else 0.0,
+        "ev_coverage_bess": tot["bess_to_ev_kwh"] / tot["ev_kwh"] if tot["ev_kwh"] else 0.0,
+        "cycles_per_day": tot["bess_discharge_kwh"] / cap0 / days if cap0 and days else 0.0,
+        # cost [currency]
+        "currency": site.tariff.currency,
+        "cost_baseline_soles": cost_base,
+        "cost_pv_only_soles": cost_pv_only,
+        "cost_grid_import_soles": tot["grid_cost_soles"],
+        "savings_bess_soles": cost_pv_only - tot["grid_cost_soles"],
+        "savings_total_soles": cost_base - tot["grid_cost_soles"],
+        "cost_savings_hp_soles": tot["cost_savings_hp_soles"],
+        # CO2 [kg]
+        "co2_emissions_kg": tot["co2_grid_kg"],
+        "co2_baseline_kg": co2_base,
+        "co2_avoided_kg": co2_base - tot["co2_grid_kg"],
+        "co2_avoided_indirect_kg": tot["co2_avoided_indirect_kg"],
+        "co2_reduction_percent": (co2_base - tot["co2_grid_kg"]) / co2_base * 100.0 if co2_base else 0.0,
+        # grid
+        "peak_grid_import_kw": _f(ts["p_grid_kw"].max()) if n else 0.0,
+        # SOC and fade
+        "soc_min_percent": _f(soc.min()) if n else 0.0,
+        "soc_max_percent": _f(soc.max()) if n else 0.0,
+        "soc_mean_percent": _f(soc.mean()) if n else 0.0,
+        "capacity_end_kwh": cap_end,
+        "capacity_fade_kwh": cap0 - cap_end,
+        "capacity_fade_percent": (cap0 - cap_end) / cap0 * 100.0 if cap0 else 0.0,
+        # EV sessions
+        "sessions_total": n_sess,
+        "sessions_served": int((status == "served").sum() + (status == "plugged").sum()),
+        "sessions_satisfied": int(sessions["satisfied"].sum()) if n_sess else 0,
+        "sessions_turned_away": int((status == "turned_away").sum()),
+        "sessions_unfinished": int((status == "plugged").sum() + (status == "waiting").sum()),
+        "ev_energy_requested_kwh": _f(sessions["e_req_kwh"].sum()) if n_sess else 0.0,
+        "ev_energy_delivered_kwh": _f(sessions["e_delivered_kwh"].sum()) if n_sess else 0.0,
+        "wait_mean_min": _f(np.mean(waits)) if len(waits) else 0.0,
+        "wait_p95_min": _f(np.quantile(waits, 0.95)) if len(waits) else 0.0,
+        # controller and safety
+        "phase_names": {str(k): v for k, v in names.items()},
+        "phase_hours": phase_hours,
+        "safety_clamps_total": out.clamps.total,
+        "safety_clamps_by_reason": dict(sorted(out.clamps.by_reason.items())),
+        "reverse_flow_cuts": out.n_reverse_flow_cuts,
+        "energy_balance_residual_max_kwh": _f(resid.max()) if n else 0.0,
+        # tariff (seed 003)
+        "osinergmin_tariff": {
+            "energia_hp_soles_kwh": site.tariff.peak_price_per_kwh,
+            "energia_hfp_soles_kwh": site.tariff.offpeak_price_per_kwh,
+            "horas_punta": [h for h in range(24)
+                            if site.tariff.peak_start_hour <= h < site.tariff.peak_end_hour],
+        },
+        # performance
+        "sim_wall_s": out.sim_wall_s,
+        "inputs_wall_s": out.inputs_wall_s,
+        "ticks_per_s": n / out.sim_wall_s if out.sim_wall_s > 0 else 0.0,
+        "events": events,
+        "events_per_s": events / out.sim_wall_s if out.sim_wall_s > 0 else 0.0,
+        "decide_median_us": _f(np.median(dec) * 1e6) if n else 0.0,
+        "decide_p99_us": _f(np.quantile(dec, 0.99) * 1e6) if n else 0.0,
+    }
+    return summary
+
+
+def build_results(out: RunOutput) -> Results:
+    """All tables and the summary of a run."""
+    ts = build_timeseries(out)
+    sessions = build_sessions(out)
+    prof = build_daily_profile(ts) if len(ts) else pd.DataFrame()
+    return Results(ts, sessions, prof, build_summary(out, ts, sessions))
+
+
+#: Summary keys that change from run to run (wall time), left out of determinism checks.
+VOLATILE_KEYS = frozenset({"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s",
+                           "decide_median_us", "decide_p99_us"})
+
+
+def iso_local(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Timezone-aware timestamps as ISO 8601 strings with their UTC offset, vectorised.
+
+    ``2024-01-01T09:15:00-05:00``; NaT becomes an empty string.
+    """
+    idx = pd.DatetimeIndex(ts)
+    if idx.tz is None:
+        raise ValueError("timestamps must be timezone-aware")
+    local = idx.tz_localize(None)
+    utc = idx.tz_convert("UTC").tz_localize(None)
+    base = np.datetime_as_string(local.to_numpy().astype("datetime64[s]"), unit="s")
+    nat = np.asarray(idx.isna())
+    td = np.where(nat, np.timedelta64(0, "ns"), (local - utc).to_numpy())
+    off_min = (td // np.timedelta64(1, "m")).astype(np.int64)
+    uniq = {int(m): f"{'+' if m >= 0 else '-'}{abs(int(m)) // 60:02d}:{abs(int(m)) % 60:02d}"
+            for m in np.unique(off_min[~nat])}
+    suffix = np.array([uniq.get(int(m), "") for m in off_min]) if len(uniq) > 1 else \
+        np.full(len(idx), next(iter(uniq.values()), ""))
+    out = np.char.add(base.astype(str), suffix.astype(str)).astype(object)
+    out[nat] = ""
+    return out
+
+
+def write_csv(df: pd.DataFrame, path: Path, chunk_rows: int = 50_000) -> None:
+    """Write ``df`` as CSV quickly (pyarrow, in chunks to bound memory); timestamps as
+    local ISO 8601 with their offset."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    writer = None
+    try:
+        for start in range(0, max(len(df), 1), chunk_rows):
+            part = df.iloc[start:start + chunk_rows]
+            frame = {}
+            for c in part.columns:
+                col = part[c]
+                if isinstance(col.dtype, pd.DatetimeTZDtype):
+                    frame[c] = pa.array(iso_local(col), type=pa.string())
+                elif isinstance(col.dtype, pd.CategoricalDtype):
+                    frame[c] = pa.array(col.astype(str).to_numpy(), type=pa.string())
+                else:
+                    frame[c] = pa.array(col.to_numpy())
+            table = pa.table(frame)
+            if writer is None:
+                writer = pacsv.CSVWriter(str(path), table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -> None:
+    """Write ``df`` as Parquet in row groups of ``chunk_rows`` (bounded memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, max(len(df), 1), chunk_rows):
+            table = pa.Table.from_pandas(df.iloc[start:start + chunk_rows], preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(str(path), table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+RUN_MARKER = "summary.json"
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Refuse an output folder that exists and is not a run folder (it would be replaced).
+
+    Raises
+    ------
+    ConfigError
+        When ``out_dir`` is a file, or a non-empty folder without ``summary.json``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_file():
+        raise ConfigError(f"--out {out_dir}: is a file; name a folder for the run's outputs")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / RUN_MARKER).exists():
+        raise ConfigError(
+            f"--out {out_dir}: the folder exists and is not a run folder (no {RUN_MARKER}); "
+            "a run replaces its output folder, so name a new or empty folder, or an old run's"
+        )
+
+
+def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True) -> Path:
+    """Write the run's files into ``out_dir`` atomically and return it.
+
+    Files are written into a temporary sibling folder which then replaces ``out_dir``,
+    so a reader never sees a half-written run and a failure leaves nothing behind.
+    """
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir)
+    tmp = temp_sibling(out_dir)
+    try:
+        ts = res.timeseries
+        if parquet:
+            write_parquet(ts, tmp / "timeseries.parquet")
+            res.sessions.to_parquet(tmp / "sessions.parquet", index=False)
+        if csv:
+            write_csv(ts, tmp / "timeseries.csv")
+            write_csv(res.sessions, tmp / "sessions.csv")
+        res.daily_profile.to_csv(tmp / "daily_profile.csv", index=False, float_format="%.9g")
+        with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
+            json.dump(res.summary, fh, indent=2, sort_keys=False, allow_nan=False)
+            fh.write("\n")
+        replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

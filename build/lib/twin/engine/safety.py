@@ -1,0 +1,169 @@
+"""The one safety layer between every controller and the devices.
+
+It is the only place where a setpoint is bent, and it reports every bend (a ``Clamp``
+with a reason) to a ``ClampLog``. Checks, in order:
+
+1. telemetry invalid → battery to 0 kW, sockets to their failsafe power;
+2. non-finite values → 0;
+3. battery power limits (charge / discharge);
+4. battery SOC window over the step (with the one-way efficiencies);
+5. socket limits: 0 ≤ p ≤ rating;
+6. no reverse flow: discharge ≤ site load after PV + export limit;
+7. grid import limit (if set): cut battery charging first, then scale the sockets.
+
+Checks 6 and 7 need the meters. When a meter reading is invalid (comm failure, garbage),
+they use the last valid PV and mall values with a margin on the safe side of each check
+(no reverse flow: PV higher and mall lower by ``meter_margin_frac``; import limit: the
+other way round), and every such step is counted (reason ``meters_invalid``): never a
+frozen value silently. Before any valid reading, the battery may not discharge.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from twin.types import Clamp, ClampLog, FloatArray, Setpoints, SiteObservation
+
+_EPS_KW = 1e-9
+
+#: Every reason the safety layer reports (metrics pre-create them so that they read 0).
+CLAMP_REASONS: tuple[str, ...] = (
+    "bess_telemetry_invalid", "bess_not_finite", "sockets_telemetry_invalid", "socket_rating",
+    "socket_negative", "socket_not_finite", "bess_discharge_limit", "bess_charge_limit",
+    "bess_soc_min", "bess_soc_max", "meters_invalid", "no_reverse_flow", "grid_import_limit",
+)
+
+
+class SafetyLayer:
+    """Keeps setpoints inside the devices' envelope.
+
+    Parameters
+    ----------
+    export_limit_kw : power the site may push into the grid [kW] (0 = isolated grid).
+    import_limit_kw : grid import limit [kW], or None for no limit.
+    socket_failsafe_kw : per-socket power commanded while charger telemetry is invalid [kW].
+    log : where clamps are reported.
+    meter_margin_frac : margin on the last valid meter values while the meters are
+        invalid [fraction].
+    """
+
+    def __init__(self, export_limit_kw: float = 0.0, import_limit_kw: float | None = None,
+                 socket_failsafe_kw: float = 0.0, log: ClampLog | None = None,
+                 meter_margin_frac: float = 0.2) -> None:
+        self.export_limit_kw = export_limit_kw
+        self.meter_margin_frac = meter_margin_frac
+        self._meters: tuple[float, float] | None = None  # last valid (PV, mall) [kW]
+        self.import_limit_kw = import_limit_kw
+        self.socket_failsafe_kw = socket_failsafe_kw
+        self.log = log if log is not None else ClampLog()
+        self.n_step_clamps = 0
+        self._checked: object = None  # a read-only setpoint array already found in bounds
+
+    def _bend(self, k: int, reason: str, device: str, req: float, app: float) -> None:
+        self.log.add(Clamp(k, reason, device, req, app))
+        self.n_step_clamps += 1
+
+    def clamp(self, sp: Setpoints, obs: SiteObservation) -> tuple[float, FloatArray]:
+        """Return (battery power [kW], per-socket limits [kW]) that are safe to apply."""
+        self.n_step_clamps = 0
+        k = obs.k
+        b = obs.bess
+        s = obs.sockets
+        rating = s.p_rating_kw
+        p = float(sp.p_bess_kw)
+        ps = sp.p_socket_max_kw
+        if ps is not rating and ps.shape != rating.shape:
+            raise ValueError(
+                f"controller returned {ps.shape[0] if ps.ndim else 0} socket setpoints "
+                f"for {rating.shape[0]} sockets"
+            )
+        # 1-2: invalid telemetry, non-finite values
+        if not b.valid:
+            if p != 0.0:
+                self._bend(k, "bess_telemetry_invalid", "bess", p, 0.0)
+            p = 0.0
+        elif not math.isfinite(p):
+            self._bend(k, "bess_not_finite", "bess", p, 0.0)
+            p = 0.0
+        if not s.valid:
+            safe = np.minimum(rating, self.socket_failsafe_kw)
+            if not np.array_equal(ps, safe):
+                self._bend(k, "sockets_telemetry_invalid", "sockets", float(np.nansum(ps)),
+                           float(safe.sum()))
+            ps = safe
+        elif ps is not rating and ps is not self._checked:
+            over = ps > rating
+            under = ps < 0.0
+            bad = ~np.isfinite(ps)
+            if over.any() or under.any() or bad.any():
+                fixed = np.clip(np.where(bad, 0.0, ps), 0.0, rating)
+                for reason, mask in (("socket_rating", over), ("socket_negative", under),
+                                     ("socket_not_finite", bad)):
+                    if mask.any():
+                        self._bend(k, reason, "sockets", float(np.nansum(ps[mask])),
+                                   float(fixed[mask].sum()))
+                ps = fixed
+            elif not ps.flags.writeable:
+                self._checked = ps  # cannot change any more: no need to check it again
+        # 3: power limits
+        if p > b.p_discharge_max_kw + _EPS_KW:
+            self._bend(k, "bess_discharge_limit", "bess", p, b.p_discharge_max_kw)
+            p = b.p_discharge_max_kw
+        elif p < -b.p_charge_max_kw - _EPS_KW:
+            self._bend(k, "bess_charge_limit", "bess", p, -b.p_charge_max_kw)
+            p = -b.p_charge_max_kw
+        # 4: SOC window over the step
+        dt_h = obs.dt_s / 3600.0
+        if p > 0.0:
+            p_max = max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
+            if p > p_max + _EPS_KW:
+                self._bend(k, "bess_soc_min", "bess", p, p_max)
+                p = p_max
+        elif p < 0.0:
+            p_max = max(0.0, (b.soc_max_frac * b.e_capacity_kwh - b.e_kwh) / b.eta_charge / dt_h)
+            if -p > p_max + _EPS_KW:
+                self._bend(k, "bess_soc_max", "bess", p, -p_max)
+                p = -p_max
+        # 6-7: site bus
+        if not s.n_occupied:
+            p_ev = 0.0
+        elif ps is rating:  # full allowance: demand is already <= rating
+            p_ev = s.p_demand_total_kw
+        else:
+            p_ev = float(np.minimum(ps, s.p_demand_kw).sum())
+        p_ev_all = p_ev + obs.p_ev_inflexible_kw
+        if obs.meters_valid:
+            self._meters = (obs.p_pv_kw, obs.p_mall_kw)
+            net_kw = net_hi = p_ev_all + obs.p_mall_kw - obs.p_pv_kw
+        else:
+            m = self.meter_margin_frac
+            if self._meters is None:
+                net_kw, net_hi = -math.inf, math.inf  # nothing known: no discharge
+            else:
+                pv, mall = self._meters
+                net_kw = p_ev_all + mall * (1.0 - m) - pv * (1.0 + m)  # low: no reverse flow
+                net_hi = p_ev_all + mall * (1.0 + m) - pv * (1.0 - m)  # high: import limit
+            self._bend(k, "meters_invalid", "meters", obs.p_pv_kw, obs.p_mall_kw)
+        if p > 0.0:
+            cap = max(net_kw, 0.0) + self.export_limit_kw
+            if p > cap + _EPS_KW:
+                self._bend(k, "no_reverse_flow", "bess", p, cap)
+                p = cap
+        lim = self.import_limit_kw
+        if lim is not None:
+            imp = net_hi - p
+            if imp > lim + _EPS_KW:
+                excess = imp - lim
+                if p < 0.0:
+                    cut = min(-p, excess)
+                    self._bend(k, "grid_import_limit", "bess", p, p + cut)
+                    p += cut
+                    excess -= cut
+                if excess > _EPS_KW and p_ev > 0.0:
+                    scale = max(0.0, (p_ev - excess) / p_ev)
+                    new_ps = np.minimum(ps, s.p_demand_kw) * scale
+                    self._bend(k, "grid_import_limit", "sockets", p_ev, p_ev * scale)
+                    ps = new_ps
+        return p, ps

@@ -1,0 +1,82 @@
+"""Exogenous inputs of a run as plain tables (no SimPy): what controllers and forecasters
+may read.
+
+``PlantInputs`` holds one value per step (PV, mall, calendar, tariff) and the EV
+sessions; ``SessionTable`` the sessions (columnar, sorted by arrival); ``SocketSpec`` the
+station's sockets. Built by ``twin.components.inputs.build_inputs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from twin.config import EvConfig
+from twin.types import VEHICLE_TYPES, FloatArray, IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTable:
+    """All sessions of a run, sorted by arrival (columnar).
+
+    Attributes
+    ----------
+    arrival_s : arrival [s since start].
+    departure_s : planned departure [s since start].
+    type_code : vehicle type (index into ``VEHICLE_TYPES``).
+    e_req_kwh : energy requested [kWh].
+    p_max_kw : vehicle charge power limit [kW].
+    patience_s : how long the vehicle waits for a socket [s].
+    """
+
+    arrival_s: FloatArray
+    departure_s: FloatArray
+    type_code: IntArray
+    e_req_kwh: FloatArray
+    p_max_kw: FloatArray
+    patience_s: FloatArray
+
+    @property
+    def n(self) -> int:
+        """Number of sessions."""
+        return int(self.arrival_s.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class SocketSpec:
+    """The sockets of the station (one element per socket)."""
+
+    type_code: IntArray
+    p_rating_kw: FloatArray
+
+    @classmethod
+    def from_config(cls, ev: EvConfig) -> SocketSpec:
+        """Sockets in config order: group by group."""
+        codes: list[int] = []
+        rating: list[float] = []
+        for g in ev.sockets:
+            codes += [VEHICLE_TYPES.index(g.type)] * g.count
+            rating += [g.p_rating_kw] * g.count
+        return cls(np.asarray(codes, dtype=np.int64), np.asarray(rating, dtype=float))
+
+
+@dataclass(frozen=True, slots=True)
+class PlantInputs:
+    """Everything exogenous to the control loop, one value per step."""
+
+    index: pd.DatetimeIndex
+    dt_s: float
+    p_pv_kw: FloatArray
+    p_mall_kw: FloatArray
+    p_ev_profile_kw: FloatArray | None
+    sessions: SessionTable | None
+    hour: FloatArray
+    weekday: np.ndarray
+    price_per_kwh: FloatArray
+    is_peak: np.ndarray
+    ev_open: np.ndarray
+
+
+__all__ = ["PlantInputs", "SessionTable", "SocketSpec"]

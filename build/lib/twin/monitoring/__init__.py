@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics and structured logs of a running twin."""

@@ -1,0 +1,554 @@
+"""Prometheus metrics of the twin: the catalogue, in base units, and the per-step sink.
+
+Everything inside the twin is in kW, kWh, kg and fractions (SPEC §3); Prometheus wants
+base units (watts, joules, grams, ratios, seconds). This module is the only place where
+that conversion happens.
+
+* :class:`TwinMetrics` — every metric of the catalogue on its own ``CollectorRegistry``
+  (no global registry; several twins can live in one process). The registry is
+  :class:`ConsistentRegistry`: a scrape never sees a half-updated step.
+* :class:`MetricsSink` — fed once per settled step through ``Twin.on_step``; it reads the
+  recorder's row for the step, splits the step energies into flows with
+  :func:`twin.engine.balance.allocate_flows` (the same function the results use) and updates
+  the metrics.
+
+The catalogue is documented in ``docs/metrics.md`` (name, type, labels, unit, meaning).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics_core import Metric
+
+from twin.engine.balance import allocate_flows
+from twin.engine.safety import CLAMP_REASONS
+from twin.types import VEHICLE_TYPES
+
+if TYPE_CHECKING:
+    from twin.engine import Twin
+
+#: Conversions, written once [base unit per twin unit].
+W_PER_KW = 1_000.0
+J_PER_KWH = 3.6e6
+G_PER_KG = 1_000.0
+
+#: Energy flows with a counter each: name in the metric → column of the per-step table.
+FLOWS: dict[str, str] = {
+    "pv_to_ev": "pv_to_ev_kwh",
+    "pv_to_bess": "pv_to_bess_kwh",
+    "pv_to_mall": "pv_to_mall_kwh",
+    "pv_curtailed": "pv_curtailed_kwh",
+    "pv_export": "pv_export_kwh",
+    "bess_to_ev": "bess_to_ev_kwh",
+    "bess_to_mall": "bess_to_mall_kwh",
+    "grid_to_ev": "grid_import_ev_kwh",
+    "grid_to_mall": "grid_import_mall_kwh",
+    "grid_to_bess": "grid_to_bess_kwh",
+}
+
+#: Totals with a counter each (not flows; sums of flows or meter readings).
+TOTALS: dict[str, str] = {
+    "pv": "pv_kwh",
+    "ev": "ev_kwh",
+    "mall": "mall_kwh",
+    "grid_import": "grid_import_kwh",
+    "bess_charge": "bess_charge_kwh",
+    "bess_discharge": "bess_discharge_kwh",
+}
+
+
+#: Device links with communication-health metrics (filled from the adapters' ``health``).
+COMM_DEVICES: tuple[str, ...] = ("bess", "chargers", "meters")
+
+#: Buckets of the controller decide-time histogram [s].
+DECIDE_BUCKETS: tuple[float, ...] = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
+                                     5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25,
+                                     0.5, 1.0)
+
+TARIFF_PERIODS: tuple[str, ...] = ("HP", "HFP")
+
+
+class ConsistentRegistry(CollectorRegistry):
+    """A registry whose ``collect`` and the sink's updates exclude each other.
+
+    The sink updates a few dozen metrics per step; holding :attr:`update_lock` while it
+    does, and while a scrape takes its snapshot, makes every scrape show one step.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(auto_describe=True)
+        self.update_lock = threading.Lock()
+
+    def collect(self) -> Iterable[Metric]:
+        """Snapshot every collector under the update lock, then yield the snapshot."""
+        with self.update_lock:
+            snapshot = list(super().collect())
+        yield from snapshot
+
+
+class TwinMetrics:
+    """The metric catalogue of the twin on its own registry.
+
+    Parameters
+    ----------
+    registry : where to register; a fresh :class:`ConsistentRegistry` when None.
+
+    Notes
+    -----
+    Names carry base units: ``_watts``, ``_joules_total``, ``_grams_total``, ``_ratio``,
+    ``_seconds``. Money has no base unit; cost metrics carry a ``currency`` label.
+    """
+
+    def __init__(self, registry: ConsistentRegistry | None = None) -> None:
+        r = registry if registry is not None else ConsistentRegistry()
+        self.registry = r
+        # run
+        self.run_info = Info("twin_run", "Run identity: run_id, scenario, site, controller, "
+                             "mode (run / live).", registry=r)
+        self.sim_time = Gauge("twin_sim_time_seconds", "Simulated instant reached (end of the "
+                              "last settled step) as a Unix timestamp [s].", registry=r)
+        self.sim_steps = Counter("twin_sim_steps", "Control steps settled.", registry=r)
+        self.sim_steps_planned = Gauge("twin_sim_steps_planned", "Steps in the scenario horizon.",
+                                       registry=r)
+        self.sim_step_seconds = Gauge("twin_sim_step_seconds", "Control step length [s].",
+                                      registry=r)
+        self.sim_speed = Gauge("twin_sim_speed_ratio", "Target simulated seconds per wall "
+                               "second (0 = as fast as possible).", registry=r)
+        self.sim_lag = Gauge("twin_sim_lag_seconds", "How far the real-time run is behind its "
+                             "schedule, in wall time [s] (0 when on time).", registry=r)
+        # powers (mean over the last settled step)
+        self.pv_power = Gauge("twin_pv_power_watts", "PV AC power available [W].", registry=r)
+        self.pv_curtailed_power = Gauge("twin_pv_curtailed_power_watts",
+                                        "PV power curtailed (isolated grid) [W].", registry=r)
+        self.mall_power = Gauge("twin_mall_power_watts", "Mall demand [W].", registry=r)
+        self.ev_power = Gauge("twin_ev_power_watts", "EV charging power delivered [W].",
+                              registry=r)
+        self.grid_import_power = Gauge("twin_grid_import_power_watts",
+                                       "Power imported from the grid [W].", registry=r)
+        self.bess_power = Gauge("twin_bess_power_watts", "Battery AC power [W], + discharge / "
+                                "- charge.", registry=r)
+        self.bess_discharge_power = Gauge("twin_bess_discharge_power_watts",
+                                          "Battery discharge power [W], >= 0.", registry=r)
+        self.bess_charge_power = Gauge("twin_bess_charge_power_watts",
+                                       "Battery charge power [W], >= 0.", registry=r)
+        self.bess_setpoint = Gauge("twin_bess_setpoint_watts", "Battery power setpoint [W] "
+                                   "(+ discharge), by stage: requested by the controller or "
+                                   "commanded after the safety layer.", ["stage"], registry=r)
+        # battery state (end of the last settled step)
+        self.bess_soc = Gauge("twin_bess_soc_ratio", "Battery state of charge [0-1] of the "
+                              "present capacity.", registry=r)
+        self.bess_energy = Gauge("twin_bess_stored_energy_joules", "Energy stored in the "
+                                 "battery [J].", registry=r)
+        self.bess_capacity = Gauge("twin_bess_capacity_joules", "Present battery capacity after "
+                                   "fade [J].", registry=r)
+        # energy counters
+        self.energy_flow = {f: Counter(f"twin_energy_{f}_joules", f"Energy {f.replace('_', ' ')} "
+                                       "since the run start [J].", registry=r) for f in FLOWS}
+        self.energy_total = {f: Counter(f"twin_energy_{f}_joules", f"Energy {f.replace('_', ' ')} "
+                                        "since the run start [J].", registry=r) for f in TOTALS}
+        # cost and CO2
+        self.grid_cost = Counter("twin_grid_cost", "Cost of grid imports since the run start "
+                                 "[currency].", ["currency"], registry=r)
+        self.co2_grid = Counter("twin_co2_grid_grams", "CO2 emitted by grid imports since the "
+                                "run start [g].", registry=r)
+        self.co2_avoided = Counter("twin_co2_avoided_grams", "CO2 avoided by battery discharge "
+                                   "(seed formula: discharge x grid factor) since the run "
+                                   "start [g].", registry=r)
+        self.today_cost = Gauge("twin_today_grid_cost", "Cost of grid imports on the simulated "
+                                "local day of the last settled step [currency].", ["currency"],
+                                registry=r)
+        self.today_savings = Gauge("twin_today_bess_savings", "Saving of the battery against "
+                                   "PV-only on the simulated local day [currency].",
+                                   ["currency"], registry=r)
+        self.today_co2_grid = Gauge("twin_today_co2_grid_grams", "CO2 of grid imports on the "
+                                    "simulated local day [g].", registry=r)
+        self.today_co2_avoided = Gauge("twin_today_co2_avoided_grams", "CO2 avoided by the "
+                                       "battery on the simulated local day [g].", registry=r)
+        self.today_energy = Gauge("twin_today_energy_joules", "Energy on the simulated local "
+                                  "day, by flow: pv, ev, mall, grid_import [J].", ["flow"],
+                                  registry=r)
+        # tariff
+        self.tariff_price = Gauge("twin_tariff_price_per_joule", "Price of imported energy in "
+                                  "force [currency/J] (x 3.6e6 for currency/kWh).", ["currency"],
+                                  registry=r)
+        self.tariff_period = Gauge("twin_tariff_period", "Tariff period in force: 1 for the "
+                                   "acting period (HP peak / HFP off-peak), 0 otherwise.",
+                                   ["period"], registry=r)
+        # controller
+        self.phase = Gauge("twin_controller_phase", "Controller phase: 1 for the phase that "
+                           "acted in the last settled step, 0 for the others.",
+                           ["controller", "phase"], registry=r)
+        self.phase_code = Gauge("twin_controller_phase_code", "Numeric code of the acting "
+                                "controller phase.", registry=r)
+        self.decide = Histogram("twin_controller_decide_seconds", "Wall time of one "
+                                "controller.decide call [s].", buckets=DECIDE_BUCKETS,
+                                registry=r)
+        self.clamps = Counter("twin_safety_clamps", "Setpoints bent by the safety layer, by "
+                              "reason.", ["reason"], registry=r)
+        self.reverse_flow_cuts = Counter("twin_plant_reverse_flow_cuts", "Battery discharge "
+                                         "cut by the inverter's no-export limit.", registry=r)
+        # EV sessions and sockets
+        self.sessions_arrived = Counter("twin_ev_sessions_arrived", "Vehicles arrived.",
+                                        registry=r)
+        self.sessions_served = Counter("twin_ev_sessions_served", "Vehicles that got a "
+                                       "socket.", registry=r)
+        self.sessions_turned_away = Counter("twin_ev_sessions_turned_away", "Vehicles that "
+                                            "left without a socket.", registry=r)
+        self.sessions_waiting = Gauge("twin_ev_sessions_waiting", "Vehicles waiting for a "
+                                      "socket.", registry=r)
+        self.sockets_occupied = Gauge("twin_ev_sockets_occupied", "Sockets with a vehicle "
+                                      "plugged in, by vehicle type.", ["type"], registry=r)
+        self.socket_power = Gauge("twin_socket_power_watts", "Charging power per socket [W] "
+                                  "(mean over the last settled step).", ["socket", "type"],
+                                  registry=r)
+        self.socket_limit = Gauge("twin_socket_limit_watts", "Per-socket power limit set by "
+                                  "the controller after the safety layer [W].",
+                                  ["socket", "type"], registry=r)
+        self.socket_occupied = Gauge("twin_socket_occupied", "1 when a vehicle is plugged into "
+                                     "the socket, else 0.", ["socket", "type"], registry=r)
+        # communication health (sim adapters count requests; Modbus adapters fill the rest)
+        self.comm_requests = Counter("twin_comm_requests", "Requests sent to the device.",
+                                     ["device"], registry=r)
+        self.comm_errors = Counter("twin_comm_errors", "Requests to the device that failed.",
+                                   ["device"], registry=r)
+        self.comm_retries = Counter("twin_comm_retries", "Retries made to reach the device.",
+                                    ["device"], registry=r)
+        self.comm_failsafe = Gauge("twin_comm_failsafe", "1 while the device link is down and "
+                                   "the device is in failsafe, else 0.", ["device"], registry=r)
+        self.comm_failsafe_entries = Counter("twin_comm_failsafe_entries", "Times the device "
+                                             "link went down (failsafe entered).", ["device"],
+                                             registry=r)
+        self.comm_consecutive_errors = Gauge("twin_comm_consecutive_errors", "Errors since the "
+                                             "last successful request.", ["device"], registry=r)
+        for dev in COMM_DEVICES:
+            for m in (self.comm_requests, self.comm_errors, self.comm_retries,
+                      self.comm_failsafe, self.comm_failsafe_entries,
+                      self.comm_consecutive_errors):
+                m.labels(device=dev)
+        for reason in CLAMP_REASONS:
+            self.clamps.labels(reason=reason)
+        for period in TARIFF_PERIODS:
+            self.tariff_period.labels(period=period)
+
+    def names(self) -> list[str]:
+        """Every sample name the registry exposes (for the docs check)."""
+        return sorted({s.name for m in self.registry.collect() for s in m.samples})
+
+
+def _health_of(adapter: object) -> Any:
+    return getattr(adapter, "health", None)
+
+
+class MetricsSink:
+    """Per-step feed from a :class:`~twin.engine.Twin` into :class:`TwinMetrics`.
+
+    Call it with the index of the step that was just settled (``Twin.on_step``). Powers
+    are means over that step; states (SOC, sockets, waiting vehicles) are at its end;
+    ``twin_sim_time_seconds`` is the instant of its end.
+
+    Parameters
+    ----------
+    twin : the wired-up twin (before or during its run).
+    metrics : the catalogue to update; a fresh one when None.
+    run_id : identity of the run, exposed in ``twin_run_info``.
+    mode : ``run`` or ``live``.
+    speed : target simulated seconds per wall second (0 = as fast as possible).
+    """
+
+    def __init__(self, twin: Twin, metrics: TwinMetrics | None = None, *, run_id: str = "",
+                 mode: str = "run", speed: float = 0.0) -> None:
+        self.twin = twin
+        self.m = m = metrics if metrics is not None else TwinMetrics()
+        scn = twin.scn
+        site = scn.site
+        inp = twin.inputs
+        self.lock = m.registry.update_lock if isinstance(m.registry, ConsistentRegistry) \
+            else threading.Lock()
+        self.dt_s = float(inp.dt_s)
+        self.dt_h = self.dt_s / 3600.0
+        self.p_pv_kw: list[float] = inp.p_pv_kw.tolist()
+        self.p_mall_kw: list[float] = inp.p_mall_kw.tolist()
+        self.price: list[float] = inp.price_per_kwh.tolist()
+        self.is_peak: list[bool] = inp.is_peak.tolist()
+        idx = inp.index
+        self.t0_unix = float(idx[0].timestamp())
+        local = idx.tz_localize(None) if idx.tz is not None else idx
+        self.day: list[int] = local.to_numpy().astype("datetime64[D]").astype(np.int64).tolist()
+        self.export_kwh = site.grid.export_limit_kw * self.dt_h
+        self.co2_kg_per_kwh = site.grid.co2_kg_per_kwh
+        cur = site.tariff.currency
+        self.currency = cur
+        # pre-bound children (label lookups once)
+        self._cost = m.grid_cost.labels(currency=cur)
+        self._today_cost = m.today_cost.labels(currency=cur)
+        self._today_sav = m.today_savings.labels(currency=cur)
+        self._price = m.tariff_price.labels(currency=cur)
+        self._hp = m.tariff_period.labels(period="HP")
+        self._hfp = m.tariff_period.labels(period="HFP")
+        self._sp_req = m.bess_setpoint.labels(stage="requested")
+        self._sp_cmd = m.bess_setpoint.labels(stage="commanded")
+        self._today_e = {f: m.today_energy.labels(flow=f) for f in ("pv", "ev", "mall",
+                                                                   "grid_import")}
+        ctrl = twin.controller
+        self.controller_name = str(getattr(ctrl, "name", type(ctrl).__name__))
+        self.phase_names: dict[int, str] = {int(k): str(v) for k, v in
+                                            getattr(ctrl, "phases", {}).items()}
+        self._phase_child: dict[int, Any] = {
+            code: m.phase.labels(controller=self.controller_name, phase=name)
+            for code, name in self.phase_names.items()}
+        self._phase: int | None = None
+        # sockets
+        plant = twin.plant
+        if plant is None:
+            raise ValueError("the metrics sink follows an in-process plant (twin live); a run "
+                             "against devices publishes twin.monitoring.hil metrics")
+        n_sock = plant.n_sockets
+        if plant.fleet is not None:
+            types = [VEHICLE_TYPES[c] for c in plant.fleet.spec.type_code.tolist()]
+        else:
+            types = [VEHICLE_TYPES[c] for c in plant.observe_sockets().type_code.tolist()]
+        self.socket_types = types
+        codes = np.asarray([VEHICLE_TYPES.index(t) for t in types], dtype=np.int64)
+        self._sock_p = [m.socket_power.labels(socket=f"{i:02d}", type=types[i])
+                        for i in range(n_sock)]
+        self._sock_lim = [m.socket_limit.labels(socket=f"{i:02d}", type=types[i])
+                          for i in range(n_sock)]
+        self._sock_occ = [m.socket_occupied.labels(socket=f"{i:02d}", type=types[i])
+                          for i in range(n_sock)]
+        self._occ_type = [(codes == VEHICLE_TYPES.index(t), m.sockets_occupied.labels(type=t))
+                          for t in sorted(set(types))]
+        # running state
+        self._cur_day: int | None = None
+        self._today = dict.fromkeys(("cost", "sav", "co2", "co2_av", "pv", "ev", "mall",
+                                     "grid_import"), 0.0)
+        self._clamps_seen: dict[str, int] = {}
+        self._fleet_seen = (0, 0, 0)  # arrived, turned away, served
+        self._cuts_seen = 0
+        self._comm_seen: dict[str, tuple[int, int, int, bool]] = {}
+        self._adapters = dict(twin.io.adapters)
+        self.lag_fn: Callable[[], float] | None = None
+        m.run_info.info({"run_id": run_id, "scenario": scn.config.name, "site": site.name,
+                         "controller": self.controller_name, "mode": mode})
+        m.sim_steps_planned.set(twin.n_steps)
+        m.sim_step_seconds.set(self.dt_s)
+        m.sim_speed.set(speed)
+        m.sim_time.set(self.t0_unix)
+        b = plant.battery.state()
+        m.bess_soc.set(b.soc_frac)
+        m.bess_energy.set(b.e_kwh * J_PER_KWH)
+        m.bess_capacity.set(b.e_capacity_kwh * J_PER_KWH)
+        self._set_tariff(0)
+        self._update_comm()
+
+    # ------------------------------------------------------------------ helpers
+    def _set_tariff(self, k: int) -> None:
+        self._price.set(self.price[k] / J_PER_KWH)
+        peak = bool(self.is_peak[k])
+        self._hp.set(1.0 if peak else 0.0)
+        self._hfp.set(0.0 if peak else 1.0)
+
+    def _set_phase(self, code: int) -> None:
+        if code == self._phase:
+            return
+        if self._phase is not None:
+            self._phase_child[self._phase].set(0.0)
+        child = self._phase_child.get(code)
+        if child is None:
+            name = self.phase_names.get(code, str(code))
+            child = self.m.phase.labels(controller=self.controller_name, phase=name)
+            self._phase_child[code] = child
+        child.set(1.0)
+        self._phase = code
+        self.m.phase_code.set(code)
+
+    def _update_comm(self) -> None:
+        m = self.m
+        for dev, ad in self._adapters.items():
+            h = _health_of(ad)
+            if h is None:
+                continue
+            req, err, ret, failed = int(h.requests), int(h.errors), int(h.retries), \
+                bool(h.comm_failed)
+            r0, e0, t0, f0 = self._comm_seen.get(dev, (0, 0, 0, False))
+            if req > r0:
+                m.comm_requests.labels(device=dev).inc(req - r0)
+            if err > e0:
+                m.comm_errors.labels(device=dev).inc(err - e0)
+            if ret > t0:
+                m.comm_retries.labels(device=dev).inc(ret - t0)
+            if failed and not f0:
+                m.comm_failsafe_entries.labels(device=dev).inc()
+            m.comm_failsafe.labels(device=dev).set(1.0 if failed else 0.0)
+            m.comm_consecutive_errors.labels(device=dev).set(int(h.consecutive_errors))
+            self._comm_seen[dev] = (req, err, ret, failed)
+
+    # -------------------------------------------------------------------- step
+    def __call__(self, k: int) -> None:
+        """Publish step ``k`` (just settled)."""
+        with self.lock:
+            self._step(k)
+
+    def _step(self, k: int) -> None:
+        m = self.m
+        twin = self.twin
+        plant = twin.plant
+        assert plant is not None
+        rec = twin.rec
+        dt_h = self.dt_h
+        p_pv = self.p_pv_kw[k]
+        p_mall = self.p_mall_kw[k]
+        e_pv = p_pv * dt_h
+        e_mall = p_mall * dt_h
+        e_ev = float(rec.e_ev_kwh[k])
+        e_ch = float(rec.e_bess_charge_kwh[k])
+        e_dis = float(rec.e_bess_discharge_kwh[k])
+        fl = allocate_flows(np.array([e_pv]), np.array([e_ev]), np.array([e_mall]),
+                            np.array([e_ch]), np.array([e_dis]), self.export_kwh)
+        f = {name: float(a[0]) for name, a in fl.items()}
+        # powers [W]
+        w = W_PER_KW / dt_h  # kWh over the step -> W
+        m.pv_power.set(p_pv * W_PER_KW)
+        m.pv_curtailed_power.set(f["pv_curtailed_kwh"] * w)
+        m.mall_power.set(p_mall * W_PER_KW)
+        m.ev_power.set(e_ev * w)
+        m.grid_import_power.set(f["grid_import_kwh"] * w)
+        m.bess_power.set((e_dis - e_ch) * w)
+        m.bess_discharge_power.set(e_dis * w)
+        m.bess_charge_power.set(e_ch * w)
+        self._sp_req.set(float(rec.p_bess_request_kw[k]) * W_PER_KW)
+        self._sp_cmd.set(float(rec.p_bess_command_kw[k]) * W_PER_KW)
+        # battery state
+        stored = float(rec.e_bess_stored_kwh[k])
+        cap = float(rec.cap_kwh[k])
+        m.bess_soc.set(stored / cap if cap > 0 else 0.0)
+        m.bess_energy.set(stored * J_PER_KWH)
+        m.bess_capacity.set(cap * J_PER_KWH)
+        # energy counters [J]
+        for name, col in FLOWS.items():
+            v = f[col]
+            if v > 0.0:
+                m.energy_flow[name].inc(v * J_PER_KWH)
+        totals = {"pv": e_pv, "ev": e_ev, "mall": e_mall, "grid_import": f["grid_import_kwh"],
+                  "bess_charge": e_ch, "bess_discharge": e_dis}
+        for name, v in totals.items():
+            if v > 0.0:
+                m.energy_total[name].inc(v * J_PER_KWH)
+        # cost and CO2
+        price = self.price[k]
+        cost = f["grid_import_kwh"] * price
+        saving = (max(e_ev + e_mall - e_pv, 0.0) - f["grid_import_kwh"]) * price
+        co2_g = f["grid_import_kwh"] * self.co2_kg_per_kwh * G_PER_KG
+        co2_av_g = (f["bess_to_ev_kwh"] + f["bess_to_mall_kwh"]) * self.co2_kg_per_kwh * G_PER_KG
+        if cost > 0.0:
+            self._cost.inc(cost)
+        if co2_g > 0.0:
+            m.co2_grid.inc(co2_g)
+        if co2_av_g > 0.0:
+            m.co2_avoided.inc(co2_av_g)
+        day = self.day[k]
+        t = self._today
+        if day != self._cur_day:
+            self._cur_day = day
+            for key in t:
+                t[key] = 0.0
+        t["cost"] += cost
+        t["sav"] += saving
+        t["co2"] += co2_g
+        t["co2_av"] += co2_av_g
+        t["pv"] += e_pv
+        t["ev"] += e_ev
+        t["mall"] += e_mall
+        t["grid_import"] += f["grid_import_kwh"]
+        self._today_cost.set(t["cost"])
+        self._today_sav.set(t["sav"])
+        m.today_co2_grid.set(t["co2"])
+        m.today_co2_avoided.set(t["co2_av"])
+        for key, child in self._today_e.items():
+            child.set(t[key] * J_PER_KWH)
+        # tariff and controller (in force during the step)
+        self._set_tariff(k)
+        self._set_phase(int(rec.phase[k]))
+        m.decide.observe(float(rec.decide_s[k]))
+        if rec.n_clamps[k]:
+            for reason, n in twin.clamps.by_reason.items():
+                seen = self._clamps_seen.get(reason, 0)
+                if n > seen:
+                    m.clamps.labels(reason=reason).inc(n - seen)
+                    self._clamps_seen[reason] = n
+        cuts = plant.n_reverse_flow_cuts
+        if cuts > self._cuts_seen:
+            m.reverse_flow_cuts.inc(cuts - self._cuts_seen)
+            self._cuts_seen = cuts
+        # EV sessions and sockets
+        e_sock = rec.e_socket_kwh[k]
+        fleet = plant.fleet
+        if fleet is not None:
+            waiting = fleet.n_waiting
+            arrived, away = fleet.n_arrived, fleet.n_turned_away
+            served = arrived - away - waiting
+            a0, t0, s0 = self._fleet_seen
+            if arrived > a0:
+                m.sessions_arrived.inc(arrived - a0)
+            if away > t0:
+                m.sessions_turned_away.inc(away - t0)
+            if served > s0:
+                m.sessions_served.inc(served - s0)
+            self._fleet_seen = (arrived, away, max(served, s0))
+            m.sessions_waiting.set(waiting)
+            occ = fleet.sock_occ.tolist()
+            lim = fleet.sock_limit.tolist()
+            for i, p in enumerate((e_sock * w).tolist()):
+                self._sock_p[i].set(p)
+                self._sock_lim[i].set(lim[i] * W_PER_KW)
+                self._sock_occ[i].set(occ[i])
+            occ_arr = fleet.sock_occ > 0.0
+            for mask, child in self._occ_type:
+                child.set(int(np.count_nonzero(occ_arr & mask)))
+        # progress
+        m.sim_steps.inc()
+        m.sim_time.set(self.t0_unix + (k + 1) * self.dt_s)
+        if self.lag_fn is not None:
+            m.sim_lag.set(max(self.lag_fn(), 0.0))
+        self._update_comm()
+
+
+def chain_on_step(*fns: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """One ``on_step`` callable calling each of ``fns`` in order (None entries skipped)."""
+    live = [f for f in fns if f is not None]
+    if not live:
+        return None
+    if len(live) == 1:
+        return live[0]
+
+    def on_step(k: int) -> None:
+        for fn in live:
+            fn(k)
+
+    return on_step
+
+
+def family_names(metrics: TwinMetrics) -> list[str]:
+    """Metric family names as exposed (``_total`` on counters, ``_info`` on infos)."""
+    out: set[str] = set()
+    for fam in metrics.registry.collect():
+        if fam.type == "counter":
+            out.add(fam.name + "_total")
+        elif fam.type == "info":
+            out.add(fam.name + "_info")
+        else:
+            out.add(fam.name)
+    return sorted(out)
+
+
+def samples_by_name(metrics: TwinMetrics) -> Mapping[str, list[tuple[dict[str, str], float]]]:
+    """All current samples, keyed by sample name (for tests and debugging)."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for fam in metrics.registry.collect():
+        for s in fam.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
+    return out
