@@ -223,6 +223,11 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.encoder.encode(nxt), float(reward), bool(twin.done), False, info
 
     # -- helpers ---------------------------------------------------------------------
+    @property
+    def site_obs(self) -> SiteObservation | None:
+        """The raw observation of the coming step (what a rule controller would see)."""
+        return self._obs
+
     def describe(self) -> dict[str, Any]:
         """Configuration of the environment (for training.json)."""
         return {"scenario": str(self.scn.path), "episode_days": self.episode_days,
