@@ -87,9 +87,14 @@ def test_short_training_gives_a_policy_twin_run_loads(tmp_path: Path, make_scena
     scn = make_scenario(duration="3d", seed=2)
     out = tmp_path / "trained"
     assert main(["train", str(scn), "--steps", "1024", "--episode-days", "1", "--eval-every", "512",
-                 "--out", str(out), "-q"]) == 0
+                 "--imitate", "six_phase", "--out", str(out), "-q"]) == 0
     info = json.loads((out / "training.json").read_text())
-    assert info["steps"] >= 1024 and info["seed"] == 0 and len(info["eval_curve"]) == 2
+    assert info["steps"] >= 1024 and info["seed"] == 0
+    assert [c["step"] for c in info["eval_curve"]] == [0, 512, 1024]  # 0: right after imitation
+    assert info["imitation"]["controller"] == "six_phase" and info["imitation"]["samples"] == 192  # days 0 and 2 (day 1 held out)
+    best = max(info["eval_curve"], key=lambda c: c["reward_mean"])
+    assert info["exported_step"] == best["step"]
+    assert info["final_eval_onnx"]["reward_mean"] == pytest.approx(best["reward_mean"], rel=1e-4)
     assert info["spec_hash"] == build_spec(load_site(SITE)).hash
     assert set(info["eval_start_days"]).isdisjoint(info["train_start_days"])
     assert (out / "progress.csv").stat().st_size > 0 and not list(out.glob("*.zip"))
@@ -98,6 +103,13 @@ def test_short_training_gives_a_policy_twin_run_loads(tmp_path: Path, make_scena
                  f"controller_params.policy={out / 'policy.onnx'}", "--out", str(run), "-q"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["controller"] == "rl"
+
+
+def test_train_needs_a_rule_controller_to_imitate(tmp_path: Path, make_scenario,  # type: ignore[no-untyped-def]
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    scn = make_scenario(duration="2d")
+    assert main(["train", str(scn), "--steps", "256", "--imitate", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "--imitate nope" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def test_mismatched_policy_is_exit_2(tmp_path: Path, make_scenario, site_dict,  # type: ignore[no-untyped-def]
