@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "annual.yaml"
 
 
-def env_steps_per_s() -> tuple[float, float, int]:
-    """(TwinEnv steps/s, bare Twin.step steps/s, steps) over the annual scenario."""
+def env_steps_per_s() -> tuple[float, float, float, float, int]:
+    """TwinEnv and bare Twin.step steps/s over the annual scenario: (env wall, env CPU, bare
+    wall, bare CPU, steps). CPU-time rates are what the code costs on a shared machine."""
     from controllers.rl.encoding import action_to_setpoints
     from twin.engine import Twin
     from twin.rl import TwinEnv
@@ -43,33 +44,35 @@ def env_steps_per_s() -> tuple[float, float, int]:
     act[0] = 0.6
     env.reset(seed=0)
     n = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     done = False
     while not done:
         _, _, done, _, _ = env.step(act)
         n += 1
-    env_rate = n / (time.perf_counter() - t0)
+    env_rate, env_cpu = n / (time.perf_counter() - t0), n / (time.process_time() - c0)
     twin = Twin(env.scn, EnvActions(), inputs=env.inputs)
     obs = twin.reset()
     sp = action_to_setpoints(act, obs, env.rl_spec.scales)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     while not twin.done:
         twin.step(sp)
-    bare_rate = twin.n_steps / (time.perf_counter() - t0)
-    return env_rate, bare_rate, n
+    bare_rate, bare_cpu = twin.n_steps / (time.perf_counter() - t0), twin.n_steps / (time.process_time() - c0)
+    return env_rate, env_cpu, bare_rate, bare_cpu, n
 
 
-def train_steps_per_s(steps: int) -> float | None:
-    """``twin train``'s steps/s with one environment (evaluation excluded)."""
+def train_steps_per_s(steps: int) -> tuple[float, float] | None:
+    """``twin train``'s steps/s with one environment (evaluation excluded), and steps per CPU second
+    of the whole call (evaluation and export included)."""
     try:
         import stable_baselines3  # noqa: F401
     except ImportError:
         return None
     from twin.app.train import train
 
+    c0 = time.process_time()
     with tempfile.TemporaryDirectory() as d:
         info = train(SCENARIO, Path(d) / "t", steps=steps, n_envs=1, seed=0)
-    return float(info["train_steps_per_s"])
+    return float(info["train_steps_per_s"]), steps / (time.process_time() - c0)
 
 
 def inference_us(n: int = 20000) -> dict[str, float]:
@@ -141,11 +144,12 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=8192)
     ap.add_argument("--venv", action="store_true", help="also measure a fresh run-time venv (slow)")
     args = ap.parse_args()
-    env_rate, bare_rate, n = env_steps_per_s()
-    print(f"TwinEnv, annual scenario ({n} steps): {env_rate:,.0f} env steps/s "
-          f"(bare Twin.step: {bare_rate:,.0f} steps/s)")
+    env_rate, env_cpu, bare_rate, bare_cpu, n = env_steps_per_s()
+    print(f"TwinEnv, annual scenario ({n} steps): {env_rate:,.0f} env steps/s wall, {env_cpu:,.0f} per CPU s "
+          f"(bare Twin.step: {bare_rate:,.0f} wall, {bare_cpu:,.0f} per CPU s)")
     tr = train_steps_per_s(args.train_steps)
-    print("PPO training, 1 env: " + (f"{tr:,.0f} steps/s ({args.train_steps} steps)" if tr is not None
+    print("PPO training, 1 env: " + (f"{tr[0]:,.0f} steps/s wall ({tr[1]:,.0f} per CPU s incl. evaluation "
+                                     f"and export; {args.train_steps} steps)" if tr is not None
                                      else "skipped (install the 'train' extra)"))
     inf = inference_us()
     print(f"ONNX inference per decision: p50 {inf['infer_p50']:.1f} µs, p99 {inf['infer_p99']:.1f} µs; "

@@ -131,3 +131,22 @@ def test_bad_policy_files_are_config_errors(tmp_path: Path) -> None:
     pol = OnnxPolicy(random_policy(tmp_path / "fc2.onnx", other)[0])
     with pytest.raises(ConfigError, match="does not match this site"):
         pol.check_spec(spec)
+
+
+@pytest.mark.parametrize("forecast", ["perfect", "persistence", {"noisy": {"rmse_frac": 0.2}}])
+def test_precomputed_forecast_features_equal_per_step(make_scenario, forecast) -> None:  # type: ignore[no-untyped-def]
+    from twin.config import load_scenario
+    from twin.engine import Twin
+
+    scn = load_scenario(make_scenario(duration="2d", forecast=forecast))
+    twin = Twin(scn)
+    spec = build_spec(scn.site)
+    per_step, table = Encoder(spec), Encoder(spec)
+    ctx = twin.context
+    per_step.prepare(ctx.forecaster)
+    table.prepare(ctx.forecaster, ctx.n_steps, ctx.dt_s)
+    assert (table._fc_table is None) == (forecast == "persistence")
+    obs = twin.reset()
+    while not twin.done:  # the last steps wrap onto the last day
+        assert np.array_equal(per_step.encode(obs), table.encode(obs))
+        obs = twin.step()

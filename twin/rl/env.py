@@ -187,7 +187,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         twin = Twin(scn, EnvActions(), inputs=inputs)
         self.twin = twin
         obs = twin.reset()
-        self.encoder.prepare(twin.context.forecaster)
+        self.encoder.prepare(twin.context.forecaster, twin.context.n_steps, twin.context.dt_s)
         self._obs = obs
         self._prev_import_kwh = 0.0
         return self.encoder.encode(obs), {"start_day": day, "n_steps": twin.n_steps}
