@@ -41,7 +41,7 @@ class RlController:
 
     def prepare(self, context: ControlContext) -> None:
         """Use the run's forecaster for the look-ahead features."""
-        self.encoder.prepare(context.forecaster)
+        self.encoder.prepare(context.forecaster, context.n_steps, context.dt_s)
 
     def decide(self, obs: SiteObservation) -> Setpoints:
         """Encode, infer, map to setpoints."""

@@ -269,14 +269,34 @@ class Encoder:
         self._fc0 = self._n_site
         self._s0 = self._n_site + 2 * self._h
         self._forecaster: Forecaster | None = None
+        self._fc_table: FloatArray | None = None
         self._month_key: tuple[datetime, int] | None = None
         self._month: tuple[float, float] = (0.0, 1.0)
         self._weekday = [(math.sin(2 * math.pi * d / 7), math.cos(2 * math.pi * d / 7)) for d in range(7)]
         self._site_buf = np.zeros(self._n_site, dtype=np.float64)
 
-    def prepare(self, forecaster: Forecaster | None) -> None:
-        """Use ``forecaster`` for the look-ahead features (None: hold the present value)."""
+    def prepare(self, forecaster: Forecaster | None, n_steps: int = 0, dt_s: float = 0.0) -> None:
+        """Use ``forecaster`` for the look-ahead features (None: hold the present value).
+
+        With the horizon (``n_steps`` of ``dt_s``) and a forecaster whose value for a step
+        does not depend on when it is asked (perfect, noisy), the hourly means of the whole
+        horizon are computed once here — the same sums, in the same order, as per step.
+        """
+        from twin.forecast import PerfectForecaster, PersistenceForecaster
+
         self._forecaster = forecaster
+        self._fc_table = None
+        h = self._h
+        if (h and n_steps > 0 and dt_s > 0 and isinstance(forecaster, PerfectForecaster)
+                and not isinstance(forecaster, PersistenceForecaster)):
+            sph = max(1, round(3600.0 / dt_s))
+            w = h * sph
+            table = np.empty((n_steps, 2 * h))
+            for col, series, inv in ((0, forecaster.pv_kw(1, n_steps - 1 + w), self._inv_pv),
+                                     (1, forecaster.mall_kw(1, n_steps - 1 + w), self._inv_mall)):
+                win = np.lib.stride_tricks.sliding_window_view(series, w)[:n_steps]
+                table[:, col::2] = win.reshape(n_steps, h, sph).sum(axis=2) * (inv / sph)
+            self._fc_table = table
 
     def _month_feat(self, obs: SiteObservation) -> tuple[float, float]:
         # one look-up per 15-min block (every time zone's offset is a multiple of 15 min)
@@ -322,6 +342,8 @@ class Encoder:
         return out
 
     def _forecast(self, obs: SiteObservation) -> FloatArray:
+        if self._fc_table is not None and obs.k < self._fc_table.shape[0]:
+            return self._fc_table[obs.k]
         h = self._h
         fc = self._forecaster
         res = np.empty(2 * h, dtype=np.float64)

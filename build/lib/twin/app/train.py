@@ -82,11 +82,73 @@ def evaluate(policy_act: Any, env: Any, days: list[int]) -> dict[str, Any]:
     return {"reward_mean": float(np.mean(totals)), **{k: v / n for k, v in terms.items()}}
 
 
+def imitation_data(env: Any, controller: str, days: list[int], episode_days: float) -> tuple[np.ndarray, np.ndarray]:
+    """(observations, actions) of ``controller`` run through ``env`` on non-overlapping windows
+    starting at ``days`` (behaviour-cloning data)."""
+    from controllers import make_controller
+    from controllers.base import prepare_controller
+    from controllers.rl.encoding import setpoints_to_action
+
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    last_end = -1.0
+    for d in days:
+        if d < last_end:
+            continue
+        last_end = d + episode_days
+        obs, _ = env.reset(options={"start_day": d})
+        ctl = make_controller(controller, env.scn.site, env.scn.config.controller_params
+                              if controller == env.scn.config.controller else None)
+        ctl.reset(seed=env.scn.config.seed)
+        prepare_controller(ctl, env.twin.context)
+        done = False
+        while not done:
+            so = env.site_obs
+            a = setpoints_to_action(ctl.decide(so), so, env.rl_spec.scales).astype(np.float32)
+            xs.append(obs)
+            ys.append(a)
+            obs, _, done, _, _ = env.step(a)
+    return np.stack(xs), np.stack(ys)
+
+
+def behaviour_clone(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> float:
+    """Fit the actor's mean action to ``y`` (MSE, Adam); returns the final loss."""
+    import torch
+
+    pol = model.policy
+    params = list(pol.mlp_extractor.policy_net.parameters()) + list(pol.action_net.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    xt = torch.as_tensor(x)
+    yt = torch.as_tensor(y)
+    loss_v = float("nan")
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), 256):
+            idx = perm[i:i + 256]
+            mean = pol.action_net(pol.mlp_extractor.forward_actor(xt[idx]))
+            loss = torch.nn.functional.mse_loss(torch.clamp(mean, 0.0, 1.0), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss_v = float(loss.detach())
+    return loss_v
+
+
 def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int = 1,
           episode_days: float = 7.0, eval_every: int = 0, forecast_h: int = 4,
+          imitate: str | None = None, imitate_epochs: int = 30,
           progress: bool = False, command: str = "") -> dict[str, Any]:
-    """Train PPO on ``scenario`` and write ``policy.onnx`` + ``training.json`` into ``out``."""
+    """Train PPO on ``scenario`` and write ``policy.onnx`` + ``training.json`` into ``out``.
+
+    With ``imitate``, the actor is first fitted to that controller's actions on the
+    training windows (behaviour cloning), then PPO fine-tunes it (smaller learning rate,
+    clip range and exploration noise). The exported weights are those with the best
+    held-out evaluation (step 0 included when imitating).
+    """
     try:
+        import gymnasium  # noqa: F401
+        import onnx  # noqa: F401
         import stable_baselines3
         import torch
         from stable_baselines3 import PPO
@@ -127,18 +189,36 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
     eval_env = TwinEnv(scn, episode_days=ep_days, start_days=eval_days, options=opts, inputs=inputs)
     spec = eval_env.rl_spec
     n_steps = max(64, min(2048, steps // max(1, n_envs)))
+    lr, clip, log_std = (1e-4, 0.1, -2.0) if imitate else (3e-4, 0.2, -1.0)
     model = PPO("MlpPolicy", venv, seed=seed, n_steps=n_steps, batch_size=min(256, n_steps * n_envs),
-                learning_rate=3e-4, gamma=0.99, ent_coef=0.0, device="cpu", verbose=0,
-                policy_kwargs={"net_arch": [64, 64], "log_std_init": -1.0})
+                learning_rate=lr, clip_range=clip, gamma=0.99, ent_coef=0.0, device="cpu", verbose=0,
+                policy_kwargs={"net_arch": [64, 64], "log_std_init": log_std})
     # prior: battery idle (0.5), sockets at full allowance (1.0) before any learning
     head: Any = model.policy.action_net
     with torch.no_grad():
         head.weight.mul_(0.01)
         head.bias.copy_(torch.tensor([0.5] + [1.0] * (spec.n_act - 1)))
+    bc: dict[str, Any] | None = None
+    if imitate:
+        tb = time.perf_counter()
+        bc_env = TwinEnv(scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs)
+        x, y = imitation_data(bc_env, imitate, train_days, ep_days)
+        loss = behaviour_clone(model, x, y, imitate_epochs, seed)
+        bc = {"controller": imitate, "samples": len(x), "epochs": imitate_epochs, "mse": loss,
+              "wall_s": time.perf_counter() - tb}
     tmp = temp_sibling(out)
     model.set_logger(configure(str(tmp), ["csv"]))
     curve: list[dict[str, Any]] = []
     eval_wall = [0.0]
+    best: dict[str, Any] = {"reward": -np.inf, "step": None, "weights": None}
+
+    def snapshot(step: int) -> None:
+        te = time.perf_counter()
+        res = evaluate(act_torch, eval_env, eval_days)
+        curve.append({"step": step, **res})
+        if res["reward_mean"] > best["reward"]:
+            best.update(reward=res["reward_mean"], step=step, weights=_mlp_weights(model))
+        eval_wall[0] += time.perf_counter() - te
 
     def act_torch(obs: np.ndarray) -> np.ndarray:
         a, _ = model.predict(obs, deterministic=True)
@@ -164,9 +244,7 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
             if self.bar is not None:
                 self.bar.update(self.task, completed=self.num_timesteps)
             if self.next_eval is not None and self.num_timesteps >= self.next_eval:
-                te = time.perf_counter()
-                curve.append({"step": int(self.num_timesteps), **evaluate(act_torch, eval_env, eval_days)})
-                eval_wall[0] += time.perf_counter() - te
+                snapshot(int(self.num_timesteps))
                 self.next_eval += eval_every
             return True
 
@@ -176,11 +254,15 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
 
     t0 = time.perf_counter()
     try:
+        if imitate:
+            snapshot(0)
         model.learn(total_timesteps=steps, callback=Cb())
+        if not curve or curve[-1]["step"] != int(model.num_timesteps):
+            snapshot(int(model.num_timesteps))
         wall = time.perf_counter() - t0
-        w, b, act = _mlp_weights(model)
+        w, b, act = best["weights"]
         meta = {"pvbess.training_command": command, "pvbess.algo": "ppo", "pvbess.seed": str(seed),
-                "pvbess.steps": str(int(model.num_timesteps))}
+                "pvbess.steps": str(int(model.num_timesteps)), "pvbess.exported_step": str(best["step"])}
         path = save_model(mlp_to_onnx(w, b, spec, act, meta), tmp / "policy.onnx")
         onnx_pol = OnnxPolicy(path)
         final = evaluate(onnx_pol.act, eval_env, eval_days)
@@ -188,10 +270,12 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
             "command": command, "algo": "ppo", "seed": seed, "steps": int(model.num_timesteps),
             "n_envs": n_envs, "episode_days": ep_days, "train_start_days": train_days,
             "eval_start_days": eval_days, "eval_every": eval_every,
-            "ppo": {"n_steps": n_steps, "batch_size": model.batch_size, "learning_rate": 3e-4,
-                    "gamma": 0.99, "net_arch": [64, 64], "activation": act, "log_std_init": -1.0},
+            "ppo": {"n_steps": n_steps, "batch_size": model.batch_size, "learning_rate": lr,
+                    "clip_range": clip, "gamma": 0.99, "net_arch": [64, 64], "activation": act,
+                    "log_std_init": log_std},
             "env": eval_env.describe(), "spec_hash": spec.hash,
-            "eval_curve": curve, "final_eval_onnx": final,
+            "imitation": bc, "eval_curve": curve, "exported_step": best["step"],
+            "final_eval_onnx": final,
             "wall_s": wall, "eval_wall_s": eval_wall[0],
             "train_steps_per_s": model.num_timesteps / (wall - eval_wall[0]) if wall > eval_wall[0] else None,
             "versions": {"python": platform.python_version(),
@@ -217,15 +301,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--algo {args.algo}: only 'ppo' is available")
     if args.steps < 64:
         raise UserError(f"--steps {args.steps}: give at least 64 steps")
+    if args.imitate is not None:
+        from controllers import REGISTRY
+
+        if args.imitate not in REGISTRY or args.imitate == "rl":
+            raise UserError(f"--imitate {args.imitate}: give a rule controller, one of "
+                            f"{sorted(n for n in REGISTRY if n != 'rl')}")
     cmd = "twin " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("twin") else ""
     info = train(Path(args.scenario), Path(args.out), steps=args.steps, seed=args.seed, n_envs=args.n_envs,
                  episode_days=args.episode_days, eval_every=args.eval_every, forecast_h=args.forecast_h,
+                 imitate=args.imitate, imitate_epochs=args.imitate_epochs,
                  progress=sys.stderr.isatty() and not args.quiet, command=cmd)
     if not args.quiet:
         f = info["final_eval_onnx"]
-        print(f"{args.out}/policy.onnx: {info['steps']} steps in {info['wall_s']:.1f} s "
-              f"({info['train_steps_per_s']:.0f} training steps/s); held-out reward per episode "
-              f"{f['reward_mean']:.3f}; spec {info['spec_hash']}")
+        print(f"{args.out}/policy.onnx (weights of step {info['exported_step']}): {info['steps']} steps "
+              f"in {info['wall_s']:.1f} s ({info['train_steps_per_s']:.0f} training steps/s); held-out "
+              f"reward per episode {f['reward_mean']:.3f}; spec {info['spec_hash']}")
     return EXIT_OK
 
 
@@ -246,5 +337,9 @@ def register(sub: Any) -> None:
                    help="evaluate on the held-out weeks every N steps (default: only at the end)")
     t.add_argument("--forecast-h", type=int, default=4,
                    help="hours of PV/mall forecast in the observation (default 4)")
+    t.add_argument("--imitate", metavar="CONTROLLER",
+                   help="first fit the policy to a controller's actions on the training windows "
+                        "(behaviour cloning, e.g. six_phase), then fine-tune with PPO")
+    t.add_argument("--imitate-epochs", type=int, default=30, help="behaviour-cloning epochs (default 30)")
     t.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     t.set_defaults(func=cmd_train)

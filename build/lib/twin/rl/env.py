@@ -187,7 +187,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         twin = Twin(scn, EnvActions(), inputs=inputs)
         self.twin = twin
         obs = twin.reset()
-        self.encoder.prepare(twin.context.forecaster)
+        self.encoder.prepare(twin.context.forecaster, twin.context.n_steps, twin.context.dt_s)
         self._obs = obs
         self._prev_import_kwh = 0.0
         return self.encoder.encode(obs), {"start_day": day, "n_steps": twin.n_steps}
@@ -223,6 +223,11 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.encoder.encode(nxt), float(reward), bool(twin.done), False, info
 
     # -- helpers ---------------------------------------------------------------------
+    @property
+    def site_obs(self) -> SiteObservation | None:
+        """The raw observation of the coming step (what a rule controller would see)."""
+        return self._obs
+
     def describe(self) -> dict[str, Any]:
         """Configuration of the environment (for training.json)."""
         return {"scenario": str(self.scn.path), "episode_days": self.episode_days,
