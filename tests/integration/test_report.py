@@ -167,7 +167,8 @@ def test_kpi_table_numbers_equal_summary(week_report: Path, week_run: Path) -> N
     for k in ("pv_kwh", "ev_kwh", "grid_import_kwh", "self_sufficiency", "pv_self_consumption",
               "ev_coverage", "cycles_per_day", "cost_pv_only_soles", "cost_grid_import_soles",
               "savings_bess_soles", "co2_emissions_kg", "co2_avoided_kg",
-              "co2_avoided_indirect_kg", "peak_grid_import_kw", "sessions_total",
+              "co2_avoided_bess_kg", "co2_avoided_bess_seed_formula_kg", "peak_grid_import_kw",
+              "sessions_total", "co2_reduction_percent_bess",
               "sessions_turned_away"):
         assert k in keys, k
     for key in summary["phase_hours"]:
@@ -198,7 +199,7 @@ def test_chromium_renders_a_non_blank_page(week_report: Path, tmp_path: Path) ->
     colours = np.unique(rgb[:: 7], axis=0)
     assert len(colours) > 200, len(colours)  # text, tables and figures, not a blank page
     not_white = (rgb.min(axis=1) < 235).mean()
-    assert not_white > 0.10, not_white
+    assert not_white > 0.08, not_white  # a long KPI table is mostly white rows
 
 
 # ---------------------------------------------------------------- broken inputs

@@ -37,8 +37,16 @@ def check_balance_and_envelope(ts: pd.DataFrame, bess: Any, dt_s: float) -> None
     if bess.e_capacity_kwh == 0:
         assert (ts["soc_kwh"] == 0).all() and (ts["bess_discharge_kwh"] == 0).all()
         return
-    soc = ts["soc_kwh"] / ts["capacity_kwh"]
-    assert soc.min() >= bess.soc_min_frac - 1e-5 and soc.max() <= bess.soc_max_frac + 1e-5
+    # The window holds against the capacity the safety layer saw (the step start's) in every
+    # step that charged; an idle battery's SOC creeps up as its capacity fades (same energy,
+    # smaller capacity), by at most the fade since the start.
+    e = ts["soc_kwh"].to_numpy()
+    cap = ts["capacity_kwh"].to_numpy()
+    cap_prev = np.concatenate(([bess.e_capacity_kwh], cap[:-1]))
+    charged = ts["bess_charge_kwh"].to_numpy() > 0
+    assert (e[charged] <= bess.soc_max_frac * cap_prev[charged] * (1 + 1e-5) + TOL).all()
+    assert (e <= bess.soc_max_frac * bess.e_capacity_kwh * (1 + 1e-5) + TOL).all()
+    assert (e >= bess.soc_min_frac * cap * (1 - 1e-5) - TOL).all()
     dt_h = dt_s / 3600.0
     assert (ts["bess_discharge_kwh"] <= bess.p_discharge_max_kw * dt_h + TOL).all()
     assert (ts["bess_charge_kwh"] <= bess.p_charge_max_kw * dt_h + TOL).all()
@@ -136,7 +144,8 @@ def test_every_step_names_its_phase(week_runs: dict[str, Path]) -> None:
     assert ts["phase_name"].notna().all()
     assert set(ts["phase"].astype(str)) <= set(names)
     hours = ts["timestamp"].dt.hour
-    assert (ts.loc[(hours >= 22) | (hours < 6), "phase"] == 6).all()
+    assert (ts.loc[(hours >= 23) | (hours < 6), "phase"] == 6).all()  # closure: end of the peak
+    assert ts.loc[hours == 22, "phase"].isin([2, 3, 4, 7]).all()  # chargers off, BESS serves the mall
     assert (ts.loc[(hours >= 6) & (hours < 9), "phase"] == 1).all()
 
 
@@ -189,7 +198,8 @@ def test_annual_run_balance_and_plausibility(tmp_path: Path) -> None:
     assert 1100 <= s["pv_specific_yield_kwh_per_kwp"] <= 1600
     assert 10e6 <= s["mall_kwh"] <= 14e6
     assert 0.3e6 <= s["ev_kwh"] <= 1.0e6
-    assert s["savings_bess_soles"] > 0 and s["co2_avoided_indirect_kg"] > 0
+    assert s["savings_bess_soles"] > 0 and s["co2_avoided_bess_seed_formula_kg"] > 0
+    assert s["co2_avoided_bess_kg"] > 0
     assert s["sessions_total"] > 100_000
 
 

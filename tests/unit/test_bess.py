@@ -28,8 +28,42 @@ def test_sign_convention() -> None:
     assert bess_step(1000.0, 2000.0, -100.0, 1.0, 0.9, 0.9) > 1000.0  # − = charge
 
 
+def test_cycle_ageing_per_equivalent_full_cycle() -> None:
+    # LFP preset: 6,000 EFC to 80 % → 0.2 / 6000 of the nominal capacity per EFC
+    cfg = BessConfig(calendar_fade_frac_per_year=0.0)
+    assert (cfg.chemistry, cfg.cycle_life_efc) == ("lfp", 6000.0)
+    b = Battery(BessParams.from_config(cfg))
+    for _ in range(20):
+        b.apply(-400.0, 1.0)
+        b.apply(380.0, 1.0)
+    efc = b.throughput_kwh / (2.0 * 2000.0)
+    assert efc > 3.0
+    assert b.fade_calendar_kwh == 0.0
+    assert 2000.0 - b.cap_kwh == pytest.approx(2000.0 * 0.2 / 6000.0 * efc, rel=1e-9)
+
+
+def test_calendar_ageing_soc_and_temperature() -> None:
+    def year_fade(soc: float, t_c: float, chem: str = "lfp") -> float:
+        cfg = BessConfig(chemistry=chem, soc_initial_frac=soc, soc_min_frac=0.0, t_cell_c=t_c)
+        b = Battery(BessParams.from_config(cfg))
+        for _ in range(365):
+            b.apply(0.0, 24.0)
+        return (2000.0 - b.cap_kwh) / 2000.0
+
+    # (SOC creeps up as the capacity shrinks under a constant stored energy)
+    assert year_fade(0.5, 25.0) == pytest.approx(0.008, rel=5e-3)  # the LFP reference
+    assert year_fade(1.0, 25.0) == pytest.approx(0.008 * 1.5, rel=1e-3)  # higher SOC: faster
+    assert year_fade(0.5, 35.0) == pytest.approx(2.0 * year_fade(0.5, 25.0), rel=5e-3)  # Q10 = 2
+    assert year_fade(0.5, 25.0, "nmc") > year_fade(0.5, 25.0, "lfp") > year_fade(0.5, 25.0, "lto")
+    assert BessConfig(technology="standard").chemistry == "nmc"
+    off = Battery(BessParams.from_config(BessConfig(ageing=False)))
+    off.apply(-400.0, 1.0)
+    off.apply(0.0, 1000.0)
+    assert off.cap_kwh == 2000.0
+
+
 def test_capacity_fade_follows_throughput() -> None:
-    b = Battery(BessParams.from_config(BessConfig(capacity_loss_coefficient=1e-3)))
+    b = Battery(BessParams.from_config(BessConfig(capacity_loss_coefficient=1e-3, ageing=False)))
     cap0 = b.cap_kwh
     for _ in range(10):
         b.apply(-400.0, 1.0)

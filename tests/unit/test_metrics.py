@@ -71,7 +71,7 @@ def test_sink_counters_equal_the_run_outputs(fed: tuple[MetricsSink, Any, Any]) 
     assert _one(s, "twin_co2_grid_grams_total") == pytest.approx(summ["co2_emissions_kg"] * 1e3,
                                                                  rel=1e-9)
     assert _one(s, "twin_co2_avoided_grams_total") == pytest.approx(
-        summ["co2_avoided_indirect_kg"] * 1e3, rel=1e-9)
+        summ["co2_avoided_bess_seed_formula_kg"] * 1e3, rel=1e-9)
     assert _one(s, "twin_bess_soc_ratio") == pytest.approx(ts["soc_percent"].iloc[-1] / 100.0)
     assert _one(s, "twin_ev_sessions_served_total") == summ["sessions_served"]
     assert _one(s, "twin_ev_sessions_turned_away_total") == summ["sessions_turned_away"]

@@ -128,3 +128,24 @@ def test_bad_input_is_rejected() -> None:
         pv_ac_kw(_index(4, "1h"), 900.0, PARAMS, rng)
     with pytest.raises(ValueError, match="kt_std"):
         pv_ac_kw(_index(4, "1h"), 3600.0, replace(PARAMS, kt_std=0.6), rng)
+
+
+def test_monthly_climatology_shapes_the_year() -> None:
+    """Monthly GHI targets move the monthly clear-sky index the way the climate does."""
+    from twin.components.pv import monthly_kt_mean
+    from twin.config import IQUITOS_GHI_MONTHLY_KWH_M2_DAY
+
+    flat = PvParams()
+    assert (monthly_kt_mean(flat) == flat.kt_mean).all()
+    g = IQUITOS_GHI_MONTHLY_KWH_M2_DAY
+    kt = monthly_kt_mean(PvParams(ghi_monthly_kwh_m2_day=g))
+    # dry season (Aug-Sep) clearer than the rainy months (Mar-May)
+    assert kt[7:9].mean() > kt[2:5].mean() + 0.05
+    # a year of daily energies: the clearest target month yields more than the darkest
+    idx = pd.date_range("2024-01-01", periods=366 * 24, freq="1h", tz="America/Lima")
+    p = pv_ac_kw(idx, 3600.0, PvParams(ghi_monthly_kwh_m2_day=g), np.random.default_rng(3))
+    monthly = pd.Series(p, index=idx).groupby(idx.month).mean()
+    assert monthly[9] > monthly[5] * 1.08
+    with pytest.raises(ValueError, match="12 positive"):
+        pv_ac_kw(idx[:48], 3600.0, PvParams(ghi_monthly_kwh_m2_day=(4.0,) * 11),
+                 np.random.default_rng(0))
