@@ -91,7 +91,8 @@ def test_short_training_gives_a_policy_twin_run_loads(tmp_path: Path, make_scena
     info = json.loads((out / "training.json").read_text())
     assert info["steps"] >= 1024 and info["seed"] == 0
     assert [c["step"] for c in info["eval_curve"]] == [0, 512, 1024]  # 0: right after imitation
-    assert info["imitation"]["controller"] == "six_phase" and info["imitation"]["samples"] == 192  # days 0 and 2 (day 1 held out)
+    # imitation data: days 0 and 2 (day 1 is held out)
+    assert info["imitation"]["controller"] == "six_phase" and info["imitation"]["samples"] == 192
     best = max(info["eval_curve"], key=lambda c: c["reward_mean"])
     assert info["exported_step"] == best["step"]
     assert info["final_eval_onnx"]["reward_mean"] == pytest.approx(best["reward_mean"], rel=1e-4)
