@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controllers.rl.encoding import build_spec
 from controllers.rl.policy import DEFAULT_POLICY, OnnxPolicy
@@ -157,3 +160,16 @@ def test_shipped_policy_in_twin_live(tmp_path: Path) -> None:
     assert s["controller"] == "rl"
     ts = pd.read_parquet(out / "timeseries.parquet")
     assert len(ts) == 96 and set(ts["phase_name"].astype(str)) <= {"rl_idle", "rl_charge", "rl_discharge"}
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), dt=st.sampled_from(["1min", "5min", "15min", "1h"]),
+       start_hour=st.integers(0, 23), stay_model=st.sampled_from(["charge_time", "fixed"]))
+def test_rl_conserves_energy_on_its_site(seed: int, dt: str, start_hour: int, stay_model: str) -> None:
+    """The shipped policy on the default site: battery, sockets and sessions conserve energy."""
+    from tests.integration.test_conservation import SITE_DICT, _run, check_conservation
+
+    site = yaml.safe_load(yaml.safe_dump(SITE_DICT))
+    site["ev"]["stay_model"] = stay_model
+    out = _run(site, controller="rl", seed=seed, dt=dt, start=f"2024-06-10T{start_hour:02d}:00:00")
+    check_conservation(out)
