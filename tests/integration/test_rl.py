@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from controllers.rl.encoding import build_spec
 from controllers.rl.policy import DEFAULT_POLICY, OnnxPolicy
 from tests.conftest import ROOT, SCENARIOS, SITE
+from tests.integration.test_conservation import SITE_DICT, _run, check_conservation
 from tests.unit.test_rl_encoding import random_policy
 from twin.app.cli import main
 from twin.config import load_site
@@ -167,8 +168,6 @@ def test_shipped_policy_in_twin_live(tmp_path: Path) -> None:
        start_hour=st.integers(0, 23), stay_model=st.sampled_from(["charge_time", "fixed"]))
 def test_rl_conserves_energy_on_its_site(seed: int, dt: str, start_hour: int, stay_model: str) -> None:
     """The shipped policy on the default site: battery, sockets and sessions conserve energy."""
-    from tests.integration.test_conservation import SITE_DICT, _run, check_conservation
-
     site = yaml.safe_load(yaml.safe_dump(SITE_DICT))
     site["ev"]["stay_model"] = stay_model
     out = _run(site, controller="rl", seed=seed, dt=dt, start=f"2024-06-10T{start_hour:02d}:00:00")
