@@ -4,31 +4,49 @@ Phases and their order of precedence
 ------------------------------------
 Time windows are local time, ``[start, end)``.
 
+Defaults for the Iquitos site: chargers from ``ev_open_h`` 09:00 to ``ev_close_h`` 22:00
+(the station's hours), battery closure at ``closure_h`` = the end of the peak tariff
+(23:00, ``tariff.peak_end_hour``), drain window from ``drain_start_h`` = the start of the
+peak tariff (18:00).
+
 ====== ============== ================================================= ==============================
 phase  window         trigger                                           action
 ====== ============== ================================================= ==============================
-6      22:00-06:00    always (daily closure)                            BESS idle, chargers off
+6      23:00-06:00    always (daily closure)                            BESS idle, chargers off
 1      06:00-09:00    always                                            chargers off; BESS absorbs
                                                                         all PV it can; rest → mall
-4      10:00-22:00    PV < mall and mall > 1,900 kW and SOC ≥ 50 %      discharge: EV deficit + mall
+4      10:00-23:00    PV < mall and mall > 1,900 kW and SOC ≥ 50 %      discharge: EV deficit + mall
                                                                         grid draw above 1,900 kW
-5      09:00-22:00    EV deficit (EV > PV) and SOC > SOC min            discharge: EV deficit, then
+5      09:00-23:00    EV deficit (EV > PV) and SOC > SOC min            discharge: EV deficit, then
                                                                         the mall's grid draw
-3      09:00-22:00    SOC ≥ 99 %                                        hold (0 kW); surplus → mall
-2      09:00-22:00    otherwise (SOC < 99 %)                            EV at full power from PV;
+7      18:00-23:00    drain on, SOC > closure SOC and the drain power   discharge the drain power:
+                      exceeds what phases 4/5 ask                       (SOC − closure SOC) × E ×
+                                                                        η_d / hours to closure
+3      09:00-23:00    SOC ≥ 99 %                                        hold (0 kW); surplus → mall
+2      09:00-23:00    otherwise (SOC < 99 %)                            EV at full power from PV;
                                                                         BESS charges from PV surplus
 ====== ============== ================================================= ==============================
 
-Inside 09:00-22:00 the precedence is **4 > 5 > 3 > 2**: peak shaving first (it also covers
-the EV deficit, since BESS → EV comes first in the flow allocation), then the EV deficit,
-then holding a full battery, then charging from surplus. Chargers run at full power from
-09:00 to 22:00. The safety layer keeps every setpoint inside the SOC window and the power
-limits, so the rules need not.
+Inside 09:00-23:00 the precedence is **4 > 5 > 3 > 2**, and inside the drain window phase
+7 replaces any of them whose discharge is below the drain power: peak shaving first (it
+also covers the EV deficit, since BESS → EV comes first in the flow allocation), then the
+EV deficit, then holding a full battery, then charging from surplus. Chargers run at full
+power from 09:00 to 22:00; between 22:00 and the closure they are off (the EV demand
+counts as zero) while the battery keeps serving the mall through the peak tariff.
+
+The drain follows the seeds' intent ("SOC = SOC min at the closure"): the energy above
+``closure_soc_frac`` (default: the battery's ``soc_min_frac``) is spread evenly over the
+hours left to the closure, so the battery reaches it at the end of the peak rather than
+sitting on unused energy overnight. ``drain_to_closure: false`` turns it off;
+``closure_h: 22`` restores the older 22:00 closure. The safety layer keeps every setpoint
+inside the SOC window, the power limits and the no-reverse-flow envelope, so the rules
+need not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +61,7 @@ PHASES = {
     4: "peak_shaving",
     5: "ev_deficit_discharge",
     6: "night_idle",
+    7: "drain_to_closure",
 }
 
 
@@ -53,6 +72,10 @@ class SixPhaseParams:
     morning_start_h: float = 6.0
     ev_open_h: float = 9.0
     ev_close_h: float = 22.0
+    closure_h: float = 23.0
+    drain_start_h: float = 18.0
+    drain_to_closure: bool = True
+    closure_soc_frac: float = 0.20
     peak_start_h: float = 10.0
     mall_peak_kw: float = 1900.0
     peak_soc_min_frac: float = 0.50
@@ -61,7 +84,8 @@ class SixPhaseParams:
 
 
 def six_phase_rule(hour: float, p_pv_kw: float, p_mall_kw: float, p_ev_kw: float,
-                   soc_frac: float, prm: SixPhaseParams) -> tuple[int, float, bool]:
+                   soc_frac: float, prm: SixPhaseParams, e_capacity_kwh: float = 0.0,
+                   eta_discharge: float = 1.0) -> tuple[int, float, bool]:
     """Apply the rule set to one snapshot.
 
     Parameters
@@ -72,6 +96,8 @@ def six_phase_rule(hour: float, p_pv_kw: float, p_mall_kw: float, p_ev_kw: float
     p_ev_kw : EV demand at full charging power [kW].
     soc_frac : battery state of charge [0-1].
     prm : thresholds.
+    e_capacity_kwh : present battery capacity [kWh] (0: no drain to the closure).
+    eta_discharge : one-way discharge efficiency [0-1].
 
     Returns
     -------
@@ -79,21 +105,35 @@ def six_phase_rule(hour: float, p_pv_kw: float, p_mall_kw: float, p_ev_kw: float
     p_bess_kw : battery setpoint [kW], + discharge / − charge (before the safety layer).
     chargers_on : whether the sockets may charge at full power.
     """
-    if hour >= prm.ev_close_h or hour < prm.morning_start_h:
+    if hour >= prm.closure_h or hour < prm.morning_start_h:
         return 6, 0.0, False
     if hour < prm.ev_open_h:
         return 1, -p_pv_kw, False
+    on = hour < prm.ev_close_h
+    phase, p = _day_rule(hour, p_pv_kw, p_mall_kw, p_ev_kw if on else 0.0, soc_frac, prm)
+    if (prm.drain_to_closure and hour >= prm.drain_start_h and e_capacity_kwh > 0.0
+            and soc_frac > prm.closure_soc_frac):
+        p_drain = ((soc_frac - prm.closure_soc_frac) * e_capacity_kwh * eta_discharge
+                   / (prm.closure_h - hour))
+        if p_drain > p:
+            return 7, p_drain, on
+    return phase, p, on
+
+
+def _day_rule(hour: float, p_pv_kw: float, p_mall_kw: float, p_ev_kw: float,
+              soc_frac: float, prm: SixPhaseParams) -> tuple[int, float]:
+    """Phases 4, 5, 3, 2 in their precedence (inside the opening window)."""
     ev_deficit = p_ev_kw - p_pv_kw
     pv_after_ev = -ev_deficit if ev_deficit < 0.0 else 0.0
     if (hour >= prm.peak_start_h and p_pv_kw < p_mall_kw and p_mall_kw > prm.mall_peak_kw
             and soc_frac >= prm.peak_soc_min_frac):
         mall_grid = p_mall_kw - min(pv_after_ev, p_mall_kw)
-        return 4, max(ev_deficit, 0.0) + max(mall_grid - prm.mall_peak_kw, 0.0), True
+        return 4, max(ev_deficit, 0.0) + max(mall_grid - prm.mall_peak_kw, 0.0)
     if ev_deficit > 0.0 and soc_frac > prm.soc_min_frac + 1e-9:
-        return 5, ev_deficit + p_mall_kw, True
+        return 5, ev_deficit + p_mall_kw
     if soc_frac >= prm.hold_soc_frac:
-        return 3, 0.0, True
-    return 2, -pv_after_ev, True
+        return 3, 0.0
+    return 2, -pv_after_ev
 
 
 @register("six_phase", "the site's 6-phase rules: PV→EV first, BESS from surplus, peak shaving "
@@ -105,8 +145,12 @@ class SixPhaseController:
     phases = PHASES
 
     def __init__(self, site: SiteConfig, **params: float) -> None:
-        base = {"ev_open_h": site.ev.open_hour, "ev_close_h": site.ev.close_hour,
-                "soc_min_frac": site.bess.soc_min_frac}
+        base: dict[str, Any] = {
+            "ev_open_h": site.ev.open_hour, "ev_close_h": site.ev.close_hour,
+            "soc_min_frac": site.bess.soc_min_frac,
+            "closure_h": float(max(site.tariff.peak_end_hour, site.ev.close_hour)),
+            "drain_start_h": float(site.tariff.peak_start_hour),
+            "closure_soc_frac": site.bess.soc_min_frac}
         base.update(params)
         self.params = SixPhaseParams(**base)
         self._off: np.ndarray | None = None
@@ -117,9 +161,10 @@ class SixPhaseController:
     def decide(self, obs: SiteObservation) -> Setpoints:
         """Setpoints from the rule set."""
         s = obs.sockets
-        phase, p_bess, on = six_phase_rule(obs.hour, obs.p_pv_kw, obs.p_mall_kw, obs.p_ev_kw,
-                                           obs.bess.soc_frac, self.params)
         b = obs.bess
+        phase, p_bess, on = six_phase_rule(obs.hour, obs.p_pv_kw, obs.p_mall_kw, obs.p_ev_kw,
+                                           b.soc_frac, self.params, b.e_capacity_kwh,
+                                           b.eta_discharge)
         # "all it can": the rules respect the battery's power limits themselves; the SOC
         # window is left to the safety layer.
         if p_bess > b.p_discharge_max_kw:

@@ -91,8 +91,17 @@ class ProfileFile(_Strict):
     column: str
 
 
+#: Iquitos monthly mean GHI, January first [kWh/m²/day] (NASA POWER climatology as
+#: recalled without network access; see ``twin.components.pv`` for the source and caveats).
+IQUITOS_GHI_MONTHLY_KWH_M2_DAY: tuple[float, ...] = (
+    4.47, 4.52, 4.31, 4.19, 4.00, 3.95, 4.19, 4.65, 4.89, 4.86, 4.80, 4.56)
+
+
 class PvConfig(_Strict):
-    """PV plant: pvlib model with a cloudiness model, or a measured profile file."""
+    """PV plant: pvlib model with a cloudiness model, or a measured profile file.
+
+    ``ghi_monthly_kwh_m2_day`` (12 values, or null for none) shapes the cloudiness by month.
+    """
 
     source: Literal["model", "file"] = "model"
     p_dc_kwp: NonNeg = 4050.0
@@ -101,6 +110,8 @@ class PvConfig(_Strict):
     azimuth_deg: Annotated[float, Field(ge=0, le=360)] = 0.0
     gamma_pdc_per_c: Annotated[float, Field(ge=-0.02, le=0.0)] = -0.0037
     losses_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.14
+    ghi_monthly_kwh_m2_day: list[Pos] | None = Field(
+        default_factory=lambda: list(IQUITOS_GHI_MONTHLY_KWH_M2_DAY))
     cloudiness: dict[str, float] = Field(default_factory=dict)
     file: ProfileFile | None = None
 
@@ -108,6 +119,9 @@ class PvConfig(_Strict):
     def _file_needed(self) -> PvConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("source is 'file' but no 'file: {path, column}' is given")
+        g = self.ghi_monthly_kwh_m2_day
+        if g is not None and len(g) != 12:
+            raise ValueError(f"ghi_monthly_kwh_m2_day needs 12 values (January first), got {len(g)}")
         return self
 
 
@@ -127,7 +141,13 @@ class MallConfig(_Strict):
 
 
 class VehicleClass(_Strict):
-    """A vehicle type of the fleet and how its sessions are drawn."""
+    """A vehicle type of the fleet and how its sessions are drawn.
+
+    Stay (``ev.stay_model``): ``charge_time`` — time to charge the request at the socket's
+    rating × a linger factor ``1 + Gamma(linger_shape, (linger_mean - 1) / linger_shape)``
+    + ``stay_fixed_h``; ``fixed`` — the older model, a gamma stay of mean ``stay_h_mean``
+    clipped to [0.25 h, ``stay_h_max``], whatever the request.
+    """
 
     sessions_per_day: NonNeg
     e_req_kwh_min: Pos
@@ -136,6 +156,9 @@ class VehicleClass(_Strict):
     stay_h_mean: Pos = 1.5
     stay_h_max: Pos = 4.0
     patience_min: NonNeg = 20.0
+    linger_mean: Annotated[float, Field(ge=1.0, le=20.0, allow_inf_nan=False)] = 1.25
+    linger_shape: Pos = 2.0
+    stay_fixed_h: NonNeg = 0.0
 
     @model_validator(mode="after")
     def _ranges(self) -> VehicleClass:
@@ -183,7 +206,13 @@ DEFAULT_ARRIVAL_WEIGHTS: tuple[float, ...] = (
 
 
 class EvConfig(_Strict):
-    """EV fleet and charging station."""
+    """EV fleet and charging station.
+
+    ``stay_model`` picks how synthetic stays are drawn (see ``VehicleClass``).
+    ``late_min_kwh`` [kWh]: a rider arriving so close to ``close_hour`` that the socket's
+    rating cannot give the whole request asks for what fits before closing; if that is
+    below ``late_min_kwh`` the session is refused at the gate (status ``refused_closing``).
+    """
 
     source: Literal["synthetic", "sessions_file", "profile"] = "synthetic"
     open_hour: Hour = 9.0
@@ -193,6 +222,8 @@ class EvConfig(_Strict):
         default_factory=_default_vehicles
     )
     sockets: list[SocketGroup] = Field(default_factory=_default_sockets)
+    stay_model: Literal["charge_time", "fixed"] = "charge_time"
+    late_min_kwh: NonNeg = 1.0
     sessions_file: Path | None = None
     profile: ProfileFile | None = None
 
@@ -218,21 +249,49 @@ class EvConfig(_Strict):
         return sum(g.count for g in self.sockets)
 
 
-#: Technology presets (seed 004): round-trip efficiency and SOC window.
-BESS_PRESETS: dict[str, dict[str, float]] = {
-    "standard": {"eta_roundtrip": 0.90, "soc_min_frac": 0.20, "soc_max_frac": 0.90},
-    "modern_lfp": {"eta_roundtrip": 0.93, "soc_min_frac": 0.10, "soc_max_frac": 0.95},
-    "premium": {"eta_roundtrip": 0.95, "soc_min_frac": 0.05, "soc_max_frac": 0.95},
+#: Technology presets (seed 004): round-trip efficiency and SOC window, plus the cell
+#: chemistry whose ageing parameters apply (``AGEING_PRESETS``).
+BESS_PRESETS: dict[str, dict[str, Any]] = {
+    "standard": {"eta_roundtrip": 0.90, "soc_min_frac": 0.20, "soc_max_frac": 0.90,
+                 "chemistry": "nmc"},
+    "modern_lfp": {"eta_roundtrip": 0.93, "soc_min_frac": 0.10, "soc_max_frac": 0.95,
+                   "chemistry": "lfp"},
+    "premium": {"eta_roundtrip": 0.95, "soc_min_frac": 0.05, "soc_max_frac": 0.95,
+                "chemistry": "lfp", "cycle_life_efc": 8000.0},
+}
+
+#: Ageing parameters per cell chemistry (see ``twin.components.bess`` for the model and
+#: the sources): equivalent full cycles to ``eol_capacity_frac`` [-], calendar fade at
+#: 25 °C and 50 % SOC [1/yr], relative slope of the calendar rate with SOC [-], rate factor
+#: per +10 °C [-].
+AGEING_PRESETS: dict[str, dict[str, float]] = {
+    "lfp": {"cycle_life_efc": 6000.0, "calendar_fade_frac_per_year": 0.008,
+            "calendar_soc_coeff": 1.0, "calendar_q10": 2.0},
+    "nmc": {"cycle_life_efc": 3500.0, "calendar_fade_frac_per_year": 0.015,
+            "calendar_soc_coeff": 2.0, "calendar_q10": 2.0},
+    "lto": {"cycle_life_efc": 15000.0, "calendar_fade_frac_per_year": 0.004,
+            "calendar_soc_coeff": 0.5, "calendar_q10": 1.8},
 }
 
 
 class BessConfig(_Strict):
     """Battery: energy-reservoir model parameters.
 
-    A ``technology`` preset fills efficiency and SOC window; fields given explicitly win.
+    A ``technology`` preset fills efficiency, SOC window and chemistry; the ``chemistry``
+    fills the ageing parameters (``AGEING_PRESETS``); fields given explicitly win.
+    ``ageing: false`` switches cycle and calendar ageing off. ``capacity_loss_coefficient``
+    is the older CityLearn-style throughput fade, added on top (0 by default).
     """
 
     technology: Literal["custom", "standard", "modern_lfp", "premium"] = "custom"
+    chemistry: Literal["lfp", "nmc", "lto"] = "lfp"
+    ageing: bool = True
+    cycle_life_efc: Pos = 6000.0
+    eol_capacity_frac: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
+    calendar_fade_frac_per_year: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.008
+    calendar_soc_coeff: Annotated[float, Field(ge=0.0, le=4.0)] = 1.0
+    calendar_q10: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
+    t_cell_c: Annotated[float, Field(ge=-20.0, le=60.0)] = 25.0
     e_capacity_kwh: NonNeg = 2000.0
     p_charge_max_kw: NonNeg = 400.0
     p_discharge_max_kw: NonNeg = 400.0
@@ -240,7 +299,7 @@ class BessConfig(_Strict):
     soc_min_frac: Frac = 0.20
     soc_max_frac: Frac = 1.00
     soc_initial_frac: Frac = 0.50
-    capacity_loss_coefficient: Annotated[float, Field(ge=0.0, lt=0.01)] = 1e-5
+    capacity_loss_coefficient: Annotated[float, Field(ge=0.0, lt=0.01)] = 0.0
     self_discharge_frac_per_h: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     efficiency_curve: list[tuple[Frac, Annotated[float, Field(gt=0.0, le=1.0)]]] | None = None
 
@@ -249,10 +308,13 @@ class BessConfig(_Strict):
     def _apply_preset(cls, data: Any) -> Any:
         if isinstance(data, dict):
             tech = data.get("technology", "custom")
-            if tech in BESS_PRESETS:
-                merged = dict(BESS_PRESETS[tech])
-                merged.update(data)
-                return merged
+            merged = dict(BESS_PRESETS.get(tech, {}))
+            merged.update(data)
+            chem = merged.get("chemistry", "lfp")
+            if chem in AGEING_PRESETS:
+                for k, v in AGEING_PRESETS[chem].items():
+                    merged.setdefault(k, v)
+            return merged
         return data
 
     @model_validator(mode="after")

@@ -88,8 +88,10 @@ def _subset(s: SessionTable, mask: np.ndarray, shift_s: float = 0.0,
     e = s.e_req_kwh[mask]
     if e_scale is not None:
         e = e * e_scale[mask]
+    latest = s.latest_departure_s
     return SessionTable(s.arrival_s[mask] + shift_s, s.departure_s[mask] + shift_s,
-                        s.type_code[mask], e, s.p_max_kw[mask], s.patience_s[mask])
+                        s.type_code[mask], e, s.p_max_kw[mask], s.patience_s[mask],
+                        latest[mask] + shift_s if latest is not None else None)
 
 
 class PerfectForecaster:
@@ -195,7 +197,10 @@ def _concat(parts: list[SessionTable]) -> SessionTable:
     cols = [np.concatenate([getattr(p, f) for p in parts]) for f in
             ("arrival_s", "departure_s", "type_code", "e_req_kwh", "p_max_kw", "patience_s")]
     order = np.argsort(cols[0], kind="stable")
-    return SessionTable(*(c[order] for c in cols))
+    lat = [p.latest_departure_s for p in parts if p.latest_departure_s is not None]
+    latest = np.concatenate(lat)[order] if len(lat) == len(parts) else None
+    a, d, t, e, pm, pat = (c[order] for c in cols)
+    return SessionTable(a, d, t, e, pm, pat, latest_departure_s=latest)
 
 
 class NoisyForecaster(PerfectForecaster):

@@ -29,6 +29,9 @@ class SessionTable:
     e_req_kwh : energy requested [kWh].
     p_max_kw : vehicle charge power limit [kW].
     patience_s : how long the vehicle waits for a socket [s].
+    latest_departure_s : None — ``departure_s`` is absolute (sessions read from a file);
+        else the rider's stay counts from plug-in: a wait for a socket shifts the planned
+        departure by the wait, up to this time (closing) [s since start].
     """
 
     arrival_s: FloatArray
@@ -37,6 +40,7 @@ class SessionTable:
     e_req_kwh: FloatArray
     p_max_kw: FloatArray
     patience_s: FloatArray
+    latest_departure_s: FloatArray | None = None
 
     @property
     def n(self) -> int:

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from twin.engine import kpis
 from twin.monitoring.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
 
 #: Columns the export needs from ``timeseries.parquet``.
@@ -203,8 +204,8 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     # today (simulated local day of the step)
     day = pd.DatetimeIndex(ts["timestamp"]).tz_localize(None).normalize()
     price = col["tariff_soles_per_kwh"]
-    saving = (np.maximum(col["ev_kwh"] + col["mall_kwh"] - col["pv_kwh"], 0.0)
-              - col["grid_import_kwh"]) * price
+    saving = kpis.savings_bess(col["ev_kwh"] + col["mall_kwh"], col["pv_kwh"],
+                               col["grid_import_kwh"], price)
 
     def daily(values: np.ndarray) -> np.ndarray:
         return pd.Series(values).groupby(np.asarray(day)).cumsum().to_numpy(dtype=np.float64)

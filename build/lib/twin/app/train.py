@@ -82,7 +82,8 @@ def evaluate(policy_act: Any, env: Any, days: list[int]) -> dict[str, Any]:
     return {"reward_mean": float(np.mean(totals)), **{k: v / n for k, v in terms.items()}}
 
 
-def imitation_data(env: Any, controller: str, days: list[int], episode_days: float) -> tuple[np.ndarray, np.ndarray]:
+def imitation_data(env: Any, controller: str, days: list[int],
+                   episode_days: float) -> tuple[np.ndarray, np.ndarray]:
     """(observations, actions) of ``controller`` run through ``env`` on non-overlapping windows
     starting at ``days`` (behaviour-cloning data)."""
     from controllers import make_controller

@@ -5,13 +5,22 @@ are drawn up front with a seeded ``numpy.random.Generator`` — or read from a f
 then played on the SimPy event queue: one event per arrival instant (a callback chain),
 one departure event per
 plugged vehicle. A vehicle that finds no free socket of its type waits in a FIFO queue
-for at most its patience, then leaves (turned away).
+for at most its patience, then leaves (turned away). For drawn sessions the stay counts
+from plug-in (a wait shifts the departure, up to closing: ``latest_departure_s``).
 
-Charging is integrated per control step: at the step start each socket gets a power
-limit from the controller and draws ``p = min(limit, vehicle limit, socket rating,
-remaining energy / dt)``. A departure inside the step stops the socket at that instant;
-a vehicle that plugs in inside a step starts at once under the limit in force for its
-socket (as a real charger does), and the controller sees it at the next step.
+Charging is exact in time (charge to the instant): at the step start each socket gets a
+power limit from the controller and a plugged vehicle draws ``p = min(limit, vehicle
+limit, socket rating)`` until the instant it is full — a "full" event at that time — or
+until it leaves, whichever comes first. A vehicle that plugs in inside a step starts at
+once under the limit in force for its socket (as a real charger does), and the
+controller sees it at the next step. A socket's step energy is the exact integral of
+these piecewise-constant powers, so a session's delivered energy does not depend on the
+control step except through the limits the controller sets.
+
+A session whose planned departure is not after its arrival (``departure_s <=
+arrival_s``) was refused at the gate (a late arrival that could not get its minimum
+energy before closing, see ``twin.components.sessions``): it gets status
+``refused_closing`` at its arrival and never takes a socket.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ from twin.inputs import SessionTable, SocketSpec
 from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
 
 STATUS_PENDING, STATUS_WAITING, STATUS_CHARGING, STATUS_DONE, STATUS_TURNED_AWAY = 0, 1, 2, 3, 4
+STATUS_REFUSED_CLOSING = 5
 STATUS_NAMES = {
     STATUS_PENDING: "not_arrived",
     STATUS_WAITING: "waiting",
     STATUS_CHARGING: "plugged",
     STATUS_DONE: "served",
     STATUS_TURNED_AWAY: "turned_away",
+    STATUS_REFUSED_CLOSING: "refused_closing",
 }
 
 
@@ -89,6 +100,8 @@ class Fleet:
         self._t_step0 = 0.0
         self._t_step_end = dt_s
         self._mid: dict[int, float] = {}  # sockets whose power started inside the step → since [s]
+        self._tok = [0] * n_sock  # per-socket token: a "full" event is void once it changes
+        self._gen = 0  # step counter: "full" events belong to the step that scheduled them
         self.n_occupied = 0
         self._free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
         for i, c in enumerate(self._stype):
@@ -104,6 +117,8 @@ class Fleet:
         self._ereq = sessions.e_req_kwh.tolist()
         self._pmax = sessions.p_max_kw.tolist()
         self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
+        latest = sessions.latest_departure_s
+        self._latest = latest.tolist() if latest is not None else None
         # per-session results (lists while running; arrays via properties)
         n = sessions.n
         self._status = [STATUS_PENDING] * n
@@ -113,6 +128,8 @@ class Fleet:
         self._socket_of = [-1] * n
         self.n_arrived = 0
         self.n_turned_away = 0
+        self.n_refused_closing = 0
+        self.n_full_events = 0
         self.events = 0
         #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
         #: (``t_s``: when it left [s since start]); None costs nothing.
@@ -163,7 +180,7 @@ class Fleet:
         """The arrival it was scheduled for, plus any at the same instant; then schedule
         the next one (a callback chain: one SimPy event per arrival instant)."""
         env = self.env
-        now = env._now
+        now = env.now
         arr = self._arr
         n = len(arr)
         i = self._next_arrival
@@ -179,6 +196,11 @@ class Fleet:
     def _arrive(self, i: int) -> None:
         self.events += 1
         self.n_arrived += 1
+        if self._dep[i] <= self._arr[i]:  # refused at the gate: too late before closing
+            self._status[i] = STATUS_REFUSED_CLOSING
+            self._leave_s[i] = self._arr[i]
+            self.n_refused_closing += 1
+            return
         c = self._typ[i]
         free = self._free[c]
         if free:
@@ -197,10 +219,25 @@ class Fleet:
         if self.on_turned_away is not None:
             self.on_turned_away(i, t)
 
+    def _schedule_full(self, sock: int, now: float, p_kw: float, erem_kwh: float) -> None:
+        """Schedule the instant the vehicle on ``sock`` is full at ``p_kw`` (in this step)."""
+        t_full = now + erem_kwh / p_kw * 3600.0
+        if t_full > self._t_step_end:  # float crumbs: never past the step end
+            t_full = self._t_step_end
+        tok = self._tok[sock] + 1
+        self._tok[sock] = tok
+        self.env.timeout(t_full - now, value=(sock, tok, self._gen)).callbacks.append(
+            self._on_full)
+
     def _plug(self, i: int, sock: int) -> None:
         env = self.env
-        now = env._now
+        now = env.now
         t_dep = self._dep[i]
+        latest = self._latest
+        if latest is not None and now > self._arr[i]:  # the stay counts from plug-in
+            t_dep += now - self._arr[i]
+            if t_dep > latest[i]:
+                t_dep = latest[i]
         if t_dep <= now:
             self._turn_away(i, now)
             heapq.heappush(self._free[self._stype[sock]], sock)
@@ -221,29 +258,50 @@ class Fleet:
         st[3 * n + sock] = 1.0
         e_step = vmax * self.dt_h
         st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
-        left_h = (self._t_step_end - now) / 3600.0
         lim = self._lim[sock]
         p = lim if lim < vmax else vmax
-        if left_h > 0.0 and p * left_h > erem:
-            p = erem / left_h
+        if p < 0.0 or erem <= 0.0:
+            p = 0.0
         self._p[sock] = p
         self._mid[sock] = now
+        if p > 0.0 and p * (self._t_step_end - now) / 3600.0 > erem:
+            self._schedule_full(sock, now, p, erem)
         self.n_occupied += 1
         env.timeout(t_dep - now, value=sock).callbacks.append(self._on_depart)
+
+    def _on_full(self, event: simpy.Event) -> None:
+        """The vehicle on a socket is full: its energy so far is exactly what it asked."""
+        sock, tok, gen = event.value  # type: ignore[misc]
+        if tok != self._tok[sock] or gen != self._gen:
+            return  # it left (or the step ended) before
+        self.events += 1
+        self.n_full_events += 1
+        self._mid.pop(sock, None)
+        o = self._o_erem + sock
+        self._part[sock] += self._st[o]
+        self._part_any = True
+        self._st[o] = 0.0
+        self._st[self._o_pd + sock] = 0.0
+        self._p[sock] = 0.0
 
     def _on_depart(self, event: simpy.Event) -> None:
         self.events += 1
         sock: int = event.value  # type: ignore[assignment]
         now = self.env.now
         i = self.sock_sess[sock]
+        self._tok[sock] += 1  # a pending "full" event is void
         p = self._p[sock]
+        st = self._st
+        erem = st[self._o_erem + sock]
         e_part = 0.0
         if p > 0.0:
             e_part = p * (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            if e_part > erem:
+                e_part = erem
             self._part[sock] += e_part
             self._part_any = True
-        st = self._st
-        self._e_del[i] = self._ereq[i] - st[self._o_erem + sock] + e_part
+        self._mid.pop(sock, None)
+        self._e_del[i] = self._ereq[i] - erem + e_part
         self._status[i] = STATUS_DONE
         self._leave_s[i] = now
         self.sock_sess[sock] = -1
@@ -304,31 +362,51 @@ class Fleet:
         )
 
     def begin_step(self, p_max_kw: FloatArray) -> None:
-        """Apply per-socket limits [kW] for the step that starts now."""
+        """Apply per-socket limits [kW] for the step that starts now.
+
+        Each plugged vehicle with energy still asked draws ``min(limit, vehicle limit)``;
+        those that will be full before the step ends get a "full" event at that instant.
+        """
         now = self.env.now
         self._t_step0 = now
         self._t_step_end = now + self.dt_s
+        self._gen += 1  # "full" events of earlier steps are void
         self.sock_limit[:] = p_max_kw
         self._mid.clear()
         if self.n_occupied == 0:
             return
-        np.minimum(p_max_kw, self.sock_pd, out=self.sock_p)
-        np.maximum(self.sock_p, 0.0, out=self.sock_p)
+        p = self.sock_p
+        np.minimum(p_max_kw, self.sock_vmax, out=p)
+        np.maximum(p, 0.0, out=p)
+        erem = self.sock_erem
+        p[erem <= 0.0] = 0.0
+        fin = np.flatnonzero(p * self.dt_h > erem)
+        if fin.size:
+            pl = self._p
+            st = self._st
+            o = self._o_erem
+            for sock in fin.tolist():
+                self._schedule_full(sock, now, pl[sock], st[o + sock])
 
     def end_step(self, e_socket_kwh: FloatArray) -> float:
-        """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total."""
+        """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total.
+
+        The energy of a socket is the exact integral of its power over the step: vehicles
+        that were full or left during the step contributed up to that instant.
+        """
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
         np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
-        if self._mid:  # sockets that started inside the step: from their start only
+        if self._mid:  # sockets whose power started inside the step: from their start only
             now = self.env.now
             p = self._p
             for sock, t0 in self._mid.items():
                 e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
             self._mid.clear()
         erem = self.sock_erem
+        np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
         erem -= e_socket_kwh
-        erem[erem < 1e-9] = 0.0  # float crumbs of a finished charge
+        erem[erem < 1e-9] = 0.0  # float crumbs of a charge that ended at the step end
         np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
         np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
         if self._part_any:

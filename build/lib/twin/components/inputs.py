@@ -67,7 +67,9 @@ def build_inputs(scn: Scenario) -> PlantInputs:
                 "alt_m": site.location.alt_m, "p_dc_kwp": pv.p_dc_kwp,
                 "p_ac_max_kw": pv.p_ac_max_kw, "tilt_deg": pv.tilt_deg,
                 "azimuth_deg": pv.azimuth_deg, "gamma_pdc_per_c": pv.gamma_pdc_per_c,
-                "losses_frac": pv.losses_frac}
+                "losses_frac": pv.losses_frac,
+                "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
+                                           if pv.ghi_monthly_kwh_m2_day else None)}
         p_pv = pv_ac_kw(idx, dt_s, _params(PvParams, base, dict(pv.cloudiness), "pv.cloudiness"),
                         rngs["pv"])
     # mall

@@ -31,6 +31,23 @@ The clear-sky index is ``kt(t) = clip(K_d * (1 - a * b(h)) + s_d * x(t), kt_min,
   interval, so runs at different steps (1 min, 15 min, 1 h) with the same seed share one
   cloud realisation and give the same energy to well within 1 %.
 * ``kt_max > 1`` allows brief cloud enhancement.
+* Monthly climatology (``ghi_monthly_kwh_m2_day``, 12 values, optional): the mean of the
+  daily index becomes ``kt_mean_m = kt_mean × r_m / r̄`` with ``r_m`` = monthly GHI target /
+  monthly clear-sky GHI at the site (Ineichen, pvlib's Linke climatology, a reference
+  year) and ``r̄`` the same ratio over the year (energy weighted). The targets set the
+  *shape* of the year (wet months cloudier than dry ones); ``kt_mean`` keeps setting its
+  level, so the annual calibration below holds while monthly yields follow the climate.
+
+Iquitos monthly GHI (the site default, ``config/site.yaml``)
+------------------------------------------------------------
+[kWh/m²/day], Jan…Dec: 4.47, 4.52, 4.31, 4.19, 4.00, 3.95, 4.19, 4.65, 4.89, 4.86, 4.80,
+4.56 — the long-term monthly means of NASA POWER (CERES/MERRA-2 based "all sky surface
+shortwave downward irradiance", climatology, point -3.75, -73.25) as recalled while
+writing this without network access; the wet-season minimum (May–June) and the dry-season
+maximum (September–October) agree with the Atlas de Energía Solar del Perú (SENAMHI,
+2003) maps for Loreto (about 4.0–4.5 kWh/m²/day in the rainy months, 5.0–5.5 in
+September–October). Check the numbers against https://power.larc.nasa.gov before using
+them for anything but the seasonal shape (only the shape is used here).
 
 Random draws (in this order): ``n_days`` Beta variates, then one standard normal per cloud
 grid point. Same generator state → bit-identical output.
@@ -57,7 +74,7 @@ import pvlib
 from twin.components.noise import ar1_filter
 from twin.components.timeindex import step_offsets_s
 
-__all__ = ["PvParams", "pv_ac_kw"]
+__all__ = ["PvParams", "clear_sky_monthly_kwh_m2_day", "monthly_kt_mean", "pv_ac_kw"]
 
 _DAY_S = 86_400.0
 
@@ -132,6 +149,9 @@ class PvParams:
     max_substep_s : float
         Longest interval evaluated at a single mid-point [s]; longer steps are averaged
         over equal sub-steps.
+    ghi_monthly_kwh_m2_day : tuple of 12 floats or None
+        Monthly mean GHI targets, January first [kWh/m²/day]; they modulate ``kt_mean``
+        per calendar month (see the module docstring). None: the same ``kt_mean`` all year.
     """
 
     lat_deg: float = -3.75
@@ -164,6 +184,12 @@ class PvParams:
     faiman_u1: float = 6.84
     solpos_method: str = "ephemeris"
     max_substep_s: float = 900.0
+    ghi_monthly_kwh_m2_day: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        g = self.ghi_monthly_kwh_m2_day
+        if g is not None:
+            object.__setattr__(self, "ghi_monthly_kwh_m2_day", tuple(float(x) for x in g))
 
 
 def _check(index: pd.DatetimeIndex, dt_s: float, params: PvParams) -> None:
@@ -176,6 +202,9 @@ def _check(index: pd.DatetimeIndex, dt_s: float, params: PvParams) -> None:
             f"kt_std={params.kt_std} impossible for a Beta with mean {params.kt_mean}: "
             f"need 0 < kt_std < {math.sqrt(params.kt_mean * (1 - params.kt_mean)):.3f}"
         )
+    g = params.ghi_monthly_kwh_m2_day
+    if g is not None and (len(g) != 12 or min(g) <= 0):
+        raise ValueError("ghi_monthly_kwh_m2_day needs 12 positive values (January first)")
     n_base = _DAY_S / params.cloud_base_s
     if params.cloud_base_s <= 0 or abs(n_base - round(n_base)) > 1e-9:
         raise ValueError(f"cloud_base_s={params.cloud_base_s} must divide 86400 s")
@@ -183,8 +212,42 @@ def _check(index: pd.DatetimeIndex, dt_s: float, params: PvParams) -> None:
         raise ValueError("p_dc_kwp, p_ac_max_kw and max_substep_s must be > 0")
 
 
+def clear_sky_monthly_kwh_m2_day(params: PvParams, year: int = 2023) -> np.ndarray:
+    """Mean daily clear-sky GHI per calendar month at the site [kWh/m²/day], 12 values.
+
+    Ineichen with the turbidity of ``params`` (pvlib's Linke climatology by default), at
+    the mid-points of the hours of a reference (non-leap) year.
+    """
+    times = pd.date_range(f"{year}-01-01 00:30", f"{year}-12-31 23:30", freq="1h", tz="UTC")
+    loc = pvlib.location.Location(params.lat_deg, params.lon_deg, altitude=params.alt_m)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dayofyear", category=DeprecationWarning)
+        kw = {} if params.linke_turbidity is None else {"linke_turbidity": params.linke_turbidity}
+        cs = loc.get_clearsky(times, model="ineichen", solar_position=loc.get_solarposition(
+            times, method=params.solpos_method), **kw)
+    ghi = pd.Series(np.nan_to_num(cs["ghi"].to_numpy(dtype=np.float64)), index=times)
+    monthly = ghi.groupby(times.month).sum() / 1000.0  # kWh/m² per month
+    days = pd.Series(1.0, index=times).groupby(times.month).sum() / 24.0
+    return (monthly / days).to_numpy(dtype=np.float64)
+
+
+def monthly_kt_mean(params: PvParams) -> np.ndarray:
+    """Mean daily clear-sky index per calendar month [-], 12 values (``kt_mean`` each when
+    no monthly targets are given)."""
+    g = params.ghi_monthly_kwh_m2_day
+    if g is None:
+        return np.full(12, params.kt_mean)
+    target = np.asarray(g, dtype=np.float64)
+    clear = clear_sky_monthly_kwh_m2_day(params)
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.float64)
+    r = target / clear
+    r_bar = float((target * days).sum() / (clear * days).sum())
+    return np.clip(params.kt_mean * r / r_bar, 0.05, 0.95)
+
+
 def _cloud_index(
-    t0_s: float, span_s: float, params: PvParams, rng: np.random.Generator
+    t0_s: float, span_s: float, params: PvParams, rng: np.random.Generator,
+    first_day: pd.Timestamp | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clear-sky index on the fixed cloud grid.
 
@@ -198,6 +261,8 @@ def _cloud_index(
         Model parameters.
     rng : numpy.random.Generator
         Random source.
+    first_day : pandas.Timestamp, optional
+        Local date of the first day (for the monthly climatology).
 
     Returns
     -------
@@ -211,9 +276,18 @@ def _cloud_index(
     n_days = max(1, math.ceil((t0_s + span_s) / _DAY_S - 1e-9))
     n = n_days * per_day
 
-    m, s = params.kt_mean, params.kt_std
-    conc = m * (1.0 - m) / s**2 - 1.0
-    k_day = rng.beta(m * conc, (1.0 - m) * conc, size=n_days)
+    s = params.kt_std
+    if params.ghi_monthly_kwh_m2_day is None or first_day is None:
+        m = params.kt_mean
+        conc = m * (1.0 - m) / s**2 - 1.0
+        k_day = rng.beta(m * conc, (1.0 - m) * conc, size=n_days)
+    else:
+        month = pd.date_range(first_day.tz_localize(None).normalize(), periods=n_days,
+                              freq="D").month.to_numpy() - 1
+        m_day = monthly_kt_mean(params)[month]
+        var = np.minimum(s**2, 0.9 * m_day * (1.0 - m_day))  # a valid Beta in every month
+        conc_d = m_day * (1.0 - m_day) / var - 1.0
+        k_day = rng.beta(m_day * conc_d, (1.0 - m_day) * conc_d)
 
     phi = math.exp(-base / params.intraday_tau_s) if params.intraday_tau_s > 0 else 0.0
     eps = rng.standard_normal(n)
@@ -369,7 +443,7 @@ def pv_ac_kw(
     times = pd.DatetimeIndex(first + pd.to_timedelta(mid_s, unit="s")).tz_convert(tz)
 
     # clear-sky index: mean of the fixed-grid cloud process over each evaluation interval
-    edges, cum = _cloud_index(t0_s, n * dt_s, params, rng)
+    edges, cum = _cloud_index(t0_s, n * dt_s, params, rng, first_day=midnight)
     a = t0_s + sub_s
     kt = (np.interp(a + h_s, edges, cum) - np.interp(a, edges, cum)) / h_s
 

@@ -18,6 +18,16 @@ from twin.inputs import SessionTable
 from twin.types import VEHICLE_TYPES
 
 
+def type_rating_kw(ev: EvConfig) -> dict[int, float]:
+    """Socket rating per vehicle-type code [kW] (the lowest of its groups)."""
+    out: dict[int, float] = {}
+    for g in ev.sockets:
+        if g.count > 0:
+            c = VEHICLE_TYPES.index(g.type)
+            out[c] = min(out.get(c, math.inf), g.p_rating_kw)
+    return out
+
+
 def draw_sessions(
     ev: EvConfig, start: pd.Timestamp, duration_s: float, rng: np.random.Generator
 ) -> SessionTable:
@@ -25,9 +35,27 @@ def draw_sessions(
 
     Per day and vehicle type, a Poisson number of arrivals with mean ``sessions_per_day``;
     arrival hour from ``arrival_weights`` inside opening hours, uniform within the hour;
-    energy uniform in [``e_req_kwh_min``, ``e_req_kwh_max``]; stay from a gamma
-    distribution (shape 4) with mean ``stay_h_mean``, clipped to [0.25 h, ``stay_h_max``]
-    and to the closing hour.
+    energy uniform in [``e_req_kwh_min``, ``e_req_kwh_max``]. The charging power
+    ``p_eff = min(vehicle p_max_kw, socket rating)``.
+
+    Stay, by ``ev.stay_model``:
+
+    * ``charge_time`` (default): ``e_req / p_eff × L + stay_fixed_h`` with the linger factor
+      ``L = 1 + Gamma(linger_shape, scale=(linger_mean - 1) / linger_shape)`` (L = 1 when
+      ``linger_mean`` is 1): a rider stays until charged, and lingers a little. With an
+      immediate socket at full power every session can finish.
+    * ``fixed``: gamma (shape 4) with mean ``stay_h_mean``, clipped to [0.25 h,
+      ``stay_h_max``], whatever the energy asked (the seeds' model).
+
+    The stay counts from plug-in: a rider who waits for a socket leaves later by the wait
+    (``SessionTable.latest_departure_s``). The planned departure is clipped to
+    ``close_hour``. Late arrivals: a rider who cannot
+    get the whole request at ``p_eff`` before closing asks for ``p_eff × time to closing``;
+    if that is below ``ev.late_min_kwh`` the session is refused at the gate (its departure
+    is set to its arrival, which the fleet plays as status ``refused_closing``).
+
+    Random draws per vehicle type (in this order): day counts, hours, fractions in the hour,
+    energies, then stays (``fixed``) or linger factors (``charge_time``).
     """
     w = np.asarray(ev.arrival_weights, dtype=float)
     hours = np.arange(24)
@@ -39,7 +67,9 @@ def draw_sessions(
     day0 = start.normalize()
     offset0_s = (start - day0).total_seconds()
     n_days = math.ceil((offset0_s + duration_s) / 86400.0)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arr", "dep", "typ", "e", "p", "pat")}
+    ratings = type_rating_kw(ev)
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("arr", "dep", "typ", "e", "p", "pat", "latest")}
     for code, vtype in enumerate(VEHICLE_TYPES):
         vc = ev.vehicles.get(vtype)  # type: ignore[call-overload]
         if vc is None or vc.sessions_per_day <= 0:
@@ -53,8 +83,19 @@ def draw_sessions(
         hi = np.minimum(hour + 1.0, ev.close_hour)
         arr_h = lo + frac * (hi - lo)
         e_req = rng.uniform(vc.e_req_kwh_min, vc.e_req_kwh_max, size=n)
-        stay_h = np.clip(rng.gamma(4.0, vc.stay_h_mean / 4.0, size=n), 0.25, vc.stay_h_max)
+        p_eff = min(vc.p_max_kw, ratings.get(code, vc.p_max_kw))
+        if ev.stay_model == "fixed":
+            stay_h = np.clip(rng.gamma(4.0, vc.stay_h_mean / 4.0, size=n), 0.25, vc.stay_h_max)
+        else:
+            extra = vc.linger_mean - 1.0
+            linger = (1.0 + rng.gamma(vc.linger_shape, extra / vc.linger_shape, size=n)
+                      if extra > 0.0 else np.ones(n))
+            stay_h = e_req / p_eff * linger + vc.stay_fixed_h
+        e_fit = p_eff * (ev.close_hour - arr_h)
+        late = e_fit < e_req
+        e_req = np.where(late, e_fit, e_req)  # late riders ask for what fits before closing
         dep_h = np.minimum(arr_h + stay_h, ev.close_hour)
+        dep_h = np.where(late & (e_fit < ev.late_min_kwh), arr_h, dep_h)  # refused at the gate
         base = day * 86400.0 - offset0_s
         cols["arr"].append(base + arr_h * 3600.0)
         cols["dep"].append(base + dep_h * 3600.0)
@@ -62,6 +103,7 @@ def draw_sessions(
         cols["e"].append(e_req)
         cols["p"].append(np.full(n, vc.p_max_kw))
         cols["pat"].append(np.full(n, vc.patience_min * 60.0))
+        cols["latest"].append(base + ev.close_hour * 3600.0)
     return _table_from_cols(cols, duration_s)
 
 
@@ -83,6 +125,7 @@ def _table_from_cols(cols: dict[str, list[np.ndarray]], duration_s: float) -> Se
         e_req_kwh=pick("e"),
         p_max_kw=pick("p"),
         patience_s=pick("pat"),
+        latest_departure_s=pick("latest") if cols.get("latest") else None,
     )
 
 
@@ -147,4 +190,4 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
     return _table_from_cols(cols, duration_s)
 
 
-__all__ = ["SESSION_FILE_COLUMNS", "draw_sessions", "read_sessions"]
+__all__ = ["SESSION_FILE_COLUMNS", "draw_sessions", "read_sessions", "type_rating_kw"]

@@ -44,6 +44,21 @@ class Clock(Protocol):
         ...
 
 
+def run_step_events(env: simpy.Environment, dt_s: float) -> None:
+    """Run every SimPy event due up to the end of the step that starts at ``env.now``.
+
+    Only public SimPy API: a timeout marks the step end; all events due at or before it
+    run (``peek`` / ``step``), including those scheduled at exactly the step end, whatever
+    the order in which they were scheduled.
+    """
+    target = env.now + dt_s
+    env.timeout(dt_s)
+    peek = env.peek
+    step = env.step
+    while peek() <= target:
+        step()
+
+
 class SimPyClock:
     """The in-process plant on its SimPy environment.
 
@@ -71,13 +86,7 @@ class SimPyClock:
 
     def run_events(self) -> None:
         """Run every event due up to the end of the step that starts now."""
-        env = self.env
-        target = env.now + self.dt_s
-        env.timeout(self.dt_s)
-        peek = env.peek
-        step = env.step
-        while peek() <= target:
-            step()
+        run_step_events(self.env, self.dt_s)
 
     def advance(self, k: int) -> None:
         """Run every event up to ``t_{k+1}`` and settle step ``k``."""
@@ -141,4 +150,4 @@ class WallClock:
         """Nothing to release."""
 
 
-__all__ = ["Clock", "SimPyClock", "WallClock"]
+__all__ = ["Clock", "SimPyClock", "WallClock", "run_step_events"]

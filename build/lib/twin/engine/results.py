@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from twin.atomic import replace_dir, temp_sibling
+from twin.components.bess import BessParams
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
 from twin.config import ConfigError
-from twin.engine import RunOutput
+from twin.engine import RunOutput, kpis
 from twin.engine.balance import allocate_flows, balance_residual
 from twin.types import VEHICLE_TYPES
 
@@ -32,6 +33,10 @@ SEED_COLUMNS = (
     "co2_avoided_indirect_kg", "ev_demand_after_bess_kwh", "mall_demand_after_bess_kwh",
     "load_after_bess_kwh",
 )
+
+#: A session is satisfied when it left with what it asked for, to 1 Wh (the resolution of
+#: the chargers' energy registers: a run against devices rebuilds sessions from them).
+SATISFIED_TOL_KWH = 1e-3
 
 OUTPUT_FILES = ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
                 "summary.json")
@@ -98,9 +103,9 @@ def build_timeseries(out: RunOutput) -> pd.DataFrame:
         "grid_export_kwh": fl["grid_export_kwh"],
         "soc_percent": np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0) * 100.0, 0.0),
         "soc_kwh": stored,
-        "cost_savings_hp_soles": np.where(
-            is_peak, bess_total * (tar.peak_price_per_kwh - tar.offpeak_price_per_kwh), 0.0),
-        "co2_avoided_indirect_kg": bess_total * co2,
+        "cost_savings_hp_soles": kpis.cost_savings_hp_seed_formula(
+            bess_total, is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh),
+        "co2_avoided_indirect_kg": kpis.co2_avoided_bess_seed_formula_kg(bess_total, co2),
         "ev_demand_after_bess_kwh": np.maximum(e_ev - fl["bess_to_ev_kwh"], 0.0),
         "mall_demand_after_bess_kwh": np.maximum(e_mall - fl["bess_to_mall_kwh"], 0.0),
     }
@@ -111,6 +116,8 @@ def build_timeseries(out: RunOutput) -> pd.DataFrame:
         "tariff_soles_per_kwh": price,
         "grid_cost_soles": fl["grid_import_kwh"] * price,
         "co2_grid_kg": fl["grid_import_kwh"] * co2,
+        "co2_avoided_bess_kg": kpis.co2_avoided_bess_kg(e_ev + e_mall, e_pv,
+                                                        fl["grid_import_kwh"], co2),
         "grid_to_bess_kwh": fl["grid_to_bess_kwh"],
         "pv_export_kwh": fl["pv_export_kwh"],
         "phase": phase,
@@ -170,7 +177,7 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         "e_delivered_kwh": e_del,
         "p_max_kw": s.p_max_kw[arrived],
         "status": pd.Categorical([STATUS_NAMES[int(x)] for x in status]),
-        "satisfied": (status != STATUS_TURNED_AWAY) & (e_del >= e_req - 1e-6),
+        "satisfied": (status != STATUS_TURNED_AWAY) & (e_del >= e_req - SATISFIED_TOL_KWH),
     })
 
 
@@ -220,14 +227,16 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_discharge_kwh",
         "bess_to_ev_kwh", "bess_to_mall_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh",
         "grid_import_kwh", "grid_export_kwh", "grid_to_bess_kwh", "grid_cost_soles",
-        "cost_savings_hp_soles", "co2_avoided_indirect_kg", "co2_grid_kg")}
+        "cost_savings_hp_soles", "co2_avoided_indirect_kg", "co2_grid_kg",
+        "co2_avoided_bess_kg")}
     price = ts["tariff_soles_per_kwh"].to_numpy()
     load = ts["load_kwh"].to_numpy()
-    net = np.maximum(load - ts["pv_kwh"].to_numpy(), 0.0)
-    cost_base = _f((load * price).sum())
-    cost_pv_only = _f((net * price).sum())
+    pv = ts["pv_kwh"].to_numpy()
+    cost_base = _f(kpis.cost_all_grid(load, price).sum())
+    cost_pv_only = _f(kpis.cost_no_bess(load, pv, price).sum())
     co2f = site.grid.co2_kg_per_kwh
-    co2_base = tot["load_kwh"] * co2f
+    co2_base = _f(kpis.co2_all_grid_kg(load, co2f).sum())
+    co2_no_bess = _f(kpis.co2_no_bess_kg(load, pv, co2f).sum())
     cap0 = site.bess.e_capacity_kwh
     cap_end = _f(ts["capacity_kwh"].iloc[-1]) if n else cap0
     dod = site.bess.soc_max_frac - site.bess.soc_min_frac
@@ -244,6 +253,13 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
     fleet = out.sessions
     events = (fleet.events if fleet is not None else 0) + n
     pv_kwp = site.pv.p_dc_kwp
+    bp = BessParams.from_config(site.bess)
+    # DC throughput of the cells from the AC energies (nominal efficiencies; with an
+    # efficiency curve this is the nominal-point estimate) [kWh]
+    dc_kwh = _f(bp.eta_charge * tot["bess_charge_kwh"] + (
+        tot["bess_discharge_kwh"] / bp.eta_discharge if bp.eta_discharge > 0 else 0.0))
+    fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
+    fade_other = max(cap0 - cap_end - fade_cycle, 0.0)  # calendar (+ legacy CityLearn term)
     summary: dict[str, Any] = {
         "scenario": scn.config.name,
         "scenario_file": str(scn.path),
@@ -263,6 +279,7 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "dod": dod,
         "eta_roundtrip": site.bess.eta_roundtrip,
         "technology": site.bess.technology,
+        "chemistry": site.bess.chemistry,
         # energy [kWh]
         **{f"{k}": v for k, v in tot.items() if k.endswith("_kwh")},
         "pv_specific_yield_kwh_per_kwp": tot["pv_kwh"] / pv_kwp * (365.0 / days)
@@ -282,15 +299,19 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "cost_baseline_soles": cost_base,
         "cost_pv_only_soles": cost_pv_only,
         "cost_grid_import_soles": tot["grid_cost_soles"],
-        "savings_bess_soles": cost_pv_only - tot["grid_cost_soles"],
+        "savings_bess_soles": _f(kpis.savings_bess(load, pv, ts["grid_import_kwh"].to_numpy(),
+                                                   price).sum()),
         "savings_total_soles": cost_base - tot["grid_cost_soles"],
         "cost_savings_hp_soles": tot["cost_savings_hp_soles"],
         # CO2 [kg]
         "co2_emissions_kg": tot["co2_grid_kg"],
         "co2_baseline_kg": co2_base,
+        "co2_no_bess_kg": co2_no_bess,
         "co2_avoided_kg": co2_base - tot["co2_grid_kg"],
-        "co2_avoided_indirect_kg": tot["co2_avoided_indirect_kg"],
-        "co2_reduction_percent": (co2_base - tot["co2_grid_kg"]) / co2_base * 100.0 if co2_base else 0.0,
+        "co2_avoided_bess_kg": tot["co2_avoided_bess_kg"],
+        "co2_avoided_bess_seed_formula_kg": tot["co2_avoided_indirect_kg"],
+        "co2_reduction_percent_pv_and_bess": kpis.reduction_percent(co2_base, tot["co2_grid_kg"]),
+        "co2_reduction_percent_bess": kpis.reduction_percent(co2_no_bess, tot["co2_grid_kg"]),
         # grid
         "peak_grid_import_kw": _f(ts["p_grid_kw"].max()) if n else 0.0,
         # SOC and fade
@@ -300,11 +321,18 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "capacity_end_kwh": cap_end,
         "capacity_fade_kwh": cap0 - cap_end,
         "capacity_fade_percent": (cap0 - cap_end) / cap0 * 100.0 if cap0 else 0.0,
+        "capacity_fade_cycle_percent": fade_cycle / cap0 * 100.0 if cap0 else 0.0,
+        "capacity_fade_calendar_percent": fade_other / cap0 * 100.0 if cap0 else 0.0,
+        "capacity_fade_annualised_percent": (cap0 - cap_end) / cap0 * 100.0 * 365.0 / days
+        if cap0 and days else 0.0,
+        "equivalent_full_cycles": dc_kwh / (2.0 * cap0) if cap0 else 0.0,
         # EV sessions
         "sessions_total": n_sess,
         "sessions_served": int((status == "served").sum() + (status == "plugged").sum()),
         "sessions_satisfied": int(sessions["satisfied"].sum()) if n_sess else 0,
         "sessions_turned_away": int((status == "turned_away").sum()),
+        "sessions_refused_closing": int((status == "refused_closing").sum()),
+        "sessions_satisfied_share": float(sessions["satisfied"].mean()) if n_sess else 0.0,
         "sessions_unfinished": int((status == "plugged").sum() + (status == "waiting").sum()),
         "ev_energy_requested_kwh": _f(sessions["e_req_kwh"].sum()) if n_sess else 0.0,
         "ev_energy_delivered_kwh": _f(sessions["e_delivered_kwh"].sum()) if n_sess else 0.0,

@@ -118,13 +118,15 @@ class SafetyLayer:
         dt_h = obs.dt_s / 3600.0
         if p > 0.0:
             p_max = max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
-            if p > p_max + _EPS_KW:
-                self._bend(k, "bess_soc_min", "bess", p, p_max)
+            if p > p_max:  # crumbs below _EPS_KW are cut without a clamp record
+                if p > p_max + _EPS_KW:
+                    self._bend(k, "bess_soc_min", "bess", p, p_max)
                 p = p_max
         elif p < 0.0:
             p_max = max(0.0, (b.soc_max_frac * b.e_capacity_kwh - b.e_kwh) / b.eta_charge / dt_h)
-            if -p > p_max + _EPS_KW:
-                self._bend(k, "bess_soc_max", "bess", p, -p_max)
+            if -p > p_max:
+                if -p > p_max + _EPS_KW:
+                    self._bend(k, "bess_soc_max", "bess", p, -p_max)
                 p = -p_max
         # 6-7: site bus
         if not s.n_occupied:

@@ -25,6 +25,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import Metric
 
+from twin.engine import kpis
 from twin.engine.balance import allocate_flows
 from twin.engine.safety import CLAMP_REASONS
 from twin.types import VEHICLE_TYPES
@@ -441,9 +442,10 @@ class MetricsSink:
         # cost and CO2
         price = self.price[k]
         cost = f["grid_import_kwh"] * price
-        saving = (max(e_ev + e_mall - e_pv, 0.0) - f["grid_import_kwh"]) * price
+        saving = float(kpis.savings_bess(e_ev + e_mall, e_pv, f["grid_import_kwh"], price))
         co2_g = f["grid_import_kwh"] * self.co2_kg_per_kwh * G_PER_KG
-        co2_av_g = (f["bess_to_ev_kwh"] + f["bess_to_mall_kwh"]) * self.co2_kg_per_kwh * G_PER_KG
+        co2_av_g = float(kpis.co2_avoided_bess_seed_formula_kg(
+            f["bess_to_ev_kwh"] + f["bess_to_mall_kwh"], self.co2_kg_per_kwh)) * G_PER_KG
         if cost > 0.0:
             self._cost.inc(cost)
         if co2_g > 0.0:
@@ -490,7 +492,7 @@ class MetricsSink:
         if fleet is not None:
             waiting = fleet.n_waiting
             arrived, away = fleet.n_arrived, fleet.n_turned_away
-            served = arrived - away - waiting
+            served = arrived - away - waiting - fleet.n_refused_closing
             a0, t0, s0 = self._fleet_seen
             if arrived > a0:
                 m.sessions_arrived.inc(arrived - a0)

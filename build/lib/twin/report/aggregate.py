@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from twin.engine import kpis
 from twin.report.load import RunData
 
 #: Runs shorter than this [d] get per-day bars where a year gets per-month bars.
@@ -22,7 +23,7 @@ SUM_COLUMNS: tuple[str, ...] = (
     "bess_to_ev_kwh", "bess_to_mall_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh",
     "grid_import_kwh", "grid_export_kwh", "cost_savings_hp_soles", "co2_avoided_indirect_kg",
     "grid_cost_soles", "co2_grid_kg", "grid_to_bess_kwh", "pv_export_kwh",
-    "cost_pv_only_soles", "cost_baseline_soles", "co2_baseline_kg",
+    "cost_pv_only_soles", "cost_baseline_soles", "co2_baseline_kg", "co2_avoided_bess_kg",
 )
 
 
@@ -59,16 +60,20 @@ def co2_factor(run: RunData) -> float:
 def with_derived(run: RunData) -> pd.DataFrame:
     """The per-step table plus cost and CO2 references [PEN, kg per step].
 
-    ``cost_pv_only_soles`` = max(load − PV, 0) × tariff (the site without the BESS),
-    ``cost_baseline_soles`` = load × tariff (without PV and BESS), ``co2_baseline_kg`` =
-    load × grid factor (everything from the grid).
+    ``cost_pv_only_soles`` (the site without the BESS), ``cost_baseline_soles`` (without PV
+    and BESS), ``co2_baseline_kg`` (everything from the grid) and ``co2_avoided_bess_kg``
+    (against the site without the BESS), with the formulas of ``twin.engine.kpis``.
     """
     ts = run.ts
     price = ts["tariff_soles_per_kwh"].to_numpy()
     load = ts["load_kwh"].to_numpy()
-    net = np.maximum(load - ts["pv_kwh"].to_numpy(), 0.0)
-    return ts.assign(cost_pv_only_soles=net * price, cost_baseline_soles=load * price,
-                     co2_baseline_kg=load * co2_factor(run))
+    pv = ts["pv_kwh"].to_numpy()
+    f = co2_factor(run)
+    return ts.assign(cost_pv_only_soles=kpis.cost_no_bess(load, pv, price),
+                     cost_baseline_soles=kpis.cost_all_grid(load, price),
+                     co2_baseline_kg=kpis.co2_all_grid_kg(load, f),
+                     co2_avoided_bess_kg=kpis.co2_avoided_bess_kg(
+                         load, pv, ts["grid_import_kwh"].to_numpy(), f))
 
 
 def by_period(run: RunData, freq: str) -> pd.DataFrame:

@@ -516,20 +516,24 @@ def fig_co2(run: RunData) -> Figure:
     p = agg.by_period(run, period.freq)
     fig, ax = new_figure(WIDE)
     x = _period_axis(ax, agg.period_labels(pd.DatetimeIndex(p.index), period), len(p))
-    w = 0.27
+    w = 0.2
     em = p["co2_grid_kg"].to_numpy() * T
     av = (p["co2_baseline_kg"] - p["co2_grid_kg"]).to_numpy() * T
+    avb = p["co2_avoided_bess_kg"].to_numpy() * T
     ind = p["co2_avoided_indirect_kg"].to_numpy() * T
-    ax.bar(x - w, em, w, color=COLORS["co2"], label="Emitted (grid import)")
-    ax.bar(x, av, w, color="#52B788", label="Avoided by PV + BESS (vs all-grid)")
-    ax.bar(x + w, ind, w, color=COLORS["bess"], label="Avoided by BESS discharge (seed formula)")
+    ax.bar(x - 1.5 * w, em, w, color=COLORS["co2"], label="Emitted (grid import)")
+    ax.bar(x - 0.5 * w, av, w, color="#52B788", label="Avoided by PV + BESS (vs all-grid)")
+    ax.bar(x + 0.5 * w, avb, w, color=COLORS["bess"], label="Avoided by the BESS (vs PV only)")
+    ax.bar(x + 1.5 * w, ind, w, color="#B8C0FF",
+           label="BESS, seed formula (BESS→loads × factor)")
     ax.set_ylabel(f"CO₂ {_period_title(period)} [t]")
     thousands(ax)
     f = agg.co2_factor(run)
     ax.set_title(f"Grid factor {f:.4f} kg/kWh · emitted {em.sum():,.0f} t · avoided "
-                 f"{av.sum():,.0f} t ({av.sum() / max(em.sum() + av.sum(), 1e-9) * 100:.1f} %)",
+                 f"{av.sum():,.0f} t ({av.sum() / max(em.sum() + av.sum(), 1e-9) * 100:.1f} %), "
+                 f"by the BESS {avb.sum():,.1f} t (seed formula {ind.sum():,.0f} t)",
                  fontsize=10, fontweight="normal")
-    legend_below(ax, ncol=3)
+    legend_below(ax, ncol=2)
     _title(fig, f"CO₂ emitted and avoided {_period_title(period)}", run)
     return fig
 
