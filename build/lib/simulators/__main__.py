@@ -1,7 +1,0 @@
-"""``python -m simulators``."""
-
-import sys
-
-from simulators.app import main
-
-sys.exit(main())

@@ -1,1 +1,0 @@
-"""Applications: the command line and what it runs (run, live, hil, export)."""

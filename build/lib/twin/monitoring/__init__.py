@@ -1,1 +1,0 @@
-"""Monitoring: Prometheus metrics and structured logs of a running twin."""
