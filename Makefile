@@ -38,6 +38,7 @@ bench: install
 	$(PY) benchmarks/annual.py
 	$(PY) benchmarks/report.py
 	$(PY) benchmarks/hil.py
+	$(PY) benchmarks/optimal.py
 	$(PY) benchmarks/rl.py
 
 lint: install

@@ -21,6 +21,28 @@ from twin.types import BessState, Setpoints, SiteObservation, SocketArrays, Tari
 NAMES = sorted(REGISTRY)
 
 
+@pytest.fixture(scope="module")
+def context():  # type: ignore[no-untyped-def]
+    """A one-day context (the default site) for controllers that plan before step 0."""
+    from tests.conftest import SCENARIOS
+    from twin.components.inputs import build_inputs
+    from twin.config import load_scenario
+    from twin.engine.driver import make_context
+
+    scn = load_scenario(SCENARIOS / "hil.yaml")
+    return make_context(scn, build_inputs(scn))
+
+
+def ready(name: str, context):  # type: ignore[no-untyped-def]
+    """The controller, reset and (if it plans) prepared, as the driver does."""
+    from controllers.base import prepare_controller
+
+    c = make_controller(name, load_site(SITE))
+    c.reset(seed=0)
+    prepare_controller(c, context)
+    return c
+
+
 def observation(hour: float, soc: float, pv: float, mall: float, plugged: int) -> SiteObservation:
     n = 38
     rating = np.array([3.7] * 30 + [7.4] * 8)
@@ -52,9 +74,8 @@ def test_registered_with_summary_and_phases(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_setpoints_shape_finite_known_phase_deterministic(name: str) -> None:
-    c = make_controller(name, load_site(SITE))
-    c.reset(seed=0)
+def test_setpoints_shape_finite_known_phase_deterministic(name: str, context) -> None:  # type: ignore[no-untyped-def]
+    c = ready(name, context)
     for args in GRID:
         o = observation(*args)
         sp = c.decide(o)
@@ -68,11 +89,11 @@ def test_setpoints_shape_finite_known_phase_deterministic(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_observation_is_read_only(name: str) -> None:
+def test_observation_is_read_only(name: str, context) -> None:  # type: ignore[no-untyped-def]
     o = observation(19.0, 0.6, 0.0, 1500.0, 10)
     with pytest.raises(ValueError):
         o.sockets.p_demand_kw[0] = 99.0
-    make_controller(name, load_site(SITE)).decide(o)
+    ready(name, context).decide(o)
     assert o.sockets.p_demand_kw[0] == 3.7
 
 

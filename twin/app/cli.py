@@ -68,14 +68,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         out = twin.run()
     res = build_results(out)
+    if args.gap and not out.interrupted:
+        res.summary["gap"] = _gap_to_optimum(scn, res.summary)
     write_results(res, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
     if not args.quiet:
         print(kpi_table(res.summary))
+        lp = res.summary.get("lp")
+        if lp and "simulated_cost" in lp:
+            print(f"LP objective {lp['objective']:,.2f} · simulated cost {lp['simulated_cost']:,.2f} "
+                  f"({lp['gap_percent']:+.3f} %) · build {lp['build_s']:.2f} s · solve "
+                  f"{lp['solve_s']:.2f} s · {lp['n_variables']:,} variables")
+        gap = res.summary.get("gap")
+        if gap:
+            print(f"gap to the optimum: cost {gap['cost']:,.2f} vs optimum {gap['optimum']:,.2f} "
+                  f"(LP; optimal's own run {gap['optimal_simulated_cost']:,.2f}): "
+                  f"{gap['gap']:+,.2f} ({gap['gap_percent']:+.2f} %)")
         print(f"outputs: {out_dir}")
     if out.interrupted:
         print("twin: interrupted; outputs hold the steps simulated so far", file=sys.stderr)
         return 130
     return EXIT_OK
+
+
+def _gap_to_optimum(scn, summary: dict) -> dict:  # type: ignore[no-untyped-def]
+    """Run ``optimal`` on the same scenario and seed; the gap of ``summary``'s run to it."""
+    from controllers.lp import Weights, run_cost
+    from twin.engine import simulate
+    from twin.engine.results import build_results
+
+    if summary.get("controller") == "optimal" and "lp" in summary:
+        lp = summary["lp"]
+        opt_summary = summary
+    else:
+        from controllers.optimal import OptimalController
+
+        opt_summary = build_results(simulate(scn, OptimalController(scn.site))).summary
+        lp = opt_summary["lp"]
+    w = Weights(**lp["weights"])
+    cost = run_cost(summary, w)["cost"]
+    opt = float(lp["objective"])
+    return {"weights": lp["weights"], "cost": cost, "optimum": opt,
+            "optimal_simulated_cost": float(opt_summary["lp"]["simulated_cost"]),
+            "gap": cost - opt, "gap_percent": (cost - opt) / abs(opt) * 100.0 if opt else 0.0}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -142,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a value, e.g. --set bess.e_capacity_kwh=1500 or --set seed=7 "
                         "(repeatable; scenario fields or site fields)")
+    r.add_argument("--gap", action="store_true",
+                   help="also run 'optimal' on the same scenario and seed and store / print the "
+                        "gap of this run's cost to the optimum (summary.json 'gap')")
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     r.add_argument("--log-events", action="store_true",
                    help="log events (phase changes, safety clamps, vehicles turned away) to stderr: "

@@ -361,6 +361,10 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         "decide_median_us": _f(np.median(dec) * 1e6) if n else 0.0,
         "decide_p99_us": _f(np.quantile(dec, 0.99) * 1e6) if n else 0.0,
     }
+    # a controller may add its own keys (e.g. ``optimal``: the LP and its gap to this run)
+    extra = getattr(out.controller, "summary", None)
+    if callable(extra):
+        summary.update(extra(summary))
     return summary
 
 

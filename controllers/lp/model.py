@@ -1,0 +1,382 @@
+"""The site's linear program (one horizon of ``n`` steps), built sparse and solved by HiGHS.
+
+Variables per step ``k`` (powers are means over the step [kW], energies [kWh]; steps may
+have different lengths ``Δt_k``, as in the rolling horizon of ``mpc``):
+
+==========  =================================================  =====================================
+``pc, pd``  battery AC charge / discharge [kW]                 ``0 ≤ pc ≤ Pc``, ``0 ≤ pd ≤ Pd``
+``g``       grid import [kW]                                   ``0 ≤ g ≤ import limit``
+``E``       stored energy at the step end [kWh]                SOC window (ceiling lowered by fade)
+``e_c``     EV energy delivered to vehicles of type c [kWh]    ``0 ≤ e_c ≤ cap_c`` (plugged × power)
+``x_c``     EV energy delivered so far minus ``L_c`` [kWh]     ``0 ≤ x_c ≤ U_c − L_c``
+``W_c``     EV energy written off so far [kWh]                 non-decreasing, penalised (optional)
+``Gp``      peak import over the horizon [kW] (one variable)   only with a peak charge
+==========  =================================================  =====================================
+
+Constraints per step:
+
+* bus: ``g + pd − pc − Σ_c e_c / Δt ≥ mall + EV profile − PV`` (the slack is curtailed PV or
+  export; discharge never feeds it, see the tie-breaks);
+* battery: ``E_k = a_k (E_{k−1} + η_c Δt pc_k − Δt pd_k / η_d)``, ``a = 1 − self-discharge × Δt``;
+* EV: ``x_{c,k} = x_{c,k−1} + e_{c,k} − (L_{c,k} − L_{c,k−1})`` (delivered so far
+  ``S = x + L`` between the envelopes ``L ≤ S ≤ U``, ``controllers.lp.ev``); with write-off
+  ``L ≤ S + W ≤ U`` instead (written-off energy is never delivered), ``W_{c,k} ≥ W_{c,k−1}``;
+* peak: ``Gp ≥ g_k``.
+
+Capacity fade enters as a lower SOC ceiling per step (``HorizonData.fade_kwh``, from the
+plan's own throughput: ``controllers.optimal.solve_with_fade``).
+
+Objective [currency]:
+``Σ_k (price_k + co2_price · co2_factor) g_k Δt_k + peak_charge · Gp
++ unserved_penalty · (Σ_c W_{c,n−1} + requested − deliverable)``, plus tie-breaks that do not
+count in the reported objective: ``ε_b Δt (pc + pd)`` (no simultaneous charge and
+discharge, no discharge into curtailment) and ``−ε_ev Σ x`` (charge vehicles early when
+it costs nothing).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from controllers.lp.ev import EvEnvelopes
+from twin.errors import UserError
+from twin.types import FloatArray
+
+#: Tie-break cost of battery throughput [currency/kWh].
+EPS_BESS = 1e-5
+#: Tie-break reward of early EV energy [currency/kWh per step].
+EPS_EV = 1e-6
+#: Margin kept inside the SOC window [kWh] (rounding: the safety layer must never bend a plan).
+MARGIN_KWH = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Objective weights (``controller_params`` of ``optimal`` and ``mpc``).
+
+    Attributes
+    ----------
+    co2_price_per_kg : price of CO2 emitted by grid import [currency/kg].
+    peak_charge_per_kw : charge on the highest import (mean power of one step) of the run
+        [currency/kW].
+    unserved_penalty_per_kwh : penalty on EV energy asked but not delivered [currency/kWh].
+    """
+
+    co2_price_per_kg: float = 0.0
+    peak_charge_per_kw: float = 0.0
+    unserved_penalty_per_kwh: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryData:
+    """Battery parameters for the LP (AC side)."""
+
+    p_charge_max_kw: float
+    p_discharge_max_kw: float
+    eta_charge: float
+    eta_discharge: float
+    soc_min_frac: float
+    soc_max_frac: float
+    e_capacity_kwh: float  # capacity at the start of the horizon [kWh]
+    fade_per_kwh: float  # capacity lost per kWh of DC throughput (cycle + legacy) [kWh/kWh]
+    self_discharge_frac_per_h: float = 0.0
+    calendar_fade_per_h: float = 0.0  # calendar fade at 50 % SOC [kWh/h]
+    calendar_soc_coeff: float = 0.0  # relative slope of the calendar rate with SOC [-]
+
+    @property
+    def fades(self) -> bool:
+        """Whether the capacity fades (cycling or calendar)."""
+        return self.fade_per_kwh > 0.0 or self.calendar_fade_per_h > 0.0
+
+
+@dataclass(slots=True)
+class HorizonData:
+    """Everything that changes from one solve to the next (arrays of length ``n``)."""
+
+    base_kw: FloatArray  # mall + inflexible EV − PV [kW]
+    price_per_kwh: FloatArray
+    co2_kg_per_kwh: float
+    e0_kwh: float  # stored energy at the start [kWh]
+    ev: EvEnvelopes
+    import_limit_kw: float | None = None
+    peak_floor_kw: float = 0.0  # peak already reached (rolling horizon) [kW]
+    fade_kwh: FloatArray | None = None  # capacity lost by each step end (estimate) [kWh]
+
+
+@dataclass(slots=True)
+class Plan:
+    """Solution of one LP (powers [kW] and energies [kWh] per step)."""
+
+    status: str
+    p_charge_kw: FloatArray
+    p_discharge_kw: FloatArray
+    p_grid_kw: FloatArray
+    e_stored_kwh: FloatArray
+    e_ev_kwh: FloatArray  # shape (n_types, n)
+    objective: float  # weighted cost without the tie-breaks [currency]
+    energy_cost: float  # Σ price × import [currency]
+    unserved_kwh: float
+    build_s: float
+    solve_s: float
+    n_variables: int
+    n_constraints: int
+    info: dict[str, float] = field(default_factory=dict)
+
+
+def _tri(n: int, a: float | FloatArray) -> sp.coo_matrix:
+    """``x_k − a_k x_{k−1}`` for k = 0..n−1 (n × n, lower bidiagonal)."""
+    r = np.arange(n)
+    rows = np.concatenate([r, r[1:]])
+    cols = np.concatenate([r, r[:-1]])
+    vals = np.concatenate([np.ones(n), -np.broadcast_to(np.asarray(a, float), (n,))[1:]])
+    return sp.coo_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+class SiteLp:
+    """The LP structure for ``n`` steps of ``dt_h`` hours each (one value, or one per step);
+    data are set per solve.
+
+    The constraint matrix depends only on the battery, the step and which terms are on, so
+    a rolling horizon keeps one HiGHS model and changes bounds and costs between solves
+    (HiGHS restarts from the previous basis: warm start).
+
+    Parameters
+    ----------
+    with_writeoff : EV energy may be left undelivered at a penalty (otherwise every
+        deliverable kWh is delivered: right whenever the penalty exceeds the highest
+        marginal cost of import and nothing limits the import).
+    """
+
+    def __init__(self, n: int, dt_h: float | FloatArray, n_types: int, bat: BatteryData, weights: Weights,
+                 time_limit_s: float = 300.0, with_peak: bool | None = None,
+                 with_writeoff: bool = True) -> None:
+        import highspy
+
+        t0 = time.perf_counter()
+        self.n, self.n_types = n, n_types
+        self.dt_h = np.broadcast_to(np.asarray(dt_h, float), (n,)).copy()
+        self.bat, self.w = bat, weights
+        self.with_peak = weights.peak_charge_per_kw > 0.0 if with_peak is None else with_peak
+        self.with_writeoff = with_writeoff
+        # column blocks (x = EV energy ahead of the as-late-as-possible envelope: S − L)
+        names = ["pc", "pd", "g", "E"]
+        for c in range(n_types):
+            names += [f"e{c}", f"x{c}"] + ([f"W{c}"] if with_writeoff else [])
+        self.col = {nm: i * n for i, nm in enumerate(names)}
+        self.n_cols = len(names) * n + (1 if self.with_peak else 0)
+        self.c_peak = len(names) * n
+        rnames = ["bal", "E"]
+        for c in range(n_types):
+            rnames += [f"S{c}"] + ([f"L{c}", f"W{c}"] if with_writeoff else [])
+        if self.with_peak:
+            rnames.append("peak")
+        self.row = {nm: i * n for i, nm in enumerate(rnames)}
+        self.n_rows = len(rnames) * n
+        self._build_matrix()
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.time_limit_s = float(time_limit_s)
+        self.h.setOptionValue("time_limit", self.time_limit_s)
+        self._passed = False
+        self.n_solves = 0
+        self.n_cold_retries = 0
+        self.build_s = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ structure
+    def _build_matrix(self) -> None:
+        n, dt, b = self.n, self.dt_h, self.bat
+        eye = sp.identity(n, format="coo")
+
+        def diag(v: FloatArray) -> sp.coo_matrix:
+            return sp.diags(v, format="coo")
+
+        a = 1.0 - b.self_discharge_frac_per_h * dt
+        blocks: list[tuple[str, str, sp.coo_matrix]] = [
+            ("bal", "g", eye), ("bal", "pd", eye), ("bal", "pc", -eye),
+            ("E", "E", _tri(n, a)), ("E", "pc", diag(-a * b.eta_charge * dt)),
+            ("E", "pd", diag(a * dt / b.eta_discharge)),
+        ]
+        for c in range(self.n_types):
+            blocks += [("bal", f"e{c}", diag(-1.0 / dt)),
+                       (f"S{c}", f"x{c}", _tri(n, 1.0)), (f"S{c}", f"e{c}", -eye)]
+            if self.with_writeoff:
+                blocks += [(f"L{c}", f"x{c}", eye), (f"L{c}", f"W{c}", eye),
+                           (f"W{c}", f"W{c}", _tri(n, 1.0))]
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        for rname, cname, m in blocks:
+            rows.append(m.row + self.row[rname])
+            cols.append(m.col + self.col[cname])
+            vals.append(m.data)
+        if self.with_peak:
+            k = np.arange(n)
+            rows += [k + self.row["peak"], k + self.row["peak"]]
+            cols += [np.full(n, self.c_peak), k + self.col["g"]]
+            vals += [np.ones(n), -np.ones(n)]
+        a_mat = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                              shape=(self.n_rows, self.n_cols)).tocsc()
+        a_mat.sort_indices()
+        self.a = a_mat
+
+    # ------------------------------------------------------------------ data
+    def _data(self, d: HorizonData) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        n, dt, b, w = self.n, self.dt_h, self.bat, self.w
+        inf = np.inf
+        lo = np.zeros(self.n_cols)
+        hi = np.full(self.n_cols, inf)
+        cost = np.zeros(self.n_cols)
+        rlo = np.full(self.n_rows, -inf)
+        rhi = np.full(self.n_rows, inf)
+        col = self.col
+        row = self.row
+
+        def cs(name: str) -> slice:
+            return slice(col[name], col[name] + n)
+
+        def rs(name: str) -> slice:
+            return slice(row[name], row[name] + n)
+
+        hi[cs("pc")] = b.p_charge_max_kw
+        hi[cs("pd")] = b.p_discharge_max_kw
+        if d.import_limit_kw is not None:
+            hi[cs("g")] = d.import_limit_kw
+        e_min = b.soc_min_frac * b.e_capacity_kwh + MARGIN_KWH
+        cap = b.e_capacity_kwh - (d.fade_kwh if d.fade_kwh is not None else 0.0)
+        e_max = np.maximum(b.soc_max_frac * cap - MARGIN_KWH, e_min)
+        lo[cs("E")] = min(e_min, d.e0_kwh)
+        hi[cs("E")] = e_max
+        cost[cs("g")] = (d.price_per_kwh + w.co2_price_per_kg * d.co2_kg_per_kwh) * dt
+        cost[cs("pc")] = EPS_BESS * dt
+        cost[cs("pd")] = EPS_BESS * dt
+        rlo[rs("bal")] = d.base_kw
+        a = 1.0 - b.self_discharge_frac_per_h * dt
+        rlo[rs("E")] = 0.0
+        rhi[rs("E")] = 0.0
+        rlo[row["E"]] = rhi[row["E"]] = a[0] * d.e0_kwh
+        ev = d.ev
+        for c in range(self.n_types):
+            u, low = ev.u_kwh[c], ev.l_kwh[c]
+            dl = np.diff(low, prepend=0.0)
+            hi[cs(f"e{c}")] = ev.cap_kwh[c]
+            hi[cs(f"x{c}")] = u - low
+            cost[cs(f"x{c}")] = -EPS_EV
+            # x_k − x_{k−1} − e_k = −(L_k − L_{k−1})
+            rlo[rs(f"S{c}")] = -dl
+            rhi[rs(f"S{c}")] = -dl
+            if self.with_writeoff:
+                lo[cs(f"x{c}")] = -low
+                cost[col[f"W{c}"] + n - 1] = w.unserved_penalty_per_kwh
+                rlo[rs(f"L{c}")] = 0.0
+                rhi[rs(f"L{c}")] = u - low  # written off = never delivered
+                rlo[rs(f"W{c}")] = 0.0
+        if self.with_peak:
+            lo[self.c_peak] = d.peak_floor_kw
+            cost[self.c_peak] = w.peak_charge_per_kw
+            rlo[rs("peak")] = 0.0
+        return lo, hi, cost, rlo, rhi
+
+    def solve(self, d: HorizonData) -> Plan:
+        """Set the data and solve; raise ``UserError`` naming the cause when no plan exists."""
+        import highspy
+
+        t0 = time.perf_counter()
+        lo, hi, cost, rlo, rhi = self._data(d)
+        h = self.h
+        if not self._passed:
+            lp = highspy.HighsLp()
+            lp.num_col_ = self.n_cols
+            lp.num_row_ = self.n_rows
+            lp.col_cost_ = cost
+            lp.col_lower_ = lo
+            lp.col_upper_ = hi
+            lp.row_lower_ = rlo
+            lp.row_upper_ = rhi
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            lp.a_matrix_.start_ = self.a.indptr.astype(np.int32)
+            lp.a_matrix_.index_ = self.a.indices.astype(np.int32)
+            lp.a_matrix_.value_ = self.a.data
+            h.passModel(lp)
+            self._passed = True
+        else:
+            idx = np.arange(self.n_cols, dtype=np.int32)
+            h.changeColsBounds(self.n_cols, idx, lo, hi)
+            h.changeColsCost(self.n_cols, idx, cost)
+            ridx = np.arange(self.n_rows, dtype=np.int32)
+            h.changeRowsBounds(self.n_rows, ridx, rlo, rhi)  # type: ignore[attr-defined]
+        t_built = time.perf_counter()
+        # HiGHS's run clock is cumulative over runs of one model (ERGO-Code/HiGHS#1477): the
+        # limit is set from the time used so far
+        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
+        h.run()
+        status = h.getModelStatus()
+        ms = highspy.HighsModelStatus
+        if status != ms.kOptimal and self.n_solves > 0:
+            # a warm start can stall (degenerate cycling): retry once from scratch
+            self.n_cold_retries += 1
+            h.clearSolver()
+            h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
+            h.run()
+            status = h.getModelStatus()
+        t_solved = time.perf_counter()
+        self.n_solves += 1
+        if status != ms.kOptimal:
+            self._raise(status, d)
+        x = np.asarray(h.getSolution().col_value)
+        return self._plan(x, d, t_built - t0, t_solved - t_built)
+
+    def _raise(self, status: object, d: HorizonData) -> None:
+        import highspy
+
+        ms = highspy.HighsModelStatus
+        if status == ms.kTimeLimit:
+            raise UserError(
+                f"optimal: HiGHS hit the time limit ({self.time_limit_s:g} s) "
+                f"on {self.n} steps; raise controller_params.time_limit_s or shorten the horizon")
+        if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
+            lim = d.import_limit_kw
+            if lim is not None:
+                short = d.base_kw - self.bat.p_discharge_max_kw - lim
+                bad = np.flatnonzero(short > 1e-6)
+                if bad.size:
+                    raise UserError(
+                        f"optimal: infeasible: the grid import limit {lim:g} kW is below the base "
+                        f"load (mall − PV − battery discharge limit) at {bad.size} steps (first: "
+                        f"step {int(bad[0])}, {short[bad[0]] + lim:.1f} kW); raise "
+                        "grid.import_limit_kw or remove it")
+                raise UserError(
+                    f"optimal: infeasible: the grid import limit {lim:g} kW cannot be kept: the "
+                    "battery does not hold enough energy to cover the load above it; raise "
+                    "grid.import_limit_kw or the battery size")
+            raise UserError("optimal: the LP is infeasible (check the battery's SOC window and "
+                            "initial SOC, and the grid limits)")
+        if status == ms.kUnbounded:
+            raise UserError("optimal: the LP is unbounded (a negative price or weight?); check "
+                            "the tariff and controller_params")
+        raise UserError(f"optimal: HiGHS failed: {self.h.modelStatusToString(status)}")  # type: ignore[arg-type]
+
+    def _plan(self, x: FloatArray, d: HorizonData, build_s: float, solve_s: float) -> Plan:
+        n, dt, col = self.n, self.dt_h, self.col
+        g = np.maximum(x[col["g"]:col["g"] + n], 0.0)
+        pc = np.maximum(x[col["pc"]:col["pc"] + n], 0.0)
+        pd = np.maximum(x[col["pd"]:col["pd"] + n], 0.0)
+        e_ev = np.stack([np.maximum(x[col[f"e{c}"]:col[f"e{c}"] + n], 0.0) for c in range(self.n_types)])
+        w_end = (sum(float(x[col[f"W{c}"] + n - 1]) for c in range(self.n_types))
+                 if self.with_writeoff else 0.0)
+        unserved = w_end + (d.ev.e_req_kwh - d.ev.e_deliverable_kwh)
+        energy = float((d.price_per_kwh * g * dt).sum())
+        co2 = float((g * dt).sum() * d.co2_kg_per_kwh)
+        peak = float(x[self.c_peak]) if self.with_peak else float(g.max(initial=0.0))
+        obj = (energy + self.w.co2_price_per_kg * co2
+               + (self.w.peak_charge_per_kw * peak if self.with_peak else 0.0)
+               + self.w.unserved_penalty_per_kwh * unserved)
+        return Plan("optimal", pc, pd, g, x[col["E"]:col["E"] + n].copy(), e_ev, obj, energy, unserved,
+                    build_s, solve_s, self.n_cols, self.n_rows,
+                    {"co2_kg": co2, "peak_kw": peak})
+
+
+__all__ = ["BatteryData", "HorizonData", "Plan", "SiteLp", "Weights"]

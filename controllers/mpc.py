@@ -1,0 +1,177 @@
+"""``mpc``: the ``optimal`` LP on a rolling horizon, fed by the scenario's forecaster.
+
+Every ``resolve_every_h`` hours (default 1) the controller re-solves the LP over the next
+``horizon_h`` hours (default 48) from the battery's measured state, the vehicles plugged
+now (their departure and remaining energy, read from the sockets) and the forecaster's PV,
+mall and arrivals (scenario key ``forecast``: ``perfect``, ``persistence`` or ``noisy``);
+between solves it plays the latest plan back like ``optimal``. The LP keeps one HiGHS
+model: each solve changes bounds and costs only and starts from the previous basis.
+
+The LP has one step per tick for the first ``fine_h`` hours (default 4, at least until the
+next solve) and ``coarse_h`` steps (default 1 h: means of PV, mall and price) beyond: 60
+steps instead of 192 for 48 h at 15-min ticks. Queue replays of the forecast arrivals are
+reused when the same day comes back (``controllers.lp.ev.ReplayCache``).
+
+``controller_params``: the weights of ``optimal`` (``co2_price_per_kg``,
+``peak_charge_per_kw``, ``unserved_penalty_per_kwh``), ``horizon_h`` (48),
+``resolve_every_h`` (1), ``fine_h`` (4), ``coarse_h`` (1), ``time_limit_s`` (5, per
+solve; a stalled warm start is retried once from scratch).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from controllers.base import register
+from controllers.lp.cost import run_cost
+from controllers.lp.ev import ReplayCache
+from controllers.lp.horizon import (
+    N_TYPES,
+    battery_data,
+    fade_bound_kwh,
+    horizon_data,
+    step_grid,
+    weights_from,
+)
+from controllers.lp.model import SiteLp
+from controllers.lp.playback import bess_setpoint, socket_limits
+from controllers.optimal import PHASES, _time_limit, phase_of
+from twin.config import SiteConfig
+from twin.errors import ConfigError, UserError
+from twin.forecast import ControlContext
+from twin.types import Setpoints, SiteObservation
+
+
+@register("mpc", "model-predictive control: the optimal LP re-solved every hour over the next "
+          "48 h on the scenario's forecasts (perfect, persistence or noisy)")
+class MpcController:
+    """Rolling-horizon LP."""
+
+    name = "mpc"
+    phases = PHASES
+
+    def __init__(self, site: SiteConfig, **params: Any) -> None:
+        self.site = site
+        self.weights, rest = weights_from(params, "mpc")
+        # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        self.strict = (site.grid.import_limit_kw is not None
+                       or self.weights.peak_charge_per_kw > 0.0)
+        self.time_limit_s = _time_limit(rest, "mpc", 5.0)
+        hours = {k: rest.pop(k, d) for k, d in (("horizon_h", 48.0), ("resolve_every_h", 1.0),
+                                                ("fine_h", 4.0), ("coarse_h", 1.0))}
+        try:
+            h = {k: float(v) for k, v in hours.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"mpc: controller_params {hours}: hours must be numbers") from None
+        self.horizon_h, self.resolve_every_h = h["horizon_h"], h["resolve_every_h"]
+        self.fine_h, self.coarse_h = h["fine_h"], h["coarse_h"]
+        if rest:
+            raise TypeError(f"mpc got unknown parameters {sorted(rest)}; it takes "
+                            "co2_price_per_kg, peak_charge_per_kw, unserved_penalty_per_kwh, "
+                            "horizon_h, resolve_every_h, fine_h, coarse_h, time_limit_s")
+        if not min(self.horizon_h, self.resolve_every_h, self.fine_h, self.coarse_h) > 0:
+            raise ConfigError("mpc: controller_params.horizon_h, resolve_every_h, fine_h and "
+                              "coarse_h must be > 0")
+        self.ctx: ControlContext | None = None
+        self.reset()
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Forget the model and the plan."""
+        self.lp: SiteLp | None = None
+        self.k_plan = -1
+        self.n_solves = 0
+        self.solve_s: list[float] = []
+        self.build_s = 0.0
+        self.peak_kw = 0.0
+        self.n_adjusted = 0
+
+    def prepare(self, context: ControlContext) -> None:
+        """Build the LP structure for one horizon (solved at the first step)."""
+        from controllers.optimal import needs_writeoff
+
+        self.ctx = context
+        dt_h = context.dt_s / 3600.0
+        n_h = max(1, round(self.horizon_h / dt_h))
+        self.every = max(1, round(self.resolve_every_h / dt_h))
+        # one tick per LP step for the first fine_h (at least until the next solve), then
+        # coarse_h steps (means of the ticks)
+        group = max(1, round(self.coarse_h / dt_h))
+        n_fine = min(n_h, max(self.every, round(self.fine_h / dt_h)))
+        n_coarse = -(-(n_h - n_fine) // group)
+        self.grid = step_grid(n_fine, group, n_coarse)
+        self.n_h = n_fine + group * n_coarse  # ticks the horizon spans
+        self.cache = ReplayCache(context.sockets)
+        t0 = time.perf_counter()
+        probe = horizon_data(context, 0, 1, context.site.bess.e_capacity_kwh)
+        probe.price_per_kwh = np.asarray(context.price_per_kwh, float)
+        self.lp = SiteLp(n_fine + n_coarse, dt_h * self.grid[1], N_TYPES,
+                         battery_data(context.site), self.weights,
+                         time_limit_s=self.time_limit_s,
+                         with_writeoff=needs_writeoff(self.weights, probe))
+        self.lp.h.setOptionValue("solver", "simplex")
+        self.build_s = time.perf_counter() - t0
+
+    def _solve(self, obs: SiteObservation) -> None:
+        ctx, lp = self.ctx, self.lp
+        assert ctx is not None and lp is not None
+        t0 = time.perf_counter()
+        lp.bat = battery_data(ctx.site, obs.bess.e_capacity_kwh)
+        d = horizon_data(ctx, obs.k, self.n_h, obs.bess.e_kwh, obs, self.peak_kw, self.grid,
+                         self.cache)
+        if lp.bat.fades:  # a bound of the fade over the horizon (a few 0.1 kWh in 48 h)
+            d.fade_kwh = fade_bound_kwh(lp.bat, lp.dt_h)
+        plan = lp.solve(d)
+        self.solve_s.append(time.perf_counter() - t0)
+        self.n_solves += 1
+        self.k_plan = obs.k
+        self._p_bess = plan.p_discharge_kw - plan.p_charge_kw
+        self._g = plan.p_grid_kw
+        self._e_ev = plan.e_ev_kwh.T.copy()
+        self._e_asap = np.diff(d.ev.u_kwh, axis=1, prepend=0.0).T.copy()
+
+    def decide(self, obs: SiteObservation) -> Setpoints:
+        """Re-solve when due, then play the plan's current step back."""
+        if self.lp is None:
+            raise UserError("mpc: the driver must call prepare(context) before the first step")
+        k = obs.k
+        if self.k_plan < 0 or k - self.k_plan >= self.every or k - self.k_plan >= self.n_h:
+            self._solve(obs)
+        j = k - self.k_plan
+        self.peak_kw = max(self.peak_kw, float(self._g[j]))
+        lim = socket_limits(obs, self._e_ev[j], self._e_asap[j],
+                            self.strict)
+        p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
+                                    self.site.grid.export_limit_kw)
+        self.n_adjusted += adjusted
+        return Setpoints(p, lim, phase_of(p))
+
+    def summary(self, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``summary.json["mpc"]``: solves, their times, the forecaster, the weighted cost."""
+        if self.ctx is None:
+            return {}
+        s = np.asarray(self.solve_s) if self.solve_s else np.zeros(1)
+        out: dict[str, Any] = {
+            "forecast": getattr(self.ctx.forecaster, "name", "?"),
+            "horizon_h": self.horizon_h, "resolve_every_h": self.resolve_every_h,
+            "fine_h": self.fine_h, "coarse_h": self.coarse_h,
+            "lp_steps": int(self.grid[0].shape[0]),
+            "queue_replays_reused": self.cache.hits, "queue_replays": self.cache.misses,
+            "n_solves": self.n_solves, "build_s": self.build_s,
+            "solve_s_total": float(s.sum()), "solve_s_median": float(np.median(s)),
+            "solve_s_max": float(s.max()),
+            "cold_retries": self.lp.n_cold_retries if self.lp else 0,
+            "n_variables": self.lp.n_cols if self.lp else 0,
+            "n_constraints": self.lp.n_rows if self.lp else 0,
+            "playback_adjustments": self.n_adjusted, "weights": asdict(self.weights),
+        }
+        if run is not None:
+            out["simulated_cost"] = run_cost(run, self.weights)["cost"]
+        return {"mpc": out}
+
+
+__all__ = ["MpcController"]

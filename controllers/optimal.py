@@ -1,0 +1,182 @@
+"""``optimal``: the perfect-foresight linear program over the whole horizon (SPEC §4.5).
+
+``prepare(context)`` solves the LP of ``controllers.lp.model`` once, with the scenario's own
+PV, mall and EV sessions (the context's forecaster; perfect by default); ``decide`` plays
+the plan back step by step: the planned battery power and socket limits that deliver the
+planned EV energy per vehicle type (earliest departure first). The safety layer still
+checks every setpoint; a correct plan needs no clamp.
+
+``controller_params``: ``co2_price_per_kg`` (0), ``peak_charge_per_kw`` (0),
+``unserved_penalty_per_kwh`` (1.0), ``time_limit_s`` (300) — the weights of the objective,
+which ``summary.json["lp"]`` evaluates on the simulated run too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from controllers.base import register
+from controllers.lp.cost import run_cost
+from controllers.lp.horizon import N_TYPES, battery_data, horizon_data, weights_from
+from controllers.lp.model import BatteryData, HorizonData, Plan, SiteLp, Weights
+from controllers.lp.playback import bess_setpoint, socket_limits
+from twin.config import SiteConfig
+from twin.errors import ConfigError, UserError
+from twin.forecast import ControlContext
+from twin.types import FloatArray, Setpoints, SiteObservation
+
+PHASES = {0: "plan_idle", 1: "plan_charge", 2: "plan_discharge"}
+
+
+def phase_of(p_kw: float) -> int:
+    """Phase code of a battery setpoint [kW]."""
+    return 2 if p_kw > 1e-6 else (1 if p_kw < -1e-6 else 0)
+
+
+def _time_limit(rest: dict[str, Any], name: str, default: float) -> float:
+    raw = rest.pop("time_limit_s", default)
+    try:
+        tl = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: controller_params.time_limit_s must be a number of seconds, "
+                          f"got {raw!r}") from None
+    if not tl > 0:
+        raise ConfigError(f"{name}: controller_params.time_limit_s must be > 0, got {tl!r}")
+    return tl
+
+
+@register("optimal", "perfect-foresight LP over the whole horizon (HiGHS): the best any "
+          "controller can do; plan played back through the tick")
+class OptimalController:
+    """Solve once with the whole horizon known, then play the plan back."""
+
+    name = "optimal"
+    phases = PHASES
+
+    def __init__(self, site: SiteConfig, **params: Any) -> None:
+        self.site = site
+        self.weights, rest = weights_from(params, "optimal")
+        # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        self.strict = (site.grid.import_limit_kw is not None
+                       or self.weights.peak_charge_per_kw > 0.0)
+        self.time_limit_s = _time_limit(rest, "optimal", 300.0)
+        if rest:
+            raise TypeError(f"optimal got unknown parameters {sorted(rest)}; it takes "
+                            "co2_price_per_kg, peak_charge_per_kw, unserved_penalty_per_kwh, "
+                            "time_limit_s")
+        self.plan: Plan | None = None
+        self.n_adjusted = 0
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Forget the plan."""
+        self.plan = None
+        self.n_adjusted = 0
+
+    def prepare(self, context: ControlContext) -> None:
+        """Build and solve the LP over the whole horizon."""
+        n = context.n_steps
+        b = context.site.bess
+        d = horizon_data(context, 0, n, b.soc_initial_frac * b.e_capacity_kwh)
+        bat = battery_data(context.site)
+        lp = SiteLp(n, context.dt_s / 3600.0, N_TYPES, bat, self.weights,
+                    time_limit_s=self.time_limit_s,
+                    with_writeoff=needs_writeoff(self.weights, d))
+        self.plan = solve_with_fade(lp, d, bat)
+        self._p_bess = (self.plan.p_discharge_kw - self.plan.p_charge_kw).tolist()
+        self._e_ev = self.plan.e_ev_kwh.T.copy()
+        self._e_asap = np.diff(d.ev.u_kwh, axis=1, prepend=0.0).T.copy()
+
+    def decide(self, obs: SiteObservation) -> Setpoints:
+        """The plan's step ``obs.k``."""
+        if self.plan is None:
+            raise UserError("optimal: no plan: the driver must call prepare(context) before "
+                            "the first step")
+        k = obs.k
+        lim = socket_limits(obs, self._e_ev[k], self._e_asap[k],
+                            self.strict)
+        p, adjusted = bess_setpoint(obs, self._p_bess[k], lim, self.site.grid.export_limit_kw)
+        self.n_adjusted += adjusted
+        return Setpoints(p, lim, phase_of(p))
+
+    def summary(self, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``summary.json["lp"]``: the solve, and with ``run`` (the run's KPIs) the same
+        objective evaluated on the simulated run and the relative gap between the two."""
+        pl = self.plan
+        if pl is None:
+            return {}
+        out: dict[str, Any] = {
+            "status": pl.status, "objective": pl.objective, "energy_cost_soles": pl.energy_cost,
+            "unserved_kwh": pl.unserved_kwh, "co2_kg": pl.info["co2_kg"],
+            "peak_kw": pl.info["peak_kw"], "build_s": pl.build_s, "solve_s": pl.solve_s,
+            "n_variables": pl.n_variables, "n_constraints": pl.n_constraints,
+            "fade_passes": int(pl.info.get("fade_passes", 1)),
+            "playback_adjustments": self.n_adjusted,
+            "weights": asdict(self.weights),
+        }
+        if run is not None and not run.get("interrupted", False):
+            sim = run_cost(run, self.weights)
+            out["simulated_cost"] = sim["cost"]
+            out["simulated_energy_cost_soles"] = sim["energy_cost"]
+            out["simulated_unserved_kwh"] = sim["unserved_kwh"]
+            out["gap_percent"] = ((sim["cost"] - pl.objective) / abs(pl.objective) * 100.0
+                                  if pl.objective else 0.0)
+        return {"lp": out}
+
+
+def needs_writeoff(w: Weights, d: HorizonData) -> bool:
+    """Whether the LP must be allowed to leave deliverable EV energy undelivered.
+
+    Without an import limit or a peak charge, delivering one more deliverable kWh costs at
+    most the highest marginal price of import; a penalty above it means the optimum
+    delivers everything deliverable, and the smaller LP (no write-off) has the same optimum.
+    """
+    if d.import_limit_kw is not None or w.peak_charge_per_kw > 0.0:
+        return True
+    top = float(np.max(d.price_per_kwh, initial=0.0)) + w.co2_price_per_kg * d.co2_kg_per_kwh
+    return w.unserved_penalty_per_kwh <= top
+
+
+def plan_fade_kwh(plan: Plan, bat: BatteryData, dt_h: float | FloatArray, e0_kwh: float
+                  ) -> FloatArray:
+    """Capacity lost by each step end under ``plan`` [kWh], as the plant ages the battery:
+    per kWh of DC throughput (cycling, legacy fade) and per hour at the SOC of the step
+    start (calendar)."""
+    dt = np.broadcast_to(np.asarray(dt_h, float), plan.p_charge_kw.shape)
+    thr = (plan.p_charge_kw * bat.eta_charge + plan.p_discharge_kw / bat.eta_discharge) * dt
+    e_start = np.concatenate([[e0_kwh], plan.e_stored_kwh[:-1]])
+    soc = e_start / bat.e_capacity_kwh if bat.e_capacity_kwh > 0 else np.zeros_like(e_start)
+    cal = bat.calendar_fade_per_h * dt * np.maximum(1.0 + bat.calendar_soc_coeff * (soc - 0.5), 0.0)
+    return np.cumsum(bat.fade_per_kwh * thr + cal)
+
+
+def solve_with_fade(lp: SiteLp, d: HorizonData, bat: BatteryData, max_passes: int = 4) -> Plan:
+    """Solve; when the battery fades, re-solve (warm) with the plan's own fade lowering the
+    SOC ceiling until the plan stays within the capacity it leaves itself."""
+    build0 = lp.build_s
+    plan = lp.solve(d)
+    build, solve = build0 + plan.build_s, plan.solve_s
+    passes = 1
+    if bat.fades:
+        used = np.zeros(lp.n) if d.fade_kwh is None else d.fade_kwh
+        while passes < max_passes:
+            fade = plan_fade_kwh(plan, bat, lp.dt_h, d.e0_kwh)
+            if np.all(fade <= used + 1e-6):
+                break
+            used = np.maximum(used, fade * 1.02 + 1e-4)
+            d.fade_kwh = used
+            plan = lp.solve(d)
+            build += plan.build_s
+            solve += plan.solve_s
+            passes += 1
+    plan.build_s, plan.solve_s = build, solve
+    plan.info["fade_passes"] = passes
+    return plan
+
+
+__all__ = ["OptimalController", "needs_writeoff", "phase_of", "plan_fade_kwh", "solve_with_fade"]
+
+
