@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,train]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,6 +41,7 @@ bench: install
 	$(PY) benchmarks/optimal.py
 	$(PY) benchmarks/trials.py
 	$(PY) benchmarks/metrics_scrape.py
+	$(PY) benchmarks/rl.py
 
 lint: install
 	$(VENV)/bin/ruff check twin adapters controllers simulators tests benchmarks

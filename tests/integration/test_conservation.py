@@ -127,7 +127,9 @@ def _site(cap: float, p_ch: float, p_dis: float, eta: float, soc_min: float, spa
     return site
 
 
-@pytest.mark.parametrize("controller", sorted(REGISTRY))
+# `rl` runs only on the site its policy was trained for (the spec hash binds it): its
+# conservation is checked on the default site in tests/integration/test_rl.py.
+@pytest.mark.parametrize("controller", sorted(n for n in REGISTRY if n != "rl"))
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # each example is a whole run
 @given(

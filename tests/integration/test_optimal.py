@@ -59,8 +59,9 @@ def test_optimum_bounds_every_controller_on_20_random_scenarios(
         scn = load_scenario(path)
         inputs = build_inputs(scn)
         costs = {name: run_cost(s, weights)["cost"]
-                 for name in sorted(REGISTRY) for s in [_run(scn, name, inputs)]
-                 if name != "optimal"}
+                 # rl runs only on its policy's site (spec hash); these sites are random
+                 for name in sorted(REGISTRY) if name not in ("optimal", "rl")
+                 for s in [_run(scn, name, inputs)]}
         opt = _run(scn, "optimal", inputs)
         lp = opt["lp"]
         assert lp["status"] == "optimal"

@@ -241,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("twin.app.ab", fromlist=["register"]).register(sub)
     __import__("twin.app.size", fromlist=["register"]).register(sub)
     __import__("twin.app.sweep", fromlist=["register"]).register(sub)
+    # [rl]
+    __import__("twin.app.train", fromlist=["register"]).register(sub)
     return ap
 
 

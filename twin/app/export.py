@@ -345,3 +345,6 @@ def register_export(sub: Any) -> None:
     om.add_argument("--sockets", action="store_true",
                     help="also export per-socket power (one series per socket)")
     om.set_defaults(func=cmd_export_openmetrics)
+    from twin.app.citylearn import register as _reg_citylearn
+
+    _reg_citylearn(fmt)

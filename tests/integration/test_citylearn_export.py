@@ -1,0 +1,141 @@
+"""``twin export citylearn``: the dataset's content, and real CityLearn 3.0.2 stepping it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from twin.app.citylearn import charger_tables
+from twin.app.cli import main
+
+#: CityLearn 3.0.2 and its run-time dependencies (its torch/openstudio/doe_xstock pins are for
+#: features a dataset without LSTM dynamics or autosizing does not touch).
+CITYLEARN_VENV = ROOT / ".venv-citylearn"
+CITYLEARN_DEPS = ["gymnasium==0.28.1", "numpy<2", "pandas", "pyyaml", "simplejson", "platformdirs",
+                  "requests", "scikit-learn<=1.2.2"]
+
+
+def citylearn_python() -> Path:
+    """A venv with CityLearn 3.0.2 (made once, kept in .venv-citylearn)."""
+    py = CITYLEARN_VENV / "bin" / "python"
+    stamp = CITYLEARN_VENV / ".stamp-3.0.2"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(CITYLEARN_VENV)], check=True)
+        pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "--no-deps", "citylearn==3.0.2"], check=True)
+        subprocess.run([*pip, *CITYLEARN_DEPS], check=True)
+        stamp.touch()
+    return py
+
+
+def test_charger_tables_keep_every_session() -> None:
+    t0 = pd.Timestamp("2024-03-04 00:00", tz="America/Lima")
+    at = [t0 + pd.Timedelta(minutes=m) for m in (0, 10, 20, 95, 200)]
+    sessions = pd.DataFrame({
+        "session_id": [0, 1, 2, 3, 4],
+        "socket": [0, 0, 0, 1, -1],
+        # socket 0: a 5-min session, then one that plugs in during the same step, then one 3 min later
+        "plug_in": [at[0], at[1], at[1] + pd.Timedelta(minutes=3), at[3], pd.NaT],
+        "leave": [at[0] + pd.Timedelta(minutes=5), at[1] + pd.Timedelta(minutes=2),
+                  at[1] + pd.Timedelta(minutes=60), at[3] + pd.Timedelta(minutes=30), at[4]],
+        "e_req_kwh": [2.0, 3.0, 4.0, 8.0, 2.0],
+    })
+    tables, n = charger_tables(sessions, 2, 16, 900.0, t0, [4.0, 10.0])
+    assert n == 4  # the turned-away session (no socket) is not a charger session
+    s0 = tables[0]
+    ids = s0["electric_vehicle_session_id"].tolist()
+    # s1 moves to the next free step; s2 (00:13-01:10) follows it to its own leave step
+    assert ids[:5] == ["s0", "s1", "s2", "s2", "s2"] and ids[5] == ""
+    state = s0["electric_vehicle_charger_state"]
+    assert (state[:5] == 1).all() and state[5] == 3
+    assert s0["electric_vehicle_departure_time"][:5].tolist() == [1, 1, 3, 2, 1]
+    assert s0["electric_vehicle_current_soc"][0] == pytest.approx(0.5)
+    assert s0["electric_vehicle_current_soc"][2] == pytest.approx(0.0)
+    s1 = tables[1]
+    assert (s1["electric_vehicle_charger_state"] == 1).sum() == 3  # 01:35-02:05 -> steps 6..8
+    assert s1["electric_vehicle_current_soc"][6] == pytest.approx(0.2)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, make_scenario_module: Path) -> Path:
+    out = tmp_path_factory.mktemp("cl") / "dataset"
+    assert main(["export", "citylearn", str(make_scenario_module), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def make_scenario_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import yaml
+
+    d = tmp_path_factory.mktemp("scn")
+    scn = {"name": "cl", "site": str(ROOT / "config" / "site.yaml"), "start": "2024-03-04T00:00:00",
+           "duration": "2d", "dt": "15min", "seed": 5, "controller": "six_phase"}
+    p = d / "scenario.yaml"
+    p.write_text(yaml.safe_dump(scn))
+    return p
+
+
+def test_export_content(exported: Path, make_scenario_module: Path) -> None:
+    from twin.config import load_scenario
+    from twin.engine import simulate
+    from twin.engine.results import build_results
+
+    schema = json.loads((exported / "schema.json").read_text())
+    assert schema["seconds_per_time_step"] == 900.0
+    assert schema["simulation_end_time_step"] == 191
+    (_bname, b), = schema["buildings"].items()
+    st = b["electrical_storage"]["attributes"]
+    assert st["capacity"] == 2000.0 and st["nominal_power"] == 400.0
+    assert st["efficiency"] == pytest.approx(0.95 ** 0.5) and st["depth_of_discharge"] == pytest.approx(0.8)
+    assert b["pv"]["attributes"]["nominal_power"] == 4050.0
+    assert len(b["chargers"]) == 38 and len(schema["electric_vehicles_def"]) == 38
+    meta = schema["metadata"]
+    assert meta["sessions_exported"] == meta["sessions_plugged"] > 0
+    building = pd.read_csv(exported / "building.csv")
+    assert {"month", "hour", "minutes", "day_type"} <= set(building.columns)
+    assert building["minutes"].tolist()[:4] == [0, 15, 30, 45]
+    res = build_results(simulate(load_scenario(make_scenario_module)))
+    assert np.allclose(building["non_shiftable_load"], res.timeseries["mall_kwh"])
+    pv = building["solar_generation"] * 4050.0 / 1000.0 * 0.25
+    assert np.allclose(pv, res.timeseries["pv_kwh"])
+    plugged = sum((pd.read_csv(f)["electric_vehicle_charger_state"] == 1).sum()
+                  for f in sorted((exported / "chargers").glob("*.csv")))
+    assert plugged >= meta["sessions_plugged"]
+    for f in ("weather.csv", "pricing.csv", "carbon_intensity.csv", "bess_schema_params.json"):
+        assert (exported / f).stat().st_size > 0
+
+
+def test_bad_scenario_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ds"
+    assert main(["export", "citylearn", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_citylearn_loads_and_steps_a_day(exported: Path) -> None:
+    py = citylearn_python()
+    env = {**os.environ, "CITYLEARN_OFFLINE": "1"}
+    script = Path(__file__).with_name("citylearn_step.py")
+    r = subprocess.run([str(py), str(script), str(exported / "schema.json"), "96"], capture_output=True,
+                       text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["steps"] == 96 and got["seconds_per_time_step"] == 900.0
+    assert got["n_chargers"] == 38 and got["n_actions"] == 39
+    assert got["battery_capacity_kwh"] == 2000.0 and got["pv_nominal_kw"] == 4050.0
+    building = pd.read_csv(exported / "building.csv")
+    assert got["non_shiftable_load_kwh"] == pytest.approx(building["non_shiftable_load"][:96].sum(), rel=1e-5)
+    pv = (building["solar_generation"][:96] * 4050.0 / 1000.0 * 0.25).sum()
+    assert got["solar_generation_kwh"] == pytest.approx(pv, rel=1e-4)
+    plugged = sum((pd.read_csv(f)["electric_vehicle_charger_state"][:96] == 1).sum()
+                  for f in sorted((exported / "chargers").glob("*.csv")))
+    assert got["connected_charger_steps"] == plugged > 0

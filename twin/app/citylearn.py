@@ -1,0 +1,311 @@
+"""``twin export citylearn SCENARIO --out DIR``: the site as a CityLearn 3.0 dataset (SPEC §7).
+
+The scenario is simulated once (its controller, or ``--controller``) and written as one
+CityLearn building:
+
+* ``schema.json`` — ``seconds_per_time_step`` = the scenario's ``dt``, one building with
+  ``electrical_storage`` (capacity, nominal power, one-way efficiency = √round trip,
+  capacity loss coefficient, power efficiency curve, initial SOC, depth of discharge) and
+  ``pv`` (nominal power = DC kWp), one charger per socket, one EV per socket;
+* ``building.csv`` — energy simulation per step: ``month``, ``hour``, ``minutes``,
+  ``day_type`` (1 = Monday), ``non_shiftable_load`` = mall energy [kWh per step],
+  ``solar_generation`` = PV AC power per kW DC [W/kW] (CityLearn multiplies by the
+  nominal power and the step length), no thermal loads;
+* ``weather.csv`` — ambient temperature from the PV model's diurnal model, clear-sky
+  direct and diffuse irradiance at the site (pvlib Ineichen; the twin's cloudiness is in
+  ``solar_generation``), a constant relative humidity, predictions 6/12/24 h ahead;
+* ``pricing.csv`` — the tariff per step, predictions 6/12/24 h ahead;
+* ``carbon_intensity.csv`` — the grid factor [kg/kWh];
+* ``chargers/socket_NN.csv`` — per socket, from the twin's own session→socket assignment:
+  state 1 (plugged) from the plug-in step to the leave step, with the session id, steps
+  to departure, arrival SOC and required SOC (1.0 = the requested energy delivered);
+  state 3 (away) otherwise. Every plugged session is exported (a session shorter than a
+  step keeps one step; one that starts in the step another leaves starts one step later);
+* ``bess_schema_params.json`` — the seed-000 parameter file.
+
+Each EV is the socket's vehicle: its battery is the largest session energy of its type,
+so the arrival SOC is ``1 − e_req / capacity``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twin.atomic import replace_dir, temp_sibling
+
+#: Relative humidity written to weather.csv (the twin does not model it) [%].
+RH_PERCENT = 80.0
+#: Forecast leads of the ``*_predicted_1/2/3`` columns [h] (as in CityLearn's datasets).
+LEADS_H = (6, 12, 24)
+#: CityLearn version the dataset is written for.
+CITYLEARN_VERSION = "3.0.2"
+
+_OBSERVATIONS = (
+    "month", "day_type", "hour", "minutes", "outdoor_dry_bulb_temperature", "diffuse_solar_irradiance",
+    "direct_solar_irradiance", "carbon_intensity", "non_shiftable_load", "solar_generation",
+    "electrical_storage_soc", "net_electricity_consumption", "electricity_pricing",
+    "electricity_pricing_predicted_1", "electric_vehicle_charger_connected_state",
+    "connected_electric_vehicle_at_charger_battery_capacity",
+    "connected_electric_vehicle_at_charger_departure_time",
+    "connected_electric_vehicle_at_charger_required_soc_departure",
+    "connected_electric_vehicle_at_charger_soc",
+)
+_SHARED = {"month", "day_type", "hour", "minutes", "outdoor_dry_bulb_temperature",
+           "diffuse_solar_irradiance", "direct_solar_irradiance", "carbon_intensity",
+           "electricity_pricing", "electricity_pricing_predicted_1"}
+
+
+def _ahead(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` ``n`` steps ahead (a perfect forecast); the last ``n`` steps repeat the last ``n`` values."""
+    if n <= 0 or len(x) == 0:
+        return x.copy()
+    if n >= len(x):
+        return np.full_like(x, x[-1])
+    return np.concatenate([x[n:], x[len(x) - n:]])
+
+
+def charger_tables(sessions: pd.DataFrame, n_sockets: int, n_steps: int, dt_s: float,
+                   t0: pd.Timestamp, capacity_kwh: list[float]) -> tuple[list[pd.DataFrame], int]:
+    """Per-socket charger simulation tables from a run's sessions.
+
+    Parameters
+    ----------
+    sessions : the run's sessions (``socket``, ``plug_in``, ``leave``, ``planned_departure``,
+        ``e_req_kwh``, ``session_id``).
+    n_sockets, n_steps : table sizes.
+    dt_s : step length [s].
+    t0 : scenario start.
+    capacity_kwh : battery capacity of each socket's EV [kWh].
+
+    Returns
+    -------
+    The tables and the number of sessions written.
+    """
+    plugged = sessions[sessions["plug_in"].notna() & (sessions["socket"] >= 0)]
+    tables = []
+    n_written = 0
+    for j in range(n_sockets):
+        state = np.full(n_steps, 3, dtype=np.int64)
+        ev_id = np.full(n_steps, "", dtype=object)
+        sess_id = np.full(n_steps, "", dtype=object)
+        dep = np.full(n_steps, np.nan)
+        req = np.full(n_steps, np.nan)
+        arr_soc = np.full(n_steps, np.nan)
+        cur_soc = np.full(n_steps, np.nan)
+        rows = plugged[plugged["socket"] == j].sort_values("plug_in")
+        free_from = 0
+        cap = capacity_kwh[j]
+        for plug, leave, sid, e_req in zip(rows["plug_in"], rows["leave"], rows["session_id"],
+                                           rows["e_req_kwh"], strict=True):
+            a = max(math.floor((plug - t0).total_seconds() / dt_s + 1e-9), free_from)
+            b = max(math.ceil((leave - t0).total_seconds() / dt_s - 1e-9), a + 1)
+            if a >= n_steps:
+                continue
+            b = min(b, n_steps)
+            sl = slice(a, b)
+            state[sl] = 1
+            ev_id[sl] = f"ev_{j:02d}"
+            sess_id[sl] = f"s{int(sid)}"
+            dep[sl] = b - np.arange(a, b)
+            req[sl] = 1.0
+            soc0 = min(max(1.0 - float(e_req) / cap, 0.0), 1.0)
+            arr_soc[a] = soc0
+            cur_soc[a] = soc0
+            free_from = b
+            n_written += 1
+        tables.append(pd.DataFrame({
+            "electric_vehicle_charger_state": state,
+            "electric_vehicle_id": ev_id,
+            "electric_vehicle_session_id": sess_id,
+            "electric_vehicle_departure_time": dep,
+            "electric_vehicle_required_soc_departure": req,
+            "electric_vehicle_estimated_arrival_time": np.full(n_steps, np.nan),
+            "electric_vehicle_estimated_soc_arrival": arr_soc,
+            "electric_vehicle_current_soc": cur_soc,
+        }))
+    return tables, n_written
+
+
+def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
+                     sets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Simulate ``scenario`` and write it as a CityLearn dataset folder ``out`` (atomically).
+
+    Returns a short summary (steps, sessions written, files).
+    """
+    import pvlib
+
+    from twin.components.pv import PvParams
+    from twin.config import load_scenario
+    from twin.engine import Twin, get_controller
+    from twin.engine.results import build_results
+    from twin.inputs import SocketSpec
+    from twin.types import VEHICLE_TYPES
+
+    scn = load_scenario(scenario, sets)
+    out_run = Twin(scn, get_controller(scn, controller)).run()
+    res = build_results(out_run)
+    ts = res.timeseries
+    site = scn.site
+    dt_s = scn.config.dt
+    dt_h = dt_s / 3600.0
+    n = len(ts)
+    idx = pd.DatetimeIndex(out_run.inputs.index[:n])
+    leads = [round(h * 3600.0 / dt_s) for h in LEADS_H]
+
+    # energy simulation
+    pv_w_per_kw = (ts["pv_kwh"].to_numpy() / dt_h) / max(site.pv.p_dc_kwp, 1e-9) * 1000.0
+    building = pd.DataFrame({
+        "month": idx.month, "hour": idx.hour, "minutes": idx.minute, "day_type": idx.day_of_week + 1,
+        "daylight_savings_status": 0, "indoor_dry_bulb_temperature": 24.0,
+        "average_unmet_cooling_setpoint_difference": 0.0, "indoor_relative_humidity": 50.0,
+        "non_shiftable_load": ts["mall_kwh"].to_numpy(), "dhw_demand": 0.0, "cooling_demand": 0.0,
+        "heating_demand": 0.0, "solar_generation": pv_w_per_kw,
+    })
+    # weather
+    loc = site.location
+    cs = pvlib.location.Location(loc.lat_deg, loc.lon_deg, loc.tz, loc.alt_m).get_clearsky(idx + pd.Timedelta(
+        seconds=dt_s / 2))
+    pp = PvParams()
+    hour = idx.hour + idx.minute / 60.0
+    t_mean = 0.5 * (pp.t_amb_min_c + pp.t_amb_max_c)
+    t_amb = t_mean + 0.5 * (pp.t_amb_max_c - pp.t_amb_min_c) * np.cos(
+        2 * np.pi * (np.asarray(hour) - pp.t_amb_peak_hour) / 24.0)
+    base = {"outdoor_dry_bulb_temperature": np.asarray(t_amb, float),
+            "outdoor_relative_humidity": np.full(n, RH_PERCENT),
+            "diffuse_solar_irradiance": cs["dhi"].to_numpy(float),
+            "direct_solar_irradiance": cs["dni"].to_numpy(float)}
+    weather = pd.DataFrame(base)
+    for name, v in base.items():
+        for i, k in enumerate(leads, start=1):
+            weather[f"{name}_predicted_{i}"] = _ahead(v, k)
+    price = out_run.inputs.price_per_kwh[:n].astype(float)
+    pricing = pd.DataFrame({"electricity_pricing": price,
+                            **{f"electricity_pricing_predicted_{i}": _ahead(price, k)
+                               for i, k in enumerate(leads, start=1)}})
+    carbon = pd.DataFrame({"carbon_intensity": np.full(n, site.grid.co2_kg_per_kwh)})
+
+    # chargers and EVs
+    sock = SocketSpec.from_config(site.ev)
+    e_type = {t: site.ev.vehicles[t].e_req_kwh_max if t in site.ev.vehicles else 1.0
+              for t in VEHICLE_TYPES}
+    p_type = {t: site.ev.vehicles[t].p_max_kw if t in site.ev.vehicles else 1.0 for t in VEHICLE_TYPES}
+    cap = [float(e_type[VEHICLE_TYPES[c]]) for c in sock.type_code]
+    tables, n_written = charger_tables(res.sessions, len(sock.p_rating_kw), n, dt_s, idx[0], cap)
+    n_plugged = int(res.sessions["plug_in"].notna().sum()) if len(res.sessions) else 0
+
+    b = site.bess
+    dod = b.soc_max_frac - b.soc_min_frac
+    storage: dict[str, Any] = {
+        "capacity": b.e_capacity_kwh, "nominal_power": max(b.p_charge_max_kw, b.p_discharge_max_kw),
+        "efficiency": math.sqrt(b.eta_roundtrip), "capacity_loss_coefficient": b.capacity_loss_coefficient,
+        "loss_coefficient": b.self_discharge_frac_per_h * dt_h, "initial_soc": b.soc_initial_frac,
+        "depth_of_discharge": dod,
+    }
+    if b.efficiency_curve:
+        storage["power_efficiency_curve"] = [[float(x) for x, _ in b.efficiency_curve],
+                                             [float(y) for _, y in b.efficiency_curve]]
+    chargers = {
+        f"socket_{j:02d}": {
+            "type": "citylearn.electric_vehicle_charger.Charger",
+            "charger_simulation": f"chargers/socket_{j:02d}.csv",
+            "autosize": False,
+            "attributes": {"nominal_power": float(sock.p_rating_kw[j]), "efficiency": 1.0,
+                           "max_charging_power": float(sock.p_rating_kw[j]), "min_charging_power": 0.0,
+                           "max_discharging_power": 0.0, "min_discharging_power": 0.0},
+        } for j in range(len(sock.p_rating_kw))
+    }
+    evs = {
+        f"ev_{j:02d}": {"include": True, "battery": {
+            "type": "citylearn.energy_model.Battery", "autosize": False,
+            "attributes": {"capacity": cap[j],
+                           "nominal_power": float(p_type[VEHICLE_TYPES[sock.type_code[j]]]),
+                           "initial_soc": 0.5, "depth_of_discharge": 1.0}}}
+        for j in range(len(sock.p_rating_kw))
+    }
+    name = scn.site.name.replace(" ", "_") or "site"
+    schema: dict[str, Any] = {
+        "random_seed": scn.config.seed, "root_directory": None, "central_agent": True,
+        "simulation_start_time_step": 0, "simulation_end_time_step": n - 1,
+        "episode_time_steps": None, "rolling_episode_split": False, "random_episode_split": False,
+        "seconds_per_time_step": dt_s, "start_date": str(idx[0].date()),
+        "observations": {o: {"active": True, "shared_in_central_agent": o in _SHARED} for o in _OBSERVATIONS},
+        "actions": {"electrical_storage": {"active": True}, "electric_vehicle_storage": {"active": True}},
+        "agent": {"type": "citylearn.agents.base.BaselineAgent", "attributes": {}},
+        "reward_function": {"type": "citylearn.reward_function.RewardFunction", "attributes": {}},
+        "electric_vehicles_def": evs,
+        "buildings": {name: {
+            "include": True, "energy_simulation": "building.csv", "weather": "weather.csv",
+            "carbon_intensity": "carbon_intensity.csv", "pricing": "pricing.csv",
+            "inactive_observations": [], "inactive_actions": [],
+            "electrical_storage": {"type": "citylearn.energy_model.Battery", "autosize": False,
+                                   "attributes": storage},
+            "pv": {"type": "citylearn.energy_model.PV", "autosize": False,
+                   "attributes": {"nominal_power": site.pv.p_dc_kwp}},
+            "chargers": chargers,
+        }},
+        "metadata": {"exported_by": "pvbess-twin", "scenario": str(scenario),
+                     "controller": out_run.controller.name,
+                     "citylearn_version": CITYLEARN_VERSION, "sessions_plugged": n_plugged,
+                     "sessions_exported": n_written},
+    }
+    seed_params = {"electrical_storage": {k: storage[k] for k in
+                                          ("capacity", "nominal_power", "efficiency",
+                                           "capacity_loss_coefficient", "initial_soc")}
+                   | {"power_efficiency_curve": storage.get("power_efficiency_curve")},
+                   "photovoltaic": {"nominal_power": site.pv.p_dc_kwp}}
+
+    tmp = temp_sibling(out)
+    try:
+        (tmp / "chargers").mkdir()
+        (tmp / "schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        (tmp / "bess_schema_params.json").write_text(json.dumps(seed_params, indent=2) + "\n")
+        building.to_csv(tmp / "building.csv", index=False)
+        weather.to_csv(tmp / "weather.csv", index=False, float_format="%.4f")
+        pricing.to_csv(tmp / "pricing.csv", index=False)
+        carbon.to_csv(tmp / "carbon_intensity.csv", index=False)
+        for j, t in enumerate(tables):
+            t.to_csv(tmp / "chargers" / f"socket_{j:02d}.csv", index=False)
+        replace_dir(tmp, out)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"steps": n, "sessions_plugged": n_plugged, "sessions_exported": n_written,
+            "chargers": len(tables), "dir": str(out)}
+
+
+def cmd_export_citylearn(args: argparse.Namespace) -> int:
+    """``twin export citylearn SCENARIO --out DIR``."""
+    from twin.config import parse_set
+    from twin.errors import EXIT_OK
+
+    info = export_citylearn(Path(args.scenario), Path(args.out), args.controller, parse_set(args.set or []))
+    print(f"{info['dir']}: CityLearn {CITYLEARN_VERSION} dataset, {info['steps']} steps, "
+          f"{info['chargers']} chargers, {info['sessions_exported']} of {info['sessions_plugged']} "
+          "plugged sessions", file=sys.stderr)
+    return EXIT_OK
+
+
+def register(fmt: Any) -> None:
+    """Add ``twin export citylearn`` to the ``twin export`` sub-parsers."""
+    cl = fmt.add_parser(
+        "citylearn", help="the scenario as a CityLearn 3.0 dataset (schema.json + CSVs)",
+        description="Simulate SCENARIO and write it as a CityLearn 3.0 dataset: schema.json, the "
+                    "building's energy simulation (mall load, PV per kW), weather, pricing, carbon "
+                    "intensity, battery and PV parameters, and one charger simulation CSV per socket "
+                    "from the twin's own session-to-socket assignment.")
+    cl.add_argument("scenario", help="scenario YAML file")
+    cl.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
+    cl.add_argument("--controller", help="controller of the run that assigns sessions to sockets "
+                                         "(default: the scenario's)")
+    cl.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value (repeatable)")
+    cl.set_defaults(func=cmd_export_citylearn)
