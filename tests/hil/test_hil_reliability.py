@@ -126,7 +126,7 @@ def _alive(pid: int) -> bool:
 def test_stopping_twin_hil_takes_the_simulator_down(sig: int, tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    p = subprocess.Popen([TWIN, "hil", str(SCENARIO), "--set", "duration=30d", "--out", str(out),
+    p = subprocess.Popen([TWIN, "hil", str(SCENARIO), "--set", "duration=90d", "--out", str(out),
                           "-q"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     try:
@@ -136,7 +136,7 @@ def test_stopping_twin_hil_takes_the_simulator_down(sig: int, tmp_path: Path) ->
             kids = _children(p.pid)
             time.sleep(0.1)
         assert kids, "twin hil did not start its simulator"
-        time.sleep(3.0)  # a few steps run
+        time.sleep(8.0)  # the simulator gets ready, the twin connects, steps run
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
         deadline = time.monotonic() + 30
@@ -149,7 +149,7 @@ def test_stopping_twin_hil_takes_the_simulator_down(sig: int, tmp_path: Path) ->
     if sig == signal.SIGTERM:  # stopped cleanly: the steps done are written, marked partial
         assert p.returncode == 130, err
         s = json.loads((out / "summary.json").read_text())
-        assert s["interrupted"] and 0 < s["steps_done"] < 30 * 96 and s["hil"]["fault"]
+        assert s["interrupted"] and 0 < s["steps_done"] < 90 * 96 and s["hil"]["fault"]
         assert "Traceback" not in err
     leftovers = [x.name for x in tmp_path.iterdir() if x.name.startswith("twin-hil-")]
     assert not leftovers
