@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,14 +34,13 @@ def _pct(x: list[float]) -> str:
 
 def cycle_latency(cycles: int) -> None:
     """Median / p99 of full control cycles against a simulator subprocess."""
-    from adapters.modbus.devices import ModbusBessAdapter, ModbusChargerAdapter
-
+    from adapters.modbus.bess import ModbusBessAdapter
+    from adapters.modbus.chargers import ModbusChargerAdapter
     from adapters.modbus.regmap import load_register_map, shipped_map
     from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
     from twin.app.simproc import SimulatorProcess
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-hil-"))
-    sim = SimulatorProcess(SCENARIO, tmp / "r.pkl")
+    sim = SimulatorProcess(SCENARIO)
     ports = sim.start()
     runner = LoopRunner()
     ls = LinkSettings(timeout_s=1.0, retries=0)
