@@ -140,8 +140,12 @@ def main() -> None:
                               str(a.interval)],
                              stdout=subprocess.PIPE, text=True)
 
+    child_out: list[str] = []
+
     def wait_child() -> None:
-        child.wait()
+        # read while waiting: the latencies can exceed the pipe's buffer (a deadlock
+        # with wait() on a quiet machine, where many scrapes get through)
+        child_out.append(child.communicate()[0])
         stop.set()
 
     waiter = threading.Thread(target=wait_child, daemon=True)
@@ -160,8 +164,8 @@ def main() -> None:
         twin.on_step = on_step
         twin.run()
     sim_s = time.perf_counter() - t0
-    out, _ = child.communicate()
-    data = json.loads(out)
+    waiter.join()
+    data = json.loads(child_out[0])
     lat = sorted(data["latencies"])
     server.shutdown()
     server.server_close()
