@@ -108,8 +108,10 @@ def _fit(a: Any, n: int, dtype: Any) -> np.ndarray:
 
 def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
             progress: Any = None, metrics: Any = None,
-            stop: threading.Event | None = None) -> HilRun:
+            stop: threading.Event | None = None, on_start: Any = None) -> HilRun:
     """Run ``scn`` against Modbus devices (see the module docstring).
+
+    ``on_start(n_steps)`` is called once the devices answer, just before step 0.
 
     Raises
     ------
@@ -206,6 +208,8 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
                 metrics.update(k, cyc, mio.summary(), mio.valid())
 
             twin.on_step = on_step
+        if on_start is not None:
+            on_start(n)
         try:
             out = twin.run(progress)
         except AdapterError as exc:
@@ -373,8 +377,13 @@ def cmd_hil(args: argparse.Namespace) -> int:
             previous[sig] = signal.signal(sig, on_signal)
         except ValueError:  # not the main thread
             break
+    def on_start(n_steps: int) -> None:
+        if not args.quiet:
+            print(f"twin hil: devices answer; running {n_steps} steps ({st.clock} clock)",
+                  file=sys.stderr, flush=True)
+
     try:
-        run = run_hil(scn, controller, st, metrics=metrics, stop=stop)
+        run = run_hil(scn, controller, st, metrics=metrics, stop=stop, on_start=on_start)
     except HilError as exc:
         raise UserError(str(exc)) from None
     finally:
