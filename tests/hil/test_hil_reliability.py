@@ -148,6 +148,7 @@ def test_stopping_twin_hil_takes_the_simulator_down(sig: int, tmp_path: Path) ->
             p.kill()
     if sig == signal.SIGTERM:  # stopped cleanly: the steps done are written, marked partial
         assert p.returncode == 130, err
+        assert (out / "summary.json").exists(), (err, sorted(x.name for x in tmp_path.iterdir()))
         s = json.loads((out / "summary.json").read_text())
         assert s["interrupted"] and 0 < s["steps_done"] < 90 * 96 and s["hil"]["fault"]
         assert "Traceback" not in err

@@ -200,14 +200,17 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
                 raise HilError(str(exc)) from None
         twin = Twin(scn, controller, io=io, clock=lock if lock is not None else wall,
                     socket_failsafe_kw=io.failsafe_kw)
-        if metrics is not None:
-            mio = io
+        mio = io
+        run_twin = twin
 
-            def on_step(k: int) -> None:
+        def on_step(k: int) -> None:
+            if metrics is not None:
                 cyc = mio.steps.cycle_s[-1] if mio.steps.cycle_s else 0.0
                 metrics.update(k, cyc, mio.summary(), mio.valid())
+            if stop.is_set():  # SIGTERM: stop between two steps, write what was done
+                run_twin.stop_requested = True
 
-            twin.on_step = on_step
+        twin.on_step = on_step
         if on_start is not None:
             on_start(n)
         try:
@@ -368,8 +371,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         got["signal"] = signal.Signals(signum).name
-        stop.set()
-        raise KeyboardInterrupt  # the driver stops between two steps, outputs are written
+        stop.set()  # the driver stops between two steps (a wall-clock sleep is cut short)
 
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGTERM,):
