@@ -43,6 +43,7 @@ import simpy.rt
 
 from adapters.modbus import codec
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
+from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES
 from simulators.devices import (
     BessDevice,
     ChargerDevice,
@@ -60,8 +61,8 @@ from twin.plant import Plant
 log = logging.getLogger("simulators")
 
 #: Devices in port order.
-DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
-FAULT_DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter")
+DEVICES: tuple[str, ...] = (*SITE_DEVICES, CLOCK_DEVICE)
+FAULT_DEVICES: tuple[str, ...] = SITE_DEVICES
 
 
 

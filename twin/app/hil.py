@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from adapters.base import AdapterError
+from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES
 from twin.app.simproc import HilError, SimulatorProcess
 from twin.config import ConfigError, Scenario
 from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
@@ -41,7 +42,7 @@ from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 log = logging.getLogger("twin.hil")
 
 #: Simulator devices in port order (``python -m simulators --port P`` uses P..P+4).
-DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock")
+DEVICES: tuple[str, ...] = (*SITE_DEVICES, CLOCK_DEVICE)
 
 
 @dataclass
@@ -367,10 +368,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
     stop = threading.Event()
-    got: dict[str, str | None] = {"signal": None}
-
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        got["signal"] = signal.Signals(signum).name
         stop.set()  # the driver stops between two steps (a wall-clock sleep is cut short)
 
     previous: dict[signal.Signals, Any] = {}

@@ -132,10 +132,6 @@ class WallClock:
         """Take the wall-clock origin of step 0."""
         self.t0 = time.monotonic()
 
-    def lag_s(self, k: int) -> float:
-        """How late step ``k`` starts against its schedule [s of wall time]."""
-        return time.monotonic() - (self.t0 + k * self.dt_s / self.speed)
-
     def advance(self, k: int) -> None:
         """Sleep until the start of step ``k + 1`` (at once when late)."""
         due = self.t0 + (k + 1 + self.lag_frac) * self.dt_s / self.speed
