@@ -88,3 +88,44 @@ def test_simulator_port_in_use_exit_2() -> None:
 def test_simulator_missing_scenario_exit_2(tmp_path: Path) -> None:
     p = _sim("--scenario", str(tmp_path / "nope.yaml"))
     assert p.returncode == 2 and "not found" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("text, says", [
+    (None, "devices file not found"),
+    ("devices: [broken", "not valid YAML"),
+    ("devices:\n  bess: {port: 5020, map: bess}\n", "missing ['chargers', 'pv_inverter', 'site_meter']"),
+    ("devices:\n  bess: {port: 5020, map: bess, colour: red}\n", "devices.bess.colour"),
+    ("devices:\n  bess: {port: 99999, map: bess}\n", "devices.bess.port"),
+    ("devices:\n" + "".join(f"  {d}: {{port: {5020 + i}, map: {d}}}\n" for i, d in enumerate(
+        ("bess", "chargers", "pv_inverter", "site_meter"))) + "  toaster: {port: 1, map: bess}\n",
+     "unknown device(s) ['toaster']"),
+    ("devices:\n" + "".join(f"  {d}: {{port: {5020 + i}, map: {d}}}\n" for i, d in enumerate(
+        ("bess", "chargers", "pv_inverter", "site_meter"))).replace("map: bess", "map: nope"),
+     "devices.bess.map"),
+])
+def test_bad_devices_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 text: str | None, says: str) -> None:
+    f = tmp_path / "devices.yaml"
+    if text is not None:
+        f.write_text(text)
+    rc = main(["hil", str(SCENARIO), "--devices", str(f), "--clock", "wall", "--out",
+               str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert str(f) in err and says in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--speed", "0"], "--speed"),
+    (["--speed", "-3"], "--speed"),
+    (["--simulator", "127.0.0.1:5020", "--devices", "x.yaml"], "give one"),
+    (["--simulator", "nohostport"], "HOST:PORT"),
+    (["--timeout", "0"], "--timeout"),
+])
+def test_bad_hil_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                args: list[str], says: str) -> None:
+    rc = main(["hil", str(SCENARIO), *args, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and says in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
