@@ -547,13 +547,8 @@ PATH_PARAM_SUFFIXES = (".onnx", ".json", ".npz", ".csv", ".parquet", ".yaml", ".
 
 def resolve_param_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
     """``controller_params`` with relative file paths made relative to ``base`` (a folder)."""
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        is_path = isinstance(v, str) and v and (
-            k in PATH_PARAM_KEYS or k.endswith(("_path", "_file"))
-            or v.lower().endswith(PATH_PARAM_SUFFIXES))
-        out[k] = str(_resolve(base, Path(v))) if is_path else v
-    return out
+    return {k: str(_resolve(base, Path(v))) if _is_path_param(k, v) else v
+            for k, v in params.items()}
 
 
 class ScenarioConfig(_Strict):
@@ -810,6 +805,37 @@ def load_site(path: Path, overrides: dict[str, Any] | None = None) -> SiteConfig
         raise ConfigError(_format_errors(path, exc)) from exc
 
 
+#: Dotted site keys that name files (made absolute against the working directory when
+#: given on the command line; against the site file's folder when written in it).
+SITE_PATH_KEYS = ("pv.file.path", "mall.file.path", "ev.profile.path", "ev.sessions_file")
+
+
+def _is_path_param(key: str, value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and (
+        key in PATH_PARAM_KEYS or key.endswith(("_path", "_file"))
+        or value.lower().endswith(PATH_PARAM_SUFFIXES))
+
+
+def cli_paths_absolute(sets: dict[str, Any], cwd: Path | None = None) -> dict[str, Any]:
+    """``--set`` values that name files, made absolute against the working directory.
+
+    A path typed on the command line means what the shell means (relative to the working
+    directory); a path written in a scenario or site file is relative to that file.
+    """
+    base = Path.cwd() if cwd is None else cwd
+    out: dict[str, Any] = {}
+    for k, v in sets.items():
+        last = k.rsplit(".", 1)[-1]
+        if k == "site" or k in SITE_PATH_KEYS:
+            v = str(_resolve(base, Path(str(v)))) if isinstance(v, str | Path) and v else v
+        elif k.startswith("controller_params.") and _is_path_param(last, v):
+            v = str(_resolve(base, Path(v)))
+        elif k == "controller_params" and isinstance(v, dict):
+            v = resolve_param_paths(v, base)
+        out[k] = v
+    return out
+
+
 def parse_set(items: list[str]) -> dict[str, Any]:
     """Parse ``--set dotted.key=value`` items (values are YAML scalars)."""
     out: dict[str, Any] = {}
@@ -839,7 +865,7 @@ def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scena
     path = Path(path)
     data = _read_yaml(path)
     site_over: dict[str, Any] = {}
-    for k, v in (sets or {}).items():
+    for k, v in cli_paths_absolute(sets or {}).items():
         if k.split(".")[0] in SCENARIO_KEYS and k.split(".")[0] not in ("overrides",):
             set_dotted(data, k, v)
         else:

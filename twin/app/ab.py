@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: Every entry ``twin ab`` writes in its folder (the output guard's marker lists them).
+AB_FILES = ("runs", "trials.parquet", "ab_summary.csv", "ab_summary.md", "ab.html", "figures")
 HELP = "controller A/B trial over many seeds with paired statistics"
 DESCRIPTION = (
     "Run every controller on the same N seeds of SCENARIO (same PV clouds, mall noise and EV "
@@ -94,7 +96,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         raise UserError(f"--first-seed {first}: seeds are >= 0")
     seeds = list(range(first, first + args.seeds))
     out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-ab"
-    check_out(out, "trials.parquet")
+    check_out(out, "ab", AB_FILES)
     h = scenario_hash(scn0)
     tasks = []
     for s in seeds:  # the same scenario with another seed (validated like --set seed=S)

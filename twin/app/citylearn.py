@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.atomic import replace_dir, temp_sibling
+from twin.atomic import hold_output, replace_dir, temp_sibling, write_marker
 
 #: Relative humidity written to weather.csv (the twin does not model it) [%].
 RH_PERCENT = 80.0
@@ -150,6 +150,7 @@ def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
     from twin.types import VEHICLE_TYPES
 
     scn = load_scenario(scenario, sets)
+    hold_output(out, "citylearn")  # before the simulation: never lose the work at the end
     out_run = Twin(scn, get_controller(scn, controller)).run()
     res = build_results(out_run)
     ts = res.timeseries
@@ -273,6 +274,7 @@ def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
         carbon.to_csv(tmp / "carbon_intensity.csv", index=False)
         for j, t in enumerate(tables):
             t.to_csv(tmp / "chargers" / f"socket_{j:02d}.csv", index=False)
+        write_marker(tmp, "citylearn", complete=True)
         replace_dir(tmp, out)
     except BaseException:
         import shutil

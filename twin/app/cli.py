@@ -45,12 +45,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``twin run``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.engine.results import build_results, check_output_dir, write_results
+    from twin.atomic import hold_output
+    from twin.engine.results import build_results, write_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
     out_dir = Path(args.out) if args.out else (scn.config.output.dir or Path("runs") / scn.config.name)
-    out_abs = check_output_dir(out_dir)
+    out_abs = hold_output(out_dir, "run")
     for w in scn.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
     if scn.config.faults:
@@ -248,8 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twin`` console command (Ctrl-C at any point: exit 130, no traceback)."""
+    from twin.atomic import command_scope
+
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), command_scope():
             args = build_parser().parse_args(argv)
             return int(args.func(args))
     except UserError as exc:  # ConfigError included

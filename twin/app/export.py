@@ -279,23 +279,6 @@ def _write_all(out: TextIO, chunks: Iterable[str]) -> None:
         out.write(c)
 
 
-def _check_target(target: Path) -> None:
-    """Refuse to overwrite a file that is not an OpenMetrics export of the twin."""
-    from twin.errors import UserError
-
-    if target.is_dir():
-        raise UserError(f"-o {target}: is a folder; name a file, e.g. {target / 'run.om'}")
-    if target.exists():
-        try:
-            with open(target, "rb") as fh:
-                head = fh.read(64)
-        except OSError as exc:
-            raise UserError(f"-o {target}: cannot read ({exc.strerror or exc})") from None
-        if not head.startswith(b"# TYPE twin_"):
-            raise UserError(f"-o {target}: the file exists and is not an OpenMetrics export of "
-                            "the twin; it is left alone. Name a new file or remove it yourself.")
-
-
 def cmd_export_openmetrics(args: argparse.Namespace) -> int:
     """``twin export openmetrics RUN_DIR [-o FILE]``."""
     from twin.errors import EXIT_OK, UserError
@@ -306,8 +289,10 @@ def cmd_export_openmetrics(args: argparse.Namespace) -> int:
             n = write_openmetrics(run_dir, sys.stdout, job=args.job, instance=args.instance,
                                   sockets=args.sockets)
         else:
+            from twin.atomic import hold_output
+
             target = Path(args.output)
-            _check_target(target)
+            hold_output(target, "openmetrics", option="-o")
             tmp = target.with_name(f".{target.name}.tmp")
             target.parent.mkdir(parents=True, exist_ok=True)
             try:

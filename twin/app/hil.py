@@ -329,7 +329,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     from twin.app.table import kpi_table
     from twin.config import load_scenario, parse_set
     from twin.engine import get_controller
-    from twin.engine.results import check_output_dir
+    from twin.atomic import hold_output
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -347,7 +347,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
         raise UserError("--timeout must be > 0 and --retries >= 0")
     if not args.speed > 0:
         raise UserError(f"--speed {args.speed:g}: must be positive (simulated s per wall s)")
-    check_output_dir(out_dir)  # before any work: never lose a run at the end
+    hold_output(out_dir, "run")  # before any work: never lose a run at the end
     st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
                      registers=Path(args.registers) if args.registers else None,
                      simulator=ext, devices=Path(args.devices) if args.devices else None,

@@ -113,9 +113,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
     out_dir = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-live"
-    from twin.engine.results import check_output_dir
+    from twin.atomic import hold_output
 
-    check_output_dir(out_dir)  # before any work: a week at --speed 1 is a week of wall time
+    hold_output(out_dir, "run")  # before any work: a week at --speed 1 is a week of wall time
     env = LiveEnvironment(speed)
     twin = Twin(scn, controller, env=env)
     run_id = new_run_id(scn.config.name)

@@ -61,6 +61,7 @@ def sizing_table(res: Any) -> str:
 def cmd_size(args: argparse.Namespace) -> int:
     """Compute, print, write."""
     from twin.app.trialrun import write_atomic
+    from twin.atomic import GENERATOR, hold_output
     from twin.config import load_scenario, parse_set
     from twin.errors import EXIT_OK, UserError
     from twin.trials.sizing_profiles import size_scenario
@@ -68,12 +69,13 @@ def cmd_size(args: argparse.Namespace) -> int:
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     if args.c_rate <= 0 or args.design_factor <= 0 or args.autonomy_hours < 0:
         raise UserError("--c-rate and --design-factor must be > 0, --autonomy-hours >= 0")
+    out = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-sizing.json"
+    hold_output(out, "json")  # before the simulation
     prof, res = size_scenario(
         scn, autonomy_h=args.autonomy_hours, c_rate_per_h=args.c_rate, design_factor=args.design_factor
     )
-    out = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-sizing.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
+        "generator": GENERATOR,
         "scenario": scn.config.name,
         "scenario_file": str(scn.path),
         "seed": scn.config.seed,

@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: Every entry ``twin sweep`` writes in its folder (the output guard's marker lists them).
+SWEEP_FILES = ("runs", "sweep.parquet", "sweep_summary.csv", "sizing_point.json", "sweep.html",
+               "figures")
+
 HELP = "the full twin over a grid of battery sizes (or any --set grid), with payback"
 DESCRIPTION = (
     "Run SCENARIO for every point of the --set KEY=START:STOP:STEP grids (Cartesian "
@@ -105,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             h = scenario_hash(scn)
             ik = inputs_key(scn)
             tasks += [RunTask(run_key(h, c, s), scn, c, ik, tags=dict(pt)) for c in ctrls]
-    check_out(out, "sweep.parquet")
+    check_out(out, "sweep", SWEEP_FILES)
     mark = _formula_point(scn0, args.sizing_mode, [k for k, _ in axes])
     store = RunStore(out)
     res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)

@@ -165,13 +165,14 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
     from controllers.rl.encoding import Options
     from controllers.rl.onnx_io import mlp_to_onnx, save_model
     from controllers.rl.policy import OnnxPolicy
-    from twin.atomic import replace_dir, temp_sibling
+    from twin.atomic import hold_output, replace_dir, temp_sibling, write_marker
     from twin.components.inputs import build_inputs
     from twin.config import load_scenario
     from twin.rl import TwinEnv
 
     torch.set_num_threads(1)
     scn = load_scenario(scenario)
+    hold_output(out, "policy")  # before training: never lose the work at the end
     n_days = scn.config.duration / 86400.0
     ep_days = min(episode_days, n_days)
     train_days, eval_days = split_days(n_days, ep_days)
@@ -283,6 +284,7 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
                          "stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__},
         }
         (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_marker(tmp, "policy", complete=True)
         replace_dir(tmp, out)
     except BaseException:
         import shutil

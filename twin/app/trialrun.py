@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,38 +44,22 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
 
 
-def check_out(out: Path, marker: str) -> None:
-    """Refuse an output folder that holds something else than a trial of this kind."""
-    if out.exists():
-        if not out.is_dir():
-            raise UserError(f"{out}: exists and is not a folder. Give another --out.")
-        if any(out.iterdir()) and not ((out / "runs").is_dir() or (out / marker).exists()):
-            raise UserError(
-                f"{out}: exists, is not empty and holds no runs/ or {marker}, so it is not "
-                "a trial folder this command may write into. Give another --out."
-            )
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / ".write-probe"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write there ({exc.strerror or exc}). Give another --out.") from exc
+def check_out(out: Path, kind: str, names: Sequence[str]) -> Path:
+    """Lock and check a trial folder (``ab``/``sweep``) through the one output guard; mark it.
+
+    ``names``: every entry the command may write there (``runs`` and its outputs).
+    """
+    from twin.atomic import hold_output, open_trial_dir
+
+    hold_output(out, kind)
+    return open_trial_dir(out, kind, names)
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        from twin.trials.store import file_mode
+    from twin.atomic import write_file_atomic
 
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(path, data)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from twin.atomic import check_output_dir, replace_dir, temp_sibling, write_marker
+from twin.atomic import hold_output, replace_dir, temp_sibling, write_marker
 from twin.errors import UserError
 from twin.report import compare, kpis
 from twin.report.figures import FIGURES
@@ -65,7 +65,7 @@ def check_out_dir(out: Path, run_dirs: Sequence[Path]) -> None:
                 f"{out}: the report folder would replace the run folder {r}. "
                 "Give another --out (the default is RUN_DIR/report).")
     try:
-        check_output_dir(out, "report")
+        hold_output(out, "report")
     except UserError as exc:
         raise RunFolderError(str(exc)) from None
 
