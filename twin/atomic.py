@@ -51,6 +51,10 @@ MARKER = ".pvbess-run"
 #: Kinds of project folders: runs (``twin run``/``live``/``hil``), reports, CityLearn
 #: exports, trained policies (``twin train``), A/B trials and sweeps.
 KINDS = ("run", "report", "citylearn", "policy", "ab", "sweep")
+#: How messages name each kind of folder.
+KIND_LABELS = {"run": "run", "report": "report", "citylearn": "CityLearn dataset",
+               "policy": "trained policy", "ab": "trial ('twin ab')",
+               "sweep": "trial ('twin sweep')"}
 #: Largest marker file read [bytes]; a bigger one is not the project's.
 _MARKER_MAX_BYTES = 1 << 20
 #: Suffix of the folder that takes an interrupted run when a complete one is in the way.
@@ -240,23 +244,23 @@ def check_output_dir(path: Path | str, kind: str = "run", *, option: str = "--ou
             raise UserError(f"{where}: cannot list the folder ({exc.strerror or exc}).") from exc
         if not empty:
             foreign = foreign_entries(out, kind)
-            what = kind
+            what = KIND_LABELS[kind]
             if foreign is None:
                 other = read_marker(out)
-                why = (f"it holds a {other['kind']} folder, not a {what} folder" if other
-                       else f"it is not a {what} folder written by the twin (no {MARKER} "
-                            "marker; folders written by older versions have none)")
+                why = (f"it holds a {KIND_LABELS[other['kind']]} folder, not a {what} folder"
+                       if other else f"it is not a {what} folder written by the twin (no "
+                       f"{MARKER} marker; folders written by older versions have none)")
                 raise UserError(
-                    f"{where}: the folder exists and {why}. The twin replaces its output "
-                    "folder whole and never deletes files it did not write: name a new or "
-                    "empty folder, or move the folder away yourself.")
+                    f"{where}: the folder exists and {why}. The twin never deletes or "
+                    "overwrites files it did not write: name a new or empty folder, or move "
+                    "the folder away yourself.")
             if foreign:
                 shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
                                                   if len(foreign) > 5 else "")
                 raise UserError(
                     f"{where}: the {what} folder also holds files the twin did not write "
-                    f"({shown}); they would be deleted when the folder is replaced. Move them "
-                    "out, or name another folder.")
+                    f"({shown}); the twin never deletes or overwrites them. Move them out, or "
+                    "name another folder.")
     clean_stale(out)
     return out
 

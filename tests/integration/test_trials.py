@@ -378,7 +378,7 @@ def test_bad_arguments_are_user_errors(
         )
         == 2
     )
-    assert "not a trial folder" in capsys.readouterr().err
+    assert "not a trial ('twin ab') folder" in capsys.readouterr().err
 
 
 def test_a_failed_run_is_reported_and_the_others_go_on(

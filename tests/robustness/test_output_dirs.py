@@ -29,7 +29,7 @@ def test_folder_with_summary_and_user_file_is_refused(day: Path, tmp_path: Path,
     (d / "thesis.docx").write_text("x")
     assert main(["run", str(day), "--out", str(d), "-q"]) == 2
     err = capsys.readouterr().err
-    assert str(d) in err and "never deletes files it did not write" in err
+    assert str(d) in err and "never deletes or overwrites files it did not write" in err
     assert (d / "thesis.docx").read_text() == "x" and (d / "summary.json").read_text() == "{}"
     assert "Traceback" not in err
 
