@@ -43,9 +43,9 @@ def _progress_bar(enabled: bool):  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``twin run``."""
+    from twin.atomic import hold_output
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.atomic import hold_output
     from twin.engine.results import build_results, write_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))

@@ -327,9 +327,9 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
 def cmd_hil(args: argparse.Namespace) -> int:
     """``twin hil``."""
     from twin.app.table import kpi_table
+    from twin.atomic import hold_output
     from twin.config import load_scenario, parse_set
     from twin.engine import get_controller
-    from twin.atomic import hold_output
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
