@@ -213,6 +213,7 @@ def test_sweep_counts_a_tampered_record(tmp_path: Path, capsys: pytest.CaptureFi
     printed = capsys.readouterr()
     assert "1 record in the store did not match and was run again" in printed.err
     assert "(1 runs done now, 1 reused, 1 stored records did not match and were run again)" in printed.out
-    assert "Runs: 1 runs done now, 1 reused, 1 stored records did not match" in (out / "sweep.html").read_text()
+    html = (out / "sweep.html").read_text()
+    assert "Runs: 1 runs done now, 1 reused, 1 stored records did not match" in html
     runs = pd.read_parquet(out / "sweep.parquet")
     assert sorted(runs["bess.e_capacity_kwh"]) == [1000, 2000]
