@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
 def cmd_ab(args: argparse.Namespace) -> int:
     """Run the trial and write its outputs."""
     from controllers import REGISTRY
-    from twin.app.trialrun import check_out, run_all, write_atomic
+    from twin.app.trialrun import check_out, run_all, run_counts, write_atomic
     from twin.config import load_scenario, parse_set
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
     from twin.trials.ab import DEFAULT_KPIS, complete_seeds, markdown_table, summarize, trials_frame
@@ -120,6 +120,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         "seeds": f"{len(done)} complete of {len(seeds)} ({seeds[0]}..{seeds[-1]})",
         "horizon": f"{scn0.index[0]} + {scn0.config.duration / 86400:g} d, dt {scn0.config.dt:g} s",
         "currency": scn0.site.tariff.currency,
+        "runs": run_counts(res),
     }
     md = _markdown(meta, summary, DEFAULT_KPIS)
     write_atomic(out / "ab_summary.md", md)
@@ -139,7 +140,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         print(markdown_table(summary, DEFAULT_KPIS))
-        print(f"outputs: {out} ({res.ran} runs done now, {res.reused} reused)")
+        print(f"outputs: {out} ({run_counts(res)})")
     if res.interrupted:
         print(
             f"twin: interrupted; {res.ran + res.reused} finished runs are kept in {out / 'runs'}; "

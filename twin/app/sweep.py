@@ -75,7 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from controllers import REGISTRY
-    from twin.app.trialrun import check_out, run_all, write_atomic
+    from twin.app.trialrun import check_out, run_all, run_counts, write_atomic
     from twin.config import load_scenario
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
     from twin.sizing import MODES
@@ -151,7 +151,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         write_atomic(out / "sizing_point.json", json.dumps(mark, indent=2) + "\n")
     if not args.no_figures:
-        _figures(out, summ, keys, ctrls, mark, scn0, seeds)
+        _figures(out, summ, keys, ctrls, mark, scn0, seeds, run_counts(res))
     if not args.quiet:
         print(_table(summ, keys))
         if mark is not None:
@@ -159,7 +159,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
                 f"{mark['power_kw']:,.0f} kW"
             )
-        print(f"outputs: {out} ({res.ran} runs done now, {res.reused} reused)")
+        print(f"outputs: {out} ({run_counts(res)})")
     if res.interrupted:
         print(
             f"twin: interrupted; finished runs are kept in {out / 'runs'}; rerun to resume", file=sys.stderr
@@ -217,6 +217,7 @@ def _figures(
     mark: dict[str, Any] | None,
     scn: Any,
     seeds: list[int],
+    counts: str,
 ) -> None:
     import numpy as np
 
@@ -294,6 +295,7 @@ def _figures(
                 f"{mark['power_kw']:,.0f} kW."
                 if mark
                 else ""
-            )
+            ),
+            f"Runs: {counts}.",
         ],
     )

@@ -69,6 +69,8 @@ class RunOutcome:
     records: list[dict[str, Any]] = field(default_factory=list)
     reused: int = 0
     ran: int = 0
+    #: (key, reason) of each stored record that did not match its task and was run again
+    rejected: list[tuple[str, str]] = field(default_factory=list)
     failures: list[tuple[RunTask, str]] = field(default_factory=list)
     interrupted: bool = False
 
@@ -82,20 +84,25 @@ def run_all(
     quiet: bool,
     what: str = "runs",
 ) -> RunOutcome:
-    """Reuse the finished runs in ``store``, run the others, save each as it finishes."""
-    from twin.trials.runner import default_workers, execute
+    """Reuse the finished runs in ``store`` that prove to be these runs, run the others
+    (a stored record that does not match is counted in ``rejected``), save each as it
+    finishes."""
+    from twin.trials.runner import default_workers, execute, expected_header
 
     res = RunOutcome()
     todo: list[RunTask] = []
+    expect: dict[str, dict[str, Any]] = {}
     for t in tasks:
+        expect[t.key] = exp = expected_header(t)
         if store.has(t.key):
-            try:
-                res.records.append(store.load(t.key))
+            rec, why = store.check(exp)
+            if rec is not None:
+                res.records.append(rec)
                 res.reused += 1
                 continue
-            except (OSError, ValueError):
-                pass  # unreadable record: run it again
+            res.rejected.append((t.key, why))
         todo.append(t)
+    _report_rejected(res.rejected, store)
     n_workers = workers if workers is not None else default_workers()
     if n_workers < 1:
         raise UserError(f"--workers {n_workers}: give 1 or more")
@@ -115,9 +122,20 @@ def run_all(
         )
         task_id = prog.add_task(what, total=len(todo))
 
+    warned: list[str] = []
+
     def on_record(rec: dict[str, Any]) -> None:
         if rec.get("interrupted"):
             raise KeyboardInterrupt  # an in-process run stopped by Ctrl-C: not a finished run
+        exp = expect[str(rec["key"])]
+        rec = {**rec, "scenario_hash": exp["scenario_hash"]}
+        if rec.get("code_version") != exp["code_version"] and not warned:
+            warned.append(str(rec.get("code_version")))
+            print(
+                f"twin: warning: a worker runs code version {warned[0]}, this process "
+                f"{exp['code_version']}; its records will not be reused by this code",
+                file=sys.stderr,
+            )
         store.save(rec)
         res.records.append(rec)
         res.ran += 1
@@ -152,4 +170,25 @@ def run_all(
     return res
 
 
-__all__ = ["RunOutcome", "add_run_options", "check_out", "run_all", "write_atomic"]
+def run_counts(res: RunOutcome) -> str:
+    """"N runs done now, M reused" (and how many stored records were refused and run again)."""
+    text = f"{res.ran} runs done now, {res.reused} reused"
+    if res.rejected:
+        text += f", {len(res.rejected)} stored records did not match and were run again"
+    return text
+
+
+def _report_rejected(rejected: list[tuple[str, str]], store: RunStore, shown: int = 5) -> None:
+    """One stderr line with the count of refused records, then the first few and why."""
+    if not rejected:
+        return
+    n = len(rejected)
+    lines = [f"twin: {n} record{'s' if n != 1 else ''} in the store did not match and "
+             f"{'were' if n != 1 else 'was'} run again:"]
+    lines += [f"  {store.path(k)}: {why}" for k, why in rejected[:shown]]
+    if n > shown:
+        lines.append(f"  ... and {n - shown} more")
+    print("\n".join(lines), file=sys.stderr)
+
+
+__all__ = ["RunOutcome", "add_run_options", "check_out", "run_all", "run_counts", "write_atomic"]

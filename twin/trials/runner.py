@@ -104,15 +104,32 @@ def _make_controller(scn: Scenario, name: str) -> Any:
         ) from None
 
 
+def expected_header(task: RunTask) -> dict[str, Any]:
+    """What a stored record of ``task`` must carry to be reused (:data:`twin.trials.store.HEADER`):
+    its key, the full scenario hash, controller, seed, this process's code version, tags."""
+    from twin.trials.store import code_version, scenario_hash
+
+    return {
+        "key": task.key,
+        "scenario_hash": scenario_hash(task.scenario, length=64),
+        "controller": task.controller,
+        "seed": int(task.scenario.config.seed),
+        "code_version": code_version(),
+        "tags": dict(task.tags),
+    }
+
+
 def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
     """Simulate one task on prebuilt ``inputs`` and return its compact record.
 
-    The record holds ``key``, ``controller``, ``seed``, ``tags``, ``kpis`` (every numeric
-    summary entry), ``daily`` (per local day: date, grid cost [currency], grid import
-    [kWh]) and ``wall_s`` (simulation + results) [s].
+    The record holds ``key``, ``controller``, ``seed``, ``tags``, ``code_version`` (of the
+    process that ran it), ``kpis`` (every numeric summary entry), ``daily`` (per local day:
+    date, grid cost [currency], grid import [kWh]) and ``wall_s`` (simulation + results)
+    [s]. The caller adds ``scenario_hash`` (see :func:`expected_header`).
     """
     from twin.engine import Twin
     from twin.engine.results import build_sessions, build_summary, build_timeseries
+    from twin.trials.store import code_version
 
     scn = task.scenario
     t0 = time.perf_counter()
@@ -133,6 +150,7 @@ def run_record(task: RunTask, inputs: Any) -> dict[str, Any]:
         "key": task.key,
         "controller": task.controller,
         "seed": int(scn.config.seed),
+        "code_version": code_version(),
         "tags": dict(task.tags),
         "kpis": kpis,
         "interrupted": bool(out.interrupted),
@@ -281,4 +299,12 @@ def execute(
         _run_on_dask(tasks, on_record, on_error, workers, scheduler)
 
 
-__all__ = ["WALL_KEYS", "RunTask", "default_workers", "execute", "numeric_kpis", "run_record"]
+__all__ = [
+    "WALL_KEYS",
+    "RunTask",
+    "default_workers",
+    "execute",
+    "expected_header",
+    "numeric_kpis",
+    "run_record",
+]

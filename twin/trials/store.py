@@ -1,13 +1,23 @@
 """Finished runs on disk: one JSON record per run under ``OUT/runs/``, keyed by
 scenario hash + controller + seed, each written to a temporary file and renamed into
-place (a killed trial leaves whole records or none)."""
+place (a killed trial leaves whole records or none).
+
+A record is trusted only when it proves it is the run asked for: it carries its ``key``,
+the full ``scenario_hash``, ``controller``, ``seed``, the ``code_version`` that computed it
+and a ``checksum`` (SHA-256 of the canonical JSON of everything else). :meth:`RunStore.check`
+compares each against the task; anything else (another arm's record, a hand-edited value,
+another code version, ``[]``, bad or truncated JSON) is refused, and the caller runs it again.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -66,6 +76,64 @@ def scenario_hash(scn: Scenario, *, sections: set[str] | None = None, length: in
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+#: Header fields a stored record must match to be reused (besides its checksum).
+HEADER = ("key", "scenario_hash", "controller", "seed", "code_version", "tags")
+
+#: A record larger than this is not a record of this program [bytes].
+RECORD_MAX_BYTES = 16 << 20
+
+#: Packages whose source decides what a run computes (the code version hashes them).
+_CODE_PACKAGES = ("twin", "controllers")
+
+#: Third-party packages whose version is part of the code version.
+_CODE_DEPENDENCIES = ("numpy", "pandas", "simpy", "pvlib")
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+@functools.cache
+def code_version() -> str:
+    """The version of the code a run is computed with, computed once per process.
+
+    ``PACKAGE_VERSION+src.DIGEST``: the digest (12 hex) covers every ``*.py`` file of the
+    ``twin`` and ``controllers`` packages (path and bytes, as imported: an edited
+    checkout counts, committed or not), the Python minor version and the versions of
+    numpy, pandas, simpy and pvlib. No git: an installed copy has no repository.
+    """
+    import controllers
+    import twin
+
+    h = hashlib.sha256()
+    h.update(f"python {sys.version_info[0]}.{sys.version_info[1]}\n".encode())
+    for dist in _CODE_DEPENDENCIES:
+        h.update(f"{dist} {_version(dist)}\n".encode())
+    for pkg in (twin, controllers):
+        root = Path(pkg.__file__ or "").parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}\n".encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return f"{_version('pvbess-twin')}+src.{h.hexdigest()[:12]}"
+
+
+def record_checksum(record: dict[str, Any]) -> str:
+    """SHA-256 [hex] of the canonical JSON (sorted keys, no spaces) of ``record`` without
+    its ``checksum`` entry."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON text (NaN equals NaN; a tuple equals the list it is stored as; 1 is
+    not 1.0 nor true)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def inputs_key(scn: Scenario) -> str:
     """Key of the exogenous inputs (PV, mall, EV sessions, tariff) of ``scn``: the same for
     every controller and every battery size at one seed."""
@@ -109,12 +177,48 @@ class RunStore:
         return self.path(key).is_file()
 
     def load(self, key: str) -> dict[str, Any]:
-        """The record of run ``key``."""
+        """The record of run ``key``, unchecked (see :meth:`check`)."""
         data: dict[str, Any] = json.loads(self.path(key).read_text())
         return data
 
+    def check(self, expect: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The stored record of ``expect["key"]`` if it is that run, else why not.
+
+        Parameters
+        ----------
+        expect : the :data:`HEADER` values of the task (key, full scenario hash,
+            controller, seed, code version, tags).
+
+        Returns
+        -------
+        ``(record, "")`` when the file is a JSON object whose checksum is right and whose
+        header fields all equal ``expect``; ``(None, reason)`` otherwise.
+        """
+        path = self.path(str(expect["key"]))
+        try:
+            if path.stat().st_size > RECORD_MAX_BYTES:
+                return None, f"larger than {RECORD_MAX_BYTES} bytes"
+            data = json.loads(path.read_bytes())
+        except OSError as exc:
+            return None, f"unreadable ({exc.strerror or exc})"
+        except (ValueError, RecursionError) as exc:
+            return None, f"not valid JSON ({type(exc).__name__}: {str(exc)[:80]})"
+        if not isinstance(data, dict):
+            return None, f"not a record (a JSON {type(data).__name__})"
+        if data.get("checksum") != record_checksum(data):
+            return None, "checksum does not match its content"
+        for k in HEADER:
+            if k not in data:
+                return None, f"no {k!r}"
+            if not _same(data[k], expect[k]):
+                return None, f"{k} {data[k]!r} is not this run's {expect[k]!r}"
+        if not isinstance(data.get("kpis"), dict):
+            return None, "no 'kpis' table"
+        return data, ""
+
     def save(self, record: dict[str, Any]) -> Path:
-        """Write ``record`` (with its ``key``) atomically and return its path."""
+        """Write ``record`` (with its ``key``) and its checksum atomically; return its path."""
+        record = {**record, "checksum": record_checksum(record)}
         self.dir.mkdir(parents=True, exist_ok=True)
         dest = self.path(str(record["key"]))
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=self.dir)
@@ -129,4 +233,14 @@ class RunStore:
         return dest
 
 
-__all__ = ["RunStore", "file_mode", "inputs_key", "run_key", "scenario_hash"]
+__all__ = [
+    "HEADER",
+    "RECORD_MAX_BYTES",
+    "RunStore",
+    "code_version",
+    "file_mode",
+    "inputs_key",
+    "record_checksum",
+    "run_key",
+    "scenario_hash",
+]
