@@ -15,13 +15,12 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from twin.atomic import write_file_atomic
 from twin.config import Scenario
 
 #: Scenario fields that do not change what a run computes, or that the key names apart.
@@ -143,17 +142,6 @@ def inputs_key(scn: Scenario) -> str:
     )
 
 
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
-
-
-def file_mode() -> int:
-    """Ordinary permissions of a new file (``mkstemp`` makes 0600)."""
-    return 0o666 & ~_umask()
-
-
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -221,15 +209,8 @@ class RunStore:
         record = {**record, "checksum": record_checksum(record)}
         self.dir.mkdir(parents=True, exist_ok=True)
         dest = self.path(str(record["key"]))
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w") as f:  # a killed process leaves the old name or the whole file
-                json.dump(record, f, sort_keys=True, allow_nan=True)
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # a killed process leaves the old name or the whole file
+        write_file_atomic(dest, json.dumps(record, sort_keys=True, allow_nan=True))
         return dest
 
 
@@ -238,7 +219,6 @@ __all__ = [
     "RECORD_MAX_BYTES",
     "RunStore",
     "code_version",
-    "file_mode",
     "inputs_key",
     "record_checksum",
     "run_key",
