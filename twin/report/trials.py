@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from twin.atomic import replace_dir, temp_sibling
+from twin.atomic import replace_dir, temp_sibling, write_file_atomic
 from twin.report.html import RenderedFigure, render_page
 from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
 
@@ -286,9 +286,7 @@ def write_page(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     dest = out_dir / html_name
-    tmp_html = out_dir / f".{html_name}.tmp"
-    tmp_html.write_text(page, encoding="utf-8")
-    tmp_html.replace(dest)
+    write_file_atomic(dest, page)
     return [fig_dir / f"{f.stem}.png" for f in rendered] + [dest]
 
 
