@@ -3,8 +3,8 @@
 Pure functions, no I/O and no pymodbus: the simulators and the adapters share them.
 Type names and "not implemented" values follow SunSpec (``uint16``, ``int16``,
 ``uint32``, ``int32``, ``acc32``, ``uint64``, ``acc64``, ``enum16``, ``bitfield16``,
-``bitfield32``, ``sunssf``, ``pad``, ``string``) plus ``float32``. A value of ``None`` is "not implemented" (SunSpec's
-0xFFFF / 0x8000 / ... markers).
+``bitfield32``, ``sunssf``, ``pad``, ``string``) plus ``float32``. A value of ``None`` is
+"not implemented" (SunSpec's 0xFFFF / 0x8000 / ... markers).
 """
 
 from __future__ import annotations
