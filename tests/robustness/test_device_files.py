@@ -24,8 +24,8 @@ DEVICES = ("bess", "chargers", "pv_inverter", "site_meter")
 
 E_SESSION = "{name: e_session, type: uint16, units: Wh,"
 P_ACTUAL = "{name: p_actual, type: uint16, units: W,"
-PV_VALUES = "values: {St: 4, Evt1: 0, Evt2: 0, WH: 0}"
-METER_VALUES = "values: {Evt: 0, TotWhImp: 0, TotWhExp: 0}"
+PV_VALUES = "values: {St: 4,"
+METER_VALUES = "values: {Evt: 0"
 
 #: (map, text replaced, replacement, field the message must name)
 BAD_MAPS: dict[str, tuple[str, str, str, str]] = {
@@ -35,13 +35,13 @@ BAD_MAPS: dict[str, tuple[str, str, str, str]] = {
     "charger sf -300": ("chargers", E_SESSION, E_SESSION + " sf: -300,", "blocks[1].points[5].sf"),
     "charger sf 11": ("chargers", E_SESSION, E_SESSION + " sf: 11,", "blocks[1].points[5].sf"),
     "sunspec W_SF -32768 via values": ("pv_inverter", PV_VALUES,
-                                       PV_VALUES.replace("}", ", W_SF: -32768}"),
+                                       PV_VALUES.replace("{", "{W_SF: -32768, "),
                                        "models[1].values.W_SF"),
     "sunspec TotWh_SF 11 via values": ("site_meter", METER_VALUES,
-                                       METER_VALUES.replace("}", ", TotWh_SF: 11}"),
+                                       METER_VALUES.replace("{", "{TotWh_SF: 11, "),
                                        "models[1].values.TotWh_SF"),
     "sunspec W_SF text via values": ("site_meter", METER_VALUES,
-                                     METER_VALUES.replace("}", ", W_SF: two}"),
+                                     METER_VALUES.replace("{", "{W_SF: two, "),
                                      "models[1].values.W_SF"),
     "sunspec scale_factors -11": ("bess", "W_SF: 2}", "W_SF: -11}",
                                   "models[1].scale_factors.W_SF"),
