@@ -114,8 +114,9 @@ class Simulator:
         self.bess = BessDevice(maps["bess"], p)
         self.bess.immediate = mode == "realtime"
         self.chargers = ChargerDevice(maps["chargers"], p)
-        self.pv = MeterDevice(maps["pv_inverter"], p, "pv_inverter", "103", p.p_pv_kw)
-        self.meter = MeterDevice(maps["site_meter"], p, "site_meter", "203", p.p_mall_kw)
+        self.pv = MeterDevice(maps["pv_inverter"], p, "pv_inverter", "103", p.p_pv_kw, "WH")
+        self.meter = MeterDevice(maps["site_meter"], p, "site_meter", "203", p.p_mall_kw,
+                                 "TotWhImp", "TotWhExp")
         self.clock = ClockDevice(maps["sim_clock"], p, mode, self.n)
         self.clock.on_write = self._clock_write  # type: ignore[method-assign]
         self.devices: dict[str, Device] = {"bess": self.bess, "chargers": self.chargers,

@@ -58,13 +58,25 @@ class Memory:
         self._sf: dict[str, int] = {}
 
     def sf(self, p: Point) -> int:
-        """Scale factor of ``p`` as configured in the map (0 when none)."""
+        """Scale factor of ``p`` as configured in the map (0 when none).
+
+        Raises
+        ------
+        ConfigError
+            When ``p`` refers to a scale-factor point the map leaves "not implemented".
+        """
         if isinstance(p.sf, int):
             return p.sf
         if p.sf is None:
             return 0
         if p.sf not in self._sf:
-            self._sf[p.sf] = self.map.sf_value(p) or 0
+            sf = self.map.sf_value(p)
+            if sf is None:
+                model, _, name = p.sf.partition(".")
+                raise ConfigError(f"{self.map.path}: field 'models[id {model}].scale_factors."
+                                  f"{name}': the simulator writes {model}.{p.name} but its scale "
+                                  "factor is not implemented; set it (-10..10)")
+            self._sf[p.sf] = sf
         return self._sf[p.sf]
 
     def put(self, p: Point, value: float | None, row_addr: int | None = None) -> None:
@@ -104,6 +116,43 @@ class Memory:
         """True when ``[address, address + count)`` overlaps point ``p``."""
         a = p.address if row_addr is None else row_addr
         return address < a + p.size and a < address + count
+
+
+class EnergyCounter:
+    """A SunSpec energy counter [Wh] (``103.WH``, ``203.TotWhImp`` ...) fed with the plant's
+    step energies [kWh], the ones the run records; written with the map's scale factor
+    (accumulators roll over, other types saturate: ``codec.counter_raw``).
+
+    Parameters
+    ----------
+    mem : the device memory.
+    p : the counter point.
+    """
+
+    def __init__(self, mem: Memory, p: Point) -> None:
+        self.mem = mem
+        self.p = p
+        self.sf = mem.sf(p)
+        codec.counter_raw(p.type, 0.0, self.sf)  # a type that cannot count fails here
+        #: Energy counted since the start [kWh] (never decreases).
+        self.e_kwh = 0.0
+
+    def add(self, e_kwh: float) -> None:
+        """Count ``e_kwh`` [kWh] more (a negative or non-finite amount is ignored)."""
+        if e_kwh > 0.0 and math.isfinite(e_kwh):
+            self.e_kwh += e_kwh
+
+    def write(self) -> None:
+        """Put the count into the registers."""
+        self.mem.put_raw(self.p, codec.counter_raw(self.p.type, self.e_kwh * 1000.0, self.sf))
+
+
+def _counter(mem: Memory, model: str, name: str) -> EnergyCounter | None:
+    """The counter ``model.name`` when the map has it, else None."""
+    blk = mem.map.blocks.get(model)
+    if blk is None or name not in blk.points:
+        return None
+    return EnergyCounter(mem, blk.points[name])
 
 
 class Device:
@@ -171,6 +220,10 @@ class BessDevice(Device):
         self._seg_t0 = 0.0
         self._step_end = 0.0
         self._acc_kwh = 0.0
+        #: 701 energy counters: discharged (injected) and charged (absorbed), AC side.
+        self.c_inj = _counter(m, "701", "TotWhInj")
+        self.c_abs = _counter(m, "701", "TotWhAbs")
+        self._k_counted = 0
         self._check_range()
 
     def _check_range(self) -> None:
@@ -226,11 +279,26 @@ class BessDevice(Device):
         self.applied_kw = self._setpoint_kw(t_s)
         self.plant.p_bess_setpoint_kw = self.applied_kw
 
+    def _count(self, k: int) -> None:
+        """Add the battery energies of steps ``_k_counted .. k - 1`` (the plant's record)."""
+        rec = self.plant.rec
+        for j in range(self._k_counted, k):
+            if self.c_inj is not None:
+                self.c_inj.add(float(rec.b_e_bess_discharge_kwh[j]))
+            if self.c_abs is not None:
+                self.c_abs.add(float(rec.b_e_bess_charge_kwh[j]))
+        self._k_counted = max(self._k_counted, k)
+
     def publish(self, t_s: float, k: int) -> None:
-        """SoC, SoH, W, ChaSt, State, alarms, heartbeat (unless frozen or garbage)."""
+        """SoC, SoH, W, ChaSt, State, alarms, heartbeat, energy counters (unless frozen or
+        garbage; the counters keep counting while frozen)."""
+        self._count(k)
         if "frozen" in self.faults:
             return
         m = self.mem
+        for c in (self.c_inj, self.c_abs):
+            if c is not None:
+                c.write()
         bat = self.plant.battery
         self.hb = (self.hb + 1) & 0xFFFF
         m.put(self.p_hb, self.hb % 0xFFFF)
@@ -380,11 +448,20 @@ class ChargerDevice(Device):
 
 
 class MeterDevice(Device):
-    """A SunSpec meter or inverter whose ``W`` follows a plant power profile [kW]."""
+    """A SunSpec meter or inverter whose ``W`` follows a plant power profile [kW].
+
+    ``e_pos`` and ``e_neg`` name the model's energy counters of the positive and the
+    negative power (``WH`` of 103; ``TotWhImp`` and ``TotWhExp`` of 203): they add
+    profile [kW] × dt [h] per step, as the run records ``pv_kwh`` and ``mall_kwh``.
+    """
 
     def __init__(self, regmap: RegisterMap, plant: Plant, name: str, model: str,
-                 profile_kw: Sequence[float]) -> None:
+                 profile_kw: Sequence[float], e_pos: str | None = None,
+                 e_neg: str | None = None) -> None:
         super().__init__(regmap, plant)
+        self.c_pos = _counter(self.mem, model, e_pos) if e_pos else None
+        self.c_neg = _counter(self.mem, model, e_neg) if e_neg else None
+        self._k_counted = 0
         self.name = name
         self.profile_kw = profile_kw
         pt = regmap.point
@@ -398,10 +475,25 @@ class MeterDevice(Device):
             raise ConfigError(f"{regmap.path}: scale factor of {model}.W cannot show {peak:g} W "
                               f"(the site's peak); raise W_SF")
 
+    def _count(self, k: int) -> None:
+        """Add the energies of steps ``_k_counted .. k - 1`` [kWh]."""
+        dt_h = self.plant.dt_h
+        for j in range(self._k_counted, min(k, len(self.profile_kw))):
+            e_kwh = float(self.profile_kw[j]) * dt_h
+            c = self.c_pos if e_kwh >= 0.0 else self.c_neg
+            if c is not None:
+                c.add(abs(e_kwh))
+        self._k_counted = max(self._k_counted, k)
+
     def publish(self, t_s: float, k: int) -> None:
-        """Power over the step that starts now."""
+        """Power over the step that starts now; energy counters up to now (they keep
+        counting while frozen)."""
+        self._count(k)
         if "frozen" in self.faults:
             return
+        for c in (self.c_pos, self.c_neg):
+            if c is not None:
+                c.write()
         if "garbage" in self.faults:
             self.mem.put_raw(self.p_w, GARBAGE_I16)
             return

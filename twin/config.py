@@ -633,6 +633,9 @@ SCENARIO_KEYS = frozenset(ScenarioConfig.model_fields)
 YAML_MAX_BYTES = 4 * 2**20
 YAML_MAX_DEPTH = 64
 YAML_MAX_ALIAS_NODES = 10_000
+#: Values (YAML nodes) in a small device file (devices file, register map): a long flow list
+#: is refused while it is being read, not parsed for tens of seconds.
+YAML_MAX_VALUES_DEVICE = 10_000
 
 
 class _YamlLimitError(Exception):
@@ -656,14 +659,20 @@ def _node_count(node: yaml.Node, cap: int) -> int:
 class _LimitedLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` with a nesting-depth limit and a cap on alias expansion."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, max_values: int | None = None) -> None:
         super().__init__(stream)
         self._depth = 0
         self._alias_nodes = 0
+        self._nodes = 0
+        self._max_nodes = max_values
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
+        self._nodes += 1
         try:
+            if self._max_nodes is not None and self._nodes > self._max_nodes:
+                raise _YamlLimitError(f"more than {self._max_nodes} values long (a file of "
+                                      "this kind holds a few hundred)")
             if self._depth > YAML_MAX_DEPTH:
                 raise _YamlLimitError(f"nested deeper than {YAML_MAX_DEPTH} levels")
             if self.check_event(yaml.AliasEvent):
@@ -680,8 +689,9 @@ class _LimitedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping: a regular file (no FIFO or device), size, depth and alias limits."""
+def _read_yaml(path: Path, max_values: int | None = None) -> dict[str, Any]:
+    """Read a YAML mapping: a regular file (no FIFO or device), size, depth and alias limits
+    (and at most ``max_values`` YAML values when given)."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -708,7 +718,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc}).") from exc
     try:
-        data = yaml.load(text, Loader=_LimitedLoader)  # a SafeLoader subclass
+        loader = _LimitedLoader(text, max_values)  # a SafeLoader subclass
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except _YamlLimitError as exc:
         raise ConfigError(f"{path}: refused: the YAML is {exc}. Write plain values.") from None
     except RecursionError:
@@ -727,6 +741,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values, "
                           f"got {type(data).__name__}.")
     return data
+
+
+def read_device_yaml(path: Path) -> dict[str, Any]:
+    """Read a devices file or register map: as a configuration file (regular file, at most
+    4 MiB checked before parsing, depth and alias limits) with at most
+    ``YAML_MAX_VALUES_DEVICE`` values.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the limit or the YAML problem.
+    """
+    return _read_yaml(path, YAML_MAX_VALUES_DEVICE)
 
 
 def _short_repr(v: Any, limit: int = 80) -> str:

@@ -2,9 +2,9 @@
 
 Pure functions, no I/O and no pymodbus: the simulators and the adapters share them.
 Type names and "not implemented" values follow SunSpec (``uint16``, ``int16``,
-``uint32``, ``int32``, ``acc32``, ``enum16``, ``bitfield16``, ``bitfield32``, ``sunssf``,
-``pad``, ``string``) plus ``float32``. A value of ``None`` is "not implemented" (SunSpec's
-0xFFFF / 0x8000 / ... markers).
+``uint32``, ``int32``, ``acc32``, ``uint64``, ``acc64``, ``enum16``, ``bitfield16``,
+``bitfield32``, ``sunssf``, ``pad``, ``string``) plus ``float32``. A value of ``None`` is
+"not implemented" (SunSpec's 0xFFFF / 0x8000 / ... markers).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from collections.abc import Sequence
 TYPE_SIZE: dict[str, int] = {
     "uint16": 1, "int16": 1, "enum16": 1, "bitfield16": 1, "sunssf": 1, "pad": 1, "count": 1,
     "uint32": 2, "int32": 2, "acc32": 2, "bitfield32": 2, "enum32": 2, "float32": 2,
+    "uint64": 4, "acc64": 4,
 }
 #: Raw "not implemented" markers (as unsigned integers).
 NA_RAW: dict[str, int] = {
     "uint16": 0xFFFF, "enum16": 0xFFFF, "bitfield16": 0xFFFF, "count": 0xFFFF,
     "int16": 0x8000, "sunssf": 0x8000, "pad": 0x8000,
     "uint32": 0xFFFFFFFF, "enum32": 0xFFFFFFFF, "bitfield32": 0xFFFFFFFF,
-    "int32": 0x80000000, "acc32": 0,
+    "int32": 0x80000000, "acc32": 0, "uint64": 0xFFFFFFFFFFFFFFFF, "acc64": 0,
 }
 _SIGNED = frozenset({"int16", "sunssf", "int32"})
 #: Raw integer range of each integer type (inclusive), "not implemented" marker excluded.
@@ -32,7 +33,11 @@ RAW_RANGE: dict[str, tuple[int, int]] = {
     "int16": (-0x7FFF, 0x7FFF), "sunssf": (-10, 10), "pad": (0, 0xFFFF),
     "uint32": (0, 0xFFFFFFFE), "enum32": (0, 0xFFFFFFFE), "bitfield32": (0, 0xFFFFFFFE),
     "int32": (-0x7FFFFFFF, 0x7FFFFFFF), "acc32": (0, 0xFFFFFFFF),
+    "uint64": (0, 0xFFFFFFFFFFFFFFFE), "acc64": (0, 0xFFFFFFFFFFFFFFFF),
 }
+#: Accumulators: counters that roll over modulo their width (SunSpec); 0 reads "not
+#: implemented" (SunSpec's marker), i.e. nothing accumulated yet.
+ACCUMULATORS = frozenset({"acc32", "acc64"})
 WORD_ORDERS = ("big", "little")
 
 
@@ -82,7 +87,7 @@ def decode_raw(ptype: str, regs: Sequence[int], word_order: str = "big") -> int 
     if ptype == "float32":
         v = struct.unpack(">f", raw.to_bytes(4, "big"))[0]
         return None if math.isnan(v) else v
-    if ptype != "acc32" and ptype != "pad" and raw == NA_RAW[ptype]:
+    if ptype not in ACCUMULATORS and ptype != "pad" and raw == NA_RAW[ptype]:
         return None
     if ptype in _SIGNED and raw >= 1 << (16 * size - 1):
         raw -= 1 << (16 * size)
@@ -118,6 +123,26 @@ def decode(ptype: str, regs: Sequence[int], sf: int | None = 0,
     if raw is None or sf is None:
         return None
     return raw * 10.0**sf if sf else float(raw)
+
+
+def counter_raw(ptype: str, e: float, sf: int = 0) -> int:
+    """Raw value of an energy counter holding ``e`` [point units, e.g. Wh] with scale factor
+    ``sf``: rounded; an accumulator (``acc32``, ``acc64``) rolls over modulo its width as
+    SunSpec specifies, any other unsigned type saturates just below its "not implemented"
+    marker. Monotone in ``e`` up to the roll-over, so a growing energy never reads less.
+
+    Raises
+    ------
+    CodecError
+        For a non-finite ``e`` or a type that is not an unsigned integer.
+    """
+    if ptype not in ACCUMULATORS and (ptype not in RAW_RANGE or RAW_RANGE[ptype][0] < 0
+                                      or ptype in ("sunssf", "pad")):
+        raise CodecError(f"{ptype} cannot hold an energy counter")
+    raw = to_raw(max(e, 0.0), sf)
+    if ptype in ACCUMULATORS:
+        return raw % (1 << (16 * TYPE_SIZE[ptype]))
+    return min(raw, RAW_RANGE[ptype][1])
 
 
 def encode_string(text: str, size: int) -> list[int]:

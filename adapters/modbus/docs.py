@@ -40,8 +40,9 @@ def _sunspec(m: RegisterMap, raw: dict[str, Any]) -> str:
         "802": ("WHRtg", "WChaRteMax", "WDisChaRteMax", "SoCMax", "SoCMin", "SoC", "SoH", "ChaSt",
                 "Hb", "CtrlHb", "State", "Evt1", "W", "SoC_SF", "W_SF"),
         "704": ("WSetEna", "WSetMod", "WSet", "WSetRvrt", "WSetRvrtTms", "WSetRvrtRem", "WSet_SF"),
-        "103": ("W", "W_SF", "WH", "St"),
-        "203": ("W", "W_SF", "TotWhImp"),
+        "701": ("TotWhInj", "TotWhAbs", "TotWh_SF"),
+        "103": ("W", "W_SF", "WH", "WH_SF", "St"),
+        "203": ("W", "W_SF", "TotWhExp", "TotWhImp", "TotWh_SF"),
     }
     for name, b in m.blocks.items():
         pts = ", ".join(f"{p} {b.points[p].address} {'RW' if b.points[p].writable else 'R'}"
@@ -107,6 +108,17 @@ BEHAVIOUR = """## Device behaviour (simulators)
   manager: full power). `device_heartbeat` increments at every update. In a fault
   `station_state` = 2 and every socket is in IEC state F, delivering 0 W.
 * **Meters**: `W` is the mean power over the step that starts now.
+* **Energy counters** [Wh, × 10^scale factor]: the energy since the simulator started, the
+  same energies the run records (power × step length, summed): PV inverter `103.WH` = PV
+  energy (`pv_kwh`); site meter `203.TotWhImp` = energy the mall drew (`mall_kwh`),
+  `203.TotWhExp` = energy it fed back (none with the shipped profiles); BESS
+  `701.TotWhInj` = energy discharged, `701.TotWhAbs` = energy charged (AC side,
+  `bess_discharge_kwh` / `bess_charge_kwh`; SunSpec 802 has no energy counter, so the map
+  adds 701, DER AC measurement, after 704). Updated after every step, rounded to the scale
+  factor's resolution; they never decrease. `acc32` counters roll over modulo 2^32 as
+  SunSpec specifies (with `*_SF` 3 after 4.29 TWh), and read 0 ("not implemented") until
+  energy has flowed; the `uint64` ones of 701 saturate. A `frozen` fault stops their
+  update, not their counting.
 * **Clock (lockstep)**: write `step + 1` to `tick` after the step's setpoints; the
   simulator answers once the plant has run the step and every device is updated. Writing
   the current `step` again is a no-op (a retried tick never runs a step twice); any other

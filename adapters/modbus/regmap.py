@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.modbus.codec import TYPE_SIZE, encode, encode_raw, encode_string
-from twin.config import ConfigError
+from twin.config import ConfigError, read_device_yaml
 
 #: Folder of the shipped register maps.
 REGISTER_DIR = Path(__file__).resolve().parents[2] / "config" / "registers"
@@ -187,11 +186,14 @@ class RegisterMap:
         return i >= 0 and i + count <= len(self.writable) and all(self.writable[i:i + count])
 
     def sf_value(self, p: Point) -> int | None:
-        """Power-on value of ``p``'s scale factor (the device is authoritative at run time)."""
+        """Power-on value of ``p``'s scale factor (the device is authoritative at run time);
+        None when ``p`` has none or it is "not implemented"."""
         if p.sf is None or isinstance(p.sf, int):
             return p.sf
         sp = self.point(p.sf)
         raw = self.image[sp.address - self.start]
+        if raw == 0x8000:  # "not implemented"
+            return None
         return raw - 0x10000 if raw >= 0x8000 else raw
 
     def default(self, key: str) -> float:
@@ -211,16 +213,7 @@ def _read(path: Path) -> MapFile:
     if not path.exists():
         raise ConfigError(f"{path}: register map not found (expected a YAML file as in "
                           "config/registers/)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: broken YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the register map ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a register map is a mapping (device, protocol, ...)")
+    data = read_device_yaml(path)  # size checked before parsing; bounded values
     try:
         return MapFile.model_validate(data)
     except ValidationError as exc:
@@ -230,6 +223,17 @@ def _read(path: Path) -> MapFile:
             msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
             lines.append(f"{path}: field '{loc}': {msg}")
         raise ConfigError("\n".join(lines)) from None
+
+
+#: Scale-factor exponents a map may set (SunSpec ``sunssf``: -10..10).
+SF_MIN, SF_MAX = -10, 10
+
+
+def _check_sf(path: Path, where: str, val: object) -> None:
+    """A scale factor is an integer in -10..10 (SunSpec); else ConfigError naming the field."""
+    if isinstance(val, bool) or not isinstance(val, int) or not SF_MIN <= val <= SF_MAX:
+        raise _err(path, where, f"scale factors are integers in {SF_MIN}..{SF_MAX} (SunSpec "
+                                f"sunssf), got {str(val)[:40]!r}")
 
 
 def _sunspec(path: Path, mf: MapFile) -> tuple[dict[str, Block], int, list[int], list[bool]]:
@@ -275,12 +279,13 @@ def _sunspec(path: Path, mf: MapFile) -> tuple[dict[str, Block], int, list[int],
             if key not in pts or pts[key].type != "sunssf":
                 raise _err(path, f"{where}.scale_factors.{key}",
                            f"model {md.id} has no scale-factor point {key!r}")
-            if not -10 <= val <= 10:
-                raise _err(path, f"{where}.scale_factors.{key}", "scale factors lie in -10..10")
+            _check_sf(path, f"{where}.scale_factors.{key}", val)
             model.points[key].value = val
         for key, val in md.values.items():
             if key not in pts:
                 raise _err(path, f"{where}.values.{key}", f"model {md.id} has no point {key!r}")
+            if pts[key].type == "sunssf":
+                _check_sf(path, f"{where}.values.{key}", val)
             model.points[key].value = val
         for key in md.valid_range:
             if key not in pts:
@@ -341,6 +346,8 @@ def _table(path: Path, mf: MapFile
             if pd.name in pts:
                 raise _err(path, f"{pw}.name",
                            f"point {pd.name!r} appears twice in block {bd.name!r}")
+            if pd.sf != 0:
+                _check_sf(path, f"{pw}.sf", pd.sf)
             size = TYPE_SIZE[pd.type]
             pts[pd.name] = Point(pd.name, bd.address + off, pd.type, size, pd.sf,
                                  pd.access == "RW", pd.units, dict(pd.symbols), pd.valid_range)
@@ -400,5 +407,5 @@ def shipped_map(device: str) -> Path:
     return REGISTER_DIR / f"{device}.yaml"
 
 
-__all__ = ["Block", "MapFile", "Point", "RegisterMap", "encode_raw", "load_register_map",
+__all__ = ["SF_MAX", "SF_MIN", "Block", "MapFile", "Point", "RegisterMap", "encode_raw", "load_register_map",
            "shipped_map"]

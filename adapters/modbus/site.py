@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import AdapterError, Telemetry
@@ -42,6 +41,7 @@ from adapters.modbus.meters import ModbusMeterAdapter
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
 from adapters.modbus.simclock import SimClockClient
 from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
+from twin.config import read_device_yaml
 from twin.errors import ConfigError
 from twin.types import FloatArray
 
@@ -104,10 +104,7 @@ def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices
     if not path.is_file():
         raise ConfigError(f"{path}: devices file not found (give --devices FILE; see "
                           "config/devices.example.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_device_yaml(path)  # size checked before parsing; bounded values
     try:
         df = DevicesFile.model_validate(data)
     except ValidationError as exc:

@@ -92,7 +92,7 @@ def test_simulator_missing_scenario_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text, says", [
     (None, "devices file not found"),
-    ("devices: [broken", "not valid YAML"),
+    ("devices: [broken", "broken YAML"),
     ("devices:\n  bess: {port: 5020, map: bess}\n", "missing ['chargers', 'pv_inverter', 'site_meter']"),
     ("devices:\n  bess: {port: 5020, map: bess, colour: red}\n", "devices.bess.colour"),
     ("devices:\n  bess: {port: 99999, map: bess}\n", "devices.bess.port"),

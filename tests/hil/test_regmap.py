@@ -47,7 +47,7 @@ def test_bess_map_is_sunspec_layout_from_pysunspec2() -> None:
     m = load_register_map(shipped_map("bess"))
     assert m.start == 40000 and m.image[:2] == codec.encode_string("SunS", 2)
     assert m.image[-2:] == [0xFFFF, 0]
-    assert list(m.blocks) == ["1", "802", "704"]
+    assert list(m.blocks) == ["1", "802", "704", "701"]  # 701 last: energy counters
     for mid, blk in m.blocks.items():
         model = ssd.Model(model_id=int(mid))
         assert m.image[blk.address - m.start] == int(mid)
