@@ -99,12 +99,16 @@ class Telemetry(NamedTuple):
     sockets : socket states (``p_last_kw`` = mean power per socket over the step that
         just ended, when the chargers report it).
     n_waiting : vehicles waiting for a free socket (site sensor).
+    held : devices (``bess``, ``chargers``) whose reading is not a new sample: values held
+        after a failed read, or a heartbeat that did not move. They may steer the
+        controller while valid; the record never integrates them as energy.
     """
 
     meters: MeterReading
     bess: BessState
     sockets: SocketArrays
     n_waiting: int = 0
+    held: tuple[str, ...] = ()
 
 
 @runtime_checkable

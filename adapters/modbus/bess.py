@@ -67,6 +67,7 @@ class ModbusBessAdapter(DeviceReader):
         """Battery telemetry (see the module docstring for validity)."""
         tel = self.telemetry
         tel.reads += 1
+        self.fresh = False
         try:
             regs = await self.link.read(self._base, self._len)
         except AdapterError:
@@ -104,6 +105,7 @@ class ModbusBessAdapter(DeviceReader):
             eta_charge=self.eta_charge, eta_discharge=self.eta_discharge,
             p_kw=float(v["W"]) / 1000.0, valid=True)  # type: ignore[arg-type]
         self.last = st
+        self.fresh = self._moved
         self._transition(True, "")
         return st
 

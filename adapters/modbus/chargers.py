@@ -93,6 +93,7 @@ class ModbusChargerAdapter(DeviceReader):
         """Socket states (see the module docstring for validity)."""
         tel = self.telemetry
         tel.reads += 1
+        self.fresh = False
         try:
             if not self._info_read:
                 await self._read_info()
@@ -153,6 +154,7 @@ class ModbusChargerAdapter(DeviceReader):
                          n_occupied=n_occ, p_demand_total_kw=float(pd_kw.sum()), valid=True,
                          p_last_kw=p_last, e_session_kwh=e_sess)  # type: ignore[arg-type]
         self.last = s
+        self.fresh = self._moved
         self._transition(True, "")
         return s
 

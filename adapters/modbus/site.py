@@ -234,7 +234,9 @@ class ModbusSiteIO:
                                         self.meters.aread())
 
         b, s, m = self.runner.run(all_())
-        tel = Telemetry(m, b, s, self.chargers.n_waiting)
+        held = tuple(d for d, a in (("bess", self.bess), ("chargers", self.chargers))
+                     if not a.fresh)
+        tel = Telemetry(m, b, s, self.chargers.n_waiting, held)
         self._last = tel
         return tel
 
@@ -271,6 +273,21 @@ class ModbusSiteIO:
                              "write_failures": self.write_failures["chargers"]},
                 **self.meters.summary()}
 
+    def silent(self, timeout_s: float) -> dict[str, float]:
+        """Site devices that have not answered any request for ``timeout_s`` or longer.
+
+        Returns
+        -------
+        {device: seconds without an answer [s wall clock]}; empty while all answer.
+        """
+        now = time.monotonic()
+        out = {}
+        for d in SITE_DEVICES:
+            link = self.links.get(d)
+            if link is not None and link.silent_s(now) >= timeout_s:
+                out[d] = link.silent_s(now)
+        return out
+
     def valid(self) -> dict[str, bool]:
         """Validity of the last reading per device."""
         t = self._last
@@ -284,6 +301,24 @@ class ModbusSiteIO:
         for link in self.links.values():
             link.close()
         self.runner.close()
+
+
+def check_simulator(client: SimClockClient, n_steps: int, dt_s: float) -> dict[str, Any]:
+    """Our simulator must run the scenario's horizon and step and not be past its horizon.
+
+    Raises
+    ------
+    AdapterError
+        Naming what does not match, or that the horizon is already run.
+    """
+    info = client.read()
+    if info["n_steps"] != n_steps or info["dt"] != dt_s:
+        raise AdapterError(f"the simulator runs {info['n_steps']} steps of {info['dt']} s, "
+                           f"the scenario {n_steps} of {dt_s:g} s")
+    if (info["step"] or 0) >= n_steps:
+        raise AdapterError(f"the simulator at {client.link.host}:{client.link.port} has already "
+                           f"run its horizon ({n_steps} of {n_steps} steps): start a new one")
+    return info
 
 
 class LockstepClock:
@@ -308,11 +343,12 @@ class LockstepClock:
         self.dt_s = dt_s
 
     def check(self, n_steps: int) -> None:
-        """The simulator must run the scenario's horizon and step."""
-        info = self.client.read()
-        if info["n_steps"] != n_steps or info["dt"] != self.dt_s:
-            raise AdapterError(f"the simulator runs {info['n_steps']} steps of {info['dt']} s, "
-                               f"the scenario {n_steps} of {self.dt_s:g} s")
+        """The simulator must run the scenario's horizon and step, from its first step."""
+        info = check_simulator(self.client, n_steps, self.dt_s)
+        if info["step"]:
+            raise AdapterError(f"the simulator at {self.client.link.host}:"
+                               f"{self.client.link.port} has already run {info['step']:.0f} of "
+                               f"its {n_steps} steps (another run drove it): start a new one")
 
     def start(self) -> None:
         """The simulated time starts at 0."""
@@ -332,4 +368,4 @@ class LockstepClock:
 
 
 __all__ = ["CLOCK_DEVICE", "SITE_DEVICES", "DeviceEndpoint", "LockstepClock", "ModbusSiteIO",
-           "SiteDevices", "StepLog", "load_devices", "simulator_devices"]
+           "SiteDevices", "StepLog", "check_simulator", "load_devices", "simulator_devices"]

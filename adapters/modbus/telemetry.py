@@ -6,6 +6,9 @@ after a communication error the last good values are returned (still valid) unti
 safety layer commands safe setpoints. Telemetry is also invalid when it is garbage (a
 value outside the map's ``valid_range`` or "not implemented"), frozen (the device
 heartbeat has not moved for ``stale_after_s``) or when the device reports a fault.
+``fresh`` says whether the last read gave a new sample (the device answered, the values
+are valid and its heartbeat moved since the read before): a held or repeated sample may
+still steer the controller while valid, but it is never integrated as energy.
 Writes raise ``AdapterError`` on failure (as the protocol says) and never clamp; in
 read-only mode they write nothing at all.
 """
@@ -70,6 +73,9 @@ class DeviceReader:
         self._hb: int | None = None
         self._hb_t = 0.0
         self._was_valid = True
+        #: The last read gave a new sample (answered, valid, heartbeat moved).
+        self.fresh = False
+        self._moved = False
 
     @property
     def health(self) -> Any:
@@ -78,10 +84,12 @@ class DeviceReader:
 
     def _frozen(self, hb: float | None) -> bool:
         now = self.clock()
+        self._moved = False
         if hb is None:
             return True
         h = int(hb)
         if h != self._hb:
+            self._moved = True
             self._hb = h
             self._hb_t = now
             return False

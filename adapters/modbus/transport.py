@@ -10,6 +10,9 @@ so the control loop stays synchronous and several links can still be used concur
 * A failed connect is not retried before a backoff delay (doubling from
   ``backoff_min_s`` to ``backoff_max_s``, measured on the adapter's clock).
 * A Modbus exception response is an answer: it is not retried, it is counted.
+* ``silent_since`` is when the device stopped answering (the wall-clock start of the first
+  unanswered request since its last answer), ``None`` while it answers; ``silent_s`` says
+  for how long.
 * Writes go only to registers the register map declares writable, never in read-only mode.
 """
 
@@ -146,6 +149,15 @@ class ModbusTransport:
         self._connected_once = [False] * connections
         self._next_connect = -float("inf")
         self._backoff = self.settings.backoff_min_s
+        #: ``time.monotonic()`` at the start of the first unanswered request since the
+        #: device last answered; None while it answers.
+        self.silent_since: float | None = None
+
+    def silent_s(self, now: float | None = None) -> float:
+        """How long the device has not answered any request [s wall clock]; 0 while it answers."""
+        if self.silent_since is None:
+            return 0.0
+        return (time.monotonic() if now is None else now) - self.silent_since
 
     # ------------------------------------------------------------ connection
     def _new_client(self) -> AsyncModbusTcpClient:
@@ -193,6 +205,7 @@ class ModbusTransport:
             await self._ensure()
         except CommError:
             return False
+        self.silent_since = None
         return True
 
     def close(self) -> None:
@@ -204,6 +217,7 @@ class ModbusTransport:
                        conn: int = 0) -> Any:
         h = self.health
         h.requests += 1
+        t_sent = time.monotonic()
         last: Exception | None = None
         for attempt in range(self.settings.retries + 1):
             if attempt:
@@ -220,6 +234,7 @@ class ModbusTransport:
                 last = CommError(f"{self.name}: {what}: no answer ({exc})")
                 self._drop(conn)
                 continue
+            self.silent_since = None  # an answer, even an exception response
             if rr.isError():
                 code = int(getattr(rr, "exception_code", 0))
                 self.stats.exceptions += 1
@@ -228,6 +243,8 @@ class ModbusTransport:
             self._ok()
             return rr
         self._fail()
+        if self.silent_since is None:
+            self.silent_since = t_sent
         assert last is not None
         raise last if isinstance(last, AdapterError) else CommError(str(last))
 

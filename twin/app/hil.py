@@ -14,18 +14,24 @@ clock change:
 Either way the run's record is what the adapters read (meters, battery power and SoC,
 per-socket power): nothing comes from inside the devices. The outputs are those of
 ``twin run`` plus ``summary.json["hil"]`` (comm statistics, faults) and ``hil_steps.csv``.
-A run that loses its devices (the simulator dies or stalls) or is stopped (Ctrl-C,
-SIGTERM) writes the steps done, marked partial, with the cause in ``hil.fault``.
+A run that loses its devices (the simulator dies or stalls, or a device answers nothing
+for ``device_timeout_s``, whatever the clock) or is stopped (Ctrl-C, SIGTERM: both set
+one stop flag, checked between steps) writes the steps done, marked partial, with the
+cause in ``hil.fault``. A reading that is not a new sample (invalid, or held after a
+failed read, or a heartbeat that did not move) is never integrated as energy
+(``twin.engine.telemetry``). A simulator already past its horizon is refused up front.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -34,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from adapters.base import AdapterError
-from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES
+from adapters.modbus.simclock import SimClockClient
+from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES, check_simulator
 from twin.app.simproc import HilError, SimulatorProcess
 from twin.config import ConfigError, Scenario
 from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
@@ -43,6 +50,8 @@ log = logging.getLogger("twin.hil")
 
 #: Simulator devices in port order (``python -m simulators --port P`` uses P..P+4).
 DEVICES: tuple[str, ...] = (*SITE_DEVICES, CLOCK_DEVICE)
+#: Upper bound of ``--device-timeout`` [s] (one day).
+DEVICE_TIMEOUT_MAX_S = 86400.0
 
 
 @dataclass
@@ -56,6 +65,8 @@ class HilSettings:
     invalid_after_errors : consecutive errors before telemetry is marked invalid.
     stale_after_s : the device heartbeat must move within this [s simulated]; default
         1.5 × dt.
+    device_timeout_s : a site device that answers no request for this long ends the run
+        as partial (``hil.fault``) [s wall clock].
     read_only : the device adapters write nothing (a simulator clock is still driven).
     registers : folder of register maps (default ``config/registers``).
     simulator : (host, first port) of an already running ``python -m simulators``.
@@ -70,6 +81,7 @@ class HilSettings:
     retries: int = 1
     invalid_after_errors: int = 2
     stale_after_s: float | None = None
+    device_timeout_s: float = 30.0
     read_only: bool = False
     registers: Path | None = None
     simulator: tuple[str, int] | None = None
@@ -90,6 +102,13 @@ class HilRun:
     #: The folder the outputs went to (``OUT``, or ``OUT.partial`` for a partial run when
     #: ``OUT`` holds a complete one), once written.
     written_to: Path | None = None
+
+
+def _lost_message(silent: dict[str, float], timeout_s: float, k: int) -> str:
+    """``hil.fault`` for devices that stopped answering (``silent``: device → seconds)."""
+    what = ", ".join(f"{d} for {s:.1f} s" for d, s in sorted(silent.items()))
+    return (f"the devices stopped answering at step {k + 1}: no answer from {what} "
+            f"(--device-timeout {timeout_s:g} s)")
 
 
 def _percentiles(x: np.ndarray) -> dict[str, float]:
@@ -138,6 +157,9 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         raise ConfigError(f"--clock {st.clock!r}: use 'lockstep' or 'wall'")
     if not st.speed > 0:
         raise ConfigError(f"--speed {st.speed:g}: must be positive")
+    if not 0 < st.device_timeout_s <= DEVICE_TIMEOUT_MAX_S:
+        raise ConfigError(f"--device-timeout {st.device_timeout_s:g}: must be in "
+                          f"(0, {DEVICE_TIMEOUT_MAX_S:g}] s")
     folder = st.registers or REGISTER_DIR
     if st.devices is None:
         for d in DEVICES:  # bad maps are user errors before a process starts
@@ -155,6 +177,7 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     wall = WallClock(dt, st.speed, stop) if st.clock == "wall" else None
     fault: str | None = None
     report: dict[str, Any] | None = None
+    not_counted: dict[str, int] = {}
     try:
         if st.devices is not None:
             devices = load_devices(st.devices, st.registers)
@@ -193,22 +216,30 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         except AdapterError as exc:
             raise HilError(str(exc)) from None
         lock: LockstepClock | None = None
-        if wall is None:
-            lock = LockstepClock(io, now, dt)
-            try:
+        try:
+            if wall is None:
+                lock = LockstepClock(io, now, dt)
                 lock.check(n)
-            except AdapterError as exc:
-                raise HilError(str(exc)) from None
+            elif CLOCK_DEVICE in io.links:  # our realtime simulator: not past its horizon
+                check_simulator(SimClockClient(io.links[CLOCK_DEVICE]), n, dt)
+        except AdapterError as exc:
+            raise HilError(str(exc)) from None
         twin = Twin(scn, controller, io=io, clock=lock if lock is not None else wall,
                     socket_failsafe_kw=io.failsafe_kw)
         mio = io
         run_twin = twin
+        lost: list[str] = []
 
         def on_step(k: int) -> None:
             if metrics is not None:
                 cyc = mio.steps.cycle_s[-1] if mio.steps.cycle_s else 0.0
                 metrics.update(k, cyc, mio.summary(), mio.valid())
-            if stop.is_set():  # SIGTERM: stop between two steps, write what was done
+            silent = mio.silent(st.device_timeout_s)
+            if silent and not lost:  # lost devices: stop here, the steps done are kept
+                lost.append(_lost_message(silent, st.device_timeout_s, k))
+                log.error("hil: %s", lost[0])
+                run_twin.stop_requested = True
+            if stop.is_set():  # Ctrl-C / SIGTERM: stop between two steps, write what was done
                 run_twin.stop_requested = True
 
         twin.on_step = on_step
@@ -220,15 +251,16 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
             fault = f"the devices stopped answering at step {twin.k}: {exc}"
             log.error("hil: %s", fault)
             out = twin.record()
+        if out.interrupted and fault is None and lost:
+            fault = lost[0]
         if out.interrupted and fault is None:
             fault = "stopped (signal or Ctrl-C)" if twin.stop_requested else "stopped"
+        not_counted = dict(twin.trec.not_counted) if twin.trec is not None else {}
         if sim is not None:
             try:
                 if lock is not None:
                     lock.shutdown()
                 elif "sim_clock" in io.links:
-                    from adapters.modbus.simclock import SimClockClient
-
                     SimClockClient(io.links["sim_clock"]).shutdown()
             except AdapterError as exc:
                 fault = fault or f"cannot stop the simulator: {exc}"
@@ -278,6 +310,7 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         "devices_file": str(st.devices) if st.devices is not None else None,
         "read_only": st.read_only,
         "settings": {"timeout_s": st.timeout_s, "retries": st.retries,
+                     "device_timeout_s": st.device_timeout_s,
                      "invalid_after_errors": st.invalid_after_errors,
                      "stale_after_s": st.stale_after_s if st.stale_after_s is not None
                      else 1.5 * dt},
@@ -295,6 +328,10 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         if "sockets_valid" in steps else 0,
         "steps_meters_invalid": int((~steps["meters_valid"]).sum())
         if "meters_valid" in steps else 0,
+        # steps whose energy was not counted: the reading was invalid or held (not new)
+        "steps_energy_not_counted": {
+            "bess": not_counted.get("bess", 0), "chargers": not_counted.get("chargers", 0),
+            "meters": int((~steps["meters_valid"]).sum()) if "meters_valid" in steps else 0},
         "steps_bess_write_failed": int((write_err & 1).astype(bool).sum()),
         "steps_chargers_write_failed": int((write_err & 2).astype(bool).sum()),
         **comm_extra,
@@ -324,6 +361,25 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
     return res.summary
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM set ``stop`` while the block runs (main thread only)."""
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()  # the driver stops between two steps (a wall-clock sleep is cut short)
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread
+            break
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def cmd_hil(args: argparse.Namespace) -> int:
     """``twin hil``."""
     from twin.app.table import kpi_table
@@ -343,12 +399,18 @@ def cmd_hil(args: argparse.Namespace) -> int:
         ext = (host, int(port))
     if args.simulator and args.devices:
         raise UserError("--simulator and --devices name the devices twice: give one")
-    if args.timeout <= 0 or args.retries < 0:
-        raise UserError("--timeout must be > 0 and --retries >= 0")
-    if not args.speed > 0:
-        raise UserError(f"--speed {args.speed:g}: must be positive (simulated s per wall s)")
+    if not 0 < args.timeout <= 60:  # also refuses nan
+        raise UserError(f"--timeout {args.timeout:g}: must be in (0, 60] s")
+    if not 0 <= args.retries <= 10:
+        raise UserError(f"--retries {args.retries}: must be in 0..10")
+    if not 0 < args.speed <= 1e6:
+        raise UserError(f"--speed {args.speed:g}: must be in (0, 1e6] (simulated s per wall s)")
+    if not 0 < args.device_timeout <= DEVICE_TIMEOUT_MAX_S:  # also refuses nan
+        raise UserError(f"--device-timeout {args.device_timeout:g}: must be in "
+                        f"(0, {DEVICE_TIMEOUT_MAX_S:g}] s (how long a device may answer nothing)")
     hold_output(out_dir, "run")  # before any work: never lose a run at the end
     st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
+                     device_timeout_s=args.device_timeout,
                      registers=Path(args.registers) if args.registers else None,
                      simulator=ext, devices=Path(args.devices) if args.devices else None,
                      clock=args.clock, speed=args.speed, sets=tuple(args.set or ()))
@@ -368,30 +430,25 @@ def cmd_hil(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
     stop = threading.Event()
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # the driver stops between two steps (a wall-clock sleep is cut short)
 
-    previous: dict[signal.Signals, Any] = {}
-    for sig in (signal.SIGTERM,):
-        try:
-            previous[sig] = signal.signal(sig, on_signal)
-        except ValueError:  # not the main thread
-            break
     def on_start(n_steps: int) -> None:
         if not args.quiet:
             print(f"twin hil: devices answer; running {n_steps} steps ({st.clock} clock)",
                   file=sys.stderr, flush=True)
 
-    try:
-        run = run_hil(scn, controller, st, metrics=metrics, stop=stop, on_start=on_start)
-    except HilError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if server is not None:
-            server.shutdown()
-    summary = write_hil(run, out_dir, csv=scn.config.output.csv, parquet=scn.config.output.parquet)
+    # Ctrl-C and SIGTERM are handled here only: they set the stop flag, the driver stops
+    # between two steps and the steps done are written (no exception raised at an
+    # arbitrary point, e.g. inside a Modbus request); the handlers stay until written
+    with _stop_on_signals(stop):
+        try:
+            run = run_hil(scn, controller, st, metrics=metrics, stop=stop, on_start=on_start)
+        except HilError as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            if server is not None:
+                server.shutdown()
+        summary = write_hil(run, out_dir, csv=scn.config.output.csv,
+                            parquet=scn.config.output.parquet)
     c = run.comm
     if not args.quiet:
         print(kpi_table(summary))
@@ -438,9 +495,14 @@ def register(sub: Any) -> None:
                    help="lockstep: advance the simulator's clock device one step per tick "
                         "(default); wall: sleep to each tick while the devices run on their own")
     h.add_argument("--speed", type=float, default=1.0,
-                   help="wall clock: simulated seconds per wall second (default 1 = real time)")
-    h.add_argument("--timeout", type=float, default=0.25, help="Modbus answer timeout [s]")
-    h.add_argument("--retries", type=int, default=1, help="retries after a timeout")
+                   help="wall clock: simulated seconds per wall second, in (0, 1e6] (default 1 = "
+                        "real time)")
+    h.add_argument("--timeout", type=float, default=0.25, help="Modbus answer timeout [s], in (0, 60] (default 0.25)")
+    h.add_argument("--retries", type=int, default=1, help="retries after a timeout, 0..10 (default 1)")
+    h.add_argument("--device-timeout", type=float, default=30.0, metavar="S",
+                   help="a device that answers nothing for S seconds (wall clock) ends the run "
+                        "as partial, exit 130, cause in summary 'hil.fault' (default 30; "
+                        f"0 < S <= {DEVICE_TIMEOUT_MAX_S:g})")
     h.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="serve Prometheus metrics of the run (see docs/metrics.md)")
     h.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

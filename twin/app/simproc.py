@@ -1,8 +1,10 @@
 """``python -m simulators`` as a child process of ``twin hil`` (ephemeral loopback ports).
 
 The child dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a kill on every exit
-path of the parent), announces its ports on a JSON "ready" line and, when stopped, prints
-a JSON report of its own diagnostics (server-side counts, device fallbacks, faults).
+path of the parent) and runs in its own session (a terminal's Ctrl-C reaches the parent
+only, which stops it after writing the steps done), announces its ports on a JSON "ready"
+line and, when stopped, prints a JSON report of its own diagnostics (server-side counts,
+device fallbacks, faults).
 """
 
 from __future__ import annotations
@@ -78,7 +80,10 @@ class SimulatorProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True, cwd=str(ROOT), env=env,
                                      preexec_fn=_die_with_parent if sys.platform == "linux"
-                                     else None)
+                                     else None,
+                                     # a terminal's Ctrl-C goes to twin hil only, which stops
+                                     # between two steps and then stops the simulator itself
+                                     start_new_session=True)
         proc = self.proc
 
         def pump_out() -> None:

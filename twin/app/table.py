@@ -47,6 +47,9 @@ def kpi_table(summary: dict[str, Any]) -> str:
     if summary.get("interrupted"):
         lines.append(f"  *** PARTIAL RUN: interrupted after {summary.get('steps_done', '?')} of "
                      f"{summary.get('n_steps', '?')} steps; the KPIs cover those steps only ***")
+        hil = summary.get("hil")
+        if isinstance(hil, dict) and hil.get("fault"):
+            lines.append(f"  *** HIL fault: {hil['fault']} ***")
     width = max(len(r[1]) for r in KPI_ROWS)
     for key, label, unit, scale in KPI_ROWS:
         if not isinstance(summary.get(key), int | float):

@@ -319,8 +319,9 @@ class Twin:
         safety = self.safety
         p_bess, p_sock = safety.clamp(sp, obs)
         self.io.write(p_bess, p_sock)
-        rec.b_p_pv_kw[k] = obs.p_pv_kw
-        rec.b_p_mall_kw[k] = obs.p_mall_kw
+        if obs.meters_valid:  # a held (invalid) meter reading is never turned into kWh
+            rec.b_p_pv_kw[k] = obs.p_pv_kw
+            rec.b_p_mall_kw[k] = obs.p_mall_kw
         rec.b_phase[k] = sp.phase
         rec.b_p_bess_request_kw[k] = sp.p_bess_kw
         rec.b_p_bess_command_kw[k] = p_bess

@@ -9,6 +9,11 @@ come from the read at ``t_{k+1}``:
   (``SocketArrays.p_last_kw``) × dt; EV energy: their sum;
 * PV and mall (recorded by the driver at the step start): the meters.
 
+Only new samples become energy: a reading marked invalid, or held (``Telemetry.held``:
+the read failed and the adapter kept the last values, or the device heartbeat did not
+move), adds no kWh to its step (PV and mall: the driver records 0 kW for a step whose
+meter reading is invalid). ``not_counted`` counts those steps per device.
+
 Sessions are rebuilt from the sockets: a session starts when a socket's vehicle appears
 (or its session energy counter restarts, or the energy still requested jumps up: another
 vehicle) and ends when it is gone; its energy delivered is the charger's session counter
@@ -130,6 +135,8 @@ class TelemetryRecorder:
         self.dt_h = dt_s / 3600.0
         self.sessions = SocketSessions(n_sockets, type_code)
         self.n_reverse_flow_cuts = 0
+        #: Steps whose reading at the step end was not integrated (invalid or held).
+        self.not_counted = {"bess": 0, "chargers": 0}
         self._last_stored = 0.0
         self._last_cap = 0.0
 
@@ -144,7 +151,9 @@ class TelemetryRecorder:
         rec = self.rec
         dt_h = self.dt_h
         b = tel.bess
-        if b.valid:
+        if not b.valid or "bess" in tel.held:
+            self.not_counted["bess"] += 1
+        if b.valid and "bess" not in tel.held:
             p = b.p_kw
             if p > 0.0:
                 rec.b_e_bess_discharge_kwh[k] = p * dt_h
@@ -155,7 +164,9 @@ class TelemetryRecorder:
         rec.b_cap_kwh[k] = self._last_cap
         s = tel.sockets
         e_sock = None
-        if s.valid and s.p_last_kw is not None:
+        if not s.valid or "chargers" in tel.held:
+            self.not_counted["chargers"] += 1
+        elif s.p_last_kw is not None:
             e_sock = np.asarray(s.p_last_kw, dtype=float) * dt_h
             rec.e_socket_kwh[k] = e_sock
             rec.b_e_ev_kwh[k] = float(e_sock.sum())

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -104,6 +105,26 @@ def _several(runs: Sequence[RunData],
     return out
 
 
+def _run_warnings(r: RunData) -> list[str]:
+    """Banner lines of one run: partial (and why, for a run against devices), and the
+    steps of a run against devices whose energy could not be counted."""
+    s = r.summary
+    raw = s.get("hil")
+    hil: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    out = []
+    if s.get("interrupted"):
+        why = f" HIL fault: {hil['fault']}." if hil.get("fault") else ""
+        out.append(f"PARTIAL RUN: {r.label} was interrupted after {s.get('steps_done', '?')} "
+                   f"of {s.get('n_steps', '?')} steps; its figures and KPIs cover those steps "
+                   f"only.{why}")
+    nc = hil.get("steps_energy_not_counted")
+    if isinstance(nc, dict) and any(isinstance(v, int) and v > 0 for v in nc.values()):
+        parts = ", ".join(f"{d} {v}" for d, v in nc.items() if isinstance(v, int) and v > 0)
+        out.append(f"{r.label}: steps whose device reading was invalid or not new, so their "
+                   f"energy is not counted (0 kWh): {parts}.")
+    return out
+
+
 def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
     s = runs[0].summary
     horizon = f"{str(s.get('start', ''))[:10]} + {runs[0].days:.4g} d"
@@ -126,9 +147,7 @@ def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
         sums = [r.summary for r in runs]
         tables = [("Runs", kpis.run_table(sums, labels)),
                   ("Key performance indicators", kpis.kpi_table(sums, labels))]
-    warnings = [f"PARTIAL RUN: {r.label} was interrupted after {r.summary.get('steps_done', '?')} "
-                f"of {r.summary.get('n_steps', '?')} steps; its figures and KPIs cover those "
-                "steps only." for r in runs if r.summary.get("interrupted")]
+    warnings = [w for r in runs for w in _run_warnings(r)]
     return render_page(title, sub, tables, figures, notes, warnings)
 
 
