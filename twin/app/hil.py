@@ -497,7 +497,8 @@ def register(sub: Any) -> None:
     h.add_argument("--speed", type=float, default=1.0,
                    help="wall clock: simulated seconds per wall second, in (0, 1e6] (default 1 = "
                         "real time)")
-    h.add_argument("--timeout", type=float, default=0.25, help="Modbus answer timeout [s], in (0, 60] (default 0.25)")
+    h.add_argument("--timeout", type=float, default=0.25,
+                   help="Modbus answer timeout [s], in (0, 60] (default 0.25)")
     h.add_argument("--retries", type=int, default=1, help="retries after a timeout, 0..10 (default 1)")
     h.add_argument("--device-timeout", type=float, default=30.0, metavar="S",
                    help="a device that answers nothing for S seconds (wall clock) ends the run "
