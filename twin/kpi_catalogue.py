@@ -172,7 +172,7 @@ CATALOGUE: tuple[Kpi, ...] = (
     _mwh("ev_kwh", "EV energy delivered", _E, _TRT, better="higher",
          metric="twin_energy_ev_joules"),
     _mwh("load_kwh", "Total load (mall + EV)", _E),
-    _mwh("grid_import_kwh", "Grid import", _E, _TRT, better="lower",
+    _mwh("grid_import_kwh", "Grid import", _E, _TRT, name="grid import", better="lower",
          metric="twin_energy_grid_import_joules"),
     _mwh("grid_export_kwh", "Grid export", _E, metric="twin_energy_pv_export_joules"),
     _mwh("pv_curtailed_kwh", "PV curtailed", _E, _TRT, better="lower",
