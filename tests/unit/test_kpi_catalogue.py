@@ -124,3 +124,13 @@ def test_a_row_must_name_known_views() -> None:
         Kpi("x", "X", "", "S", frozenset({"tabel"}))
     with pytest.raises(ValueError, match="names no metric"):
         Kpi("x", "X", "", "S", frozenset({"metrics"}))
+
+
+def test_rows_needing_a_limit_are_hidden_without_one(summaries: Any) -> None:
+    s = {**summaries[0], "import_limit_kw": None}
+    needy = [r for r in kpi_catalogue.CATALOGUE if r.requires == "import_limit_kw"]
+    assert needy
+    table, html = kpi_table(s), report_table([s])
+    for r in needy:
+        assert r.table_label not in table
+        assert f'data-key="{r.key}"' not in html
