@@ -82,10 +82,14 @@ class Grid(_Strict):
     export_limit_kw: PowerKw = 0.0
 
 
+#: Currency of a site that names none (``tariff.currency``).
+DEFAULT_CURRENCY = "PEN"
+
+
 class Tariff(_Strict):
     """Two-period time-of-use tariff (OSINERGMIN MT: HP 18:00-22:59, HFP otherwise)."""
 
-    currency: Annotated[str, Field(min_length=1, max_length=16)] = "PEN"
+    currency: Annotated[str, Field(min_length=1, max_length=16)] = DEFAULT_CURRENCY
     peak_start_hour: Hour = 18.0
     peak_end_hour: Hour = 23.0
     peak_price_per_kwh: Price = 0.45

@@ -72,7 +72,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from twin.app.trialrun import check_out, run_all, run_counts, write_atomic
     from twin.config import load_scenario, parse_set
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
-    from twin.trials.ab import DEFAULT_KPIS, complete_seeds, markdown_table, summarize, trials_frame
+    from twin.trials.ab import complete_seeds, default_kpis, markdown_table, summarize, trials_frame
     from twin.trials.runner import RunTask
     from twin.trials.store import RunStore, inputs_key, run_key, scenario_hash
 
@@ -106,7 +106,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     store = RunStore(out)
     res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
     trials = trials_frame(res.records, ctrls)
-    summary = summarize(trials, ctrls, DEFAULT_KPIS, boot_seed=args.boot_seed)
+    kpis = default_kpis(scn0.site.tariff.currency)
+    summary = summarize(trials, ctrls, kpis, boot_seed=args.boot_seed)
     buf = io.BytesIO()
     trials.to_parquet(buf, index=False)
     write_atomic(out / "trials.parquet", buf.getvalue())
@@ -122,7 +123,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         "currency": scn0.site.tariff.currency,
         "runs": run_counts(res),
     }
-    md = _markdown(meta, summary, DEFAULT_KPIS)
+    md = _markdown(meta, summary, kpis)
     write_atomic(out / "ab_summary.md", md)
     if not args.no_figures and len(trials):
         from twin.report.trials import ab_page
@@ -134,12 +135,12 @@ def cmd_ab(args: argparse.Namespace) -> int:
             trials,
             daily,
             ctrls,
-            [k.key for k in DEFAULT_KPIS],
-            {k.key: k.label for k in DEFAULT_KPIS},
+            [k.key for k in kpis],
+            {k.key: k.label for k in kpis},
             meta,
         )
     if not args.quiet:
-        print(markdown_table(summary, DEFAULT_KPIS))
+        print(markdown_table(summary, kpis))
         print(f"outputs: {out} ({run_counts(res)})")
     if res.interrupted:
         print(

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from twin.config import DEFAULT_CURRENCY
 from twin.engine import kpis
 from twin.engine.results import SummaryError, check_columns, read_summary
 from twin.monitoring.catalogue import BY_NAME
@@ -193,7 +194,7 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
         series(f"twin_energy_{flow}_joules", col[c] * J_PER_KWH, cumulative=True)
     for flow, c in TOTALS.items():
         series(f"twin_energy_{flow}_joules", col[c] * J_PER_KWH, cumulative=True)
-    currency = str(summary.get("currency", "PEN"))
+    currency = str(summary.get("currency", DEFAULT_CURRENCY))
     series("twin_grid_cost", col["grid_cost_soles"], {"currency": currency}, cumulative=True)
     series("twin_co2_grid_grams", col["co2_grid_kg"] * G_PER_KG, cumulative=True)
     series("twin_co2_avoided_grams", col["co2_avoided_indirect_kg"] * G_PER_KG, cumulative=True)

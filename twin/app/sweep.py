@@ -26,9 +26,9 @@ DESCRIPTION = (
     "marked, and sweep.html. Resumable like 'twin ab'."
 )
 
-#: Metrics of the sweep summary: (column, label, unit).
+#: Metrics of the sweep summary: (column, label, unit); ``{cur}``: the site's currency.
 METRICS = [
-    ("savings_bess_soles", "savings from the BESS", "PEN"),
+    ("savings_bess_soles", "savings from the BESS", "{cur}"),
     ("co2_avoided_bess_kg", "CO2 avoided by the BESS", "kg"),
     ("sessions_satisfied_frac", "EV sessions satisfied", "fraction"),
     ("ev_coverage", "EV energy from PV + BESS", "fraction"),
@@ -226,12 +226,14 @@ def _figures(
     from twin.trials.sweep import ENERGY_KEYS
 
     figs = []
+    from twin.kpi_catalogue import unit_text
+
     cur = scn.site.tariff.currency
     with report_style():
         for m, label, unit in METRICS:
             if m not in summ.columns:
                 continue
-            unit = cur if unit == "PEN" else unit
+            unit = unit_text(unit, cur)
             if len(keys) == 1:
                 mx = None
                 if mark is not None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin import atomic
+from twin import atomic, kpi_catalogue
 from twin.components.bess import BessParams
 from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
 from twin.engine import RunOutput, kpis
@@ -396,9 +396,9 @@ def build_results(out: RunOutput) -> Results:
     return Results(ts, sessions, prof, build_summary(out, ts, sessions))
 
 
-#: Summary keys that change from run to run (wall time), left out of determinism checks.
-VOLATILE_KEYS = frozenset({"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s",
-                           "decide_median_us", "decide_p99_us"})
+#: Summary keys that change from run to run (wall time), left out of determinism checks
+#: (the ``volatile`` rows of the KPI catalogue).
+VOLATILE_KEYS: frozenset[str] = kpi_catalogue.volatile_keys()
 
 
 def iso_local(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -577,17 +577,9 @@ SUMMARY_TYPES: dict[str, type] = {
 }
 
 
-#: Summary keys that must be numbers (the KPI table's rows and what the tools compute with).
-NUMERIC_SUMMARY_KEYS: frozenset[str] = frozenset({
-    "dt_s", "days", "pv_kwh", "pv_specific_yield_kwh_per_kwp", "mall_kwh", "ev_kwh",
-    "grid_import_kwh", "pv_curtailed_kwh", "pv_self_consumption", "self_sufficiency",
-    "ev_coverage", "bess_discharge_kwh", "cycles_per_day", "cost_grid_import_soles",
-    "savings_bess_soles", "cost_savings_hp_soles", "co2_emissions_kg",
-    "co2_avoided_indirect_kg", "peak_grid_import_kw", "sessions_total", "sessions_satisfied",
-    "sessions_turned_away", "capacity_fade_percent", "safety_clamps_total",
-    "energy_balance_residual_max_kwh", "sim_wall_s", "capacity_kwh",
-    "import_limit_exceeded_steps", "import_limit_exceeded_kwh",
-})
+#: Summary keys that must be numbers: every number ``build_summary`` writes (the ``summary``
+#: rows of the KPI catalogue, :mod:`twin.kpi_catalogue`).
+NUMERIC_SUMMARY_KEYS: frozenset[str] = kpi_catalogue.summary_keys()
 
 
 class SummaryError(UserError):

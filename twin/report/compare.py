@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation
 
+from twin.kpi_catalogue import unit_text
 from twin.report import aggregate as agg
 from twin.report.load import RunData, RunFolderError
 from twin.report.style import COLORS, TALL, WIDE, date_axis, legend_below, new_figure, thousands
@@ -80,13 +81,13 @@ def _color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-#: KPI panels of the bar chart: (summary key, title, scale, unit).
+#: KPI panels of the bar chart: (summary key, title, scale, unit); ``{cur}``: the currency.
 KPI_BARS: tuple[tuple[str, str, float, str], ...] = (
     ("self_sufficiency", "Self-sufficiency", 100.0, "%"),
     ("pv_self_consumption", "PV self-consumption", 100.0, "%"),
     ("ev_coverage", "EV from PV + BESS", 100.0, "%"),
-    ("cost_grid_import_soles", "Grid cost", 1e-3, "kPEN"),
-    ("savings_bess_soles", "Savings from the BESS", 1e-3, "kPEN"),
+    ("cost_grid_import_soles", "Grid cost", 1e-3, "k{cur}"),
+    ("savings_bess_soles", "Savings from the BESS", 1e-3, "k{cur}"),
     ("co2_emissions_kg", "CO₂ emitted", 1e-3, "t"),
     ("peak_grid_import_kw", "Peak grid import", 1.0, "kW"),
     ("cycles_per_day", "BESS cycles per day", 1.0, "1/d"),
@@ -108,7 +109,7 @@ def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
         bars = ax.bar(x, vals, 0.7, color=[_color(i) for i in range(len(runs))])
         ax.bar_label(bars, labels=[_short(v) for v in vals], fontsize=8, padding=2)
         ax.set_title(name, fontsize=10)
-        ax.set_ylabel(f"[{unit}]")
+        ax.set_ylabel(f"[{unit_text(unit, runs[0].summary.get('currency'))}]")
         ax.set_xticks(x)
         ax.set_xticklabels([str(i + 1) for i in x])
         lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
@@ -123,7 +124,8 @@ def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
 
 
 def fig_daily_cost_difference(runs: Sequence[RunData]) -> Figure:
-    """Daily grid cost of each run minus the first run's, and its running sum [kPEN]."""
+    """Daily grid cost of each run minus the first run's, and its running sum [thousands of
+    the currency]."""
     ref = agg.daily(runs[0])
     fig, (ax, ax2) = new_figure(TALL, nrows=2, sharex=True)
     t = pd.DatetimeIndex(ref.index).tz_localize(None)
@@ -135,8 +137,9 @@ def fig_daily_cost_difference(runs: Sequence[RunData]) -> Figure:
         ax.plot(t, diff, color=_color(i), lw=1.2, marker="o" if len(t) <= 31 else None,
                 ms=4, label=f"{r.label} − {runs[0].label}")
         ax2.plot(t, np.nancumsum(diff), color=_color(i), lw=1.6, label=r.label)
-    ax.set_ylabel("Daily cost difference [kPEN/day]\n(> 0: costs more)")
-    ax2.set_ylabel("Cumulative difference [kPEN]")
+    cur = unit_text("k{cur}", runs[0].summary.get("currency"))
+    ax.set_ylabel(f"Daily cost difference [{cur}/day]\n(> 0: costs more)")
+    ax2.set_ylabel(f"Cumulative difference [{cur}]")
     ax2.set_xlabel("Day")
     date_axis(ax2, runs[0].days + 3 if runs[0].days <= 10 else runs[0].days)
     thousands(ax, decimals=2)
@@ -178,7 +181,8 @@ def fig_soc_overlay(runs: Sequence[RunData]) -> Figure:
 
 
 def fig_period_cost(runs: Sequence[RunData]) -> Figure:
-    """Grid cost per period for each run, with the no-BESS reference [kPEN]."""
+    """Grid cost per period for each run, with the no-BESS reference [thousands of the
+    currency]."""
     period = agg.period_of(runs[0])
     fig, ax = new_figure(WIDE)
     ref = agg.by_period(runs[0], period.freq)
@@ -196,7 +200,8 @@ def fig_period_cost(runs: Sequence[RunData]) -> Figure:
                color=_color(i), label=r.label)
     ax.set_xticks(x)
     ax.set_xticklabels(agg.period_labels(pd.DatetimeIndex(ref.index), period))
-    ax.set_ylabel(f"Grid energy cost per {period.noun} [kPEN]")
+    ax.set_ylabel(f"Grid energy cost per {period.noun} "
+                  f"[{unit_text('k{cur}', runs[0].summary.get('currency'))}]")
     thousands(ax)
     legend_below(ax, ncol=min(n, 4))
     _title(fig, f"Tariff cost per {period.noun} by run", runs)

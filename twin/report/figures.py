@@ -1,8 +1,9 @@
 """The single-run figures: one function per figure, each ``f(run) -> Figure``.
 
 Energies are shown in MWh (sums) or kW (mean power over a step or an hour), costs in
-kPEN (thousand soles), CO2 in tonnes.  :data:`FIGURES` lists them in report order with the
-file stem, the section and a caption used by the HTML page.
+thousands of the site's currency (``summary["currency"]``), CO2 in tonnes.
+:data:`FIGURES` lists them in report order with the file stem, the section and a caption
+used by the HTML page.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import ScaledTranslation
 
+from twin.kpi_catalogue import unit_text
 from twin.report import aggregate as agg
 from twin.report.load import RunData
 from twin.report.sankey import Flow, draw_sankey
@@ -37,7 +39,7 @@ from twin.report.style import (
 )
 
 MWH = 1e-3  # kWh → MWh
-KPEN = 1e-3  # PEN → kPEN
+KPEN = 1e-3  # currency → thousands
 T = 1e-3  # kg → t
 
 
@@ -608,13 +610,14 @@ def fig_tariff_cost(run: RunData) -> Figure:
     for xi, a, b in zip(x, pvo, act, strict=True):
         ax.text(xi + w, b, f"−{a - b:,.1f}", ha="center", va="bottom", fontsize=7.5,
                 color=COLORS["bess"])
-    ax.set_ylabel(f"Grid energy cost {_period_title(period)} [kPEN]")
+    cur = unit_text("{cur}", run.summary.get("currency"))
+    ax.set_ylabel(f"Grid energy cost {_period_title(period)} [k{cur}]")
     thousands(ax, decimals=0 if base.max(initial=0) >= 10 else 1)
     tar = run.summary.get("osinergmin_tariff", {})
     tar_txt = (f"HP {tar.get('energia_hp_soles_kwh')} / HFP {tar.get('energia_hfp_soles_kwh')}"
-               " PEN/kWh · " if isinstance(tar, dict) and tar else "")
-    ax.set_title(f"{tar_txt}BESS saves {pvo.sum() - act.sum():,.1f} kPEN over the run "
-                 "(numbers above the bars: saving by the BESS [kPEN])", fontsize=10,
+               f" {cur}/kWh · " if isinstance(tar, dict) and tar else "")
+    ax.set_title(f"{tar_txt}BESS saves {pvo.sum() - act.sum():,.1f} k{cur} over the run "
+                 f"(numbers above the bars: saving by the BESS [k{cur}])", fontsize=10,
                  fontweight="normal")
     legend_below(ax, ncol=3)
     _title(fig, f"Tariff cost {_period_title(period)} with and without the BESS", run)

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from twin.atomic import replace_dir, temp_sibling, write_file_atomic
+from twin.config import DEFAULT_CURRENCY
 from twin.report.html import RenderedFigure, render_page
 from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
 
@@ -108,7 +109,9 @@ def paired_dots(
     return fig
 
 
-def cumulative_cost(daily: pd.DataFrame, controllers: Sequence[str], currency: str = "PEN") -> Figure:
+def cumulative_cost(
+    daily: pd.DataFrame, controllers: Sequence[str], currency: str = DEFAULT_CURRENCY
+) -> Figure:
     """Cumulative grid cost over the horizon (top) and its paired difference to the first
     controller (bottom): mean over seeds (bold) and each seed (thin)."""
     fig, (ax, ax_d) = new_figure(TALL, nrows=2, sharex=True)
@@ -322,7 +325,7 @@ def ab_page(
                 "Cost over time",
                 "Cumulative grid cost per controller, and its paired difference to the first one: "
                 "mean over seeds in bold, every seed thin.",
-                cumulative_cost(daily, controllers, str(meta.get("currency", "PEN"))),
+                cumulative_cost(daily, controllers, str(meta.get("currency", DEFAULT_CURRENCY))),
             ),
         ]
     cols = [

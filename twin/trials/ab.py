@@ -16,6 +16,9 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from twin import kpi_catalogue
+from twin.config import DEFAULT_CURRENCY
+from twin.kpi_catalogue import unit_text
 from twin.stats import compare
 
 
@@ -37,20 +40,16 @@ class Kpi:
     lower_is_better: bool | None
 
 
-#: KPIs compared by default (those present in the records are used).
-DEFAULT_KPIS: tuple[Kpi, ...] = (
-    Kpi("cost_grid_import_soles", "grid cost", "PEN", True),
-    Kpi("savings_bess_soles", "savings from the BESS", "PEN", False),
-    Kpi("co2_emissions_kg", "CO2 emitted", "kg", True),
-    Kpi("co2_avoided_bess_kg", "CO2 avoided by the BESS", "kg", False),
-    Kpi("grid_import_kwh", "grid import", "kWh", True),
-    Kpi("peak_grid_import_kw", "peak grid import", "kW", True),
-    Kpi("pv_curtailed_kwh", "PV curtailed", "kWh", True),
-    Kpi("ev_kwh", "EV energy delivered", "kWh", False),
-    Kpi("sessions_satisfied", "sessions satisfied", "sessions", False),
-    Kpi("bess_throughput_kwh", "battery throughput", "kWh", None),
-    Kpi("capacity_fade_percent", "capacity fade", "%", True),
-)
+def default_kpis(currency: str = DEFAULT_CURRENCY) -> tuple[Kpi, ...]:
+    """The KPIs a trial compares: the ``trials`` rows of the KPI catalogue
+    (:mod:`twin.kpi_catalogue`), money in ``currency`` (the site's ``tariff.currency``)."""
+    return tuple(Kpi(k.key, k.trials_label, unit_text(k.unit, currency), k.lower_is_better)
+                 for k in kpi_catalogue.rows("trials"))
+
+
+#: KPIs compared by default, in the default site's currency (those present in the records
+#: are used); ``twin ab`` calls :func:`default_kpis` with the scenario's currency.
+DEFAULT_KPIS: tuple[Kpi, ...] = default_kpis()
 
 SUMMARY_COLUMNS = ["kpi", "a", "b", "n_seeds", "mean_diff", "ci_low", "ci_high", "p_value", "win_rate_a"]
 EXTRA_COLUMNS = ["mean_a", "mean_b", "boot_low", "boot_high", "lower_is_better", "unit", "verdict"]
@@ -183,6 +182,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "Kpi",
     "complete_seeds",
+    "default_kpis",
     "markdown_table",
     "optimal_gaps",
     "pairs",

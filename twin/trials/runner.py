@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 
 from twin.config import Scenario
+from twin.kpi_catalogue import volatile_keys
 
 #: How long to try to reach an external scheduler [s].
 CONNECT_TIMEOUT_S = 30.0
 
-#: Summary keys that are wall-clock measurements (they differ between identical runs).
-WALL_KEYS = frozenset(
-    {"sim_wall_s", "inputs_wall_s", "ticks_per_s", "events_per_s", "decide_median_us", "decide_p99_us"}
-)
+#: Summary keys that are wall-clock measurements (they differ between identical runs): the
+#: ``volatile`` rows of the KPI catalogue.
+WALL_KEYS: frozenset[str] = volatile_keys()
 
 
 @dataclass(frozen=True)
