@@ -17,7 +17,9 @@ draws.
 * ``workers=N``: a ``distributed.LocalCluster`` of N single-threaded worker processes;
 * ``scheduler="tcp://HOST:PORT"``: an existing cluster (``dask scheduler`` + ``dask worker``).
 
-A run that raises is reported through ``on_error`` and the others go on.
+A run that raises is reported through ``on_error`` and the others go on. A lost cluster
+(the scheduler gone, or no worker connected for ``cluster_timeout_s``) raises
+:class:`ClusterLost`: the runs finished before it have been handed to ``on_record``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ from twin.config import Scenario
 
 #: How long to try to reach an external scheduler [s].
 CONNECT_TIMEOUT_S = 30.0
+
+#: How often the Dask loop looks at the cluster while it waits for runs [s].
+POLL_S = 1.0
+
+
+class ClusterLost(RuntimeError):
+    """The Dask cluster stopped serving the trial (scheduler gone, or no worker for too long)."""
+
 
 #: Summary keys that are wall-clock measurements (they differ between identical runs).
 WALL_KEYS = frozenset(
@@ -201,9 +211,14 @@ def _run_in_process(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnE
 
 
 def _run_on_dask(
-    tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, workers: int, scheduler: str | None
+    tasks: Sequence[RunTask],
+    on_record: OnRecord,
+    on_error: OnError,
+    workers: int,
+    scheduler: str | None,
+    cluster_timeout_s: float,
 ) -> None:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
 
     cluster = None
     if scheduler:
@@ -226,9 +241,10 @@ def _run_on_dask(
             if main:
                 signal.signal(signal.SIGINT, prev)
         client = Client(cluster)
+    where = scheduler or "the LocalCluster"
+    by_future: dict[Any, RunTask] = {}
     try:
         inputs_f: dict[str, Any] = {}
-        by_future: dict[Any, RunTask] = {}
         for t in tasks:
             if t.inputs_key not in inputs_f:  # one inputs build per seed, shared as .npz bytes
                 inputs_f[t.inputs_key] = client.submit(
@@ -240,7 +256,27 @@ def _run_on_dask(
                 key=f"run-{t.key}-{time.time_ns()}",
             )
             by_future[fut] = t
-        for fut in as_completed(list(by_future)):
+        _collect(client, by_future, on_record, on_error, where, cluster_timeout_s)
+    except BaseException:
+        if client.status == "running":
+            client.cancel(list(by_future))
+        raise
+    finally:
+        _quiet_close(client, cluster)
+
+
+def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on_error: OnError,
+             where: str, cluster_timeout_s: float) -> None:
+    """Hand each finished future to ``on_record`` / ``on_error``; raise :class:`ClusterLost`
+    when the scheduler goes away or no worker is connected for ``cluster_timeout_s`` [s]."""
+    from distributed import wait
+
+    no_worker_since: float | None = None
+    while by_future:
+        done, _ = wait(list(by_future), timeout=POLL_S, return_when="FIRST_COMPLETED")
+        for fut in done:
+            if fut.status == "cancelled" or client.status != "running":
+                raise ClusterLost(f"lost the connection to the Dask scheduler at {where}")
             t = by_future.pop(fut)
             if fut.status == "finished":
                 on_record(fut.result())
@@ -248,13 +284,33 @@ def _run_on_dask(
                 exc = fut.exception()
                 on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
             fut.release()
-    except BaseException:
-        client.cancel(list(by_future))
-        raise
-    finally:
-        client.close()
+        if client.status != "running":
+            raise ClusterLost(f"lost the connection to the Dask scheduler at {where}")
+        if done:
+            no_worker_since = None
+            continue
+        n = client.scheduler_info(n_workers=0).get("n_workers", 0)
+        now = time.monotonic()
+        if n > 0:
+            no_worker_since = None
+        elif no_worker_since is None:
+            no_worker_since = now
+        elif now - no_worker_since > cluster_timeout_s:
+            raise ClusterLost(f"no Dask worker connected to {where} for {cluster_timeout_s:g} s "
+                              "(--cluster-timeout)")
+
+
+def _quiet_close(client: Any, cluster: Any) -> None:
+    """Close the client (and the LocalCluster) without the reconnect chatter of a lost scheduler."""
+    lg = logging.getLogger("distributed")
+    level = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        client.close(timeout=10)
         if cluster is not None:
             cluster.close()
+    finally:
+        lg.setLevel(level)
 
 
 def execute(
@@ -264,6 +320,7 @@ def execute(
     *,
     workers: int = 1,
     scheduler: str | None = None,
+    cluster_timeout_s: float = 60.0,
 ) -> None:
     """Run ``tasks``; call ``on_record(record)`` as each finishes, ``on_error(task, exc)`` on failure.
 
@@ -272,13 +329,15 @@ def execute(
     workers : 1 = in-process without Dask; N > 1 = a LocalCluster of N worker processes.
     scheduler : address of an existing Dask scheduler (``tcp://HOST:PORT``); wins over
         ``workers``.
+    cluster_timeout_s : on Dask, raise :class:`ClusterLost` when no worker has been
+        connected for this long [s] (a lost scheduler raises it at once).
     """
     if not tasks:
         return
     if scheduler is None and workers <= 1:
         _run_in_process(tasks, on_record, on_error)
     else:
-        _run_on_dask(tasks, on_record, on_error, workers, scheduler)
+        _run_on_dask(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
 
 
-__all__ = ["WALL_KEYS", "RunTask", "default_workers", "execute", "numeric_kpis", "run_record"]
+__all__ = ["WALL_KEYS", "ClusterLost", "RunTask", "default_workers", "execute", "numeric_kpis", "run_record"]
