@@ -24,6 +24,7 @@ A run that raises is reported through ``on_error`` and the others go on. A lost 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -220,6 +221,31 @@ def _run_on_dask(
 ) -> None:
     from distributed import Client, LocalCluster
 
+    # distributed's own warnings (rescheduled keys, reconnect attempts, abandoned gathers)
+    # would repeat on stderr what the trial reports in one line; they are muted while it runs
+    names = ["asyncio", "distributed",
+             *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    try:
+        _dask_trial(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
+    finally:
+        gc.collect()  # abandoned gathers of a lost cluster report "never retrieved" when collected
+        for n, lv in levels.items():
+            logging.getLogger(n).setLevel(lv)
+
+
+def _dask_trial(
+    tasks: Sequence[RunTask],
+    on_record: OnRecord,
+    on_error: OnError,
+    workers: int,
+    scheduler: str | None,
+    cluster_timeout_s: float,
+) -> None:
+    from distributed import Client, LocalCluster
+
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
@@ -256,7 +282,11 @@ def _run_on_dask(
                 key=f"run-{t.key}-{time.time_ns()}",
             )
             by_future[fut] = t
-        _collect(client, by_future, on_record, on_error, where, cluster_timeout_s)
+        try:
+            _collect(client, by_future, on_record, on_error, where, cluster_timeout_s)
+        except OSError as exc:  # a closed comm: the scheduler went away mid-call
+            raise ClusterLost(f"lost the connection to the Dask scheduler at {where} "
+                              f"({type(exc).__name__})") from exc
     except BaseException:
         if client.status == "running":
             client.cancel(list(by_future))
@@ -270,47 +300,68 @@ def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on
     """Hand each finished future to ``on_record`` / ``on_error``; raise :class:`ClusterLost`
     when the scheduler goes away or no worker is connected for ``cluster_timeout_s`` [s]."""
     from distributed import wait
+    from distributed.client import FuturesCancelledError
 
     no_worker_since: float | None = None
     while by_future:
-        done, _ = wait(list(by_future), timeout=POLL_S, return_when="FIRST_COMPLETED")
-        for fut in done:
-            if fut.status == "cancelled" or client.status != "running":
-                raise ClusterLost(f"lost the connection to the Dask scheduler at {where}")
-            t = by_future.pop(fut)
-            if fut.status == "finished":
-                on_record(fut.result())
-            else:
-                exc = fut.exception()
-                on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
-            fut.release()
-        if client.status != "running":
+        try:
+            done = set(wait(list(by_future), timeout=POLL_S, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:  # nothing finished within POLL_S
+            done = set()
+        except FuturesCancelledError:  # only the client cancels them: on a lost scheduler
+            raise ClusterLost(f"lost the connection to the Dask scheduler at {where}") from None
+        if any(f.status == "cancelled" for f in done) or client.status != "running":
             raise ClusterLost(f"lost the connection to the Dask scheduler at {where}")
-        if done:
+        if _hand_over(done, by_future, on_record, on_error):
             no_worker_since = None
             continue
-        n = client.scheduler_info(n_workers=0).get("n_workers", 0)
+        if done:  # lost with their worker and not yet rescheduled: not progress
+            time.sleep(POLL_S)
         now = time.monotonic()
-        if n > 0:
+        if _n_workers(client) > 0:
             no_worker_since = None
         elif no_worker_since is None:
             no_worker_since = now
         elif now - no_worker_since > cluster_timeout_s:
-            raise ClusterLost(f"no Dask worker connected to {where} for {cluster_timeout_s:g} s "
-                              "(--cluster-timeout)")
+            raise ClusterLost(_no_worker(where, cluster_timeout_s))
+
+
+def _hand_over(done: set[Any], by_future: dict[Any, RunTask], on_record: OnRecord,
+               on_error: OnError) -> bool:
+    """Pass finished and erred futures on (and forget them); True when there was any."""
+    handled = False
+    for fut in done:
+        if fut.status == "finished":
+            try:  # the worker that holds the result may die before it is fetched
+                rec = fut.result(timeout=POLL_S)
+            except TimeoutError:
+                continue  # rescheduled: waited for again
+            by_future.pop(fut)
+            on_record(rec)
+        elif fut.status == "error":
+            t = by_future.pop(fut)
+            exc = fut.exception()
+            on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+        else:  # "lost" with its worker: the scheduler reschedules it
+            continue
+        fut.release()
+        handled = True
+    return handled
+
+
+def _n_workers(client: Any) -> int:
+    return int(client.scheduler_info(n_workers=0).get("n_workers", 0))
+
+
+def _no_worker(where: str, timeout_s: float) -> str:
+    return f"no Dask worker connected to {where} for {timeout_s:g} s (--cluster-timeout)"
 
 
 def _quiet_close(client: Any, cluster: Any) -> None:
-    """Close the client (and the LocalCluster) without the reconnect chatter of a lost scheduler."""
-    lg = logging.getLogger("distributed")
-    level = lg.level
-    lg.setLevel(logging.CRITICAL)
-    try:
-        client.close(timeout=10)
-        if cluster is not None:
-            cluster.close()
-    finally:
-        lg.setLevel(level)
+    """Close the client (at most 10 s with a lost scheduler) and the LocalCluster."""
+    client.close(timeout=10)
+    if cluster is not None:
+        cluster.close()
 
 
 def execute(
