@@ -48,7 +48,6 @@ from twin.errors import ConfigError, UserError
 from twin.forecast import ControlContext
 from twin.types import Setpoints, SiteObservation
 
-
 #: Default horizon [h]; also the longest horizon allowed on runs shorter than it.
 DEFAULT_HORIZON_H = 48.0
 #: Upper bound of ``horizon_h``, ``resolve_every_h``, ``fine_h`` and ``coarse_h`` [h] (a leap year).

@@ -115,7 +115,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "mpc_horizon_1e6": (["run", "{scn}", "--controller", "mpc", "--set",
                          "controller_params.horizon_h=1e6"], ["horizon_h", "8784"]),
     "mpc_horizon_longer_than_run": (["run", "{scn}", "--controller", "mpc", "--set",
-                                     "controller_params.horizon_h=200"], ["horizon_h", "longer than the run"]),
+                                     "controller_params.horizon_h=200"],
+                                    ["horizon_h", "longer than the run"]),
     "mpc_horizon_inf": (["run", "{scn}", "--controller", "mpc", "--set",
                          "controller_params.horizon_h=.inf"], ["horizon_h", "finite"]),
     "rl_policy_14gb_per_step": (["run", "{scn}", "--controller", "rl", "--set",
@@ -228,7 +229,7 @@ def _trial_then_kill(tmp_path: Path, addr: str, victim: subprocess.Popen[bytes]
             if runs.is_dir() and len(list(runs.glob("*.json"))) >= 2:
                 break
             time.sleep(0.05)
-        assert proc.poll() is None, "the trial ended before the kill: " + (proc.stderr.read() if proc.stderr else "")
+        assert proc.poll() is None, "ended before the kill: " + (proc.stderr.read() if proc.stderr else "")
         n_before = len(list(runs.glob("*.json")))
         assert n_before >= 2
         victim.send_signal(signal.SIGKILL)

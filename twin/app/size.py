@@ -86,8 +86,8 @@ def sizing_table(res: Any) -> str:
 def cmd_size(args: argparse.Namespace) -> int:
     """Compute, print, write."""
     from twin.app.trialrun import write_atomic
-    from twin.config import load_scenario, parse_set
     from twin.bounds import check_float
+    from twin.config import load_scenario, parse_set
     from twin.errors import EXIT_OK
     from twin.trials.sizing_profiles import size_scenario
 

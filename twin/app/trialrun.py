@@ -136,10 +136,10 @@ def run_all(
 ) -> RunOutcome:
     """Reuse the finished runs in ``store``, run the others, save each as it finishes.
 
-    A lost Dask cluster (:class:`twin.trials.runner.ClusterLost`) ends the loop with
+    A lost Dask cluster (:class:`twin.trials.runner.ClusterLostError`) ends the loop with
     ``lost`` set; the runs finished before are in ``store``.
     """
-    from twin.trials.runner import ClusterLost, default_workers, execute
+    from twin.trials.runner import ClusterLostError, default_workers, execute
 
     res = RunOutcome()
     todo: list[RunTask] = []
@@ -200,7 +200,7 @@ def run_all(
             execute(todo, on_record, on_error, **kw)
     except KeyboardInterrupt:
         res.interrupted = True
-    except ClusterLost as exc:
+    except ClusterLostError as exc:
         res.lost = str(exc)
     except OSError as exc:  # e.g. a scheduler that cannot be reached
         if scheduler:

@@ -19,7 +19,7 @@ draws.
 
 A run that raises is reported through ``on_error`` and the others go on. A lost cluster
 (the scheduler gone, or no worker connected for ``cluster_timeout_s``) raises
-:class:`ClusterLost`: the runs finished before it have been handed to ``on_record``.
+:class:`ClusterLostError`: the runs finished before it have been handed to ``on_record``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ CONNECT_TIMEOUT_S = 30.0
 POLL_S = 1.0
 
 
-class ClusterLost(RuntimeError):
+class ClusterLostError(RuntimeError):
     """The Dask cluster stopped serving the trial (scheduler gone, or no worker for too long)."""
 
 
@@ -219,8 +219,6 @@ def _run_on_dask(
     scheduler: str | None,
     cluster_timeout_s: float,
 ) -> None:
-    from distributed import Client, LocalCluster
-
     # distributed's own warnings (rescheduled keys, reconnect attempts, abandoned gathers)
     # would repeat on stderr what the trial reports in one line; they are muted while it runs
     names = ["asyncio", "distributed",
@@ -285,7 +283,7 @@ def _dask_trial(
         try:
             _collect(client, by_future, on_record, on_error, where, cluster_timeout_s)
         except OSError as exc:  # a closed comm: the scheduler went away mid-call
-            raise ClusterLost(f"lost the connection to the Dask scheduler at {where} "
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where} "
                               f"({type(exc).__name__})") from exc
     except BaseException:
         if client.status == "running":
@@ -297,7 +295,7 @@ def _dask_trial(
 
 def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on_error: OnError,
              where: str, cluster_timeout_s: float) -> None:
-    """Hand each finished future to ``on_record`` / ``on_error``; raise :class:`ClusterLost`
+    """Hand each finished future to ``on_record`` / ``on_error``; raise :class:`ClusterLostError`
     when the scheduler goes away or no worker is connected for ``cluster_timeout_s`` [s]."""
     from distributed import wait
     from distributed.client import FuturesCancelledError
@@ -309,9 +307,9 @@ def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on
         except TimeoutError:  # nothing finished within POLL_S
             done = set()
         except FuturesCancelledError:  # only the client cancels them: on a lost scheduler
-            raise ClusterLost(f"lost the connection to the Dask scheduler at {where}") from None
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where}") from None
         if any(f.status == "cancelled" for f in done) or client.status != "running":
-            raise ClusterLost(f"lost the connection to the Dask scheduler at {where}")
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where}")
         if _hand_over(done, by_future, on_record, on_error):
             no_worker_since = None
             continue
@@ -323,7 +321,7 @@ def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on
         elif no_worker_since is None:
             no_worker_since = now
         elif now - no_worker_since > cluster_timeout_s:
-            raise ClusterLost(_no_worker(where, cluster_timeout_s))
+            raise ClusterLostError(_no_worker(where, cluster_timeout_s))
 
 
 def _hand_over(done: set[Any], by_future: dict[Any, RunTask], on_record: OnRecord,
@@ -380,7 +378,7 @@ def execute(
     workers : 1 = in-process without Dask; N > 1 = a LocalCluster of N worker processes.
     scheduler : address of an existing Dask scheduler (``tcp://HOST:PORT``); wins over
         ``workers``.
-    cluster_timeout_s : on Dask, raise :class:`ClusterLost` when no worker has been
+    cluster_timeout_s : on Dask, raise :class:`ClusterLostError` when no worker has been
         connected for this long [s] (a lost scheduler raises it at once).
     """
     if not tasks:
@@ -391,4 +389,5 @@ def execute(
         _run_on_dask(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
 
 
-__all__ = ["WALL_KEYS", "ClusterLost", "RunTask", "default_workers", "execute", "numeric_kpis", "run_record"]
+__all__ = ["WALL_KEYS", "ClusterLostError", "RunTask", "default_workers", "execute", "numeric_kpis",
+           "run_record"]
