@@ -219,6 +219,8 @@ def _run_on_dask(
     scheduler: str | None,
     cluster_timeout_s: float,
 ) -> None:
+    import distributed  # noqa: F401  (its loggers exist once it is imported)
+
     # distributed's own warnings (rescheduled keys, reconnect attempts, abandoned gathers)
     # would repeat on stderr what the trial reports in one line; they are muted while it runs
     names = ["asyncio", "distributed",
