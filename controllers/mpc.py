@@ -15,11 +15,13 @@ reused when the same day comes back (``controllers.lp.ev.ReplayCache``).
 ``controller_params``: the weights of ``optimal`` (``co2_price_per_kg``,
 ``peak_charge_per_kw``, ``unserved_penalty_per_kwh``), ``horizon_h`` (48),
 ``resolve_every_h`` (1), ``fine_h`` (4), ``coarse_h`` (1), ``time_limit_s`` (5, per
-solve; a stalled warm start is retried once from scratch).
+solve; a stalled warm start is retried once from scratch). The hours are finite and > 0, at
+most :data:`MAX_HOURS`; ``horizon_h`` is at most the run's length (or 48 h on shorter runs).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -46,6 +48,11 @@ from twin.errors import ConfigError, UserError
 from twin.forecast import ControlContext
 from twin.types import Setpoints, SiteObservation
 
+#: Default horizon [h]; also the longest horizon allowed on runs shorter than it.
+DEFAULT_HORIZON_H = 48.0
+#: Upper bound of ``horizon_h``, ``resolve_every_h``, ``fine_h`` and ``coarse_h`` [h] (a leap year).
+MAX_HOURS = 8784.0
+
 
 @register("mpc", "model-predictive control: the optimal LP re-solved every hour over the next "
           "48 h on the scenario's forecasts (perfect, persistence or noisy)")
@@ -62,7 +69,7 @@ class MpcController:
         self.strict = (site.grid.import_limit_kw is not None
                        or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "mpc", 5.0)
-        hours = {k: rest.pop(k, d) for k, d in (("horizon_h", 48.0), ("resolve_every_h", 1.0),
+        hours = {k: rest.pop(k, d) for k, d in (("horizon_h", DEFAULT_HORIZON_H), ("resolve_every_h", 1.0),
                                                 ("fine_h", 4.0), ("coarse_h", 1.0))}
         try:
             h = {k: float(v) for k, v in hours.items()}
@@ -74,9 +81,11 @@ class MpcController:
             raise TypeError(f"mpc got unknown parameters {sorted(rest)}; it takes "
                             "co2_price_per_kg, peak_charge_per_kw, unserved_penalty_per_kwh, "
                             "horizon_h, resolve_every_h, fine_h, coarse_h, time_limit_s")
-        if not min(self.horizon_h, self.resolve_every_h, self.fine_h, self.coarse_h) > 0:
-            raise ConfigError("mpc: controller_params.horizon_h, resolve_every_h, fine_h and "
-                              "coarse_h must be > 0")
+        for k, v in h.items():
+            if not (math.isfinite(v) and 0 < v <= MAX_HOURS):
+                raise ConfigError(f"mpc: controller_params.{k} = {hours[k]!r}: the hours horizon_h, "
+                                  f"resolve_every_h, fine_h and coarse_h must be finite, > 0 and "
+                                  f"<= {MAX_HOURS:g}")
         self.ctx: ControlContext | None = None
         self.reset()
 
@@ -96,6 +105,10 @@ class MpcController:
 
         self.ctx = context
         dt_h = context.dt_s / 3600.0
+        run_h = context.n_steps * dt_h
+        if self.horizon_h > max(run_h, DEFAULT_HORIZON_H):
+            raise ConfigError(f"mpc: controller_params.horizon_h = {self.horizon_h:g} h is longer than "
+                              f"the run ({run_h:g} h); give at most {max(run_h, DEFAULT_HORIZON_H):g}")
         n_h = max(1, round(self.horizon_h / dt_h))
         self.every = max(1, round(self.resolve_every_h / dt_h))
         # one tick per LP step for the first fine_h (at least until the next solve), then

@@ -6,6 +6,10 @@ and carries in its metadata the encoding spec it was trained with (``pvbess.spec
 and that spec's hash (``pvbess.spec_hash``). Anything else — a missing file, a file that
 is not ONNX, a Stable-Baselines3 ``.zip`` (unpickling executes code), a policy without
 the metadata or built for another spec — is a ``ConfigError`` naming the file and the fix.
+
+onnxruntime allocates from one memory arena per process, capped at
+:data:`MAX_POLICY_MEMORY_BYTES`: a policy that asks for more (a hostile or broken file) fails
+that step with a ``ConfigError`` instead of exhausting the machine's memory.
 """
 
 from __future__ import annotations
@@ -21,7 +25,25 @@ from twin.errors import ConfigError
 #: The policy shipped with the project (``twin run scenarios/annual.yaml --controller rl``).
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "iquitos_ppo.onnx"
 
+#: Memory cap of the onnxruntime CPU arena, shared by every policy of the process [bytes]
+#: (the shipped MLP policies need well under 1 MiB per step).
+MAX_POLICY_MEMORY_BYTES = 256 * 2**20
+
+_arena_ready = False
+
 _RETRAIN = "train one for this site with 'twin train SCENARIO --out DIR' and pass DIR/policy.onnx"
+
+
+def _capped_arena() -> None:
+    """Register the process-wide CPU arena, capped at :data:`MAX_POLICY_MEMORY_BYTES` (once)."""
+    global _arena_ready
+    if _arena_ready:
+        return
+    import onnxruntime as ort
+
+    info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    ort.create_and_register_allocator(info, ort.OrtArenaCfg({"max_mem": MAX_POLICY_MEMORY_BYTES}))
+    _arena_ready = True
 
 
 class OnnxPolicy:
@@ -50,10 +72,12 @@ class OnnxPolicy:
         if not p.is_file():
             raise ConfigError(f"{p}: policy file not found (field 'controller_params.policy'); "
                               f"give an existing .onnx file or {_RETRAIN}")
+        _capped_arena()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # fatal only: a failing step is reported as a ConfigError
+        opts.add_session_config_entry("session.use_env_allocators", "1")  # the capped arena
         try:
             sess = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... kinds
@@ -97,15 +121,26 @@ class OnnxPolicy:
             f"{self.path}: policy spec hash {self.spec_hash} does not match this site's observation/"
             f"action spec {expected.hash} ({why}); {_RETRAIN}")
 
+    def _run(self, obs: F32) -> Any:
+        try:
+            return self._sess.run(self._out, {self._in: obs})[0]
+        except Exception as exc:  # onnxruntime's Fail / RuntimeException kinds, e.g. out of arena
+            text = str(exc).strip()
+            why = "it asked for more memory than the cap" if "Available memory" in text else (
+                text.splitlines()[-1][:200] if text else type(exc).__name__)
+            raise ConfigError(
+                f"{self.path}: the policy failed to compute an action ({why}; a policy may use at "
+                f"most {MAX_POLICY_MEMORY_BYTES // 2**20} MiB); {_RETRAIN}") from None
+
     def act(self, obs_vec: F32) -> F32:
         """Action for one observation vector (float32 ``[n_obs]`` -> ``[n_act]``)."""
-        out: Any = self._sess.run(self._out, {self._in: obs_vec.reshape(1, -1)})[0]
+        out = self._run(obs_vec.reshape(1, -1))
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def act_batch(self, obs: F32) -> F32:
         """Actions for a batch of observation vectors (``[batch, n_obs]``)."""
-        out: Any = self._sess.run(self._out, {self._in: np.asarray(obs, np.float32)})[0]
+        out = self._run(np.asarray(obs, np.float32))
         return np.asarray(out, dtype=np.float32)
 
 
-__all__ = ["DEFAULT_POLICY", "OnnxPolicy"]
+__all__ = ["DEFAULT_POLICY", "MAX_POLICY_MEMORY_BYTES", "OnnxPolicy"]

@@ -36,6 +36,7 @@ DESCRIPTION = (
 def register(sub: Any) -> None:
     """Add the ``ab`` sub-parser."""
     from twin.app.trialrun import add_run_options
+    from twin.bounds import MAX_RUNS, MAX_SEEDS, int_range
 
     p = sub.add_parser("ab", help=HELP, description=DESCRIPTION)
     p.add_argument("scenario", help="scenario YAML file")
@@ -45,13 +46,20 @@ def register(sub: Any) -> None:
         metavar="A,B[,C...]",
         help="registered controllers, comma-separated (the same name twice = an A/A trial)",
     )
-    p.add_argument("--seeds", type=int, default=20, metavar="N", help="number of seeds (default 20)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=20,
+        metavar="N",
+        help=f"number of seeds, {int_range(2, MAX_SEEDS)} (default 20; at most {MAX_RUNS:,} runs "
+        "in all)",
+    )
     p.add_argument(
         "--first-seed",
         type=int,
         default=None,
         metavar="S",
-        help="seeds S .. S+N-1 (default: the scenario's seed)",
+        help="seeds S .. S+N-1, S >= 0 (default: the scenario's seed)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-ab)")
     p.add_argument(
@@ -60,7 +68,9 @@ def register(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="override a scenario or site value for every run (repeatable)",
     )
-    p.add_argument("--boot-seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    p.add_argument(
+        "--boot-seed", type=int, default=0, help="seed of the bootstrap resampling, >= 0 (default 0)"
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the figures and ab.html")
     add_run_options(p)
     p.set_defaults(func=cmd_ab)
@@ -69,7 +79,15 @@ def register(sub: Any) -> None:
 def cmd_ab(args: argparse.Namespace) -> int:
     """Run the trial and write its outputs."""
     from controllers import REGISTRY
-    from twin.app.trialrun import check_out, run_all, run_counts, write_atomic
+    from twin.app.trialrun import (
+        check_out,
+        check_run_options,
+        lost_cluster_exit,
+        run_all,
+        run_counts,
+        write_atomic,
+    )
+    from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
     from twin.config import load_scenario, parse_set
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
     from twin.trials.ab import complete_seeds, default_kpis, markdown_table, summarize, trials_frame
@@ -87,13 +105,18 @@ def cmd_ab(args: argparse.Namespace) -> int:
     ctrls = arm_labels(names)
     if args.seeds < 2:
         raise UserError(f"--seeds {args.seeds}: paired statistics need at least 2 seeds")
+    check_int("--seeds", args.seeds, 2, MAX_SEEDS)
+    check_int("--boot-seed", args.boot_seed, 0, MAX_SEED)
+    if args.seeds * len(ctrls) > MAX_RUNS:
+        raise UserError(f"--seeds {args.seeds} x {len(ctrls)} controllers = "
+                        f"{args.seeds * len(ctrls):,} runs; at most {MAX_RUNS:,}")
+    check_run_options(args)
     sets = parse_set(args.set or [])
     scn0 = load_scenario(Path(args.scenario), sets)
     for w in scn0.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
     first = scn0.config.seed if args.first_seed is None else args.first_seed
-    if first < 0:
-        raise UserError(f"--first-seed {first}: seeds are >= 0")
+    check_int("--first-seed", first, 0, MAX_SEED - args.seeds + 1)
     seeds = list(range(first, first + args.seeds))
     out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-ab"
     check_out(out, "ab", AB_FILES)
@@ -104,7 +127,11 @@ def cmd_ab(args: argparse.Namespace) -> int:
         ik = inputs_key(scn)
         tasks += [RunTask(run_key(h, c, s), scn, c, ik) for c in ctrls]
     store = RunStore(out)
-    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
+                  cluster_timeout_s=args.cluster_timeout)
+    lost = lost_cluster_exit(res, out)
+    if lost is not None:
+        return lost
     trials = trials_frame(res.records, ctrls)
     kpis = default_kpis(scn0.site.tariff.currency)
     summary = summarize(trials, ctrls, kpis, boot_seed=args.boot_seed)

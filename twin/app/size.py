@@ -19,6 +19,20 @@ DESCRIPTION = (
 )
 
 
+#: Ranges of the numeric options: option -> (low, high, low excluded).
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "--autonomy-hours": (0.0, 168.0, False),
+    "--c-rate": (0.0, 10.0, True),
+    "--design-factor": (0.0, 10.0, True),
+}
+
+
+def _rng(opt: str) -> str:
+    from twin.bounds import float_range
+
+    return float_range(*BOUNDS[opt])
+
+
 def register(sub: Any) -> None:
     """Add the ``size`` sub-parser."""
     p = sub.add_parser("size", help=HELP, description=DESCRIPTION)
@@ -26,11 +40,22 @@ def register(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value (repeatable)")
     p.add_argument("--out", metavar="FILE", help="JSON output (default runs/NAME-sizing.json)")
     p.add_argument(
-        "--autonomy-hours", type=float, default=4.0, help="hours of the 'autonomy' mode (default 4)"
+        "--autonomy-hours",
+        type=float,
+        default=4.0,
+        help=f"hours of the 'autonomy' mode, {_rng('--autonomy-hours')} (default 4)",
     )
-    p.add_argument("--c-rate", type=float, default=0.36, help="power / capacity [1/h] (default 0.36)")
     p.add_argument(
-        "--design-factor", type=float, default=1.20, help="multiplier after rounding (default 1.20)"
+        "--c-rate",
+        type=float,
+        default=0.36,
+        help=f"power / capacity [1/h], {_rng('--c-rate')} (default 0.36)",
+    )
+    p.add_argument(
+        "--design-factor",
+        type=float,
+        default=1.20,
+        help=f"multiplier after rounding, {_rng('--design-factor')} (default 1.20)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_size)
@@ -62,13 +87,14 @@ def cmd_size(args: argparse.Namespace) -> int:
     """Compute, print, write."""
     from twin.app.trialrun import write_atomic
     from twin.atomic import GENERATOR, hold_output
+    from twin.bounds import check_float
     from twin.config import load_scenario, parse_set
-    from twin.errors import EXIT_OK, UserError
+    from twin.errors import EXIT_OK
     from twin.trials.sizing_profiles import size_scenario
 
+    for opt, (lo, hi, lo_open) in BOUNDS.items():
+        check_float(opt, getattr(args, opt[2:].replace("-", "_")), lo, hi, lo_open=lo_open)
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
-    if args.c_rate <= 0 or args.design_factor <= 0 or args.autonomy_hours < 0:
-        raise UserError("--c-rate and --design-factor must be > 0, --autonomy-hours >= 0")
     out = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-sizing.json"
     hold_output(out, "json")  # before the simulation
     prof, res = size_scenario(

@@ -18,7 +18,8 @@ HELP = "the full twin over a grid of battery sizes (or any --set grid), with pay
 DESCRIPTION = (
     "Run SCENARIO for every point of the --set KEY=START:STOP:STEP grids (Cartesian "
     "product; plain --set KEY=VALUE items apply to every point), every controller and "
-    "every seed. 'bess.p_nominal_kw' sets both charge and discharge power. Writes "
+    "every seed (at most {points:,} grid points and {runs:,} runs; seeds are given with "
+    "--seeds/--first-seed, not as a grid). 'bess.p_nominal_kw' sets both charge and discharge power. Writes "
     "sweep.parquet (one row per run), sweep_summary.csv (mean over seeds per point and "
     "controller: savings, CO2 avoided against the same site without a battery, EV "
     "service, peak import, CAPEX, OPEX, simple payback from the site's 'economics' "
@@ -40,24 +41,33 @@ METRICS = [
 def register(sub: Any) -> None:
     """Add the ``sweep`` sub-parser."""
     from twin.app.trialrun import add_run_options
+    from twin.bounds import MAX_GRID_POINTS, MAX_RUNS, MAX_SEEDS, int_range
 
-    p = sub.add_parser("sweep", help=HELP, description=DESCRIPTION)
+    desc = DESCRIPTION.format(points=MAX_GRID_POINTS, runs=MAX_RUNS)
+    p = sub.add_parser("sweep", help=HELP, description=desc)
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument(
         "--set",
         action="append",
         metavar="KEY=START:STOP:STEP|KEY=VALUE",
         required=True,
-        help="a grid axis (start:stop:step, stop included) or a fixed override (repeatable)",
+        help="a grid axis (start:stop:step, finite numbers, step > 0, stop included) or a fixed "
+        "override (repeatable)",
     )
     p.add_argument("--controllers", metavar="A[,B...]", help="controllers (default: the scenario's)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per point (default 1)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"seeds per point, {int_range(1, MAX_SEEDS)} (default 1)",
+    )
     p.add_argument(
         "--first-seed",
         type=int,
         default=None,
         metavar="S",
-        help="seeds S .. S+N-1 (default: the scenario's seed)",
+        help="seeds S .. S+N-1, S >= 0 (default: the scenario's seed)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-sweep)")
     p.add_argument(
@@ -75,7 +85,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from controllers import REGISTRY
-    from twin.app.trialrun import check_out, run_all, run_counts, write_atomic
+    from twin.app.trialrun import (
+        check_out,
+        check_run_options,
+        lost_cluster_exit,
+        run_all,
+        run_counts,
+        write_atomic,
+    )
+    from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
     from twin.config import load_scenario
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
     from twin.sizing import MODES
@@ -88,8 +106,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError("twin sweep: give at least one grid, e.g. --set bess.e_capacity_kwh=500:4000:250")
     if args.sizing_mode not in MODES:
         raise UserError(f"--sizing-mode {args.sizing_mode}: one of {list(MODES)}")
-    if args.seeds < 1:
-        raise UserError(f"--seeds {args.seeds}: give 1 or more")
+    check_int("--seeds", args.seeds, 1, MAX_SEEDS)
+    check_run_options(args)
     path = Path(args.scenario)
     scn0 = load_scenario(path, fixed)
     ctrls = [c.strip() for c in (args.controllers or scn0.config.controller).split(",") if c.strip()]
@@ -98,9 +116,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"--controllers: unknown controller(s) {unknown}; registered: {sorted(REGISTRY)}")
     ctrls = list(dict.fromkeys(ctrls))
     first = scn0.config.seed if args.first_seed is None else args.first_seed
+    check_int("--first-seed", first, 0, MAX_SEED - args.seeds + 1)
     seeds = list(range(first, first + args.seeds))
     out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-sweep"
     grid = points(axes)
+    n_runs = len(grid) * len(seeds) * len(ctrls)
+    if n_runs > MAX_RUNS:
+        raise UserError(f"twin sweep: {len(grid):,} points x {len(seeds):,} seeds x {len(ctrls)} "
+                        f"controllers = {n_runs:,} runs; at most {MAX_RUNS:,}")
     # validate every point before running anything (a bad value fails here, nothing written)
     tasks = []
     for pt in grid:
@@ -112,7 +135,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_out(out, "sweep", SWEEP_FILES)
     mark = _formula_point(scn0, args.sizing_mode, [k for k, _ in axes])
     store = RunStore(out)
-    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
+                  cluster_timeout_s=args.cluster_timeout)
+    lost = lost_cluster_exit(res, out)
+    if lost is not None:
+        return lost
     keys = [k for k, _ in axes]
     rows = [{**r["tags"], "controller": r["controller"], "seed": r["seed"], **r["kpis"]} for r in res.records]
     runs = pd.DataFrame(rows)

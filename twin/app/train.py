@@ -29,6 +29,33 @@ import numpy as np
 #: Held-out evaluation windows: up to this many weeks spread over the scenario.
 N_EVAL_WEEKS = 4
 
+#: Ranges of the integer options: option -> (low, high).
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "--steps": (64, 1_000_000_000),
+    "--seed": (0, 2**32 - 1),  # numpy / torch seeds
+    "--n-envs": (1, 64),
+    "--eval-every": (0, 1_000_000_000),
+    "--forecast-h": (0, 48),  # controllers.rl.encoding
+    "--imitate-epochs": (1, 10_000),
+}
+#: Longest episode [days] (must also fit in the scenario and span one step or more).
+MAX_EPISODE_DAYS = 366.0
+
+
+def check_train_options(args: argparse.Namespace) -> None:
+    """Every numeric option finite and inside its range (``UserError`` naming it otherwise)."""
+    from twin.bounds import check_float, check_int
+
+    for opt, (lo, hi) in INT_BOUNDS.items():
+        check_int(opt, getattr(args, opt[2:].replace("-", "_")), lo, hi)
+    check_float("--episode-days", args.episode_days, 0.0, MAX_EPISODE_DAYS, lo_open=True)
+
+
+def _help(opt: str, text: str) -> str:
+    from twin.bounds import int_range
+
+    return f"{text}, {int_range(*INT_BOUNDS[opt])}"
+
 
 def split_days(n_days: float, episode_days: float, n_eval: int = N_EVAL_WEEKS) -> tuple[list[int], list[int]]:
     """(training start days, held-out evaluation start days) for a scenario of ``n_days``.
@@ -175,6 +202,11 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
     hold_output(out, "policy")  # before training: never lose the work at the end
     n_days = scn.config.duration / 86400.0
     ep_days = min(episode_days, n_days)
+    if ep_days * 86400.0 < scn.config.dt:
+        from twin.errors import UserError
+
+        raise UserError(f"--episode-days {episode_days:g}: shorter than one step of {scenario} "
+                        f"({scn.config.dt:g} s)")
     train_days, eval_days = split_days(n_days, ep_days)
     opts = Options(forecast_h=forecast_h)
     inputs = build_inputs(scn)  # once, shared: episodes are windows cut from it
@@ -302,8 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.algo != "ppo":
         raise UserError(f"--algo {args.algo}: only 'ppo' is available")
-    if args.steps < 64:
-        raise UserError(f"--steps {args.steps}: give at least 64 steps")
+    check_train_options(args)
     if args.imitate is not None:
         from controllers import REGISTRY
 
@@ -331,18 +362,25 @@ def register(sub: Any) -> None:
                                    "DIR/policy.onnx (for --controller rl) and DIR/training.json.")
     t.add_argument("scenario", help="scenario YAML file (its site, step, seed; episodes are windows of it)")
     t.add_argument("--algo", default="ppo", help="algorithm (ppo)")
-    t.add_argument("--steps", type=int, required=True, help="environment steps to train for")
+    t.add_argument("--steps", type=int, required=True,
+                   help=_help("--steps", "environment steps to train for"))
     t.add_argument("--out", required=True, help="output folder (replaced atomically)")
-    t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    t.add_argument("--n-envs", type=int, default=1, help="environments stepped together (default 1)")
-    t.add_argument("--episode-days", type=float, default=7.0, help="episode length [days] (default 7)")
+    t.add_argument("--seed", type=int, default=0, help=_help("--seed", "training seed") + " (default 0)")
+    t.add_argument("--n-envs", type=int, default=1,
+                   help=_help("--n-envs", "environments stepped together") + " (default 1)")
+    t.add_argument("--episode-days", type=float, default=7.0,
+                   help=f"episode length [days], > 0 and <= {MAX_EPISODE_DAYS:g}, one step or more "
+                        "(default 7; cut to the scenario's length)")
     t.add_argument("--eval-every", type=int, default=0,
-                   help="evaluate on the held-out weeks every N steps (default: only at the end)")
+                   help=_help("--eval-every", "evaluate on the held-out weeks every N steps")
+                   + " (default 0: only at the end)")
     t.add_argument("--forecast-h", type=int, default=4,
-                   help="hours of PV/mall forecast in the observation (default 4)")
+                   help=_help("--forecast-h", "hours of PV/mall forecast in the observation")
+                   + " (default 4)")
     t.add_argument("--imitate", metavar="CONTROLLER",
                    help="first fit the policy to a controller's actions on the training windows "
                         "(behaviour cloning, e.g. six_phase), then fine-tune with PPO")
-    t.add_argument("--imitate-epochs", type=int, default=30, help="behaviour-cloning epochs (default 30)")
+    t.add_argument("--imitate-epochs", type=int, default=30,
+                   help=_help("--imitate-epochs", "behaviour-cloning epochs") + " (default 30)")
     t.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     t.set_defaults(func=cmd_train)

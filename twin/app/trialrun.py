@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from twin.bounds import MAX_WORKERS, check_float, check_int
 from twin.errors import UserError
 
 if TYPE_CHECKING:  # kept light: 'twin' imports this module whenever it builds its parser
@@ -25,15 +27,22 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Default and range of ``--cluster-timeout`` [s].
+CLUSTER_TIMEOUT_S, MAX_CLUSTER_TIMEOUT_S = 60.0, 3600.0
+
+#: A Dask scheduler address: ``[tcp|tls://]HOST:PORT`` (HOST a name, IPv4 or [IPv6]).
+_SCHEDULER = re.compile(r"^(?:(?:tcp|tls)://)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """``--workers``, ``--scheduler``, ``--set``, ``--out``, ``-q``."""
+    """``--workers``, ``--scheduler``, ``--cluster-timeout``, ``-q``."""
     p.add_argument(
         "--workers",
         type=int,
         default=None,
         metavar="N",
-        help=f"Dask LocalCluster worker processes (default: the core count, here "
-        f"{_cores()}); 1 = in-process, without Dask",
+        help=f"Dask LocalCluster worker processes, 1..{MAX_WORKERS} (default: the core count, "
+        f"here {_cores()}); 1 = in-process, without Dask",
     )
     p.add_argument(
         "--scheduler",
@@ -41,7 +50,31 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="run on an existing Dask cluster ('dask scheduler' + 'dask worker' processes "
         "with this project installed) instead of a LocalCluster",
     )
+    p.add_argument(
+        "--cluster-timeout",
+        type=float,
+        default=CLUSTER_TIMEOUT_S,
+        metavar="S",
+        help=f"on Dask: end the trial (exit 1, finished runs kept) when no worker has been "
+        f"connected for S seconds, 1..{MAX_CLUSTER_TIMEOUT_S:g} (default {CLUSTER_TIMEOUT_S:g}); "
+        "a lost scheduler ends it at once",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table")
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Check ``--workers``, ``--scheduler`` and ``--cluster-timeout`` before anything is written."""
+    if args.workers is not None:
+        check_int("--workers", args.workers, 1, MAX_WORKERS)
+    check_float("--cluster-timeout", args.cluster_timeout, 1.0, MAX_CLUSTER_TIMEOUT_S)
+    sched = args.scheduler
+    if sched is not None:
+        m = _SCHEDULER.match(sched)
+        if m is None or not 1 <= int(m.group(1)) <= 65535:
+            raise UserError(
+                f"--scheduler {sched}: not a Dask scheduler address; give tcp://HOST:PORT "
+                "(or tls://HOST:PORT, port 1..65535), as printed by 'dask scheduler'"
+            )
 
 
 def check_out(out: Path, kind: str, names: Sequence[str]) -> Path:
@@ -73,6 +106,7 @@ class RunOutcome:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     failures: list[tuple[RunTask, str]] = field(default_factory=list)
     interrupted: bool = False
+    lost: str | None = None  # why the Dask cluster was given up (the trial ends, exit 1)
 
 
 def run_all(
@@ -83,11 +117,16 @@ def run_all(
     scheduler: str | None,
     quiet: bool,
     what: str = "runs",
+    cluster_timeout_s: float = CLUSTER_TIMEOUT_S,
 ) -> RunOutcome:
     """Reuse the finished runs in ``store`` that prove to be these runs, run the others
     (a stored record that does not match is counted in ``rejected``), save each as it
-    finishes."""
-    from twin.trials.runner import default_workers, execute, expected_header
+    finishes.
+
+    A lost Dask cluster (:class:`twin.trials.runner.ClusterLostError`) ends the loop with
+    ``lost`` set; the runs finished before are in ``store``.
+    """
+    from twin.trials.runner import ClusterLostError, default_workers, execute, expected_header
 
     res = RunOutcome()
     todo: list[RunTask] = []
@@ -152,14 +191,18 @@ def run_all(
         if prog is not None and task_id is not None:
             prog.advance(task_id)
 
+    kw: dict[str, Any] = {"workers": n_workers, "scheduler": scheduler,
+                          "cluster_timeout_s": cluster_timeout_s}
     try:
         if prog is not None:
             with prog:
-                execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler)
+                execute(todo, on_record, on_error, **kw)
         else:
-            execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler)
+            execute(todo, on_record, on_error, **kw)
     except KeyboardInterrupt:
         res.interrupted = True
+    except ClusterLostError as exc:
+        res.lost = str(exc)
     except OSError as exc:  # e.g. a scheduler that cannot be reached
         if scheduler:
             raise UserError(
@@ -191,4 +234,14 @@ def _report_rejected(rejected: list[tuple[str, str]], store: RunStore, shown: in
     print("\n".join(lines), file=sys.stderr)
 
 
-__all__ = ["RunOutcome", "add_run_options", "check_out", "run_all", "run_counts", "write_atomic"]
+def lost_cluster_exit(res: RunOutcome, out: Path) -> int | None:
+    """When the cluster was lost: one line on stderr and exit status 1; else None."""
+    if res.lost is None:
+        return None
+    print(f"twin: error: {res.lost}; the trial stopped after {res.ran} new runs ({res.reused} "
+          f"reused), finished runs are kept in {out / 'runs'}; rerun to resume", file=sys.stderr)
+    return 1
+
+
+__all__ = ["CLUSTER_TIMEOUT_S", "RunOutcome", "add_run_options", "check_out", "check_run_options",
+           "lost_cluster_exit", "run_all", "run_counts", "write_atomic"]

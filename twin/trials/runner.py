@@ -17,11 +17,14 @@ draws.
 * ``workers=N``: a ``distributed.LocalCluster`` of N single-threaded worker processes;
 * ``scheduler="tcp://HOST:PORT"``: an existing cluster (``dask scheduler`` + ``dask worker``).
 
-A run that raises is reported through ``on_error`` and the others go on.
+A run that raises is reported through ``on_error`` and the others go on. A lost cluster
+(the scheduler gone, or no worker connected for ``cluster_timeout_s``) raises
+:class:`ClusterLostError`: the runs finished before it have been handed to ``on_record``.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -40,6 +43,14 @@ from twin.kpi_catalogue import volatile_keys
 
 #: How long to try to reach an external scheduler [s].
 CONNECT_TIMEOUT_S = 30.0
+
+#: How often the Dask loop looks at the cluster while it waits for runs [s].
+POLL_S = 1.0
+
+
+class ClusterLostError(RuntimeError):
+    """The Dask cluster stopped serving the trial (scheduler gone, or no worker for too long)."""
+
 
 #: Summary keys that are wall-clock measurements (they differ between identical runs): the
 #: ``volatile`` rows of the KPI catalogue.
@@ -219,9 +230,39 @@ def _run_in_process(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnE
 
 
 def _run_on_dask(
-    tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError, workers: int, scheduler: str | None
+    tasks: Sequence[RunTask],
+    on_record: OnRecord,
+    on_error: OnError,
+    workers: int,
+    scheduler: str | None,
+    cluster_timeout_s: float,
 ) -> None:
-    from distributed import Client, LocalCluster, as_completed
+    import distributed  # noqa: F401  (its loggers exist once it is imported)
+
+    # distributed's own warnings (rescheduled keys, reconnect attempts, abandoned gathers)
+    # would repeat on stderr what the trial reports in one line; they are muted while it runs
+    names = ["asyncio", "distributed",
+             *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    try:
+        _dask_trial(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
+    finally:
+        gc.collect()  # abandoned gathers of a lost cluster report "never retrieved" when collected
+        for n, lv in levels.items():
+            logging.getLogger(n).setLevel(lv)
+
+
+def _dask_trial(
+    tasks: Sequence[RunTask],
+    on_record: OnRecord,
+    on_error: OnError,
+    workers: int,
+    scheduler: str | None,
+    cluster_timeout_s: float,
+) -> None:
+    from distributed import Client, LocalCluster
 
     cluster = None
     if scheduler:
@@ -244,9 +285,10 @@ def _run_on_dask(
             if main:
                 signal.signal(signal.SIGINT, prev)
         client = Client(cluster)
+    where = scheduler or "the LocalCluster"
+    by_future: dict[Any, RunTask] = {}
     try:
         inputs_f: dict[str, Any] = {}
-        by_future: dict[Any, RunTask] = {}
         for t in tasks:
             if t.inputs_key not in inputs_f:  # one inputs build per seed, shared as .npz bytes
                 inputs_f[t.inputs_key] = client.submit(
@@ -258,21 +300,86 @@ def _run_on_dask(
                 key=f"run-{t.key}-{time.time_ns()}",
             )
             by_future[fut] = t
-        for fut in as_completed(list(by_future)):
-            t = by_future.pop(fut)
-            if fut.status == "finished":
-                on_record(fut.result())
-            else:
-                exc = fut.exception()
-                on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
-            fut.release()
+        try:
+            _collect(client, by_future, on_record, on_error, where, cluster_timeout_s)
+        except OSError as exc:  # a closed comm: the scheduler went away mid-call
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where} "
+                              f"({type(exc).__name__})") from exc
     except BaseException:
-        client.cancel(list(by_future))
+        if client.status == "running":
+            client.cancel(list(by_future))
         raise
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _quiet_close(client, cluster)
+
+
+def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on_error: OnError,
+             where: str, cluster_timeout_s: float) -> None:
+    """Hand each finished future to ``on_record`` / ``on_error``; raise :class:`ClusterLostError`
+    when the scheduler goes away or no worker is connected for ``cluster_timeout_s`` [s]."""
+    from distributed import wait
+    from distributed.client import FuturesCancelledError
+
+    no_worker_since: float | None = None
+    while by_future:
+        try:
+            done = set(wait(list(by_future), timeout=POLL_S, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:  # nothing finished within POLL_S
+            done = set()
+        except FuturesCancelledError:  # only the client cancels them: on a lost scheduler
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where}") from None
+        if any(f.status == "cancelled" for f in done) or client.status != "running":
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where}")
+        if _hand_over(done, by_future, on_record, on_error):
+            no_worker_since = None
+            continue
+        if done:  # lost with their worker and not yet rescheduled: not progress
+            time.sleep(POLL_S)
+        now = time.monotonic()
+        if _n_workers(client) > 0:
+            no_worker_since = None
+        elif no_worker_since is None:
+            no_worker_since = now
+        elif now - no_worker_since > cluster_timeout_s:
+            raise ClusterLostError(_no_worker(where, cluster_timeout_s))
+
+
+def _hand_over(done: set[Any], by_future: dict[Any, RunTask], on_record: OnRecord,
+               on_error: OnError) -> bool:
+    """Pass finished and erred futures on (and forget them); True when there was any."""
+    handled = False
+    for fut in done:
+        if fut.status == "finished":
+            try:  # the worker that holds the result may die before it is fetched
+                rec = fut.result(timeout=POLL_S)
+            except TimeoutError:
+                continue  # rescheduled: waited for again
+            by_future.pop(fut)
+            on_record(rec)
+        elif fut.status == "error":
+            t = by_future.pop(fut)
+            exc = fut.exception()
+            on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+        else:  # "lost" with its worker: the scheduler reschedules it
+            continue
+        fut.release()
+        handled = True
+    return handled
+
+
+def _n_workers(client: Any) -> int:
+    return int(client.scheduler_info(n_workers=0).get("n_workers", 0))
+
+
+def _no_worker(where: str, timeout_s: float) -> str:
+    return f"no Dask worker connected to {where} for {timeout_s:g} s (--cluster-timeout)"
+
+
+def _quiet_close(client: Any, cluster: Any) -> None:
+    """Close the client (at most 10 s with a lost scheduler) and the LocalCluster."""
+    client.close(timeout=10)
+    if cluster is not None:
+        cluster.close()
 
 
 def execute(
@@ -282,6 +389,7 @@ def execute(
     *,
     workers: int = 1,
     scheduler: str | None = None,
+    cluster_timeout_s: float = 60.0,
 ) -> None:
     """Run ``tasks``; call ``on_record(record)`` as each finishes, ``on_error(task, exc)`` on failure.
 
@@ -290,17 +398,20 @@ def execute(
     workers : 1 = in-process without Dask; N > 1 = a LocalCluster of N worker processes.
     scheduler : address of an existing Dask scheduler (``tcp://HOST:PORT``); wins over
         ``workers``.
+    cluster_timeout_s : on Dask, raise :class:`ClusterLostError` when no worker has been
+        connected for this long [s] (a lost scheduler raises it at once).
     """
     if not tasks:
         return
     if scheduler is None and workers <= 1:
         _run_in_process(tasks, on_record, on_error)
     else:
-        _run_on_dask(tasks, on_record, on_error, workers, scheduler)
+        _run_on_dask(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
 
 
 __all__ = [
     "WALL_KEYS",
+    "ClusterLostError",
     "RunTask",
     "default_workers",
     "execute",

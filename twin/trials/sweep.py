@@ -1,8 +1,10 @@
 """Sizing sweeps: ``--set key=start:stop:step`` grids, and the simple payback of a size.
 
 A grid value ``start:stop:step`` covers ``start, start + step, ...`` up to and including
-``stop``; several grid keys give their Cartesian product. ``bess.p_nominal_kw`` is a
-shorthand that sets both ``bess.p_charge_max_kw`` and ``bess.p_discharge_max_kw``.
+``stop``; several grid keys give their Cartesian product (at most
+:data:`twin.bounds.MAX_GRID_POINTS` points; start, stop and step finite). ``bess.p_nominal_kw``
+is a shorthand that sets both ``bess.p_charge_max_kw`` and ``bess.p_discharge_max_kw``. The
+seeds are not a grid axis (``--seeds`` / ``--first-seed`` give them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from twin.bounds import MAX_GRID_POINTS
 from twin.errors import UserError
 
 #: Shorthand keys and the site fields they set.
@@ -29,17 +32,21 @@ _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(rf"^\s*({_NUM})\s*:\s*({_NUM})\s*:\s*({_NUM})\s*$")
 
 
-def grid_values(key: str, text: str, max_points: int = 10_000) -> list[float]:
+def grid_values(key: str, text: str, max_points: int = MAX_GRID_POINTS) -> list[float]:
     """The values of ``start:stop:step`` (``stop`` included when on the grid)."""
     m = _RANGE.match(text)
     if not m:
         raise UserError(f"--set {key}={text}: a grid is start:stop:step, e.g. 500:4000:250")
     a, b, st = (float(g) for g in m.groups())
+    if not all(math.isfinite(x) for x in (a, b, st)):
+        raise UserError(f"--set {key}={text}: start, stop and step must be finite numbers")
     if st <= 0 or b < a:
         raise UserError(f"--set {key}={text}: need step > 0 and stop >= start")
-    n = math.floor((b - a) / st + 1e-9) + 1
-    if n > max_points:
-        raise UserError(f"--set {key}={text}: {n} values; at most {max_points}")
+    q = (b - a) / st
+    if not q < max_points:  # also catches inf from a tiny step
+        raise UserError(f"--set {key}={text}: more than {max_points:,} values; at most "
+                        f"{max_points:,} grid points in all (a larger step)")
+    n = math.floor(q + 1e-9) + 1
     vals = [round(a + i * st, 10) for i in range(n)]
     return [int(v) if float(v).is_integer() else v for v in vals]
 
@@ -52,9 +59,17 @@ def parse_sets(items: list[str]) -> tuple[list[str], dict[str, Any], list[tuple[
         if "=" in item and _RANGE.match(item.split("=", 1)[1]):
             k, v = item.split("=", 1)
             k = k.strip()
+            if k == "seed":
+                raise UserError(f"--set {item}: the seeds are not a grid axis; give them with "
+                                "--first-seed START --seeds N (seeds START .. START+N-1)")
             if any(k == a for a, _ in axes):
                 raise UserError(f"--set {k}: given twice as a grid")
             axes.append((k, grid_values(k, v)))
+            n_points = math.prod(len(vals) for _, vals in axes)
+            if n_points > MAX_GRID_POINTS:
+                raise UserError(f"--set {item}: the grid has {n_points:,} points "
+                                f"({' x '.join(str(len(vals)) for _, vals in axes)}); at most "
+                                f"{MAX_GRID_POINTS:,}")
         else:
             fixed.append(item)
     from twin.config import parse_set
