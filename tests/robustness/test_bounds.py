@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.integration.test_trials_dask import _stop
 from twin.bounds import MAX_GRID_POINTS, MAX_SEEDS
 
 from .conftest import SITE, day_scenario
@@ -163,18 +164,6 @@ def test_help_documents_the_maxima(tmp_path: Path) -> None:
 def _start(cmd: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as f:
         return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
 
 
 @pytest.fixture

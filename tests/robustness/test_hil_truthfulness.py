@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.hil.test_hil_reliability import _children
 from twin.app.cli import main
 from twin.atomic import read_marker
 
@@ -49,20 +50,6 @@ def _wait_running(p: subprocess.Popen[str]) -> str:
     line = p.stderr.readline()
     assert "running" in line, line + (p.stderr.read() if p.poll() is not None else "")
     return line
-
-
-def _children(pid: int) -> list[int]:
-    """Child processes of ``pid`` (from /proc)."""
-    kids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(d.name))
-    return kids
 
 
 def _finish(p: subprocess.Popen[str], first: str) -> str:

@@ -153,7 +153,7 @@ class TelemetryRecorder:
         b = tel.bess
         if not b.valid or "bess" in tel.held:
             self.not_counted["bess"] += 1
-        if b.valid and "bess" not in tel.held:
+        else:
             p = b.p_kw
             if p > 0.0:
                 rec.b_e_bess_discharge_kwh[k] = p * dt_h
