@@ -160,13 +160,16 @@ def _wait_for_runs(runs: Path, n: int, proc: subprocess.Popen[bytes], timeout_s:
 
 
 def test_interrupt_and_kill_then_resume(
-    day_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_scenario: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # five days a run: the 40 runs take long enough (~10 s) that the Ctrl-C below lands
+    # mid-trial even when the test process waits for a CPU on a loaded machine
+    scenario = Path(make_scenario(duration="5d", dt="1h", seed=1))
     out = tmp_path / "resume"
     cmd = [
         TWIN,
         "ab",
-        str(day_scenario),
+        str(scenario),
         "--controllers",
         "six_phase,no_bess",
         "--seeds",
