@@ -5,8 +5,12 @@ CityLearn building:
 
 * ``schema.json`` — ``seconds_per_time_step`` = the scenario's ``dt``, one building with
   ``electrical_storage`` (capacity, nominal power, one-way efficiency = √round trip,
-  capacity loss coefficient, power efficiency curve, initial SOC, depth of discharge) and
-  ``pv`` (nominal power = DC kWp), one charger per socket, one EV per socket;
+  capacity loss coefficient, power efficiency curve — flat at that efficiency unless the
+  site gives one —, a flat capacity-power curve, initial SOC, depth of discharge), ``pv``
+  (nominal power = DC kWp), one lossless charger per socket, one lossless EV per socket,
+  and the grid limits as ``electrical_service.limits.total`` (``import_kw``,
+  ``export_kw``); ``metadata`` says what CityLearn does with them
+  (:data:`EXPORT_LIMIT_NOTE`: it cannot curtail PV) and holds the run's totals;
 * ``building.csv`` — energy simulation per step: ``month``, ``hour``, ``minutes``,
   ``day_type`` (1 = Monday), ``non_shiftable_load`` = mall energy [kWh per step],
   ``solar_generation`` = PV AC power per kW DC [W/kW] (CityLearn multiplies by the
@@ -47,6 +51,20 @@ RH_PERCENT = 80.0
 LEADS_H = (6, 12, 24)
 #: CityLearn version the dataset is written for.
 CITYLEARN_VERSION = "3.0.2"
+#: No SOC derating of the charge/discharge power (CityLearn otherwise draws a random curve).
+FLAT_CAPACITY_POWER_CURVE = [[0.0, 1.0], [1.0, 1.0]]
+#: What CityLearn 3.0.2 does with the site's grid limits, written into the schema's metadata.
+EXPORT_LIMIT_NOTE = (
+    "The grid limits are written as the building's electrical_service.limits.total "
+    "(import_kw, export_kw). CityLearn 3.0.2 enforces them only on controllable devices: it "
+    "scales back battery discharge (and charger actions) that would push the building past "
+    "the limit. It cannot curtail PV: surplus PV beyond the export limit still leaves the "
+    "building as negative net_electricity_consumption and is reported, per step, as "
+    "charging_constraint_violation_kwh. The twin curtails that surplus instead "
+    "(pv_curtailed_kwh, with grid_export_kwh <= export limit). So, for the same actions, "
+    "CityLearn's export above the limit is the energy the twin curtails (to get the twin's "
+    "figures, subtract the violation energy from CityLearn's export and count it as curtailed "
+    "PV), and the grid import is not affected.")
 
 _OBSERVATIONS = (
     "month", "day_type", "hour", "minutes", "outdoor_dry_bulb_temperature", "diffuse_solar_irradiance",
@@ -134,144 +152,161 @@ def charger_tables(sessions: pd.DataFrame, n_sockets: int, n_steps: int, dt_s: f
     return tables, n_written
 
 
-def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
-                     sets: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Simulate ``scenario`` and write it as a CityLearn dataset folder ``out`` (atomically).
-
-    Returns a short summary (steps, sessions written, files).
-    """
-    import pvlib
-
-    from twin.components.pv import PvParams
+def _simulate(scenario: Path, out: Path, controller: str | None,
+              sets: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+    """Load ``scenario``, claim ``out`` and run the twin once; return (scenario, run output, results)."""
     from twin.config import load_scenario
     from twin.engine import Twin, get_controller
     from twin.engine.results import build_results
-    from twin.inputs import SocketSpec
-    from twin.types import VEHICLE_TYPES
 
     scn = load_scenario(scenario, sets)
     hold_output(out, "citylearn")  # before the simulation: never lose the work at the end
     out_run = Twin(scn, get_controller(scn, controller)).run()
-    res = build_results(out_run)
-    ts = res.timeseries
-    site = scn.site
-    dt_s = scn.config.dt
-    dt_h = dt_s / 3600.0
-    n = len(ts)
-    idx = pd.DatetimeIndex(out_run.inputs.index[:n])
-    leads = [round(h * 3600.0 / dt_s) for h in LEADS_H]
+    return scn, out_run, build_results(out_run)
 
-    # energy simulation
-    pv_w_per_kw = (ts["pv_kwh"].to_numpy() / dt_h) / max(site.pv.p_dc_kwp, 1e-9) * 1000.0
-    building = pd.DataFrame({
+
+def _building_table(ts: pd.DataFrame, idx: pd.DatetimeIndex, p_dc_kwp: float, dt_h: float) -> pd.DataFrame:
+    """``building.csv``: calendar, mall energy [kWh/step] and PV AC power per kW DC [W/kW]."""
+    pv_w_per_kw = (ts["pv_kwh"].to_numpy() / dt_h) / max(p_dc_kwp, 1e-9) * 1000.0
+    return pd.DataFrame({
         "month": idx.month, "hour": idx.hour, "minutes": idx.minute, "day_type": idx.day_of_week + 1,
         "daylight_savings_status": 0, "indoor_dry_bulb_temperature": 24.0,
         "average_unmet_cooling_setpoint_difference": 0.0, "indoor_relative_humidity": 50.0,
         "non_shiftable_load": ts["mall_kwh"].to_numpy(), "dhw_demand": 0.0, "cooling_demand": 0.0,
         "heating_demand": 0.0, "solar_generation": pv_w_per_kw,
     })
-    # weather
+
+
+def _weather_table(site: Any, idx: pd.DatetimeIndex, dt_s: float, leads: list[int]) -> pd.DataFrame:
+    """``weather.csv``: the PV model's ambient temperature [°C], clear-sky DNI/DHI [W/m²], RH [%]."""
+    import pvlib
+
+    from twin.components.pv import PvParams
+
     loc = site.location
-    cs = pvlib.location.Location(loc.lat_deg, loc.lon_deg, loc.tz, loc.alt_m).get_clearsky(idx + pd.Timedelta(
-        seconds=dt_s / 2))
+    cs = pvlib.location.Location(loc.lat_deg, loc.lon_deg, loc.tz, loc.alt_m).get_clearsky(
+        idx + pd.Timedelta(seconds=dt_s / 2))
     pp = PvParams()
     hour = idx.hour + idx.minute / 60.0
     t_mean = 0.5 * (pp.t_amb_min_c + pp.t_amb_max_c)
     t_amb = t_mean + 0.5 * (pp.t_amb_max_c - pp.t_amb_min_c) * np.cos(
         2 * np.pi * (np.asarray(hour) - pp.t_amb_peak_hour) / 24.0)
     base = {"outdoor_dry_bulb_temperature": np.asarray(t_amb, float),
-            "outdoor_relative_humidity": np.full(n, RH_PERCENT),
+            "outdoor_relative_humidity": np.full(len(idx), RH_PERCENT),
             "diffuse_solar_irradiance": cs["dhi"].to_numpy(float),
             "direct_solar_irradiance": cs["dni"].to_numpy(float)}
     weather = pd.DataFrame(base)
     for name, v in base.items():
         for i, k in enumerate(leads, start=1):
             weather[f"{name}_predicted_{i}"] = _ahead(v, k)
-    price = out_run.inputs.price_per_kwh[:n].astype(float)
-    pricing = pd.DataFrame({"electricity_pricing": price,
-                            **{f"electricity_pricing_predicted_{i}": _ahead(price, k)
-                               for i, k in enumerate(leads, start=1)}})
-    carbon = pd.DataFrame({"carbon_intensity": np.full(n, site.grid.co2_kg_per_kwh)})
+    return weather
 
-    # chargers and EVs
-    sock = SocketSpec.from_config(site.ev)
-    e_type = {t: site.ev.vehicles[t].e_req_kwh_max if t in site.ev.vehicles else 1.0
-              for t in VEHICLE_TYPES}
-    p_type = {t: site.ev.vehicles[t].p_max_kw if t in site.ev.vehicles else 1.0 for t in VEHICLE_TYPES}
-    cap = [float(e_type[VEHICLE_TYPES[c]]) for c in sock.type_code]
-    tables, n_written = charger_tables(res.sessions, len(sock.p_rating_kw), n, dt_s, idx[0], cap)
-    n_plugged = int(res.sessions["plug_in"].notna().sum()) if len(res.sessions) else 0
 
-    b = site.bess
-    dod = b.soc_max_frac - b.soc_min_frac
-    storage: dict[str, Any] = {
+def _storage_attributes(b: Any, dt_h: float) -> dict[str, Any]:
+    """The stationary battery's CityLearn ``Battery`` attributes.
+
+    CityLearn draws a random power-efficiency curve and capacity-power curve when none is
+    given; the twin has a constant one-way efficiency (or the site's curve) and no SOC
+    derating, so both curves are always written.
+    """
+    eta = math.sqrt(b.eta_roundtrip)
+    curve = b.efficiency_curve or [(0.0, eta), (1.0, eta)]
+    return {
         "capacity": b.e_capacity_kwh, "nominal_power": max(b.p_charge_max_kw, b.p_discharge_max_kw),
-        "efficiency": math.sqrt(b.eta_roundtrip), "capacity_loss_coefficient": b.capacity_loss_coefficient,
+        "efficiency": eta, "capacity_loss_coefficient": b.capacity_loss_coefficient,
         "loss_coefficient": b.self_discharge_frac_per_h * dt_h, "initial_soc": b.soc_initial_frac,
-        "depth_of_discharge": dod,
+        "depth_of_discharge": b.soc_max_frac - b.soc_min_frac,
+        "power_efficiency_curve": [[float(x), float(y)] for x, y in curve],
+        "capacity_power_curve": FLAT_CAPACITY_POWER_CURVE,
     }
-    if b.efficiency_curve:
-        storage["power_efficiency_curve"] = [[float(x) for x, _ in b.efficiency_curve],
-                                             [float(y) for _, y in b.efficiency_curve]]
+
+
+def _charger_and_ev_defs(sock: Any, cap: list[float], p_ev_kw: list[float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One lossless charger per socket and its EV (a lossless battery of the socket's type)."""
     chargers = {
         f"socket_{j:02d}": {
             "type": "citylearn.electric_vehicle_charger.Charger",
             "charger_simulation": f"chargers/socket_{j:02d}.csv",
             "autosize": False,
-            "attributes": {"nominal_power": float(sock.p_rating_kw[j]), "efficiency": 1.0,
-                           "max_charging_power": float(sock.p_rating_kw[j]), "min_charging_power": 0.0,
+            "attributes": {"nominal_power": float(p), "efficiency": 1.0,
+                           "max_charging_power": float(p), "min_charging_power": 0.0,
                            "max_discharging_power": 0.0, "min_discharging_power": 0.0},
-        } for j in range(len(sock.p_rating_kw))
+        } for j, p in enumerate(sock.p_rating_kw)
     }
+    # the twin's EV energy is metered at the socket with no loss: a flat 100 % efficiency and
+    # no SOC derating (CityLearn's random defaults would draw 3-4 % more from the grid)
     evs = {
         f"ev_{j:02d}": {"include": True, "battery": {
             "type": "citylearn.energy_model.Battery", "autosize": False,
-            "attributes": {"capacity": cap[j],
-                           "nominal_power": float(p_type[VEHICLE_TYPES[sock.type_code[j]]]),
-                           "initial_soc": 0.5, "depth_of_discharge": 1.0}}}
-        for j in range(len(sock.p_rating_kw))
+            "attributes": {"capacity": cap[j], "nominal_power": p_ev_kw[j], "initial_soc": 0.5,
+                           "depth_of_discharge": 1.0, "efficiency": 1.0, "capacity_loss_coefficient": 0.0,
+                           "loss_coefficient": 0.0, "power_efficiency_curve": [[0.0, 1.0], [1.0, 1.0]],
+                           "capacity_power_curve": FLAT_CAPACITY_POWER_CURVE}}}
+        for j in range(len(cap))
     }
-    name = scn.site.name.replace(" ", "_") or "site"
-    schema: dict[str, Any] = {
+    return chargers, evs
+
+
+def _electrical_service(grid: Any) -> dict[str, Any]:
+    """The site's grid limits as CityLearn 3.0.2's ``electrical_service`` (see :data:`EXPORT_LIMIT_NOTE`)."""
+    return {"mode": "single_phase",
+            "limits": {"total": {"import_kw": grid.import_limit_kw, "export_kw": float(grid.export_limit_kw)}}}
+
+
+def _twin_totals(ts: pd.DataFrame) -> dict[str, float]:
+    """The exported run's grid and PV totals [kWh], for comparing CityLearn's figures with the twin's."""
+    return {k: round(float(ts[k].sum()), 3) for k in
+            ("grid_import_kwh", "grid_export_kwh", "pv_kwh", "pv_curtailed_kwh", "mall_kwh", "ev_kwh")}
+
+
+def _schema(scn: Any, scenario: Path, out_run: Any, res: Any, idx: pd.DatetimeIndex,
+            parts: dict[str, Any], counts: tuple[int, int]) -> dict[str, Any]:
+    """``schema.json``: one central-agent building with battery, PV, chargers and grid limits."""
+    site = scn.site
+    name = site.name.replace(" ", "_") or "site"
+    return {
         "random_seed": scn.config.seed, "root_directory": None, "central_agent": True,
-        "simulation_start_time_step": 0, "simulation_end_time_step": n - 1,
+        "simulation_start_time_step": 0, "simulation_end_time_step": len(idx) - 1,
         "episode_time_steps": None, "rolling_episode_split": False, "random_episode_split": False,
-        "seconds_per_time_step": dt_s, "start_date": str(idx[0].date()),
+        "seconds_per_time_step": scn.config.dt, "start_date": str(idx[0].date()),
         "observations": {o: {"active": True, "shared_in_central_agent": o in _SHARED} for o in _OBSERVATIONS},
         "actions": {"electrical_storage": {"active": True}, "electric_vehicle_storage": {"active": True}},
         "agent": {"type": "citylearn.agents.base.BaselineAgent", "attributes": {}},
         "reward_function": {"type": "citylearn.reward_function.RewardFunction", "attributes": {}},
-        "electric_vehicles_def": evs,
+        "electric_vehicles_def": parts["evs"],
         "buildings": {name: {
             "include": True, "energy_simulation": "building.csv", "weather": "weather.csv",
             "carbon_intensity": "carbon_intensity.csv", "pricing": "pricing.csv",
             "inactive_observations": [], "inactive_actions": [],
             "electrical_storage": {"type": "citylearn.energy_model.Battery", "autosize": False,
-                                   "attributes": storage},
+                                   "attributes": parts["storage"]},
             "pv": {"type": "citylearn.energy_model.PV", "autosize": False,
                    "attributes": {"nominal_power": site.pv.p_dc_kwp}},
-            "chargers": chargers,
+            "chargers": parts["chargers"],
+            "electrical_service": _electrical_service(site.grid),
         }},
         "metadata": {"exported_by": "pvbess-twin", "scenario": str(scenario),
                      "controller": out_run.controller.name,
-                     "citylearn_version": CITYLEARN_VERSION, "sessions_plugged": n_plugged,
-                     "sessions_exported": n_written},
+                     "citylearn_version": CITYLEARN_VERSION, "sessions_plugged": counts[0],
+                     "sessions_exported": counts[1],
+                     "grid_limits_kw": {"import": site.grid.import_limit_kw,
+                                        "export": float(site.grid.export_limit_kw)},
+                     "export_limit_note": EXPORT_LIMIT_NOTE,
+                     "twin_totals_kwh": _twin_totals(res.timeseries)},
     }
-    seed_params = {"electrical_storage": {k: storage[k] for k in
-                                          ("capacity", "nominal_power", "efficiency",
-                                           "capacity_loss_coefficient", "initial_soc")}
-                   | {"power_efficiency_curve": storage.get("power_efficiency_curve")},
-                   "photovoltaic": {"nominal_power": site.pv.p_dc_kwp}}
 
+
+def _write_dataset(out: Path, files: dict[str, Any], tables: list[pd.DataFrame]) -> None:
+    """Write the dataset into a sibling folder, then swap it in as ``out`` (removed on failure)."""
     tmp = temp_sibling(out)
     try:
         (tmp / "chargers").mkdir()
-        (tmp / "schema.json").write_text(json.dumps(schema, indent=2) + "\n")
-        (tmp / "bess_schema_params.json").write_text(json.dumps(seed_params, indent=2) + "\n")
-        building.to_csv(tmp / "building.csv", index=False)
-        weather.to_csv(tmp / "weather.csv", index=False, float_format="%.4f")
-        pricing.to_csv(tmp / "pricing.csv", index=False)
-        carbon.to_csv(tmp / "carbon_intensity.csv", index=False)
+        for fname, content in files.items():
+            if isinstance(content, pd.DataFrame):
+                fmt = "%.4f" if fname == "weather.csv" else None
+                content.to_csv(tmp / fname, index=False, float_format=fmt)
+            else:
+                (tmp / fname).write_text(json.dumps(content, indent=2) + "\n")
         for j, t in enumerate(tables):
             t.to_csv(tmp / "chargers" / f"socket_{j:02d}.csv", index=False)
         write_marker(tmp, "citylearn", complete=True)
@@ -281,6 +316,52 @@ def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
+                     sets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Simulate ``scenario`` and write it as a CityLearn dataset folder ``out`` (atomically).
+
+    Returns a short summary (steps, sessions written, files).
+    """
+    from twin.inputs import SocketSpec
+    from twin.types import VEHICLE_TYPES
+
+    scn, out_run, res = _simulate(scenario, out, controller, sets)
+    ts = res.timeseries
+    site = scn.site
+    dt_s = scn.config.dt
+    n = len(ts)
+    idx = pd.DatetimeIndex(out_run.inputs.index[:n])
+    leads = [round(h * 3600.0 / dt_s) for h in LEADS_H]
+    price = out_run.inputs.price_per_kwh[:n].astype(float)
+
+    sock = SocketSpec.from_config(site.ev)
+    types = [VEHICLE_TYPES[c] for c in sock.type_code]
+    veh = site.ev.vehicles
+    cap = [float(veh[t].e_req_kwh_max) if t in veh else 1.0 for t in types]
+    p_ev = [float(veh[t].p_max_kw) if t in veh else 1.0 for t in types]
+    tables, n_written = charger_tables(res.sessions, len(sock.p_rating_kw), n, dt_s, idx[0], cap)
+    n_plugged = int(res.sessions["plug_in"].notna().sum()) if len(res.sessions) else 0
+
+    storage = _storage_attributes(site.bess, dt_s / 3600.0)
+    chargers, evs = _charger_and_ev_defs(sock, cap, p_ev)
+    schema = _schema(scn, scenario, out_run, res, idx,
+                     {"storage": storage, "chargers": chargers, "evs": evs}, (n_plugged, n_written))
+    seed_params = {"electrical_storage": {k: storage[k] for k in
+                                          ("capacity", "nominal_power", "efficiency",
+                                           "capacity_loss_coefficient", "initial_soc",
+                                           "power_efficiency_curve")},
+                   "photovoltaic": {"nominal_power": site.pv.p_dc_kwp}}
+    _write_dataset(out, {
+        "schema.json": schema, "bess_schema_params.json": seed_params,
+        "building.csv": _building_table(ts, idx, site.pv.p_dc_kwp, dt_s / 3600.0),
+        "weather.csv": _weather_table(site, idx, dt_s, leads),
+        "pricing.csv": pd.DataFrame({"electricity_pricing": price,
+                                     **{f"electricity_pricing_predicted_{i}": _ahead(price, k)
+                                        for i, k in enumerate(leads, start=1)}}),
+        "carbon_intensity.csv": pd.DataFrame({"carbon_intensity": np.full(n, site.grid.co2_kg_per_kwh)}),
+    }, tables)
     return {"steps": n, "sessions_plugged": n_plugged, "sessions_exported": n_written,
             "chargers": len(tables), "dir": str(out)}
 
