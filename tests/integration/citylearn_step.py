@@ -1,9 +1,11 @@
 """Run by a separate venv with CityLearn 3.0.2: load an exported dataset and step it.
 
-Usage: python citylearn_step.py SCHEMA_JSON N_STEPS [STORAGE_ACTION]  -> one JSON line of figures.
+Usage: python citylearn_step.py SCHEMA_JSON N_STEPS [STORAGE_ACTION | @ACTIONS_JSON]
+  -> one JSON line of figures.
 
 Every charger acts at 1.0 (full power, as the twin's ``no_bess``); the battery at
-STORAGE_ACTION (default 0.0: idle; -1.0: full discharge). Energies are CityLearn's own
+STORAGE_ACTION every step (default 0.0: idle; -1.0: full discharge), or at the per-step
+actions listed in the JSON file ACTIONS_JSON. Energies are CityLearn's own
 per-step series over the steps it simulated [kWh].
 """
 
@@ -16,16 +18,21 @@ from citylearn.citylearn import CityLearnEnv
 
 def main() -> None:
     schema, n = sys.argv[1], int(sys.argv[2])
-    storage_action = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    arg = sys.argv[3] if len(sys.argv) > 3 else "0.0"
+    if arg.startswith("@"):
+        with open(arg[1:]) as f:
+            storage_actions = [float(a) for a in json.load(f)]
+    else:
+        storage_actions = [float(arg)] * n
     env = CityLearnEnv(schema, central_agent=True)
     env.reset()
     b = env.buildings[0]
     steps = 0
     connected = 0
     violation_kwh = 0.0
-    for _ in range(n):
+    for i in range(n):
         connected += sum(c.connected_electric_vehicle is not None for c in b.electric_vehicle_chargers)
-        act = [[storage_action if name == "electrical_storage" else 1.0 for name in env.action_names[0]]]
+        act = [[storage_actions[i] if name == "electrical_storage" else 1.0 for name in env.action_names[0]]]
         _obs, _reward, terminated, truncated, _ = env.step(act)
         violation_kwh += float(b._charging_constraint_last_penalty_kwh)
         steps += 1
