@@ -21,8 +21,9 @@ from matplotlib.ticker import MaxNLocator
 
 from twin.atomic import replace_dir, temp_sibling, write_file_atomic
 from twin.config import DEFAULT_CURRENCY
-from twin.report.html import RenderedFigure, render_page
+from twin.report.html import RenderedFigure, data_uri, render_page
 from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
+from twin.trials.ab import ALPHA, Kpi, default_kpis, kpi_of, kpi_verdict, ranking, warnings_note
 
 #: Controller colours in trial figures, in the order the controllers are given.
 PALETTE = ["#1D3557", "#E76F51", "#2A9D8F", "#F4A300", "#7B2CBF", "#6C757D", "#E63946", "#90BE6D"]
@@ -72,6 +73,43 @@ def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
     )
     ax.set_xlabel("difference a − b [% of the larger of the two means]")
     ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def kpi_forest(rows: pd.DataFrame, k: Kpi) -> Figure:
+    """Forest plot of one KPI: each pair's mean a − b in the KPI's shown unit, with the
+    paired-t interval (bar) and the bootstrap interval (band); filled dot: significant after
+    the Holm correction, grey: the t interval covers 0, hollow: neither."""
+    rows = rows.reset_index(drop=True)
+    n = len(rows)
+    fig, ax = new_figure((6.2, 0.5 * n + 1.3))
+    if n == 0:
+        empty_note(ax, "no pair to compare")
+        return fig
+    sc = k.scale
+    y = np.arange(n)[::-1].astype(float)
+
+    def col(c: str) -> np.ndarray:
+        return rows[c].to_numpy(float) * sc
+
+    m, lo, hi, blo, bhi = col("mean_diff"), col("ci_low"), col("ci_high"), col("boot_low"), col("boot_high")
+    ax.hlines(y + 0.2, blo, bhi, color="#8AD3C8", lw=5, label="bootstrap 95 % CI")
+    ax.errorbar(m, y, xerr=[m - lo, hi - m], fmt="none", ecolor=COLORS["mall"], elinewidth=1.6,
+                capsize=3, label="paired t 95 % CI")
+    covers = (lo <= 0) & (hi >= 0)
+    holm_sig = rows["p_holm"].to_numpy(float) < ALPHA if "p_holm" in rows else ~covers
+    ax.scatter(m[holm_sig], y[holm_sig], color=COLORS["accent"], zorder=3, label="Holm p < 0.05")
+    ax.scatter(m[covers], y[covers], color="#999999", zorder=3, label="t CI covers 0")
+    rest = ~holm_sig & ~covers
+    ax.scatter(m[rest], y[rest], facecolor="white", edgecolor=COLORS["accent"], zorder=3,
+               label="t CI excludes 0, Holm p ≥ 0.05")
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{r['a']} − {r['b']}" for r in rows.to_dict("records")], fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
+    unit = f" [{k.display_unit}]" if k.display_unit else ""
+    ax.set_xlabel(f"{k.label}: a − b{unit}", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(loc="best", fontsize=7)
     return fig
 
 
@@ -268,11 +306,13 @@ def write_page(
     tables: list[tuple[str, str]],
     figures: list[tuple[str, str, str, Figure]],
     notes: list[str] | None = None,
+    extra_pngs: Mapping[str, bytes] | None = None,
 ) -> list[Path]:
     """Write ``figures/*.png`` and ``html_name`` into ``out_dir`` atomically.
 
-    ``figures`` holds ``(stem, section, caption, figure)``; the ``figures`` folder is
-    replaced as a whole, the page through a temporary file.
+    ``figures`` holds ``(stem, section, caption, figure)``; ``extra_pngs`` more figures
+    (``stem: PNG bytes``) the tables embed themselves. The ``figures`` folder is replaced as
+    a whole, the page through a temporary file.
     """
     rendered = [
         RenderedFigure(stem, section, fig.get_suptitle() or stem, caption, _png(fig))
@@ -281,16 +321,122 @@ def write_page(
     page = render_page(title, subtitle, tables, rendered, notes)
     fig_dir = out_dir / "figures"
     tmp = temp_sibling(fig_dir)
+    extra = dict(extra_pngs or {})
     try:
         for f in rendered:
             (tmp / f"{f.stem}.png").write_bytes(f.png)
+        for stem, png in extra.items():
+            (tmp / f"{stem}.png").write_bytes(png)
         replace_dir(tmp, fig_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     dest = out_dir / html_name
     write_file_atomic(dest, page)
-    return [fig_dir / f"{f.stem}.png" for f in rendered] + [dest]
+    return [fig_dir / f"{f.stem}.png" for f in rendered] + [fig_dir / f"{s}.png" for s in extra] + [dest]
+
+
+#: Styles of the trial page's KPI cards (on top of the report's): cards in a grid that
+#: wraps, narrow tables whose cells may break, so nothing is wider than the page.
+CARDS_CSS = """
+.grid > section { min-width: 0; max-width: 100%; }
+.grid > section:has(.cards) { flex: 1 1 100%; }
+.grid td { overflow-wrap: anywhere; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 4px 14px 10px; min-width: 0; }
+.card h3 { margin: 8px 0 4px; font-size: 17px; }
+.card h3 small { color: var(--muted); font-weight: normal; font-size: 13px; }
+.card p.verdict { margin: 4px 0 8px; }
+.card ol.rank { margin: 4px 0 8px; padding-left: 22px; }
+.card table { width: 100%; font-size: 13px; margin: 4px 0 8px; }
+.card th, .card td { padding: 3px 6px; overflow-wrap: normal; }
+.card td.pair { overflow-wrap: anywhere; }
+.card img { display: block; width: 100%; height: auto; }
+p.warn, li.warn { background: #fff4ce; border-left: 4px solid #f4a300; padding: 4px 8px; }
+ul.warns { list-style: none; padding: 0; }
+"""
+
+
+def _direction(k: Kpi) -> str:
+    return {True: "lower is better", False: "higher is better"}.get(
+        k.lower_is_better, "no better direction")  # type: ignore[arg-type]
+
+
+def _pair_table(rows: pd.DataFrame, k: Kpi) -> str:
+    """The pairs of one KPI: a − b, both 95 % intervals, Holm-adjusted p, seeds a wins."""
+    esc = html.escape
+    unit = f" [{esc(k.display_unit)}]" if k.display_unit else ""
+    head = (f"<tr><th>a − b</th><th>mean{unit}</th><th>95 % CI (t)</th><th>95 % CI (bootstrap)</th>"
+            '<th>Holm p</th><th title="seeds on which a is better (ties count half)">a wins</th></tr>')
+    body = []
+    for r in rows.to_dict("records"):
+        flag = " ⚠" if r.get("warning") else ""
+        wins = float(r["win_rate_a"]) * int(r["n_seeds"])
+        body.append(
+            f"<tr><td class=\"pair\">{esc(str(r['a']))} − {esc(str(r['b']))}{flag}</td>"
+            f'<td class="num">{esc(k.show(r["mean_diff"], False))}</td>'
+            f'<td class="num">{_interval(k, r["ci_low"], r["ci_high"])}</td>'
+            f'<td class="num">{_interval(k, r["boot_low"], r["boot_high"])}</td>'
+            f'<td class="num">{_pval(float(r.get("p_holm", math.nan)))}</td>'
+            f'<td class="num">{wins:g}/{int(r["n_seeds"])}</td></tr>')
+    return f'<table class="pairs"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _interval(k: Kpi, lo: float, hi: float) -> str:
+    return html.escape(f"[{k.show(lo, False)}, {k.show(hi, False)}]")
+
+
+def _pval(p: float) -> str:
+    return "–" if not math.isfinite(p) else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
+
+
+def kpi_card(k: Kpi, rows: pd.DataFrame, rank: Sequence[tuple[str, float]], sentence: str,
+             png: bytes | None) -> str:
+    """One KPI's card: name, unit and direction; the verdict sentence; the controllers
+    ranked best first with their means; warnings; the pair table; the forest plot."""
+    esc = html.escape
+    unit = f" [{esc(k.display_unit)}]" if k.display_unit else ""
+    parts = [f'<article class="card" id="kpi-{esc(k.key)}">',
+             f"<h3>{esc(k.label)}{unit} <small>{_direction(k)}</small></h3>",
+             f'<p class="verdict">{esc(sentence)}.</p>']
+    if rank:
+        items = "".join(f"<li><b>{esc(c)}</b> {esc(k.show(m))}</li>" for c, m in rank)
+        parts.append(f'<ol class="rank" title="mean over the common seeds, best first">{items}</ol>')
+    warns = sorted({str(w) for w in rows.get("warning", pd.Series(dtype=str)).fillna("") if w})
+    parts += [f'<p class="warn">⚠ {esc(w)}</p>' for w in warns]
+    parts.append(_pair_table(rows, k))
+    if png is not None:
+        parts.append(f'<img src="{data_uri(png)}" alt="forest plot of {esc(k.label)}">')
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def kpi_cards(summary: pd.DataFrame, trials: pd.DataFrame, controllers: Sequence[str],
+              kpis: Sequence[Kpi]) -> tuple[str, dict[str, bytes]]:
+    """The cards of every KPI in the summary (in ``kpis`` order) as HTML, and the PNG of each
+    card's forest plot by figure stem (``ab_forest_KEY``)."""
+    esc = html.escape
+    cards: list[str] = []
+    pngs: dict[str, bytes] = {}
+    keys = list(dict.fromkeys(summary["kpi"].astype(str))) if len(summary) else []
+    order = [k.key for k in kpis if k.key in keys] + [x for x in keys if x not in {k.key for k in kpis}]
+    for key in order:
+        rows = summary[summary["kpi"] == key]
+        k = kpi_of(key, kpis, str(rows["unit"].iloc[0]))
+        rank = ranking(trials, controllers, k)
+        fig = kpi_forest(rows, k)
+        png = _png(fig)
+        pngs[f"ab_forest_{key}"] = png
+        cards.append(kpi_card(k, rows, rank, kpi_verdict(summary, rank, k), png))
+    warns = "".join(f'<li class="warn">⚠ {esc(w)}</li>' for w in warnings_note(summary))
+    head = f'<ul class="warns">{warns}</ul>' if warns else ""
+    m = len(summary)
+    intro = (f"<p>Per KPI: the controllers ranked best first (mean over the common seeds), the "
+             f"best against the runner-up in one sentence, every pair's mean difference a − b "
+             f"with its paired-t and bootstrap 95 % intervals, and p-values Holm-adjusted across "
+             f"all {m} KPI × pair comparisons on this page.</p>")
+    return (f"<style>{CARDS_CSS}</style>{head}{intro}<div class=\"cards\">{''.join(cards)}</div>",
+            pngs)
 
 
 def ab_page(
@@ -303,14 +449,21 @@ def ab_page(
     labels: Mapping[str, str],
     meta: Mapping[str, Any],
 ) -> list[Path]:
-    """Figures and ``ab.html`` of an A/B trial."""
+    """Figures and ``ab.html`` of an A/B trial: one card per KPI (ranking, verdict, pairs,
+    forest plot; labels, units, formats and directions from the KPI catalogue in the trial's
+    currency), then the overview figures."""
+    currency = str(meta.get("currency", DEFAULT_CURRENCY))
+    rows = {k.key: k for k in default_kpis(currency)}
+    kpi_rows = [rows.get(key, Kpi(key, labels.get(key, key), "", None)) for key in kpis]
     with report_style():
+        cards, pngs = kpi_cards(summary, trials, controllers, kpi_rows)
         figs = [
             (
                 "ab_forest",
-                "Paired differences",
+                "Overview",
                 "Mean of a − b per KPI and pair, in percent of the larger of the two means, "
-                "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval covers 0.",
+                "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval "
+                "covers 0 (no multiplicity correction here: see the cards for the Holm p).",
                 forest_plot(summary, labels),
             ),
             (
@@ -325,28 +478,11 @@ def ab_page(
                 "Cost over time",
                 "Cumulative grid cost per controller, and its paired difference to the first one: "
                 "mean over seeds in bold, every seed thin.",
-                cumulative_cost(daily, controllers, str(meta.get("currency", DEFAULT_CURRENCY))),
+                cumulative_cost(daily, controllers, currency),
             ),
         ]
-    cols = [
-        "kpi",
-        "a",
-        "b",
-        "n_seeds",
-        "mean_a",
-        "mean_b",
-        "mean_diff",
-        "ci_low",
-        "ci_high",
-        "boot_low",
-        "boot_high",
-        "p_value",
-        "win_rate_a",
-        "verdict",
-    ]
-    shown = summary[cols] if len(summary) else summary
     info = pd.DataFrame({"item": list(meta), "value": [str(v) for v in meta.values()]})
-    tables = [("Trial", frame_html(info)), ("Paired comparison per KPI", frame_html(shown))]
+    tables = [("Trial", frame_html(info)), ("Results per KPI", cards)]
     return write_page(
         out_dir,
         "ab.html",
@@ -356,18 +492,25 @@ def ab_page(
         figs,
         [
             "Differences are a − b on the same seed (same PV clouds, mall noise and EV "
-            "sessions); no correction for the number of KPIs and pairs compared."
+            "sessions). p (Holm): paired-t p-values adjusted with Holm's step-down method across "
+            "every KPI × pair on the page (family-wise error rate 5 %). ab_summary.csv keeps "
+            "every number at full precision."
         ],
+        extra_pngs=pngs,
     )
 
 
 __all__ = [
+    "CARDS_CSS",
     "PALETTE",
     "ab_page",
     "cumulative_cost",
     "forest_plot",
     "frame_html",
     "heatmap",
+    "kpi_card",
+    "kpi_cards",
+    "kpi_forest",
     "line_sweep",
     "paired_dots",
     "write_page",
