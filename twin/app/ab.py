@@ -138,7 +138,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     trials.to_parquet(buf, index=False)
     write_atomic(out / "trials.parquet", buf.getvalue())
-    write_atomic(out / "ab_summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+    write_atomic(out / "ab_summary.csv", summary.to_csv(index=False))
     done = complete_seeds(trials, ctrls)
     meta: dict[str, Any] = {
         "scenario": scn0.config.name,
@@ -228,7 +228,9 @@ def _markdown(meta: dict[str, Any], summary: Any, kpis: Any) -> str:
         "",
         "Differences are a − b over the same seeds (common random numbers). 95 % CIs: paired t "
         "and percentile bootstrap (10,000 resamples, seeded). 'a wins' = share of seeds where a is "
-        "better (ties count half). No correction for the number of comparisons.",
+        "better (ties count half). p (Holm): the p-values Holm-adjusted across every KPI × pair "
+        "below; '!' marks a small-sample warning (fewer than 10 seeds, or the t and bootstrap "
+        "intervals disagree on 0).",
         "",
         markdown_table(summary, kpis),
         "",
