@@ -155,7 +155,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]], currency: str, n_episodes:
 
 
 def learning_curve_png(curve: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
-                       exported_step: int | None) -> bytes:
+                       exported_step: int | None, name: str = "new policy") -> bytes:
     """PNG: held-out reward per episode over the training steps, baselines as dashed lines."""
     from twin.report.style import new_figure, report_style
     from twin.report.trials import PALETTE
@@ -164,12 +164,12 @@ def learning_curve_png(curve: Sequence[Mapping[str, Any]], rows: Sequence[Mappin
         fig, ax = new_figure((8.0, 4.5))
         fig.suptitle("Held-out reward per episode during training")
         steps = [int(c["step"]) for c in curve]
-        ax.plot(steps, [c["reward_mean"] for c in curve], marker="o", color="#1D3557", label="policy")
+        ax.plot(steps, [c["reward_mean"] for c in curve], marker="o", color="#1D3557", label=name)
         if exported_step is not None and exported_step in steps:
             i = steps.index(exported_step)
             ax.scatter([exported_step], [curve[i]["reward_mean"]], s=140, marker="*", color="#E76F51",
                        zorder=4, label=f"exported (step {exported_step:,})")
-        for j, r in enumerate(x for x in rows if x["controller"] != "new policy"):
+        for j, r in enumerate(x for x in rows if x["controller"] != name):
             ax.axhline(r["reward_mean"], ls="--", lw=1.2, color=PALETTE[(j + 1) % len(PALETTE)],
                        label=f"{r['controller']} ({r['reward_mean']:.2f})")
         ax.set_xlabel("training step")
@@ -178,6 +178,10 @@ def learning_curve_png(curve: Sequence[Mapping[str, Any]], rows: Sequence[Mappin
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _step(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else str(v)
 
 
 def card_markdown(info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], currency: str,
@@ -191,11 +195,12 @@ def card_markdown(info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], cu
         f"- command: `{info.get('command') or '(library call)'}`",
         f"- algorithm: {str(info.get('algo', 'ppo')).upper()}, seed {info.get('seed')}, "
         f"{int(info.get('steps', 0)):,} environment steps on {info.get('n_envs')} env(s); weights "
-        f"of step {info.get('exported_step')} exported (best held-out evaluation)",
+        f"of step {_step(info.get('exported_step'))} exported (best held-out evaluation)",
         f"- behaviour cloning: {imit['controller']}, {imit['samples']:,} samples, {imit['epochs']} epochs"
         if imit else "- behaviour cloning: none (PPO from scratch)",
-        f"- episodes of {info.get('episode_days'):g} days; {len(info.get('train_start_days', []))} "
-        f"training windows; held-out windows start on days {info.get('eval_start_days')}",
+        f"- episodes of {info.get('episode_days'):g} days, starting on any of "
+        f"{len(info.get('train_start_days', []))} training days (no overlap with the held-out "
+        f"windows); held-out windows start on days {info.get('eval_start_days')}",
         f"- wall time {float(info.get('wall_s', 0.0)):,.0f} s",
         "",
         "## Held-out episodes: the policy against the baselines",
@@ -209,7 +214,7 @@ def card_markdown(info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], cu
 
 
 def write_card(folder: Path, info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
-               currency: str, warnings: Sequence[str], notes: Sequence[str]) -> None:
+               currency: str, warnings: Sequence[str], notes: Sequence[str], name: str = "new policy") -> None:
     """Write :data:`CARD_FILES` into ``folder`` (a temporary folder, replaced as a whole)."""
     import pandas as pd
 
@@ -218,10 +223,34 @@ def write_card(folder: Path, info: Mapping[str, Any], rows: Sequence[Mapping[str
          "warnings": list(warnings), "notes": list(notes)}, indent=2) + "\n")
     (folder / "baselines.csv").write_text(pd.DataFrame(list(rows)).to_csv(index=False))
     (folder / "learning_curve.png").write_bytes(
-        learning_curve_png(info.get("eval_curve", []), rows, info.get("exported_step")))
+        learning_curve_png(info.get("eval_curve", []), rows, info.get("exported_step"), name))
     (folder / "card.md").write_text(card_markdown(info, rows, currency, warnings, notes))
 
 
+def card_of_policy(policy: Path, training_json: Path, scenario: Path, out: Path) -> dict[str, Any]:
+    """Re-evaluate a trained ``policy`` (e.g. the shipped one) against the baselines on the
+    held-out windows its ``training.json`` names, and write the card files into ``out`` (a
+    new folder). Returns ``{"rows", "warnings", "notes"}``."""
+    from controllers.rl.encoding import Options
+    from controllers.rl.policy import OnnxPolicy
+    from twin.config import load_scenario
+    from twin.rl import TwinEnv
+
+    info = json.loads(training_json.read_text())
+    scn = load_scenario(scenario)
+    days = [int(d) for d in info["eval_start_days"]]
+    env = TwinEnv(scn, episode_days=float(info["episode_days"]), start_days=days,
+                  options=Options(**info["env"]["options"]))
+    pol = OnnxPolicy(policy)
+    pol.check_spec(env.rl_spec)
+    rows, notes = baseline_rows(env, days, pol.act, name=policy.stem)
+    cur = scn.site.tariff.currency
+    warn = worse_than_reference(rows, cur, name=policy.stem)
+    out.mkdir(parents=True, exist_ok=False)
+    write_card(out, info, rows, cur, [warn] if warn else [], notes, policy.stem)
+    return {"rows": rows, "warnings": [warn] if warn else [], "notes": notes, "currency": cur}
+
+
 __all__ = ["BASELINES", "CARD_FILES", "CARD_KPIS", "REFERENCE", "baseline_rows", "card_markdown",
-           "controller_actor", "learning_curve_png", "run_episodes", "table_markdown", "worse_than_reference",
+           "card_of_policy", "controller_actor", "learning_curve_png", "run_episodes", "table_markdown", "worse_than_reference",
            "write_card"]
