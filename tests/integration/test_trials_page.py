@@ -16,7 +16,7 @@ import pytest
 
 from twin.app.cli import main
 from twin.report.trials import ab_page
-from twin.trials.ab import default_kpis, summarize, trials_frame
+from twin.trials.ab import card_data, default_kpis, summarize, trials_frame
 
 CTRLS = ["six_phase", "optimal", "no_bess"]
 #: Annual-scale KPI means per controller (six_phase, optimal, no_bess), as in the README.
@@ -55,7 +55,8 @@ def write_synthetic_page(out: Path, n_seeds: int = 4, ctrls: list[str] = CTRLS) 
                           for c in ctrls for sd in range(n_seeds) for d in range(7)])
     meta = {"scenario": "annual", "currency": "PEN", "seeds": str(n_seeds),
             "scenario_hash": "ab" * 32, "scenario_file": "/a/rather/long/path" * 10}
-    ab_page(out, s, t, daily, ctrls, [k.key for k in kp], {k.key: k.label for k in kp}, meta)
+    ab_page(out, s, t, daily, ctrls, [k.key for k in kp], {k.key: k.label for k in kp}, meta,
+            cards=card_data(s, t, ctrls, kp))
     return out / "ab.html", s
 
 

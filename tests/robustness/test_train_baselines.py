@@ -38,7 +38,8 @@ def test_an_unusable_previous_policy_is_a_note_not_a_crash(env1: TwinEnv, tmp_pa
         prev.write_bytes(b"" if kind == "empty" else b"\x00not an onnx model")
     rows, notes = baseline_rows(env1, [1], _idle(env1), prev)
     assert "previous policy" not in {r["controller"] for r in rows}
-    assert len(notes) == 1 and notes[0].startswith("the previous policy was not compared") and str(prev) in notes[0]
+    assert len(notes) == 1 and str(prev) in notes[0]
+    assert notes[0].startswith("the previous policy was not compared")
 
 
 def test_a_previous_policy_of_the_same_spec_is_compared(env1: TwinEnv, tmp_path: Path) -> None:
@@ -50,7 +51,8 @@ def test_a_previous_policy_of_the_same_spec_is_compared(env1: TwinEnv, tmp_path:
 
 def test_warning_needs_both_rows_and_is_strict() -> None:
     assert worse_than_reference([{"controller": "new policy", "reward_mean": -1.0}]) == ""
-    tie = [{"controller": "new policy", "reward_mean": -1.0}, {"controller": "six_phase", "reward_mean": -1.0}]
+    tie = [{"controller": "new policy", "reward_mean": -1.0},
+           {"controller": "six_phase", "reward_mean": -1.0}]
     assert worse_than_reference(tie) == ""
     worse = [{"controller": "new policy", "reward_mean": -1.5, "cost_grid_import_soles": math.nan},
              {"controller": "six_phase", "reward_mean": -1.0, "cost_grid_import_soles": 10.0}]

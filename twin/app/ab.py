@@ -154,6 +154,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     write_atomic(out / "ab_summary.md", md)
     if not args.no_figures and len(trials):
         from twin.report.trials import ab_page
+        from twin.trials.ab import card_data
 
         daily = _daily(res.records)
         ab_page(
@@ -165,6 +166,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
             [k.key for k in kpis],
             {k.key: k.label for k in kpis},
             meta,
+            cards=card_data(summary, trials, ctrls, kpis),
         )
     if not args.quiet:
         print(markdown_table(summary, kpis))

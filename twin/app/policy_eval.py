@@ -142,7 +142,9 @@ def table_markdown(rows: Sequence[Mapping[str, Any]], currency: str, n_episodes:
     for k in CARD_KPIS:
         row = cat[k]
         unit = unit_text(row.display_unit, currency)
-        heads.append(f"{row.trials_label}" + (f" [{unit}]" if unit else ""))
+        label = row.trials_label
+        label = label[0].lower() + label[1:] if label[1:2].islower() else label  # "safety clamps", "EV ..."
+        heads.append(label + (f" [{unit}]" if unit else ""))
     lines = ["| " + " | ".join(heads) + " |", "|---|" + "---:|" * (len(heads) - 1)]
     for r in rows:
         cells = [str(r["controller"]), f"{r['reward_mean']:.3f}"]
@@ -213,8 +215,8 @@ def card_markdown(info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], cu
     return "\n".join(lines) + "\n"
 
 
-def write_card(folder: Path, info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
-               currency: str, warnings: Sequence[str], notes: Sequence[str], name: str = "new policy") -> None:
+def write_card(folder: Path, info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], currency: str,
+               warnings: Sequence[str], notes: Sequence[str], name: str = "new policy") -> None:
     """Write :data:`CARD_FILES` into ``folder`` (a temporary folder, replaced as a whole)."""
     import pandas as pd
 
@@ -252,5 +254,5 @@ def card_of_policy(policy: Path, training_json: Path, scenario: Path, out: Path)
 
 
 __all__ = ["BASELINES", "CARD_FILES", "CARD_KPIS", "REFERENCE", "baseline_rows", "card_markdown",
-           "card_of_policy", "controller_actor", "learning_curve_png", "run_episodes", "table_markdown", "worse_than_reference",
-           "write_card"]
+           "card_of_policy", "controller_actor", "learning_curve_png", "run_episodes", "table_markdown",
+           "worse_than_reference", "write_card"]

@@ -23,7 +23,9 @@ from twin.atomic import replace_dir, temp_sibling, write_file_atomic
 from twin.config import DEFAULT_CURRENCY
 from twin.report.html import RenderedFigure, data_uri, render_page
 from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
-from twin.trials.ab import ALPHA, Kpi, default_kpis, kpi_of, kpi_verdict, ranking, warnings_note
+
+#: Significance level the forest plots mark (Holm-adjusted p below it).
+ALPHA = 0.05
 
 #: Controller colours in trial figures, in the order the controllers are given.
 PALETTE = ["#1D3557", "#E76F51", "#2A9D8F", "#F4A300", "#7B2CBF", "#6C757D", "#E63946", "#90BE6D"]
@@ -76,7 +78,7 @@ def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
     return fig
 
 
-def kpi_forest(rows: pd.DataFrame, k: Kpi) -> Figure:
+def kpi_forest(rows: pd.DataFrame, label: str, unit: str, scale: float = 1.0) -> Figure:
     """Forest plot of one KPI: each pair's mean a − b in the KPI's shown unit, with the
     paired-t interval (bar) and the bootstrap interval (band); filled dot: significant after
     the Holm correction, grey: the t interval covers 0, hollow: neither."""
@@ -86,7 +88,7 @@ def kpi_forest(rows: pd.DataFrame, k: Kpi) -> Figure:
     if n == 0:
         empty_note(ax, "no pair to compare")
         return fig
-    sc = k.scale
+    sc = scale
     y = np.arange(n)[::-1].astype(float)
 
     def col(c: str) -> np.ndarray:
@@ -106,8 +108,7 @@ def kpi_forest(rows: pd.DataFrame, k: Kpi) -> Figure:
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{r['a']} − {r['b']}" for r in rows.to_dict("records")], fontsize=8)
     ax.set_ylim(-0.7, n - 0.3)
-    unit = f" [{k.display_unit}]" if k.display_unit else ""
-    ax.set_xlabel(f"{k.label}: a − b{unit}", fontsize=9)
+    ax.set_xlabel(f"{label}: a − b" + (f" [{unit}]" if unit else ""), fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(loc="best", fontsize=7)
     return fig
@@ -357,86 +358,58 @@ ul.warns { list-style: none; padding: 0; }
 """
 
 
-def _direction(k: Kpi) -> str:
-    return {True: "lower is better", False: "higher is better"}.get(
-        k.lower_is_better, "no better direction")  # type: ignore[arg-type]
-
-
-def _pair_table(rows: pd.DataFrame, k: Kpi) -> str:
+def _pair_table(card: Mapping[str, Any]) -> str:
     """The pairs of one KPI: a − b, both 95 % intervals, Holm-adjusted p, seeds a wins."""
     esc = html.escape
-    unit = f" [{esc(k.display_unit)}]" if k.display_unit else ""
+    unit = f" [{esc(card['unit'])}]" if card["unit"] else ""
     head = (f"<tr><th>a − b</th><th>mean{unit}</th><th>95 % CI (t)</th><th>95 % CI (bootstrap)</th>"
             '<th>Holm p</th><th title="seeds on which a is better (ties count half)">a wins</th></tr>')
     body = []
-    for r in rows.to_dict("records"):
-        flag = " ⚠" if r.get("warning") else ""
-        wins = float(r["win_rate_a"]) * int(r["n_seeds"])
-        body.append(
-            f"<tr><td class=\"pair\">{esc(str(r['a']))} − {esc(str(r['b']))}{flag}</td>"
-            f'<td class="num">{esc(k.show(r["mean_diff"], False))}</td>'
-            f'<td class="num">{_interval(k, r["ci_low"], r["ci_high"])}</td>'
-            f'<td class="num">{_interval(k, r["boot_low"], r["boot_high"])}</td>'
-            f'<td class="num">{_pval(float(r.get("p_holm", math.nan)))}</td>'
-            f'<td class="num">{wins:g}/{int(r["n_seeds"])}</td></tr>')
+    for c in card["pairs"]:
+        flag = " ⚠" if c["warning"] else ""
+        body.append(f'<tr><td class="pair">{esc(c["pair"])}{flag}</td>'
+                    + "".join(f'<td class="num">{esc(c[f])}</td>'
+                              for f in ("mean", "t_ci", "boot_ci", "p_holm", "wins"))
+                    + "</tr>")
     return f'<table class="pairs"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _interval(k: Kpi, lo: float, hi: float) -> str:
-    return html.escape(f"[{k.show(lo, False)}, {k.show(hi, False)}]")
-
-
-def _pval(p: float) -> str:
-    return "–" if not math.isfinite(p) else ("< 0.0001" if p < 1e-4 else f"{p:.4f}")
-
-
-def kpi_card(k: Kpi, rows: pd.DataFrame, rank: Sequence[tuple[str, float]], sentence: str,
-             png: bytes | None) -> str:
-    """One KPI's card: name, unit and direction; the verdict sentence; the controllers
-    ranked best first with their means; warnings; the pair table; the forest plot."""
+def kpi_card(card: Mapping[str, Any], png: bytes | None) -> str:
+    """One KPI's card (``twin.trials.ab.card_data``): name, unit and direction; the verdict
+    sentence; the controllers ranked best first; warnings; the pair table; the forest plot."""
     esc = html.escape
-    unit = f" [{esc(k.display_unit)}]" if k.display_unit else ""
-    parts = [f'<article class="card" id="kpi-{esc(k.key)}">',
-             f"<h3>{esc(k.label)}{unit} <small>{_direction(k)}</small></h3>",
-             f'<p class="verdict">{esc(sentence)}.</p>']
-    if rank:
-        items = "".join(f"<li><b>{esc(c)}</b> {esc(k.show(m))}</li>" for c, m in rank)
+    unit = f" [{esc(card['unit'])}]" if card["unit"] else ""
+    parts = [f'<article class="card" id="kpi-{esc(card["key"])}">',
+             f"<h3>{esc(card['label'])}{unit} <small>{esc(card['direction'])}</small></h3>",
+             f'<p class="verdict">{esc(card["verdict"])}.</p>']
+    if card["ranking"]:
+        items = "".join(f"<li><b>{esc(c)}</b> {esc(m)}</li>" for c, m in card["ranking"])
         parts.append(f'<ol class="rank" title="mean over the common seeds, best first">{items}</ol>')
-    warns = sorted({str(w) for w in rows.get("warning", pd.Series(dtype=str)).fillna("") if w})
-    parts += [f'<p class="warn">⚠ {esc(w)}</p>' for w in warns]
-    parts.append(_pair_table(rows, k))
+    parts += [f'<p class="warn">⚠ {esc(w)}</p>' for w in card["warnings"]]
+    parts.append(_pair_table(card))
     if png is not None:
-        parts.append(f'<img src="{data_uri(png)}" alt="forest plot of {esc(k.label)}">')
+        parts.append(f'<img src="{data_uri(png)}" alt="forest plot of {esc(card["label"])}">')
     parts.append("</article>")
     return "".join(parts)
 
 
-def kpi_cards(summary: pd.DataFrame, trials: pd.DataFrame, controllers: Sequence[str],
-              kpis: Sequence[Kpi]) -> tuple[str, dict[str, bytes]]:
-    """The cards of every KPI in the summary (in ``kpis`` order) as HTML, and the PNG of each
-    card's forest plot by figure stem (``ab_forest_KEY``)."""
+def kpi_cards(cards: Mapping[str, Any]) -> tuple[str, dict[str, bytes]]:
+    """The KPI cards (``twin.trials.ab.card_data``) as HTML, and the PNG of each card's forest
+    plot by figure stem (``ab_forest_KEY``)."""
     esc = html.escape
-    cards: list[str] = []
+    out: list[str] = []
     pngs: dict[str, bytes] = {}
-    keys = list(dict.fromkeys(summary["kpi"].astype(str))) if len(summary) else []
-    order = [k.key for k in kpis if k.key in keys] + [x for x in keys if x not in {k.key for k in kpis}]
-    for key in order:
-        rows = summary[summary["kpi"] == key]
-        k = kpi_of(key, kpis, str(rows["unit"].iloc[0]))
-        rank = ranking(trials, controllers, k)
-        fig = kpi_forest(rows, k)
-        png = _png(fig)
-        pngs[f"ab_forest_{key}"] = png
-        cards.append(kpi_card(k, rows, rank, kpi_verdict(summary, rank, k), png))
-    warns = "".join(f'<li class="warn">⚠ {esc(w)}</li>' for w in warnings_note(summary))
+    for card in cards["cards"]:
+        png = _png(kpi_forest(card["rows"], card["label"], card["unit"], card["scale"]))
+        pngs[f"ab_forest_{card['key']}"] = png
+        out.append(kpi_card(card, png))
+    warns = "".join(f'<li class="warn">⚠ {esc(w)}</li>' for w in cards["warnings"])
     head = f'<ul class="warns">{warns}</ul>' if warns else ""
-    m = len(summary)
     intro = (f"<p>Per KPI: the controllers ranked best first (mean over the common seeds), the "
              f"best against the runner-up in one sentence, every pair's mean difference a − b "
              f"with its paired-t and bootstrap 95 % intervals, and p-values Holm-adjusted across "
-             f"all {m} KPI × pair comparisons on this page.</p>")
-    return (f"<style>{CARDS_CSS}</style>{head}{intro}<div class=\"cards\">{''.join(cards)}</div>",
-            pngs)
+             f"all {cards['n_comparisons']} KPI × pair comparisons on this page.</p>")
+    return f"<style>{CARDS_CSS}</style>{head}{intro}<div class=\"cards\">{''.join(out)}</div>", pngs
 
 
 def ab_page(
@@ -448,15 +421,15 @@ def ab_page(
     kpis: Sequence[str],
     labels: Mapping[str, str],
     meta: Mapping[str, Any],
+    cards: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """Figures and ``ab.html`` of an A/B trial: one card per KPI (ranking, verdict, pairs,
-    forest plot; labels, units, formats and directions from the KPI catalogue in the trial's
-    currency), then the overview figures."""
+    """Figures and ``ab.html`` of an A/B trial: one card per KPI (``cards``, from
+    ``twin.trials.ab.card_data``: ranking, verdict, pairs in the KPI catalogue's units and
+    formats, forest plot), then the overview figures."""
     currency = str(meta.get("currency", DEFAULT_CURRENCY))
-    rows = {k.key: k for k in default_kpis(currency)}
-    kpi_rows = [rows.get(key, Kpi(key, labels.get(key, key), "", None)) for key in kpis]
     with report_style():
-        cards, pngs = kpi_cards(summary, trials, controllers, kpi_rows)
+        html_cards, pngs = kpi_cards(cards) if cards is not None else (
+            "<p>(no KPI cards: pass twin.trials.ab.card_data)</p>", {})
         figs = [
             (
                 "ab_forest",
@@ -482,7 +455,7 @@ def ab_page(
             ),
         ]
     info = pd.DataFrame({"item": list(meta), "value": [str(v) for v in meta.values()]})
-    tables = [("Trial", frame_html(info)), ("Results per KPI", cards)]
+    tables = [("Trial", frame_html(info)), ("Results per KPI", html_cards)]
     return write_page(
         out_dir,
         "ab.html",

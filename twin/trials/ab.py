@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -287,6 +287,54 @@ def warnings_note(summary: pd.DataFrame, min_seeds: int = MIN_SEEDS) -> list[str
     return out
 
 
+def _direction(k: Kpi) -> str:
+    if k.lower_is_better is None:
+        return "no better direction"
+    return "lower is better" if k.lower_is_better else "higher is better"
+
+
+def _pair_cells(r: Mapping[Any, Any], k: Kpi) -> dict[str, str]:
+    """One pair of one KPI as shown on the page (values in the KPI's shown unit)."""
+    p_holm = float(r.get("p_holm", math.nan))
+    return {
+        "pair": f"{r['a']} − {r['b']}",
+        "mean": k.show(r["mean_diff"], False),
+        "t_ci": f"[{k.show(r['ci_low'], False)}, {k.show(r['ci_high'], False)}]",
+        "boot_ci": f"[{k.show(r['boot_low'], False)}, {k.show(r['boot_high'], False)}]",
+        "p_holm": "–" if not math.isfinite(p_holm) else ("< 0.0001" if p_holm < 1e-4 else f"{p_holm:.4f}"),
+        "wins": f"{float(r['win_rate_a']) * int(r['n_seeds']):g}/{int(r['n_seeds'])}",
+        "warning": str(r.get("warning", "") or ""),
+    }
+
+
+def card_data(summary: pd.DataFrame, trials: pd.DataFrame, controllers: Sequence[str],
+              kpis: Sequence[Kpi] = DEFAULT_KPIS) -> dict[str, Any]:
+    """What the trial page shows per KPI, as plain data (the page only lays it out).
+
+    Returns ``{"cards": [...], "warnings": [...], "n_comparisons": m}``; each card holds
+    ``key, label, unit`` (shown unit), ``scale`` (stored → shown unit), ``direction``,
+    ``verdict`` (:func:`kpi_verdict`), ``ranking`` (``(controller, formatted mean)`` best
+    first), ``warnings``, ``pairs`` (formatted cells) and ``rows`` (the summary rows, for
+    the forest plot). KPIs in ``kpis`` order, then any other KPI of the summary.
+    """
+    keys = list(dict.fromkeys(summary["kpi"].astype(str))) if len(summary) else []
+    known = [k.key for k in kpis]
+    cards = []
+    for key in [x for x in known if x in keys] + [x for x in keys if x not in known]:
+        rows = summary[summary["kpi"] == key].reset_index(drop=True)
+        k = kpi_of(key, kpis, str(rows["unit"].iloc[0]))
+        rank = ranking(trials, controllers, k)
+        recs = rows.to_dict("records")
+        cards.append({
+            "key": key, "label": k.label, "unit": k.display_unit, "scale": k.scale,
+            "direction": _direction(k), "verdict": kpi_verdict(summary, rank, k),
+            "ranking": [(c, k.show(m)) for c, m in rank],
+            "warnings": sorted({str(r.get("warning") or "") for r in recs} - {""}),
+            "pairs": [_pair_cells(r, k) for r in recs], "rows": rows,
+        })
+    return {"cards": cards, "warnings": warnings_note(summary), "n_comparisons": len(summary)}
+
+
 def optimal_gaps(summary: pd.DataFrame) -> pd.DataFrame:
     """Rows of the pairs against ``optimal``, with the gap also in percent of the optimum."""
     g = summary[summary["b"] == "optimal"].copy()
@@ -300,6 +348,7 @@ __all__ = [
     "EXTRA_COLUMNS",
     "SUMMARY_COLUMNS",
     "Kpi",
+    "card_data",
     "complete_seeds",
     "default_kpis",
     "fmt_num",
