@@ -249,6 +249,37 @@ class _Best:
         self.wall_s += time.perf_counter() - te
 
 
+def _imitate(model: Any, env: Any, controller: str, days: list[int], epochs: int,
+             seed: int) -> dict[str, Any]:
+    """Behaviour-clone ``controller`` on the training windows; what was done, for training.json."""
+    tb = time.perf_counter()
+    x, y = imitation_data(env, controller, days, float(env.episode_days))
+    loss = behaviour_clone(model, x, y, epochs, seed)
+    return {"controller": controller, "samples": len(x), "epochs": epochs, "mse": loss,
+            "wall_s": time.perf_counter() - tb}
+
+
+def _windows(scn: Any, episode_days: float) -> tuple[float, list[int], list[int]]:
+    """(episode length [days] cut to the scenario, training start days, held-out start days)."""
+    n_days = scn.config.duration / 86400.0
+    ep_days = min(episode_days, n_days)
+    if ep_days * 86400.0 < scn.config.dt:
+        from twin.errors import UserError
+
+        raise UserError(f"--episode-days {episode_days:g}: shorter than one step of {scn.path} "
+                        f"({scn.config.dt:g} s)")
+    train_days, eval_days = split_days(n_days, ep_days)
+    return ep_days, train_days, eval_days
+
+
+def _timing(m: dict[str, Any], wall: float, eval_wall: float, steps: int) -> dict[str, Any]:
+    """Wall times, training speed and versions for ``training.json``."""
+    return {"wall_s": wall, "eval_wall_s": eval_wall,
+            "train_steps_per_s": steps / (wall - eval_wall) if wall > eval_wall else None,
+            "versions": {"python": platform.python_version(),
+                         "stable_baselines3": m["sb3"].__version__, "torch": m["torch"].__version__}}
+
+
 def _card(tmp: Path, info: dict[str, Any], eval_env: Any, eval_days: list[int], policy: Any,
           previous: Path, currency: str) -> list[str]:
     """Evaluate the baselines on the held-out windows, write the card files; the warnings."""
@@ -270,11 +301,9 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
     """Train PPO on ``scenario`` and write ``policy.onnx``, ``training.json`` and the card
     (``twin.app.policy_eval``: baselines table, learning curve, ``card.md``) into ``out``.
 
-    With ``imitate``, the actor is first fitted to that controller's actions on the
-    training windows (behaviour cloning), then PPO fine-tunes it (smaller learning rate,
-    clip range and exploration noise). The exported weights are those with the best
-    held-out evaluation (step 0 included when imitating). The returned info holds
-    ``baselines`` (rows, best reward first) and ``warnings`` (the policy worse than six_phase).
+    With ``imitate``, the actor first clones that controller (behaviour cloning), then PPO
+    fine-tunes it with a smaller step. The exported weights are those with the best held-out
+    evaluation; the returned info also holds ``baselines`` and ``warnings``.
     """
     m = _train_modules()
     from controllers.rl.encoding import Options
@@ -288,14 +317,7 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
     m["torch"].set_num_threads(1)
     scn = load_scenario(scenario)
     hold_output(out, "policy")  # before training: never lose the work at the end
-    n_days = scn.config.duration / 86400.0
-    ep_days = min(episode_days, n_days)
-    if ep_days * 86400.0 < scn.config.dt:
-        from twin.errors import UserError
-
-        raise UserError(f"--episode-days {episode_days:g}: shorter than one step of {scenario} "
-                        f"({scn.config.dt:g} s)")
-    train_days, eval_days = split_days(n_days, ep_days)
+    ep_days, train_days, eval_days = _windows(scn, episode_days)
     opts = Options(forecast_h=forecast_h)
     inputs = build_inputs(scn)  # once, shared: episodes are windows cut from it
 
@@ -307,19 +329,14 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
         return f
 
     venv = m["DummyVecEnv"]([make(i) for i in range(n_envs)])
-    venv.seed(seed)
+    venv.seed(seed)  # seeded copies of the training environment
     eval_env = TwinEnv(scn, episode_days=ep_days, start_days=eval_days, options=opts, inputs=inputs)
     spec = eval_env.rl_spec
     model, ppo = _new_model(m, venv, steps=steps, seed=seed, n_envs=n_envs, imitate=bool(imitate),
                             n_act=spec.n_act)
-    bc: dict[str, Any] | None = None
-    if imitate:
-        tb = time.perf_counter()
-        bc_env = TwinEnv(scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs)
-        x, y = imitation_data(bc_env, imitate, train_days, ep_days)
-        loss = behaviour_clone(model, x, y, imitate_epochs, seed)
-        bc = {"controller": imitate, "samples": len(x), "epochs": imitate_epochs, "mse": loss,
-              "wall_s": time.perf_counter() - tb}
+    bc = None if not imitate else _imitate(model, TwinEnv(
+        scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs),
+        imitate, train_days, imitate_epochs, seed)
     tmp = temp_sibling(out)
     model.set_logger(m["configure"](str(tmp), ["csv"]))
     best = _Best(model, eval_env, eval_days)
@@ -344,10 +361,7 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
             "env": eval_env.describe(), "spec_hash": spec.hash,
             "imitation": bc, "eval_curve": best.curve, "exported_step": best.step,
             "final_eval_onnx": evaluate(onnx_pol.act, eval_env, eval_days),
-            "wall_s": wall, "eval_wall_s": best.wall_s,
-            "train_steps_per_s": model.num_timesteps / (wall - best.wall_s) if wall > best.wall_s else None,
-            "versions": {"python": platform.python_version(),
-                         "stable_baselines3": m["sb3"].__version__, "torch": m["torch"].__version__},
+            **_timing(m, wall, best.wall_s, int(model.num_timesteps)),
         }
         _card(tmp, info, eval_env, eval_days, onnx_pol.act, out / "policy.onnx", scn.site.tariff.currency)
         (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
