@@ -11,7 +11,11 @@ controllers ``a`` and ``b`` on one KPI is a comparison of *paired* values
   seeded generator (the same call gives the same interval);
 * :func:`win_rate` — share of seeds on which ``a`` is better than ``b`` (ties count half);
 * :func:`verdict` — a sentence that says "no detectable difference" when the interval
-  covers 0.
+  covers 0;
+* :func:`holm` — Holm's step-down adjustment of many p-values (the KPIs × pairs of a
+  trial), controlling the family-wise error rate;
+* :func:`small_n_warning` — a warning when the intervals cannot be trusted: fewer than
+  :data:`MIN_SEEDS` seeds, or the t and bootstrap intervals disagree on whether 0 is in.
 
 A zero-variance difference (every ``d_i`` equal, e.g. an A/A trial where every ``d_i`` is
 exactly 0) gives the degenerate interval ``[d, d]`` and p = 1 when d = 0, p = 0 otherwise
@@ -30,6 +34,9 @@ from scipy import stats as sps
 
 #: Resamples of the bootstrap.
 N_BOOT = 10_000
+#: Fewer seeds than this get a small-sample warning (the t interval leans on normality and
+#: the percentile bootstrap runs narrow at small n).
+MIN_SEEDS = 10
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class PairedStats:
     boot_low, boot_high : percentile-bootstrap interval of ``mean_diff`` [KPI unit].
     win_rate_a : share of seeds where ``a`` is better (ties count half) [0-1].
     verdict : one sentence.
+    warning : :func:`small_n_warning` of the comparison ("" when none).
     """
 
     n_seeds: int
@@ -59,6 +67,7 @@ class PairedStats:
     boot_high: float
     win_rate_a: float
     verdict: str
+    warning: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict."""
@@ -152,6 +161,65 @@ def verdict(
     return f"{a_name} {'better' if a_better else 'worse'} than {b_name} ({pct} CI excludes 0)"
 
 
+def holm(p_values: Any) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error rate over all of them).
+
+    Sort the m finite p-values ascending, ``p_(1) <= ... <= p_(m)``; the adjusted value of
+    the i-th is ``max_{j<=i} min(1, (m - j + 1) p_(j))``, returned in the input order. A
+    NaN stays NaN and does not count in m. Rejecting where the adjusted value is below
+    alpha is Holm's procedure at level alpha.
+
+    Parameters
+    ----------
+    p_values : 1-D p-values [0-1].
+
+    Returns
+    -------
+    The adjusted p-values [0-1], same shape and order.
+    """
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f"holm needs a 1-D array of p-values, got shape {p.shape}")
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return out
+    if ((p[ok] < 0.0) | (p[ok] > 1.0)).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    m = ok.size
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def intervals_disagree(ci_low: float, ci_high: float, boot_low: float, boot_high: float) -> bool:
+    """True when one interval covers 0 and the other does not."""
+    t_covers = ci_low <= 0.0 <= ci_high
+    b_covers = boot_low <= 0.0 <= boot_high
+    return t_covers != b_covers
+
+
+def small_n_warning(
+    n_seeds: int, ci_low: float, ci_high: float, boot_low: float, boot_high: float,
+    min_seeds: int = MIN_SEEDS,
+) -> str:
+    """A warning on the intervals of one comparison ("" when there is none).
+
+    Warns when ``n_seeds < min_seeds`` (the t interval assumes normal differences, the
+    percentile bootstrap is too narrow at small n) and when the paired-t and bootstrap
+    intervals disagree on whether the difference could be 0.
+    """
+    parts = []
+    if n_seeds < min_seeds:
+        parts.append(f"only {n_seeds} seeds (< {min_seeds}): the intervals are rough")
+    if intervals_disagree(ci_low, ci_high, boot_low, boot_high):
+        which = "t interval covers 0, the bootstrap does not" if ci_low <= 0.0 <= ci_high else \
+            "bootstrap covers 0, the t interval does not"
+        parts.append(f"the {which}: run more seeds before concluding")
+    return "; ".join(parts)
+
+
 def compare(
     a: Any,
     b: Any,
@@ -180,7 +248,9 @@ def compare(
         bhi,
         wr,
         verdict(a_name, b_name, lo, hi, lower_is_better, level),
+        small_n_warning(int(av.size), lo, hi, blo, bhi),
     )
 
 
-__all__ = ["N_BOOT", "PairedStats", "bootstrap_ci", "compare", "paired_t_ci", "verdict", "win_rate"]
+__all__ = ["MIN_SEEDS", "N_BOOT", "PairedStats", "bootstrap_ci", "compare", "holm", "intervals_disagree",
+           "paired_t_ci", "small_n_warning", "verdict", "win_rate"]

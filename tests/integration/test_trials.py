@@ -83,12 +83,13 @@ def test_aa_trial_every_difference_is_exactly_zero(
     md = (out / "ab_summary.md").read_text()
     assert "no detectable difference" in md
     html = (out / "ab.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    n_kpi = summ["kpi"].nunique()
+    assert html.count("data:image/png;base64,") == 3 + n_kpi  # overview figures + one forest per KPI
     assert {p.name for p in (out / "figures").iterdir()} == {
         "ab_forest.png",
         "ab_paired_dots.png",
         "ab_cumulative_cost.png",
-    }
+    } | {f"ab_forest_{k}.png" for k in summ["kpi"].unique()}
 
 
 class _Waster:

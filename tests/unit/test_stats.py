@@ -86,3 +86,31 @@ def test_bad_samples() -> None:
         paired_t_ci([1.0], [2.0])
     with pytest.raises(ValueError):
         paired_t_ci([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_holm_against_a_hand_computed_example() -> None:
+    from twin.stats import holm
+
+    # sorted: 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max
+    # 0.02, 0.03, 0.06, 0.06; back in the input order:
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == pytest.approx([0.02])  # one test: no correction
+
+
+def test_small_n_warning_at_n_4_and_on_interval_disagreement() -> None:
+    from twin.stats import MIN_SEEDS, small_n_warning
+
+    assert MIN_SEEDS == 10
+    a = np.array([10.0, 12.0, 11.0, 13.0])
+    st = compare(a + 5.0 + np.array([0.1, -0.2, 0.3, 0.0]), a)
+    assert "only 4 seeds (< 10)" in st.warning
+    assert "disagree" not in st.warning and "covers 0" not in st.warning
+    # 12 seeds, every difference negative, one outlier: the t interval covers 0, the bootstrap
+    # (means of negative numbers) cannot
+    d = np.array([-1.0] * 11 + [-1000.0])
+    st = compare(d, np.zeros(12))
+    assert st.ci_low < 0.0 < st.ci_high and st.boot_high < 0.0
+    assert st.warning == "the t interval covers 0, the bootstrap does not: run more seeds before concluding"
+    assert small_n_warning(20, -1.0, 1.0, -2.0, 2.0) == ""
+    assert "bootstrap covers 0, the t interval does not" in small_n_warning(20, 0.5, 1.0, -0.1, 1.0)

@@ -138,7 +138,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     trials.to_parquet(buf, index=False)
     write_atomic(out / "trials.parquet", buf.getvalue())
-    write_atomic(out / "ab_summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+    write_atomic(out / "ab_summary.csv", summary.to_csv(index=False))
     done = complete_seeds(trials, ctrls)
     meta: dict[str, Any] = {
         "scenario": scn0.config.name,
@@ -154,6 +154,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     write_atomic(out / "ab_summary.md", md)
     if not args.no_figures and len(trials):
         from twin.report.trials import ab_page
+        from twin.trials.ab import card_data
 
         daily = _daily(res.records)
         ab_page(
@@ -165,6 +166,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
             [k.key for k in kpis],
             {k.key: k.label for k in kpis},
             meta,
+            cards=card_data(summary, trials, ctrls, kpis),
         )
     if not args.quiet:
         print(markdown_table(summary, kpis))
@@ -228,7 +230,9 @@ def _markdown(meta: dict[str, Any], summary: Any, kpis: Any) -> str:
         "",
         "Differences are a − b over the same seeds (common random numbers). 95 % CIs: paired t "
         "and percentile bootstrap (10,000 resamples, seeded). 'a wins' = share of seeds where a is "
-        "better (ties count half). No correction for the number of comparisons.",
+        "better (ties count half). p (Holm): the p-values Holm-adjusted across every KPI × pair "
+        "below; '!' marks a small-sample warning (fewer than 10 seeds, or the t and bootstrap "
+        "intervals disagree on 0).",
         "",
         markdown_table(summary, kpis),
         "",

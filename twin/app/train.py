@@ -10,7 +10,11 @@ overlaps). Writes into DIR (atomically):
   the file the ``rl`` controller loads. No SB3 ``.zip`` is written: its loader unpickles.
 * ``training.json`` — command, config, seed, versions, evaluation curve, wall time,
   steps per second;
-* ``progress.csv`` — SB3's training log (losses, episode rewards) per update.
+* ``progress.csv`` — SB3's training log (losses, episode rewards) per update;
+* ``baselines.json`` / ``baselines.csv``, ``learning_curve.png``, ``card.md`` — the policy
+  against ``no_bess``, ``six_phase`` and the folder's previous policy on the same held-out
+  episodes (:mod:`twin.app.policy_eval`); a ``twin: warning:`` line on stderr (and in the
+  card) when it is worse than ``six_phase``.
 """
 
 from __future__ import annotations
@@ -91,22 +95,9 @@ def _mlp_weights(model: Any) -> tuple[list[np.ndarray], list[np.ndarray], str]:
 
 def evaluate(policy_act: Any, env: Any, days: list[int]) -> dict[str, Any]:
     """Mean episode reward and terms of a deterministic policy on the windows ``days``."""
-    totals = []
-    terms: dict[str, float] = {}
-    for d in days:
-        obs, _ = env.reset(options={"start_day": d})
-        done = False
-        tot = 0.0
-        while not done:
-            obs, r, term, trunc, info = env.step(policy_act(obs))
-            tot += r
-            for k, v in info.items():
-                if k.startswith("r_"):
-                    terms[k] = terms.get(k, 0.0) + float(v)
-            done = term or trunc
-        totals.append(tot)
-    n = max(len(days), 1)
-    return {"reward_mean": float(np.mean(totals)), **{k: v / n for k, v in terms.items()}}
+    from twin.app.policy_eval import run_episodes
+
+    return run_episodes(env, days, lambda: policy_act)
 
 
 def imitation_data(env: Any, controller: str, days: list[int],
@@ -163,17 +154,8 @@ def behaviour_clone(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, seed:
     return loss_v
 
 
-def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int = 1,
-          episode_days: float = 7.0, eval_every: int = 0, forecast_h: int = 4,
-          imitate: str | None = None, imitate_epochs: int = 30,
-          progress: bool = False, command: str = "") -> dict[str, Any]:
-    """Train PPO on ``scenario`` and write ``policy.onnx`` + ``training.json`` into ``out``.
-
-    With ``imitate``, the actor is first fitted to that controller's actions on the
-    training windows (behaviour cloning), then PPO fine-tunes it (smaller learning rate,
-    clip range and exploration noise). The exported weights are those with the best
-    held-out evaluation (step 0 included when imitating).
-    """
+def _train_modules() -> dict[str, Any]:
+    """The training extra's modules (``UserError`` naming the missing one)."""
     try:
         import gymnasium  # noqa: F401
         import onnx  # noqa: F401
@@ -188,77 +170,31 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
 
         raise UserError(f"'twin train' needs the training extra ({exc.name} is missing): "
                         "pip install 'pvbess-twin[train]'") from None
+    return {"sb3": stable_baselines3, "torch": torch, "PPO": PPO, "BaseCallback": BaseCallback,
+            "configure": configure, "DummyVecEnv": DummyVecEnv}
 
-    from controllers.rl.encoding import Options
-    from controllers.rl.onnx_io import mlp_to_onnx, save_model
-    from controllers.rl.policy import OnnxPolicy
-    from twin.atomic import hold_output, replace_dir, temp_sibling, write_marker
-    from twin.components.inputs import build_inputs
-    from twin.config import load_scenario
-    from twin.rl import TwinEnv
 
-    torch.set_num_threads(1)
-    scn = load_scenario(scenario)
-    hold_output(out, "policy")  # before training: never lose the work at the end
-    n_days = scn.config.duration / 86400.0
-    ep_days = min(episode_days, n_days)
-    if ep_days * 86400.0 < scn.config.dt:
-        from twin.errors import UserError
-
-        raise UserError(f"--episode-days {episode_days:g}: shorter than one step of {scenario} "
-                        f"({scn.config.dt:g} s)")
-    train_days, eval_days = split_days(n_days, ep_days)
-    opts = Options(forecast_h=forecast_h)
-    inputs = build_inputs(scn)  # once, shared: episodes are windows cut from it
-
-    def make(i: int):  # type: ignore[no-untyped-def]
-        def f() -> TwinEnv:
-            e = TwinEnv(scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs)
-            e.reset(seed=seed + i)
-            return e
-        return f
-
-    venv = DummyVecEnv([make(i) for i in range(n_envs)])
-    venv.seed(seed)
-    eval_env = TwinEnv(scn, episode_days=ep_days, start_days=eval_days, options=opts, inputs=inputs)
-    spec = eval_env.rl_spec
+def _new_model(m: dict[str, Any], venv: Any, *, steps: int, seed: int, n_envs: int, imitate: bool,
+               n_act: int) -> tuple[Any, dict[str, Any]]:
+    """PPO with the battery idle and sockets at full allowance before any learning; its settings."""
+    torch = m["torch"]
     n_steps = max(64, min(2048, steps // max(1, n_envs)))
     lr, clip, log_std = (1e-4, 0.1, -2.0) if imitate else (3e-4, 0.2, -1.0)
-    model = PPO("MlpPolicy", venv, seed=seed, n_steps=n_steps, batch_size=min(256, n_steps * n_envs),
-                learning_rate=lr, clip_range=clip, gamma=0.99, ent_coef=0.0, device="cpu", verbose=0,
-                policy_kwargs={"net_arch": [64, 64], "log_std_init": log_std})
-    # prior: battery idle (0.5), sockets at full allowance (1.0) before any learning
+    model = m["PPO"]("MlpPolicy", venv, seed=seed, n_steps=n_steps, batch_size=min(256, n_steps * n_envs),
+                     learning_rate=lr, clip_range=clip, gamma=0.99, ent_coef=0.0, device="cpu", verbose=0,
+                     policy_kwargs={"net_arch": [64, 64], "log_std_init": log_std})
     head: Any = model.policy.action_net
     with torch.no_grad():
         head.weight.mul_(0.01)
-        head.bias.copy_(torch.tensor([0.5] + [1.0] * (spec.n_act - 1)))
-    bc: dict[str, Any] | None = None
-    if imitate:
-        tb = time.perf_counter()
-        bc_env = TwinEnv(scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs)
-        x, y = imitation_data(bc_env, imitate, train_days, ep_days)
-        loss = behaviour_clone(model, x, y, imitate_epochs, seed)
-        bc = {"controller": imitate, "samples": len(x), "epochs": imitate_epochs, "mse": loss,
-              "wall_s": time.perf_counter() - tb}
-    tmp = temp_sibling(out)
-    model.set_logger(configure(str(tmp), ["csv"]))
-    curve: list[dict[str, Any]] = []
-    eval_wall = [0.0]
-    best: dict[str, Any] = {"reward": -np.inf, "step": None, "weights": None}
+        head.bias.copy_(torch.tensor([0.5] + [1.0] * (n_act - 1)))
+    return model, {"n_steps": n_steps, "batch_size": model.batch_size, "learning_rate": lr,
+                   "clip_range": clip, "gamma": 0.99, "net_arch": [64, 64], "log_std_init": log_std}
 
-    def snapshot(step: int) -> None:
-        te = time.perf_counter()
-        res = evaluate(act_torch, eval_env, eval_days)
-        curve.append({"step": step, **res})
-        if res["reward_mean"] > best["reward"]:
-            best.update(reward=res["reward_mean"], step=step, weights=_mlp_weights(model))
-        eval_wall[0] += time.perf_counter() - te
 
-    def act_torch(obs: np.ndarray) -> np.ndarray:
-        a, _ = model.predict(obs, deterministic=True)
-        return np.asarray(a)
+def _callback(base: Any, steps: int, eval_every: int, progress: bool, snapshot: Any) -> Any:
+    """SB3 callback: a progress bar on a terminal and an evaluation every ``eval_every`` steps."""
 
-    class Cb(BaseCallback):
+    class Cb(base):
         def __init__(self) -> None:
             super().__init__()
             self.next_eval = eval_every if eval_every > 0 else None
@@ -286,35 +222,148 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
             if self.bar is not None:
                 self.bar.stop()
 
+    return Cb()
+
+
+class _Best:
+    """The held-out evaluation curve and the best weights seen so far."""
+
+    def __init__(self, model: Any, env: Any, days: list[int]) -> None:
+        self.model, self.env, self.days = model, env, days
+        self.curve: list[dict[str, Any]] = []
+        self.reward = -np.inf
+        self.step: int | None = None
+        self.weights: Any = None
+        self.wall_s = 0.0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        a, _ = self.model.predict(obs, deterministic=True)
+        return np.asarray(a)
+
+    def __call__(self, step: int) -> None:
+        te = time.perf_counter()
+        res = evaluate(self.act, self.env, self.days)
+        self.curve.append({"step": step, **res})
+        if res["reward_mean"] > self.reward:
+            self.reward, self.step, self.weights = res["reward_mean"], step, _mlp_weights(self.model)
+        self.wall_s += time.perf_counter() - te
+
+
+def _imitate(model: Any, env: Any, controller: str, days: list[int], epochs: int,
+             seed: int) -> dict[str, Any]:
+    """Behaviour-clone ``controller`` on the training windows; what was done, for training.json."""
+    tb = time.perf_counter()
+    x, y = imitation_data(env, controller, days, float(env.episode_days))
+    loss = behaviour_clone(model, x, y, epochs, seed)
+    return {"controller": controller, "samples": len(x), "epochs": epochs, "mse": loss,
+            "wall_s": time.perf_counter() - tb}
+
+
+def _windows(scn: Any, episode_days: float) -> tuple[float, list[int], list[int]]:
+    """(episode length [days] cut to the scenario, training start days, held-out start days)."""
+    n_days = scn.config.duration / 86400.0
+    ep_days = min(episode_days, n_days)
+    if ep_days * 86400.0 < scn.config.dt:
+        from twin.errors import UserError
+
+        raise UserError(f"--episode-days {episode_days:g}: shorter than one step of {scn.path} "
+                        f"({scn.config.dt:g} s)")
+    train_days, eval_days = split_days(n_days, ep_days)
+    return ep_days, train_days, eval_days
+
+
+def _timing(m: dict[str, Any], wall: float, eval_wall: float, steps: int) -> dict[str, Any]:
+    """Wall times, training speed and versions for ``training.json``."""
+    return {"wall_s": wall, "eval_wall_s": eval_wall,
+            "train_steps_per_s": steps / (wall - eval_wall) if wall > eval_wall else None,
+            "versions": {"python": platform.python_version(),
+                         "stable_baselines3": m["sb3"].__version__, "torch": m["torch"].__version__}}
+
+
+def _card(tmp: Path, info: dict[str, Any], eval_env: Any, eval_days: list[int], policy: Any,
+          previous: Path, currency: str) -> list[str]:
+    """Evaluate the baselines on the held-out windows, write the card files; the warnings."""
+    from twin.app.policy_eval import baseline_rows, worse_than_reference, write_card
+
+    rows, notes = baseline_rows(eval_env, eval_days, policy, previous if previous.is_file() else None)
+    warn = worse_than_reference(rows, currency)
+    warnings = [warn] if warn else []
+    info["baselines"] = rows
+    info["warnings"] = warnings
+    write_card(tmp, info, rows, currency, warnings, notes)
+    return warnings
+
+
+def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int = 1,
+          episode_days: float = 7.0, eval_every: int = 0, forecast_h: int = 4,
+          imitate: str | None = None, imitate_epochs: int = 30,
+          progress: bool = False, command: str = "") -> dict[str, Any]:
+    """Train PPO on ``scenario`` and write ``policy.onnx``, ``training.json`` and the card
+    (``twin.app.policy_eval``: baselines table, learning curve, ``card.md``) into ``out``.
+
+    With ``imitate``, the actor first clones that controller (behaviour cloning), then PPO
+    fine-tunes it with a smaller step. The exported weights are those with the best held-out
+    evaluation; the returned info also holds ``baselines`` and ``warnings``.
+    """
+    m = _train_modules()
+    from controllers.rl.encoding import Options
+    from controllers.rl.onnx_io import mlp_to_onnx, save_model
+    from controllers.rl.policy import OnnxPolicy
+    from twin.atomic import hold_output, replace_dir, temp_sibling, write_marker
+    from twin.components.inputs import build_inputs
+    from twin.config import load_scenario
+    from twin.rl import TwinEnv
+
+    m["torch"].set_num_threads(1)
+    scn = load_scenario(scenario)
+    hold_output(out, "policy")  # before training: never lose the work at the end
+    ep_days, train_days, eval_days = _windows(scn, episode_days)
+    opts = Options(forecast_h=forecast_h)
+    inputs = build_inputs(scn)  # once, shared: episodes are windows cut from it
+
+    def make(i: int):  # type: ignore[no-untyped-def]
+        def f() -> TwinEnv:
+            e = TwinEnv(scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs)
+            e.reset(seed=seed + i)
+            return e
+        return f
+
+    venv = m["DummyVecEnv"]([make(i) for i in range(n_envs)])
+    venv.seed(seed)  # seeded copies of the training environment
+    eval_env = TwinEnv(scn, episode_days=ep_days, start_days=eval_days, options=opts, inputs=inputs)
+    spec = eval_env.rl_spec
+    model, ppo = _new_model(m, venv, steps=steps, seed=seed, n_envs=n_envs, imitate=bool(imitate),
+                            n_act=spec.n_act)
+    bc = None if not imitate else _imitate(model, TwinEnv(
+        scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs),
+        imitate, train_days, imitate_epochs, seed)
+    tmp = temp_sibling(out)
+    model.set_logger(m["configure"](str(tmp), ["csv"]))
+    best = _Best(model, eval_env, eval_days)
     t0 = time.perf_counter()
     try:
         if imitate:
-            snapshot(0)
-        model.learn(total_timesteps=steps, callback=Cb())
-        if not curve or curve[-1]["step"] != int(model.num_timesteps):
-            snapshot(int(model.num_timesteps))
+            best(0)
+        model.learn(total_timesteps=steps, callback=_callback(m["BaseCallback"], steps, eval_every,
+                                                              progress, best))
+        if not best.curve or best.curve[-1]["step"] != int(model.num_timesteps):
+            best(int(model.num_timesteps))
         wall = time.perf_counter() - t0
-        w, b, act = best["weights"]
+        w, b, act = best.weights
         meta = {"pvbess.training_command": command, "pvbess.algo": "ppo", "pvbess.seed": str(seed),
-                "pvbess.steps": str(int(model.num_timesteps)), "pvbess.exported_step": str(best["step"])}
+                "pvbess.steps": str(int(model.num_timesteps)), "pvbess.exported_step": str(best.step)}
         path = save_model(mlp_to_onnx(w, b, spec, act, meta), tmp / "policy.onnx")
         onnx_pol = OnnxPolicy(path)
-        final = evaluate(onnx_pol.act, eval_env, eval_days)
         info: dict[str, Any] = {
             "command": command, "algo": "ppo", "seed": seed, "steps": int(model.num_timesteps),
             "n_envs": n_envs, "episode_days": ep_days, "train_start_days": train_days,
-            "eval_start_days": eval_days, "eval_every": eval_every,
-            "ppo": {"n_steps": n_steps, "batch_size": model.batch_size, "learning_rate": lr,
-                    "clip_range": clip, "gamma": 0.99, "net_arch": [64, 64], "activation": act,
-                    "log_std_init": log_std},
+            "eval_start_days": eval_days, "eval_every": eval_every, "ppo": {**ppo, "activation": act},
             "env": eval_env.describe(), "spec_hash": spec.hash,
-            "imitation": bc, "eval_curve": curve, "exported_step": best["step"],
-            "final_eval_onnx": final,
-            "wall_s": wall, "eval_wall_s": eval_wall[0],
-            "train_steps_per_s": model.num_timesteps / (wall - eval_wall[0]) if wall > eval_wall[0] else None,
-            "versions": {"python": platform.python_version(),
-                         "stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__},
+            "imitation": bc, "eval_curve": best.curve, "exported_step": best.step,
+            "final_eval_onnx": evaluate(onnx_pol.act, eval_env, eval_days),
+            **_timing(m, wall, best.wall_s, int(model.num_timesteps)),
         }
+        _card(tmp, info, eval_env, eval_days, onnx_pol.act, out / "policy.onnx", scn.site.tariff.currency)
         (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         write_marker(tmp, "policy", complete=True)
         replace_dir(tmp, out)
@@ -346,11 +395,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                  episode_days=args.episode_days, eval_every=args.eval_every, forecast_h=args.forecast_h,
                  imitate=args.imitate, imitate_epochs=args.imitate_epochs,
                  progress=sys.stderr.isatty() and not args.quiet, command=cmd)
+    for w in info["warnings"]:
+        print(f"twin: warning: {w}", file=sys.stderr)
     if not args.quiet:
+        from twin.app.policy_eval import table_markdown
+        from twin.config import load_scenario
+
         f = info["final_eval_onnx"]
         print(f"{args.out}/policy.onnx (weights of step {info['exported_step']}): {info['steps']} steps "
               f"in {info['wall_s']:.1f} s ({info['train_steps_per_s']:.0f} training steps/s); held-out "
               f"reward per episode {f['reward_mean']:.3f}; spec {info['spec_hash']}")
+        cur = load_scenario(Path(args.scenario)).site.tariff.currency
+        print(table_markdown(info["baselines"], cur, len(info["eval_start_days"])))
+        print(f"card: {args.out}/card.md, learning curve: {args.out}/learning_curve.png")
     return EXIT_OK
 
 

@@ -21,8 +21,11 @@ from matplotlib.ticker import MaxNLocator
 
 from twin.atomic import replace_dir, temp_sibling, write_file_atomic
 from twin.config import DEFAULT_CURRENCY
-from twin.report.html import RenderedFigure, render_page
+from twin.report.html import RenderedFigure, data_uri, render_page
 from twin.report.style import COLORS, TALL, WIDE, empty_note, new_figure, report_style
+
+#: Significance level the forest plots mark (Holm-adjusted p below it).
+ALPHA = 0.05
 
 #: Controller colours in trial figures, in the order the controllers are given.
 PALETTE = ["#1D3557", "#E76F51", "#2A9D8F", "#F4A300", "#7B2CBF", "#6C757D", "#E63946", "#90BE6D"]
@@ -72,6 +75,42 @@ def forest_plot(summary: pd.DataFrame, labels: Mapping[str, str]) -> Figure:
     )
     ax.set_xlabel("difference a − b [% of the larger of the two means]")
     ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def kpi_forest(rows: pd.DataFrame, label: str, unit: str, scale: float = 1.0) -> Figure:
+    """Forest plot of one KPI: each pair's mean a − b in the KPI's shown unit, with the
+    paired-t interval (bar) and the bootstrap interval (band); filled dot: significant after
+    the Holm correction, grey: the t interval covers 0, hollow: neither."""
+    rows = rows.reset_index(drop=True)
+    n = len(rows)
+    fig, ax = new_figure((6.2, 0.5 * n + 1.3))
+    if n == 0:
+        empty_note(ax, "no pair to compare")
+        return fig
+    sc = scale
+    y = np.arange(n)[::-1].astype(float)
+
+    def col(c: str) -> np.ndarray:
+        return rows[c].to_numpy(float) * sc
+
+    m, lo, hi, blo, bhi = col("mean_diff"), col("ci_low"), col("ci_high"), col("boot_low"), col("boot_high")
+    ax.hlines(y + 0.2, blo, bhi, color="#8AD3C8", lw=5, label="bootstrap 95 % CI")
+    ax.errorbar(m, y, xerr=[m - lo, hi - m], fmt="none", ecolor=COLORS["mall"], elinewidth=1.6,
+                capsize=3, label="paired t 95 % CI")
+    covers = (lo <= 0) & (hi >= 0)
+    holm_sig = rows["p_holm"].to_numpy(float) < ALPHA if "p_holm" in rows else ~covers
+    ax.scatter(m[holm_sig], y[holm_sig], color=COLORS["accent"], zorder=3, label="Holm p < 0.05")
+    ax.scatter(m[covers], y[covers], color="#999999", zorder=3, label="t CI covers 0")
+    rest = ~holm_sig & ~covers
+    ax.scatter(m[rest], y[rest], facecolor="white", edgecolor=COLORS["accent"], zorder=3,
+               label="t CI excludes 0, Holm p ≥ 0.05")
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{r['a']} − {r['b']}" for r in rows.to_dict("records")], fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlabel(f"{label}: a − b" + (f" [{unit}]" if unit else ""), fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(loc="best", fontsize=7)
     return fig
 
 
@@ -268,11 +307,13 @@ def write_page(
     tables: list[tuple[str, str]],
     figures: list[tuple[str, str, str, Figure]],
     notes: list[str] | None = None,
+    extra_pngs: Mapping[str, bytes] | None = None,
 ) -> list[Path]:
     """Write ``figures/*.png`` and ``html_name`` into ``out_dir`` atomically.
 
-    ``figures`` holds ``(stem, section, caption, figure)``; the ``figures`` folder is
-    replaced as a whole, the page through a temporary file.
+    ``figures`` holds ``(stem, section, caption, figure)``; ``extra_pngs`` more figures
+    (``stem: PNG bytes``) the tables embed themselves. The ``figures`` folder is replaced as
+    a whole, the page through a temporary file.
     """
     rendered = [
         RenderedFigure(stem, section, fig.get_suptitle() or stem, caption, _png(fig))
@@ -281,16 +322,94 @@ def write_page(
     page = render_page(title, subtitle, tables, rendered, notes)
     fig_dir = out_dir / "figures"
     tmp = temp_sibling(fig_dir)
+    extra = dict(extra_pngs or {})
     try:
         for f in rendered:
             (tmp / f"{f.stem}.png").write_bytes(f.png)
+        for stem, png in extra.items():
+            (tmp / f"{stem}.png").write_bytes(png)
         replace_dir(tmp, fig_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     dest = out_dir / html_name
     write_file_atomic(dest, page)
-    return [fig_dir / f"{f.stem}.png" for f in rendered] + [dest]
+    return [fig_dir / f"{f.stem}.png" for f in rendered] + [fig_dir / f"{s}.png" for s in extra] + [dest]
+
+
+#: Styles of the trial page's KPI cards (on top of the report's): cards in a grid that
+#: wraps, narrow tables whose cells may break, so nothing is wider than the page.
+CARDS_CSS = """
+.grid > section { min-width: 0; max-width: 100%; }
+.grid > section:has(.cards) { flex: 1 1 100%; }
+.grid td { overflow-wrap: anywhere; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 4px 14px 10px; min-width: 0; }
+.card h3 { margin: 8px 0 4px; font-size: 17px; }
+.card h3 small { color: var(--muted); font-weight: normal; font-size: 13px; }
+.card p.verdict { margin: 4px 0 8px; }
+.card ol.rank { margin: 4px 0 8px; padding-left: 22px; }
+.card table { width: 100%; font-size: 13px; margin: 4px 0 8px; }
+.card th, .card td { padding: 3px 6px; overflow-wrap: normal; }
+.card td.pair { overflow-wrap: anywhere; }
+.card img { display: block; width: 100%; height: auto; }
+p.warn, li.warn { background: #fff4ce; border-left: 4px solid #f4a300; padding: 4px 8px; }
+ul.warns { list-style: none; padding: 0; }
+"""
+
+
+def _pair_table(card: Mapping[str, Any]) -> str:
+    """The pairs of one KPI: a − b, both 95 % intervals, Holm-adjusted p, seeds a wins."""
+    esc = html.escape
+    unit = f" [{esc(card['unit'])}]" if card["unit"] else ""
+    head = (f"<tr><th>a − b</th><th>mean{unit}</th><th>95 % CI (t)</th><th>95 % CI (bootstrap)</th>"
+            '<th>Holm p</th><th title="seeds on which a is better (ties count half)">a wins</th></tr>')
+    body = []
+    for c in card["pairs"]:
+        flag = " ⚠" if c["warning"] else ""
+        body.append(f'<tr><td class="pair">{esc(c["pair"])}{flag}</td>'
+                    + "".join(f'<td class="num">{esc(c[f])}</td>'
+                              for f in ("mean", "t_ci", "boot_ci", "p_holm", "wins"))
+                    + "</tr>")
+    return f'<table class="pairs"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def kpi_card(card: Mapping[str, Any], png: bytes | None) -> str:
+    """One KPI's card (``twin.trials.ab.card_data``): name, unit and direction; the verdict
+    sentence; the controllers ranked best first; warnings; the pair table; the forest plot."""
+    esc = html.escape
+    unit = f" [{esc(card['unit'])}]" if card["unit"] else ""
+    parts = [f'<article class="card" id="kpi-{esc(card["key"])}">',
+             f"<h3>{esc(card['label'])}{unit} <small>{esc(card['direction'])}</small></h3>",
+             f'<p class="verdict">{esc(card["verdict"])}.</p>']
+    if card["ranking"]:
+        items = "".join(f"<li><b>{esc(c)}</b> {esc(m)}</li>" for c, m in card["ranking"])
+        parts.append(f'<ol class="rank" title="mean over the common seeds, best first">{items}</ol>')
+    parts += [f'<p class="warn">⚠ {esc(w)}</p>' for w in card["warnings"]]
+    parts.append(_pair_table(card))
+    if png is not None:
+        parts.append(f'<img src="{data_uri(png)}" alt="forest plot of {esc(card["label"])}">')
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def kpi_cards(cards: Mapping[str, Any]) -> tuple[str, dict[str, bytes]]:
+    """The KPI cards (``twin.trials.ab.card_data``) as HTML, and the PNG of each card's forest
+    plot by figure stem (``ab_forest_KEY``)."""
+    esc = html.escape
+    out: list[str] = []
+    pngs: dict[str, bytes] = {}
+    for card in cards["cards"]:
+        png = _png(kpi_forest(card["rows"], card["label"], card["unit"], card["scale"]))
+        pngs[f"ab_forest_{card['key']}"] = png
+        out.append(kpi_card(card, png))
+    warns = "".join(f'<li class="warn">⚠ {esc(w)}</li>' for w in cards["warnings"])
+    head = f'<ul class="warns">{warns}</ul>' if warns else ""
+    intro = (f"<p>Per KPI: the controllers ranked best first (mean over the common seeds), the "
+             f"best against the runner-up in one sentence, every pair's mean difference a − b "
+             f"with its paired-t and bootstrap 95 % intervals, and p-values Holm-adjusted across "
+             f"all {cards['n_comparisons']} KPI × pair comparisons on this page.</p>")
+    return f"<style>{CARDS_CSS}</style>{head}{intro}<div class=\"cards\">{''.join(out)}</div>", pngs
 
 
 def ab_page(
@@ -302,15 +421,22 @@ def ab_page(
     kpis: Sequence[str],
     labels: Mapping[str, str],
     meta: Mapping[str, Any],
+    cards: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """Figures and ``ab.html`` of an A/B trial."""
+    """Figures and ``ab.html`` of an A/B trial: one card per KPI (``cards``, from
+    ``twin.trials.ab.card_data``: ranking, verdict, pairs in the KPI catalogue's units and
+    formats, forest plot), then the overview figures."""
+    currency = str(meta.get("currency", DEFAULT_CURRENCY))
     with report_style():
+        html_cards, pngs = kpi_cards(cards) if cards is not None else (
+            "<p>(no KPI cards: pass twin.trials.ab.card_data)</p>", {})
         figs = [
             (
                 "ab_forest",
-                "Paired differences",
+                "Overview",
                 "Mean of a − b per KPI and pair, in percent of the larger of the two means, "
-                "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval covers 0.",
+                "with the paired-t (bar) and bootstrap (band) 95 % intervals; grey: the interval "
+                "covers 0 (no multiplicity correction here: see the cards for the Holm p).",
                 forest_plot(summary, labels),
             ),
             (
@@ -325,28 +451,11 @@ def ab_page(
                 "Cost over time",
                 "Cumulative grid cost per controller, and its paired difference to the first one: "
                 "mean over seeds in bold, every seed thin.",
-                cumulative_cost(daily, controllers, str(meta.get("currency", DEFAULT_CURRENCY))),
+                cumulative_cost(daily, controllers, currency),
             ),
         ]
-    cols = [
-        "kpi",
-        "a",
-        "b",
-        "n_seeds",
-        "mean_a",
-        "mean_b",
-        "mean_diff",
-        "ci_low",
-        "ci_high",
-        "boot_low",
-        "boot_high",
-        "p_value",
-        "win_rate_a",
-        "verdict",
-    ]
-    shown = summary[cols] if len(summary) else summary
     info = pd.DataFrame({"item": list(meta), "value": [str(v) for v in meta.values()]})
-    tables = [("Trial", frame_html(info)), ("Paired comparison per KPI", frame_html(shown))]
+    tables = [("Trial", frame_html(info)), ("Results per KPI", html_cards)]
     return write_page(
         out_dir,
         "ab.html",
@@ -356,18 +465,25 @@ def ab_page(
         figs,
         [
             "Differences are a − b on the same seed (same PV clouds, mall noise and EV "
-            "sessions); no correction for the number of KPIs and pairs compared."
+            "sessions). p (Holm): paired-t p-values adjusted with Holm's step-down method across "
+            "every KPI × pair on the page (family-wise error rate 5 %). ab_summary.csv keeps "
+            "every number at full precision."
         ],
+        extra_pngs=pngs,
     )
 
 
 __all__ = [
+    "CARDS_CSS",
     "PALETTE",
     "ab_page",
     "cumulative_cost",
     "forest_plot",
     "frame_html",
     "heatmap",
+    "kpi_card",
+    "kpi_cards",
+    "kpi_forest",
     "line_sweep",
     "paired_dots",
     "write_page",
