@@ -470,3 +470,50 @@ def test_live_bad_metrics_addr_is_a_user_error(tmp_path: Path) -> None:
     err = r.stderr.decode()
     assert r.returncode == 2 and "cannot listen" in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ clean shutdown
+def _keepalive_scrape(port: int) -> socket.socket:
+    """An HTTP/1.1 keep-alive connection that has had one /metrics answer and stays open
+    (as Prometheus keeps its scrape connection)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    assert buf.startswith(b"HTTP/1.1 200"), buf[:200]
+    return s
+
+
+def _assert_clean_stderr(twin: LiveTwin) -> None:
+    """stderr holds only the JSON log lines: no asyncio warning, no traceback."""
+    text = twin.stderr.read_text()
+    for bad in ("Task was destroyed", "Traceback", "Exception ignored", "RuntimeWarning"):
+        assert bad not in text, text[-3000:]
+    for ln in text.splitlines():
+        if ln.strip():
+            json.loads(ln)  # every line is a log record
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "end"])
+def test_live_shuts_down_cleanly_with_open_scrape_connections(tmp_path: Path, how: str) -> None:
+    """``twin live`` stopped by SIGINT / SIGTERM or at the scenario's end, while scrapers
+    hold keep-alive connections open: exit code as documented and nothing on stderr but
+    the JSON log lines (no asyncio "Task was destroyed but it is pending!")."""
+    speed = 1e5 if how == "end" else 600.0
+    twin = start_live(tmp_path, speed, name=f"clean-{how}")
+    conns: list[socket.socket] = []
+    try:
+        conns = [_keepalive_scrape(twin.port) for _ in range(3)]
+        if how != "end":
+            wait_for("a settled step", lambda: "twin_sim_steps_total 1" in twin.metrics_text()
+                     or "twin_sim_steps_total 2" in twin.metrics_text())
+            twin.proc.send_signal(getattr(signal, how))
+        rc = twin.proc.wait(timeout=WAIT_S)
+    finally:
+        for c in conns:
+            c.close()
+        stop_process(twin.proc)
+    assert rc == {"SIGINT": 130, "SIGTERM": 0, "end": 0}[how], twin.stderr.read_text()[-2000:]
+    _assert_clean_stderr(twin)
+    assert (twin.out / "summary.json").is_file()
