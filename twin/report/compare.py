@@ -93,8 +93,8 @@ def _color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-#: Most panels of the KPI bar chart (a 3 × 3 grid).
-MAX_KPI_PANELS = 9
+#: Most panels of the KPI bar chart (a 4 × 3 grid).
+MAX_KPI_PANELS = 12
 
 
 def _digits(fmt: str) -> int:
@@ -129,6 +129,9 @@ def kpi_panels(runs: Sequence[RunData]) -> tuple[list[Kpi], list[Kpi]]:
     same: list[Kpi] = []
     for k in cands:
         vals = [r.summary.get(k.key) for r in runs]
+        if k.requires is not None and not all(
+                isinstance(r.summary.get(k.requires), int | float) for r in runs):
+            continue
         if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
                    for v in vals):
             continue
@@ -144,9 +147,10 @@ def _wrap(label: str, width: int = 16) -> str:
 def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
     """Small multiples: one bar per run, named, for each KPI that differs between the runs."""
     differ, same = kpi_panels(runs)
-    ncols = 3 if len(differ) > 2 else max(len(differ), 1)
+    ncols = 4 if len(differ) > 9 else 3 if len(differ) > 2 else max(len(differ), 1)
     nrows = max(math.ceil(len(differ) / ncols), 1)
-    fig, axes = new_figure((11.0, 1.0 + 3.2 * nrows), nrows=nrows, ncols=ncols, squeeze=False)
+    fig, axes = new_figure((3.7 * ncols, 1.2 + 3.2 * nrows), nrows=nrows, ncols=ncols,
+                           squeeze=False)
     cur = runs[0].summary.get("currency")
     x = np.arange(len(runs))
     names = [_wrap(r.label) for r in runs]
@@ -159,8 +163,7 @@ def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
         vals = np.array([shown_value(k, v) for v in raw])
         bars = ax.bar(x, vals, 0.7, color=[_color(i) for i in range(len(runs))])
         ax.bar_label(bars, labels=[value_text(k, v, cur) for v in raw], fontsize=8, padding=2)
-        arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(
-            k.better or "", "")
+        arrow = {"higher": " (↑ better)", "lower": " (↓ better)"}.get(k.better or "", "")
         ax.set_title(f"{k.table_label.strip()}{arrow}", fontsize=9)
         unit = unit_text(k.display_unit, cur)
         ax.set_ylabel(f"[{unit}]" if unit else "[count]")
@@ -170,9 +173,9 @@ def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
         ax.set_ylim(min(0.0, lo * 1.2), hi * 1.2 if hi > 0 else 1.0)
         ax.grid(axis="x", visible=False)
     if same:
-        fig.text(0.5, 0.0, _wrap("Equal in every run: " + ", ".join(
-            k.table_label.strip() for k in same), 150), ha="center", va="top", fontsize=8,
-            color="#555555")
+        fig.supxlabel(_wrap("Equal in every run: " + ", ".join(
+            k.table_label.strip()[:1].upper() + k.table_label.strip()[1:] for k in same),
+            40 * ncols), fontsize=8, color="#555555")
     _title(fig, "Headline KPIs that differ between the runs", runs)
     return fig
 

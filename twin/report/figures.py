@@ -760,6 +760,28 @@ class SessionStory:
         """Satisfied sessions / arrivals (0 without sessions)."""
         return self.counts["sessions_satisfied"] / self.total if self.total else 0.0
 
+    def mismatches(self, summary: dict[str, Any]) -> list[str]:
+        """Where ``summary`` (the KPI table's source) tells another story than the sessions
+        table: ``"key: summary X, sessions table Y"`` per differing count or energy; also
+        when the summary's outcome counts do not sum to its ``sessions_total``."""
+        want: dict[str, float] = {"sessions_total": self.total, **self.counts,
+                                  "ev_energy_requested_kwh": self.e_requested_kwh,
+                                  "ev_energy_delivered_kwh": self.e_delivered_kwh}
+        out = []
+        for key, v in want.items():
+            got = summary.get(key)
+            if not isinstance(got, int | float) or isinstance(got, bool):
+                out.append(f"{key}: missing from summary.json, sessions table {v:,.6g}")
+            elif abs(float(got) - v) > 1e-6 * max(abs(v), 1.0):
+                out.append(f"{key}: summary.json {got:,.6g}, sessions table {v:,.6g}")
+        parts = [summary.get(o.key) for o in SESSION_OUTCOMES]
+        tot = summary.get("sessions_total")
+        if all(isinstance(x, int) for x in parts) and isinstance(tot, int) \
+                and sum(parts) != tot:  # type: ignore[arg-type]
+            out.append(f"summary.json: the outcome counts sum to {sum(parts)} "  # type: ignore[arg-type]
+                       f"but sessions_total is {tot}")
+        return out
+
 
 def session_story(run: RunData) -> SessionStory:
     """The outcome counts and energies of ``run``'s sessions table (:class:`SessionStory`)."""
@@ -776,14 +798,14 @@ def _outcome_bars(ax: Axes, story: SessionStory) -> None:
     n = np.array([story.counts[o.key] for o in SESSION_OUTCOMES], dtype=float)
     ax.barh(y, n, color=[OUTCOME_COLORS[o.name] for o in SESSION_OUTCOMES], height=0.65)
     for yi, ni in zip(y, n, strict=True):
-        ax.text(ni, yi, f" {ni:,.0f} ({ni / max(story.total, 1) * 100:.1f} %)", va="center",
-                fontsize=9)
+        ax.text(float(ni), float(yi), f" {ni:,.0f} ({ni / max(story.total, 1) * 100:.1f} %)",
+                va="center", fontsize=9)
     ax.set_yticks(y)
     ax.set_yticklabels([o.label.split(":")[0] for o in SESSION_OUTCOMES])
     ax.invert_yaxis()
     ax.set_xlim(0, max(float(n.max(initial=0)), 1.0) * 1.35)
     ax.set_xlabel("Sessions")
-    thousands(ax)
+    thousands(ax, "x")
     ax.grid(axis="y", visible=False)
     ax.set_title(f"{story.satisfied_share * 100:.1f} % of {story.total:,} arrivals satisfied",
                  fontsize=10, fontweight="normal")
