@@ -187,6 +187,7 @@ class TwinMetrics:
         self.phase = self._m("twin_controller_phase")
         self.phase_code = self._m("twin_controller_phase_code")
         self.decide = self._m("twin_controller_decide_seconds")
+        self.decide_run = self._m("twin_controller_decide_run_seconds")  # export only
         self.clamps = self._m("twin_safety_clamps")
         self.reverse_flow_cuts = self._m("twin_plant_reverse_flow_cuts")
         # EV sessions and sockets
