@@ -257,23 +257,34 @@ CATALOGUE: tuple[Kpi, ...] = (
          short="  energy above the import limit", better="lower", requires="import_limit_kw"),
     _count("reverse_flow_cuts", "Reverse-flow cuts", _G, better="lower",
            metric="twin_plant_reverse_flow_cuts"),
-    # EV sessions
-    _count("sessions_total", "Sessions (arrivals)", _S, _TR, short="EV sessions",
+    # EV sessions: the outcomes (SESSION_OUTCOMES) split the arrivals, one row each
+    _count("sessions_total", "Sessions (arrivals)", _S, _TR, short="EV sessions (arrivals)",
            metric="twin_ev_sessions_arrived"),
-    _count("sessions_served", "Served (plugged in)", _S, better="higher",
-           metric="twin_ev_sessions_served"),
-    Kpi("sessions_satisfied", "Satisfied (full energy)", "sessions", _S, _TRT, "", fmt=",.0f",
-        short="  satisfied (full energy)", name="sessions satisfied", better="higher"),
-    _pct("sessions_satisfied_share", "Satisfied share", _S, better="higher"),
+    Kpi("sessions_satisfied", "Satisfied (got a socket and the full request)", "sessions", _S,
+        _TRT, "", fmt=",.0f", short="  satisfied (full request)", name="sessions satisfied",
+        better="higher", metric="twin_ev_sessions_satisfied"),
+    _count("sessions_short", "Short (got a socket, left with less than requested)", _S, _TR,
+           short="  short (left with less)", better="lower", metric="twin_ev_sessions_short"),
+    _count("sessions_unfinished", "Unfinished at the end of the run (plugged in or waiting)",
+           _S, _TR, short="  unfinished at the end", better="lower"),
+    _count("sessions_refused_closing", "Refused (too close to closing)", _S, _TR,
+           short="  refused (too close to closing)", better="lower",
+           metric="twin_ev_sessions_refused_closing"),
+    _count("sessions_turned_away", "Turned away (no free socket)", _S, _TR,
+           short="  turned away (no free socket)", better="lower",
+           metric="twin_ev_sessions_turned_away"),
+    _pct("sessions_satisfied_share", "Satisfied share (satisfied / arrivals)", _S, _TR,
+         short="Satisfied share of arrivals", better="higher"),
     Kpi("sessions_satisfied_frac", "Sessions satisfied (share of arrivals)", "fraction", _S,
         better="higher", source="trials"),
-    _count("sessions_turned_away", "Turned away (no socket)", _S, _TR, short="  turned away",
-           better="lower", metric="twin_ev_sessions_turned_away"),
-    _count("sessions_refused_closing", "Refused (too close to closing)", _S, _TR,
-           short="  refused (too close to closing)", better="lower"),
-    _count("sessions_unfinished", "Unfinished at the end", _S, better="lower"),
-    _mwh("ev_energy_requested_kwh", "EV energy requested", _S),
-    _mwh("ev_energy_delivered_kwh", "EV energy delivered", _S, better="higher"),
+    _count("sessions_served", "Got a socket (satisfied + short + still plugged in)", _S,
+           better="higher", metric="twin_ev_sessions_served"),
+    _mwh("ev_energy_requested_kwh", "EV energy requested (all arrivals)", _S, _TR,
+         short="EV energy requested (all arrivals)"),
+    _mwh("ev_energy_requested_socket_kwh", "EV energy requested by sessions that got a socket",
+         _S),
+    _mwh("ev_energy_delivered_kwh", "EV energy delivered to the sessions", _S, _TR,
+         short="EV energy delivered to the sessions", better="higher"),
     Kpi("wait_mean_min", "Mean wait for a socket", "min", _S, _R, fmt=".2f", better="lower"),
     Kpi("wait_p95_min", "95th-percentile wait", "min", _S, _R, fmt=".2f", better="lower"),
     # controller and safety
@@ -292,6 +303,82 @@ CATALOGUE: tuple[Kpi, ...] = (
     Kpi("decide_p99_us", "Controller decision time, 99th percentile", "µs", _C, volatile=True,
         better="lower", metric="twin_controller_decide_seconds"),
 )
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """One outcome of an EV session; every arrival has exactly one.
+
+    Attributes
+    ----------
+    name : the value of the ``outcome`` column of ``sessions.parquet``.
+    key : the summary key counting it.
+    label : plain-language meaning (legends, captions).
+    """
+
+    name: str
+    key: str
+    label: str
+
+
+#: The outcomes of a session, in display order. They split the arrivals: their counts sum to
+#: ``sessions_total``. The summary, the KPI table, the report's EV figures and the metrics
+#: all use these (see :func:`session_outcomes`).
+SESSION_OUTCOMES: tuple[SessionOutcome, ...] = (
+    SessionOutcome("satisfied", "sessions_satisfied",
+                   "Satisfied: got a socket and left with its full request"),
+    SessionOutcome("short", "sessions_short",
+                   "Short: got a socket, left with less than it requested"),
+    SessionOutcome("unfinished", "sessions_unfinished",
+                   "Unfinished: still plugged in or waiting when the run ended"),
+    SessionOutcome("refused_closing", "sessions_refused_closing",
+                   "Refused at the gate: too close to closing for its minimum energy"),
+    SessionOutcome("turned_away", "sessions_turned_away",
+                   "Turned away: no free socket within its patience"),
+)
+
+#: A session is satisfied when it left with what it asked for, to 1 Wh (the resolution of
+#: the chargers' energy registers: a run against devices rebuilds sessions from them) [kWh].
+SATISFIED_TOL_KWH = 1e-3
+
+
+def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
+    """The outcome name (:data:`SESSION_OUTCOMES`) of each session.
+
+    Parameters
+    ----------
+    status : fleet status names per session (``served``, ``plugged``, ``waiting``,
+        ``refused_closing``, ``turned_away``).
+    e_req_kwh, e_delivered_kwh : energy requested and delivered per session [kWh].
+
+    Returns
+    -------
+    numpy array of str: ``satisfied`` only for a session that left its socket (``served``)
+    with its request to :data:`SATISFIED_TOL_KWH`; a refused or turned-away session is never
+    satisfied, whatever it asked for.
+    """
+    import numpy as np
+
+    st = np.asarray(status, dtype=object).astype(str)
+    req = np.asarray(e_req_kwh, dtype=float)
+    dl = np.asarray(e_delivered_kwh, dtype=float)
+    known = {"served", "plugged", "waiting", "refused_closing", "turned_away"}
+    bad = sorted(set(st.tolist()) - known)
+    if bad:
+        raise ValueError(f"unknown session status(es) {bad}; one of {sorted(known)}")
+    full = dl >= req - SATISFIED_TOL_KWH
+    return np.select(
+        [(st == "served") & full, st == "served", (st == "plugged") | (st == "waiting"),
+         st == "refused_closing"],
+        ["satisfied", "short", "unfinished", "refused_closing"], default="turned_away")
+
+
+def outcome_counts(outcomes: Any) -> dict[str, int]:
+    """``{summary key: count}`` of each outcome (all :data:`SESSION_OUTCOMES`, zeros too)."""
+    import numpy as np
+
+    o = np.asarray(outcomes, dtype=object).astype(str)
+    return {oc.key: int(np.count_nonzero(o == oc.name)) for oc in SESSION_OUTCOMES}
 
 
 def rows(view: str) -> tuple[Kpi, ...]:
@@ -327,5 +414,6 @@ def unit_text(unit: str, currency: object) -> str:
     return unit.replace("{cur}", cur)
 
 
-__all__ = ["CATALOGUE", "VIEWS", "Better", "Kpi", "by_key", "rows", "summary_keys",
-           "unit_text", "volatile_keys"]
+__all__ = ["CATALOGUE", "SATISFIED_TOL_KWH", "SESSION_OUTCOMES", "VIEWS", "Better", "Kpi",
+           "SessionOutcome", "by_key", "outcome_counts", "rows", "session_outcomes",
+           "summary_keys", "unit_text", "volatile_keys"]

@@ -383,55 +383,105 @@ def test_piped_logs_are_json_lines_with_run_id_and_sim_time(
 
 
 # ------------------------------------------------------------------- backfill round trip
-def test_backfill_round_trip_gives_back_the_soc_curve(tmp_path: Path) -> None:
-    """(c) export → promtool blocks → Prometheus → query_range = the run's SOC curve."""
-    run = tmp_path / "run"
+@dataclass
+class Backfill:
+    prom: Prom
+    run: Path
+    summary: dict[str, Any]
+    ts: pd.DataFrame
+    t_end: np.ndarray  # step ends [s, Unix time]
+
+
+@pytest.fixture(scope="module")
+def backfill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfill]:
+    """``twin run`` → ``twin export openmetrics`` → promtool blocks → a real Prometheus."""
+    tmp = tmp_path_factory.mktemp("backfill")
+    run = tmp / "run"
     r = subprocess.run(twin_cmd("run", str(SCENARIO), "--out", str(run), "-q"), cwd=ROOT,
                        capture_output=True, timeout=WAIT_S)
     assert r.returncode == 0, r.stderr.decode()
-    om = tmp_path / "run.om"
+    om = tmp / "run.om"
     r = subprocess.run(twin_cmd("export", "openmetrics", str(run), "-o", str(om)), cwd=ROOT,
                        capture_output=True, timeout=WAIT_S)
     assert r.returncode == 0, r.stderr.decode()
-    text = om.read_text()
-    assert text.endswith("# EOF\n")
-    data = tmp_path / "tsdb"
+    assert om.read_text().endswith("# EOF\n")
+    data = tmp / "tsdb"
     data.mkdir()
     r = subprocess.run([str(PROMTOOL), "tsdb", "create-blocks-from", "openmetrics", str(om),
                         str(data)], capture_output=True, timeout=WAIT_S)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
-    prom = start_prometheus(tmp_path, "prom-backfill", "global:\n  scrape_interval: 15s\n",
+    prom = start_prometheus(tmp, "prom-backfill", "global:\n  scrape_interval: 15s\n",
                             data, ("--storage.tsdb.retention.time=100y",))
     try:
         ts = pd.read_parquet(run / "timeseries.parquet")
         summary = json.loads((run / "summary.json").read_text())
-        dt = summary["dt_s"]
-        t_end = pd.DatetimeIndex(ts["timestamp"]).as_unit("s").asi8.astype(float) + dt
-        soc = (ts["soc_kwh"] / ts["capacity_kwh"]).to_numpy()
-
-        def curve() -> list[dict[str, Any]] | None:
-            res = prom.api("query_range", query="twin_bess_soc_ratio", start=t_end[0],
-                           end=t_end[-1], step=dt)["result"]
-            return res if res and len(res[0]["values"]) == len(t_end) else None
-
-        res = wait_for("the backfilled SOC series", curve)
-        assert len(res) == 1
-        assert res[0]["metric"]["instance"] == "run" and res[0]["metric"]["job"] == "twin"
-        got_t = np.array([float(t) for t, _ in res[0]["values"]])
-        got_v = np.array([float(v) for _, v in res[0]["values"]])
-        np.testing.assert_array_equal(got_t, t_end)
-        np.testing.assert_array_equal(got_v, soc)  # exact: values are written with repr()
-        np.testing.assert_allclose(got_v * 100.0, ts["soc_percent"].to_numpy(), rtol=1e-12)
-        # a cumulative counter ends at the run's total
-        res = prom.query("twin_energy_grid_import_joules_total", time=t_end[-1])
-        assert float(res[0]["value"][1]) == pytest.approx(summary["grid_import_kwh"] * J_PER_KWH,
-                                                          rel=1e-9)
-        # the dashboard's SOC and power panels find the backfilled series too
-        for e in ("twin_bess_soc_ratio", "twin_pv_power_watts", "twin_controller_phase == 1",
-                  "twin_today_grid_cost", "twin_tariff_period == 1"):
-            assert prom.query(e, time=t_end[len(t_end) // 2]), e
+        t_end = pd.DatetimeIndex(ts["timestamp"]).as_unit("s").asi8.astype(float) + \
+            summary["dt_s"]
+        yield Backfill(prom, run, summary, ts, t_end)
     finally:
         stop_process(prom.proc)
+
+
+def test_backfill_round_trip_gives_back_the_soc_curve(backfill: Backfill) -> None:
+    """(c) export → promtool blocks → Prometheus → query_range = the run's SOC curve."""
+    prom, ts, summary, t_end = backfill.prom, backfill.ts, backfill.summary, backfill.t_end
+    dt = summary["dt_s"]
+    soc = (ts["soc_kwh"] / ts["capacity_kwh"]).to_numpy()
+
+    def curve() -> list[dict[str, Any]] | None:
+        res = prom.api("query_range", query="twin_bess_soc_ratio", start=t_end[0],
+                       end=t_end[-1], step=dt)["result"]
+        return res if res and len(res[0]["values"]) == len(t_end) else None
+
+    res = wait_for("the backfilled SOC series", curve)
+    assert len(res) == 1
+    assert res[0]["metric"]["instance"] == "run" and res[0]["metric"]["job"] == "twin"
+    got_t = np.array([float(t) for t, _ in res[0]["values"]])
+    got_v = np.array([float(v) for _, v in res[0]["values"]])
+    np.testing.assert_array_equal(got_t, t_end)
+    np.testing.assert_array_equal(got_v, soc)  # exact: values are written with repr()
+    np.testing.assert_allclose(got_v * 100.0, ts["soc_percent"].to_numpy(), rtol=1e-12)
+    # a cumulative counter ends at the run's total
+    res = prom.query("twin_energy_grid_import_joules_total", time=t_end[-1])
+    assert float(res[0]["value"][1]) == pytest.approx(summary["grid_import_kwh"] * J_PER_KWH,
+                                                      rel=1e-9)
+
+
+def test_every_dashboard_expression_returns_data_after_backfill(backfill: Backfill) -> None:
+    """Each PromQL expression of the shipped dashboard returns data on a backfilled run, at
+    the middle and at the end of the run (series that are legitimately zero, such as the
+    comm errors of in-process links, exist with value 0)."""
+    prom, t_end = backfill.prom, backfill.t_end
+    exprs = dashboard_exprs()
+    assert len(exprs) >= 25
+    wait_for("the backfilled blocks", lambda: prom.query("twin_sim_steps_total",
+                                                         time=t_end[-1]))
+    missing = [(e, t) for t in (t_end[len(t_end) // 2], t_end[-1]) for e in exprs
+               if not prom.query(e, time=t)]
+    assert not missing, f"dashboard expressions with no data after backfill: {missing}"
+
+
+def test_backfilled_session_counters_tell_the_summary_story(backfill: Backfill) -> None:
+    """The session counters at the run's end are the summary's outcome counts; the comm
+    error counters of the in-process links are 0 (the series exist)."""
+    prom, s, t = backfill.prom, backfill.summary, backfill.t_end[-1]
+
+    def value(expr: str) -> float:
+        res = prom.query(expr, time=t)
+        assert len(res) == 1, (expr, res)
+        return float(res[0]["value"][1])
+
+    for metric, key in (("arrived", "sessions_total"), ("served", "sessions_served"),
+                        ("satisfied", "sessions_satisfied"), ("short", "sessions_short"),
+                        ("refused_closing", "sessions_refused_closing"),
+                        ("turned_away", "sessions_turned_away")):
+        assert value(f"twin_ev_sessions_{metric}_total") == s[key], metric
+    assert value("sum(twin_comm_errors_total)") == 0.0
+    assert value("sum(twin_comm_failsafe)") == 0.0
+    assert value("twin_sim_steps_total / twin_sim_steps_planned") == 1.0
+    assert value('twin_controller_decide_run_seconds{stat="median"}') == pytest.approx(
+        s["decide_median_us"] * 1e-6, rel=1e-12)
+    assert value("count(twin_socket_power_watts)") == value("count(twin_socket_occupied)") > 0
 
 
 def test_export_bad_run_dir_is_a_user_error(tmp_path: Path) -> None:
@@ -470,3 +520,50 @@ def test_live_bad_metrics_addr_is_a_user_error(tmp_path: Path) -> None:
     err = r.stderr.decode()
     assert r.returncode == 2 and "cannot listen" in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ clean shutdown
+def _keepalive_scrape(port: int) -> socket.socket:
+    """An HTTP/1.1 keep-alive connection that has had one /metrics answer and stays open
+    (as Prometheus keeps its scrape connection)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    assert buf.startswith(b"HTTP/1.1 200"), buf[:200]
+    return s
+
+
+def _assert_clean_stderr(twin: LiveTwin) -> None:
+    """stderr holds only the JSON log lines: no asyncio warning, no traceback."""
+    text = twin.stderr.read_text()
+    for bad in ("Task was destroyed", "Traceback", "Exception ignored", "RuntimeWarning"):
+        assert bad not in text, text[-3000:]
+    for ln in text.splitlines():
+        if ln.strip():
+            json.loads(ln)  # every line is a log record
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "end"])
+def test_live_shuts_down_cleanly_with_open_scrape_connections(tmp_path: Path, how: str) -> None:
+    """``twin live`` stopped by SIGINT / SIGTERM or at the scenario's end, while scrapers
+    hold keep-alive connections open: exit code as documented and nothing on stderr but
+    the JSON log lines (no asyncio "Task was destroyed but it is pending!")."""
+    speed = 1e5 if how == "end" else 600.0
+    twin = start_live(tmp_path, speed, name=f"clean-{how}")
+    conns: list[socket.socket] = []
+    try:
+        conns = [_keepalive_scrape(twin.port) for _ in range(3)]
+        if how != "end":
+            wait_for("a settled step", lambda: "twin_sim_steps_total 1" in twin.metrics_text()
+                     or "twin_sim_steps_total 2" in twin.metrics_text())
+            twin.proc.send_signal(getattr(signal, how))
+        rc = twin.proc.wait(timeout=WAIT_S)
+    finally:
+        for c in conns:
+            c.close()
+        stop_process(twin.proc)
+    assert rc == {"SIGINT": 130, "SIGTERM": 0, "end": 0}[how], twin.stderr.read_text()[-2000:]
+    _assert_clean_stderr(twin)
+    assert (twin.out / "summary.json").is_file()

@@ -214,3 +214,41 @@ def test_sink_and_export_help_and_labels_come_from_the_catalogue(
         for labels, _ in f.series:
             keys = set(re.findall(r'(\w+)="', labels))
             assert keys == set(spec.labels), (f.name, keys)  # e.g. twin_safety_clamps{reason}
+
+
+def test_export_ends_where_the_live_sink_ends(fed: tuple[MetricsSink, Any, Any]) -> None:
+    """The backfill series derived from the outputs (session counters by outcome, socket
+    occupancy, the in-process links' request counters, steps planned) end at the values the
+    live sink published after the last step."""
+    sink, res, _ = fed
+    s = samples_by_name(sink.m)
+    fams = {f.name: f for f in families(res.timeseries, res.summary, labels={},
+                                        dt_s=res.summary["dt_s"], sessions=res.sessions)}
+
+    def last(name: str, **labels: str) -> float:
+        f = fams[name]
+        vals = [v[-1] for lab, v in f.series
+                if all(f'{k}="{x}"' in lab for k, x in labels.items())]
+        assert len(vals) == 1, (name, labels)
+        return float(vals[0])
+
+    for name in ("arrived", "served", "satisfied", "short", "refused_closing", "turned_away"):
+        assert last(f"twin_ev_sessions_{name}") == \
+            _one(s, f"twin_ev_sessions_{name}_total"), name
+    summ = res.summary
+    assert last("twin_ev_sessions_satisfied") == summ["sessions_satisfied"]
+    assert last("twin_ev_sessions_refused_closing") == summ["sessions_refused_closing"] > 0
+    for i, t in enumerate(sink.socket_types):
+        assert last("twin_socket_occupied", socket=f"{i:02d}", type=t) == \
+            _one(s, "twin_socket_occupied", socket=f"{i:02d}", type=t)
+    for t in set(sink.socket_types):
+        assert last("twin_ev_sockets_occupied", type=t) == \
+            _one(s, "twin_ev_sockets_occupied", type=t)
+    for dev in ("bess", "chargers", "meters"):
+        assert last("twin_comm_requests", device=dev) == \
+            _one(s, "twin_comm_requests_total", device=dev) > 0, dev
+        assert last("twin_comm_errors", device=dev) == 0.0
+    assert last("twin_sim_steps_planned") == _one(s, "twin_sim_steps_planned")
+    # occupancy at each step end is the plugged count the next step starts with
+    occ = sum(v for _, v in fams["twin_socket_occupied"].series)
+    np.testing.assert_array_equal(occ[:-1], res.timeseries["n_plugged"].to_numpy()[1:])

@@ -88,6 +88,48 @@ class _Family:
                                                                strict=True))
 
 
+#: Columns the export reads from ``sessions.parquet`` (when the run has one).
+SESSION_COLUMNS: tuple[str, ...] = ("vehicle_type", "arrival", "plug_in", "leave", "socket",
+                                    "e_req_kwh", "e_delivered_kwh", "status")
+
+
+def load_sessions(run_dir: Path) -> pd.DataFrame | None:
+    """``sessions.parquet`` of a run folder (None when it has none).
+
+    Raises
+    ------
+    RunDirError
+        Naming the file when it is broken or lacks a column.
+    """
+    p = Path(run_dir) / "sessions.parquet"
+    if not p.is_file():
+        return None
+    try:
+        df = pd.read_parquet(p)
+    except Exception as exc:
+        raise RunDirError(f"{p}: cannot read ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in SESSION_COLUMNS if c not in df.columns]
+    if missing:
+        raise RunDirError(f"{p}: missing column(s) {missing}; was it written by this version "
+                          "of the twin?")
+    if len(df):
+        try:
+            check_columns(df, ["socket", "e_req_kwh", "e_delivered_kwh"], p)
+        except SummaryError as exc:
+            raise RunDirError(str(exc)) from None
+        for c in ("arrival", "plug_in", "leave"):
+            if not isinstance(df[c].dtype, pd.DatetimeTZDtype):
+                raise RunDirError(f"{p}: column '{c}' must be timezone-aware timestamps")
+        from twin.kpi_catalogue import session_outcomes
+
+        try:
+            session_outcomes(df["status"].astype(str).to_numpy(), df["e_req_kwh"].to_numpy(),
+                             df["e_delivered_kwh"].to_numpy())
+        except ValueError as exc:
+            raise RunDirError(f"{p}: column 'status': {exc}") from None
+    return df
+
+
 def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read ``timeseries.parquet`` (and ``summary.json`` when present) of a run folder.
 
@@ -137,8 +179,17 @@ def _step_s(ts: pd.DataFrame, summary: dict[str, Any], where: Path) -> float:
     raise RunDirError(f"{where / 'summary.json'}: needed for the step length (field 'dt_s')")
 
 
+#: Requests the in-process (``sim``) device links answer: one read of each before the first
+#: step, then per step a read and a write of the battery and the chargers and a read of the
+#: meters (``adapters.sim``, ``twin.engine.driver``; checked against a real run by
+#: ``tests/unit/test_metrics.py``).
+SIM_REQUESTS_FIRST: dict[str, int] = {"bess": 1, "chargers": 1, "meters": 1}
+SIM_REQUESTS_PER_STEP: dict[str, int] = {"bess": 2, "chargers": 2, "meters": 1}
+
+
 def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str],
-             sockets: bool = False, dt_s: float) -> list[_Family]:
+             sockets: bool = True, dt_s: float,
+             sessions: pd.DataFrame | None = None) -> list[_Family]:
     """The metric families of a run: names, types, labels and help texts from the catalogue
     (:data:`twin.monitoring.catalogue.CATALOGUE`), as the live ``/metrics``.
 
@@ -149,11 +200,19 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     labels : labels put on every series (e.g. job, instance).
     sockets : also export per-socket power (38 more series for the Iquitos site).
     dt_s : step length [s].
+    sessions : the run's sessions table (``sessions.parquet``): session counters by outcome
+        and socket occupancy; None leaves them out.
 
     Notes
     -----
     ``twin_safety_clamps_total`` carries ``reason="all"``: the per-step table counts the
     clamps of a step, not their reasons (the live twin splits them by reason).
+
+    A finished run has no wall-clock lag (``twin_sim_lag_seconds`` 0). Its decision times
+    are the run's median and 99th percentile (``twin_controller_decide_run_seconds``): the
+    outputs keep no per-step wall times (they would break bit-identical reruns). A run with
+    the in-process device links (not ``twin hil``) gets their request counters and zero
+    errors, retries and failsafe entries (such a link cannot fail).
     """
     dt_h = dt_s / 3600.0
     w = W_PER_KW / dt_h  # kWh per step -> W
@@ -229,21 +288,110 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     series("twin_safety_clamps", col["safety_clamps"], {"reason": "all"}, cumulative=True)
     # EV
     series("twin_ev_sessions_waiting", col["n_waiting"])
-    series("twin_ev_sockets_occupied", col["n_plugged"], {"type": "all"})
+    t0 = pd.DatetimeIndex(ts["timestamp"]).as_unit("ns").asi8 / 1e9 if n else np.zeros(0)
+    t_rel = np.arange(1, n + 1, dtype=np.float64) * dt_s  # step ends [s since the start]
+    sock_cols = [c for c in ts.columns if c.startswith("p_socket_") and c.endswith("_kw")]
+    types = _socket_types(sessions, len(sock_cols))
+    if sessions is not None and n:
+        _session_series(series, sessions, pd.Timestamp(ts["timestamp"].iloc[0]), t_rel, types)
+    else:
+        series("twin_ev_sockets_occupied", col["n_plugged"], {"type": "all"})
     if sockets:
-        for c in [c for c in ts.columns if c.startswith("p_socket_") and c.endswith("_kw")]:
+        for i, c in enumerate(sock_cols):
             sid = c[len("p_socket_"):-len("_kw")]
             series("twin_socket_power_watts", ts[c].to_numpy(dtype=np.float64) * W_PER_KW,
-                   {"socket": sid, "type": "all"})
+                   {"socket": sid, "type": types[i]})
     # progress
-    t0 = pd.DatetimeIndex(ts["timestamp"]).as_unit("ns").asi8 / 1e9 if n else np.zeros(0)
     series("twin_sim_time_seconds", t0 + dt_s)
     series("twin_sim_steps", np.ones(n), cumulative=True)
+    planned = summary.get("n_steps")
+    series("twin_sim_steps_planned", np.full(n, float(planned if isinstance(planned, int)
+                                                      and planned > 0 else n)))
+    series("twin_sim_step_seconds", np.full(n, dt_s))
+    series("twin_sim_lag_seconds", np.zeros(n))
+    for stat, key in (("median", "decide_median_us"), ("p99", "decide_p99_us")):
+        v = summary.get(key)
+        if isinstance(v, int | float) and math.isfinite(v):
+            series("twin_controller_decide_run_seconds", np.full(n, float(v) * 1e-6),
+                   {"stat": stat})
+    if "hil" not in summary:  # the in-process device links
+        k = np.arange(n, dtype=np.float64)
+        for dev, per in SIM_REQUESTS_PER_STEP.items():
+            d = {"device": dev}
+            series("twin_comm_requests", SIM_REQUESTS_FIRST[dev] + per * (k + 1), d)
+            for name in ("twin_comm_errors", "twin_comm_retries", "twin_comm_failsafe",
+                         "twin_comm_failsafe_entries", "twin_comm_consecutive_errors"):
+                series(name, np.zeros(n), d)
     return list(fams.values())
 
 
+def _socket_types(sessions: pd.DataFrame | None, n_sockets: int) -> list[str]:
+    """Vehicle type of each socket, from the sessions that used it (a socket serves one
+    type); ``all`` for a socket no session used, or without a sessions table."""
+    out = ["all"] * n_sockets
+    if sessions is None or not len(sessions):
+        return out
+    used = sessions[sessions["socket"].to_numpy() >= 0]
+    for sock, vt in zip(used["socket"].to_numpy().tolist(),
+                        used["vehicle_type"].astype(str).tolist(), strict=True):
+        if 0 <= int(sock) < n_sockets:
+            out[int(sock)] = vt
+    return out
+
+
+def _counts_by(times_s: np.ndarray, t_rel: np.ndarray) -> np.ndarray:
+    """Cumulative count of the events at ``times_s`` up to each step end ``t_rel`` [s]."""
+    return np.searchsorted(np.sort(times_s[np.isfinite(times_s)]), t_rel,
+                           side="right").astype(np.float64)
+
+
+def _session_series(series: Any, sessions: pd.DataFrame, start: pd.Timestamp,
+                    t_rel: np.ndarray, types: list[str]) -> None:
+    """Session counters by outcome and socket occupancy at each step end, from the sessions
+    table (the live twin counts the same events as they happen).
+
+    Parameters
+    ----------
+    start : the run's first step start.
+    t_rel : step ends [s since ``start``].
+    types : vehicle type of each socket.
+    """
+    from twin.kpi_catalogue import session_outcomes
+
+    def rel(col: str) -> np.ndarray:
+        t = pd.DatetimeIndex(sessions[col])
+        return np.asarray((t - start).total_seconds(), dtype=np.float64)  # NaT -> NaN
+
+    arr, plug, leave = rel("arrival"), rel("plug_in"), rel("leave")
+    outcome = session_outcomes(sessions["status"].astype(str).to_numpy(),
+                               sessions["e_req_kwh"].to_numpy(),
+                               sessions["e_delivered_kwh"].to_numpy())
+    series("twin_ev_sessions_arrived", _counts_by(arr, t_rel))
+    series("twin_ev_sessions_served", _counts_by(plug, t_rel))
+    for name, oc, at in (("twin_ev_sessions_turned_away", "turned_away", leave),
+                         ("twin_ev_sessions_refused_closing", "refused_closing", arr),
+                         ("twin_ev_sessions_satisfied", "satisfied", leave),
+                         ("twin_ev_sessions_short", "short", leave)):
+        series(name, _counts_by(np.where(outcome == oc, at, np.nan), t_rel))
+    # occupancy: plugged from its plug-in up to (not at) its leaving, per socket
+    n = len(t_rel)
+    sock = sessions["socket"].to_numpy(dtype=np.int64)
+    m = np.isfinite(plug) & (sock >= 0) & (sock < len(types))
+    i0 = np.searchsorted(t_rel, plug[m], side="left")
+    i1 = np.searchsorted(t_rel, np.where(np.isfinite(leave[m]), leave[m], np.inf), side="left")
+    diff = np.zeros((len(types), n + 1))
+    np.add.at(diff, (sock[m], i0), 1.0)
+    np.add.at(diff, (sock[m], i1), -1.0)
+    occ = np.cumsum(diff[:, :n], axis=1)
+    for k, vt in enumerate(types):
+        series("twin_socket_occupied", occ[k], {"socket": f"{k:02d}", "type": vt})
+    for vt in sorted(set(types)):
+        mask = np.array([t == vt for t in types])
+        series("twin_ev_sockets_occupied", occ[mask].sum(axis=0), {"type": vt})
+
+
 def write_openmetrics(run_dir: Path, out: TextIO, *, job: str = "twin",
-                      instance: str | None = None, sockets: bool = False) -> int:
+                      instance: str | None = None, sockets: bool = True) -> int:
     """Write the run in ``run_dir`` as OpenMetrics text to ``out``; return the sample count.
 
     Parameters
@@ -251,7 +399,7 @@ def write_openmetrics(run_dir: Path, out: TextIO, *, job: str = "twin",
     run_dir : a run folder (``timeseries.parquet``, optionally ``summary.json``).
     out : text stream; ends with ``# EOF``.
     job, instance : labels on every series (``instance`` defaults to the folder name).
-    sockets : also export per-socket power.
+    sockets : also export per-socket power (the dashboard's socket panel).
 
     Raises
     ------
@@ -262,7 +410,8 @@ def write_openmetrics(run_dir: Path, out: TextIO, *, job: str = "twin",
     ts, summary = load_run(run_dir)
     dt_s = _step_s(ts, summary, run_dir)
     labels = {"job": job, "instance": instance or run_dir.resolve().name}
-    fams = families(ts, summary, labels=labels, sockets=sockets, dt_s=dt_s)
+    fams = families(ts, summary, labels=labels, sockets=sockets, dt_s=dt_s,
+                    sessions=load_sessions(run_dir))
     n = len(ts)
     t_end = (pd.DatetimeIndex(ts["timestamp"]).as_unit("ns").asi8 / 1e9 + dt_s) if n else \
         np.zeros(0)
@@ -328,8 +477,9 @@ def register_export(sub: Any) -> None:
     om.add_argument("--job", default="twin", help="job label on every series (default twin)")
     om.add_argument("--instance", help="instance label on every series (default: the run "
                                        "folder's name)")
-    om.add_argument("--sockets", action="store_true",
-                    help="also export per-socket power (one series per socket)")
+    om.add_argument("--sockets", action=argparse.BooleanOptionalAction, default=True,
+                    help="export per-socket power, one series per socket (default; "
+                         "--no-sockets leaves them out)")
     om.set_defaults(func=cmd_export_openmetrics)
     from twin.app.citylearn import register as _reg_citylearn
 

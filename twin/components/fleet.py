@@ -35,6 +35,7 @@ import numpy as np
 import simpy
 
 from twin.inputs import SessionTable, SocketSpec
+from twin.kpi_catalogue import SATISFIED_TOL_KWH
 from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
 
 STATUS_PENDING, STATUS_WAITING, STATUS_CHARGING, STATUS_DONE, STATUS_TURNED_AWAY = 0, 1, 2, 3, 4
@@ -129,6 +130,10 @@ class Fleet:
         self.n_arrived = 0
         self.n_turned_away = 0
         self.n_refused_closing = 0
+        # sessions that left their socket with / without their full request (the outcomes
+        # ``satisfied`` / ``short`` of ``twin.kpi_catalogue.session_outcomes``)
+        self.n_satisfied = 0
+        self.n_short = 0
         self.n_full_events = 0
         self.events = 0
         #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
@@ -302,6 +307,10 @@ class Fleet:
             self._part_any = True
         self._mid.pop(sock, None)
         self._e_del[i] = self._ereq[i] - erem + e_part
+        if self._e_del[i] >= self._ereq[i] - SATISFIED_TOL_KWH:  # as session_outcomes
+            self.n_satisfied += 1
+        else:
+            self.n_short += 1
         self._status[i] = STATUS_DONE
         self._leave_s[i] = now
         self.sock_sess[sock] = -1

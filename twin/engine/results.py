@@ -19,7 +19,7 @@ import pandas as pd
 
 from twin import atomic, kpi_catalogue
 from twin.components.bess import BessParams
-from twin.components.fleet import STATUS_NAMES, STATUS_TURNED_AWAY
+from twin.components.fleet import STATUS_NAMES
 from twin.engine import RunOutput, kpis
 from twin.engine.balance import allocate_flows, balance_residual
 from twin.errors import UserError
@@ -35,9 +35,9 @@ SEED_COLUMNS = (
     "load_after_bess_kwh",
 )
 
-#: A session is satisfied when it left with what it asked for, to 1 Wh (the resolution of
-#: the chargers' energy registers: a run against devices rebuilds sessions from them).
-SATISFIED_TOL_KWH = 1e-3
+#: A session is satisfied when it left with what it asked for, to 1 Wh (one definition:
+#: :data:`twin.kpi_catalogue.SATISFIED_TOL_KWH`).
+SATISFIED_TOL_KWH = kpi_catalogue.SATISFIED_TOL_KWH
 
 OUTPUT_FILES = ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
                 "summary.json")
@@ -148,7 +148,8 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     if fleet is None:
         return pd.DataFrame({c: [] for c in (
             "session_id", "vehicle_type", "arrival", "planned_departure", "plug_in", "leave",
-            "wait_min", "socket", "e_req_kwh", "e_delivered_kwh", "p_max_kw", "status", "satisfied")})
+            "wait_min", "socket", "e_req_kwh", "e_delivered_kwh", "p_max_kw", "status", "outcome",
+            "satisfied")})
     s = fleet.s
     # sessions that have not arrived when the run stopped are left out
     arrived = fleet.status != 0
@@ -164,6 +165,8 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     e_req = s.e_req_kwh[arrived]
     e_del = fleet.e_del_kwh[arrived]
     wait = np.where(np.isnan(plug), fleet.leave_s[arrived] - arr, plug - arr) / 60.0
+    status_names = [STATUS_NAMES[int(x)] for x in status]
+    outcome = kpi_catalogue.session_outcomes(status_names, e_req, e_del)
     return pd.DataFrame({
         "session_id": np.flatnonzero(arrived),
         "vehicle_type": pd.Categorical.from_codes(
@@ -177,8 +180,10 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         "e_req_kwh": e_req,
         "e_delivered_kwh": e_del,
         "p_max_kw": s.p_max_kw[arrived],
-        "status": pd.Categorical([STATUS_NAMES[int(x)] for x in status]),
-        "satisfied": (status != STATUS_TURNED_AWAY) & (e_del >= e_req - SATISFIED_TOL_KWH),
+        "status": pd.Categorical(status_names),
+        "outcome": pd.Categorical(outcome, categories=[o.name for o in
+                                                       kpi_catalogue.SESSION_OUTCOMES]),
+        "satisfied": outcome == "satisfied",
     })
 
 
@@ -233,6 +238,34 @@ def _import_limit_kpis(ts: pd.DataFrame, limit_kw: float | None, dt_h: float) ->
             "import_limit_exceeded_kwh": _f(over[mask].sum() * dt_h)}
 
 
+def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
+    """Session counts and energies of the summary, by the outcomes of the KPI catalogue.
+
+    The outcome counts (:data:`twin.kpi_catalogue.SESSION_OUTCOMES`) sum to
+    ``sessions_total``; ``ev_energy_requested_kwh`` is what all arrivals asked for.
+    """
+    n_sess = len(sessions)
+    if n_sess:
+        outcome = kpi_catalogue.session_outcomes(sessions["status"].astype(str).to_numpy(),
+                                                 sessions["e_req_kwh"].to_numpy(),
+                                                 sessions["e_delivered_kwh"].to_numpy())
+    else:
+        outcome = np.zeros(0, dtype=str)
+    counts = kpi_catalogue.outcome_counts(outcome)
+    socket = sessions["status"].astype(str).isin(["served", "plugged"]).to_numpy() if n_sess \
+        else np.zeros(0, bool)  # got a socket
+    req = sessions["e_req_kwh"].to_numpy(dtype=float) if n_sess else np.zeros(0)
+    return {
+        "sessions_total": n_sess,
+        "sessions_served": int(socket.sum()),
+        **counts,
+        "sessions_satisfied_share": counts["sessions_satisfied"] / n_sess if n_sess else 0.0,
+        "ev_energy_requested_kwh": _f(req.sum()),
+        "ev_energy_requested_socket_kwh": _f(req[socket].sum()),
+        "ev_energy_delivered_kwh": _f(sessions["e_delivered_kwh"].sum()) if n_sess else 0.0,
+    }
+
+
 def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, Any]:
     """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more)."""
     scn = out.scenario
@@ -265,7 +298,6 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
     names = {int(k): v for k, v in out.controller.phases.items()}
     phase_hours = {names.get(int(p), str(p)): _f((phases == p).sum() * dt_h) for p in np.unique(phases)}
     n_sess = len(sessions)
-    status = sessions["status"].astype(str) if n_sess else pd.Series([], dtype=str)
     waits = (sessions["wait_min"].to_numpy(dtype=float)[sessions["plug_in"].notna().to_numpy()]
              if n_sess else np.zeros(0))
     dec = out.rec.decide_s[:n]
@@ -347,15 +379,7 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
         if cap0 and days else 0.0,
         "equivalent_full_cycles": dc_kwh / (2.0 * cap0) if cap0 else 0.0,
         # EV sessions
-        "sessions_total": n_sess,
-        "sessions_served": int((status == "served").sum() + (status == "plugged").sum()),
-        "sessions_satisfied": int(sessions["satisfied"].sum()) if n_sess else 0,
-        "sessions_turned_away": int((status == "turned_away").sum()),
-        "sessions_refused_closing": int((status == "refused_closing").sum()),
-        "sessions_satisfied_share": float(sessions["satisfied"].mean()) if n_sess else 0.0,
-        "sessions_unfinished": int((status == "plugged").sum() + (status == "waiting").sum()),
-        "ev_energy_requested_kwh": _f(sessions["e_req_kwh"].sum()) if n_sess else 0.0,
-        "ev_energy_delivered_kwh": _f(sessions["e_delivered_kwh"].sum()) if n_sess else 0.0,
+        **session_kpis(sessions),
         "wait_mean_min": _f(np.mean(waits)) if len(waits) else 0.0,
         "wait_p95_min": _f(np.quantile(waits, 0.95)) if len(waits) else 0.0,
         # controller and safety

@@ -56,6 +56,16 @@ class _Renderer:
         return generate_latest(self.registry)
 
 
+async def _cancel_others() -> None:
+    """Cancel every task of the running loop but the current one, and wait for them."""
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class MetricsServer:
     """``/metrics`` and ``/`` over HTTP/1.1 (keep-alive), served by one asyncio thread.
 
@@ -120,6 +130,7 @@ class MetricsServer:
         try:
             self._loop.run_forever()
         finally:
+            self._loop.run_until_complete(_cancel_others())
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
@@ -131,6 +142,11 @@ class MetricsServer:
         async def stop() -> None:
             if self._server is not None:
                 self._server.close()
+            # end the open connections' handlers (a scraper's keep-alive connection waits
+            # in a read): a task left pending when the loop closes is reported on stderr
+            # as "Task was destroyed but it is pending!"
+            await _cancel_others()
+            if self._server is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._server.wait_closed(), 1.0)
             self._loop.stop()
@@ -168,6 +184,10 @@ class MetricsServer:
                 if not keep:
                     return
         except (ConnectionError, OSError):
+            return
+        except asyncio.CancelledError:
+            # cancelled by shutdown: end normally (Python 3.11's stream callback calls
+            # exception() on a cancelled handler task and logs the CancelledError)
             return
         finally:
             self._open -= 1

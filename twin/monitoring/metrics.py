@@ -187,12 +187,16 @@ class TwinMetrics:
         self.phase = self._m("twin_controller_phase")
         self.phase_code = self._m("twin_controller_phase_code")
         self.decide = self._m("twin_controller_decide_seconds")
+        self.decide_run = self._m("twin_controller_decide_run_seconds")  # export only
         self.clamps = self._m("twin_safety_clamps")
         self.reverse_flow_cuts = self._m("twin_plant_reverse_flow_cuts")
         # EV sessions and sockets
         self.sessions_arrived = self._m("twin_ev_sessions_arrived")
         self.sessions_served = self._m("twin_ev_sessions_served")
         self.sessions_turned_away = self._m("twin_ev_sessions_turned_away")
+        self.sessions_satisfied = self._m("twin_ev_sessions_satisfied")
+        self.sessions_short = self._m("twin_ev_sessions_short")
+        self.sessions_refused = self._m("twin_ev_sessions_refused_closing")
         self.sessions_waiting = self._m("twin_ev_sessions_waiting")
         self.sockets_occupied = self._m("twin_ev_sockets_occupied")
         self.socket_power = self._m("twin_socket_power_watts")
@@ -315,6 +319,7 @@ class MetricsSink:
                                      "grid_import"), 0.0)
         self._clamps_seen: dict[str, int] = {}
         self._fleet_seen = (0, 0, 0)  # arrived, turned away, served
+        self._outcomes_seen: dict[Any, int] = {}
         self._cuts_seen = 0
         self._comm_seen: dict[str, tuple[int, int, int, bool]] = {}
         self._adapters = dict(twin.io.adapters)
@@ -492,6 +497,13 @@ class MetricsSink:
             if served > s0:
                 m.sessions_served.inc(served - s0)
             self._fleet_seen = (arrived, away, max(served, s0))
+            for counter, n_now in ((m.sessions_satisfied, fleet.n_satisfied),
+                                   (m.sessions_short, fleet.n_short),
+                                   (m.sessions_refused, fleet.n_refused_closing)):
+                n_seen = self._outcomes_seen.get(counter, 0)
+                if n_now > n_seen:
+                    counter.inc(n_now - n_seen)
+                    self._outcomes_seen[counter] = n_now
             m.sessions_waiting.set(waiting)
             occ = fleet.sock_occ.tolist()
             lim = fleet.sock_limit.tolist()

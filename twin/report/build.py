@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from twin.atomic import hold_output, replace_dir, temp_sibling, write_marker
 from twin.errors import UserError
 from twin.report import compare, kpis
-from twin.report.figures import FIGURES
+from twin.report.figures import FIGURES, session_story
 from twin.report.html import RenderedFigure, render_page
 from twin.report.load import RunData, RunFolderError, load_run
 from twin.report.style import report_style
@@ -117,6 +117,12 @@ def _run_warnings(r: RunData) -> list[str]:
         out.append(f"PARTIAL RUN: {r.label} was interrupted after {s.get('steps_done', '?')} "
                    f"of {s.get('n_steps', '?')} steps; its figures and KPIs cover those steps "
                    f"only.{why}")
+    if len(r.sessions):
+        bad = session_story(r).mismatches(s)
+        if bad:
+            out.append(f"{r.label}: summary.json and sessions table disagree on the EV "
+                       f"sessions (written by another version of the twin?): {'; '.join(bad)}. "
+                       "The KPI table shows summary.json, the EV figures the sessions table.")
     nc = hil.get("steps_energy_not_counted")
     if isinstance(nc, dict) and any(isinstance(v, int) and v > 0 for v in nc.values()):
         parts = ", ".join(f"{d} {v}" for d, v in nc.items() if isinstance(v, int) and v > 0)

@@ -6,6 +6,8 @@ agree (controller, seed, battery size ... may differ: that is what is being comp
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +18,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation
 
-from twin.kpi_catalogue import unit_text
+from twin import kpi_catalogue
+from twin.kpi_catalogue import Kpi, unit_text
 from twin.report import aggregate as agg
 from twin.report.load import RunData, RunFolderError
-from twin.report.style import COLORS, TALL, WIDE, date_axis, legend_below, new_figure, thousands
+from twin.report.style import (
+    COLORS,
+    TALL,
+    WIDE,
+    date_axis,
+    empty_note,
+    legend_below,
+    new_figure,
+    thousands,
+)
 
 #: Summary keys that must agree for runs to be compared.
 SAME_KEYS: tuple[str, ...] = ("site", "start", "days", "dt_s")
@@ -81,45 +93,90 @@ def _color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-#: KPI panels of the bar chart: (summary key, title, scale, unit); ``{cur}``: the currency.
-KPI_BARS: tuple[tuple[str, str, float, str], ...] = (
-    ("self_sufficiency", "Self-sufficiency", 100.0, "%"),
-    ("pv_self_consumption", "PV self-consumption", 100.0, "%"),
-    ("ev_coverage", "EV from PV + BESS", 100.0, "%"),
-    ("cost_grid_import_soles", "Grid cost", 1e-3, "k{cur}"),
-    ("savings_bess_soles", "Savings from the BESS", 1e-3, "k{cur}"),
-    ("co2_emissions_kg", "CO₂ emitted", 1e-3, "t"),
-    ("peak_grid_import_kw", "Peak grid import", 1.0, "kW"),
-    ("cycles_per_day", "BESS cycles per day", 1.0, "1/d"),
-    ("sessions_turned_away", "EV turned away", 1.0, "vehicles"),
-)
+#: Most panels of the KPI bar chart (a 4 × 3 grid).
+MAX_KPI_PANELS = 12
 
 
-def _short(v: float) -> str:
-    """A bar label: 3 significant digits below 100, whole numbers above."""
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+def _digits(fmt: str) -> int:
+    """Decimals of a fixed-point format spec (``",.1f"`` → 1; 0 otherwise)."""
+    if fmt.endswith("f") and "." in fmt:
+        return int(fmt.rsplit(".", 1)[1][:-1] or 0)
+    return 0
+
+
+def shown_value(row: Kpi, value: float) -> float:
+    """``value`` [catalogue unit] in the shown unit, rounded to the shown decimals (a float
+    crumb such as 6.61e-16 becomes 0, never "-0")."""
+    v = round(float(value) * row.scale, _digits(row.fmt))
+    return 0.0 if v == 0 else v
+
+
+def value_text(row: Kpi, value: float, currency: object) -> str:
+    """A bar label: the shown value with thousands separators and its unit."""
+    unit = unit_text(row.display_unit, currency)
+    unit = "" if unit in ("", "sessions") else f" {unit}"
+    return f"{format(shown_value(row, value), row.fmt)}{unit}"
+
+
+def kpi_panels(runs: Sequence[RunData]) -> tuple[list[Kpi], list[Kpi]]:
+    """The KPIs of the bar chart: (those whose shown values differ between the runs, those
+    equal in all), from the KPI catalogue's ``table`` rows with a direction (better lower or
+    higher), the ``trials`` (headline) rows first; at most :data:`MAX_KPI_PANELS` differ."""
+    cands = [k for k in kpi_catalogue.rows("table")
+             if k.better is not None and not k.volatile and not k.fmt.endswith("e")]
+    cands.sort(key=lambda k: "trials" not in k.views)  # stable: catalogue order otherwise
+    differ: list[Kpi] = []
+    same: list[Kpi] = []
+    for k in cands:
+        vals = [r.summary.get(k.key) for r in runs]
+        if k.requires is not None and not all(
+                isinstance(r.summary.get(k.requires), int | float) for r in runs):
+            continue
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in vals):
+            continue
+        shown = {shown_value(k, float(v)) for v in vals}  # type: ignore[arg-type]
+        (differ if len(shown) > 1 else same).append(k)
+    return differ[:MAX_KPI_PANELS], same
+
+
+def _wrap(label: str, width: int = 16) -> str:
+    return "\n".join(textwrap.wrap(label, width)) or label
 
 
 def fig_kpi_bars(runs: Sequence[RunData]) -> Figure:
-    """Small multiples: one bar per run for each headline KPI."""
-    fig, axes = new_figure((11.0, 8.0), nrows=3, ncols=3)
+    """Small multiples: one bar per run, named, for each KPI that differs between the runs."""
+    differ, same = kpi_panels(runs)
+    ncols = 4 if len(differ) > 9 else 3 if len(differ) > 2 else max(len(differ), 1)
+    nrows = max(math.ceil(len(differ) / ncols), 1)
+    fig, axes = new_figure((3.7 * ncols, 1.2 + 3.2 * nrows), nrows=nrows, ncols=ncols,
+                           squeeze=False)
+    cur = runs[0].summary.get("currency")
     x = np.arange(len(runs))
-    for ax, (key, name, scale, unit) in zip(axes.flat, KPI_BARS, strict=True):
-        vals = np.array([float(r.summary.get(key, np.nan) or 0.0) * scale for r in runs])
+    names = [_wrap(r.label) for r in runs]
+    for ax in axes.flat[len(differ):]:
+        ax.set_axis_off()
+    if not differ:
+        empty_note(axes.flat[0], "The runs' headline KPIs are equal")
+    for ax, k in zip(axes.flat, differ, strict=False):
+        raw = [float(r.summary[k.key]) for r in runs]
+        vals = np.array([shown_value(k, v) for v in raw])
         bars = ax.bar(x, vals, 0.7, color=[_color(i) for i in range(len(runs))])
-        ax.bar_label(bars, labels=[_short(v) for v in vals], fontsize=8, padding=2)
-        ax.set_title(name, fontsize=10)
-        ax.set_ylabel(f"[{unit_text(unit, runs[0].summary.get('currency'))}]")
+        ax.bar_label(bars, labels=[value_text(k, v, cur) for v in raw], fontsize=8, padding=2)
+        arrow = {"higher": " (↑ better)", "lower": " (↓ better)"}.get(k.better or "", "")
+        ax.set_title(f"{k.table_label.strip()}{arrow}", fontsize=9)
+        unit = unit_text(k.display_unit, cur)
+        ax.set_ylabel(f"[{unit}]" if unit else "[count]")
         ax.set_xticks(x)
-        ax.set_xticklabels([str(i + 1) for i in x])
-        lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
-        ax.set_ylim(min(0.0, lo * 1.15), hi * 1.18 if hi > 0 else 1.0)
+        ax.set_xticklabels(names, fontsize=8)
+        lo, hi = float(vals.min()), float(vals.max())
+        ax.set_ylim(min(0.0, lo * 1.2), hi * 1.2 if hi > 0 else 1.0)
         ax.grid(axis="x", visible=False)
-    handles = [ax.bar(0, 0, color=_color(i), label=f"{i + 1}: {r.label}")
-               for i, r in enumerate(runs)]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(runs), 3),
-               frameon=False)
-    _title(fig, "Headline KPIs by run (bars numbered as in the legend)", runs)
+    if same:
+        fig.supxlabel(_wrap("Equal in every run: " + ", ".join(
+            k.table_label.strip()[:1].upper() + k.table_label.strip()[1:] for k in same),
+            40 * ncols), fontsize=8, color="#555555")
+    _title(fig, "Headline KPIs that differ between the runs", runs)
     return fig
 
 
@@ -283,7 +340,9 @@ class CompareSpec:
 
 
 COMPARE_FIGURES: tuple[CompareSpec, ...] = (
-    CompareSpec("c01_kpi_bars", "Comparison", "Headline KPIs from each run's summary.json.",
+    CompareSpec("c01_kpi_bars", "Comparison",
+                "The KPIs (from each run's summary.json) whose shown values differ between the "
+                "runs; those equal in all runs are listed below the chart.",
                 fig_kpi_bars),
     CompareSpec("c02_daily_cost_difference", "Comparison",
                 "Daily grid cost of each run minus that of the first run, and the running sum.",

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import ScaledTranslation
 
-from twin.kpi_catalogue import unit_text
+from twin.kpi_catalogue import SESSION_OUTCOMES, outcome_counts, unit_text
 from twin.report import aggregate as agg
 from twin.report.load import RunData
 from twin.report.sankey import Flow, draw_sankey
@@ -728,71 +728,153 @@ def fig_ev_wait(run: RunData) -> Figure:
     return fig
 
 
+#: Colours of the session outcomes (:data:`twin.kpi_catalogue.SESSION_OUTCOMES`).
+OUTCOME_COLORS: dict[str, str] = {
+    "satisfied": COLORS["bess"], "short": COLORS["pv"], "unfinished": COLORS["losses"],
+    "refused_closing": COLORS["accent"], "turned_away": COLORS["curtailed"],
+}
+
+
+@dataclass(frozen=True)
+class SessionStory:
+    """The EV numbers the report's figures 18 and 19 show, by the KPI catalogue's
+    definitions (the same as ``summary.json`` and the KPI table).
+
+    Attributes
+    ----------
+    counts : ``{summary key: sessions}`` per outcome (they sum to :attr:`total`).
+    total : sessions (arrivals).
+    e_requested_kwh : energy requested by all arrivals [kWh].
+    e_requested_socket_kwh : energy requested by the sessions that got a socket [kWh].
+    e_delivered_kwh : energy delivered to the sessions [kWh].
+    """
+
+    counts: dict[str, int]
+    total: int
+    e_requested_kwh: float
+    e_requested_socket_kwh: float
+    e_delivered_kwh: float
+
+    @property
+    def satisfied_share(self) -> float:
+        """Satisfied sessions / arrivals (0 without sessions)."""
+        return self.counts["sessions_satisfied"] / self.total if self.total else 0.0
+
+    def mismatches(self, summary: dict[str, Any]) -> list[str]:
+        """Where ``summary`` (the KPI table's source) tells another story than the sessions
+        table: ``"key: summary X, sessions table Y"`` per differing count or energy; also
+        when the summary's outcome counts do not sum to its ``sessions_total``."""
+        want: dict[str, float] = {"sessions_total": self.total, **self.counts,
+                                  "ev_energy_requested_kwh": self.e_requested_kwh,
+                                  "ev_energy_delivered_kwh": self.e_delivered_kwh}
+        out = []
+        for key, v in want.items():
+            got = summary.get(key)
+            if not isinstance(got, int | float) or isinstance(got, bool):
+                out.append(f"{key}: missing from summary.json, sessions table {v:,.6g}")
+            elif abs(float(got) - v) > 1e-6 * max(abs(v), 1.0):
+                out.append(f"{key}: summary.json {got:,.6g}, sessions table {v:,.6g}")
+        parts = [summary.get(o.key) for o in SESSION_OUTCOMES]
+        tot = summary.get("sessions_total")
+        if all(isinstance(x, int) for x in parts) and isinstance(tot, int) \
+                and sum(parts) != tot:  # type: ignore[arg-type]
+            out.append(f"summary.json: the outcome counts sum to {sum(parts)} "  # type: ignore[arg-type]
+                       f"but sessions_total is {tot}")
+        return out
+
+
+def session_story(run: RunData) -> SessionStory:
+    """The outcome counts and energies of ``run``'s sessions table (:class:`SessionStory`)."""
+    s = run.sessions
+    socket = s["status"].isin(["served", "plugged"]).to_numpy()
+    req = s["e_req_kwh"].to_numpy(dtype=float)
+    return SessionStory(outcome_counts(s["outcome"].to_numpy()), len(s), float(req.sum()),
+                        float(req[socket].sum()), float(s["e_delivered_kwh"].sum()))
+
+
+def _outcome_bars(ax: Axes, story: SessionStory) -> None:
+    """One horizontal bar per outcome: sessions and share of arrivals."""
+    y = np.arange(len(SESSION_OUTCOMES))
+    n = np.array([story.counts[o.key] for o in SESSION_OUTCOMES], dtype=float)
+    ax.barh(y, n, color=[OUTCOME_COLORS[o.name] for o in SESSION_OUTCOMES], height=0.65)
+    for yi, ni in zip(y, n, strict=True):
+        ax.text(float(ni), float(yi), f" {ni:,.0f} ({ni / max(story.total, 1) * 100:.1f} %)",
+                va="center", fontsize=9)
+    ax.set_yticks(y)
+    ax.set_yticklabels([o.label.split(":")[0] for o in SESSION_OUTCOMES])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(float(n.max(initial=0)), 1.0) * 1.35)
+    ax.set_xlabel("Sessions")
+    thousands(ax, "x")
+    ax.grid(axis="y", visible=False)
+    ax.set_title(f"{story.satisfied_share * 100:.1f} % of {story.total:,} arrivals satisfied",
+                 fontsize=10, fontweight="normal")
+
+
 def fig_ev_energy(run: RunData) -> Figure:
-    """Energy delivered vs requested per session."""
+    """Energy delivered vs requested per session, and the outcome of every arrival."""
     title = "EV energy delivered vs requested"
-    s = run.sessions[run.sessions["status"] != "turned_away"]
+    s = run.sessions
     if s.empty:
         return _no_sessions(run, title)
-    req = s["e_req_kwh"].to_numpy()
-    dl = s["e_delivered_kwh"].to_numpy()
+    story = session_story(run)
+    sock = s[s["status"].isin(["served", "plugged"])]
     fig, (ax, ax2) = new_figure(WIDE, ncols=2)
-    hb = ax.hexbin(req, dl, gridsize=40, mincnt=1, bins="log", cmap="Purples")
-    top = float(max(req.max(), dl.max(), 1e-3))
-    ax.plot([0, top], [0, top], color="black", lw=1.0, ls="--", label="Delivered = requested")
-    ax.set_xlabel("Energy requested [kWh]")
+    if len(sock):
+        req = sock["e_req_kwh"].to_numpy()
+        dl = sock["e_delivered_kwh"].to_numpy()
+        hb = ax.hexbin(req, dl, gridsize=40, mincnt=1, bins="log", cmap="Purples")
+        top = float(max(req.max(), dl.max(), 1e-3))
+        ax.plot([0, top], [0, top], color="black", lw=1.0, ls="--",
+                label="Delivered = requested")
+        ax.legend(loc="upper left")
+        fig.colorbar(hb, ax=ax, label="Sessions per cell", pad=0.01)
+    else:
+        empty_note(ax, "No session got a socket")
+    ax.set_xlabel("Energy requested [kWh] (sessions that got a socket)")
     ax.set_ylabel("Energy delivered [kWh]")
-    ax.legend(loc="upper left")
-    fig.colorbar(hb, ax=ax, label="Sessions per cell", pad=0.01)
-    ax.set_title(f"Delivered {dl.sum() * MWH:,.1f} of {req.sum() * MWH:,.1f} MWh requested "
-                 f"({dl.sum() / max(req.sum(), 1e-9) * 100:.1f} %)", fontsize=10,
-                 fontweight="normal")
-    frac = np.where(req > 0, dl / np.where(req > 0, req, 1.0) * 100, 100.0)
-    palette = [COLORS["ev"], COLORS["accent"], COLORS["bess"], COLORS["pv"]]
-    for i, vt in enumerate(sorted(s["vehicle_type"].unique())):
-        m = (s["vehicle_type"] == vt).to_numpy()
-        ax2.hist(np.clip(frac[m], 0, 100), bins=np.linspace(0, 100, 21), alpha=0.6,
-                 color=palette[i % len(palette)], label=f"{vt} ({m.sum():,})")
-    sat = float(s["satisfied"].mean() * 100)
-    ax2.set_title(f"{sat:.1f} % of plugged sessions got their full request", fontsize=10,
-                  fontweight="normal")
-    ax2.set_xlabel("Delivered / requested [%]")
-    ax2.set_ylabel("Sessions")
-    thousands(ax2)
-    ax2.legend(loc="upper left")
+    ax.set_title(f"Delivered {story.e_delivered_kwh * MWH:,.1f} of "
+                 f"{story.e_requested_socket_kwh * MWH:,.1f} MWh requested with a socket\n"
+                 f"({story.e_requested_kwh * MWH:,.1f} MWh requested by all arrivals)",
+                 fontsize=10, fontweight="normal")
+    _outcome_bars(ax2, story)
     _title(fig, title, run)
     return fig
 
 
 def fig_ev_daily(run: RunData) -> Figure:
-    """Sessions per day by outcome, and turned-away vehicles per day."""
-    title = "EV sessions per day and turned-away vehicles"
+    """Sessions per day by outcome: got a socket (top), no socket (bottom)."""
+    title = "EV sessions per day by outcome"
     s = run.sessions
     if s.empty:
         return _no_sessions(run, title)
     day = _naive(s["arrival"]).normalize()
     days = pd.date_range(_naive(run.ts["timestamp"]).normalize()[0], periods=max(
         int(np.ceil(run.days)), 1), freq="D")
-    st = s["status"].to_numpy()
-    full = (s["satisfied"].to_numpy()) & (st != "turned_away")
-    part = (~s["satisfied"].to_numpy()) & (st != "turned_away")
-    away = st == "turned_away"
+    oc = s["outcome"].to_numpy().astype(str)
 
-    def per_day(mask: np.ndarray) -> np.ndarray:
-        return pd.Series(day[mask]).value_counts().reindex(days, fill_value=0).to_numpy()
+    def per_day(name: str) -> np.ndarray:
+        return pd.Series(day[oc == name]).value_counts().reindex(days, fill_value=0).to_numpy()
 
+    label = {o.name: o.label.split(":")[0] for o in SESSION_OUTCOMES}
     fig, (ax, ax2) = new_figure(TALL, nrows=2, sharex=True, height_ratios=[2, 1.2])
-    a, b, c = per_day(full), per_day(part), per_day(away)
-    _day_bars(ax, days, a, COLORS["bess"], "Full request delivered")
-    _day_bars(ax, days, b, COLORS["pv"], "Partly delivered (left early)", baseline=a)
-    ax.set_ylabel("Sessions per day")
+    for axis, names in ((ax, ("satisfied", "short", "unfinished")),
+                        (ax2, ("refused_closing", "turned_away"))):
+        base = np.zeros(len(days))
+        for name in names:
+            v = per_day(name)
+            _day_bars(axis, days, v, OUTCOME_COLORS[name], label[name], baseline=base)
+            base = base + v
+        axis.legend(loc="lower right", ncol=len(names))
+    story = session_story(run)
+    ax.set_ylabel("Sessions per day\n(got a socket)")
     thousands(ax)
-    ax.legend(loc="lower right", ncol=2)
-    _day_bars(ax2, days, c, COLORS["curtailed"], "Turned away")
-    ax2.set_ylabel("Turned away per day\n[vehicles]")
-    ax2.set_ylim(0, max(float(c.max(initial=0)) * 1.2, 1))
-    ax2.set_title(f"{int(c.sum()):,} turned away in total ({c.sum() / max(len(s), 1) * 100:.2f} "
-                  "% of arrivals)", fontsize=10, fontweight="normal")
+    no_sock = story.counts["sessions_refused_closing"] + story.counts["sessions_turned_away"]
+    ax2.set_ylabel("Sessions per day\n(no socket)")
+    ax2.set_title(f"{story.counts['sessions_turned_away']:,} turned away and "
+                  f"{story.counts['sessions_refused_closing']:,} refused at closing "
+                  f"({no_sock / max(story.total, 1) * 100:.2f} % of arrivals)", fontsize=10,
+                  fontweight="normal")
     ax2.xaxis_date()
     date_axis(ax2, run.days + 3 if run.days <= 10 else run.days)
     _title(fig, title, run)
@@ -882,9 +964,12 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("17_ev_wait", "EV sessions", "How long vehicles wait for a free socket.",
                fig_ev_wait),
     FigureSpec("18_ev_energy", "EV sessions",
-               "Energy delivered against energy requested, per session.", fig_ev_energy),
+               "Energy delivered against energy requested by the sessions that got a socket, "
+               "and the outcome of every arrival (the same counts as the KPI table).",
+               fig_ev_energy),
     FigureSpec("19_ev_daily", "EV sessions",
-               "Sessions per day by outcome and vehicles turned away (no free socket).",
+               "Sessions per day by outcome: with a socket (satisfied, short, unfinished) and "
+               "without (refused at closing, turned away).",
                fig_ev_daily),
     FigureSpec("20_socket_use", "EV sessions", "Mean charging power of each socket.",
                fig_socket_use),

@@ -19,6 +19,7 @@ import pandas as pd
 
 from twin.atomic import is_complete, read_marker
 from twin.engine import results
+from twin.kpi_catalogue import session_outcomes
 
 #: Per-step columns the report reads [kWh per step unless named otherwise].
 TS_COLUMNS: tuple[str, ...] = (
@@ -235,7 +236,15 @@ def read_sessions(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFrame,
                           "the file is truncated or belongs to another run")
     df["status"] = df["status"].astype(str)
     df["vehicle_type"] = df["vehicle_type"].astype(str)
-    df["satisfied"] = df["satisfied"].astype(bool)
+    # the outcome by the one definition of the KPI catalogue (not the stored column: a run
+    # written by an older version counted a refused session that asked ~0 kWh as satisfied)
+    try:
+        outcome = session_outcomes(df["status"].to_numpy(), df["e_req_kwh"].to_numpy(),
+                                   df["e_delivered_kwh"].to_numpy())
+    except ValueError as exc:
+        raise _fail(path, f"column 'status': {exc}") from None
+    df["outcome"] = outcome
+    df["satisfied"] = outcome == "satisfied"
     return df, path
 
 
