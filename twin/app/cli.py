@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from twin.atomic import hold_output
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.engine.results import build_results, write_results
+    from twin.engine.results import stream_results, write_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -72,10 +72,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out = twin.run(cb)
         else:
             out = twin.run()
-        res = build_results(out)
+        del twin  # the plant, its inputs as lists and the SimPy events are no longer needed
+        res = stream_results(out)
         if args.gap and not out.interrupted:
             res.summary["gap"] = _gap_to_optimum(scn, res.summary)
-        written = write_results(res, out_dir, csv=scn.config.output.csv,
+        written = write_results(res, out_dir, csv=args.csv or scn.config.output.csv,
                                 parquet=scn.config.output.parquet)
     if not args.quiet:
         print(kpi_table(res.summary))
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gap", action="store_true",
                    help="also run 'optimal' on the same scenario and seed and store / print the "
                         "gap of this run's cost to the optimum (summary.json 'gap')")
+    r.add_argument("--csv", action="store_true",
+                   help="also write timeseries.csv and sessions.csv (Parquet is always written "
+                        "unless the scenario's output.parquet is false)")
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     r.add_argument("--log-events", action="store_true",
                    help="log events (phase changes, safety clamps, vehicles turned away) to stderr: "
