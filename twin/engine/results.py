@@ -94,7 +94,7 @@ class _Rows:
     """
 
     def __init__(self, out: RunOutput, start: int, stop: int,
-                 phase_codes: tuple[list[str], dict[int, int]]) -> None:
+                 phase_codes: tuple[list[str], dict[int, int]], keep: bool = True) -> None:
         inp = out.inputs
         rec = out.rec
         self.out = out
@@ -112,6 +112,7 @@ class _Rows:
         self.fl = allocate_flows(self.e_pv, self.e_ev, self.e_mall, self.e_ch, self.e_dis,
                                  site.grid.export_limit_kw * dt_h)
         self._cache: dict[str, Any] = {}
+        self._keep = keep  # False: a column is rebuilt when asked again (less memory)
 
     def names(self) -> list[str]:
         """Column names in file order (seed-001 columns first, then the twin's own)."""
@@ -129,7 +130,8 @@ class _Rows:
             v = self.out.rec.e_socket_kwh[self.sl, i] * inv_dt  # float32 mean power [kW]
         else:
             v = _ROW_COLUMNS[name](self)
-        self._cache[name] = v
+        if self._keep:
+            self._cache[name] = v
         return v
 
     def frame(self) -> pd.DataFrame:
@@ -568,7 +570,7 @@ class SummaryColumns:
     """
 
     def __init__(self, out: RunOutput) -> None:
-        self._rows = _Rows(out, 0, out.steps_done, _phase_name_codes(out))
+        self._rows = _Rows(out, 0, out.steps_done, _phase_name_codes(out), keep=False)
 
     def __getitem__(self, name: str) -> pd.Series:
         return pd.Series(self._rows[name], copy=False, name=name)
