@@ -199,8 +199,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to document the commands)."""
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands).
+
+    Parameters
+    ----------
+    command : the contributed sub-command to make usable (its module is imported); ``"*"``
+        every one, None none (``twin --help`` lists them all either way).
+    """
     ap = argparse.ArgumentParser(
         prog="twin",
         description="pvbess-twin: discrete-event digital twin of a PV + battery + EV-charging site.",
@@ -235,20 +241,52 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print the KPI table of a finished run")
     s.add_argument("run_dir", help="a run's output folder")
     s.set_defaults(func=cmd_show)
-    # Subcommands contributed by other modules: one `register(sub)` line each, below.
-    # [report]
-    from twin.report.cli import register as _reg_report; _reg_report(sub)  # noqa: E702, I001
-    # [monitoring]
-    __import__("twin.app.live", fromlist=["register"]).register(sub)
-    # [hil]
-    __import__("twin.app.hil", fromlist=["register"]).register(sub)
-    # [trials]
-    __import__("twin.app.ab", fromlist=["register"]).register(sub)
-    __import__("twin.app.size", fromlist=["register"]).register(sub)
-    __import__("twin.app.sweep", fromlist=["register"]).register(sub)
-    # [rl]
-    __import__("twin.app.train", fromlist=["register"]).register(sub)
+    _add_contributed(sub, command)
     return ap
+
+
+#: Sub-commands contributed by other modules, in ``--help`` order: the module whose
+#: ``register(sub)`` adds them and their one-line help (the same text as the module's; a
+#: test checks). Only the module of the command being run is imported, so ``twin --help``
+#: and ``twin run`` do not import pandas-heavy report, HIL or training code.
+CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
+    ("report", "twin.report.cli",
+     "figures and a self-contained HTML page from one run, or a comparison of several"),
+    ("live", "twin.app.live",
+     "run a scenario on a real-time clock and serve Prometheus metrics"),
+    ("export", "twin.app.live", "export a finished run (openmetrics: for Prometheus backfilling)"),
+    ("hil", "twin.app.hil",
+     "run the controller against Modbus devices (simulator or hardware)"),
+    ("ab", "twin.app.ab", "controller A/B trial over many seeds with paired statistics"),
+    ("size", "twin.app.size",
+     "battery size from the seeds' formulas (SPEC §6) on the scenario's own profiles"),
+    ("sweep", "twin.app.sweep",
+     "the full twin over a grid of battery sizes (or any --set grid), with payback"),
+    ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),
+)
+
+
+def _add_contributed(sub: argparse._SubParsersAction, command: str | None) -> None:  # type: ignore[type-arg]
+    """Register the contributed sub-commands: fully for ``command``'s module (every module
+    when ``command`` is ``"*"``), as a name and help line for the others."""
+    import importlib
+
+    wanted = {m for n, m, _ in CONTRIBUTED if command in ("*", n)}
+    done: set[str] = set()
+    for name, module, help_text in CONTRIBUTED:
+        if module not in wanted:
+            sub.add_parser(name, help=help_text, add_help=False)
+        elif module not in done:
+            importlib.import_module(module).register(sub)
+            done.add(module)
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (its first word), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with _sigterm_as_interrupt(), command_scope():
-            args = build_parser().parse_args(argv)
+            words = list(sys.argv[1:] if argv is None else argv)
+            args = build_parser(_command_of(words)).parse_args(words)
             return int(args.func(args))
     except UserError as exc:  # ConfigError included
         _err(str(exc))

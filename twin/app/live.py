@@ -175,7 +175,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         res.summary["run_id"] = run_id
         res.summary["mode"] = "live"
         res.summary["speed"] = speed
-        written = write_results(res, out_dir, csv=scn.config.output.csv,
+        written = write_results(res, out_dir, csv=args.csv or scn.config.output.csv,
                                 parquet=scn.config.output.parquet)
         log.info("outputs_written", out=str(written), steps_done=out.steps_done)
         print(f"outputs: {written}", flush=True)
@@ -206,6 +206,8 @@ def register(sub: Any) -> None:
                     help=f"where /metrics listens (default {DEFAULT_METRICS_ADDR}; port 0 = "
                          "any free port, printed on stdout as 'metrics: URL')")
     lv.add_argument("--out", help="output folder (default runs/NAME-live)")
+    lv.add_argument("--csv", action="store_true",
+                    help="also write timeseries.csv and sessions.csv (as 'twin run --csv')")
     lv.add_argument("--controller", help="controller name (overrides the scenario)")
     lv.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a scenario or site value (repeatable), as in 'twin run'")
