@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from twin.config import load_scenario
-from twin.engine import RunOutput, simulate
-from twin.engine import results as R
+from twin.engine import RunOutput, results, simulate
 from twin.engine.results import (
     VOLATILE_KEYS,
     build_daily_profile,
@@ -60,7 +60,7 @@ def test_chunks_hold_whole_local_hours(run: RunOutput) -> None:
     n = run.steps_done
     assert bounds[0][0] == 0 and bounds[-1][1] == n
     assert all(a < b for a, b in bounds)
-    assert all(b1 == a2 for (_, b1), (a2, _) in zip(bounds, bounds[1:], strict=False))
+    assert all(b1 == a2 for (_, b1), (a2, _) in itertools.pairwise(bounds))
     idx = run.inputs.index
     for a, _ in bounds[1:]:
         assert idx[a].floor("h") != idx[a - 1].floor("h"), a  # a cut between two hours
@@ -96,7 +96,7 @@ def test_daily_profile_across_a_clock_change(make_scenario: Any, site_dict: dict
                                              tmp_path: Path, tz: str, start: str) -> None:
     out = _run(make_scenario, site_dict, tz=tz, start=start, duration="1d")
     whole = build_timeseries(out)
-    got = R.DailyProfileAccumulator()
+    got = results.DailyProfileAccumulator()
     for part in iter_timeseries(out, 9):
         got.add(part)
     pd.testing.assert_frame_equal(got.result(), build_daily_profile(whole), check_exact=True)
@@ -117,7 +117,7 @@ def test_local_time_running_back_to_an_earlier_hour_gives_one_chunk() -> None:
 def test_long_runs_keep_phase_name_as_text(run: RunOutput, monkeypatch: pytest.MonkeyPatch
                                            ) -> None:
     """Runs of 50,000+ steps carry ``phase_name`` as text (the layout of earlier files)."""
-    monkeypatch.setattr(R, "_PHASE_TEXT_MIN_STEPS", 10)
+    monkeypatch.setattr(results, "_PHASE_TEXT_MIN_STEPS", 10)
     whole = build_timeseries(run)
     assert not isinstance(whole["phase_name"].dtype, pd.CategoricalDtype)
     names = run.controller.phases

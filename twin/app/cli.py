@@ -266,7 +266,7 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _add_contributed(sub: argparse._SubParsersAction, command: str | None) -> None:  # type: ignore[type-arg]
+def _add_contributed(sub: argparse._SubParsersAction, command: str | None) -> None:
     """Register the contributed sub-commands: fully for ``command``'s module (every module
     when ``command`` is ``"*"``), as a name and help line for the others."""
     import importlib

@@ -142,10 +142,11 @@ class _Rows:
 def _phase_name(r: _Rows) -> Any:
     cats, code = r.phase_codes
     ph = r.out.rec.phase[r.sl]
-    codes = np.full(r.n, -1, dtype=np.int8 if len(cats) < 127 else np.int32)
+    codes: np.ndarray[Any, np.dtype[np.int32]] = np.full(r.n, -1, dtype=np.int32)
     for p, c in code.items():
         codes[ph == p] = c
-    cat = pd.Categorical.from_codes(codes, categories=cats if cats else pd.Index([], dtype=object))
+    categories = pd.Index(cats) if cats else pd.Index([], dtype=object)
+    cat = pd.Categorical.from_codes(codes, categories=categories)
     if r.out.steps_done >= _PHASE_TEXT_MIN_STEPS:
         return np.asarray(cat, dtype=object)
     return cat
