@@ -99,7 +99,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.engine.results import build_results, write_results
+    from twin.engine.results import stream_results, write_results
     from twin.errors import EXIT_OK, UserError
     from twin.monitoring.http import start_metrics_server as start_http_server
     from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
@@ -171,7 +171,7 @@ def cmd_live(args: argparse.Namespace) -> int:
              events_logged=events.n_events)
     events.detach()
     try:
-        res = build_results(out)
+        res = stream_results(out)
         res.summary["run_id"] = run_id
         res.summary["mode"] = "live"
         res.summary["speed"] = speed
