@@ -17,6 +17,15 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
     settings.load_profile("ci")
 
+# The PV profile cache (twin.components.pv) of a test session lives in a temporary folder,
+# shared by the session's runs and subprocesses, never in the user's ~/.cache.
+_CACHE = None
+if "PVBESS_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    _CACHE = tempfile.TemporaryDirectory(prefix="pvbess-test-cache-")
+    os.environ["PVBESS_CACHE_DIR"] = _CACHE.name
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "config" / "site.yaml"
 SCENARIOS = ROOT / "scenarios"

@@ -503,7 +503,8 @@ class OutputConfig(_Strict):
     """What the run writes."""
 
     dir: Path | None = None
-    csv: bool = True
+    #: also write timeseries.csv and sessions.csv (``twin run --csv``)
+    csv: bool = False
     parquet: bool = True
 
 

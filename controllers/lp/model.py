@@ -38,13 +38,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from controllers.lp.ev import EvEnvelopes
 from twin.errors import UserError
 from twin.types import FloatArray
+
+if TYPE_CHECKING:  # scipy is imported when a model is built (~0.1 s), not with the registry
+    import scipy.sparse as sp
 
 #: Tie-break cost of battery throughput [currency/kWh].
 EPS_BESS = 1e-5
@@ -129,6 +132,8 @@ class Plan:
 
 def _tri(n: int, a: float | FloatArray) -> sp.coo_matrix:
     """``x_k − a_k x_{k−1}`` for k = 0..n−1 (n × n, lower bidiagonal)."""
+    import scipy.sparse as sp
+
     r = np.arange(n)
     rows = np.concatenate([r, r[1:]])
     cols = np.concatenate([r, r[:-1]])
@@ -188,6 +193,8 @@ class SiteLp:
 
     # ------------------------------------------------------------------ structure
     def _build_matrix(self) -> None:
+        import scipy.sparse as sp
+
         n, dt, b = self.n, self.dt_h, self.bat
         eye = sp.identity(n, format="coo")
 

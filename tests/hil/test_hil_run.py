@@ -63,9 +63,10 @@ def test_energy_and_cost_kpis_agree_within_half_a_percent(both: Any) -> None:
 
 def test_outputs_complete_with_comm_statistics(both: Any) -> None:
     _, hil, out = both
-    for f in ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
+    for f in ("timeseries.parquet", "sessions.parquet", "daily_profile.csv",
               "summary.json", "hil_steps.csv"):
         assert (out / f).exists(), f
+    assert not (out / "timeseries.csv").exists()  # CSV only on request (--csv)
     ts = pd.read_parquet(out / "timeseries.parquet")
     assert len(ts) == 96 and hil["steps_done"] == 96 and not hil["interrupted"]
     assert hil["energy_balance_residual_max_kwh"] < 1e-6

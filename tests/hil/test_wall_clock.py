@@ -51,7 +51,7 @@ def test_wall_clock_against_a_separately_started_realtime_simulator(
     dev_file.write_text(yaml.safe_dump(devices))
     out = tmp_path / "wall"
     args = ["hil", str(SCENARIO), "--devices", str(dev_file), "--clock", "wall", "--speed",
-            str(SPEED), "--out", str(out), "-q", "--timeout", "1"]
+            str(SPEED), "--out", str(out), "-q", "--timeout", "1", "--csv"]
     for s in SETS:
         args += ["--set", s]
     assert main(args) == 0

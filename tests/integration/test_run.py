@@ -17,7 +17,13 @@ from tests.conftest import SCENARIOS, SITE, write_yaml
 from twin.app.cli import main
 from twin.config import BESS_MIN_CAPACITY_KWH, ConfigError, load_scenario
 from twin.engine import simulate
-from twin.engine.results import OUTPUT_FILES, SEED_COLUMNS, VOLATILE_KEYS, build_results
+from twin.engine.results import (
+    CSV_OUTPUT_FILES,
+    OUTPUT_FILES,
+    SEED_COLUMNS,
+    VOLATILE_KEYS,
+    build_results,
+)
 
 TOL = 1e-6
 
@@ -106,7 +112,8 @@ def test_property_balance_over_random_scenarios(
 def week_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("week")
     runs = {}
-    for name, extra in (("a", []), ("b", []), ("seed2", ["--set", "seed=2"])):
+    for name, extra in (("a", ["--csv"]), ("b", ["--csv"]), ("seed2", ["--set", "seed=2"]),
+                        ("default", [])):
         out = base / name
         assert main(["run", str(SCENARIOS / "week.yaml"), "--out", str(out), "-q", *extra]) == 0
         runs[name] = out
@@ -119,7 +126,7 @@ def _digest(p: Path) -> str:
 
 def test_outputs_written(week_runs: dict[str, Path]) -> None:
     out = week_runs["a"]
-    for f in OUTPUT_FILES:
+    for f in (*OUTPUT_FILES, *CSV_OUTPUT_FILES):
         assert (out / f).is_file(), f
     ts = pd.read_parquet(out / "timeseries.parquet")
     assert len(ts) == 7 * 96
@@ -139,6 +146,20 @@ def test_outputs_written(week_runs: dict[str, Path]) -> None:
     sess = pd.read_parquet(out / "sessions.parquet")
     assert len(sess) == summ["sessions_total"] > 7 * 250
     assert (sess["e_delivered_kwh"] <= sess["e_req_kwh"] + 1e-6).all()
+
+
+def test_csv_only_with_the_csv_flag(week_runs: dict[str, Path]) -> None:
+    """Parquet is the default; ``--csv`` adds the CSV tables with the same rows."""
+    plain, with_csv = week_runs["default"], week_runs["a"]
+    assert sorted(p.name for p in plain.iterdir() if p.name != ".pvbess-run") == \
+        sorted(OUTPUT_FILES)
+    for f in CSV_OUTPUT_FILES:
+        assert not (plain / f).exists(), f
+        assert (with_csv / f).is_file(), f
+    pd.testing.assert_frame_equal(pd.read_parquet(plain / "timeseries.parquet"),
+                                  pd.read_parquet(with_csv / "timeseries.parquet"))
+    assert len(pd.read_csv(with_csv / "sessions.csv")) == \
+        len(pd.read_parquet(plain / "sessions.parquet"))
 
 
 def test_same_seed_identical_other_seed_different(week_runs: dict[str, Path]) -> None:

@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from twin.atomic import hold_output
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.engine.results import build_results, write_results
+    from twin.engine.results import stream_results, write_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -72,10 +72,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out = twin.run(cb)
         else:
             out = twin.run()
-        res = build_results(out)
+        del twin  # the plant, its inputs as lists and the SimPy events are no longer needed
+        res = stream_results(out)
         if args.gap and not out.interrupted:
             res.summary["gap"] = _gap_to_optimum(scn, res.summary)
-        written = write_results(res, out_dir, csv=scn.config.output.csv,
+        written = write_results(res, out_dir, csv=args.csv or scn.config.output.csv,
                                 parquet=scn.config.output.parquet)
     if not args.quiet:
         print(kpi_table(res.summary))
@@ -198,8 +199,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to document the commands)."""
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands).
+
+    Parameters
+    ----------
+    command : the contributed sub-command to make usable (its module is imported); ``"*"``
+        every one, None none (``twin --help`` lists them all either way).
+    """
     ap = argparse.ArgumentParser(
         prog="twin",
         description="pvbess-twin: discrete-event digital twin of a PV + battery + EV-charging site.",
@@ -218,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gap", action="store_true",
                    help="also run 'optimal' on the same scenario and seed and store / print the "
                         "gap of this run's cost to the optimum (summary.json 'gap')")
+    r.add_argument("--csv", action="store_true",
+                   help="also write timeseries.csv and sessions.csv (Parquet is always written "
+                        "unless the scenario's output.parquet is false)")
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     r.add_argument("--log-events", action="store_true",
                    help="log events (phase changes, safety clamps, vehicles turned away) to stderr: "
@@ -231,20 +241,52 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="print the KPI table of a finished run")
     s.add_argument("run_dir", help="a run's output folder")
     s.set_defaults(func=cmd_show)
-    # Subcommands contributed by other modules: one `register(sub)` line each, below.
-    # [report]
-    from twin.report.cli import register as _reg_report; _reg_report(sub)  # noqa: E702, I001
-    # [monitoring]
-    __import__("twin.app.live", fromlist=["register"]).register(sub)
-    # [hil]
-    __import__("twin.app.hil", fromlist=["register"]).register(sub)
-    # [trials]
-    __import__("twin.app.ab", fromlist=["register"]).register(sub)
-    __import__("twin.app.size", fromlist=["register"]).register(sub)
-    __import__("twin.app.sweep", fromlist=["register"]).register(sub)
-    # [rl]
-    __import__("twin.app.train", fromlist=["register"]).register(sub)
+    _add_contributed(sub, command)
     return ap
+
+
+#: Sub-commands contributed by other modules, in ``--help`` order: the module whose
+#: ``register(sub)`` adds them and their one-line help (the same text as the module's; a
+#: test checks). Only the module of the command being run is imported, so ``twin --help``
+#: and ``twin run`` do not import pandas-heavy report, HIL or training code.
+CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
+    ("report", "twin.report.cli",
+     "figures and a self-contained HTML page from one run, or a comparison of several"),
+    ("live", "twin.app.live",
+     "run a scenario on a real-time clock and serve Prometheus metrics"),
+    ("export", "twin.app.live", "export a finished run (openmetrics: for Prometheus backfilling)"),
+    ("hil", "twin.app.hil",
+     "run the controller against Modbus devices (simulator or hardware)"),
+    ("ab", "twin.app.ab", "controller A/B trial over many seeds with paired statistics"),
+    ("size", "twin.app.size",
+     "battery size from the seeds' formulas (SPEC §6) on the scenario's own profiles"),
+    ("sweep", "twin.app.sweep",
+     "the full twin over a grid of battery sizes (or any --set grid), with payback"),
+    ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),
+)
+
+
+def _add_contributed(sub: argparse._SubParsersAction, command: str | None) -> None:
+    """Register the contributed sub-commands: fully for ``command``'s module (every module
+    when ``command`` is ``"*"``), as a name and help line for the others."""
+    import importlib
+
+    wanted = {m for n, m, _ in CONTRIBUTED if command in ("*", n)}
+    done: set[str] = set()
+    for name, module, help_text in CONTRIBUTED:
+        if module not in wanted:
+            sub.add_parser(name, help=help_text, add_help=False)
+        elif module not in done:
+            importlib.import_module(module).register(sub)
+            done.add(module)
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (its first word), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with _sigterm_as_interrupt(), command_scope():
-            args = build_parser().parse_args(argv)
+            words = list(sys.argv[1:] if argv is None else argv)
+            args = build_parser(_command_of(words)).parse_args(words)
             return int(args.func(args))
     except UserError as exc:  # ConfigError included
         _err(str(exc))

@@ -131,7 +131,8 @@ def load_sessions(run_dir: Path) -> pd.DataFrame | None:
 
 
 def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read ``timeseries.parquet`` (and ``summary.json`` when present) of a run folder.
+    """Read ``timeseries.parquet`` (else ``timeseries.csv``; and ``summary.json`` when
+    present) of a run folder.
 
     Raises
     ------
@@ -143,11 +144,17 @@ def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise RunDirError(f"{run_dir}: not a folder; give a run folder written by 'twin run' "
                           "or 'twin live'")
     p = run_dir / "timeseries.parquet"
+    if not p.is_file() and (run_dir / "timeseries.csv").is_file():
+        p = run_dir / "timeseries.csv"  # a run written with output.parquet false
     if not p.is_file():
-        raise RunDirError(f"{p}: not found; give a run folder written by 'twin run' or "
-                          "'twin live' with Parquet output")
+        raise RunDirError(f"{p}: not found (nor timeseries.csv); give a run folder written "
+                          "by 'twin run' or 'twin live'")
     try:
-        ts = pd.read_parquet(p)
+        if p.suffix == ".csv":
+            ts = pd.read_csv(p)
+            ts["timestamp"] = pd.to_datetime(ts["timestamp"], format="ISO8601")
+        else:
+            ts = pd.read_parquet(p)
     except Exception as exc:
         raise RunDirError(f"{p}: cannot read ({type(exc).__name__}: {exc})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in ts.columns]

@@ -339,7 +339,7 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     return HilRun(out, comm, steps, sim.stderr if sim is not None else "")
 
 
-def write_hil(run: HilRun, out_dir: Path, *, csv: bool = True,
+def write_hil(run: HilRun, out_dir: Path, *, csv: bool = False,
               parquet: bool = True) -> dict[str, Any]:
     """Write the run's outputs (as ``twin run``) plus ``hil`` in the summary and
     ``hil_steps.csv``; return the summary."""
@@ -447,7 +447,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
         finally:
             if server is not None:
                 server.shutdown()
-        summary = write_hil(run, out_dir, csv=scn.config.output.csv,
+        summary = write_hil(run, out_dir, csv=args.csv or scn.config.output.csv,
                             parquet=scn.config.output.parquet)
     c = run.comm
     if not args.quiet:
@@ -506,6 +506,8 @@ def register(sub: Any) -> None:
                         f"0 < S <= {DEVICE_TIMEOUT_MAX_S:g})")
     h.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="serve Prometheus metrics of the run (see docs/metrics.md)")
+    h.add_argument("--csv", action="store_true",
+                   help="also write timeseries.csv and sessions.csv (as 'twin run --csv')")
     h.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     h.set_defaults(func=cmd_hil)
 

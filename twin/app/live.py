@@ -99,7 +99,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.engine.results import build_results, write_results
+    from twin.engine.results import stream_results, write_results
     from twin.errors import EXIT_OK, UserError
     from twin.monitoring.http import start_metrics_server as start_http_server
     from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
@@ -171,11 +171,11 @@ def cmd_live(args: argparse.Namespace) -> int:
              events_logged=events.n_events)
     events.detach()
     try:
-        res = build_results(out)
+        res = stream_results(out)
         res.summary["run_id"] = run_id
         res.summary["mode"] = "live"
         res.summary["speed"] = speed
-        written = write_results(res, out_dir, csv=scn.config.output.csv,
+        written = write_results(res, out_dir, csv=args.csv or scn.config.output.csv,
                                 parquet=scn.config.output.parquet)
         log.info("outputs_written", out=str(written), steps_done=out.steps_done)
         print(f"outputs: {written}", flush=True)
@@ -206,6 +206,8 @@ def register(sub: Any) -> None:
                     help=f"where /metrics listens (default {DEFAULT_METRICS_ADDR}; port 0 = "
                          "any free port, printed on stdout as 'metrics: URL')")
     lv.add_argument("--out", help="output folder (default runs/NAME-live)")
+    lv.add_argument("--csv", action="store_true",
+                    help="also write timeseries.csv and sessions.csv (as 'twin run --csv')")
     lv.add_argument("--controller", help="controller name (overrides the scenario)")
     lv.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a scenario or site value (repeatable), as in 'twin run'")

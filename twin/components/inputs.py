@@ -95,7 +95,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
         For a missing or broken profile or sessions file.
     """
     from twin.components.mall import MallParams, mall_kw
-    from twin.components.pv import PvParams, pv_ac_kw
+    from twin.components.pv import PvParams, pv_ac_kw_cached
 
     site = scn.site
     idx = scn.index
@@ -114,7 +114,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
                 "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
                                            if pv.ghi_monthly_kwh_m2_day else None)}
         with _model_errors(scn, "pv (pv.cloudiness)"):
-            p_pv = pv_ac_kw(idx, dt_s, _params(PvParams, base, pv.cloudiness.given(),
+            p_pv = pv_ac_kw_cached(idx, dt_s, _params(PvParams, base, pv.cloudiness.given(),
                                                "pv.cloudiness"), rngs["pv"])
     # mall
     mall = site.mall

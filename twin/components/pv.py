@@ -63,18 +63,27 @@ so the 3,400 kW AC limit clips only with a smaller inverter or a clearer sky.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import json
 import math
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 from twin.components.noise import ar1_filter
 from twin.components.timeindex import step_offsets_s
 
-__all__ = ["PvParams", "clear_sky_monthly_kwh_m2_day", "monthly_kt_mean", "pv_ac_kw"]
+__all__ = ["CACHE_ENV", "PvParams", "cache_dir", "clear_sky_monthly_kwh_m2_day",
+           "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key"]
 
 _DAY_S = 86_400.0
 
@@ -192,6 +201,13 @@ class PvParams:
             object.__setattr__(self, "ghi_monthly_kwh_m2_day", tuple(float(x) for x in g))
 
 
+def _pvlib() -> ModuleType:
+    """pvlib (with scipy), imported only when the PV chain is computed (~0.5 s)."""
+    import pvlib
+
+    return pvlib
+
+
 def _check(index: pd.DatetimeIndex, dt_s: float, params: PvParams) -> None:
     """Reject inputs the model cannot honour (raises ValueError)."""
     step_offsets_s(index, dt_s)
@@ -218,6 +234,7 @@ def clear_sky_monthly_kwh_m2_day(params: PvParams, year: int = 2023) -> np.ndarr
     Ineichen with the turbidity of ``params`` (pvlib's Linke climatology by default), at
     the mid-points of the hours of a reference (non-leap) year.
     """
+    pvlib = _pvlib()
     times = pd.date_range(f"{year}-01-01 00:30", f"{year}-12-31 23:30", freq="1h", tz="UTC")
     loc = pvlib.location.Location(params.lat_deg, params.lon_deg, altitude=params.alt_m)
     with warnings.catch_warnings():
@@ -313,6 +330,7 @@ def _ac_power_kw(
     times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
 ) -> np.ndarray:
     """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
+    pvlib = _pvlib()
     # sun and clear sky
     pressure = pvlib.atmosphere.alt2pres(params.alt_m)
     t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
@@ -457,3 +475,119 @@ def pv_ac_kw(
 
     out = p_ac.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else p_ac
     return np.clip(out, 0.0, params.p_ac_max_kw).astype(np.float64, copy=False)
+
+
+# ------------------------------------------------------------------ on-disk profile cache
+#: Environment variable naming the cache folder (default ``~/.cache/pvbess-twin``); ``off``
+#: (or ``0``, ``none``) turns the cache off.
+CACHE_ENV = "PVBESS_CACHE_DIR"
+#: Bumped when the cache file layout changes.
+_CACHE_FORMAT = 1
+#: Source files whose code computes the profile: an edit to any of them is a new key.
+_MODEL_SOURCES = ("pv.py", "noise.py", "timeindex.py")
+
+
+def cache_dir() -> Path | None:
+    """The PV profile cache folder (``$PVBESS_CACHE_DIR`` or ``~/.cache/pvbess-twin``), or
+    None when the variable says ``off``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env.lower() in ("off", "0", "none", "false"):
+        return None
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "pvbess-twin"
+
+
+def _model_fingerprint() -> str:
+    """Hash of the model's code and of the libraries whose numbers it uses."""
+    import importlib.metadata as md
+
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _MODEL_SOURCES:
+        h.update((here / name).read_bytes())
+    for lib in ("pvlib", "numpy", "pandas"):
+        try:
+            h.update(f"{lib}={md.version(lib)};".encode())
+        except md.PackageNotFoundError:
+            h.update(f"{lib}=?;".encode())
+    return h.hexdigest()
+
+
+def pv_cache_key(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
+                 rng: np.random.Generator) -> str:
+    """Hash of every input of :func:`pv_ac_kw`: steps (start, count, time zone, length),
+    every parameter, the random generator's state, the model's code and library versions."""
+    spec: dict[str, Any] = {
+        "format": _CACHE_FORMAT,
+        "model": _model_fingerprint(),
+        "start": index[0].isoformat() if len(index) else None,
+        "tz": str(index.tz),
+        "n": len(index),
+        "dt_s": float(dt_s),
+        "params": dataclasses.asdict(params),
+        "rng": {"bit_generator": type(rng.bit_generator).__name__,
+                "state": rng.bit_generator.state},
+    }
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_cached(path: Path, key: str, n: int, p_max_kw: float) -> np.ndarray | None:
+    """The cached profile, or None when the file is missing, damaged or not this key's."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            p = np.asarray(z["p_ac_kw"])
+    except Exception:  # missing, truncated, not a zip, wrong members: recompute
+        return None
+    if p.dtype != np.float64 or p.shape != (n,) or not np.isfinite(p).all() \
+            or (p < 0.0).any() or (p > p_max_kw).any():
+        return None
+    return p
+
+
+def _write_cached(folder: Path, path: Path, key: str, p_ac_kw: np.ndarray) -> None:
+    """Store the profile atomically (temporary file, then rename); a failure is ignored."""
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, key=np.array(key), p_ac_kw=p_ac_kw)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass  # a read-only or full disk: run without the cache
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def pv_ac_kw_cached(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator,
+    folder: Path | None = None,
+) -> np.ndarray:
+    """:func:`pv_ac_kw`, stored on disk and read back on the next run with the same inputs.
+
+    The file ``FOLDER/pv/KEY.npz`` (no pickle) is keyed by :func:`pv_cache_key`; a damaged
+    or foreign file is recomputed and replaced, never trusted. On a hit ``rng`` is not
+    advanced (it is the PV's own stream) and pvlib is not imported.
+
+    Parameters
+    ----------
+    folder : the cache folder; None = :func:`cache_dir` (which may turn the cache off).
+    """
+    _check(index, dt_s, params)
+    base = folder if folder is not None else cache_dir()
+    if base is None:
+        return pv_ac_kw(index, dt_s, params, rng)
+    key = pv_cache_key(index, dt_s, params, rng)
+    sub = base / "pv"
+    path = sub / f"{key}.npz"
+    hit = _read_cached(path, key, len(index), params.p_ac_max_kw)
+    if hit is not None:
+        return hit
+    p = pv_ac_kw(index, dt_s, params, rng)
+    _write_cached(sub, path, key, p)
+    return p

@@ -50,7 +50,7 @@ from twin.engine.telemetry import TelemetryRecorder
 from twin.forecast import ControlContext, make_forecaster
 from twin.inputs import PlantInputs, SessionTable, SocketSpec
 from twin.plant import Plant
-from twin.record import Recorder
+from twin.record import Recorder, as_array
 from twin.types import ClampLog, FloatArray, Setpoints, SiteObservation, TariffState
 
 ProgressFn = Callable[[int, int], None]
@@ -236,11 +236,12 @@ class Twin:
         self.controller.reset(seed=self.seed)
         self.context = make_context(scn, inp)
         prepare_controller(self.controller, self.context)
-        # per-step lookups as lists (cheap scalar access)
-        self.hour = inp.hour.tolist()
+        # per-step lookups: stdlib arrays (cheap scalar access, 8 bytes a float, not a list's
+        # 32), a list of bools (shared objects)
+        self.hour = as_array(inp.hour)
         self.weekday = inp.weekday.tolist()
         self.ev_open = inp.ev_open.tolist()
-        self.p_ev_prof = inp.p_ev_profile_kw.tolist() if inp.p_ev_profile_kw is not None else None
+        self.p_ev_prof = as_array(inp.p_ev_profile_kw) if inp.p_ev_profile_kw is not None else None
         states: dict[tuple[float, bool], TariffState] = {}
         self.tariff_k = [states.setdefault((p, pk), TariffState(p, pk))
                          for p, pk in zip(inp.price_per_kwh.tolist(), inp.is_peak.tolist(),

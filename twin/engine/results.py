@@ -1,7 +1,10 @@
 """Results of a run: per-step table, sessions, 24-hour profiles, summary KPIs (SPEC §5).
 
 Everything is computed vectorised from the recorder's arrays after the loop, and written
-atomically (temporary folder, then rename) as Parquet and CSV plus ``summary.json``.
+atomically (temporary folder, then rename) as Parquet (CSV on request) plus
+``daily_profile.csv`` and ``summary.json``. ``twin run`` streams the per-step table: it is
+built and written in chunks of whole local hours (one Parquet row group each) and the daily
+profile is aggregated chunk by chunk, so a 1-min year never holds the whole table.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +42,11 @@ SEED_COLUMNS = (
 #: :data:`twin.kpi_catalogue.SATISFIED_TOL_KWH`).
 SATISFIED_TOL_KWH = kpi_catalogue.SATISFIED_TOL_KWH
 
-OUTPUT_FILES = ("timeseries.parquet", "timeseries.csv", "sessions.parquet", "daily_profile.csv",
-                "summary.json")
+#: Files of a run folder (besides the marker): the tables as Parquet (unless the scenario's
+#: ``output.parquet`` is false), the daily profile and the summary.
+OUTPUT_FILES = ("timeseries.parquet", "sessions.parquet", "daily_profile.csv", "summary.json")
+#: The tables as CSV too, with ``--csv`` (or the scenario's ``output.csv``).
+CSV_OUTPUT_FILES = ("timeseries.csv", "sessions.csv")
 
 
 @dataclass
@@ -53,92 +59,214 @@ class Results:
     summary: dict[str, Any]
 
 
+#: Rows per time-series chunk when a run's results are streamed (the chunk is widened to
+#: whole local hours, so the daily profile's hourly groups never straddle two chunks).
+DEFAULT_CHUNK_ROWS = 16_384
+
+#: Runs of at least this many steps carry ``phase_name`` as text, shorter ones as a
+#: categorical (the layout of the files written so far; kept for identical outputs).
+_PHASE_TEXT_MIN_STEPS = 50_000
+
+
 def _socket_col(i: int) -> str:
     return f"p_socket_{i:02d}_kw"
 
 
-def build_timeseries(out: RunOutput) -> pd.DataFrame:
-    """The per-step table (seed-001 columns first, then the twin's own)."""
+def _phase_name_codes(out: RunOutput) -> tuple[list[str], dict[int, int]]:
+    """Categories of ``phase_name`` over the whole run and the code of each phase number.
+
+    A phase the controller does not name is shown as its number in a short run and left
+    empty (missing) in a long one, as before.
+    """
+    names = {int(k): v for k, v in out.controller.phases.items()}
+    present = [int(p) for p in np.unique(out.rec.phase[:out.steps_done])]
+    long_run = out.steps_done >= _PHASE_TEXT_MIN_STEPS
+    shown = {p: names.get(p, str(p)) for p in present if not long_run or p in names}
+    cats = sorted(set(shown.values()))
+    return cats, {p: cats.index(v) for p, v in shown.items()}
+
+
+class _Rows:
+    """The time-series columns of rows ``[start, stop)`` of a run, each built on first use.
+
+    Every column is an elementwise function of the record, so a column built over a slice
+    equals the same rows of the column built over the whole run, bit for bit.
+    """
+
+    def __init__(self, out: RunOutput, start: int, stop: int,
+                 phase_codes: tuple[list[str], dict[int, int]], keep: bool = True) -> None:
+        inp = out.inputs
+        rec = out.rec
+        self.out = out
+        self.sl = slice(start, stop)
+        self.n = stop - start
+        self.phase_codes = phase_codes
+        self.dt_h = dt_h = inp.dt_s / 3600.0
+        sl = self.sl
+        self.e_pv = rec.p_pv_kw[sl] * dt_h
+        self.e_mall = rec.p_mall_kw[sl] * dt_h
+        self.e_ev = rec.e_ev_kwh[sl]
+        self.e_ch = rec.e_bess_charge_kwh[sl]
+        self.e_dis = rec.e_bess_discharge_kwh[sl]
+        site = out.scenario.site
+        self.fl = allocate_flows(self.e_pv, self.e_ev, self.e_mall, self.e_ch, self.e_dis,
+                                 site.grid.export_limit_kw * dt_h)
+        self._cache: dict[str, Any] = {}
+        self._keep = keep  # False: a column is rebuilt when asked again (less memory)
+
+    def names(self) -> list[str]:
+        """Column names in file order (seed-001 columns first, then the twin's own)."""
+        n_sock = self.out.rec.e_socket_kwh.shape[1]
+        return list(_ROW_COLUMNS) + [_socket_col(i) for i in range(n_sock)]
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        if name.startswith("p_socket_"):
+            i = int(name[len("p_socket_"):-len("_kw")])
+            inv_dt = np.float32(1.0 / self.dt_h)
+            v = self.out.rec.e_socket_kwh[self.sl, i] * inv_dt  # float32 mean power [kW]
+        else:
+            v = _ROW_COLUMNS[name](self)
+        if self._keep:
+            self._cache[name] = v
+        return v
+
+    def frame(self) -> pd.DataFrame:
+        """All columns as a table."""
+        return pd.DataFrame({c: self[c] for c in self.names()}, copy=False)
+
+
+def _phase_name(r: _Rows) -> Any:
+    cats, code = r.phase_codes
+    ph = r.out.rec.phase[r.sl]
+    codes: np.ndarray[Any, np.dtype[np.int32]] = np.full(r.n, -1, dtype=np.int32)
+    for p, c in code.items():
+        codes[ph == p] = c
+    categories = pd.Index(cats) if cats else pd.Index([], dtype=object)
+    cat = pd.Categorical.from_codes(codes, categories=categories)
+    if r.out.steps_done >= _PHASE_TEXT_MIN_STEPS:
+        return np.asarray(cat, dtype=object)
+    return cat
+
+
+def _soc_percent(r: _Rows) -> Any:
+    stored = r["soc_kwh"]
+    cap = r["capacity_kwh"]
+    return np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0) * 100.0, 0.0)
+
+
+def _tariff(r: _Rows) -> Any:
+    return r.out.scenario.site.tariff
+
+
+def _co2f(r: _Rows) -> float:
+    return r.out.scenario.site.grid.co2_kg_per_kwh
+
+
+_ROW_COLUMNS: dict[str, Callable[[_Rows], Any]] = {
+    "timestamp": lambda r: r.out.inputs.index[r.sl],
+    "pv_kwh": lambda r: r.e_pv,
+    "ev_kwh": lambda r: r.e_ev,
+    "mall_kwh": lambda r: r.e_mall,
+    "load_kwh": lambda r: r.e_ev + r.e_mall,
+    "pv_to_ev_kwh": lambda r: r.fl["pv_to_ev_kwh"],
+    "pv_to_bess_kwh": lambda r: r.fl["pv_to_bess_kwh"],
+    "pv_to_mall_kwh": lambda r: r.fl["pv_to_mall_kwh"],
+    "pv_curtailed_kwh": lambda r: r.fl["pv_curtailed_kwh"],
+    "bess_charge_kwh": lambda r: r.e_ch,
+    "bess_discharge_kwh": lambda r: r.e_dis,
+    "bess_action_kwh": lambda r: r.e_dis - r.e_ch,
+    "bess_mode": lambda r: np.where(r["bess_action_kwh"] > 1e-12, "discharge",
+                                    np.where(r["bess_action_kwh"] < -1e-12, "charge", "idle")),
+    "bess_to_ev_kwh": lambda r: r.fl["bess_to_ev_kwh"],
+    "bess_to_mall_kwh": lambda r: r.fl["bess_to_mall_kwh"],
+    "bess_total_discharge_kwh": lambda r: r.fl["bess_to_ev_kwh"] + r.fl["bess_to_mall_kwh"],
+    "grid_import_ev_kwh": lambda r: r.fl["grid_import_ev_kwh"],
+    "grid_import_mall_kwh": lambda r: r.fl["grid_import_mall_kwh"],
+    "grid_import_kwh": lambda r: r.fl["grid_import_kwh"],
+    "grid_export_kwh": lambda r: r.fl["grid_export_kwh"],
+    "soc_percent": _soc_percent,
+    "soc_kwh": lambda r: r.out.rec.e_bess_stored_kwh[r.sl],
+    "cost_savings_hp_soles": lambda r: kpis.cost_savings_hp_seed_formula(
+        r["bess_total_discharge_kwh"], r.out.inputs.is_peak[r.sl],
+        _tariff(r).peak_price_per_kwh, _tariff(r).offpeak_price_per_kwh),
+    "co2_avoided_indirect_kg": lambda r: kpis.co2_avoided_bess_seed_formula_kg(
+        r["bess_total_discharge_kwh"], _co2f(r)),
+    "ev_demand_after_bess_kwh": lambda r: np.maximum(r.e_ev - r.fl["bess_to_ev_kwh"], 0.0),
+    "mall_demand_after_bess_kwh": lambda r: np.maximum(r.e_mall - r.fl["bess_to_mall_kwh"], 0.0),
+    "load_after_bess_kwh": lambda r: r["ev_demand_after_bess_kwh"]
+    + r["mall_demand_after_bess_kwh"],
+    "t_s": lambda r: np.arange(r.sl.start, r.sl.stop) * r.out.inputs.dt_s,
+    "tariff_period": lambda r: np.where(r.out.inputs.is_peak[r.sl], "HP", "HFP"),
+    "tariff_soles_per_kwh": lambda r: r.out.inputs.price_per_kwh[r.sl],
+    "grid_cost_soles": lambda r: r.fl["grid_import_kwh"] * r["tariff_soles_per_kwh"],
+    "co2_grid_kg": lambda r: r.fl["grid_import_kwh"] * _co2f(r),
+    "co2_avoided_bess_kg": lambda r: kpis.co2_avoided_bess_kg(
+        r.e_ev + r.e_mall, r.e_pv, r.fl["grid_import_kwh"], _co2f(r)),
+    "grid_to_bess_kwh": lambda r: r.fl["grid_to_bess_kwh"],
+    "pv_export_kwh": lambda r: r.fl["pv_export_kwh"],
+    "phase": lambda r: r.out.rec.phase[r.sl],
+    "phase_name": _phase_name,
+    "p_bess_request_kw": lambda r: r.out.rec.p_bess_request_kw[r.sl],
+    "p_bess_command_kw": lambda r: r.out.rec.p_bess_command_kw[r.sl],
+    "p_bess_kw": lambda r: r["bess_action_kwh"] / r.dt_h,
+    "p_grid_kw": lambda r: r.fl["grid_import_kwh"] / r.dt_h,
+    "capacity_kwh": lambda r: r.out.rec.cap_kwh[r.sl],
+    "safety_clamps": lambda r: r.out.rec.n_clamps[r.sl],
+    "n_plugged": lambda r: r.out.rec.n_plugged[r.sl],
+    "n_waiting": lambda r: r.out.rec.n_waiting[r.sl],
+    "balance_residual_kwh": lambda r: balance_residual(r.e_pv, r.e_ev, r.e_mall, r.e_ch,
+                                                       r.e_dis, r.fl),
+}
+
+
+def build_timeseries(out: RunOutput, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+    """The per-step table (seed-001 columns first, then the twin's own), rows
+    ``[start, stop)`` of the run (default: all steps done)."""
+    stop = out.steps_done if stop is None else min(stop, out.steps_done)
+    start = min(max(start, 0), stop)
+    return _Rows(out, start, stop, _phase_name_codes(out)).frame()
+
+
+def chunk_bounds(out: RunOutput, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> list[tuple[int, int]]:
+    """``(start, stop)`` row ranges that cover the run, each about ``chunk_rows`` long.
+
+    A chunk holds whole local clock hours (the daily profile's groups), so it may be
+    longer than ``chunk_rows`` when a step or an hour is; one chunk when local time does
+    not run forward (a clock set back across midnight would reopen an hour).
+    """
     n = out.steps_done
-    inp = out.inputs
-    rec = out.rec
-    site = out.scenario.site
-    dt_h = inp.dt_s / 3600.0
-    e_pv = rec.p_pv_kw[:n] * dt_h
-    e_mall = rec.p_mall_kw[:n] * dt_h
-    e_ev = rec.e_ev_kwh[:n]
-    e_ch = rec.e_bess_charge_kwh[:n]
-    e_dis = rec.e_bess_discharge_kwh[:n]
-    fl = allocate_flows(e_pv, e_ev, e_mall, e_ch, e_dis, site.grid.export_limit_kw * dt_h)
-    price = inp.price_per_kwh[:n]
-    is_peak = inp.is_peak[:n]
-    stored = rec.e_bess_stored_kwh[:n]
-    cap = rec.cap_kwh[:n]
-    tar = site.tariff
-    co2 = site.grid.co2_kg_per_kwh
-    bess_total = fl["bess_to_ev_kwh"] + fl["bess_to_mall_kwh"]
-    action = e_dis - e_ch
-    mode = np.where(action > 1e-12, "discharge", np.where(action < -1e-12, "charge", "idle"))
-    phase_names = {int(k): v for k, v in out.controller.phases.items()}
-    phase = rec.phase[:n]
-    cols: dict[str, Any] = {
-        "timestamp": inp.index[:n],
-        "pv_kwh": e_pv,
-        "ev_kwh": e_ev,
-        "mall_kwh": e_mall,
-        "load_kwh": e_ev + e_mall,
-        "pv_to_ev_kwh": fl["pv_to_ev_kwh"],
-        "pv_to_bess_kwh": fl["pv_to_bess_kwh"],
-        "pv_to_mall_kwh": fl["pv_to_mall_kwh"],
-        "pv_curtailed_kwh": fl["pv_curtailed_kwh"],
-        "bess_charge_kwh": e_ch,
-        "bess_discharge_kwh": e_dis,
-        "bess_action_kwh": action,
-        "bess_mode": mode,
-        "bess_to_ev_kwh": fl["bess_to_ev_kwh"],
-        "bess_to_mall_kwh": fl["bess_to_mall_kwh"],
-        "bess_total_discharge_kwh": bess_total,
-        "grid_import_ev_kwh": fl["grid_import_ev_kwh"],
-        "grid_import_mall_kwh": fl["grid_import_mall_kwh"],
-        "grid_import_kwh": fl["grid_import_kwh"],
-        "grid_export_kwh": fl["grid_export_kwh"],
-        "soc_percent": np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0) * 100.0, 0.0),
-        "soc_kwh": stored,
-        "cost_savings_hp_soles": kpis.cost_savings_hp_seed_formula(
-            bess_total, is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh),
-        "co2_avoided_indirect_kg": kpis.co2_avoided_bess_seed_formula_kg(bess_total, co2),
-        "ev_demand_after_bess_kwh": np.maximum(e_ev - fl["bess_to_ev_kwh"], 0.0),
-        "mall_demand_after_bess_kwh": np.maximum(e_mall - fl["bess_to_mall_kwh"], 0.0),
-    }
-    cols["load_after_bess_kwh"] = cols["ev_demand_after_bess_kwh"] + cols["mall_demand_after_bess_kwh"]
-    cols.update({
-        "t_s": np.arange(n) * inp.dt_s,
-        "tariff_period": np.where(is_peak, "HP", "HFP"),
-        "tariff_soles_per_kwh": price,
-        "grid_cost_soles": fl["grid_import_kwh"] * price,
-        "co2_grid_kg": fl["grid_import_kwh"] * co2,
-        "co2_avoided_bess_kg": kpis.co2_avoided_bess_kg(e_ev + e_mall, e_pv,
-                                                        fl["grid_import_kwh"], co2),
-        "grid_to_bess_kwh": fl["grid_to_bess_kwh"],
-        "pv_export_kwh": fl["pv_export_kwh"],
-        "phase": phase,
-        "phase_name": pd.Categorical([phase_names.get(int(p), str(p)) for p in phase])
-        if n < 50_000 else pd.Series(phase).map(phase_names).astype("category").to_numpy(),
-        "p_bess_request_kw": rec.p_bess_request_kw[:n],
-        "p_bess_command_kw": rec.p_bess_command_kw[:n],
-        "p_bess_kw": action / dt_h,
-        "p_grid_kw": fl["grid_import_kwh"] / dt_h,
-        "capacity_kwh": cap,
-        "safety_clamps": rec.n_clamps[:n],
-        "n_plugged": rec.n_plugged[:n],
-        "n_waiting": rec.n_waiting[:n],
-        "balance_residual_kwh": balance_residual(e_pv, e_ev, e_mall, e_ch, e_dis, fl),
-    })
-    e_sock = rec.e_socket_kwh[:n]
-    inv_dt = np.float32(1.0 / dt_h)
-    for i in range(e_sock.shape[1]):
-        cols[_socket_col(i)] = e_sock[:, i] * inv_dt  # float32 mean power [kW]
-    return pd.DataFrame(cols, copy=False)
+    if n == 0:
+        return [(0, 0)]
+    idx = out.inputs.index[:n]
+    local = idx.tz_localize(None) if idx.tz is not None else idx
+    hour = local.to_numpy().astype("datetime64[h]").astype(np.int64)
+    d = np.diff(hour)
+    if (d < 0).any():
+        return [(0, n)]
+    starts = np.concatenate(([0], np.flatnonzero(d) + 1, [n]))  # hour-group boundaries
+    bounds: list[tuple[int, int]] = []
+    a = 0
+    while a < n:
+        # the last hour boundary at most chunk_rows after a, else the next one
+        j = int(np.searchsorted(starts, a + max(chunk_rows, 1), side="right")) - 1
+        b = int(starts[j])
+        if b <= a:
+            b = int(starts[np.searchsorted(starts, a, side="right")])
+        bounds.append((a, b))
+        a = b
+    return bounds
+
+
+def iter_timeseries(out: RunOutput, chunk_rows: int = DEFAULT_CHUNK_ROWS
+                    ) -> Iterator[pd.DataFrame]:
+    """The per-step table in chunks of whole local hours (see :func:`chunk_bounds`)."""
+    codes = _phase_name_codes(out)
+    for a, b in chunk_bounds(out, chunk_rows):
+        yield _Rows(out, a, b, codes).frame()
 
 
 def build_sessions(out: RunOutput) -> pd.DataFrame:
@@ -194,8 +322,8 @@ PROFILE_COLUMNS = ("pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "
                    "co2_avoided_indirect_kg")
 
 
-def build_daily_profile(ts: pd.DataFrame) -> pd.DataFrame:
-    """Mean 24-hour profile [kWh per hour] for all days, weekdays and weekends (seed 003)."""
+def _hourly(ts: pd.DataFrame) -> pd.DataFrame:
+    """Sums per local (date, hour) of the profile columns, and the mean SOC [%]."""
     t = ts["timestamp"]
     frame = ts[list(PROFILE_COLUMNS)].copy()
     frame["date"] = t.dt.date
@@ -203,6 +331,11 @@ def build_daily_profile(ts: pd.DataFrame) -> pd.DataFrame:
     hourly = frame.groupby(["date", "hour"], sort=True).sum()
     soc = ts.assign(date=t.dt.date, hour=t.dt.hour).groupby(["date", "hour"])["soc_percent"].mean()
     hourly["soc_percent"] = soc
+    return hourly
+
+
+def _profile_from_hourly(hourly: pd.DataFrame) -> pd.DataFrame:
+    """Mean 24-hour profile per day type from the (date, hour) table of :func:`_hourly`."""
     hourly = hourly.reset_index()
     wd = pd.to_datetime(hourly["date"]).dt.day_of_week
     parts = []
@@ -215,12 +348,40 @@ def build_daily_profile(ts: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def build_daily_profile(ts: pd.DataFrame) -> pd.DataFrame:
+    """Mean 24-hour profile [kWh per hour] for all days, weekdays and weekends (seed 003)."""
+    return _profile_from_hourly(_hourly(ts))
+
+
+class DailyProfileAccumulator:
+    """The daily profile built on the fly from time-series chunks of whole local hours.
+
+    Each chunk's (date, hour) groups are complete in it (:func:`chunk_bounds`), so the
+    result equals :func:`build_daily_profile` of the whole table, bit for bit.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def add(self, ts: pd.DataFrame) -> None:
+        """Take one chunk of the per-step table."""
+        if len(ts):
+            self._parts.append(_hourly(ts))
+
+    def result(self) -> pd.DataFrame:
+        """The profile of every chunk added (an empty table when none had rows)."""
+        if not self._parts:
+            return pd.DataFrame()
+        return _profile_from_hourly(pd.concat(self._parts) if len(self._parts) > 1
+                                    else self._parts[0])
+
+
 def _f(x: Any) -> float:
     v = float(x)
     return v if math.isfinite(v) else 0.0
 
 
-def _import_limit_kpis(ts: pd.DataFrame, limit_kw: float | None, dt_h: float) -> dict[str, Any]:
+def _import_limit_kpis(ts: TableLike, limit_kw: float | None, dt_h: float) -> dict[str, Any]:
     """Steps whose grid import is above the site's import limit, and the energy above it.
 
     The safety layer enforces the limit as far as it can (battery charging cut first, then
@@ -266,8 +427,12 @@ def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, Any]:
-    """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more)."""
+def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict[str, Any]:
+    """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more).
+
+    ``ts`` is the per-step table, or :class:`SummaryColumns` (the same columns, built one
+    at a time over the whole run without the table).
+    """
     scn = out.scenario
     site = scn.site
     cfg = scn.config
@@ -413,11 +578,60 @@ def build_summary(out: RunOutput, ts: pd.DataFrame, sessions: pd.DataFrame) -> d
 
 
 def build_results(out: RunOutput) -> Results:
-    """All tables and the summary of a run."""
+    """All tables and the summary of a run, in memory (see :func:`stream_results` to write a
+    long run without building its whole table)."""
     ts = build_timeseries(out)
     sessions = build_sessions(out)
     prof = build_daily_profile(ts) if len(ts) else pd.DataFrame()
     return Results(ts, sessions, prof, build_summary(out, ts, sessions))
+
+
+class SummaryColumns:
+    """Columns of the per-step table over the whole run, each built when first asked for.
+
+    ``build_summary`` reads about thirty of the table's columns; this gives them (the same
+    numbers as the table's, as Series) without building the other columns, the text
+    columns or the per-socket ones.
+    """
+
+    def __init__(self, out: RunOutput) -> None:
+        self._rows = _Rows(out, 0, out.steps_done, _phase_name_codes(out), keep=False)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return pd.Series(self._rows[name], copy=False, name=name)
+
+    def __len__(self) -> int:
+        return self._rows.n
+
+
+#: What :func:`build_summary` reads columns from: the table or :class:`SummaryColumns`.
+TableLike = pd.DataFrame | SummaryColumns
+
+
+@dataclass
+class StreamedResults:
+    """A run's sessions and summary; its per-step table and daily profile are built in
+    chunks while :func:`write_results` writes them (bounded memory at 1-min ticks)."""
+
+    out: RunOutput
+    sessions: pd.DataFrame
+    summary: dict[str, Any]
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    def timeseries_chunks(self) -> Iterator[pd.DataFrame]:
+        """The per-step table, chunk by chunk (see :func:`iter_timeseries`)."""
+        return iter_timeseries(self.out, self.chunk_rows)
+
+
+def stream_results(out: RunOutput, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> StreamedResults:
+    """Sessions and summary of a run, the per-step table left to be streamed to disk.
+
+    The summary is built by :func:`build_summary` from the same column formulas as the
+    table (:class:`SummaryColumns`), so its numbers equal :func:`build_results`'s.
+    """
+    sessions = build_sessions(out)
+    summary = build_summary(out, SummaryColumns(out), sessions)
+    return StreamedResults(out, sessions, summary, chunk_rows)
 
 
 #: Summary keys that change from run to run (wall time), left out of determinism checks
@@ -448,49 +662,96 @@ def iso_local(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return out
 
 
+def _csv_table(part: pd.DataFrame) -> Any:
+    """``part`` as an Arrow table for CSV: timestamps as local ISO 8601, categories as text."""
+    import pyarrow as pa
+
+    frame = {}
+    for c in part.columns:
+        col = part[c]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            frame[c] = pa.array(iso_local(col), type=pa.string())
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            frame[c] = pa.array(col.astype(str).to_numpy(), type=pa.string())
+        else:
+            frame[c] = pa.array(col.to_numpy())
+    return pa.table(frame)
+
+
+class TableWriter:
+    """Writes a table chunk by chunk: Parquet (one row group per chunk) and/or CSV.
+
+    Parameters
+    ----------
+    parquet_path, csv_path : the files to write; None = not that format.
+    """
+
+    def __init__(self, parquet_path: Path | None, csv_path: Path | None) -> None:
+        self.parquet_path = parquet_path
+        self.csv_path = csv_path
+        self._pq: Any = None
+        self._csv: Any = None
+        self.rows = 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append ``df`` (the same columns and types every time)."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self.parquet_path is not None:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(str(self.parquet_path), table.schema)
+            self._pq.write_table(table)
+        if self.csv_path is not None:
+            table = _csv_table(df)
+            if self._csv is None:
+                self._csv = pacsv.CSVWriter(str(self.csv_path), table.schema)
+            self._csv.write_table(table)
+        self.rows += len(df)
+
+    def close(self) -> None:
+        """Finish the files (also after a failure)."""
+        for w in (self._pq, self._csv):
+            if w is not None:
+                w.close()
+        self._pq = self._csv = None
+
+
 def write_csv(df: pd.DataFrame, path: Path, chunk_rows: int = 50_000) -> None:
     """Write ``df`` as CSV quickly (pyarrow, in chunks to bound memory); timestamps as
     local ISO 8601 with their offset."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    writer = None
+    w = TableWriter(None, path)
     try:
         for start in range(0, max(len(df), 1), chunk_rows):
-            part = df.iloc[start:start + chunk_rows]
-            frame = {}
-            for c in part.columns:
-                col = part[c]
-                if isinstance(col.dtype, pd.DatetimeTZDtype):
-                    frame[c] = pa.array(iso_local(col), type=pa.string())
-                elif isinstance(col.dtype, pd.CategoricalDtype):
-                    frame[c] = pa.array(col.astype(str).to_numpy(), type=pa.string())
-                else:
-                    frame[c] = pa.array(col.to_numpy())
-            table = pa.table(frame)
-            if writer is None:
-                writer = pacsv.CSVWriter(str(path), table.schema)
-            writer.write_table(table)
+            w.write(df.iloc[start:start + chunk_rows])
     finally:
-        if writer is not None:
-            writer.close()
+        w.close()
 
 
 def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -> None:
     """Write ``df`` as Parquet in row groups of ``chunk_rows`` (bounded memory)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    writer = None
+    w = TableWriter(path, None)
     try:
         for start in range(0, max(len(df), 1), chunk_rows):
-            table = pa.Table.from_pandas(df.iloc[start:start + chunk_rows], preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(str(path), table.schema)
-            writer.write_table(table)
+            w.write(df.iloc[start:start + chunk_rows])
     finally:
-        if writer is not None:
-            writer.close()
+        w.close()
+
+
+def _write_streamed(res: StreamedResults, tmp: Path, *, csv: bool, parquet: bool) -> pd.DataFrame:
+    """Write the per-step table of ``res`` chunk by chunk; return the daily profile."""
+    w = TableWriter(tmp / "timeseries.parquet" if parquet else None,
+                    tmp / "timeseries.csv" if csv else None)
+    prof = DailyProfileAccumulator()
+    try:
+        for chunk in res.timeseries_chunks():
+            w.write(chunk)
+            prof.add(chunk)
+    finally:
+        w.close()
+    return prof.result()
 
 
 def check_output_dir(out_dir: Path | str, kind: str = "run") -> Path:
@@ -535,7 +796,8 @@ def _finite_summary(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: bool = True,
+def write_results(res: Results | StreamedResults, out_dir: Path, *, csv: bool = False,
+                  parquet: bool = True,
                   extra: Callable[[Path], None] | None = None) -> Path:
     """Write the run's files atomically; return the folder actually written.
 
@@ -551,6 +813,10 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
 
     Parameters
     ----------
+    res : the results; a :class:`StreamedResults`' per-step table and daily profile are
+        built chunk by chunk as they are written.
+    csv, parquet : write the tables as CSV (``timeseries.csv``, ``sessions.csv``) and / or
+        Parquet (``timeseries.parquet``, ``sessions.parquet``).
     extra : called with the temporary folder to add more files (e.g. the HIL's logs)
         before the marker lists the folder's entries.
     """
@@ -563,14 +829,19 @@ def write_results(res: Results, out_dir: Path, *, csv: bool = True, parquet: boo
         target = check_output_dir(_free_sibling(atomic._absolute(target)))
     tmp = atomic.temp_sibling(target)
     try:
-        ts = res.timeseries
+        if isinstance(res, StreamedResults):
+            profile = _write_streamed(res, tmp, csv=csv, parquet=parquet)
+        else:
+            profile = res.daily_profile
+            if parquet:
+                write_parquet(res.timeseries, tmp / "timeseries.parquet")
+            if csv:
+                write_csv(res.timeseries, tmp / "timeseries.csv")
         if parquet:
-            write_parquet(ts, tmp / "timeseries.parquet")
             res.sessions.to_parquet(tmp / "sessions.parquet", index=False)
         if csv:
-            write_csv(ts, tmp / "timeseries.csv")
             write_csv(res.sessions, tmp / "sessions.csv")
-        res.daily_profile.to_csv(tmp / "daily_profile.csv", index=False, float_format="%.9g")
+        profile.to_csv(tmp / "daily_profile.csv", index=False, float_format="%.9g")
         with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
             json.dump(_finite_summary(res.summary), fh, indent=2, sort_keys=False,
                       allow_nan=False)
