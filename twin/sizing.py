@@ -274,7 +274,9 @@ class CashFlows:
     ----------
     capacity_frac : mean capacity in each year as a fraction of nameplate [-] (year 0: 1).
     savings, opex, replacement : yearly amounts [currency/yr] (year 0: 0).
-    net : savings − opex − replacement, year 0 = −CAPEX [currency].
+    residual : value of the cells' remaining life at the end of the last year [currency]
+        (zero elsewhere).
+    net : savings − opex − replacement + residual, year 0 = −CAPEX [currency].
     replacement_years : years at whose end the cells are replaced.
     discharge_kwh : energy the battery delivers per year [kWh/yr] (scaled like savings).
     """
@@ -283,6 +285,7 @@ class CashFlows:
     savings: np.ndarray
     opex: np.ndarray
     replacement: np.ndarray
+    residual: np.ndarray
     net: np.ndarray
     replacement_years: tuple[int, ...]
     discharge_kwh: np.ndarray
@@ -302,7 +305,9 @@ def cash_flows(
     The capacity falls by ``fade_frac_per_yr`` of nameplate a year (the twin's ageing model
     is linear in throughput and time: the run's annualised capacity fade); at the end of
     a year in which it fell below ``replacement_capacity_frac`` the cells are replaced
-    (not in the last year) and it starts again at 1. The savings and discharged energy of
+    (not in the last year) and it starts again at 1. At the end of the life the cells are
+    worth the replacement cost × the share of their life left, ``(cap_end − threshold) / (1 −
+    threshold)`` (linear residual value). The savings and discharged energy of
     a year scale with its mean capacity, relative to the run's own mean capacity
     ``1 − sim_fade_frac / 2`` (an upper bound on the loss: a battery seldom full loses less).
 
@@ -327,6 +332,11 @@ def cash_flows(
             repl[y] = ep.replacement_cost_frac * e_kwh * ep.capex_per_kwh
             years.append(y)
             age = 0
+    res = np.zeros(n + 1)
+    if e_kwh > 0.0:
+        thr = ep.replacement_capacity_frac
+        left = (1.0 - fade_frac_per_yr * age - thr) / (1.0 - thr)
+        res[n] = ep.replacement_cost_frac * e_kwh * ep.capex_per_kwh * min(1.0, max(0.0, left))
     ref = max(1.0 - sim_fade_frac / 2.0, 1e-9)
     scale = cap / ref
     scale[0] = 0.0
@@ -334,19 +344,20 @@ def cash_flows(
     dis = discharge_kwh_per_yr * scale
     op = np.full(n + 1, opex_per_yr(e_kwh, p_kw, ep))
     op[0] = 0.0
-    net = sav - op - repl
+    net = sav - op - repl + res
     net[0] = -capex(e_kwh, p_kw, ep)
-    return CashFlows(cap, sav, op, repl, net, tuple(years), dis)
+    return CashFlows(cap, sav, op, repl, res, net, tuple(years), dis)
 
 
 def lcos(cf: CashFlows, capex_0: float, rate: float) -> float:
-    """Levelised cost of storage [currency/kWh]: discounted CAPEX + O&M + replacements over
-    the discounted energy discharged (charging energy not costed); NaN without discharge."""
+    """Levelised cost of storage [currency/kWh]: discounted CAPEX + O&M + replacements −
+    residual value over the discounted energy discharged (charging energy not costed); NaN
+    without discharge."""
     d = (1.0 + rate) ** -np.arange(cf.net.size)
     energy = float(np.sum(cf.discharge_kwh * d))
     if energy <= 0.0:
         return math.nan
-    return (capex_0 + float(np.sum((cf.opex + cf.replacement) * d))) / energy
+    return (capex_0 + float(np.sum((cf.opex + cf.replacement - cf.residual) * d))) / energy
 
 
 def knee(sizes: Sequence[float], npvs: Sequence[float]) -> int:

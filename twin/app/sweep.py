@@ -270,6 +270,8 @@ def _table(summ: Any, keys: list[str], cur: str) -> str:
     IRR, LCOS, discounted payback, replacement years; the knee marked *."""
     import math
 
+    from twin.report.sizing import fmt_num
+
     life = int(summ["project_life_yr"].iloc[0])
     head = [*keys, "controller", f"sav k{cur}/yr", "extra k/yr", "CO2 t/yr", "satisfied",
             f"CAPEX k{cur}", f"NPV k{cur}", "IRR %", f"LCOS {cur}/kWh", "disc.pb yr", "replaced", ""]
@@ -277,7 +279,7 @@ def _table(summ: Any, keys: list[str], cur: str) -> str:
     lines = ["  ".join(f"{h:>{n}}" for h, n in zip(head, w, strict=True))]
 
     def num(v: float, fmt: str, n: int) -> str:
-        return f"{v:>{n}{fmt}}" if math.isfinite(v) else f"{'–':>{n}}"
+        return f"{fmt_num(v, fmt):>{n}}" if math.isfinite(v) else f"{'–':>{n}}"
 
     for r in summ.to_dict("records"):
         pb = float(r["discounted_payback_years"])

@@ -262,6 +262,12 @@ TABLE = [
 ]
 
 
+def fmt_num(x: float, fmt: str) -> str:
+    """``x`` formatted, without the sign of a value that rounds to zero (no "-0.0")."""
+    t = f"{x:{fmt}}"
+    return t[1:] if t.startswith("-") and not t.strip("-0.,") else t
+
+
 def _cell(v: Any, scale: float, fmt: str, col: str, life: int) -> str:
     if isinstance(v, bool | np.bool_):
         return f"<td>{'★' if v else ''}</td>"
@@ -271,7 +277,7 @@ def _cell(v: Any, scale: float, fmt: str, col: str, life: int) -> str:
             return f'<td class="num">&gt; life ({life})</td>'
         if not math.isfinite(x):
             return '<td class="missing">–</td>'
-        return f'<td class="num">{x * scale:{fmt}}</td>'
+        return f'<td class="num">{fmt_num(x * scale, fmt)}</td>'
     return f"<td>{html.escape(str(v))}</td>"
 
 
@@ -333,7 +339,9 @@ def write_sizing_page(out: Path, summ: pd.DataFrame, keys: Sequence[str], ep: Ec
          "The knee is the size of largest NPV: along a concave NPV curve, the largest size "
          "whose NPV exceeds that of the next smaller size.",
          "Savings and discharged energy of later years scale with the battery's mean capacity "
-         "that year (an upper bound on the loss); no residual value at the end of the life.",
+         "that year (an upper bound on the loss); at the end of the life the cells are worth "
+         "the replacement cost × the share of their life left (linear residual value).",
+         *_npv_note(summ, keys),
          "Without a battery (0 kWh) there is no CAPEX and no O&M: no cells, no power electronics.",
          *extra_notes],
     )
@@ -342,11 +350,24 @@ def write_sizing_page(out: Path, summ: pd.DataFrame, keys: Sequence[str], ep: Ec
     return dest
 
 
+def _npv_note(summ: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """A sentence per series whose every battery has a negative NPV (its knee is 0 kWh)."""
+    out = []
+    for name, g in summ.groupby(series_keys(keys), sort=False):
+        g = g[g["capex"] > 0]
+        if len(g) and bool((g["npv"] < 0).all()):
+            label = " · ".join(str(v) for v in (name if isinstance(name, tuple) else (name,)))
+            out.append(f"{label}: no battery size of the grid pays back within the project life "
+                       "at these costs (every NPV is negative), so the knee is the smallest size "
+                       "of the grid (no battery when 0 kWh is on it).")
+    return out
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
-__all__ = ["ENERGY_KEY", "TABLE", "add_economics", "curve_notes", "params_html", "payback_figure",
+__all__ = ["ENERGY_KEY", "TABLE", "add_economics", "curve_notes", "fmt_num", "params_html", "payback_figure",
            "series_keys", "sizing_figures", "table_html", "write_sizing_page"]
