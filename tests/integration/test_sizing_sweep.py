@@ -81,3 +81,24 @@ def test_bad_economics_exit_2_before_any_run(two_days: Path, tmp_path: Path, ite
     err = capsys.readouterr().err
     assert field in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_size_economics_per_formula_mode(two_days: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    out = tmp_path / "size.json"
+    assert main(["size", str(two_days), "--economics", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    rows = doc["economics"]["rows"]
+    assert doc["economics"]["controllers"] == ["optimal"]
+    by_mode = {r["mode"]: r for r in rows}
+    assert by_mode["no battery"]["capex"] == 0.0
+    m = doc["modes"]["ev_open_hours"]
+    r = next(r for r in rows if "ev_open_hours" in r["mode"])
+    assert r["capacity_kwh"] == pytest.approx(m["capacity_kwh"])
+    assert r["nominal_power_kw"] == pytest.approx(m["power_kw"])
+    assert r["capex"] == pytest.approx(m["capacity_kwh"] * 1100.0 + m["power_kw"] * 550.0)
+    assert sum(bool(r["knee"]) for r in rows) == 1
+    printed = capsys.readouterr().out
+    assert "NPV kPEN" in printed and "ev_open_hours" in printed

@@ -179,7 +179,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.no_figures:
         _figures(out, summ, keys, ctrls, mark, scn0, seeds, run_counts(res))
     if not args.quiet:
-        print(_table(summ, keys, scn0.site.tariff.currency))
+        print(terminal_table(summ, keys, scn0.site.tariff.currency))
         if mark is not None:
             print(
                 f"sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
@@ -265,7 +265,7 @@ def _formula_point(scn: Any, mode: str, keys: list[str]) -> dict[str, Any] | Non
     return {"mode": mode, "capacity_kwh": m.capacity_kwh, "power_kw": m.power_kw, "seed": scn.config.seed}
 
 
-def _table(summ: Any, keys: list[str], cur: str) -> str:
+def terminal_table(summ: Any, keys: list[str], cur: str) -> str:
     """The terminal table: per point and controller, savings and CO2 per year, CAPEX, NPV,
     IRR, LCOS, discounted payback, replacement years; the knee marked *."""
     import math
@@ -276,6 +276,8 @@ def _table(summ: Any, keys: list[str], cur: str) -> str:
     head = [*keys, "controller", f"sav k{cur}/yr", "extra k/yr", "CO2 t/yr", "satisfied",
             f"CAPEX k{cur}", f"NPV k{cur}", "IRR %", f"LCOS {cur}/kWh", "disc.pb yr", "replaced", ""]
     w = [max(11, len(h)) for h in head]
+    for i, k in enumerate(keys):
+        w[i] = max(w[i], *(len(f"{v:,.6g}" if isinstance(v, int | float) else str(v)) for v in summ[k]))
     lines = ["  ".join(f"{h:>{n}}" for h, n in zip(head, w, strict=True))]
 
     def num(v: float, fmt: str, n: int) -> str:
@@ -285,7 +287,8 @@ def _table(summ: Any, keys: list[str], cur: str) -> str:
         pb = float(r["discounted_payback_years"])
         pbs = f"{'> life':>11}" if (math.isinf(pb) or pb > life) else num(pb, ".1f", 11)
         vals = [
-            *(f"{r[k]:>{n},.6g}" for k, n in zip(keys, w, strict=False)),
+            *(f"{r[k]:>{n},.6g}" if isinstance(r[k], int | float) else f"{r[k]!s:>{n}}"
+              for k, n in zip(keys, w, strict=False)),
             f"{r['controller']:>11}",
             num(r["savings_per_yr"] / 1e3, ",.1f", w[len(keys) + 1]),
             num(r["marginal_savings_per_yr"] / 1e3, ",.1f", 11),
