@@ -360,7 +360,7 @@ def lcos(cf: CashFlows, capex_0: float, rate: float) -> float:
     return (capex_0 + float(np.sum((cf.opex + cf.replacement - cf.residual) * d))) / energy
 
 
-def knee(sizes: Sequence[float], npvs: Sequence[float]) -> int:
+def knee(sizes: Sequence[float] | np.ndarray, npvs: Sequence[float] | np.ndarray) -> int:
     """Index of the knee of the sizing curve: the size with the largest NPV.
 
     Along a concave NPV curve that is the largest size whose marginal NPV (over the next
@@ -377,20 +377,20 @@ def knee(sizes: Sequence[float], npvs: Sequence[float]) -> int:
 __all__ = [
     "MODES",
     "CashFlows",
+    "DeficitStats",
     "EconParams",
+    "ModeSize",
+    "SizingParams",
+    "SizingResult",
     "capex",
     "cash_flows",
+    "deficit_stats",
     "discounted_payback",
     "irr",
     "knee",
     "lcos",
+    "mode_size",
     "npv",
     "opex_per_yr",
-    "DeficitStats",
-    "ModeSize",
-    "SizingParams",
-    "SizingResult",
-    "deficit_stats",
-    "mode_size",
     "size_bess",
 ]

@@ -143,7 +143,7 @@ def test_payback_axis_ignores_absurd_values() -> None:
     s = add_economics(_summary([0.0, 100e3, 3e3], [0.0, 1.0, 2.0]), keys, EconParams())
     s.loc[2, "discounted_payback_years"] = 418.0
     fig = payback_figure(s, keys, 15)
-    lo, hi = fig.axes[0].get_ylim()
+    _lo, hi = fig.axes[0].get_ylim()
     assert hi <= 15 * 1.2
     assert any(t.get_text() == "> life" for t in fig.axes[0].texts)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def _per_year(df: pd.DataFrame, col: str) -> np.ndarray:
     return np.where(days > 0, df[col].to_numpy(float) * 365.0 / np.where(days > 0, days, 1.0), 0.0)
 
 
-def _row_economics(r: dict[str, Any], ep: EconParams) -> dict[str, Any]:
+def _row_economics(r: Mapping[Any, Any], ep: EconParams) -> dict[str, Any]:
     """NPV, IRR, LCOS, discounted payback and replacements of one size."""
     e, p, c0 = float(r["capacity_kwh"]), float(r["nominal_power_kw"]), float(r["capex"])
     cf = cash_flows(e, p, float(r["savings_per_yr"]), float(r["fade_per_yr_frac"]),
