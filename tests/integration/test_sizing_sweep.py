@@ -43,7 +43,8 @@ def test_default_sweep_is_optimal_with_economics_and_a_sizing_page(two_days: Pat
     assert (summ["savings_per_yr"].diff().dropna() > 0).all()
     page = (out / "sizing.html").read_text()
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) >= 5
-    for text in ("Knee of the curve", "Net present value", "Discounted payback", "NPV [kPEN]",
+    for text in ("Knee of the curve", "Shape of the curves", "(diminishing returns)",
+                 "Net present value", "Discounted payback", "NPV [kPEN]",
                  "capacity [kWh]", "★ knee"):
         assert text in page, text
     assert "savings_bess_soles" not in page

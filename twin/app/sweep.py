@@ -320,7 +320,7 @@ def _metric_label(m: str, kpi: str | None, cur: str, life: int) -> tuple[str, st
     from twin.kpi_catalogue import by_key, unit_text
 
     if kpi is None:
-        return "Simple payback (CAPEX / (savings − O&M))", "yr", 1.0
+        return "Simple payback", "yr", 1.0
     k = by_key()[kpi]
     unit = unit_text(k.display_unit, cur) + ("/yr" if m.endswith("_per_yr") or "_per_yr_" in m else "")
     return k.label, unit, k.scale

@@ -326,22 +326,23 @@ def write_sizing_page(out: Path, summ: pd.DataFrame, keys: Sequence[str], ep: Ec
     verdict = "; ".join(
         f"{' · '.join(str(r[k]) for k in series_keys(keys))}: {r[ENERGY_KEY]:,.0f} kWh "
         f"(NPV {r['npv'] * 1e-3:,.0f} k{currency})" for r in knees.to_dict("records"))
-    notes = curve_notes(summ, keys, currency)
+    notes = curve_notes(summ, keys, currency) or [
+        "Savings and CO₂ avoided rise with the capacity and the extra savings of each step "
+        "fall, in every series (diminishing returns)."]
+    shape = "".join(f"<li>{html.escape(n)}</li>" for n in [*notes, *_npv_note(summ, keys)])
     page = render_page(
         title, subtitle,
         [("Knee of the curve (largest NPV)", f"<p>{html.escape(verdict or 'no series')}</p>"),
+         ("Shape of the curves", f"<ul>{shape}</ul>"),
          ("Economic parameters", params_html(ep, currency, "the run's capacity fade per year "
                                              "(ageing model, linear), mean over seeds")),
          ("Per size (mean over seeds)", table_html(summ, currency, keys))],
         rendered,
-        [*(notes or ["Savings and CO₂ avoided rise with the capacity and the extra savings of "
-                     "each step fall, in every series (diminishing returns)."]),
-         "The knee is the size of largest NPV: along a concave NPV curve, the largest size "
+        ["The knee is the size of largest NPV: along a concave NPV curve, the largest size "
          "whose NPV exceeds that of the next smaller size.",
          "Savings and discharged energy of later years scale with the battery's mean capacity "
          "that year (an upper bound on the loss); at the end of the life the cells are worth "
          "the replacement cost × the share of their life left (linear residual value).",
-         *_npv_note(summ, keys),
          "Without a battery (0 kWh) there is no CAPEX and no O&M: no cells, no power electronics.",
          *extra_notes],
     )
