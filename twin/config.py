@@ -465,7 +465,10 @@ class BessConfig(_Strict):
 
 
 class Economics(_Strict):
-    """Battery costs for the simple payback of ``twin sweep`` [site currency].
+    """Battery costs and project finance for the sizing economics of ``twin sweep`` [site
+    currency]: CAPEX = fixed + per kWh + per kW (0 without a battery), O&M per kWh, per kW
+    and as a fraction of CAPEX, the project life, the discount rate, and the cell
+    replacement when the capacity falls below ``replacement_capacity_frac`` of nameplate.
 
     Defaults are placeholders of the right order for a utility LFP system (about
     US$ 300/kWh + US$ 150/kW installed, O&M about 1 % of it a year, at 3.7 PEN/US$);
@@ -476,6 +479,13 @@ class Economics(_Strict):
     bess_capex_per_kw: NonNeg = 550.0  # [currency/kW] power part (inverter, transformer)
     bess_opex_per_kwh_yr: NonNeg = 11.0  # [currency/kWh/yr] yearly O&M per kWh
     bess_opex_per_kw_yr: NonNeg = 5.5  # [currency/kW/yr] yearly O&M per kW
+    # sizing economics of 'twin sweep' (twin.sizing.cash_flows)
+    bess_capex_fixed: Annotated[float, Field(ge=0.0, le=1e9)] = 0.0  # [currency] only with a battery
+    opex_frac_of_capex_yr: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0  # [1/yr] further O&M
+    project_life_yr: Annotated[int, Field(ge=1, le=50)] = 15  # [yr]
+    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.08  # [1/yr] real, yearly
+    replacement_capacity_frac: Annotated[float, Field(ge=0.5, lt=1.0)] = 0.8  # [-] of nameplate
+    replacement_cost_frac: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0  # [-] of the energy part
 
 
 class SiteConfig(_Strict):

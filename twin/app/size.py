@@ -15,7 +15,10 @@ DESCRIPTION = (
     "ev_deficit_100, surplus_only, autonomy, max): capacity = daily deficit (or surplus, or "
     "peak deficit x autonomy hours) / (DoD x efficiency), rounded up to 10 kWh, x design "
     "factor; power = capacity x C-rate, at least 1.1 x peak hourly deficit. DoD and "
-    "efficiency come from the site's battery. Prints a table, writes JSON."
+    "efficiency come from the site's battery. Prints a table, writes JSON. With --economics, "
+    "also runs the full twin at 0 kWh and at every mode's capacity and power (controller "
+    "optimal by default, --controllers) and gives NPV, IRR, LCOS and discounted payback per "
+    "mode from the site's 'economics' section (--set economics.KEY=VALUE)."
 )
 
 
@@ -57,6 +60,18 @@ def register(sub: Any) -> None:
         default=1.20,
         help=f"multiplier after rounding, {_rng('--design-factor')} (default 1.20)",
     )
+    p.add_argument(
+        "--economics",
+        action="store_true",
+        help="also simulate each mode's size (and 0 kWh) and give its NPV, IRR, LCOS and discounted "
+        "payback (as 'twin sweep')",
+    )
+    p.add_argument(
+        "--controllers",
+        action="append",
+        metavar="A[,B...]",
+        help="controllers of --economics, comma-separated or repeated (default optimal)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_size)
 
@@ -94,7 +109,9 @@ def cmd_size(args: argparse.Namespace) -> int:
 
     for opt, (lo, hi, lo_open) in BOUNDS.items():
         check_float(opt, getattr(args, opt[2:].replace("-", "_")), lo, hi, lo_open=lo_open)
-    scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
+    sets = parse_set(args.set or [])
+    scn = load_scenario(Path(args.scenario), sets)
+    ctrls = _controllers(args.controllers) if args.economics else []
     out = Path(args.out) if args.out else Path("runs") / f"{scn.config.name}-sizing.json"
     hold_output(out, "json")  # before the simulation
     prof, res = size_scenario(
@@ -109,8 +126,67 @@ def cmd_size(args: argparse.Namespace) -> int:
         "ev_profile": "no_bess run of the scenario (EVs at full power on arrival)",
         **res.as_dict(),
     }
+    table = None
+    if args.economics:
+        table = mode_economics(Path(args.scenario), sets, res, ctrls)
+        doc["economics"] = {
+            "controllers": ctrls,
+            "rows": json.loads(table.to_json(orient="records")),
+        }
     write_atomic(out, json.dumps(doc, indent=2) + "\n")
     if not args.quiet:
         print(sizing_table(res))
+        if table is not None:
+            from twin.app.sweep import terminal_table
+
+            print()
+            print(terminal_table(table, ["mode", "bess.e_capacity_kwh"], scn.site.tariff.currency))
         print(f"written: {out}")
     return EXIT_OK
+
+
+def _controllers(items: list[str] | None) -> list[str]:
+    from controllers import REGISTRY
+    from twin.app.sweep import DEFAULT_CONTROLLER
+    from twin.errors import UserError
+
+    ctrls = [c.strip() for c in ",".join(items or [DEFAULT_CONTROLLER]).split(",") if c.strip()]
+    unknown = [c for c in ctrls if c not in REGISTRY]
+    if unknown:
+        raise UserError(f"--controllers: unknown controller(s) {unknown}; registered: {sorted(REGISTRY)}")
+    return list(dict.fromkeys(ctrls))
+
+
+def mode_economics(path: Path, sets: dict[str, Any], res: Any, ctrls: list[str]) -> Any:
+    """Run the twin at 0 kWh and at every mode's (capacity, power), in-process, and return
+    the sweep's summary rows (economics included) with a ``mode`` column."""
+    import pandas as pd
+
+    from twin.app.sweep import summarise
+    from twin.config import load_scenario
+    from twin.errors import UserError
+    from twin.trials.runner import RunTask, execute
+    from twin.trials.store import inputs_key, run_key, scenario_hash
+
+    sizes: dict[tuple[float, float], list[str]] = {(0.0, 0.0): ["no battery"]}
+    for m in res.modes.values():
+        sizes.setdefault((round(m.capacity_kwh, 6), round(m.power_kw, 6)), []).append(m.mode)
+    tasks = []
+    for (e, p), modes in sizes.items():
+        scn = load_scenario(path, {**sets, "bess.e_capacity_kwh": e, "bess.p_charge_max_kw": p,
+                                   "bess.p_discharge_max_kw": p})
+        h, ik = scenario_hash(scn), inputs_key(scn)
+        tags = {"mode": " = ".join(modes), "bess.e_capacity_kwh": e}
+        tasks += [RunTask(run_key(h, c, scn.config.seed), scn, c, ik, tags=tags) for c in ctrls]
+    records: list[dict[str, Any]] = []
+    errors: list[str] = []
+    execute(tasks, records.append, lambda t, exc: errors.append(f"{t.controller} {t.tags['mode']}: {exc}"))
+    if errors:
+        raise UserError("twin size --economics: " + "; ".join(errors))
+    runs = pd.DataFrame([{**r["tags"], "controller": r["controller"], "seed": r["seed"], **r["kpis"]}
+                         for r in records])
+    _, summ = summarise(runs.drop(columns="mode"), ["bess.e_capacity_kwh"], ctrls,
+                        load_scenario(path, sets).site.economics)
+    names = {e: " = ".join(m) for (e, _), m in sizes.items()}
+    summ.insert(0, "mode", summ["bess.e_capacity_kwh"].map(names))
+    return summ

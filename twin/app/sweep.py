@@ -12,30 +12,43 @@ from typing import Any
 
 #: Every entry ``twin sweep`` writes in its folder (the output guard's marker lists them).
 SWEEP_FILES = ("runs", "sweep.parquet", "sweep_summary.csv", "sizing_point.json", "sweep.html",
-               "figures")
+               "figures", "sizing.html")
 
-HELP = "the full twin over a grid of battery sizes (or any --set grid), with payback"
+#: The grid when no ``--set`` gives one: the battery capacity [kWh] at the site's power.
+DEFAULT_GRID = "bess.e_capacity_kwh=0:3000:500"
+#: The controller when ``--controllers`` is not given: the perfect-foresight plan, so the
+#: battery (not a rule controller's thresholds) shapes the sizing curve.
+DEFAULT_CONTROLLER = "optimal"
+
+HELP = "the full twin over a grid of battery sizes (or any --set grid), with NPV, IRR, LCOS"
 DESCRIPTION = (
     "Run SCENARIO for every point of the --set KEY=START:STOP:STEP grids (Cartesian "
-    "product; plain --set KEY=VALUE items apply to every point), every controller and "
+    "product; plain --set KEY=VALUE items apply to every point; default grid "
+    f"{DEFAULT_GRID}), every controller (default {DEFAULT_CONTROLLER}) and "
     "every seed (at most {points:,} grid points and {runs:,} runs; seeds are given with "
     "--seeds/--first-seed, not as a grid). 'bess.p_nominal_kw' sets both charge and discharge power. Writes "
     "sweep.parquet (one row per run), sweep_summary.csv (mean over seeds per point and "
     "controller: savings, CO2 avoided against the same site without a battery, EV "
-    "service, peak import, CAPEX, OPEX, simple payback from the site's 'economics' "
-    "section), heat maps (line plots for one axis) with the sizing formulas' point "
-    "marked, and sweep.html. Resumable like 'twin ab'."
+    "service, peak import, CAPEX (0 without a battery), OPEX, simple and discounted payback, "
+    "NPV, IRR, LCOS and cell replacements over the project life, from the site's "
+    "'economics' section, --set economics.KEY=VALUE), heat maps (line plots for one axis) "
+    "with the sizing formulas' point marked, sweep.html, and sizing.html (the sizing curve, "
+    "its knee = the size of largest NPV, when a grid axis is the battery capacity). "
+    "Resumable like 'twin ab'."
 )
 
-#: Metrics of the sweep summary: (column, label, unit); ``{cur}``: the site's currency.
-METRICS = [
-    ("savings_bess_soles", "savings from the BESS", "{cur}"),
-    ("co2_avoided_bess_kg", "CO2 avoided by the BESS", "kg"),
-    ("sessions_satisfied_frac", "EV sessions satisfied", "fraction"),
-    ("ev_coverage", "EV energy from PV + BESS", "fraction"),
-    ("peak_grid_import_kw", "peak grid import", "kW"),
-    ("payback_years", "simple payback", "years"),
+#: Metrics of the sweep's figures: (summary column, its KPI catalogue row or None).
+METRICS: list[tuple[str, str | None]] = [
+    ("savings_per_yr", "savings_bess_soles"),
+    ("co2_avoided_per_yr_kg", "co2_avoided_bess_kg"),
+    ("sessions_satisfied_frac", "sessions_satisfied_frac"),
+    ("ev_coverage", "ev_coverage"),
+    ("peak_grid_import_kw", "peak_grid_import_kw"),
+    ("payback_years", None),
 ]
+#: KPIs of the runs averaged over seeds per point and controller.
+MEAN_KPIS = ("savings_bess_soles", "co2_avoided_bess_kg", "sessions_satisfied_frac", "ev_coverage",
+             "peak_grid_import_kw")
 
 
 def register(sub: Any) -> None:
@@ -50,11 +63,16 @@ def register(sub: Any) -> None:
         "--set",
         action="append",
         metavar="KEY=START:STOP:STEP|KEY=VALUE",
-        required=True,
         help="a grid axis (start:stop:step, finite numbers, step > 0, stop included) or a fixed "
-        "override (repeatable)",
+        f"override, e.g. economics.discount_rate=0.06 (repeatable; default grid {DEFAULT_GRID})",
     )
-    p.add_argument("--controllers", metavar="A[,B...]", help="controllers (default: the scenario's)")
+    p.add_argument(
+        "--controllers",
+        action="append",
+        metavar="A[,B...]",
+        help=f"controllers, comma-separated or repeated (default {DEFAULT_CONTROLLER}); several "
+        "show how much of the savings is the controller's",
+    )
     p.add_argument(
         "--seeds",
         type=int,
@@ -99,18 +117,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from twin.sizing import MODES
     from twin.trials.runner import RunTask
     from twin.trials.store import RunStore, inputs_key, run_key, scenario_hash
-    from twin.trials.sweep import economics, expand, parse_sets, points
+    from twin.trials.sweep import expand, parse_sets, points
 
     _, fixed, axes = parse_sets(args.set or [])
     if not axes:
-        raise UserError("twin sweep: give at least one grid, e.g. --set bess.e_capacity_kwh=500:4000:250")
+        if DEFAULT_GRID.split("=")[0] in fixed:
+            raise UserError(f"twin sweep: --set {DEFAULT_GRID.split('=')[0]} is fixed; give a grid, "
+                            f"e.g. --set {DEFAULT_GRID}")
+        _, fixed, axes = parse_sets([*(args.set or []), DEFAULT_GRID])
     if args.sizing_mode not in MODES:
         raise UserError(f"--sizing-mode {args.sizing_mode}: one of {list(MODES)}")
     check_int("--seeds", args.seeds, 1, MAX_SEEDS)
     check_run_options(args)
     path = Path(args.scenario)
     scn0 = load_scenario(path, fixed)
-    ctrls = [c.strip() for c in (args.controllers or scn0.config.controller).split(",") if c.strip()]
+    ctrls = [c.strip() for c in ",".join(args.controllers or [DEFAULT_CONTROLLER]).split(",") if c.strip()]
     unknown = [c for c in ctrls if c not in REGISTRY]
     if unknown:
         raise UserError(f"--controllers: unknown controller(s) {unknown}; registered: {sorted(REGISTRY)}")
@@ -146,32 +167,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if runs.empty:
         print("twin: no run finished", file=sys.stderr)
         return EXIT_INTERRUPTED if res.interrupted else 1
-    econ = scn0.site.economics
-    eco = economics(
-        runs["capacity_kwh"].to_numpy(float),
-        runs["nominal_power_kw"].to_numpy(float),
-        runs["savings_bess_soles"].to_numpy(float),
-        runs["days"].to_numpy(float),
-        econ,
-    )
-    for k, v in eco.items():
-        runs[k] = v
-    runs["_order"] = runs["controller"].map({c: i for i, c in enumerate(ctrls)})
-    runs = runs.sort_values([*keys, "_order", "seed"], kind="stable").drop(columns="_order")
-    runs = runs.reset_index(drop=True)
+    runs, summ = summarise(runs, keys, ctrls, scn0.site.economics)
     buf = io.BytesIO()
     runs.to_parquet(buf, index=False)
     write_atomic(out / "sweep.parquet", buf.getvalue())
-    cols = [m for m, _, _ in METRICS if m in runs.columns]
-    agg = runs.groupby([*keys, "controller"], sort=False)
-    summ = agg[[*cols, "capex", "opex_per_yr", "savings_per_yr"]].mean()
-    summ["n_seeds"] = agg.size()
-    # payback of the mean savings (a mean of paybacks is undefined when one never pays)
-    summ["payback_years"] = [
-        _pb(c, o, s)
-        for c, o, s in zip(summ["capex"], summ["opex_per_yr"], summ["savings_per_yr"], strict=True)
-    ]
-    summ = summ.reset_index()
     write_atomic(out / "sweep_summary.csv", summ.to_csv(index=False, float_format="%.10g"))
     if mark is not None:
         import json
@@ -180,7 +179,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.no_figures:
         _figures(out, summ, keys, ctrls, mark, scn0, seeds, run_counts(res))
     if not args.quiet:
-        print(_table(summ, keys))
+        print(terminal_table(summ, keys, scn0.site.tariff.currency))
         if mark is not None:
             print(
                 f"sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
@@ -198,10 +197,60 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _pb(capex: float, opex: float, sav: float) -> float:
+#: Run KPIs averaged over seeds besides :data:`MEAN_KPIS`: the inputs of the economics.
+ECON_INPUTS = ("capacity_kwh", "nominal_power_kw", "bess_discharge_kwh", "capacity_fade_percent",
+               "capacity_fade_annualised_percent", "days")
+
+
+def summarise(runs: Any, keys: list[str], ctrls: list[str], econ: Any) -> tuple[Any, Any]:
+    """Per-run costs, then the mean over seeds per point and controller with its economics.
+
+    Parameters
+    ----------
+    runs : one row per run (grid values, ``controller``, ``seed``, the run's KPIs).
+    keys : the grid keys.
+    ctrls : the controllers, in the order given.
+    econ : the site's :class:`twin.config.Economics`.
+
+    Returns
+    -------
+    The runs with ``capex``, ``opex_per_yr``, ``savings_per_yr``, ``payback_years`` added,
+    sorted; and the summary (see :func:`twin.report.sizing.add_economics`).
+    """
+    import numpy as np
+
+    from twin.report.sizing import add_economics
+    from twin.sizing import EconParams, capex, opex_per_yr
     from twin.trials.sweep import payback_years
 
-    return payback_years(capex, opex, sav)
+    ep = EconParams.from_config(econ)
+    days = runs["days"].to_numpy(float)
+    per_yr = np.where(days > 0, 365.0 / np.where(days > 0, days, 1.0), 0.0)
+    e, p = runs["capacity_kwh"].to_numpy(float), runs["nominal_power_kw"].to_numpy(float)
+    runs["capex"] = [capex(a, b, ep) for a, b in zip(e, p, strict=True)]
+    runs["opex_per_yr"] = [opex_per_yr(a, b, ep) for a, b in zip(e, p, strict=True)]
+    runs["savings_per_yr"] = runs["savings_bess_soles"].to_numpy(float) * per_yr
+    runs["payback_years"] = _payback(runs, payback_years)
+    runs["_order"] = runs["controller"].map({c: i for i, c in enumerate(ctrls)})
+    runs = runs.sort_values([*keys, "_order", "seed"], kind="stable").drop(columns="_order")
+    runs = runs.reset_index(drop=True)
+    cols = [m for m in MEAN_KPIS if m in runs.columns]
+    cols += [c for c in ECON_INPUTS if c in runs.columns and c not in keys]
+    agg = runs.groupby([*keys, "controller"], sort=False)
+    summ = agg[[*dict.fromkeys(cols), "capex", "opex_per_yr", "savings_per_yr"]].mean()
+    summ["n_seeds"] = agg.size()
+    # payback of the mean savings (a mean of paybacks is undefined when one never pays)
+    summ["payback_years"] = _payback(summ, payback_years)
+    summ = add_economics(summ.reset_index(), keys, ep)
+    return runs, summ
+
+
+def _payback(df: Any, payback_years: Any) -> list[float]:
+    """Simple payback per row [yr]; NaN without an investment (no battery)."""
+    return [
+        payback_years(c, o, s) if c > 0 else float("nan")
+        for c, o, s in zip(df["capex"], df["opex_per_yr"], df["savings_per_yr"], strict=True)
+    ]
 
 
 def _formula_point(scn: Any, mode: str, keys: list[str]) -> dict[str, Any] | None:
@@ -216,24 +265,65 @@ def _formula_point(scn: Any, mode: str, keys: list[str]) -> dict[str, Any] | Non
     return {"mode": mode, "capacity_kwh": m.capacity_kwh, "power_kw": m.power_kw, "seed": scn.config.seed}
 
 
-def _table(summ: Any, keys: list[str]) -> str:
-    head = [*keys, "controller", "savings", "CO2 avoided", "satisfied", "peak import", "CAPEX", "payback"]
-    w = [max(14, len(h)) for h in head]
+def terminal_table(summ: Any, keys: list[str], cur: str) -> str:
+    """The terminal table: per point and controller, savings and CO2 per year, CAPEX, NPV,
+    IRR, LCOS, discounted payback, replacement years; the knee marked *."""
+    import math
+
+    from twin.report.sizing import fmt_num
+
+    life = int(summ["project_life_yr"].iloc[0])
+    head = [*keys, "controller", f"sav k{cur}/yr", "extra k/yr", "CO2 t/yr", "satisfied",
+            f"CAPEX k{cur}", f"NPV k{cur}", "IRR %", f"LCOS {cur}/kWh", "disc.pb yr", "replaced", ""]
+    w = [max(11, len(h)) for h in head]
+    for i, k in enumerate(keys):
+        w[i] = max(w[i], *(len(f"{v:,.6g}" if isinstance(v, int | float) else str(v)) for v in summ[k]))
     lines = ["  ".join(f"{h:>{n}}" for h, n in zip(head, w, strict=True))]
+
+    def num(v: float, fmt: str, n: int) -> str:
+        return f"{fmt_num(v, fmt):>{n}}" if math.isfinite(v) else f"{'–':>{n}}"
+
     for r in summ.to_dict("records"):
-        pb = r["payback_years"]
+        pb = float(r["discounted_payback_years"])
+        pbs = f"{'> life':>11}" if (math.isinf(pb) or pb > life) else num(pb, ".1f", 11)
         vals = [
-            *(f"{r[k]:>{n},.6g}" for k, n in zip(keys, w, strict=False)),
-            f"{r['controller']:>14}",
-            f"{r.get('savings_bess_soles', float('nan')):>14,.0f}",
-            f"{r.get('co2_avoided_bess_kg', float('nan')):>14,.0f}",
-            f"{r.get('sessions_satisfied_frac', float('nan')):>14.3f}",
-            f"{r.get('peak_grid_import_kw', float('nan')):>14,.0f}",
-            f"{r['capex']:>14,.0f}",
-            f"{'never':>14}" if pb == float("inf") else f"{pb:>14.1f}",
+            *(f"{r[k]:>{n},.6g}" if isinstance(r[k], int | float) else f"{r[k]!s:>{n}}"
+              for k, n in zip(keys, w, strict=False)),
+            f"{r['controller']:>11}",
+            num(r["savings_per_yr"] / 1e3, ",.1f", w[len(keys) + 1]),
+            num(r["marginal_savings_per_yr"] / 1e3, ",.1f", 11),
+            num(r.get("co2_avoided_per_yr_kg", math.nan) / 1e3, ",.1f", 11),
+            num(r.get("sessions_satisfied_frac", math.nan), ".3f", 11),
+            num(r["capex"] / 1e3, ",.0f", w[len(keys) + 6]),
+            num(r["npv"] / 1e3, ",.0f", w[len(keys) + 7]),
+            num(r["irr"] * 100, ".1f", 11),
+            num(r["lcos_per_kwh"], ",.2f", w[len(keys) + 9]),
+            pbs,
+            f"{r['replacement_years'] or '–':>11}",
+            "* knee" if r["knee"] else "",
         ]
         lines.append("  ".join(vals))
     return "\n".join(lines)
+
+
+#: Axis labels of the usual grid keys (others are shown as their key).
+KEY_LABELS = {
+    "bess.e_capacity_kwh": "Battery capacity [kWh]",
+    "bess.p_nominal_kw": "Battery power, charge and discharge [kW]",
+    "bess.p_charge_max_kw": "Battery charge power [kW]",
+    "bess.p_discharge_max_kw": "Battery discharge power [kW]",
+}
+
+
+def _metric_label(m: str, kpi: str | None, cur: str, life: int) -> tuple[str, str, float]:
+    """(label, unit, scale) of a sweep metric, from the KPI catalogue where it has a row."""
+    from twin.kpi_catalogue import by_key, unit_text
+
+    if kpi is None:
+        return "Simple payback", "yr", 1.0
+    k = by_key()[kpi]
+    unit = unit_text(k.display_unit, cur) + ("/yr" if m.endswith("_per_yr") or "_per_yr_" in m else "")
+    return k.label, unit, k.scale
 
 
 def _figures(
@@ -246,85 +336,84 @@ def _figures(
     seeds: list[int],
     counts: str,
 ) -> None:
-    import numpy as np
-
+    from twin.report.sizing import ENERGY_KEY, curve_notes, table_html, write_sizing_page
     from twin.report.style import report_style
-    from twin.report.trials import frame_html, heatmap, line_sweep, write_page
-    from twin.trials.sweep import ENERGY_KEYS
+    from twin.report.trials import write_page
+    from twin.sizing import EconParams
 
-    figs = []
-    from twin.kpi_catalogue import unit_text
-
+    ep = EconParams.from_config(scn.site.economics)
     cur = scn.site.tariff.currency
     with report_style():
-        for m, label, unit in METRICS:
-            if m not in summ.columns:
-                continue
-            unit = unit_text(unit, cur)
-            if len(keys) == 1:
-                mx = None
-                if mark is not None:
-                    mx = mark["capacity_kwh"] if keys[0] in ENERGY_KEYS else mark["power_kw"]
-                figs.append(
-                    (
-                        f"sweep_{m}",
-                        label,
-                        f"Mean over seeds of {label} [{unit}] against "
-                        f"{keys[0]}; dashed: the sizing formulas' value.",
-                        line_sweep(summ, keys[0], m, f"{label} against {keys[0]}", unit, mx),
-                    )
-                )
-            elif len(keys) == 2:
-                mk = None
-                if mark is not None:
-                    x_e = keys[0] in ENERGY_KEYS
-                    mk = (
-                        (mark["capacity_kwh"], mark["power_kw"])
-                        if x_e
-                        else (mark["power_kw"], mark["capacity_kwh"])
-                    )
-                for c in ctrls:
-                    g = summ[summ["controller"] == c].copy()
-                    g[m] = g[m].replace([np.inf], np.nan)
-                    figs.append(
-                        (
-                            f"sweep_{m}_{c}",
-                            label,
-                            f"{label} [{unit}] per point (mean over "
-                            f"seeds), controller {c}; star: the sizing formulas' size"
-                            + ("; blank: never pays back" if m == "payback_years" else ""),
-                            heatmap(
-                                g,
-                                keys[0],
-                                keys[1],
-                                m,
-                                f"{label} ({c})",
-                                unit,
-                                mk,
-                                "viridis_r" if m in ("payback_years", "peak_grid_import_kw") else "viridis",
-                            ),
-                        )
-                    )
-    if not figs:
-        return
-    shown = summ.copy()
-    write_page(
-        out,
-        "sweep.html",
-        f"pvbess-twin sweep: {scn.config.name}",
-        f"{' × '.join(keys)} · controllers {', '.join(ctrls)} · seeds {seeds[0]}..{seeds[-1]}",
-        [("Per point (mean over seeds)", frame_html(shown))],
-        figs,
-        [
-            "Savings and CO2 avoided compare each run with the same site, load and PV without a "
-            "battery. Payback = CAPEX / (yearly savings − yearly OPEX), from the site's "
-            "'economics' section; 'inf' = never pays back."
-            + (
-                f" Sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
-                f"{mark['power_kw']:,.0f} kW."
-                if mark
-                else ""
-            ),
-            f"Runs: {counts}.",
-        ],
-    )
+        figs = _sweep_figures(summ, keys, ctrls, mark, cur, ep.project_life_yr)
+    sub = f"{' × '.join(keys)} · controllers {', '.join(ctrls)} · seeds {seeds[0]}..{seeds[-1]}"
+    formula = (f" Sizing formulas ({mark['mode']}): {mark['capacity_kwh']:,.0f} kWh / "
+               f"{mark['power_kw']:,.0f} kW." if mark else "")
+    if figs:
+        write_page(
+            out, "sweep.html", f"pvbess-twin sweep: {scn.config.name}", sub,
+            [("Per point (mean over seeds)", table_html(summ, cur, keys))],
+            figs,
+            [
+                "Savings and CO2 avoided compare each run with the same site, load and PV without "
+                "a battery, scaled to a year. Simple payback = CAPEX / (yearly savings − yearly "
+                "O&M), from the site's 'economics' section; '> life': not within the project "
+                f"life ({ep.project_life_yr} yr). NPV, IRR, LCOS: sizing.html." + formula,
+                *curve_notes(summ, keys, cur),
+                f"Runs: {counts}.",
+            ],
+        )
+    if ENERGY_KEY in keys:
+        write_sizing_page(out, summ, keys, ep, cur, f"pvbess-twin sizing: {scn.config.name}", sub,
+                          [formula.strip(), f"Runs: {counts}."] if formula else [f"Runs: {counts}."])
+
+
+def _sweep_figures(summ: Any, keys: list[str], ctrls: list[str], mark: dict[str, Any] | None,
+                   cur: str, life: int) -> list[Any]:
+    """Line plots (one grid key) or heat maps per controller (two), labelled from the KPI
+    catalogue; paybacks beyond the project life are left out of the scale."""
+    import numpy as np
+
+    from twin.report.trials import heatmap, line_sweep
+    from twin.trials.sweep import ENERGY_KEYS
+
+    figs: list[Any] = []
+    for m, kpi in METRICS:
+        if m not in summ.columns:
+            continue
+        label, unit, scale = _metric_label(m, kpi, cur, life)
+        shown = summ.copy()
+        shown[m] = shown[m].astype(float) * scale
+        if m == "payback_years":
+            shown[m] = shown[m].where(shown[m] <= life)
+        xl = [KEY_LABELS.get(k, k) for k in keys]
+        if len(keys) == 1:
+            mx = None
+            if mark is not None:
+                mx = mark["capacity_kwh"] if keys[0] in ENERGY_KEYS else mark["power_kw"]
+            fig = line_sweep(shown, keys[0], m, f"{label} against {xl[0].split(' [')[0].lower()}",
+                             unit, mx)
+            fig.axes[0].set_xlabel(xl[0])
+            fig.axes[0].set_ylabel(f"{label} [{unit}]")
+            figs.append((f"sweep_{m}", label, f"Mean over seeds of {label} [{unit}]; dashed: the "
+                         "sizing formulas' value" + ("; missing points: not within the project life"
+                                                     if m == "payback_years" else "") + ".", fig))
+        elif len(keys) == 2:
+            mk = None
+            if mark is not None:
+                x_e = keys[0] in ENERGY_KEYS
+                mk = ((mark["capacity_kwh"], mark["power_kw"]) if x_e
+                      else (mark["power_kw"], mark["capacity_kwh"]))
+            for c in ctrls:
+                g = shown[shown["controller"] == c].copy()
+                g[m] = g[m].replace([np.inf], np.nan)
+                fig = heatmap(g, keys[0], keys[1], m, f"{label} ({c})", unit, mk,
+                              "viridis_r" if m in ("payback_years", "peak_grid_import_kw") else "viridis")
+                fig.axes[0].set_xlabel(xl[0])
+                fig.axes[0].set_ylabel(xl[1])
+                if len(fig.axes) > 1:
+                    fig.axes[-1].set_ylabel(f"{label} [{unit}]")
+                figs.append((f"sweep_{m}_{c}", label, f"{label} [{unit}] per point (mean over "
+                             f"seeds), controller {c}; star: the sizing formulas' size"
+                             + ("; blank: not within the project life" if m == "payback_years" else ""),
+                             fig))
+    return figs
