@@ -47,15 +47,17 @@ test: install sysdeps
 test-fast: install
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
-## Benchmarks: printed figures, never asserted.
+## Benchmarks: printed figures, never asserted; each beside a reference measured in the same
+## run (bare loop, two bare loops in parallel, bare Twin.step ...), medians of 3, load average.
 bench: install
 	$(PY) benchmarks/annual.py
-	$(PY) benchmarks/report.py
-	$(PY) benchmarks/hil.py
-	$(PY) benchmarks/optimal.py
+	@test ! -f benchmarks/memory.py || $(PY) benchmarks/memory.py
 	$(PY) benchmarks/trials.py
-	$(PY) benchmarks/metrics_scrape.py
 	$(PY) benchmarks/rl.py
+	$(PY) benchmarks/report.py
+	$(PY) benchmarks/optimal.py
+	$(PY) benchmarks/hil.py
+	$(PY) benchmarks/metrics_scrape.py
 
 lint: install
 	$(VENV)/bin/ruff check twin adapters controllers simulators tests benchmarks
