@@ -44,7 +44,8 @@ def test_the_demo_path_runs_the_rl_controller_without_the_training_extra(tmp_pat
     res, err = _twin_without_train(["run", str(scn), "--out", str(tmp_path / "run"), "-q"], tmp_path)
     assert res["rc"] == 0, err
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["controller"] == "rl"
-    res, err = _twin_without_train(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")], tmp_path)
+    res, err = _twin_without_train(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")],
+                                   tmp_path)
     assert res["rc"] == 0, err
     assert res["loaded"] == []
 

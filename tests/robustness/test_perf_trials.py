@@ -36,8 +36,8 @@ def test_serial_and_two_worker_trials_write_the_same_summary(tmp_path: Path,
     assert main(_ab(scn, tmp_path / "serial", "--workers", "1", "-q")) == 0
     assert main(_ab(scn, tmp_path / "pool", "--workers", "2")) == 0
     assert "(2 worker processes)" in capsys.readouterr().err
-    a, b = (tmp_path / "serial" / "ab_summary.csv").read_bytes(), (tmp_path / "pool" / "ab_summary.csv").read_bytes()
-    assert a == b
+    a = (tmp_path / "serial" / "ab_summary.csv").read_bytes()
+    assert a == (tmp_path / "pool" / "ab_summary.csv").read_bytes()
     ta = pd.read_parquet(tmp_path / "serial" / "trials.parquet")
     tb = pd.read_parquet(tmp_path / "pool" / "trials.parquet")
     cols = [c for c in ta.columns if c not in WALL_KEYS]

@@ -52,4 +52,5 @@ def test_a_failed_run_crosses_as_its_type_and_message(make_scenario: Any) -> Non
         hand_result(text, by_key, lambda r: recs.append(r["key"]),
                     lambda t, e: errors.append(f"{t.key} {type(e).__name__}: {e}"))
     assert recs == ["good"]
-    assert len(errors) == 1 and errors[0].startswith("bad ConfigError: ") and "no_such_controller" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith("bad ConfigError: ")
+    assert "no_such_controller" in errors[0]

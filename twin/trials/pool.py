@@ -19,7 +19,7 @@ import json
 import multiprocessing as mp
 import signal
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager, ExitStack, suppress
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -90,10 +90,8 @@ def _stop(workers: list[_Worker], *, graceful: bool) -> None:
     """End the workers: ask them to stop (``graceful``) or SIGTERM them; kill stragglers."""
     for w in workers:
         if graceful:
-            try:
+            with suppress(OSError):
                 w.conn.send_bytes(b'{"unit": -1}')
-            except OSError:
-                pass
         elif w.proc.is_alive():
             w.proc.terminate()
     for w in workers:

@@ -17,7 +17,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 NAME = "pvbess-twin-preload"
 
 
-class Preload(WorkerPlugin):  # type: ignore[misc]
+class Preload(WorkerPlugin):
     """Import what every run needs on the worker, once."""
 
     name = NAME

@@ -219,16 +219,13 @@ def _build_inputs(scn: Scenario) -> Any:
 
 def warm_imports() -> None:
     """Import what every run needs, once, before the workers fork (they inherit it)."""
-    import controllers  # noqa: F401  (every registered controller)
-    import twin.components.inputs  # noqa: F401
-    import twin.engine  # noqa: F401
-    import twin.engine.results  # noqa: F401
-    import twin.trials.store  # noqa: F401
+    import pvlib  # noqa: F401  (the synthetic PV model; the inputs builder may import it lazily)
 
-    try:  # the synthetic PV model (imported lazily by the inputs builder, when it is)
-        import pvlib  # noqa: F401
-    except ImportError:  # pragma: no cover - a dependency; absent only in a broken install
-        pass
+    import controllers  # noqa: F401  (every registered controller)
+    import twin.components.inputs
+    import twin.engine
+    import twin.engine.results
+    import twin.trials.store  # noqa: F401
 
 
 def units_of(tasks: Sequence[RunTask], min_units: int = 1) -> list[list[RunTask]]:
@@ -489,10 +486,10 @@ def execute(
 __all__ = [
     "WALL_KEYS",
     "ClusterLostError",
-    "choose_workers",
-    "estimated_serial_s",
     "RunTask",
+    "choose_workers",
     "default_workers",
+    "estimated_serial_s",
     "execute",
     "expected_header",
     "numeric_kpis",
