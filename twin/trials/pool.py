@@ -46,16 +46,16 @@ def _worker(conn: Connection, others: list[Connection], units: Sequence[Sequence
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     for c in others:  # the pipes of the other workers: their EOF must not wait for this one
         c.close()
-    while True:
-        try:
+    try:
+        while True:
             i = int(json.loads(conn.recv_bytes())["unit"])
-        except EOFError:
-            return
-        if i < 0:
-            return
-        for t, res in unit_results(units[i]):
-            conn.send_bytes(result_json(t, res).encode())
-        conn.send_bytes(json.dumps({"done": i}).encode())
+            if i < 0:
+                return
+            for t, res in unit_results(units[i]):
+                conn.send_bytes(result_json(t, res).encode())
+            conn.send_bytes(json.dumps({"done": i}).encode())
+    except (EOFError, OSError):  # the parent is gone (killed): nobody to report to
+        return
 
 
 class _Worker:
