@@ -7,7 +7,9 @@ Prometheus) for ``--seconds``. Printed: scrapes, latency p50 / p90 / p99 / max [
 server's thread count before and after ``--half-open`` idle connections, and the answer
 to a path other than ``/metrics``. ``--server prometheus`` measures
 ``prometheus_client.start_http_server`` (the server the twin used before) for comparison.
-Figures are printed, never asserted.
+The twin's steps/s while scraped is printed beside the same twin run without a sink or
+scrapers in the same process (median of 3): their ratio is what the metrics cost the
+simulation. Figures are printed, never asserted.
 
 Usage: ``python benchmarks/metrics_scrape.py [--scrapers 50] [--seconds 10]
 [--server twin|prometheus]``
@@ -27,6 +29,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _ref import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "annual.yaml"
@@ -103,6 +109,13 @@ def main() -> None:
     from twin.monitoring.metrics import MetricsSink, TwinMetrics
 
     scn = load_scenario(SCENARIO)
+    bare_rates = []
+    for _ in range(3):  # the reference: the same twin, no sink, no scrapers
+        tw = Twin(scn, get_controller(scn))
+        t0 = time.perf_counter()
+        tw.run()
+        bare_rates.append(scn.config.n_steps / (time.perf_counter() - t0))
+    bare_rate = statistics.median(bare_rates)
     metrics = TwinMetrics()
     server: Any
     if a.server == "twin":
@@ -173,7 +186,8 @@ def main() -> None:
     mode = f"every {a.interval:g} s, together" if a.interval > 0 else "back to back"
     print(f"server: {a.server} · {a.scrapers} concurrent scrapers ({mode}) for {a.seconds:g} s "
           "while the "
-          f"twin ran {steps[0]} steps of {SCENARIO.name} ({steps[0] / sim_s:,.0f} steps/s)")
+          f"twin ran {steps[0]} steps of {SCENARIO.name} ({steps[0] / sim_s:,.0f} steps/s; without sink "
+          f"and scrapers {bare_rate:,.0f} steps/s: ratio {steps[0] / sim_s / bare_rate:.2f}) ({load()})")
     print(f"  scrapes           {len(lat):>8} ({len(lat) / a.seconds:,.0f}/s), errors "
           f"{data['errors']}")
     if lat:

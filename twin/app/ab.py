@@ -27,9 +27,9 @@ DESCRIPTION = (
     "sessions per seed) and compare them pairwise per KPI: mean difference a − b, 95 % CI "
     "(paired t and seeded bootstrap), p-value, win rate and a verdict ('no detectable "
     "difference' when the CI covers 0). With 'optimal' in the set, each controller's gap to "
-    "it. Runs go to Dask workers; finished runs are kept under OUT/runs and skipped on rerun "
-    "(Ctrl-C keeps them). Exit 0 ok, 1 some runs failed (the others are reported), 2 user "
-    "error, 130 interrupted."
+    "it. Runs go to worker processes (or a Dask cluster with --scheduler); finished runs are "
+    "kept under OUT/runs and skipped on rerun (Ctrl-C keeps them). Exit 0 ok, 1 some runs "
+    "failed (the others are reported), 2 user error, 130 interrupted."
 )
 
 

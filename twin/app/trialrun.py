@@ -41,14 +41,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help=f"Dask LocalCluster worker processes, 1..{MAX_WORKERS} (default: the core count, "
-        f"here {_cores()}); 1 = in-process, without Dask",
+        help=f"worker processes (forked from this one), 1..{MAX_WORKERS} (default: the core "
+        f"count, here {_cores()}, or 1 when the trial is too small to gain, with a note); "
+        "1 = in-process",
     )
     p.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
         help="run on an existing Dask cluster ('dask scheduler' + 'dask worker' processes "
-        "with this project installed) instead of a LocalCluster",
+        "with this project installed) instead of local worker processes",
     )
     p.add_argument(
         "--cluster-timeout",
@@ -126,7 +127,7 @@ def run_all(
     A lost Dask cluster (:class:`twin.trials.runner.ClusterLostError`) ends the loop with
     ``lost`` set; the runs finished before are in ``store``.
     """
-    from twin.trials.runner import ClusterLostError, default_workers, execute, expected_header
+    from twin.trials.runner import ClusterLostError, choose_workers, execute, expected_header
 
     res = RunOutcome()
     todo: list[RunTask] = []
@@ -142,11 +143,13 @@ def run_all(
             res.rejected.append((t.key, why))
         todo.append(t)
     _report_rejected(res.rejected, store)
-    n_workers = workers if workers is not None else default_workers()
-    if n_workers < 1:
-        raise UserError(f"--workers {n_workers}: give 1 or more")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more")
+    n_workers, note = (workers or 1, None) if scheduler else choose_workers(todo, workers)
     if not quiet:
-        where = scheduler or ("in-process" if n_workers == 1 else f"LocalCluster, {n_workers} workers")
+        if note:
+            print(note, file=sys.stderr)
+        where = scheduler or ("in-process" if n_workers == 1 else f"{n_workers} worker processes")
         print(
             f"{len(tasks)} {what}: {res.reused} finished before (reused), {len(todo)} to run ({where})",
             file=sys.stderr,
@@ -191,14 +194,9 @@ def run_all(
         if prog is not None and task_id is not None:
             prog.advance(task_id)
 
-    kw: dict[str, Any] = {"workers": n_workers, "scheduler": scheduler,
-                          "cluster_timeout_s": cluster_timeout_s}
-    try:
-        if prog is not None:
-            with prog:
-                execute(todo, on_record, on_error, **kw)
-        else:
-            execute(todo, on_record, on_error, **kw)
+    try:  # the progress bar's thread starts after the workers have forked
+        execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler,
+                cluster_timeout_s=cluster_timeout_s, live=prog)
     except KeyboardInterrupt:
         res.interrupted = True
     except ClusterLostError as exc:

@@ -1,21 +1,24 @@
-"""Run many (scenario, controller, seed) tasks: in-process, or as tasks on Dask.
+"""Run many (scenario, controller, seed) tasks: in-process, in forked worker processes, or
+as tasks on a Dask cluster.
 
 A task's result is a compact, JSON-ready *record* (the numeric KPIs of ``summary.json``
 and a few daily arrays), never a live SimPy object, so it crosses process and machine
-boundaries cheaply and is stored as one JSON file per run (:mod:`twin.trials.store`).
-On Dask, what a task receives is JSON too (the scenario's pydantic JSON) and a seed's
-inputs cross once as ``.npz`` bytes (:mod:`twin.trials.wire`): none of the project's
-objects is pickled.
+boundaries as a plain JSON string and is stored as one JSON file per run
+(:mod:`twin.trials.store`). None of the project's objects is pickled.
 
-The exogenous inputs (PV clouds, mall noise, EV sessions) are built once per seed (and per
-inputs-relevant site: a battery-size sweep shares them) and handed to every controller of
-that seed: in-process as the same object, on Dask as one future that the run tasks depend
-on. That is the common-random-numbers design of the trials: every controller sees the same
-draws.
+The unit of work is one seed (:func:`units_of`: the tasks sharing an ``inputs_key``): its
+exogenous inputs (PV clouds, mall noise, EV sessions) are built where the unit runs and
+handed to every controller of that seed (and every battery size of a sweep point at that
+seed), so nothing large crosses a process boundary and every controller sees the same
+draws (common random numbers).
 
-* ``workers=1`` and no scheduler: in-process, no Dask at all;
-* ``workers=N``: a ``distributed.LocalCluster`` of N single-threaded worker processes;
-* ``scheduler="tcp://HOST:PORT"``: an existing cluster (``dask scheduler`` + ``dask worker``).
+* ``workers=1`` and no scheduler: in-process;
+* ``workers=N``: N worker processes forked from this one after it has imported the engine
+  (:mod:`twin.trials.pool`): no Dask, no re-import, the unit's index goes out and JSON
+  records come back over a pipe;
+* ``scheduler="tcp://HOST:PORT"``: an existing Dask cluster (``dask scheduler`` + ``dask
+  worker``); a worker plugin (:mod:`twin.trials.preload`) imports the engine on each worker
+  once; a unit travels as JSON and comes back as JSON.
 
 A run that raises is reported through ``on_error`` and the others go on. A lost cluster
 (the scheduler gone, or no worker connected for ``cluster_timeout_s``) raises
@@ -24,15 +27,15 @@ A run that raises is reported through ``on_error`` and the others go on. A lost 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import math
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +86,40 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+#: Estimated cost of a run for :func:`choose_workers`: fixed per run (controller, results)
+#: and per step [s]; per unit (the inputs build); and the serial time below which parallel
+#: workers do not pay for their start-up [s]. Conservative figures of this project's
+#: benchmarks (six_phase at 15 min: ~15,000 steps/s).
+RUN_FIXED_S, STEP_S, UNIT_S, MIN_PARALLEL_S = 0.03, 1 / 15_000, 0.1, 1.5
+
+
+def estimated_serial_s(tasks: Sequence[RunTask]) -> float:
+    """A rough serial wall time of ``tasks`` [s] (for the choice of the worker count only)."""
+    units = {t.inputs_key for t in tasks}
+    steps = sum(t.scenario.config.n_steps for t in tasks)
+    return len(tasks) * RUN_FIXED_S + steps * STEP_S + len(units) * UNIT_S
+
+
+def choose_workers(tasks: Sequence[RunTask], requested: int | None) -> tuple[int, str | None]:
+    """The worker count to use and, when it differs from the default, a one-line note why.
+
+    An explicit ``requested`` count is kept. By default (``None``) it is the core count,
+    capped by the number of seeds, and 1 when the whole trial is estimated to take less
+    than :data:`MIN_PARALLEL_S` serially (forking workers would not pay).
+    """
+    if requested is not None:
+        return requested, None
+    n = default_workers()
+    if n <= 1 or not tasks:
+        return 1, None
+    est = estimated_serial_s(tasks)
+    if est < MIN_PARALLEL_S:
+        return 1, (f"twin: note: {len(tasks)} runs of about {est:.1f} s in all are too small to gain "
+                   f"from parallel workers; running in-process (--workers 1; give --workers N to "
+                   "force workers)")
+    return n, None
 
 
 def numeric_kpis(summary: dict[str, Any]) -> dict[str, float]:
@@ -180,27 +217,97 @@ def _build_inputs(scn: Scenario) -> Any:
     return build_inputs(scn)
 
 
-def task_json(task: RunTask) -> str:
-    """``task`` as JSON (the scenario as its pydantic JSON): what a Dask run task receives."""
-    return json.dumps({"key": task.key, "scenario": task.scenario.model_dump_json(),
-                       "controller": task.controller, "inputs_key": task.inputs_key, "tags": task.tags})
+def warm_imports() -> None:
+    """Import what every run needs, once, before the workers fork (they inherit it)."""
+    import pvlib  # noqa: F401  (the synthetic PV model; the inputs builder may import it lazily)
+
+    import controllers  # noqa: F401  (every registered controller)
+    import twin.components.inputs
+    import twin.engine
+    import twin.engine.results
+    import twin.trials.store  # noqa: F401
 
 
-def dask_inputs(scenario_json: str) -> bytes:
-    """Dask task: build a seed's inputs and return them as ``.npz`` bytes."""
-    from twin.trials.wire import encode_inputs
+def units_of(tasks: Sequence[RunTask], min_units: int = 1) -> list[list[RunTask]]:
+    """The tasks grouped by ``inputs_key`` (one group per seed and inputs-relevant site), in
+    first-seen order; while there are fewer groups than ``min_units``, the largest is halved
+    (each half builds the same inputs again: the draws depend only on the scenario and seed,
+    so the common random numbers are kept). Largest first, for an even finish."""
+    groups: dict[str, list[RunTask]] = {}
+    for t in tasks:
+        groups.setdefault(t.inputs_key, []).append(t)
+    units = list(groups.values())
+    while len(units) < min_units:
+        big = max(range(len(units)), key=lambda i: len(units[i]))
+        if len(units[big]) < 2:
+            break
+        u = units.pop(big)
+        units[big:big] = [u[: len(u) // 2], u[len(u) // 2:]]
+    return sorted(units, key=len, reverse=True)  # stable: equal sizes keep their order
 
-    return encode_inputs(_build_inputs(Scenario.model_validate_json(scenario_json)))
+
+def unit_results(unit: Sequence[RunTask]) -> Iterator[tuple[RunTask, dict[str, Any] | BaseException]]:
+    """Build the unit's inputs once (from its first task) and run every task on them; yields
+    ``(task, record)`` or ``(task, exception)`` per task, as each finishes."""
+    try:
+        inputs = _build_inputs(unit[0].scenario)
+    except Exception as exc:
+        for t in unit:
+            yield t, exc
+        return
+    for t in unit:
+        try:
+            yield t, run_record(t, inputs)
+        except Exception as exc:
+            yield t, exc
 
 
-def dask_run(task: str, inputs_npz: bytes) -> dict[str, Any]:
-    """Dask task: a run from :func:`task_json` and its seed's ``.npz`` inputs; a JSON-ready record."""
-    from twin.trials.wire import decode_inputs
+def result_json(task: RunTask, res: dict[str, Any] | BaseException) -> str:
+    """One result as the JSON that crosses a process boundary: ``{"rec": record}`` or
+    ``{"key": ..., "error": exception type name, "message": ...}``."""
+    if isinstance(res, BaseException):
+        return json.dumps({"key": task.key, "error": type(res).__name__, "message": str(res)})
+    return json.dumps({"rec": res})
 
-    t = json.loads(task)
-    scn = Scenario.model_validate_json(t["scenario"])
-    rt = RunTask(t["key"], scn, t["controller"], t["inputs_key"], t["tags"])
-    return run_record(rt, decode_inputs(inputs_npz, scn))
+
+class RemoteError(RuntimeError):
+    """A run failed in another process; carries the original exception's type name."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+
+def _remote_error(type_name: str, message: str) -> BaseException:
+    """An exception that prints like the original (``TypeName: message``)."""
+    cls = type(type_name, (RemoteError,), {}) if type_name.isidentifier() else RemoteError
+    return cls(type_name, message)
+
+
+def hand_result(text: str, by_key: dict[str, RunTask], on_record: OnRecord, on_error: OnError) -> None:
+    """Pass one :func:`result_json` on to ``on_record`` / ``on_error`` (and forget its task)."""
+    msg = json.loads(text)
+    if "rec" in msg:
+        by_key.pop(str(msg["rec"]["key"]), None)
+        on_record(msg["rec"])
+    else:
+        on_error(by_key.pop(str(msg["key"])), _remote_error(str(msg["error"]), str(msg["message"])))
+
+
+def unit_json(unit: Sequence[RunTask]) -> str:
+    """A unit as JSON (each scenario as its pydantic JSON): what a Dask task receives."""
+    return json.dumps([{"key": t.key, "scenario": t.scenario.model_dump_json(), "controller": t.controller,
+                        "inputs_key": t.inputs_key, "tags": t.tags} for t in unit])
+
+
+def dask_unit(text: str) -> str:
+    """Dask task: run a :func:`unit_json` unit where it lands (inputs built there, nothing
+    shipped); a JSON list of :func:`result_json` strings."""
+    unit = []
+    for t in json.loads(text):
+        scn = Scenario.model_validate_json(t["scenario"])
+        unit.append(RunTask(t["key"], scn, t["controller"], t["inputs_key"], t["tags"]))
+    return json.dumps([result_json(t, r) for t, r in unit_results(unit)])
 
 
 OnRecord = Callable[[dict[str, Any]], None]
@@ -208,33 +315,19 @@ OnError = Callable[[RunTask, BaseException], None]
 
 
 def _run_in_process(tasks: Sequence[RunTask], on_record: OnRecord, on_error: OnError) -> None:
-    cache_key: str | None = None
-    inputs: Any = None
-    failed: BaseException | None = None
-    for t in sorted(tasks, key=lambda t: t.inputs_key):  # one inputs build per key, held once
-        if t.inputs_key != cache_key:
-            cache_key, inputs, failed = t.inputs_key, None, None
-            try:
-                inputs = _build_inputs(t.scenario)
-            except Exception as exc:
-                failed = exc
-        if failed is not None:
-            on_error(t, failed)
-            continue
-        try:
-            rec = run_record(t, inputs)
-        except Exception as exc:
-            on_error(t, exc)
-            continue
-        on_record(rec)
+    for unit in units_of(sorted(tasks, key=lambda t: t.inputs_key)):  # one inputs build per key
+        for t, res in unit_results(unit):
+            if isinstance(res, BaseException):
+                on_error(t, res)
+            else:
+                on_record(res)
 
 
 def _run_on_dask(
     tasks: Sequence[RunTask],
     on_record: OnRecord,
     on_error: OnError,
-    workers: int,
-    scheduler: str | None,
+    scheduler: str,
     cluster_timeout_s: float,
 ) -> None:
     import distributed  # noqa: F401  (its loggers exist once it is imported)
@@ -247,7 +340,7 @@ def _run_on_dask(
     for n in names:
         logging.getLogger(n).setLevel(logging.CRITICAL)
     try:
-        _dask_trial(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
+        _dask_trial(tasks, on_record, on_error, scheduler, cluster_timeout_s)
     finally:
         gc.collect()  # abandoned gathers of a lost cluster report "never retrieved" when collected
         for n, lv in levels.items():
@@ -258,62 +351,35 @@ def _dask_trial(
     tasks: Sequence[RunTask],
     on_record: OnRecord,
     on_error: OnError,
-    workers: int,
-    scheduler: str | None,
+    scheduler: str,
     cluster_timeout_s: float,
 ) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
-    else:
-        # the workers ignore Ctrl-C (the signal goes to the whole process group): this process
-        # stops them cleanly and keeps what finished; SIG_IGN is inherited across spawn
-        main = threading.current_thread() is threading.main_thread()
-        prev = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                host="127.0.0.1",
-                silence_logs=logging.CRITICAL,  # no worker chatter (heartbeats at shutdown) on stderr
-            )
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, prev)
-        client = Client(cluster)
-    where = scheduler or "the LocalCluster"
-    by_future: dict[Any, RunTask] = {}
+    from twin.trials.preload import register_preload
+
+    client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+    by_future: dict[Any, list[RunTask]] = {}
     try:
-        inputs_f: dict[str, Any] = {}
-        for t in tasks:
-            if t.inputs_key not in inputs_f:  # one inputs build per seed, shared as .npz bytes
-                inputs_f[t.inputs_key] = client.submit(
-                    dask_inputs, t.scenario.model_dump_json(), pure=False,
-                    key=f"inputs-{t.inputs_key}-{time.time_ns()}",
-                )
-            fut = client.submit(
-                dask_run, task_json(t), inputs_f[t.inputs_key], pure=False,
-                key=f"run-{t.key}-{time.time_ns()}",
-            )
-            by_future[fut] = t
+        register_preload(client)  # every worker imports the engine once, before the first task
+        for unit in units_of(tasks, max(2, _n_workers(client))):  # one task per seed
+            fut = client.submit(dask_unit, unit_json(unit), pure=False,
+                                key=f"unit-{unit[0].key}-{time.time_ns()}")
+            by_future[fut] = unit
         try:
-            _collect(client, by_future, on_record, on_error, where, cluster_timeout_s)
+            _collect(client, by_future, on_record, on_error, scheduler, cluster_timeout_s)
         except OSError as exc:  # a closed comm: the scheduler went away mid-call
-            raise ClusterLostError(f"lost the connection to the Dask scheduler at {where} "
-                              f"({type(exc).__name__})") from exc
+            raise ClusterLostError(f"lost the connection to the Dask scheduler at {scheduler} "
+                                   f"({type(exc).__name__})") from exc
     except BaseException:
         if client.status == "running":
             client.cancel(list(by_future))
         raise
     finally:
-        _quiet_close(client, cluster)
+        client.close(timeout=10)  # at most 10 s with a lost scheduler
 
 
-def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on_error: OnError,
+def _collect(client: Any, by_future: dict[Any, list[RunTask]], on_record: OnRecord, on_error: OnError,
              where: str, cluster_timeout_s: float) -> None:
     """Hand each finished future to ``on_record`` / ``on_error``; raise :class:`ClusterLostError`
     when the scheduler goes away or no worker is connected for ``cluster_timeout_s`` [s]."""
@@ -344,22 +410,24 @@ def _collect(client: Any, by_future: dict[Any, RunTask], on_record: OnRecord, on
             raise ClusterLostError(_no_worker(where, cluster_timeout_s))
 
 
-def _hand_over(done: set[Any], by_future: dict[Any, RunTask], on_record: OnRecord,
+def _hand_over(done: set[Any], by_future: dict[Any, list[RunTask]], on_record: OnRecord,
                on_error: OnError) -> bool:
     """Pass finished and erred futures on (and forget them); True when there was any."""
     handled = False
     for fut in done:
         if fut.status == "finished":
             try:  # the worker that holds the result may die before it is fetched
-                rec = fut.result(timeout=POLL_S)
+                texts = json.loads(fut.result(timeout=POLL_S))
             except TimeoutError:
                 continue  # rescheduled: waited for again
-            by_future.pop(fut)
-            on_record(rec)
+            unit = by_future.pop(fut)
+            by_key = {t.key: t for t in unit}
+            for text in texts:
+                hand_result(text, by_key, on_record, on_error)
         elif fut.status == "error":
-            t = by_future.pop(fut)
             exc = fut.exception()
-            on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+            for t in by_future.pop(fut):
+                on_error(t, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
         else:  # "lost" with its worker: the scheduler reschedules it
             continue
         fut.release()
@@ -375,13 +443,6 @@ def _no_worker(where: str, timeout_s: float) -> str:
     return f"no Dask worker connected to {where} for {timeout_s:g} s (--cluster-timeout)"
 
 
-def _quiet_close(client: Any, cluster: Any) -> None:
-    """Close the client (at most 10 s with a lost scheduler) and the LocalCluster."""
-    client.close(timeout=10)
-    if cluster is not None:
-        cluster.close()
-
-
 def execute(
     tasks: Sequence[RunTask],
     on_record: OnRecord,
@@ -390,32 +451,50 @@ def execute(
     workers: int = 1,
     scheduler: str | None = None,
     cluster_timeout_s: float = 60.0,
+    live: AbstractContextManager[Any] | None = None,
 ) -> None:
     """Run ``tasks``; call ``on_record(record)`` as each finishes, ``on_error(task, exc)`` on failure.
 
     Parameters
     ----------
-    workers : 1 = in-process without Dask; N > 1 = a LocalCluster of N worker processes.
+    workers : 1 = in-process; N > 1 = a pool of N worker processes forked from this one
+        (:mod:`twin.trials.pool`).
     scheduler : address of an existing Dask scheduler (``tcp://HOST:PORT``); wins over
         ``workers``.
     cluster_timeout_s : on Dask, raise :class:`ClusterLostError` when no worker has been
         connected for this long [s] (a lost scheduler raises it at once).
+    live : entered around the runs, after the pool has forked (a progress bar: its thread
+        must not exist when the workers fork).
     """
     if not tasks:
         return
-    if scheduler is None and workers <= 1:
-        _run_in_process(tasks, on_record, on_error)
-    else:
-        _run_on_dask(tasks, on_record, on_error, workers, scheduler, cluster_timeout_s)
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            if live is not None:
+                stack.enter_context(live)
+            _run_on_dask(tasks, on_record, on_error, scheduler, cluster_timeout_s)
+        elif workers <= 1:
+            if live is not None:
+                stack.enter_context(live)
+            _run_in_process(tasks, on_record, on_error)
+        else:
+            from twin.trials.pool import run_forked
+
+            run_forked(units_of(tasks, workers), on_record, on_error, workers, live)
 
 
 __all__ = [
     "WALL_KEYS",
     "ClusterLostError",
     "RunTask",
+    "choose_workers",
     "default_workers",
+    "estimated_serial_s",
     "execute",
     "expected_header",
     "numeric_kpis",
     "run_record",
+    "unit_results",
+    "units_of",
+    "warm_imports",
 ]

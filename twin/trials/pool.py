@@ -1,0 +1,185 @@
+"""A pool of worker processes forked from the trial's process, after it has imported the engine.
+
+Each worker inherits the imported modules (twin, the controllers, pvlib, pandas) and the
+list of units (:func:`twin.trials.runner.units_of`) from the fork, so what crosses a pipe
+is small and plain: the parent sends ``{"unit": I}`` as JSON bytes, the worker builds that
+seed's inputs, runs its tasks and sends back one JSON result per run as it finishes
+(:func:`twin.trials.runner.result_json`), then ``{"done": I}``. ``Connection.send_bytes`` /
+``recv_bytes`` carry bytes only: nothing is pickled.
+
+Signals: the workers ignore SIGINT (Ctrl-C reaches the whole process group) and die on
+SIGTERM; the parent stops them on Ctrl-C / SIGTERM / any error, hands on the results that
+had already reached its pipes, and re-raises. A worker that dies (killed, out of memory)
+fails the runs of its unit that had not come back; the other workers go on.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import signal
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack, suppress
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from twin.trials.runner import (
+    OnError,
+    OnRecord,
+    RunTask,
+    hand_result,
+    result_json,
+    unit_results,
+    warm_imports,
+)
+
+#: Seconds a worker gets to exit after SIGTERM before it is killed [s].
+STOP_S = 5.0
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _worker(conn: Connection, others: list[Connection], units: Sequence[Sequence[RunTask]]) -> None:
+    """A worker's loop: receive a unit index, run the unit, send its results; stop on EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    for c in others:  # the pipes of the other workers: their EOF must not wait for this one
+        c.close()
+    try:
+        while True:
+            i = int(json.loads(conn.recv_bytes())["unit"])
+            if i < 0:
+                return
+            for t, res in unit_results(units[i]):
+                conn.send_bytes(result_json(t, res).encode())
+            conn.send_bytes(json.dumps({"done": i}).encode())
+    except (EOFError, OSError):  # the parent is gone (killed): nobody to report to
+        return
+
+
+class _Worker:
+    def __init__(self, proc: Any, conn: Connection) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.unit: dict[str, RunTask] | None = None  # the tasks of its unit not yet back
+
+
+def _start(n: int, units: Sequence[Sequence[RunTask]]) -> list[_Worker]:
+    """Fork ``n`` workers with SIGINT/SIGTERM blocked (a signal during the fork is delivered to
+    this process afterwards, never half-way into a worker)."""
+    ctx = mp.get_context("fork")
+    pipes = [ctx.Pipe(duplex=True) for _ in range(n)]
+    workers: list[_Worker] = []
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        for i, (mine, theirs) in enumerate(pipes):
+            others = [c for j, pair in enumerate(pipes) if j != i for c in pair] + [mine]
+            p = ctx.Process(target=_worker, args=(theirs, others, units), daemon=True,
+                            name=f"twin-trial-worker-{i}")
+            p.start()
+            workers.append(_Worker(p, mine))
+    finally:
+        for _, theirs in pipes:
+            theirs.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return workers
+
+
+def _stop(workers: list[_Worker], *, graceful: bool) -> None:
+    """End the workers: ask them to stop (``graceful``) or SIGTERM them; kill stragglers."""
+    for w in workers:
+        if graceful:
+            with suppress(OSError):
+                w.conn.send_bytes(b'{"unit": -1}')
+        elif w.proc.is_alive():
+            w.proc.terminate()
+    for w in workers:
+        w.proc.join(STOP_S)
+        if w.proc.is_alive():
+            w.proc.kill()
+            w.proc.join(STOP_S)
+
+
+def _drain(workers: list[_Worker], on_record: OnRecord, on_error: OnError) -> None:
+    """After the workers were stopped: hand on the whole results still in the pipes."""
+    for w in workers:
+        try:
+            while w.unit is not None and w.conn.poll():
+                text = w.conn.recv_bytes().decode()
+                if text.startswith('{"done"'):
+                    break
+                hand_result(text, w.unit, on_record, on_error)
+        except (EOFError, OSError):  # a worker killed mid-message: the rest is lost
+            continue
+
+
+def run_forked(units: Sequence[Sequence[RunTask]], on_record: OnRecord, on_error: OnError,
+               n_workers: int, live: AbstractContextManager[Any] | None = None) -> None:
+    """Run ``units`` on ``n_workers`` forked processes (at most one per unit).
+
+    Parameters
+    ----------
+    units : groups of tasks that share their inputs (:func:`twin.trials.runner.units_of`).
+    on_record, on_error : called in this process as each run's result arrives.
+    n_workers : worker processes, >= 1.
+    live : entered once the workers run (e.g. a progress bar, whose thread must not exist
+        at the fork).
+    """
+    warm_imports()
+    workers = _start(max(1, min(n_workers, len(units))), units)
+    todo = list(range(len(units)))
+    try:
+        with ExitStack() as stack:
+            if live is not None:
+                stack.enter_context(live)
+            _loop(workers, units, todo, on_record, on_error)
+    except BaseException:
+        _stop(workers, graceful=False)
+        _drain(workers, on_record, on_error)
+        raise
+    _stop(workers, graceful=True)
+
+
+def _loop(workers: list[_Worker], units: Sequence[Sequence[RunTask]], todo: list[int],
+          on_record: OnRecord, on_error: OnError) -> None:
+    alive = list(workers)
+    while alive:
+        for w in alive:  # every idle worker takes the next unit
+            if w.unit is None and todo:
+                i = todo.pop(0)
+                w.unit = {t.key: t for t in units[i]}
+                w.conn.send_bytes(json.dumps({"unit": i}).encode())
+        busy = [w for w in alive if w.unit is not None]
+        if not busy:
+            return
+        ready = wait([w.conn for w in busy])
+        for w in busy:
+            if w.conn not in ready or w.unit is None:
+                continue
+            try:
+                text = w.conn.recv_bytes().decode()
+            except (EOFError, OSError):
+                _lost(w, on_error)
+                alive.remove(w)
+                continue
+            if text.startswith('{"done"'):
+                w.unit = None
+            else:
+                hand_result(text, w.unit, on_record, on_error)
+    for i in todo:  # every worker died
+        for t in units[i]:
+            on_error(t, RuntimeError("no trial worker process left"))
+
+
+def _lost(w: _Worker, on_error: OnError) -> None:
+    """A worker died: fail the runs of its unit that had not come back."""
+    w.proc.join(STOP_S)
+    code = w.proc.exitcode
+    why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    for t in list((w.unit or {}).values()):
+        on_error(t, RuntimeError(f"the trial worker process (pid {w.proc.pid}) died ({why})"))
+    w.unit = None
+
+
+__all__ = ["STOP_S", "run_forked"]
