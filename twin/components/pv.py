@@ -86,6 +86,8 @@ __all__ = ["CACHE_ENV", "PvParams", "cache_dir", "clear_sky_monthly_kwh_m2_day",
            "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key", "pv_ghi_w_m2"]
 
 _DAY_S = 86_400.0
+#: Most rescaling passes per month in the calibration to the monthly targets.
+_CAL_PASSES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,15 +324,27 @@ def _calibrate_to_months(kt: np.ndarray, start: pd.Timestamp, n_days: int,
                           for d0, d1 in zip(bounds[:-1], bounds[1:], strict=True)])
     edges = np.arange(kt.size + 1, dtype=np.float64) * base
     blk_edges = np.arange(n_blk + 1, dtype=np.float64) * blk
-    for _ in range(6):
+    for k in range(_CAL_PASSES):
         cum = np.concatenate(([0.0], np.cumsum(kt * base)))
         kt_blk = np.diff(np.interp(blk_edges, edges, cum)) / blk
         e_wh = np.add.reduceat(kt_blk * ghi_clear * (blk / 3600.0), bounds[:-1] * per_day_blk)
         f = target_wh / np.maximum(e_wh, 1e-9)
-        if np.all(np.abs(f - 1.0) < 1e-6):
+        if np.all(np.abs(f - 1.0) < 1e-6) or k == _CAL_PASSES - 1:
             break
         kt *= np.repeat(f, np.diff(bounds) * per_day)
         np.clip(kt, params.kt_min, params.kt_max, out=kt)
+    bad = np.flatnonzero(np.abs(f - 1.0) > 0.005)
+    if bad.size:  # the clip bounds keep the month away from its target
+        i = int(bad[0])
+        clear = np.add.reduceat(ghi_clear, bounds[:-1] * per_day_blk)[i] * blk / 3.6e6
+        n_d = int(bounds[i + 1] - bounds[i])
+        raise ValueError(
+            f"ghi_monthly_kwh_m2_day: the target {g[month_of_day[bounds[i]]]:g} kWh/m²/day "
+            f"of month {month_of_day[bounds[i]] + 1} cannot be produced under this sky "
+            f"(clear sky {clear / n_d:.2f} kWh/m²/day × kt in [kt_min, kt_max] = "
+            f"[{params.kt_min:g}, {params.kt_max:g}]); give a value between "
+            f"{1.2 * params.kt_min * clear / n_d:.2f} and "
+            f"{0.92 * params.kt_max * clear / n_d:.2f}")
 
 
 def _cloud_index(
