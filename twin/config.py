@@ -198,16 +198,17 @@ class MallShape(_Strict):
         return self.model_dump(exclude_none=True)
 
 
-#: Iquitos monthly mean GHI, January first [kWh/m²/day] (NASA POWER climatology as
-#: recalled without network access; see ``twin.components.pv`` for the source and caveats).
+#: Iquitos monthly mean GHI, January first [kWh/m²/day]: the PVGIS TMY shipped in
+#: ``data/weather/iquitos_pvgis_tmy.csv`` (``python scripts/pvgis_monthly_targets.py``).
 IQUITOS_GHI_MONTHLY_KWH_M2_DAY: tuple[float, ...] = (
-    4.47, 4.52, 4.31, 4.19, 4.00, 3.95, 4.19, 4.65, 4.89, 4.86, 4.80, 4.56)
+    4.570, 4.098, 4.755, 4.380, 4.000, 4.087, 4.199, 4.971, 5.231, 5.320, 4.805, 4.386)
 
 
 class PvConfig(_Strict):
     """PV plant: pvlib model with a cloudiness model, or a measured profile file.
 
-    ``ghi_monthly_kwh_m2_day`` (12 values, or null for none) shapes the cloudiness by month.
+    ``ghi_monthly_kwh_m2_day`` (12 values, or null for none): the monthly GHI the cloud
+    model produces (the level follows ``cloudiness.kt_mean`` only when null).
     """
 
     source: Literal["model", "file"] = "model"

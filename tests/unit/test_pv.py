@@ -149,3 +149,102 @@ def test_monthly_climatology_shapes_the_year() -> None:
     with pytest.raises(ValueError, match="12 positive"):
         pv_ac_kw(idx[:48], 3600.0, PvParams(ghi_monthly_kwh_m2_day=(4.0,) * 11),
                  np.random.default_rng(0))
+
+
+# ------------------------------------------------------------ monthly GHI targets (issue 19)
+DAYS_2024 = np.array([31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.float64)
+
+
+def _monthly_ghi_kwh_m2_day(idx: pd.DatetimeIndex, dt_s: float, params: PvParams,
+                            seed: int) -> np.ndarray:
+    from twin.components.pv import pv_ghi_w_m2
+
+    g = pv_ghi_w_m2(idx, dt_s, params, np.random.default_rng(seed))
+    kwh_m2 = pd.Series(g * dt_s / 3.6e6).groupby(idx.month).sum().to_numpy()
+    return kwh_m2 / DAYS_2024
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_produced_monthly_ghi_meets_the_targets_within_2_percent(seed: int) -> None:
+    """A year per seed: every month's GHI of the cloud model within 2 % of its target."""
+    from twin.config import IQUITOS_GHI_MONTHLY_KWH_M2_DAY as TARGET
+
+    idx = _index(366 * 24, "1h")
+    got = _monthly_ghi_kwh_m2_day(idx, 3600.0, PvParams(ghi_monthly_kwh_m2_day=TARGET), seed)
+    rel = got / np.asarray(TARGET) - 1.0
+    assert np.abs(rel).max() <= 0.02, dict(zip(range(1, 13), np.round(rel, 4), strict=True))
+
+
+def test_ghi_and_power_share_the_clouds_and_steps_agree() -> None:
+    """pv_ghi_w_m2 is the GHI behind pv_ac_kw (same rng -> same clouds); 15 min and 1 h
+    runs of the same seed give the same monthly GHI."""
+    from twin.components.pv import pv_ghi_w_m2
+    from twin.config import IQUITOS_GHI_MONTHLY_KWH_M2_DAY as TARGET
+
+    p = PvParams(ghi_monthly_kwh_m2_day=TARGET)
+    idx = _index(14 * 96, "15min", start="2024-06-10")
+    ghi = pv_ghi_w_m2(idx, 900.0, p, np.random.default_rng(7))
+    ac = pv_ac_kw(idx, 900.0, p, np.random.default_rng(7))
+    assert np.all(ac[ghi == 0.0] == 0.0) and np.all(ghi[ac > 0.0] > 0.0)
+    assert np.corrcoef(ghi, ac)[0, 1] > 0.98
+    m15 = _monthly_ghi_kwh_m2_day(_index(366 * 96, "15min"), 900.0, p, 11)
+    m60 = _monthly_ghi_kwh_m2_day(_index(366 * 24, "1h"), 3600.0, p, 11)
+    assert np.allclose(m15, m60, rtol=1e-3)
+
+
+def test_calibrated_clouds_keep_day_to_day_variability_and_determinism() -> None:
+    """The per-month rescaling keeps the weather: daily GHI varies within each month as a
+    humid tropical site's does; same seed -> bit-identical, another seed -> other days."""
+    from twin.components.pv import pv_ghi_w_m2
+    from twin.config import IQUITOS_GHI_MONTHLY_KWH_M2_DAY as TARGET
+
+    p = PvParams(ghi_monthly_kwh_m2_day=TARGET)
+    idx = _index(366 * 24, "1h")
+    a = pv_ghi_w_m2(idx, 3600.0, p, np.random.default_rng(4))
+    assert np.array_equal(a, pv_ghi_w_m2(idx, 3600.0, p, np.random.default_rng(4)))
+    b = pv_ghi_w_m2(idx, 3600.0, p, np.random.default_rng(5))
+    daily_a = pd.Series(a, index=idx).resample("D").sum() / 1000.0
+    daily_b = pd.Series(b, index=idx).resample("D").sum() / 1000.0
+    cv = (daily_a.groupby(daily_a.index.month).std()
+          / daily_a.groupby(daily_a.index.month).mean())
+    assert cv.min() > 0.10 and cv.max() < 0.40  # the PVGIS TMY: 0.21 on average
+    assert np.abs(daily_a - daily_b).mean() > 0.5  # [kWh/m²/day]: other weather
+
+
+def test_targets_are_the_shipped_pvgis_tmy_monthly_means() -> None:
+    """The default targets (twin.config and config/site.yaml) are the monthly means of
+    data/weather/iquitos_pvgis_tmy.csv, whose annual GHI is the PVGIS 1,668 kWh/m²."""
+    import yaml
+
+    from tests.conftest import ROOT
+    from twin.config import IQUITOS_GHI_MONTHLY_KWH_M2_DAY as TARGET
+
+    tmy = pd.read_csv(ROOT / "data" / "weather" / "iquitos_pvgis_tmy.csv")
+    assert len(tmy) == 8760 and tmy["ghi_w_m2"].min() >= 0.0
+    assert tmy["ghi_w_m2"].sum() / 1000.0 == pytest.approx(1668.1, abs=0.1)
+    by_month = tmy.groupby("month")
+    tmy_monthly = (by_month["ghi_w_m2"].sum() / 1000.0 / (by_month.size() / 24.0)).to_numpy()
+    assert np.allclose(TARGET, tmy_monthly, atol=5e-4)
+    site = yaml.safe_load((ROOT / "config" / "site.yaml").read_text())
+    assert site["pv"]["ghi_monthly_kwh_m2_day"] == pytest.approx(list(TARGET), abs=1e-9)
+
+
+def test_a_run_inside_a_month_sees_that_months_weather() -> None:
+    """A short run starting mid-month draws its month whole: its days are ordinary days of
+    that month (not rescaled to the month's mean), and the same dates from the same seed
+    are the same clouds whatever the run's step."""
+    from twin.components.pv import pv_ghi_w_m2
+    from twin.config import IQUITOS_GHI_MONTHLY_KWH_M2_DAY as TARGET
+
+    p = PvParams(ghi_monthly_kwh_m2_day=TARGET)
+    days = []
+    for seed in range(12):
+        g = pv_ghi_w_m2(_index(24, "1h", start="2024-09-17"), 3600.0, p,
+                        np.random.default_rng(seed))
+        days.append(g.sum() / 1000.0)
+    assert np.std(days) > 0.4  # [kWh/m²/day]: single days vary
+    assert abs(np.mean(days) / TARGET[8] - 1.0) < 0.15
+    g60 = pv_ghi_w_m2(_index(48, "1h", start="2024-09-17"), 3600.0, p, np.random.default_rng(3))
+    g15 = pv_ghi_w_m2(_index(192, "15min", start="2024-09-17"), 900.0, p,
+                      np.random.default_rng(3))
+    assert g60.sum() == pytest.approx(g15.sum() / 4.0, rel=2e-3)

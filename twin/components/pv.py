@@ -25,40 +25,51 @@ The clear-sky index is ``kt(t) = clip(K_d * (1 - a * b(h)) + s_d * x(t), kt_min,
   the fraction ``a = afternoon_drop_frac`` around mid-afternoon.
 * ``x(t)`` — a stationary, unit-variance AR(1) (discretised Ornstein-Uhlenbeck) process with
   correlation time ``intraday_tau_s``, generated on a fixed grid of ``cloud_base_s`` seconds
-  anchored at local midnight of the first day, independent of the scenario step. Its
+  anchored at local midnight of the first day (of the first month's 1st with monthly
+  targets), independent of the scenario step. Its
   amplitude ``s_d = intraday_std * 4 * K_d * (1 - K_d)`` is largest on partly cloudy days and
   small on clear or overcast days. Each evaluation point uses the mean of ``kt`` over its
   interval, so runs at different steps (1 min, 15 min, 1 h) with the same seed share one
   cloud realisation and give the same energy to well within 1 %.
 * ``kt_max > 1`` allows brief cloud enhancement.
-* Monthly climatology (``ghi_monthly_kwh_m2_day``, 12 values, optional): the mean of the
-  daily index becomes ``kt_mean_m = kt_mean × r_m / r̄`` with ``r_m`` = monthly GHI target /
-  monthly clear-sky GHI at the site (Ineichen, pvlib's Linke climatology, a reference
-  year) and ``r̄`` the same ratio over the year (energy weighted). The targets set the
-  *shape* of the year (wet months cloudier than dry ones); ``kt_mean`` keeps setting its
-  level, so the annual calibration below holds while monthly yields follow the climate.
+* Monthly targets (``ghi_monthly_kwh_m2_day``, 12 values, optional): the cloud process is
+  drawn for whole calendar months (from the 1st of the first month to the end of the
+  last, whatever part of them the run covers); the daily draws start from the monthly
+  mean ``kt_m`` = target / (clear-sky GHI × its weighted afternoon shape), and then each
+  month's ``kt`` is multiplied by target / produced GHI and re-clipped until the month's
+  GHI — evaluated as the model does at 15-min steps — equals its target (a few passes;
+  targets the clip bounds cannot reach are refused with a ValueError). The rescaling keeps
+  the month's day-to-day and intra-day variations (relative), so a run of whole months
+  meets its targets exactly for every seed (≤ 0.1 % at 1-min steps), while a run of a few
+  days sees ordinary days of its month. Without targets the daily mean is ``kt_mean`` all
+  year and nothing is rescaled (the level then follows ``kt_mean``: 1,790-1,800 kWh/m²/yr
+  with the defaults).
+
+Why the model overshot before (issue 19): the targets only set the *shape* of the year
+(``kt_mean_m = kt_mean × r_m / r̄``) while ``kt_mean`` = 0.80 set its level, which over
+the Ineichen clear sky (2,390 kWh/m²/yr) gives ≈ 1,795 kWh/m²/yr, 8-13 % above the
+targets; the 30 daily Beta draws of each month added ±3-5 % of noise per month (February
++17 % with seed 1). Clipping and the AR(1) noise bias the mean by < 0.5 %.
 
 Iquitos monthly GHI (the site default, ``config/site.yaml``)
 ------------------------------------------------------------
-[kWh/m²/day], Jan…Dec: 4.47, 4.52, 4.31, 4.19, 4.00, 3.95, 4.19, 4.65, 4.89, 4.86, 4.80,
-4.56 — the long-term monthly means of NASA POWER (CERES/MERRA-2 based "all sky surface
-shortwave downward irradiance", climatology, point -3.75, -73.25) as recalled while
-writing this without network access; the wet-season minimum (May–June) and the dry-season
-maximum (September–October) agree with the Atlas de Energía Solar del Perú (SENAMHI,
-2003) maps for Loreto (about 4.0–4.5 kWh/m²/day in the rainy months, 5.0–5.5 in
-September–October). Check the numbers against https://power.larc.nasa.gov before using
-them for anything but the seasonal shape (only the shape is used here).
+[kWh/m²/day], Jan…Dec: 4.570, 4.098, 4.755, 4.380, 4.000, 4.087, 4.199, 4.971, 5.231,
+5.320, 4.805, 4.386 (1,668 kWh/m²/yr) — the monthly means of the PVGIS typical
+meteorological year for -3.75, -73.25 shipped in ``data/weather/iquitos_pvgis_tmy.csv``
+(provenance in ``data/weather/README.md``; ``python scripts/pvgis_monthly_targets.py``
+recomputes them).
 
-Random draws (in this order): ``n_days`` Beta variates, then one standard normal per cloud
-grid point. Same generator state → bit-identical output.
+Random draws (in this order): one Beta variate per day of the whole months, then one
+standard normal per cloud grid point of them (without targets: per day and grid point of
+the run only). Same generator state → bit-identical output.
 
 Calibration
 -----------
-With the defaults over 2024 (seeds 0-3, 15-min steps): clear-sky GHI 2,390 kWh/m², all-sky
-GHI ≈ 1,780 kWh/m² (≈ 4.9 kWh/m²/day, in line with satellite climatologies for Iquitos),
-specific yield 1,300-1,325 kWh/kWp (performance ratio on GHI ≈ 0.74: 14 % system losses,
-hot cells, IAM, inverter), peak ≈ 3,000-3,100 kW at 15 min and ≈ 3,150-3,250 kW at 1 min,
-so the 3,400 kW AC limit clips only with a smaller inverter or a clearer sky.
+With the defaults over 2024 (15-min steps, seed 1): clear-sky GHI 2,390 kWh/m², all-sky
+GHI 1,668 kWh/m² (the PVGIS TMY), specific yield 1,233 kWh/kWp (performance ratio on
+GHI ≈ 0.74: 14 % system losses, hot cells, IAM, inverter); the same pvlib chain fed the
+TMY's hourly GHI gives 1,221 kWh/kWp. Daily GHI varies within a month by a coefficient of
+variation of ≈ 0.19 (the TMY: 0.21).
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -83,9 +95,11 @@ from twin.components.noise import ar1_filter
 from twin.components.timeindex import step_offsets_s
 
 __all__ = ["CACHE_ENV", "PvParams", "cache_dir", "clear_sky_monthly_kwh_m2_day",
-           "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key"]
+           "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key", "pv_ghi_w_m2"]
 
 _DAY_S = 86_400.0
+#: Most rescaling passes per month in the calibration to the monthly targets.
+_CAL_PASSES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +135,8 @@ class PvParams:
     linke_turbidity : float or None
         Linke turbidity [-]; None looks up pvlib's monthly climatology for the site.
     kt_mean : float
-        Mean of the daily clear-sky index distribution [-].
+        Mean of the daily clear-sky index distribution [-] when there are no monthly
+        targets (with targets each month's mean follows from its target).
     kt_std : float
         Standard deviation of the daily clear-sky index between days [-].
     afternoon_drop_frac : float
@@ -159,8 +174,9 @@ class PvParams:
         Longest interval evaluated at a single mid-point [s]; longer steps are averaged
         over equal sub-steps.
     ghi_monthly_kwh_m2_day : tuple of 12 floats or None
-        Monthly mean GHI targets, January first [kWh/m²/day]; they modulate ``kt_mean``
-        per calendar month (see the module docstring). None: the same ``kt_mean`` all year.
+        Monthly mean GHI targets, January first [kWh/m²/day]; each calendar month of the
+        cloud process is rescaled to produce its target (see the module docstring).
+        None: the same ``kt_mean`` all year.
     """
 
     lat_deg: float = -3.75
@@ -228,12 +244,8 @@ def _check(index: pd.DatetimeIndex, dt_s: float, params: PvParams) -> None:
         raise ValueError("p_dc_kwp, p_ac_max_kw and max_substep_s must be > 0")
 
 
-def clear_sky_monthly_kwh_m2_day(params: PvParams, year: int = 2023) -> np.ndarray:
-    """Mean daily clear-sky GHI per calendar month at the site [kWh/m²/day], 12 values.
-
-    Ineichen with the turbidity of ``params`` (pvlib's Linke climatology by default), at
-    the mid-points of the hours of a reference (non-leap) year.
-    """
+def _clear_sky_hourly(params: PvParams, year: int = 2023) -> pd.Series:
+    """Ineichen clear-sky GHI [W/m²] at the mid-points of the UTC hours of ``year``."""
     pvlib = _pvlib()
     times = pd.date_range(f"{year}-01-01 00:30", f"{year}-12-31 23:30", freq="1h", tz="UTC")
     loc = pvlib.location.Location(params.lat_deg, params.lon_deg, altitude=params.alt_m)
@@ -242,24 +254,111 @@ def clear_sky_monthly_kwh_m2_day(params: PvParams, year: int = 2023) -> np.ndarr
         kw = {} if params.linke_turbidity is None else {"linke_turbidity": params.linke_turbidity}
         cs = loc.get_clearsky(times, model="ineichen", solar_position=loc.get_solarposition(
             times, method=params.solpos_method), **kw)
-    ghi = pd.Series(np.nan_to_num(cs["ghi"].to_numpy(dtype=np.float64)), index=times)
+    return pd.Series(np.nan_to_num(cs["ghi"].to_numpy(dtype=np.float64)), index=times)
+
+
+def clear_sky_monthly_kwh_m2_day(params: PvParams, year: int = 2023) -> np.ndarray:
+    """Mean daily clear-sky GHI per calendar month at the site [kWh/m²/day], 12 values.
+
+    Ineichen with the turbidity of ``params`` (pvlib's Linke climatology by default), at
+    the mid-points of the hours of a reference (non-leap) year.
+    """
+    ghi = _clear_sky_hourly(params, year)
+    times = pd.DatetimeIndex(ghi.index)
     monthly = ghi.groupby(times.month).sum() / 1000.0  # kWh/m² per month
     days = pd.Series(1.0, index=times).groupby(times.month).sum() / 24.0
     return (monthly / days).to_numpy(dtype=np.float64)
 
 
+def _afternoon_shape(hour: np.ndarray, params: PvParams) -> np.ndarray:
+    """Relative expected clear-sky index at local clock ``hour`` (afternoon clouding) [-]."""
+    bump = np.exp(-0.5 * ((hour - params.afternoon_peak_hour) / params.afternoon_width_h) ** 2)
+    return np.asarray(1.0 - params.afternoon_drop_frac * bump, dtype=np.float64)
+
+
 def monthly_kt_mean(params: PvParams) -> np.ndarray:
-    """Mean daily clear-sky index per calendar month [-], 12 values (``kt_mean`` each when
-    no monthly targets are given)."""
+    """Mean daily clear-sky index per calendar month the daily draws start from [-], 12 values.
+
+    ``kt_mean`` each month without monthly targets. With targets: target GHI / (clear-sky
+    GHI × its weighted mean of the afternoon shape) over a reference year (local clock
+    taken as solar time, UTC + lon/15), so the expected monthly GHI is near its target
+    before the exact per-month rescaling of :func:`_cloud_index`.
+    """
     g = params.ghi_monthly_kwh_m2_day
     if g is None:
         return np.full(12, params.kt_mean)
-    target = np.asarray(g, dtype=np.float64)
+    ghi = _clear_sky_hourly(params)
+    times = pd.DatetimeIndex(ghi.index)
+    hour = ((times.hour + 0.5 + params.lon_deg / 15.0) % 24.0).to_numpy(dtype=np.float64)
+    shaped = ghi * _afternoon_shape(hour, params)
+    shape_w = (shaped.groupby(times.month).sum() / ghi.groupby(times.month).sum()).to_numpy()
     clear = clear_sky_monthly_kwh_m2_day(params)
-    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.float64)
-    r = target / clear
-    r_bar = float((target * days).sum() / (clear * days).sum())
-    return np.clip(params.kt_mean * r / r_bar, 0.05, 0.95)
+    return np.clip(np.asarray(g, dtype=np.float64) / (clear * shape_w), 0.05, 0.95)
+
+
+def _month_span(first_day: pd.Timestamp, n_days: int) -> tuple[pd.Timestamp, int, int]:
+    """Whole calendar months covering ``n_days`` local days from ``first_day``.
+
+    Returns (local midnight of the first month's 1st, days from it to ``first_day``, days
+    in the whole months).
+    """
+    start = first_day.normalize().replace(day=1)
+    last = first_day.normalize() + pd.Timedelta(days=n_days - 1)
+    end = (last.replace(day=1) + pd.Timedelta(days=32)).replace(day=1)
+    lead = round((first_day.normalize() - start) / pd.Timedelta(days=1))
+    return start, lead, round((end - start) / pd.Timedelta(days=1))
+
+
+def _calibrate_to_months(kt: np.ndarray, start: pd.Timestamp, n_days: int,
+                         params: PvParams) -> None:
+    """Rescale ``kt`` (whole months on the cloud grid, in place) so that each month's GHI
+    equals its target.
+
+    The GHI is evaluated as the model does at 15-min steps: the mean of ``kt`` over each
+    15 min times the clear-sky GHI at its mid-point. Each month's ``kt`` is multiplied by
+    target / produced, which keeps the shape of the month (its day-to-day and intra-day
+    variations, relative), and re-clipped to [kt_min, kt_max]; a few passes absorb the
+    clipping.
+    """
+    g = params.ghi_monthly_kwh_m2_day
+    assert g is not None
+    base = params.cloud_base_s
+    blk = 900.0
+    n_blk = round(n_days * _DAY_S / blk)
+    mids = pd.DatetimeIndex(start + pd.to_timedelta((np.arange(n_blk) + 0.5) * blk, unit="s"))
+    ghi_clear = _sun_and_clear_sky(mids, params)["ghi_clear"]
+    days = pd.date_range(start.tz_localize(None), periods=n_days, freq="D")
+    month_of_day = days.month.to_numpy() - 1
+    per_day_blk = round(_DAY_S / blk)
+    per_day = round(_DAY_S / base)
+    # month boundaries (day indices) and their targets [Wh/m²]
+    firsts = np.flatnonzero(np.r_[True, month_of_day[1:] != month_of_day[:-1]])
+    bounds = np.r_[firsts, n_days]
+    target_wh = np.array([g[month_of_day[d0]] * 1000.0 * (d1 - d0)
+                          for d0, d1 in itertools.pairwise(bounds)])
+    edges = np.arange(kt.size + 1, dtype=np.float64) * base
+    blk_edges = np.arange(n_blk + 1, dtype=np.float64) * blk
+    for k in range(_CAL_PASSES):
+        cum = np.concatenate(([0.0], np.cumsum(kt * base)))
+        kt_blk = np.diff(np.interp(blk_edges, edges, cum)) / blk
+        e_wh = np.add.reduceat(kt_blk * ghi_clear * (blk / 3600.0), bounds[:-1] * per_day_blk)
+        f = target_wh / np.maximum(e_wh, 1e-9)
+        if np.all(np.abs(f - 1.0) < 1e-6) or k == _CAL_PASSES - 1:
+            break
+        kt *= np.repeat(f, np.diff(bounds) * per_day)
+        np.clip(kt, params.kt_min, params.kt_max, out=kt)
+    bad = np.flatnonzero(np.abs(f - 1.0) > 0.005)
+    if bad.size:  # the clip bounds keep the month away from its target
+        i = int(bad[0])
+        clear = np.add.reduceat(ghi_clear, bounds[:-1] * per_day_blk)[i] * blk / 3.6e6
+        n_d = int(bounds[i + 1] - bounds[i])
+        raise ValueError(
+            f"ghi_monthly_kwh_m2_day: the target {g[month_of_day[bounds[i]]]:g} kWh/m²/day "
+            f"of month {month_of_day[bounds[i]] + 1} cannot be produced under this sky "
+            f"(clear sky {clear / n_d:.2f} kWh/m²/day × kt in [kt_min, kt_max] = "
+            f"[{params.kt_min:g}, {params.kt_max:g}]); give a value between "
+            f"{1.2 * params.kt_min * clear / n_d:.2f} and "
+            f"{0.92 * params.kt_max * clear / n_d:.2f}")
 
 
 def _cloud_index(
@@ -279,59 +378,63 @@ def _cloud_index(
     rng : numpy.random.Generator
         Random source.
     first_day : pandas.Timestamp, optional
-        Local date of the first day (for the monthly climatology).
+        Local midnight of the first day, timezone-aware (for the monthly climatology).
 
     Returns
     -------
     edges_s : numpy.ndarray
-        Cloud grid edges relative to local midnight of the first day [s], length n + 1.
+        Cloud grid edges relative to local midnight of the first day [s], length n + 1
+        (negative before it when whole months are generated).
     cum_kt_s : numpy.ndarray
         Integral of kt from the first edge to each edge [s], length n + 1.
     """
     base = params.cloud_base_s
     per_day = round(_DAY_S / base)
     n_days = max(1, math.ceil((t0_s + span_s) / _DAY_S - 1e-9))
-    n = n_days * per_day
-
-    s = params.kt_std
-    if params.ghi_monthly_kwh_m2_day is None or first_day is None:
-        m = params.kt_mean
-        conc = m * (1.0 - m) / s**2 - 1.0
-        k_day = rng.beta(m * conc, (1.0 - m) * conc, size=n_days)
-    else:
-        month = pd.date_range(first_day.tz_localize(None).normalize(), periods=n_days,
+    monthly = params.ghi_monthly_kwh_m2_day is not None and first_day is not None
+    lead = 0
+    if monthly:
+        assert first_day is not None
+        start, lead, n_days = _month_span(first_day, n_days)
+        month = pd.date_range(start.tz_localize(None), periods=n_days,
                               freq="D").month.to_numpy() - 1
         m_day = monthly_kt_mean(params)[month]
-        var = np.minimum(s**2, 0.9 * m_day * (1.0 - m_day))  # a valid Beta in every month
+        var = np.minimum(params.kt_std**2, 0.9 * m_day * (1.0 - m_day))  # a valid Beta
         conc_d = m_day * (1.0 - m_day) / var - 1.0
         k_day = rng.beta(m_day * conc_d, (1.0 - m_day) * conc_d)
+    else:
+        m, s = params.kt_mean, params.kt_std
+        conc = m * (1.0 - m) / s**2 - 1.0
+        k_day = rng.beta(m * conc, (1.0 - m) * conc, size=n_days)
+    n = n_days * per_day
 
     phi = math.exp(-base / params.intraday_tau_s) if params.intraday_tau_s > 0 else 0.0
     eps = rng.standard_normal(n)
     eps[1:] *= math.sqrt(1.0 - phi * phi)
     x = ar1_filter(eps, phi)  # stationary AR(1), unit variance
 
-    hour = (np.arange(per_day) + 0.5) * (base / 3600.0)
-    bump = np.exp(-0.5 * ((hour - params.afternoon_peak_hour) / params.afternoon_width_h) ** 2)
-    shape = 1.0 - params.afternoon_drop_frac * bump  # (per_day,)
+    shape = _afternoon_shape((np.arange(per_day) + 0.5) * (base / 3600.0), params)
     sig = params.intraday_std * 4.0 * k_day * (1.0 - k_day)  # (n_days,)
 
     kt = (k_day[:, None] * shape[None, :]).ravel() + np.repeat(sig, per_day) * x
     np.clip(kt, params.kt_min, params.kt_max, out=kt)
+    if monthly:
+        _calibrate_to_months(kt, start, n_days, params)
 
-    edges = np.arange(n + 1, dtype=np.float64) * base
+    edges = (np.arange(n + 1, dtype=np.float64) - lead * per_day) * base
     cum = np.empty(n + 1)
     cum[0] = 0.0
     np.cumsum(kt * base, out=cum[1:])
     return edges, cum
 
 
-def _ac_power_kw(
-    times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
-) -> np.ndarray:
-    """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
+def _sun_and_clear_sky(times: pd.DatetimeIndex, params: PvParams) -> dict[str, np.ndarray]:
+    """Sun position and Ineichen clear-sky GHI at ``times`` (elementwise).
+
+    Returns arrays ``doy``, ``zen``, ``app_zen``, ``sun_az`` [deg], ``dni_extra`` and
+    ``ghi_clear`` [W/m²] (0 at night).
+    """
     pvlib = _pvlib()
-    # sun and clear sky
     pressure = pvlib.atmosphere.alt2pres(params.alt_m)
     t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
     doy = times.day_of_year.to_numpy()
@@ -356,7 +459,6 @@ def _ac_power_kw(
             tl = np.full(len(times), params.linke_turbidity)
     zen = sp["zenith"].to_numpy(dtype=np.float64)
     app_zen = sp["apparent_zenith"].to_numpy(dtype=np.float64)
-    sun_az = sp["azimuth"].to_numpy(dtype=np.float64)
     dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(doy), dtype=np.float64)
     am_rel = pvlib.atmosphere.get_relative_airmass(app_zen)
     am_abs = pvlib.atmosphere.get_absolute_airmass(am_rel, pressure)
@@ -364,7 +466,20 @@ def _ac_power_kw(
         cs = pvlib.clearsky.ineichen(
             app_zen, am_abs, tl, altitude=params.alt_m, dni_extra=dni_extra
         )
-    ghi_clear = np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64))
+    return {"doy": doy, "zen": zen, "app_zen": app_zen,
+            "sun_az": sp["azimuth"].to_numpy(dtype=np.float64), "dni_extra": dni_extra,
+            "ghi_clear": np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64))}
+
+
+def _ac_power_kw(
+    times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
+) -> np.ndarray:
+    """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
+    pvlib = _pvlib()
+    sun = _sun_and_clear_sky(times, params)
+    doy, zen, app_zen = sun["doy"], sun["zen"], sun["app_zen"]
+    sun_az, dni_extra, ghi_clear = sun["sun_az"], sun["dni_extra"], sun["ghi_clear"]
+    t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
 
     # all-sky irradiance, decomposition, transposition
     ghi = kt * ghi_clear
@@ -413,6 +528,50 @@ def _ac_power_kw(
     return np.asarray(p_ac, dtype=np.float64)
 
 
+def _evaluation_points(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, float, int]:
+    """Evaluation instants and the clear-sky index there (``index`` already checked).
+
+    Each step is split into ``n_sub`` equal sub-steps evaluated at their mid-points; the
+    clear-sky index of a sub-step is the mean of the fixed-grid cloud process over it.
+
+    Returns
+    -------
+    (times, kt, mid_s, t0_s, n_sub): the mid-points (``index.tz``), the clear-sky index
+    there [-], the mid-points relative to the first step [s], the first step's offset from
+    its local midnight [s] and the sub-steps per step.
+    """
+    n = len(index)
+    first = index[0]
+    midnight = first.normalize()
+    t0_s = float((first - midnight).total_seconds())
+    n_sub = max(1, math.ceil(dt_s / params.max_substep_s - 1e-9))
+    h_s = dt_s / n_sub
+    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
+    sub_s = (np.repeat(starts_s, n_sub) + np.tile(np.arange(n_sub) * h_s, n)).astype(np.float64)
+    mid_s = sub_s + 0.5 * h_s
+    times = pd.DatetimeIndex(first + pd.to_timedelta(mid_s, unit="s")).tz_convert(index.tz)
+    edges, cum = _cloud_index(t0_s, n * dt_s, params, rng, first_day=midnight)
+    a = t0_s + sub_s
+    kt = (np.interp(a + h_s, edges, cum) - np.interp(a, edges, cum)) / h_s
+    return times, kt, mid_s, t0_s, n_sub
+
+
+def pv_ghi_w_m2(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
+) -> np.ndarray:
+    """Mean global horizontal irradiance of the cloud model over each step [W/m²].
+
+    The GHI :func:`pv_ac_kw` decomposes and transposes for the same arguments (the same
+    ``rng`` state gives the same clouds); parameters as there.
+    """
+    _check(index, dt_s, params)
+    times, kt, _, _, n_sub = _evaluation_points(index, dt_s, params, rng)
+    ghi = kt * _sun_and_clear_sky(times, params)["ghi_clear"]
+    return ghi.reshape(len(index), n_sub).mean(axis=1) if n_sub > 1 else ghi
+
+
 def pv_ac_kw(
     index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
 ) -> np.ndarray:
@@ -447,23 +606,7 @@ def pv_ac_kw(
     """
     _check(index, dt_s, params)
     n = len(index)
-    tz = index.tz
-    first = index[0]
-    midnight = first.normalize()
-    t0_s = float((first - midnight).total_seconds())
-
-    # evaluation intervals: n_sub equal sub-steps per step, each evaluated at its mid-point
-    n_sub = max(1, math.ceil(dt_s / params.max_substep_s - 1e-9))
-    h_s = dt_s / n_sub
-    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
-    sub_s = (np.repeat(starts_s, n_sub) + np.tile(np.arange(n_sub) * h_s, n)).astype(np.float64)
-    mid_s = sub_s + 0.5 * h_s
-    times = pd.DatetimeIndex(first + pd.to_timedelta(mid_s, unit="s")).tz_convert(tz)
-
-    # clear-sky index: mean of the fixed-grid cloud process over each evaluation interval
-    edges, cum = _cloud_index(t0_s, n * dt_s, params, rng, first_day=midnight)
-    a = t0_s + sub_s
-    kt = (np.interp(a + h_s, edges, cum) - np.interp(a, edges, cum)) / h_s
+    times, kt, mid_s, t0_s, n_sub = _evaluation_points(index, dt_s, params, rng)
 
     # The pvlib chain is elementwise: evaluate it in chunks to bound memory at 1-min ticks
     # (identical numbers to one pass).
