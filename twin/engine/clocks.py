@@ -20,6 +20,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 import simpy
+import simpy.rt
 
 from twin.plant import Plant
 
@@ -85,8 +86,26 @@ class SimPyClock:
         """Nothing to do: the environment starts at 0."""
 
     def run_events(self) -> None:
-        """Run every event due up to the end of the step that starts now."""
-        run_step_events(self.env, self.dt_s)
+        """Run every event due up to the end of the step that starts now.
+
+        The fleet's arrivals and departures are on its own queue and run inside the tick
+        (when the plant settles the step). On a real-time environment the clock still
+        wakes at each of their instants, so that they happen at their wall-clock time.
+        """
+        env = self.env
+        fleet = self.plant.fleet
+        if fleet is None or not isinstance(env, simpy.rt.RealtimeEnvironment):
+            run_step_events(env, self.dt_s)
+            return
+        target = env.now + self.dt_s
+        env.timeout(self.dt_s)
+        while (t := fleet.next_event_s) <= target:
+            wake = env.timeout(max(t - env.now, 0.0))
+            while not wake.processed:
+                env.step()
+            fleet.advance_to(t)
+        while env.peek() <= target:
+            env.step()
 
     def advance(self, k: int) -> None:
         """Run every event up to ``t_{k+1}`` and settle step ``k``."""
