@@ -96,6 +96,8 @@ class Fleet:
         self.sock_p = np.frombuffer(self._p, dtype=np.float64)
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
+        self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
+        self._mask = np.zeros(n_sock, dtype=bool)
         self._part_any = False
         self._t_step0 = 0.0
         self._t_step_end = dt_s
@@ -188,16 +190,6 @@ class Fleet:
     # Every event gets a sequence number from one counter at the instant it is scheduled,
     # and its time is ``now + (t - now)`` as a SimPy timeout would compute it, so that
     # events at one instant run in the order in which they were scheduled (as on SimPy).
-    def _push_arrival(self, now: float) -> None:
-        """Schedule the next arrival instant (the arrival chain), or none."""
-        i = self._next_arrival
-        if i < len(self._arr):
-            self._seq += 1
-            self._arr_t = now + (self._arr[i] - now)
-            self._arr_seq = self._seq
-        else:
-            self._arr_t = math.inf
-
     @property
     def next_event_s(self) -> float:
         """Time of the next arrival or departure [s] (inf when none is left)."""
@@ -245,7 +237,12 @@ class Fleet:
             self._arrive(i, now)
             i += 1
         self._next_arrival = i
-        self._push_arrival(now)
+        if i < n:  # the next arrival instant, as a timeout at ``now`` would place it
+            self._seq += 1
+            self._arr_t = now + (arr[i] - now)
+            self._arr_seq = self._seq
+        else:
+            self._arr_t = math.inf
 
     def _arrive(self, i: int, now: float) -> None:
         self.events += 1
@@ -406,15 +403,11 @@ class Fleet:
         snap = self._state.copy()
         snap.flags.writeable = False
         pd_kw = snap[self._PD]
-        return SocketArrays(
-            type_code=self._type_ro,  # type: ignore[arg-type]
-            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
-            occupied=frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
-            p_demand_kw=pd_kw,
-            e_remaining_kwh=snap[self._EREM],
-            t_departure_s=snap[self._TDEP],
-            n_occupied=self.n_occupied,
-            p_demand_total_kw=float(pd_kw.sum()),
+        return SocketArrays(  # positional: type, rating, occupied, demand, e_rem, t_dep, n, Σ
+            self._type_ro, self._rating_ro,  # type: ignore[arg-type]
+            frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
+            pd_kw, snap[self._EREM], snap[self._TDEP], self.n_occupied,
+            float(np.add.reduce(pd_kw)),
         )
 
     def begin_step(self, p_max_kw: FloatArray) -> None:
@@ -436,7 +429,10 @@ class Fleet:
         np.maximum(p, 0.0, out=p)
         erem = self.sock_erem
         p[erem <= 0.0] = 0.0
-        fin = np.flatnonzero(p * self.dt_h > erem)
+        buf, mask = self._buf, self._mask
+        np.multiply(p, self.dt_h, out=buf)
+        np.greater(buf, erem, out=mask)
+        fin = mask.nonzero()[0]  # full before the step ends
         if fin.size:
             pl = self._p
             st = self._st
@@ -474,7 +470,7 @@ class Fleet:
             e_socket_kwh += self.sock_e_part
             self.sock_e_part.fill(0.0)
             self._part_any = False
-        return float(e_socket_kwh.sum())
+        return float(np.add.reduce(e_socket_kwh))
 
     def finish(self) -> None:
         """Close the books at the end of the horizon (plugged vehicles are cut off)."""
