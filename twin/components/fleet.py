@@ -447,9 +447,14 @@ class Fleet:
         that were full or left during the step contributed up to that instant.
         """
         self.advance_to(self._t_step_end)
-        if self._full_at:  # vehicles full during the step (and still there)
-            for sock in self._full_at:
-                self._apply_full(sock)
+        if self._full_at:
+            # Vehicles full during the step and still there: counted here; their energy is
+            # what they still asked, which the settlement below gives them (the power and
+            # the time they charged cover it: that is what made them full), and their
+            # remaining energy and demand become 0.
+            n_full = len(self._full_at)
+            self.events += n_full
+            self.n_full_events += n_full
             self._full_at.clear()
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
