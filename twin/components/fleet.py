@@ -1,21 +1,32 @@
-"""EV fleet and charging sockets as discrete events on the SimPy clock.
+"""EV fleet and charging sockets: discrete events inside the tick.
 
 Sessions (arrival, vehicle type, energy requested, vehicle power limit, planned departure)
 are drawn up front with a seeded ``numpy.random.Generator`` — or read from a file — and
-then played on the SimPy event queue: one event per arrival instant (a callback chain),
-one departure event per
-plugged vehicle. A vehicle that finds no free socket of its type waits in a FIFO queue
-for at most its patience, then leaves (turned away). For drawn sessions the stay counts
-from plug-in (a wait shifts the departure, up to closing: ``latest_departure_s``).
+then played as discrete events at their own instants: one event per arrival instant, one
+departure per plugged vehicle, on the fleet's own queue (the arrivals are a pointer into
+the sorted sessions, the departures a heap). The SimPy clock drives only the ticks; the
+events due in a step run inside it (``advance_to``, called by ``end_step``, or at each
+event's instant by a real-time clock). Events at one instant run in the order in which
+they were scheduled, and an event's time is computed as a SimPy timeout would compute it,
+so the results are those of one SimPy event per arrival, departure and "full", to the bit.
+A vehicle that finds no free socket of its type waits in a FIFO queue for at most its
+patience, then leaves (turned away). For drawn sessions the stay counts from plug-in (a
+wait shifts the departure, up to closing: ``latest_departure_s``).
 
 Charging is exact in time (charge to the instant): at the step start each socket gets a
 power limit from the controller and a plugged vehicle draws ``p = min(limit, vehicle
-limit, socket rating)`` until the instant it is full — a "full" event at that time — or
-until it leaves, whichever comes first. A vehicle that plugs in inside a step starts at
-once under the limit in force for its socket (as a real charger does), and the
-controller sees it at the next step. A socket's step energy is the exact integral of
-these piecewise-constant powers, so a session's delivered energy does not depend on the
-control step except through the limits the controller sets.
+limit, socket rating)`` until the instant it is full or until it leaves, whichever comes
+first. The "full" instant is computed when the power is set (step start or plug-in), not
+queued: a departure after it finds the vehicle full, and at the step end the settlement
+gives a vehicle full during the step exactly what it still asked. A vehicle that plugs in
+inside a step starts at once under the limit in force for its socket (as a real charger
+does), and the controller sees it at the next step. A socket's step energy is the exact
+integral of these piecewise-constant powers, so a session's delivered energy does not
+depend on the control step except through the limits the controller sets.
+
+``events`` counts the EV events played: arrivals (every session that arrived, including
+those refused or turned away), vehicles full inside a step while still plugged, and
+departures of plugged vehicles (the run's ``events`` KPI adds one per tick).
 
 A session whose planned departure is not after its arrival (``departure_s <=
 arrival_s``) was refused at the gate (a late arrival that could not get its minimum
@@ -50,14 +61,14 @@ STATUS_NAMES = {
 
 
 class Fleet:
-    """Sessions and sockets on a SimPy environment.
+    """Sessions and sockets; the SimPy environment gives the step's start time.
 
     Per-event work uses Python lists (cheap scalar access); per-step work uses numpy over
     the socket arrays, which are rows of one 2-D array so that a snapshot is one copy.
 
     Parameters
     ----------
-    env : the SimPy environment (time unit: seconds).
+    env : the SimPy environment (time unit: seconds) that drives the ticks.
     sessions : the sessions to play.
     sockets : the station's sockets.
     dt_s : control step [s].
@@ -135,7 +146,7 @@ class Fleet:
         self.n_turned_away = 0
         self.n_refused_closing = 0
         self.n_full_events = 0
-        self.events = 0
+        self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
         #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
         #: (``t_s``: when it left [s since start]); None costs nothing.
         self.on_turned_away: Callable[[int, float], None] | None = None
@@ -414,7 +425,7 @@ class Fleet:
         """Apply per-socket limits [kW] for the step that starts now.
 
         Each plugged vehicle with energy still asked draws ``min(limit, vehicle limit)``;
-        those that will be full before the step ends get a "full" event at that instant.
+        for those that will be full before the step ends the "full" instant is noted.
         """
         now = self.env.now
         self._t_step0 = now
@@ -443,6 +454,7 @@ class Fleet:
     def end_step(self, e_socket_kwh: FloatArray) -> float:
         """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total.
 
+        First the arrivals and departures due up to the step end run (``advance_to``).
         The energy of a socket is the exact integral of its power over the step: vehicles
         that were full or left during the step contributed up to that instant.
         """
