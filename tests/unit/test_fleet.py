@@ -218,12 +218,12 @@ def test_full_and_departure_at_one_instant_run_in_schedule_order() -> None:
     # (at plug-in), so the departure runs first and the full is void. Vehicle B plugs at
     # 2800 s (inside step 3) and is full at 3025 s, the instant it leaves: the full was
     # computed at plug-in, before the departure was scheduled, so the vehicle is full first.
-    rows = [(0.0, 1350.0, 0, 0.75, 2.0, 600.0), (2800.0, 3025.0, 0, 0.125, 2.0, 600.0)]
-    f, e = _run_limits(table(rows), [3.7] * 4)
-    assert f.e_del_kwh[0] == 0.75 and f.e_del_kwh[1] == 0.125
-    assert f.n_full_events == 1
-    assert f.events == 2 + 2 + 1
-    assert e[:, 0].tolist() == [0.5, 0.25, 0.0, 0.125]
+    a, e_a = _run_limits(table([(0.0, 1350.0, 0, 0.75, 2.0, 600.0)]), [3.7] * 4)
+    assert a.e_del_kwh[0] == 0.75 and e_a[:, 0].tolist() == [0.5, 0.25, 0.0, 0.0]
+    assert a.n_full_events == 0 and a.events == 2
+    b, e_b = _run_limits(table([(2800.0, 3025.0, 0, 0.125, 2.0, 600.0)]), [3.7] * 4)
+    assert b.e_del_kwh[0] == 0.125 and e_b[:, 0].tolist() == [0.0, 0.0, 0.0, 0.125]
+    assert b.n_full_events == 1 and b.events == 3
 
 
 def test_real_time_clock_wakes_at_event_instants_and_matches_fast_forward() -> None:
