@@ -119,7 +119,8 @@ def one(dt: str, repeat: int) -> dict[str, object]:
         events = (out.sessions.events if out.sessions else 0) + out.steps_done
     med = statistics.median(walls)
     bare_med = statistics.median(bare)
-    return {"dt": dt, "steps": scn.config.n_steps, "sessions": inputs.sessions.n if inputs.sessions is not None else 0,
+    n_sessions = inputs.sessions.n if inputs.sessions is not None else 0
+    return {"dt": dt, "steps": scn.config.n_steps, "sessions": n_sessions,
             "sim_wall_median_s": med, "sim_wall_runs_s": walls, "ticks_per_s": scn.config.n_steps / med,
             "events": events, "events_per_s": events / med, "inputs_s": t_inputs,
             "bare_median_s": bare_med, "bare_runs_s": bare, "ratio": med / bare_med,
