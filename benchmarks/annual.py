@@ -112,9 +112,18 @@ def one(dt: str, repeat: int) -> dict[str, object]:
     bare: list[float] = []
     events = 0
     load0 = os.getloadavg()
+    cpu_bare: list[float] = []
+    cpu_twin: list[float] = []
+    cpu = time.process_time
     for _ in range(repeat):
+        c0 = cpu()
         bare.append(bare_loop(inputs, scn.site))
-        out = Twin(scn, inputs=inputs).run()
+        c1 = cpu()
+        twin = Twin(scn, inputs=inputs)
+        c2 = cpu()
+        out = twin.run()
+        cpu_twin.append(cpu() - c2)
+        cpu_bare.append(c1 - c0)
         walls.append(out.sim_wall_s)
         events = (out.sessions.events if out.sessions else 0) + out.steps_done
     med = statistics.median(walls)
@@ -125,6 +134,7 @@ def one(dt: str, repeat: int) -> dict[str, object]:
             "events": events, "events_per_s": events / med, "inputs_s": t_inputs,
             "bare_median_s": bare_med, "bare_runs_s": bare, "ratio": med / bare_med,
             "pair_ratio_median": statistics.median(w / b for w, b in zip(walls, bare, strict=True)),
+            "cpu_ratio": statistics.median(cpu_twin) / statistics.median(cpu_bare),
             "loadavg_before": load0, "loadavg_after": os.getloadavg()}
 
 
@@ -162,7 +172,7 @@ def main() -> None:
     print(f"annual benchmark: {SCENARIO.name}, six_phase, full recording; median of {args.repeat}")
     print(f"  load average (1/5/15 min) at start: {_load(list(os.getloadavg()))}  "
           f"({os.cpu_count()} CPUs; ratios to the bare loop of the same run carry across machines)")
-    ratios: list[tuple[str, float, float, float, float]] = []
+    ratios: list[tuple[str, float, float, float, float, float]] = []
     for dt in args.dt:
         r = subprocess.run([sys.executable, __file__, "--one", dt, "--repeat", str(args.repeat)],
                            capture_output=True, text=True, check=True)
@@ -174,6 +184,8 @@ def main() -> None:
               + ", ".join(f"{w:.3f}" for w in m["bare_runs_s"]) + ")")
         print(f"  twin / bare          {m['ratio']:8.2f} ×  (ratio of the medians; median of the "
               f"{args.repeat} bare/twin pairs' ratios {m['pair_ratio_median']:.2f} ×)")
+        print(f"  twin / bare, CPU     {m['cpu_ratio']:8.2f} ×  (process CPU time, medians: "
+              "steadier than wall time when other processes share the cores)")
         print(f"  ticks/s              {m['ticks_per_s']:10,.0f}")
         print(f"  events/s             {m['events_per_s']:10,.0f}")
         print(f"  inputs (PV, mall, sessions)  {m['inputs_s']:.3f} s")
@@ -183,11 +195,11 @@ def main() -> None:
             print(f"  whole `twin run`     {total:8.3f} s  (imports, inputs, loop, results, files)")
             print(f"  peak RSS             {rss:8.1f} MB")
         ratios.append((dt, m["sim_wall_median_s"], m["bare_median_s"], m["ratio"],
-                       m["pair_ratio_median"]))
+                       m["pair_ratio_median"], m["cpu_ratio"]))
     print("\nyear simulation vs bare Python loop (same run, medians):")
-    for dt, sim, bare, ratio, pair in ratios:
+    for dt, sim, bare, ratio, pair, cpu in ratios:
         print(f"  {dt:>6}  sim {sim:7.3f} s   bare {bare:7.3f} s   ratio {ratio:5.2f} ×   "
-              f"(paired {pair:5.2f} ×)")
+              f"(paired {pair:5.2f} ×, CPU time {cpu:5.2f} ×)")
 
 
 if __name__ == "__main__":

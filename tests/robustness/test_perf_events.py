@@ -61,6 +61,9 @@ def test_ties_on_a_grid_conserve_energy_and_count_events(
     assert abs(e.sum() - e_del.sum()) < 1e-9  # every kWh a socket gave went to a session
     assert (e >= 0.0).all() and (e <= np.minimum(lim, RATING) * dt / 3600.0 + 1e-12).all()
     assert (e_del <= s.e_req_kwh + 1e-12).all()
+    plugged = fleet.socket_of >= 0  # never more than its power over the time it was plugged
+    stay_h = (fleet.leave_s[plugged] - fleet.plug_s[plugged]) / 3600.0
+    assert (e_del[plugged] <= np.minimum(s.p_max_kw[plugged], RATING) * stay_h + 1e-12).all()
     status = fleet.status
     assert (status[dep <= arr] == STATUS_REFUSED_CLOSING).all()
     n_left = int((status == STATUS_DONE).sum())
