@@ -82,11 +82,23 @@ class SimSiteIO:
         self.adapters: dict[str, object] = {"bess": self.bess, "chargers": self.chargers,
                                             "meters": self.meters}
         self._waiting = plant.waiting_fn()
+        self._last = len(plant.p_pv_kw) - 1
 
     def read(self) -> Telemetry:
-        """Meters, battery and sockets now."""
-        return Telemetry(self.meters.read(), self.bess.read(), self.chargers.read(),
-                         self._waiting())
+        """Meters, battery and sockets now.
+
+        The same readings as the three adapters' ``read`` (and the same request counts),
+        taken straight from the plant: one call a step on the in-process path.
+        """
+        plant = self.plant
+        self.meters.health.requests += 1
+        self.bess.health.requests += 1
+        self.chargers.health.requests += 1
+        k = plant.k
+        if k > self._last:
+            k = self._last
+        return Telemetry(MeterReading(plant.p_pv_kw[k], plant.p_mall_kw[k], True),
+                         plant.battery.state(), plant.observe_sockets(), self._waiting())
 
     def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
         """Battery setpoint and socket limits for the step that starts now."""

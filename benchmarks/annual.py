@@ -6,7 +6,11 @@ ticks/s, events/s, peak RSS of a fresh process doing one full ``twin run``, the 
 same sessions, same PV and mall arrays, no SimPy, no adapters, no recording) measured in
 the same process, for a ratio. Figures are printed, never asserted.
 
-Usage: ``python benchmarks/annual.py [--dt 15min 1min] [--repeat 3]``
+Usage: ``python benchmarks/annual.py [--dt 15min 1min] [--repeat 3] [--no-whole]``
+
+The last lines are the figures to quote: per tick size, the simulation time, the bare loop
+time and their ratio (medians; runs alternate bare / twin so both see the same load), with
+``os.getloadavg()`` printed at the start and around each measurement.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -89,8 +94,12 @@ def bare_loop(inputs, site) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t0
 
 
-def one(dt: str, repeat: int) -> dict[str, float]:
-    """Measure the loop in this process (called in a fresh subprocess per tick size)."""
+def one(dt: str, repeat: int) -> dict[str, object]:
+    """Measure the loop in this process (called in a fresh subprocess per tick size).
+
+    Twin runs and bare loops alternate (bare, twin, bare, twin, …) so that both see the
+    same load on a shared machine; the ratio is of the medians.
+    """
     from twin.components.inputs import build_inputs
     from twin.config import load_scenario
     from twin.engine import Twin
@@ -99,17 +108,34 @@ def one(dt: str, repeat: int) -> dict[str, float]:
     t = time.perf_counter()
     inputs = build_inputs(scn)
     t_inputs = time.perf_counter() - t
-    walls, events = [], 0
+    walls: list[float] = []
+    bare: list[float] = []
+    events = 0
+    load0 = os.getloadavg()
+    cpu_bare: list[float] = []
+    cpu_twin: list[float] = []
+    cpu = time.process_time
     for _ in range(repeat):
-        out = Twin(scn, inputs=inputs).run()
+        c0 = cpu()
+        bare.append(bare_loop(inputs, scn.site))
+        c1 = cpu()
+        twin = Twin(scn, inputs=inputs)
+        c2 = cpu()
+        out = twin.run()
+        cpu_twin.append(cpu() - c2)
+        cpu_bare.append(c1 - c0)
         walls.append(out.sim_wall_s)
         events = (out.sessions.events if out.sessions else 0) + out.steps_done
-    bare = [bare_loop(inputs, scn.site) for _ in range(repeat)]
     med = statistics.median(walls)
-    return {"dt": dt, "steps": scn.config.n_steps, "sessions": inputs.sessions.n,
+    bare_med = statistics.median(bare)
+    n_sessions = inputs.sessions.n if inputs.sessions is not None else 0
+    return {"dt": dt, "steps": scn.config.n_steps, "sessions": n_sessions,
             "sim_wall_median_s": med, "sim_wall_runs_s": walls, "ticks_per_s": scn.config.n_steps / med,
             "events": events, "events_per_s": events / med, "inputs_s": t_inputs,
-            "bare_median_s": statistics.median(bare)}
+            "bare_median_s": bare_med, "bare_runs_s": bare, "ratio": med / bare_med,
+            "pair_ratio_median": statistics.median(w / b for w, b in zip(walls, bare, strict=True)),
+            "cpu_ratio": statistics.median(cpu_twin) / statistics.median(cpu_bare),
+            "loadavg_before": load0, "loadavg_after": os.getloadavg()}
 
 
 def whole_run(dt: str) -> tuple[float, float]:
@@ -126,31 +152,54 @@ def whole_run(dt: str) -> tuple[float, float]:
         return total, float(rss)
 
 
+def _load(la: list[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in la)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dt", nargs="+", default=["15min", "1min"])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure, median taken (1-9)")
+    ap.add_argument("--no-whole", action="store_true",
+                    help="skip the whole `twin run` process (wall time and peak RSS)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if not 1 <= args.repeat <= 9:
+        ap.error(f"--repeat {args.repeat}: must be 1 to 9")
     if args.one:
         print(json.dumps(one(args.one, args.repeat)))
         return
     print(f"annual benchmark: {SCENARIO.name}, six_phase, full recording; median of {args.repeat}")
+    print(f"  load average (1/5/15 min) at start: {_load(list(os.getloadavg()))}  "
+          f"({os.cpu_count()} CPUs; ratios to the bare loop of the same run carry across machines)")
+    ratios: list[tuple[str, float, float, float, float, float]] = []
     for dt in args.dt:
         r = subprocess.run([sys.executable, __file__, "--one", dt, "--repeat", str(args.repeat)],
                            capture_output=True, text=True, check=True)
         m = json.loads(r.stdout.strip().splitlines()[-1])
-        total, rss = whole_run(dt)
         print(f"\n[dt={dt}] {m['steps']:,} ticks, {m['sessions']:,} sessions, {m['events']:,} events")
         print(f"  sim loop wall        {m['sim_wall_median_s']:8.3f} s  (runs: "
               + ", ".join(f"{w:.3f}" for w in m["sim_wall_runs_s"]) + ")")
+        print(f"  bare reference loop  {m['bare_median_s']:8.3f} s  (runs: "
+              + ", ".join(f"{w:.3f}" for w in m["bare_runs_s"]) + ")")
+        print(f"  twin / bare          {m['ratio']:8.2f} ×  (ratio of the medians; median of the "
+              f"{args.repeat} bare/twin pairs' ratios {m['pair_ratio_median']:.2f} ×)")
+        print(f"  twin / bare, CPU     {m['cpu_ratio']:8.2f} ×  (process CPU time, medians: "
+              "steadier than wall time when other processes share the cores)")
         print(f"  ticks/s              {m['ticks_per_s']:10,.0f}")
         print(f"  events/s             {m['events_per_s']:10,.0f}")
         print(f"  inputs (PV, mall, sessions)  {m['inputs_s']:.3f} s")
-        print(f"  whole `twin run`     {total:8.3f} s  (imports, inputs, loop, results, files)")
-        print(f"  peak RSS             {rss:8.1f} MB")
-        print(f"  bare reference loop  {m['bare_median_s']:8.3f} s  → twin/bare = "
-              f"{m['sim_wall_median_s'] / m['bare_median_s']:.1f}×")
+        print(f"  load average         {_load(m['loadavg_before'])} → {_load(m['loadavg_after'])}")
+        if not args.no_whole:
+            total, rss = whole_run(dt)
+            print(f"  whole `twin run`     {total:8.3f} s  (imports, inputs, loop, results, files)")
+            print(f"  peak RSS             {rss:8.1f} MB")
+        ratios.append((dt, m["sim_wall_median_s"], m["bare_median_s"], m["ratio"],
+                       m["pair_ratio_median"], m["cpu_ratio"]))
+    print("\nyear simulation vs bare Python loop (same run, medians):")
+    for dt, sim, bare, ratio, pair, cpu in ratios:
+        print(f"  {dt:>6}  sim {sim:7.3f} s   bare {bare:7.3f} s   ratio {ratio:5.2f} ×   "
+              f"(paired {pair:5.2f} ×, CPU time {cpu:5.2f} ×)")
 
 
 if __name__ == "__main__":

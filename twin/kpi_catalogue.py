@@ -296,7 +296,10 @@ CATALOGUE: tuple[Kpi, ...] = (
     # performance of the simulation (wall clock)
     Kpi("inputs_wall_s", "Inputs build wall time", "s", _C, volatile=True, better="lower"),
     Kpi("ticks_per_s", "Ticks per wall second", "1/s", _C, volatile=True, better="higher"),
-    _count("events", "Simulation events", _C, frozenset()),
+    # one per tick + one per EV event played: arrival (every session), vehicle full inside a
+    # step while plugged, departure of a plugged vehicle; against devices (``twin hil``) the
+    # chargers show no arrivals or fulls: one per tick + plug-in + plug-out seen
+    _count("events", "Events (ticks + EV arrivals, fulls, departures)", _C, frozenset()),
     Kpi("events_per_s", "Events per wall second", "1/s", _C, volatile=True, better="higher"),
     Kpi("decide_median_us", "Controller decision time, median", "µs", _C, volatile=True,
         better="lower", metric="twin_controller_decide_seconds"),

@@ -158,3 +158,100 @@ def test_charge_time_stay_model() -> None:
     assert 1.1 < np.median(stay_h[~closing] / charge_h[~closing]) < 1.4
     assert (~ok).sum() > 0 and ((s.arrival_s[~ok] % 86400.0) / 3600.0 > 21.5).all()
     assert s.latest_departure_s is not None
+
+
+# ---- EV events inside the tick: "full" computed, arrivals/departures on the fleet's queue
+
+
+def _run_limits(sessions: SessionTable, limits_kw: list[float]) -> tuple[Fleet, np.ndarray]:
+    """One moto socket (3.7 kW); the controller's limit changes every step."""
+    env = simpy.Environment()
+    fleet = Fleet(env, sessions, SocketSpec(np.zeros(1, dtype=np.int64), np.full(1, 3.7)), DT)
+    e = np.zeros((len(limits_kw), 1))
+    for k, lim in enumerate(limits_kw):
+        fleet.observe()
+        fleet.begin_step(np.full(1, lim))
+        run_step_events(env, DT)
+        fleet.end_step(e[k])
+    fleet.finish()
+    return fleet, e
+
+
+def _integrate_1s(arr_s: float, dep_s: float, e_req: float, p_max: float,
+                  limits_kw: list[float]) -> np.ndarray:
+    """Reference: the same charge integrated second by second (no full instant computed)."""
+    out = np.zeros(len(limits_kw))
+    e_left = e_req
+    for k, lim in enumerate(limits_kw):
+        for t in range(int(k * DT), int((k + 1) * DT)):
+            if arr_s <= t < dep_s:
+                de = min(max(min(lim, p_max, 3.7), 0.0) / 3600.0, e_left)
+                out[k] += de
+                e_left -= de
+    return out
+
+
+LIMITS = [1.2, 3.7, 0.0, 2.5, 3.7, 0.7, 3.7, 3.7]  # full at 4350 s (step 4) if it stays
+
+
+# leaves after it is full / inside the step it would be full in, just before / a step before
+@pytest.mark.parametrize("dep_s", [7000.0, 4300.0, 2950.0])
+def test_full_instant_matches_integration_under_changing_limits(dep_s: float) -> None:
+    # plugs mid step 0 under the limit in force, the limit changes every step (0 kW in
+    # step 2): the computed "full" instant and each step's energy match a second-by-second
+    # integration
+    arr, e_req, p_max = 300.0, 2.2, 3.0
+    f, e = _run_limits(table([(arr, dep_s, 0, e_req, p_max, 600.0)]), LIMITS)
+    ref = _integrate_1s(arr, dep_s, e_req, p_max, LIMITS)
+    assert np.allclose(e[:, 0], ref, rtol=0, atol=1e-9)
+    full = ref.sum() >= e_req - 1e-9
+    assert f.n_full_events == (1 if full else 0)
+    assert f.e_del_kwh[0] == pytest.approx(ref.sum(), abs=1e-9)
+    assert f.events == 2 + f.n_full_events  # arrival + departure (+ full)
+    if full:
+        assert f.e_del_kwh[0] == e_req  # exactly what it asked
+
+
+def test_full_and_departure_at_one_instant_run_in_schedule_order() -> None:
+    # 2 kW for 0.5 kWh a step. Vehicle A (plugged at 0 s) is full at 1350 s, the instant it
+    # leaves: its full was computed at step 1's start, after its departure was scheduled
+    # (at plug-in), so the departure runs first and the full is void. Vehicle B plugs at
+    # 2800 s (inside step 3) and is full at 3025 s, the instant it leaves: the full was
+    # computed at plug-in, before the departure was scheduled, so the vehicle is full first.
+    a, e_a = _run_limits(table([(0.0, 1350.0, 0, 0.75, 2.0, 600.0)]), [3.7] * 4)
+    assert a.e_del_kwh[0] == 0.75 and e_a[:, 0].tolist() == [0.5, 0.25, 0.0, 0.0]
+    assert a.n_full_events == 0 and a.events == 2
+    b, e_b = _run_limits(table([(2800.0, 3025.0, 0, 0.125, 2.0, 600.0)]), [3.7] * 4)
+    assert b.e_del_kwh[0] == 0.125 and e_b[:, 0].tolist() == [0.0, 0.0, 0.0, 0.125]
+    assert b.n_full_events == 1 and b.events == 3
+
+
+def test_real_time_clock_wakes_at_event_instants_and_matches_fast_forward() -> None:
+    from tests.conftest import SCENARIOS
+    from twin.app.live import LiveEnvironment
+    from twin.config import load_scenario
+    from twin.engine import Twin
+
+    scn = load_scenario(SCENARIOS / "week.yaml", {"duration": "1d", "dt": "15min", "seed": 4})
+    fast = Twin(scn).run()
+    twin = Twin(scn, env=LiveEnvironment(speed=2e6, slice_s=0.01))
+    assert twin.plant is not None and twin.plant.fleet is not None
+    fleet, env = twin.plant.fleet, twin.env
+    seen: list[tuple[float, float]] = []
+    advance = fleet.advance_to
+
+    def spy(t_s: float) -> None:
+        seen.append((float(env.now), t_s))  # type: ignore[union-attr]
+        advance(t_s)
+
+    fleet.advance_to = spy  # type: ignore[method-assign]
+    live = twin.run()
+    assert live.steps_done == fast.steps_done == scn.config.n_steps
+    mid = [(now, t) for now, t in seen if t % 900.0]  # wake-ups inside a step
+    assert len(mid) > 100
+    assert all(abs(now - t) < 1e-6 for now, t in mid)  # woke at the event's instant
+    for name in ("e_ev_kwh", "e_socket_kwh", "e_bess_stored_kwh"):
+        assert np.array_equal(getattr(live.rec, name), getattr(fast.rec, name)), name
+    assert live.sessions is not None and fast.sessions is not None
+    assert np.array_equal(live.sessions.e_del_kwh, fast.sessions.e_del_kwh)
+    assert live.sessions.events == fast.sessions.events

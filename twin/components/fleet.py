@@ -1,21 +1,32 @@
-"""EV fleet and charging sockets as discrete events on the SimPy clock.
+"""EV fleet and charging sockets: discrete events inside the tick.
 
 Sessions (arrival, vehicle type, energy requested, vehicle power limit, planned departure)
 are drawn up front with a seeded ``numpy.random.Generator`` — or read from a file — and
-then played on the SimPy event queue: one event per arrival instant (a callback chain),
-one departure event per
-plugged vehicle. A vehicle that finds no free socket of its type waits in a FIFO queue
-for at most its patience, then leaves (turned away). For drawn sessions the stay counts
-from plug-in (a wait shifts the departure, up to closing: ``latest_departure_s``).
+then played as discrete events at their own instants: one event per arrival instant, one
+departure per plugged vehicle, on the fleet's own queue (the arrivals are a pointer into
+the sorted sessions, the departures a heap). The SimPy clock drives only the ticks; the
+events due in a step run inside it (``advance_to``, called by ``end_step``, or at each
+event's instant by a real-time clock). Events at one instant run in the order in which
+they were scheduled, and an event's time is computed as a SimPy timeout would compute it,
+so the results are those of one SimPy event per arrival, departure and "full", to the bit.
+A vehicle that finds no free socket of its type waits in a FIFO queue for at most its
+patience, then leaves (turned away). For drawn sessions the stay counts from plug-in (a
+wait shifts the departure, up to closing: ``latest_departure_s``).
 
 Charging is exact in time (charge to the instant): at the step start each socket gets a
 power limit from the controller and a plugged vehicle draws ``p = min(limit, vehicle
-limit, socket rating)`` until the instant it is full — a "full" event at that time — or
-until it leaves, whichever comes first. A vehicle that plugs in inside a step starts at
-once under the limit in force for its socket (as a real charger does), and the
-controller sees it at the next step. A socket's step energy is the exact integral of
-these piecewise-constant powers, so a session's delivered energy does not depend on the
-control step except through the limits the controller sets.
+limit, socket rating)`` until the instant it is full or until it leaves, whichever comes
+first. The "full" instant is computed when the power is set (step start or plug-in), not
+queued: a departure after it finds the vehicle full, and at the step end the settlement
+gives a vehicle full during the step exactly what it still asked. A vehicle that plugs in
+inside a step starts at once under the limit in force for its socket (as a real charger
+does), and the controller sees it at the next step. A socket's step energy is the exact
+integral of these piecewise-constant powers, so a session's delivered energy does not
+depend on the control step except through the limits the controller sets.
+
+``events`` counts the EV events played: arrivals (every session that arrived, including
+those refused or turned away), vehicles full inside a step while still plugged, and
+departures of plugged vehicles (the run's ``events`` KPI adds one per tick).
 
 A session whose planned departure is not after its arrival (``departure_s <=
 arrival_s``) was refused at the gate (a late arrival that could not get its minimum
@@ -51,14 +62,14 @@ STATUS_NAMES = {
 
 
 class Fleet:
-    """Sessions and sockets on a SimPy environment.
+    """Sessions and sockets; the SimPy environment gives the step's start time.
 
     Per-event work uses Python lists (cheap scalar access); per-step work uses numpy over
     the socket arrays, which are rows of one 2-D array so that a snapshot is one copy.
 
     Parameters
     ----------
-    env : the SimPy environment (time unit: seconds).
+    env : the SimPy environment (time unit: seconds) that drives the ticks.
     sessions : the sessions to play.
     sockets : the station's sockets.
     dt_s : control step [s].
@@ -97,12 +108,17 @@ class Fleet:
         self.sock_p = np.frombuffer(self._p, dtype=np.float64)
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
+        self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
+        self._mask = np.zeros(n_sock, dtype=bool)
         self._part_any = False
         self._t_step0 = 0.0
         self._t_step_end = dt_s
         self._mid: dict[int, float] = {}  # sockets whose power started inside the step → since [s]
-        self._tok = [0] * n_sock  # per-socket token: a "full" event is void once it changes
-        self._gen = 0  # step counter: "full" events belong to the step that scheduled them
+        # "full" instants of this step not applied yet: socket → (t [s], sequence number)
+        self._full_at: dict[int, tuple[float, int]] = {}
+        self._q: list[tuple[float, int, int]] = []  # departures: (t [s], sequence, socket)
+        self._seq = 0  # one counter for the order of events scheduled (ties at one instant)
+        self._now = float(env.now)  # the fleet's time: the last event run [s]
         self.n_occupied = 0
         self._free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
         for i, c in enumerate(self._stype):
@@ -135,7 +151,7 @@ class Fleet:
         self.n_satisfied = 0
         self.n_short = 0
         self.n_full_events = 0
-        self.events = 0
+        self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
         #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
         #: (``t_s``: when it left [s since start]); None costs nothing.
         self.on_turned_away: Callable[[int, float], None] | None = None
@@ -151,8 +167,12 @@ class Fleet:
             t_departure_s=frozen_array(np.full(n_sock, math.inf)),  # type: ignore[arg-type]
         )
         self._next_arrival = 0
+        self._arr_t = math.inf  # time of the next arrival instant [s], its sequence number
+        self._arr_seq = 0
         if self._arr:
-            env.timeout(max(self._arr[0] - env.now, 0.0)).callbacks.append(self._on_arrival)
+            self._seq += 1
+            self._arr_t = self._now + max(self._arr[0] - self._now, 0.0)
+            self._arr_seq = self._seq
 
     # ------------------------------------------------------------ results
     @property
@@ -181,24 +201,66 @@ class Fleet:
         return np.asarray(self._socket_of, dtype=np.int64)
 
     # ------------------------------------------------------------------ events
-    def _on_arrival(self, _event: simpy.Event) -> None:
+    # The fleet keeps its own event queue: arrivals (a pointer into the sorted sessions)
+    # and departures (a heap of ``(t, seq, socket)``); "full" is computed, not queued.
+    # Every event gets a sequence number from one counter at the instant it is scheduled,
+    # and its time is ``now + (t - now)`` as a SimPy timeout would compute it, so that
+    # events at one instant run in the order in which they were scheduled (as on SimPy).
+    @property
+    def next_event_s(self) -> float:
+        """Time of the next arrival or departure [s] (inf when none is left)."""
+        q = self._q
+        t = self._arr_t
+        return q[0][0] if q and q[0][0] < t else t
+
+    def advance_to(self, t_s: float) -> None:
+        """Run every arrival and departure due at or before ``t_s`` [s], in time order.
+
+        Events at one instant run in the order in which they were scheduled. A "full" is
+        not an event on the queue: it is the instant computed when the power was set (see
+        ``_schedule_full``), applied before a departure that comes after it and at the step
+        end otherwise.
+        """
+        q = self._q
+        pop = heapq.heappop
+        while True:
+            ta = self._arr_t
+            if q:
+                td, sd, sock = q[0]
+                if td < ta or (td == ta and sd < self._arr_seq):
+                    if td > t_s:
+                        break
+                    pop(q)
+                    self._now = td
+                    self._depart(sock, td, sd)
+                    continue
+            if ta > t_s:
+                break
+            self._now = ta
+            self._on_arrival(ta)
+        if t_s > self._now:
+            self._now = t_s
+
+    def _on_arrival(self, now: float) -> None:
         """The arrival it was scheduled for, plus any at the same instant; then schedule
-        the next one (a callback chain: one SimPy event per arrival instant)."""
-        env = self.env
-        now = env.now
+        the next one (one event per arrival instant)."""
         arr = self._arr
         n = len(arr)
         i = self._next_arrival
-        self._arrive(i)
+        self._arrive(i, now)
         i += 1
         while i < n and arr[i] <= now:
-            self._arrive(i)
+            self._arrive(i, now)
             i += 1
         self._next_arrival = i
-        if i < n:
-            env.timeout(arr[i] - now).callbacks.append(self._on_arrival)
+        if i < n:  # the next arrival instant, as a timeout at ``now`` would place it
+            self._seq += 1
+            self._arr_t = now + (arr[i] - now)
+            self._arr_seq = self._seq
+        else:
+            self._arr_t = math.inf
 
-    def _arrive(self, i: int) -> None:
+    def _arrive(self, i: int, now: float) -> None:
         self.events += 1
         self.n_arrived += 1
         if self._dep[i] <= self._arr[i]:  # refused at the gate: too late before closing
@@ -209,13 +271,13 @@ class Fleet:
         c = self._typ[i]
         free = self._free[c]
         if free:
-            self._plug(i, heapq.heappop(free))
+            self._plug(i, heapq.heappop(free), now)
         elif self._deadline[i] > self._arr[i]:
             self._status[i] = STATUS_WAITING
             self._waiting[c].append(i)
             self._n_waiting += 1
         else:
-            self._turn_away(i, self.env.now)
+            self._turn_away(i, now)
 
     def _turn_away(self, i: int, t: float) -> None:
         self._status[i] = STATUS_TURNED_AWAY
@@ -225,18 +287,22 @@ class Fleet:
             self.on_turned_away(i, t)
 
     def _schedule_full(self, sock: int, now: float, p_kw: float, erem_kwh: float) -> None:
-        """Schedule the instant the vehicle on ``sock`` is full at ``p_kw`` (in this step)."""
+        """Note the instant the vehicle on ``sock`` is full at ``p_kw`` (in this step).
+
+        No event is queued: the instant and its sequence number are kept per socket; the
+        full is applied by a later departure of that socket or at the step end.
+        """
         t_full = now + erem_kwh / p_kw * 3600.0
         if t_full > self._t_step_end:  # float crumbs: never past the step end
             t_full = self._t_step_end
-        tok = self._tok[sock] + 1
-        self._tok[sock] = tok
-        self.env.timeout(t_full - now, value=(sock, tok, self._gen)).callbacks.append(
-            self._on_full)
+        self._seq += 1
+        t_evt = now + (t_full - now)  # as a timeout at ``now`` would place it
+        if t_evt <= self._t_step_end:
+            self._full_at[sock] = (t_evt, self._seq)
+        else:  # it would fall in the next step, where it was void: none
+            self._full_at.pop(sock, None)
 
-    def _plug(self, i: int, sock: int) -> None:
-        env = self.env
-        now = env.now
+    def _plug(self, i: int, sock: int, now: float) -> None:
         t_dep = self._dep[i]
         latest = self._latest
         if latest is not None and now > self._arr[i]:  # the stay counts from plug-in
@@ -272,13 +338,11 @@ class Fleet:
         if p > 0.0 and p * (self._t_step_end - now) / 3600.0 > erem:
             self._schedule_full(sock, now, p, erem)
         self.n_occupied += 1
-        env.timeout(t_dep - now, value=sock).callbacks.append(self._on_depart)
+        self._seq += 1
+        heapq.heappush(self._q, (now + (t_dep - now), self._seq, sock))
 
-    def _on_full(self, event: simpy.Event) -> None:
+    def _apply_full(self, sock: int) -> None:
         """The vehicle on a socket is full: its energy so far is exactly what it asked."""
-        sock, tok, gen = event.value  # type: ignore[misc]
-        if tok != self._tok[sock] or gen != self._gen:
-            return  # it left (or the step ended) before
         self.events += 1
         self.n_full_events += 1
         self._mid.pop(sock, None)
@@ -289,12 +353,12 @@ class Fleet:
         self._st[self._o_pd + sock] = 0.0
         self._p[sock] = 0.0
 
-    def _on_depart(self, event: simpy.Event) -> None:
+    def _depart(self, sock: int, now: float, seq: int) -> None:
         self.events += 1
-        sock: int = event.value  # type: ignore[assignment]
-        now = self.env.now
+        full = self._full_at.pop(sock, None)
+        if full is not None and (full[0] < now or (full[0] == now and full[1] < seq)):
+            self._apply_full(sock)  # full before it left (else the full is void)
         i = self.sock_sess[sock]
-        self._tok[sock] += 1  # a pending "full" event is void
         p = self._p[sock]
         st = self._st
         erem = st[self._o_erem + sock]
@@ -329,7 +393,7 @@ class Fleet:
             if self._deadline[j] < now:
                 self._turn_away(j, self._deadline[j])
                 continue
-            self._plug(j, sock)
+            self._plug(j, sock, now)
             return
         heapq.heappush(self._free[c], sock)
 
@@ -359,27 +423,23 @@ class Fleet:
         snap = self._state.copy()
         snap.flags.writeable = False
         pd_kw = snap[self._PD]
-        return SocketArrays(
-            type_code=self._type_ro,  # type: ignore[arg-type]
-            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
-            occupied=frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
-            p_demand_kw=pd_kw,
-            e_remaining_kwh=snap[self._EREM],
-            t_departure_s=snap[self._TDEP],
-            n_occupied=self.n_occupied,
-            p_demand_total_kw=float(pd_kw.sum()),
+        return SocketArrays(  # positional: type, rating, occupied, demand, e_rem, t_dep, n, Σ
+            self._type_ro, self._rating_ro,  # type: ignore[arg-type]
+            frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
+            pd_kw, snap[self._EREM], snap[self._TDEP], self.n_occupied,
+            float(np.add.reduce(pd_kw)),
         )
 
     def begin_step(self, p_max_kw: FloatArray) -> None:
         """Apply per-socket limits [kW] for the step that starts now.
 
         Each plugged vehicle with energy still asked draws ``min(limit, vehicle limit)``;
-        those that will be full before the step ends get a "full" event at that instant.
+        for those that will be full before the step ends the "full" instant is noted.
         """
         now = self.env.now
         self._t_step0 = now
         self._t_step_end = now + self.dt_s
-        self._gen += 1  # "full" events of earlier steps are void
+        self._full_at.clear()  # (applied at the last step end already)
         self.sock_limit[:] = p_max_kw
         self._mid.clear()
         if self.n_occupied == 0:
@@ -389,7 +449,10 @@ class Fleet:
         np.maximum(p, 0.0, out=p)
         erem = self.sock_erem
         p[erem <= 0.0] = 0.0
-        fin = np.flatnonzero(p * self.dt_h > erem)
+        buf, mask = self._buf, self._mask
+        np.multiply(p, self.dt_h, out=buf)
+        np.greater(buf, erem, out=mask)
+        fin = mask.nonzero()[0]  # full before the step ends
         if fin.size:
             pl = self._p
             st = self._st
@@ -400,14 +463,25 @@ class Fleet:
     def end_step(self, e_socket_kwh: FloatArray) -> float:
         """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total.
 
+        First the arrivals and departures due up to the step end run (``advance_to``).
         The energy of a socket is the exact integral of its power over the step: vehicles
         that were full or left during the step contributed up to that instant.
         """
+        self.advance_to(self._t_step_end)
+        if self._full_at:
+            # Vehicles full during the step and still there: counted here; their energy is
+            # what they still asked, which the settlement below gives them (the power and
+            # the time they charged cover it: that is what made them full), and their
+            # remaining energy and demand become 0.
+            n_full = len(self._full_at)
+            self.events += n_full
+            self.n_full_events += n_full
+            self._full_at.clear()
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
         np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
         if self._mid:  # sockets whose power started inside the step: from their start only
-            now = self.env.now
+            now = self._t_step_end
             p = self._p
             for sock, t0 in self._mid.items():
                 e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
@@ -422,7 +496,7 @@ class Fleet:
             e_socket_kwh += self.sock_e_part
             self.sock_e_part.fill(0.0)
             self._part_any = False
-        return float(e_socket_kwh.sum())
+        return float(np.add.reduce(e_socket_kwh))
 
     def finish(self) -> None:
         """Close the books at the end of the horizon (plugged vehicles are cut off)."""

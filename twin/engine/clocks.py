@@ -3,10 +3,11 @@
 The driver writes the setpoints of step ``k`` and then calls ``clock.advance(k)``; when it
 returns, the devices' telemetry describes the instant ``t_{k+1}``. Three clocks:
 
-* ``SimPyClock`` — the in-process plant on a SimPy environment: EV arrivals and
-  departures are events at their own instants, all events up to and including
-  ``t_{k+1}`` run, then the plant settles the step. As fast as possible (``twin run``),
-  or paced by the wall clock when the environment is real-time (``twin live``).
+* ``SimPyClock`` — the in-process plant on a SimPy environment that drives the ticks:
+  the EV arrivals and departures up to and including ``t_{k+1}`` run at their own
+  instants on the fleet's queue inside the tick, then the plant settles the step. As fast
+  as possible (``twin run``), or paced by the wall clock when the environment is real-time
+  (``twin live``: the clock then wakes at each EV event's instant).
 * ``adapters.modbus.site.LockstepClock`` — our Modbus simulator advanced one step by a
   write to its clock device (``twin hil``, deterministic).
 * ``WallClock`` — sleep to the next tick boundary (``speed`` simulated seconds per wall
@@ -20,6 +21,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 import simpy
+import simpy.rt
 
 from twin.plant import Plant
 
@@ -62,10 +64,11 @@ def run_step_events(env: simpy.Environment, dt_s: float) -> None:
 class SimPyClock:
     """The in-process plant on its SimPy environment.
 
-    Only public SimPy API: a timeout marks ``t_{k+1}``; every event due at or before
-    it runs (``env.peek()`` / ``env.step()``), so arrivals and departures at exactly
-    ``t_{k+1}`` happen before the next tick whatever the order in which they were
-    scheduled. Then the plant integrates the step.
+    Only public SimPy API: a timeout marks ``t_{k+1}``; every SimPy event due at or before
+    it runs (``env.peek()`` / ``env.step()``). The fleet's arrivals and departures are on
+    its own queue: those due at or before ``t_{k+1}`` (including exactly at it) run when
+    the plant settles the step, in time order, before the next tick. Then the plant
+    integrates the step.
 
     Parameters
     ----------
@@ -85,8 +88,26 @@ class SimPyClock:
         """Nothing to do: the environment starts at 0."""
 
     def run_events(self) -> None:
-        """Run every event due up to the end of the step that starts now."""
-        run_step_events(self.env, self.dt_s)
+        """Run every event due up to the end of the step that starts now.
+
+        The fleet's arrivals and departures are on its own queue and run inside the tick
+        (when the plant settles the step). On a real-time environment the clock still
+        wakes at each of their instants, so that they happen at their wall-clock time.
+        """
+        env = self.env
+        fleet = self.plant.fleet
+        if fleet is None or not isinstance(env, simpy.rt.RealtimeEnvironment):
+            run_step_events(env, self.dt_s)
+            return
+        target = env.now + self.dt_s
+        env.timeout(self.dt_s)
+        while (t := fleet.next_event_s) <= target:
+            wake = env.timeout(max(t - env.now, 0.0))
+            while not wake.processed:
+                env.step()
+            fleet.advance_to(t)
+        while env.peek() <= target:
+            env.step()
 
     def advance(self, k: int) -> None:
         """Run every event up to ``t_{k+1}`` and settle step ``k``."""

@@ -117,7 +117,8 @@ class SessionLog(Protocol):
 
     @property
     def events(self) -> int:
-        """Discrete events played (arrivals, plug-ins, departures)."""
+        """EV events played: the fleet's arrivals, fulls and departures (``Fleet.events``);
+        against devices the plug-ins and plug-outs seen."""
         ...
 
 
