@@ -261,7 +261,7 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
     ("size", "twin.app.size",
      "battery size from the seeds' formulas (SPEC §6) on the scenario's own profiles"),
     ("sweep", "twin.app.sweep",
-     "the full twin over a grid of battery sizes (or any --set grid), with payback"),
+     "the full twin over a grid of battery sizes (or any --set grid), with NPV, IRR, LCOS"),
     ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),
 )
 
