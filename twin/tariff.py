@@ -124,6 +124,28 @@ def schedule(tariff: Tariff, index: pd.DatetimeIndex, hour: FloatArray | None = 
                           currency or tariff.currency)
 
 
+def offpeak_price_per_kwh(tariff: Tariff) -> float:
+    """Lowest energy price outside the peak periods (all periods if every one is peak)
+    [currency/kWh]: the reference of the seed's "HP savings" formula."""
+    pr = tariff.period_prices
+    off = [v for k, v in pr.items() if k not in tariff.peak_names] or list(pr.values())
+    return min(off)
+
+
+def tariff_summary(tariff: Tariff, b: Bill, sched: TariffSchedule) -> dict[str, object]:
+    """``summary.json["tariff_bill"]``: the tariff's parts and the billed demand per month."""
+    return {
+        "name": tariff.name, "file": str(tariff.file) if tariff.file else None,
+        "periods": tariff.period_prices, "peak_periods": list(tariff.peak_names),
+        "demand_charges": {k: {"price_per_kw_month": dc.price_per_kw_month,
+                               "periods": dc.periods} for k, dc in tariff.demand_charges.items()},
+        "fixed_charge_per_month": tariff.fixed_charge_per_month,
+        "months": list(sched.month_labels),
+        "billed_demand_kw": b.peaks_kw, "demand_cost_by_charge": b.demand_by_charge,
+        "energy": b.energy, "demand": b.demand, "fixed": b.fixed, "total": b.total,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Bill:
     """The bill of an import series [currency]; ``peaks_kw[j][m]`` the billed demand of
@@ -161,4 +183,5 @@ def bill(sched: TariffSchedule, import_kwh: FloatArray, dt_s: float) -> Bill:
                 by_charge, peaks)
 
 
-__all__ = ["Bill", "DemandSpec", "TariffSchedule", "bill", "day_kind", "schedule"]
+__all__ = ["Bill", "DemandSpec", "TariffSchedule", "bill", "day_kind", "offpeak_price_per_kwh",
+           "schedule", "tariff_summary"]
