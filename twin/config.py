@@ -173,7 +173,7 @@ class Tariff(_Strict):
                     (LEGACY_OFFPEAK, v["peak_end_hour"], 24.0)]
             day = tuple((p, a, b) for p, a, b in cuts if b > a)
             days = {k: day for k in DAY_KINDS}
-            peak = (LEGACY_PEAK,)
+            peak: tuple[str, ...] = (LEGACY_PEAK,)
         else:
             if legacy:
                 raise ValueError(f"give either the two-period keys ({', '.join(legacy)}) or "
@@ -197,7 +197,7 @@ class Tariff(_Strict):
                              "holiday to weekend)")
         days: dict[str, tuple[tuple[str, float, float], ...]] = {}
         for kind in DAY_KINDS:
-            wins = self.schedule.get(kind)
+            wins = self.schedule.get(kind)  # type: ignore[call-overload]
             if wins is None:
                 days[kind] = days["weekend" if kind == "holiday" else "weekday"]
                 continue
