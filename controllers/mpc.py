@@ -66,11 +66,11 @@ class MpcController:
     def __init__(self, site: SiteConfig, **params: Any) -> None:
         self.site = site
         self.weights, rest = weights_from(params, "mpc")
-        # a peak or demand charge or an import limit: vehicles behind the plan do not catch
-        # up above it
+        # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        # (a tariff's demand charge does not: catching up costs a few kW of the month's
+        # peak, holding vehicles back costs many of them their full charge)
         self.strict = (site.grid.import_limit_kw is not None
-                       or self.weights.peak_charge_per_kw > 0.0
-                       or site.tariff.has_demand_charges)
+                       or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "mpc", 5.0)
         hours = {k: rest.pop(k, d) for k, d in (("horizon_h", DEFAULT_HORIZON_H), ("resolve_every_h", 1.0),
                                                 ("fine_h", 4.0), ("coarse_h", 1.0))}

@@ -62,11 +62,11 @@ class OptimalController:
     def __init__(self, site: SiteConfig, **params: Any) -> None:
         self.site = site
         self.weights, rest = weights_from(params, "optimal")
-        # a peak or demand charge or an import limit: vehicles behind the plan do not catch
-        # up above it
+        # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        # (a tariff's demand charge does not: catching up costs a few kW of the month's
+        # peak, holding vehicles back costs many of them their full charge)
         self.strict = (site.grid.import_limit_kw is not None
-                       or self.weights.peak_charge_per_kw > 0.0
-                       or site.tariff.has_demand_charges)
+                       or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "optimal", 300.0)
         if rest:
             raise TypeError(f"optimal got unknown parameters {sorted(rest)}; it takes "

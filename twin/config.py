@@ -993,8 +993,10 @@ YAML_MAX_VALUES_TARIFF = 50_000
 
 
 def _read_tariff_file(site: dict[str, Any], path: Path) -> None:
-    """Replace ``site['tariff']`` by the table of the file it names (``tariff.file``),
-    validated with the file's name in the messages; ``currency`` may stay in the site."""
+    """Replace ``site['tariff']`` by the tariff of the file it names (``tariff.file``),
+    validated with the file's name in the messages. Keys of the site's block override the
+    file's (``currency``, ``demand_charges`` ...), except the two-period keys
+    (``peak_*``, ``offpeak_*``), which a file with a table replaces."""
     tar = site.get("tariff")
     if not isinstance(tar, dict) or tar.get("file") in (None, ""):
         return
@@ -1011,9 +1013,12 @@ def _read_tariff_file(site: dict[str, Any], path: Path) -> None:
     if cur is not None and body.get("currency", cur) != cur:
         raise ConfigError(f"{path}: field 'tariff.currency': {cur!r} differs from the tariff "
                           f"file's currency {body['currency']!r} ({fpath}); drop one")
-    merged = {**body, "file": str(fpath)}
-    if cur is not None:
-        merged["currency"] = cur
+    # the file gives the tariff; the block's other keys override it (--set tariff.x=...),
+    # except the two-period keys, which a file with a table replaces
+    table = "periods" in body or "schedule" in body
+    keep = {k: v for k, v in tar.items()
+            if k != "file" and not (table and k in _LEGACY_DEFAULTS)}
+    merged = {**body, **keep, "file": str(fpath)}
     try:
         Tariff.model_validate(merged)
     except ValidationError as exc:
