@@ -192,5 +192,6 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
 
 N_TYPES = len(VEHICLE_TYPES)
 
-__all__ = ["N_TYPES", "battery_data", "demand_terms", "fade_bound_kwh", "horizon_data", "plugged_windows", "step_grid",
+__all__ = ["N_TYPES", "battery_data", "demand_terms", "fade_bound_kwh", "horizon_data",
+           "plugged_windows", "step_grid",
            "weights_from"]

@@ -32,8 +32,8 @@ plan's own throughput: ``controllers.optimal.solve_with_fade``).
 
 Objective [currency]:
 ``Σ_k (price_k + co2_price · co2_factor) g_k Δt_k + peak_charge · Gp
-+ Σ_j demand_price_j · D_j + unserved_penalty · (Σ_c W_{c,n−1} + requested − deliverable)``, plus tie-breaks that do not
-count in the reported objective: ``ε_b Δt (pc + pd)`` (no simultaneous charge and
++ Σ_j demand_price_j · D_j + unserved_penalty · (Σ_c W_{c,n−1} + requested − deliverable)``,
+plus tie-breaks that do not count in the reported objective: ``ε_b Δt (pc + pd)`` (no simultaneous charge and
 discharge, no discharge into curtailment) and ``−ε_ev Σ x`` (charge vehicles early when
 it costs nothing).
 """
