@@ -13,7 +13,8 @@ steps instead of 192 for 48 h at 15-min ticks. Queue replays of the forecast arr
 reused when the same day comes back (``controllers.lp.ev.ReplayCache``).
 
 ``controller_params``: the weights of ``optimal`` (``co2_price_per_kg``,
-``peak_charge_per_kw``, ``unserved_penalty_per_kwh``), ``horizon_h`` (48),
+``peak_charge_per_kw``, ``unserved_penalty_per_kwh``; the tariff's demand charges are in
+the objective, with the month's demand so far as a floor), ``horizon_h`` (48),
 ``resolve_every_h`` (1), ``fine_h`` (4), ``coarse_h`` (1), ``time_limit_s`` (5, per
 solve; a stalled warm start is retried once from scratch). The hours are finite and > 0, at
 most :data:`MAX_HOURS`; ``horizon_h`` is at most the run's length (or 48 h on shorter runs).
@@ -66,6 +67,8 @@ class MpcController:
         self.site = site
         self.weights, rest = weights_from(params, "mpc")
         # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        # (a tariff's demand charge does not: catching up costs a few kW of the month's
+        # peak, holding vehicles back costs many of them their full charge)
         self.strict = (site.grid.import_limit_kw is not None
                        or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "mpc", 5.0)
@@ -98,6 +101,8 @@ class MpcController:
         self.build_s = 0.0
         self.peak_kw = 0.0
         self.n_adjusted = 0
+        # billed demand so far per (billing month, demand charge) of the played plan [kW]
+        self.demand_kw: dict[tuple[int, int], float] = {}
 
     def prepare(self, context: ControlContext) -> None:
         """Build the LP structure for one horizon (solved at the first step)."""
@@ -120,12 +125,18 @@ class MpcController:
         self.n_h = n_fine + group * n_coarse  # ticks the horizon spans
         self.cache = ReplayCache(context.sockets)
         t0 = time.perf_counter()
-        probe = horizon_data(context, 0, 1, context.site.bess.e_capacity_kwh)
+        # demand slots: every billing month a horizon can touch × priced demand charge
+        self.dem_months = min(int(self.n_h * dt_h // (28 * 24)) + 2,
+                              context.tariff.n_months + 1) if context.tariff else 0
+        probe = horizon_data(context, 0, 1, context.site.bess.e_capacity_kwh,
+                             demand_months=self.dem_months)
         probe.price_per_kwh = np.asarray(context.price_per_kwh, float)
-        self.lp = SiteLp(n_fine + n_coarse, dt_h * self.grid[1], N_TYPES,
+        n_lp = n_fine + n_coarse
+        self.lp = SiteLp(n_lp, dt_h * self.grid[1], N_TYPES,
                          battery_data(context.site), self.weights,
                          time_limit_s=self.time_limit_s,
-                         with_writeoff=needs_writeoff(self.weights, probe))
+                         with_writeoff=needs_writeoff(self.weights, probe),
+                         demand_steps=[np.ones(n_lp, bool)] * len(probe.demand))
         self.lp.h.setOptionValue("solver", "simplex")
         self.build_s = time.perf_counter() - t0
 
@@ -135,7 +146,7 @@ class MpcController:
         t0 = time.perf_counter()
         lp.bat = battery_data(ctx.site, obs.bess.e_capacity_kwh)
         d = horizon_data(ctx, obs.k, self.n_h, obs.bess.e_kwh, obs, self.peak_kw, self.grid,
-                         self.cache)
+                         self.cache, self.dem_months, self.demand_kw)
         if lp.bat.fades:  # a bound of the fade over the horizon (a few 0.1 kWh in 48 h)
             d.fade_kwh = fade_bound_kwh(lp.bat, lp.dt_h)
         plan = lp.solve(d)
@@ -156,12 +167,24 @@ class MpcController:
             self._solve(obs)
         j = k - self.k_plan
         self.peak_kw = max(self.peak_kw, float(self._g[j]))
+        self._track_demand(k, float(self._g[j]))
         lim = socket_limits(obs, self._e_ev[j], self._e_asap[j],
                             self.strict)
         p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
                                     self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted
         return Setpoints(p, lim, phase_of(p))
+
+    def _track_demand(self, k: int, g_kw: float) -> None:
+        """The month's billed demand so far per demand charge (the played plan's import)."""
+        sch = self.ctx.tariff if self.ctx is not None else None
+        if sch is None or not sch.demand or k >= sch.period.shape[0]:
+            return
+        m, p = int(sch.month[k]), int(sch.period[k])
+        for j, dc in enumerate(sch.demand):
+            if dc.in_period[p]:
+                key = (m, j)
+                self.demand_kw[key] = max(self.demand_kw.get(key, 0.0), g_kw)
 
     def summary(self, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``summary.json["mpc"]``: solves, their times, the forecaster, the weighted cost."""

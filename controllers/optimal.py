@@ -8,7 +8,9 @@ checks every setpoint; a correct plan needs no clamp.
 
 ``controller_params``: ``co2_price_per_kg`` (0), ``peak_charge_per_kw`` (0),
 ``unserved_penalty_per_kwh`` (1.0), ``time_limit_s`` (300) — the weights of the objective,
-which ``summary.json["lp"]`` evaluates on the simulated run too.
+which ``summary.json["lp"]`` evaluates on the simulated run too. The tariff's demand charges
+(``tariff.demand_charges``) are part of the objective: one variable per billing month and
+charge, at least the import of every step of its periods in that month.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class OptimalController:
         self.site = site
         self.weights, rest = weights_from(params, "optimal")
         # a peak charge or an import limit: vehicles behind the plan do not catch up above it
+        # (a tariff's demand charge does not: catching up costs a few kW of the month's
+        # peak, holding vehicles back costs many of them their full charge)
         self.strict = (site.grid.import_limit_kw is not None
                        or self.weights.peak_charge_per_kw > 0.0)
         self.time_limit_s = _time_limit(rest, "optimal", 300.0)
@@ -84,7 +88,8 @@ class OptimalController:
         bat = battery_data(context.site)
         lp = SiteLp(n, context.dt_s / 3600.0, N_TYPES, bat, self.weights,
                     time_limit_s=self.time_limit_s,
-                    with_writeoff=needs_writeoff(self.weights, d))
+                    with_writeoff=needs_writeoff(self.weights, d),
+                    demand_steps=[t.steps for t in d.demand])
         self.plan = solve_with_fade(lp, d, bat)
         self._p_bess = (self.plan.p_discharge_kw - self.plan.p_charge_kw).tolist()
         self._e_ev = self.plan.e_ev_kwh.T.copy()
@@ -111,7 +116,8 @@ class OptimalController:
         out: dict[str, Any] = {
             "status": pl.status, "objective": pl.objective, "energy_cost_soles": pl.energy_cost,
             "unserved_kwh": pl.unserved_kwh, "co2_kg": pl.info["co2_kg"],
-            "peak_kw": pl.info["peak_kw"], "build_s": pl.build_s, "solve_s": pl.solve_s,
+            "peak_kw": pl.info["peak_kw"], "demand_cost_soles": pl.info.get("demand_cost", 0.0),
+            "build_s": pl.build_s, "solve_s": pl.solve_s,
             "n_variables": pl.n_variables, "n_constraints": pl.n_constraints,
             "fade_passes": int(pl.info.get("fade_passes", 1)),
             "playback_adjustments": self.n_adjusted,
@@ -121,6 +127,7 @@ class OptimalController:
             sim = run_cost(run, self.weights)
             out["simulated_cost"] = sim["cost"]
             out["simulated_energy_cost_soles"] = sim["energy_cost"]
+            out["simulated_demand_cost_soles"] = sim["demand_cost"]
             out["simulated_unserved_kwh"] = sim["unserved_kwh"]
             out["gap_percent"] = ((sim["cost"] - pl.objective) / abs(pl.objective) * 100.0
                                   if pl.objective else 0.0)
@@ -130,11 +137,12 @@ class OptimalController:
 def needs_writeoff(w: Weights, d: HorizonData) -> bool:
     """Whether the LP must be allowed to leave deliverable EV energy undelivered.
 
-    Without an import limit or a peak charge, delivering one more deliverable kWh costs at
-    most the highest marginal price of import; a penalty above it means the optimum
-    delivers everything deliverable, and the smaller LP (no write-off) has the same optimum.
+    Without an import limit, a peak charge or a demand charge, delivering one more
+    deliverable kWh costs at most the highest marginal price of import; a penalty above it
+    means the optimum delivers everything deliverable, and the smaller LP (no write-off)
+    has the same optimum.
     """
-    if d.import_limit_kw is not None or w.peak_charge_per_kw > 0.0:
+    if d.import_limit_kw is not None or w.peak_charge_per_kw > 0.0 or d.demand:
         return True
     top = float(np.max(d.price_per_kwh, initial=0.0)) + w.co2_price_per_kg * d.co2_kg_per_kwh
     return w.unserved_penalty_per_kwh <= top

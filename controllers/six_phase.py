@@ -6,8 +6,8 @@ Time windows are local time, ``[start, end)``.
 
 Defaults for the Iquitos site: chargers from ``ev_open_h`` 09:00 to ``ev_close_h`` 22:00
 (the station's hours), battery closure at ``closure_h`` = the end of the peak tariff
-(23:00, ``tariff.peak_end_hour``), drain window from ``drain_start_h`` = the start of the
-peak tariff (18:00).
+(23:00, the end of the tariff's first weekday peak window), drain window from
+``drain_start_h`` = the start of that window (18:00).
 
 ====== ============== ================================================= ==============================
 phase  window         trigger                                           action
@@ -148,8 +148,8 @@ class SixPhaseController:
         base: dict[str, Any] = {
             "ev_open_h": site.ev.open_hour, "ev_close_h": site.ev.close_hour,
             "soc_min_frac": site.bess.soc_min_frac,
-            "closure_h": float(max(site.tariff.peak_end_hour, site.ev.close_hour)),
-            "drain_start_h": float(site.tariff.peak_start_hour),
+            "closure_h": float(max(site.tariff.peak_window_h[1], site.ev.close_hour)),
+            "drain_start_h": float(site.tariff.peak_window_h[0]),
             "closure_soc_frac": site.bess.soc_min_frac}
         base.update(params)
         self.params = SixPhaseParams(**base)

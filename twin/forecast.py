@@ -32,6 +32,7 @@ import pandas as pd
 
 from twin.config import NoisyForecastSpec, SiteConfig
 from twin.inputs import PlantInputs, SessionTable, SocketSpec
+from twin.tariff import TariffSchedule
 from twin.types import BoolArray, FloatArray
 
 
@@ -259,6 +260,8 @@ class ControlContext:
     site : the validated site configuration (battery, grid, tariff, ...).
     forecaster : forecasts of PV, mall and EV demand (see ``twin.forecast``).
     seed : the scenario seed.
+    tariff : the tariff on the horizon's steps (periods, billing months, demand charges,
+        fixed charge: ``twin.tariff.TariffSchedule``); None: energy prices only.
     """
 
     index: pd.DatetimeIndex
@@ -270,6 +273,7 @@ class ControlContext:
     site: SiteConfig
     forecaster: Forecaster
     seed: int
+    tariff: TariffSchedule | None = None
 
 
 __all__ = ["ControlContext", "Forecaster", "NoisyForecaster", "PerfectForecaster",

@@ -111,11 +111,13 @@ class TariffState(NamedTuple):
     Attributes
     ----------
     price_per_kwh : price of imported energy [currency/kWh].
-    is_peak : True in the peak period (HP), False off-peak (HFP).
+    is_peak : True in a peak period (HP), False off-peak (HFP).
+    period : name of the tariff period in force ("" when unknown).
     """
 
     price_per_kwh: float
     is_peak: bool
+    period: str = ""
 
 
 class SiteObservation(NamedTuple):

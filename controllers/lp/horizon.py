@@ -13,7 +13,7 @@ from controllers.lp.ev import (
     envelopes,
     windows_from_sessions,
 )
-from controllers.lp.model import BatteryData, HorizonData, Weights
+from controllers.lp.model import BatteryData, DemandTerm, HorizonData, Weights
 from twin.components.bess import BessParams
 from twin.config import SiteConfig
 from twin.errors import ConfigError
@@ -77,8 +77,8 @@ def step_grid(n_fine: int, group: int, n_coarse: int) -> tuple[np.ndarray, np.nd
     return first, size
 
 
-def _tariff(ctx: ControlContext, k0: int, n: int) -> FloatArray:
-    """Price per tick; past the end, the same time of day on the last day."""
+def _ticks(ctx: ControlContext, k0: int, n: int) -> np.ndarray:
+    """Ticks ``k0 .. k0 + n - 1``; past the end, the same time of day on the last day."""
     k = np.arange(k0, k0 + n)
     spd = max(1, round(86400.0 / ctx.dt_s))
     over = k >= ctx.n_steps
@@ -86,18 +86,66 @@ def _tariff(ctx: ControlContext, k0: int, n: int) -> FloatArray:
         k = k.copy()
         back = np.ceil((k[over] - (ctx.n_steps - 1)) / spd).astype(np.int64)
         k[over] = np.maximum(k[over] - back * spd, 0)
-    return np.asarray(ctx.price_per_kwh, float)[k]
+    return k
+
+
+def _tariff(ctx: ControlContext, k0: int, n: int) -> FloatArray:
+    """Price per tick; past the end, the same time of day on the last day."""
+    return np.asarray(ctx.price_per_kwh, float)[_ticks(ctx, k0, n)]
+
+
+def demand_terms(ctx: ControlContext, k0: int, n: int,
+                 grid: tuple[np.ndarray, np.ndarray] | None = None,
+                 n_months: int | None = None,
+                 floors_kw: dict[tuple[int, int], float] | None = None) -> list[DemandTerm]:
+    """The tariff's demand charges over ticks ``k0 .. k0 + n - 1`` as LP demand slots.
+
+    One slot per billing month the ticks touch × priced demand charge (month by month, the
+    charges in tariff order); a slot holds the LP steps (``grid``: ticks grouped as in
+    ``step_grid``) with a tick in its month and periods. With ``n_months`` the slots are
+    the first ``n_months`` months from ``k0``'s (a fixed count: a rolling horizon keeps
+    one LP; later ticks count in the last); ``floors_kw[(month, charge)]`` is the demand
+    already reached in the month [kW]. Ticks past the end count in the last month.
+    """
+    sch = ctx.tariff
+    if sch is None:
+        return []
+    priced = [j for j, dc in enumerate(sch.demand) if dc.price_per_kw_month > 0.0]
+    if not priced or n <= 0:
+        return []
+    k = np.arange(k0, k0 + n)
+    period = sch.period[_ticks(ctx, k0, n)]
+    month = sch.month[np.minimum(k, ctx.n_steps - 1)]
+    m0 = int(month[0])
+    rel = month - m0
+    n_m = int(rel.max()) + 1 if n_months is None else n_months
+    rel = np.minimum(rel, n_m - 1)
+    first, size = grid if grid is not None else (np.arange(n), np.ones(n, np.int64))
+    step_of = np.repeat(np.arange(first.shape[0]), size)
+    terms: list[DemandTerm] = []
+    for mo in range(n_m):
+        for j in priced:
+            dc = sch.demand[j]
+            steps = np.zeros(first.shape[0], bool)
+            steps[step_of[(rel == mo) & dc.in_period[period]]] = True
+            if n_months is None and not steps.any():
+                continue
+            floor = (floors_kw or {}).get((m0 + mo, j), 0.0)
+            terms.append(DemandTerm(dc.price_per_kw_month, steps, floor))
+    return terms
 
 
 def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
                  obs: SiteObservation | None = None, peak_floor_kw: float = 0.0,
                  grid: tuple[np.ndarray, np.ndarray] | None = None,
-                 cache: ReplayCache | None = None) -> HorizonData:
+                 cache: ReplayCache | None = None, demand_months: int | None = None,
+                 demand_floors_kw: dict[tuple[int, int], float] | None = None) -> HorizonData:
     """Forecasts over ticks ``k0 .. k0 + n - 1`` as LP data.
 
     With ``grid`` (``step_grid``) ticks are grouped into LP steps (means of PV, mall and
     price; ``n`` must be the total of ticks). With ``obs`` the vehicles plugged now are part
     of the horizon (and hold their sockets for the queue replay of the forecast arrivals).
+    The tariff's demand charges become demand slots (``demand_terms``).
     """
     fc = ctx.forecaster
     site = ctx.site
@@ -138,10 +186,12 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
     ev = envelopes(win, edges)
     return HorizonData(base_kw=base, price_per_kwh=price, co2_kg_per_kwh=site.grid.co2_kg_per_kwh,
                        e0_kwh=e0_kwh, ev=ev, import_limit_kw=site.grid.import_limit_kw,
-                       peak_floor_kw=peak_floor_kw)
+                       peak_floor_kw=peak_floor_kw,
+                       demand=demand_terms(ctx, k0, n, grid, demand_months, demand_floors_kw))
 
 
 N_TYPES = len(VEHICLE_TYPES)
 
-__all__ = ["N_TYPES", "battery_data", "fade_bound_kwh", "horizon_data", "plugged_windows", "step_grid",
+__all__ = ["N_TYPES", "battery_data", "demand_terms", "fade_bound_kwh", "horizon_data",
+           "plugged_windows", "step_grid",
            "weights_from"]

@@ -11,6 +11,7 @@ have different lengths ``Δt_k``, as in the rolling horizon of ``mpc``):
 ``x_c``     EV energy delivered so far minus ``L_c`` [kWh]     ``0 ≤ x_c ≤ U_c − L_c``
 ``W_c``     EV energy written off so far [kWh]                 non-decreasing, penalised (optional)
 ``Gp``      peak import over the horizon [kW] (one variable)   only with a peak charge
+``D_j``     billed demand of demand slot j [kW]                one per (billing month, demand charge)
 ==========  =================================================  =====================================
 
 Constraints per step:
@@ -21,15 +22,18 @@ Constraints per step:
 * EV: ``x_{c,k} = x_{c,k−1} + e_{c,k} − (L_{c,k} − L_{c,k−1})`` (delivered so far
   ``S = x + L`` between the envelopes ``L ≤ S ≤ U``, ``controllers.lp.ev``); with write-off
   ``L ≤ S + W ≤ U`` instead (written-off energy is never delivered), ``W_{c,k} ≥ W_{c,k−1}``;
-* peak: ``Gp ≥ g_k``.
+* peak: ``Gp ≥ g_k``;
+* demand charges (the tariff's, ``HorizonData.demand``): ``D_j ≥ g_k`` for the steps ``k``
+  of slot ``j`` (its billing month and periods), ``D_j ≥`` the month's peak so far
+  (rolling horizon).
 
 Capacity fade enters as a lower SOC ceiling per step (``HorizonData.fade_kwh``, from the
 plan's own throughput: ``controllers.optimal.solve_with_fade``).
 
 Objective [currency]:
 ``Σ_k (price_k + co2_price · co2_factor) g_k Δt_k + peak_charge · Gp
-+ unserved_penalty · (Σ_c W_{c,n−1} + requested − deliverable)``, plus tie-breaks that do not
-count in the reported objective: ``ε_b Δt (pc + pd)`` (no simultaneous charge and
++ Σ_j demand_price_j · D_j + unserved_penalty · (Σ_c W_{c,n−1} + requested − deliverable)``,
+plus tie-breaks that do not count in the reported objective: ``ε_b Δt (pc + pd)`` (no simultaneous charge and
 discharge, no discharge into curtailment) and ``−ε_ev Σ x`` (charge vehicles early when
 it costs nothing).
 """
@@ -96,6 +100,22 @@ class BatteryData:
         return self.fade_per_kwh > 0.0 or self.calendar_fade_per_h > 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class DemandTerm:
+    """One demand slot of a horizon: a billing month × demand charge.
+
+    Attributes
+    ----------
+    price_per_kw : price of the slot's billed demand [currency/kW] (0: slot unused).
+    steps : the LP steps the slot looks at (bool per step).
+    floor_kw : demand already billed in the month (peak so far) [kW].
+    """
+
+    price_per_kw: float
+    steps: np.ndarray
+    floor_kw: float = 0.0
+
+
 @dataclass(slots=True)
 class HorizonData:
     """Everything that changes from one solve to the next (arrays of length ``n``)."""
@@ -108,6 +128,7 @@ class HorizonData:
     import_limit_kw: float | None = None
     peak_floor_kw: float = 0.0  # peak already reached (rolling horizon) [kW]
     fade_kwh: FloatArray | None = None  # capacity lost by each step end (estimate) [kWh]
+    demand: list[DemandTerm] = field(default_factory=list)  # the tariff's demand slots
 
 
 @dataclass(slots=True)
@@ -154,11 +175,15 @@ class SiteLp:
     with_writeoff : EV energy may be left undelivered at a penalty (otherwise every
         deliverable kWh is delivered: right whenever the penalty exceeds the highest
         marginal cost of import and nothing limits the import).
+    demand_steps : per demand slot, the steps that may belong to it (bool per step): one
+        row ``D_j ≥ g_k`` each; a solve switches rows off by their bounds (the data's
+        ``DemandTerm.steps`` must lie within). None: no demand charges.
     """
 
     def __init__(self, n: int, dt_h: float | FloatArray, n_types: int, bat: BatteryData, weights: Weights,
                  time_limit_s: float = 300.0, with_peak: bool | None = None,
-                 with_writeoff: bool = True) -> None:
+                 with_writeoff: bool = True,
+                 demand_steps: list[np.ndarray] | None = None) -> None:
         import highspy
 
         t0 = time.perf_counter()
@@ -172,15 +197,19 @@ class SiteLp:
         for c in range(n_types):
             names += [f"e{c}", f"x{c}"] + ([f"W{c}"] if with_writeoff else [])
         self.col = {nm: i * n for i, nm in enumerate(names)}
-        self.n_cols = len(names) * n + (1 if self.with_peak else 0)
+        self.dem_steps = [np.flatnonzero(np.asarray(m, bool)) for m in (demand_steps or [])]
         self.c_peak = len(names) * n
+        self.c_dem = self.c_peak + (1 if self.with_peak else 0)
+        self.n_cols = self.c_dem + len(self.dem_steps)
         rnames = ["bal", "E"]
         for c in range(n_types):
             rnames += [f"S{c}"] + ([f"L{c}", f"W{c}"] if with_writeoff else [])
         if self.with_peak:
             rnames.append("peak")
         self.row = {nm: i * n for i, nm in enumerate(rnames)}
-        self.n_rows = len(rnames) * n
+        self.r_dem = len(rnames) * n  # demand rows: slot by slot, its steps in order
+        self.r_dem_of = np.cumsum([0] + [len(k) for k in self.dem_steps])
+        self.n_rows = self.r_dem + int(self.r_dem_of[-1])
         self._build_matrix()
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
@@ -225,6 +254,11 @@ class SiteLp:
             rows += [k + self.row["peak"], k + self.row["peak"]]
             cols += [np.full(n, self.c_peak), k + self.col["g"]]
             vals += [np.ones(n), -np.ones(n)]
+        for j, ks in enumerate(self.dem_steps):  # D_j − g_k ≥ 0
+            r = self.r_dem + self.r_dem_of[j] + np.arange(ks.size)
+            rows += [r, r]
+            cols += [np.full(ks.size, self.c_dem + j), ks + self.col["g"]]
+            vals += [np.ones(ks.size), -np.ones(ks.size)]
         a_mat = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                               shape=(self.n_rows, self.n_cols)).tocsc()
         a_mat.sort_indices()
@@ -288,6 +322,16 @@ class SiteLp:
             lo[self.c_peak] = d.peak_floor_kw
             cost[self.c_peak] = w.peak_charge_per_kw
             rlo[rs("peak")] = 0.0
+        if len(d.demand) != len(self.dem_steps):
+            raise ValueError(f"{len(d.demand)} demand slots given, the LP has {len(self.dem_steps)}")
+        for j, (ks, term) in enumerate(zip(self.dem_steps, d.demand, strict=True)):
+            on = np.asarray(term.steps, bool)
+            if on[np.setdiff1d(np.arange(n), ks)].any():
+                raise ValueError(f"demand slot {j}: a step outside the LP's structure")
+            r0 = self.r_dem + self.r_dem_of[j]
+            rlo[r0:r0 + ks.size] = np.where(on[ks], 0.0, -inf)
+            lo[self.c_dem + j] = term.floor_kw
+            cost[self.c_dem + j] = term.price_per_kw
         return lo, hi, cost, rlo, rhi
 
     def solve(self, d: HorizonData) -> Plan:
@@ -381,12 +425,14 @@ class SiteLp:
         energy = float((d.price_per_kwh * g * dt).sum())
         co2 = float((g * dt).sum() * d.co2_kg_per_kwh)
         peak = float(x[self.c_peak]) if self.with_peak else float(g.max(initial=0.0))
+        dem_kw = [float(v) for v in x[self.c_dem:self.c_dem + len(self.dem_steps)]]
+        demand = float(sum(t.price_per_kw * v for t, v in zip(d.demand, dem_kw, strict=True)))
         obj = (energy + self.w.co2_price_per_kg * co2
                + (self.w.peak_charge_per_kw * peak if self.with_peak else 0.0)
-               + self.w.unserved_penalty_per_kwh * unserved)
+               + demand + self.w.unserved_penalty_per_kwh * unserved)
         return Plan("optimal", pc, pd, g, x[col["E"]:col["E"] + n].copy(), e_ev, obj, energy, unserved,
                     build_s, solve_s, self.n_cols, self.n_rows,
-                    {"co2_kg": co2, "peak_kw": peak})
+                    {"co2_kg": co2, "peak_kw": peak, "demand_cost": demand})
 
 
-__all__ = ["BatteryData", "HorizonData", "Plan", "SiteLp", "Weights"]
+__all__ = ["BatteryData", "DemandTerm", "HorizonData", "Plan", "SiteLp", "Weights"]

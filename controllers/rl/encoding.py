@@ -125,7 +125,7 @@ class Scales:
             bess_kwh=max(site.bess.e_capacity_kwh, 1.0),
             bess_charge_kw=site.bess.p_charge_max_kw,
             bess_discharge_kw=site.bess.p_discharge_max_kw,
-            price_per_kwh=max(t.peak_price_per_kwh, t.offpeak_price_per_kwh, 1e-6),
+            price_per_kwh=max(t.max_price_per_kwh, 1e-6),
             e_session_kwh=max(e_sess, 1.0),
         )
 

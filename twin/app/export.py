@@ -282,7 +282,7 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     # tariff
     series("twin_tariff_price_per_joule", price / J_PER_KWH, {"currency": currency})
     period = ts["tariff_period"].astype(str).to_numpy()
-    for p in ("HP", "HFP"):
+    for p in ["HP", "HFP", *sorted(set(period.tolist()) - {"HP", "HFP"})]:  # N-period tariffs
         series("twin_tariff_period", (period == p).astype(float), {"period": p})
     # controller
     phase = ts["phase"].to_numpy(dtype=np.int64)

@@ -18,6 +18,7 @@ from twin.components.profiles import ProfileError, load_profile_kw
 from twin.components.sessions import draw_sessions, read_sessions
 from twin.config import ConfigError, Scenario
 from twin.inputs import PlantInputs, SessionTable
+from twin.tariff import schedule as tariff_schedule
 from twin.types import FloatArray
 
 RNG_STREAMS = ("pv", "mall", "ev")
@@ -146,9 +147,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     # calendar and tariff
     hour = (idx.hour + idx.minute / 60.0 + idx.second / 3600.0).to_numpy(dtype=float)
     weekday = idx.day_of_week.to_numpy()
-    tar = site.tariff
-    is_peak = (hour >= tar.peak_start_hour) & (hour < tar.peak_end_hour)
-    price = np.where(is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh)
+    tar = tariff_schedule(site.tariff, idx, hour)
+    is_peak, price = tar.is_peak, tar.price_per_kwh
     ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
     out = PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
                       sessions, hour, weekday, price, is_peak, ev_open)

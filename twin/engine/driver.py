@@ -51,6 +51,7 @@ from twin.forecast import ControlContext, make_forecaster
 from twin.inputs import PlantInputs, SessionTable, SocketSpec
 from twin.plant import Plant
 from twin.record import Recorder, as_array
+from twin.tariff import schedule as tariff_schedule
 from twin.types import ClampLog, FloatArray, Setpoints, SiteObservation, TariffState
 
 ProgressFn = Callable[[int, int], None]
@@ -79,7 +80,8 @@ def make_context(scn: Scenario, inputs: PlantInputs) -> ControlContext:
     return ControlContext(index=inputs.index, dt_s=inputs.dt_s, n_steps=len(inputs.index),
                           price_per_kwh=inputs.price_per_kwh, is_peak=inputs.is_peak,
                           sockets=SocketSpec.from_config(scn.site.ev), site=scn.site,
-                          forecaster=fc, seed=scn.config.seed)
+                          forecaster=fc, seed=scn.config.seed,
+                          tariff=tariff_schedule(scn.site.tariff, inputs.index, inputs.hour))
 
 
 class SessionLog(Protocol):
@@ -243,10 +245,13 @@ class Twin:
         self.weekday = inp.weekday.tolist()
         self.ev_open = inp.ev_open.tolist()
         self.p_ev_prof = as_array(inp.p_ev_profile_kw) if inp.p_ev_profile_kw is not None else None
-        states: dict[tuple[float, bool], TariffState] = {}
-        self.tariff_k = [states.setdefault((p, pk), TariffState(p, pk))
-                         for p, pk in zip(inp.price_per_kwh.tolist(), inp.is_peak.tolist(),
-                                          strict=True)]
+        tar = self.context.tariff
+        pname = ([tar.names[c] for c in tar.period.tolist()] if tar is not None
+                 else [""] * len(inp.price_per_kwh))
+        states: dict[tuple[float, bool, str], TariffState] = {}
+        self.tariff_k = [states.setdefault((p, pk, nm), TariffState(p, pk, nm))
+                         for p, pk, nm in zip(inp.price_per_kwh.tolist(), inp.is_peak.tolist(),
+                                              pname, strict=True)]
         self.start_utc = inp.index[0].to_pydatetime().astimezone(UTC)
         self.tz = scn.site.location.tz
         self.k = 0

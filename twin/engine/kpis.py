@@ -93,10 +93,10 @@ def co2_avoided_bess_seed_formula_kg(bess_to_loads_kwh: Values,
 
 
 def cost_savings_hp_seed_formula(bess_to_loads_kwh: Values, is_peak: Values,
-                                 peak_price: float, offpeak_price: float) -> FloatArray:
+                                 peak_price: float | Values, offpeak_price: float) -> FloatArray:
     """The seeds' HP saving: battery energy into the loads in HP × (HP − HFP price)
-    [currency per step]."""
-    return np.where(_a(is_peak) > 0, _a(bess_to_loads_kwh) * (peak_price - offpeak_price), 0.0)
+    [currency per step] (``peak_price`` may be the price per step)."""
+    return np.where(_a(is_peak) > 0, _a(bess_to_loads_kwh) * (_a(peak_price) - offpeak_price), 0.0)
 
 
 def reduction_percent(reference: float, actual: float) -> float:

@@ -26,6 +26,9 @@ from twin.components.fleet import STATUS_NAMES
 from twin.engine import RunOutput, kpis
 from twin.engine.balance import allocate_flows, balance_residual
 from twin.errors import UserError
+from twin.tariff import bill as tariff_bill
+from twin.tariff import offpeak_price_per_kwh, tariff_summary
+from twin.tariff import schedule as tariff_schedule
 from twin.types import VEHICLE_TYPES
 
 SEED_COLUMNS = (
@@ -162,6 +165,13 @@ def _tariff(r: _Rows) -> Any:
     return r.out.scenario.site.tariff
 
 
+def _period_names(r: _Rows) -> Any:
+    """Tariff period name per step (HP / HFP with the default tariff)."""
+    inp = r.out.inputs
+    sch = tariff_schedule(_tariff(r), inp.index[r.sl], inp.hour[r.sl])
+    return np.asarray(sch.names, dtype=object)[sch.period].astype(str)
+
+
 def _co2f(r: _Rows) -> float:
     return r.out.scenario.site.grid.co2_kg_per_kwh
 
@@ -192,7 +202,7 @@ _ROW_COLUMNS: dict[str, Callable[[_Rows], Any]] = {
     "soc_kwh": lambda r: r.out.rec.e_bess_stored_kwh[r.sl],
     "cost_savings_hp_soles": lambda r: kpis.cost_savings_hp_seed_formula(
         r["bess_total_discharge_kwh"], r.out.inputs.is_peak[r.sl],
-        _tariff(r).peak_price_per_kwh, _tariff(r).offpeak_price_per_kwh),
+        r.out.inputs.price_per_kwh[r.sl], offpeak_price_per_kwh(_tariff(r))),
     "co2_avoided_indirect_kg": lambda r: kpis.co2_avoided_bess_seed_formula_kg(
         r["bess_total_discharge_kwh"], _co2f(r)),
     "ev_demand_after_bess_kwh": lambda r: np.maximum(r.e_ev - r.fl["bess_to_ev_kwh"], 0.0),
@@ -200,7 +210,7 @@ _ROW_COLUMNS: dict[str, Callable[[_Rows], Any]] = {
     "load_after_bess_kwh": lambda r: r["ev_demand_after_bess_kwh"]
     + r["mall_demand_after_bess_kwh"],
     "t_s": lambda r: np.arange(r.sl.start, r.sl.stop) * r.out.inputs.dt_s,
-    "tariff_period": lambda r: np.where(r.out.inputs.is_peak[r.sl], "HP", "HFP"),
+    "tariff_period": lambda r: _period_names(r),
     "tariff_soles_per_kwh": lambda r: r.out.inputs.price_per_kwh[r.sl],
     "grid_cost_soles": lambda r: r.fl["grid_import_kwh"] * r["tariff_soles_per_kwh"],
     "co2_grid_kg": lambda r: r.fl["grid_import_kwh"] * _co2f(r),
@@ -447,6 +457,9 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "cost_savings_hp_soles", "co2_avoided_indirect_kg", "co2_grid_kg",
         "co2_avoided_bess_kg")}
     price = ts["tariff_soles_per_kwh"].to_numpy()
+    # the bill: energy (the per-step column) + demand charges per billing month + fixed
+    sched = tariff_schedule(site.tariff, out.inputs.index[:n], out.inputs.hour[:n])
+    bill = tariff_bill(sched, ts["grid_import_kwh"].to_numpy(), cfg.dt)
     load = ts["load_kwh"].to_numpy()
     pv = ts["pv_kwh"].to_numpy()
     cost_base = _f(kpis.cost_all_grid(load, price).sum())
@@ -515,6 +528,9 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "cost_baseline_soles": cost_base,
         "cost_pv_only_soles": cost_pv_only,
         "cost_grid_import_soles": tot["grid_cost_soles"],
+        "cost_demand_soles": bill.demand,
+        "cost_fixed_soles": bill.fixed,
+        "cost_total_soles": tot["grid_cost_soles"] + bill.demand + bill.fixed,
         "savings_bess_soles": _f(kpis.savings_bess(load, pv, ts["grid_import_kwh"].to_numpy(),
                                                    price).sum()),
         "savings_total_soles": cost_base - tot["grid_cost_soles"],
@@ -554,13 +570,14 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "safety_clamps_by_reason": dict(sorted(out.clamps.by_reason.items())),
         "reverse_flow_cuts": out.n_reverse_flow_cuts,
         "energy_balance_residual_max_kwh": _f(resid.max()) if n else 0.0,
-        # tariff (seed 003)
+        # tariff (seed 003 names; the peak window of a weekday)
         "osinergmin_tariff": {
-            "energia_hp_soles_kwh": site.tariff.peak_price_per_kwh,
-            "energia_hfp_soles_kwh": site.tariff.offpeak_price_per_kwh,
+            "energia_hp_soles_kwh": max(site.tariff.period_prices[p] for p in site.tariff.peak_names),
+            "energia_hfp_soles_kwh": offpeak_price_per_kwh(site.tariff),
             "horas_punta": [h for h in range(24)
-                            if site.tariff.peak_start_hour <= h < site.tariff.peak_end_hour],
+                            if site.tariff.peak_window_h[0] <= h < site.tariff.peak_window_h[1]],
         },
+        "tariff_bill": tariff_summary(site.tariff, bill, sched),
         # performance
         "sim_wall_s": out.sim_wall_s,
         "inputs_wall_s": out.inputs_wall_s,
