@@ -737,6 +737,69 @@ def resolve_param_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
             for k, v in params.items()}
 
 
+#: Largest gap allowed between rows of a weather or measured-series file [s] (a week).
+MAX_GAP_LIMIT_S = 7 * 86_400.0
+
+
+def _tz_name(v: str | None) -> str | None:
+    if v is not None:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name, e.g. UTC or "
+                             "America/Lima)") from exc
+    return v
+
+
+class WeatherConfig(_Strict):
+    """``weather:``: what the PV chain is fed (``twin.components.weather``).
+
+    ``source``: ``model`` (the stochastic cloud model of ``pv.cloudiness``, the default),
+    ``tmy`` (a typical year, placed on the run's years at the same month, day and hour; 29
+    February repeats 28 February) or ``file`` (measured weather with full time stamps
+    covering the run). Unit, time zone and time label declare a plain CSV; PVGIS and EPW
+    files carry their own.
+    """
+
+    source: Literal["model", "tmy", "file"] = "model"
+    file: Path | None = None
+    format: Literal["auto", "csv", "pvgis_json", "pvgis_csv", "epw"] = "auto"
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+    irradiance_unit: Literal["W/m2", "kW/m2"] = "W/m2"
+    temperature_unit: Literal["C", "K"] = "C"
+    time_label: Literal["instant", "interval_start", "interval_end"] = "instant"
+    max_gap_s: float = 3 * 3600.0
+    fill_max_rows: Annotated[int, Field(ge=0, le=1000)] = 3
+
+    @field_validator("max_gap_s", mode="before")
+    @classmethod
+    def _gap(cls, v: Any) -> float:
+        s = _parse_timedelta_s(v, "max_gap_s")
+        if s > MAX_GAP_LIMIT_S:
+            raise ValueError(f"max_gap_s must be at most {MAX_GAP_LIMIT_S / 86400:g} days")
+        return s
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return _tz_name(v)
+
+    @model_validator(mode="after")
+    def _file_needed(self) -> WeatherConfig:
+        if self.source != "model" and self.file is None:
+            raise ValueError(f"source is '{self.source}' but no 'file' is given")
+        return self
+
+
+class MeasuredConfig(_Strict):
+    """``measured:``: a measured-series file (``twin.components.measured``) whose ``use``
+    channels (``pv``, ``mall``) replace the site's PV and mall inputs."""
+
+    file: Path
+    use: list[Literal["pv", "mall"]] = Field(default_factory=lambda: ["pv", "mall"])
+    fill_max_steps: Annotated[int, Field(ge=0, le=1000)] = 4
+
+
 class ScenarioConfig(_Strict):
     """A scenario: which site, when, how fine, which controller, what to write."""
 
@@ -752,6 +815,8 @@ class ScenarioConfig(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     overrides: dict[str, Any] = Field(default_factory=dict)
     faults: list[FaultSpec] = Field(default_factory=list)  # HIL fault injection (twin.faults)
+    weather: WeatherConfig = Field(default_factory=WeatherConfig)
+    measured: MeasuredConfig | None = None
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -1061,6 +1126,9 @@ def load_site(path: Path, overrides: dict[str, Any] | None = None) -> SiteConfig
 #: given on the command line; against the site file's folder when written in it).
 SITE_PATH_KEYS = ("pv.file.path", "mall.file.path", "ev.profile.path", "ev.sessions_file",
                   "tariff.file")
+#: Dotted scenario keys that name files (absolute against the working directory on the
+#: command line).
+SCENARIO_PATH_KEYS = ("weather.file", "measured.file")
 
 
 def _is_path_param(key: str, value: Any) -> bool:
@@ -1079,7 +1147,7 @@ def cli_paths_absolute(sets: dict[str, Any], cwd: Path | None = None) -> dict[st
     out: dict[str, Any] = {}
     for k, v in sets.items():
         last = k.rsplit(".", 1)[-1]
-        if k == "site" or k in SITE_PATH_KEYS:
+        if k == "site" or k in SITE_PATH_KEYS or k in SCENARIO_PATH_KEYS:
             v = str(_resolve(base, Path(str(v)))) if isinstance(v, str | Path) and v else v
         elif k.startswith("controller_params.") and _is_path_param(last, v):
             v = str(_resolve(base, Path(v)))
@@ -1106,6 +1174,18 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r}: the value is not a valid YAML scalar "
                               f"({str(exc)[:120]})") from None
     return out
+
+
+def _resolve_input_files(cfg: ScenarioConfig, base: Path) -> ScenarioConfig:
+    """The scenario's weather and measured files made relative to its folder."""
+    upd: dict[str, Any] = {}
+    w = cfg.weather
+    if w.file is not None and not w.file.is_absolute():
+        upd["weather"] = w.model_copy(update={"file": base / w.file})
+    m = cfg.measured
+    if m is not None and not m.file.is_absolute():
+        upd["measured"] = m.model_copy(update={"file": base / m.file})
+    return cfg.model_copy(update=upd) if upd else cfg
 
 
 def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scenario:
@@ -1146,6 +1226,7 @@ def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scena
     if cfg.output.dir is not None and not cfg.output.dir.is_absolute():
         cfg = cfg.model_copy(update={"output": cfg.output.model_copy(
             update={"dir": Path.cwd() / cfg.output.dir})})
+    cfg = _resolve_input_files(cfg, path.parent)
     if cfg.controller_params:
         cfg = cfg.model_copy(update={"controller_params": resolve_param_paths(
             dict(cfg.controller_params), path.parent)})
@@ -1153,10 +1234,29 @@ def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scena
     return Scenario(path=path, config=cfg, site=site, site_path=site_path, warnings=warnings)
 
 
+def seeds_weather(scn: Scenario, n_seeds: int) -> tuple[dict[str, Any], str | None]:
+    """``--set`` values and a note for a trial over ``n_seeds`` seeds of ``scn``.
+
+    A typical year (``weather.source: tmy``) gives every seed the same sun, so a trial over
+    several seeds runs the stochastic cloud model instead (the seeds then vary PV, mall and
+    EV); a measured weather file is kept (the seeds vary the mall and EV only) with a note.
+    """
+    src = scn.config.weather.source
+    if n_seeds < 2 or src == "model":
+        return {}, None
+    if src == "tmy":
+        return {"weather.source": "model"}, (
+            f"{scn.path}: the {n_seeds} seeds run the synthetic cloud model, not the typical "
+            f"year {scn.config.weather.file} (one TMY would give every seed the same sun); "
+            "--seeds 1 runs the TMY")
+    return {}, (f"{scn.path}: PV comes from the weather file {scn.config.weather.file} for every "
+                f"seed; the {n_seeds} seeds vary the mall and EV only")
+
+
 #: Keys only a scenario has (a file with one of them is checked as a scenario).
 SCENARIO_ONLY_KEYS = frozenset({"site", "start", "duration", "dt", "seed", "controller",
                                 "controller_params", "forecast", "output", "overrides",
-                                "faults"})
+                                "faults", "weather", "measured"})
 
 
 def looks_like_scenario(path: Path) -> bool:

@@ -81,6 +81,10 @@ class PlantInputs:
     price_per_kwh: FloatArray
     is_peak: np.ndarray
     ev_open: np.ndarray
+    #: values filled in short gaps of measured files (weather, measured series)
+    input_filled_values: int = 0
+    #: mean GHI over each step [W/m²] when the PV chain ran on a weather file, else None
+    ghi_w_m2: FloatArray | None = None
 
 
 __all__ = ["PlantInputs", "SessionTable", "SocketSpec"]

@@ -88,7 +88,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         write_atomic,
     )
     from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
-    from twin.config import load_scenario, parse_set
+    from twin.config import load_scenario, parse_set, seeds_weather
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
     from twin.trials.ab import complete_seeds, default_kpis, markdown_table, summarize, trials_frame
     from twin.trials.runner import RunTask
@@ -113,6 +113,11 @@ def cmd_ab(args: argparse.Namespace) -> int:
     check_run_options(args)
     sets = parse_set(args.set or [])
     scn0 = load_scenario(Path(args.scenario), sets)
+    extra, note = seeds_weather(scn0, args.seeds)
+    if extra:
+        scn0 = load_scenario(Path(args.scenario), {**sets, **extra})
+    if note:
+        print(f"twin: note: {note}", file=sys.stderr)
     for w in scn0.warnings:
         print(f"twin: warning: {w}", file=sys.stderr)
     first = scn0.config.seed if args.first_seed is None else args.first_seed

@@ -112,7 +112,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         write_atomic,
     )
     from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
-    from twin.config import load_scenario
+    from twin.config import load_scenario, seeds_weather
     from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
     from twin.sizing import MODES
     from twin.trials.runner import RunTask
@@ -131,6 +131,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_run_options(args)
     path = Path(args.scenario)
     scn0 = load_scenario(path, fixed)
+    extra, note = seeds_weather(scn0, args.seeds)
+    if extra:
+        fixed = {**fixed, **extra}
+        scn0 = load_scenario(path, fixed)
+    if note:
+        print(f"twin: note: {note}", file=sys.stderr)
     ctrls = [c.strip() for c in ",".join(args.controllers or [DEFAULT_CONTROLLER]).split(",") if c.strip()]
     unknown = [c for c in ctrls if c not in REGISTRY]
     if unknown:

@@ -87,6 +87,29 @@ def _profile(site_file: str, f: Any, index: pd.DatetimeIndex, dt_s: float) -> Fl
         raise ConfigError(f"{exc} (named by field '{site_file}')") from exc
 
 
+def _measured(scn: Scenario) -> Any:
+    """The scenario's measured-series file at the tick (``measured:``), or None."""
+    m = scn.config.measured
+    if m is None:
+        return None
+    from twin.components.measured import read_measured
+
+    return read_measured(m.file, scn.index, scn.config.dt, fill_max_steps=m.fill_max_steps,
+                         need=m.use)
+
+
+def _pv_on_weather(scn: Scenario, params: Any) -> tuple[FloatArray, FloatArray, int]:
+    """PV AC power and GHI per step from the scenario's weather file; values filled."""
+    from twin.components.weather import pv_from_weather, read_weather, weather_on_run
+
+    spec = scn.config.weather
+    w = read_weather(spec)
+    frame = weather_on_run(w, spec, scn.index, scn.config.dt)
+    with _model_errors(scn, "pv"):
+        p_pv, ghi = pv_from_weather(scn.index, scn.config.dt, params, frame)
+    return p_pv, ghi, w.n_filled
+
+
 def build_inputs(scn: Scenario) -> PlantInputs:
     """PV, mall, EV sessions and calendar arrays for the scenario.
 
@@ -102,9 +125,14 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     idx = scn.index
     dt_s = scn.config.dt
     rngs = rng_streams(scn.config.seed)
+    measured = _measured(scn)
+    n_filled = measured.n_filled if measured is not None else 0
+    ghi: FloatArray | None = None
     # PV
     pv = site.pv
-    if pv.source == "file":
+    if measured is not None and "pv" in scn.config.measured.use:  # type: ignore[union-attr]
+        p_pv = measured.values["pv"]
+    elif pv.source == "file":
         p_pv = _profile("pv.file", pv.file, idx, dt_s)
     else:
         base = {"lat_deg": site.location.lat_deg, "lon_deg": site.location.lon_deg,
@@ -114,12 +142,18 @@ def build_inputs(scn: Scenario) -> PlantInputs:
                 "losses_frac": pv.losses_frac,
                 "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
                                            if pv.ghi_monthly_kwh_m2_day else None)}
-        with _model_errors(scn, "pv (pv.cloudiness)"):
-            p_pv = pv_ac_kw_cached(idx, dt_s, _params(PvParams, base, pv.cloudiness.given(),
-                                               "pv.cloudiness"), rngs["pv"])
+        params = _params(PvParams, base, pv.cloudiness.given(), "pv.cloudiness")
+        if scn.config.weather.source != "model":
+            p_pv, ghi, filled = _pv_on_weather(scn, params)
+            n_filled += filled
+        else:
+            with _model_errors(scn, "pv (pv.cloudiness)"):
+                p_pv = pv_ac_kw_cached(idx, dt_s, params, rngs["pv"])
     # mall
     mall = site.mall
-    if mall.source == "file":
+    if measured is not None and "mall" in scn.config.measured.use:  # type: ignore[union-attr]
+        p_mall = measured.values["mall"]
+    elif mall.source == "file":
         p_mall = _profile("mall.file", mall.file, idx, dt_s)
     else:
         # the default peak scales with the daily energy (33,885 kWh/d -> 2,150 kW)
@@ -151,7 +185,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     is_peak, price = tar.is_peak, tar.price_per_kwh
     ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
     out = PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
-                      sessions, hour, weekday, price, is_peak, ev_open)
+                      sessions, hour, weekday, price, is_peak, ev_open, n_filled, ghi)
     check_inputs_finite(scn, out)
     return out
 

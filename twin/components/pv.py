@@ -94,8 +94,9 @@ import pandas as pd
 from twin.components.noise import ar1_filter
 from twin.components.timeindex import step_offsets_s
 
-__all__ = ["CACHE_ENV", "PvParams", "cache_dir", "clear_sky_monthly_kwh_m2_day",
-           "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key", "pv_ghi_w_m2"]
+__all__ = ["CACHE_ENV", "PvParams", "cache_dir", "chain_ac_kw", "clear_sky_monthly_kwh_m2_day",
+           "evaluation_instants", "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key",
+           "pv_ghi_w_m2", "sun_position"]
 
 _DAY_S = 86_400.0
 #: Most rescaling passes per month in the calibration to the monthly targets.
@@ -477,15 +478,35 @@ def _ac_power_kw(
     """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
     pvlib = _pvlib()
     sun = _sun_and_clear_sky(times, params)
-    doy, zen, app_zen = sun["doy"], sun["zen"], sun["app_zen"]
-    sun_az, dni_extra, ghi_clear = sun["sun_az"], sun["dni_extra"], sun["ghi_clear"]
-    t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
-
-    # all-sky irradiance, decomposition, transposition
-    ghi = kt * ghi_clear
-    dec = pvlib.irradiance.erbs(ghi, zen, doy)
+    # all-sky irradiance and its decomposition
+    ghi = kt * sun["ghi_clear"]
+    dec = pvlib.irradiance.erbs(ghi, sun["zen"], sun["doy"])
     dni = np.nan_to_num(np.asarray(dec["dni"], dtype=np.float64))
     dhi = np.nan_to_num(np.asarray(dec["dhi"], dtype=np.float64))
+    # diurnal ambient temperature model
+    t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
+    hour = (t0_s + mid_s) / 3600.0 % 24.0
+    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
+    t_amb = t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour) / 24.0)
+    return chain_ac_kw(sun, ghi, dni, dhi, t_amb, params.wind_m_s, params)
+
+
+def chain_ac_kw(sun: dict[str, np.ndarray], ghi: np.ndarray, dni: np.ndarray, dhi: np.ndarray,
+                t_amb_c: np.ndarray, wind_m_s: np.ndarray | float,
+                params: PvParams) -> np.ndarray:
+    """AC power [kW] from irradiance and weather (pvlib chain, elementwise): Hay-Davies
+    transposition, physical IAM, Faiman cell temperature, PVWatts DC, losses, inverter.
+
+    Parameters
+    ----------
+    sun : the sun position of :func:`sun_position` at the same instants.
+    ghi, dni, dhi : global horizontal, direct normal and diffuse horizontal irradiance [W/m²].
+    t_amb_c : air temperature [°C].
+    wind_m_s : wind speed [m/s].
+    params : the plant (the cloud-model fields are not used).
+    """
+    pvlib = _pvlib()
+    zen, app_zen, sun_az, dni_extra = sun["zen"], sun["app_zen"], sun["sun_az"], sun["dni_extra"]
     poa = pvlib.irradiance.get_total_irradiance(
         params.tilt_deg,
         params.azimuth_deg,
@@ -513,11 +534,8 @@ def _ac_power_kw(
     )
 
     # temperatures, DC power, inverter
-    hour = (t0_s + mid_s) / 3600.0 % 24.0
-    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
-    t_amb = t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour) / 24.0)
     t_cell = pvlib.temperature.faiman(
-        poa_global, t_amb, params.wind_m_s, u0=params.faiman_u0, u1=params.faiman_u1
+        poa_global, t_amb_c, wind_m_s, u0=params.faiman_u0, u1=params.faiman_u1
     )
     p_dc = pvlib.pvsystem.pvwatts_dc(poa_eff, t_cell, params.p_dc_kwp, params.gamma_pdc_per_c)
     p_dc = np.maximum(np.asarray(p_dc, dtype=np.float64), 0.0) * (1.0 - params.losses_frac)
@@ -526,6 +544,27 @@ def _ac_power_kw(
     )
 
     return np.asarray(p_ac, dtype=np.float64)
+
+
+def sun_position(times: pd.DatetimeIndex, params: PvParams) -> dict[str, np.ndarray]:
+    """Sun position and clear sky at ``times`` (the arrays :func:`chain_ac_kw` takes)."""
+    return _sun_and_clear_sky(times, params)
+
+
+def evaluation_instants(index: pd.DatetimeIndex, dt_s: float,
+                        params: PvParams) -> tuple[pd.DatetimeIndex, int]:
+    """The instants the PV chain is evaluated at (mid-points of ``n_sub`` equal sub-steps of
+    each step, at most ``params.max_substep_s`` long) and ``n_sub``; the step's value is
+    the mean over its sub-steps."""
+    step_offsets_s(index, dt_s)
+    first = index[0]
+    n = len(index)
+    n_sub = max(1, math.ceil(dt_s / params.max_substep_s - 1e-9))
+    h_s = dt_s / n_sub
+    starts_s = (index - first).total_seconds().to_numpy(dtype=np.float64)
+    mid_s = (np.repeat(starts_s, n_sub) + np.tile(np.arange(n_sub) * h_s, n)) + 0.5 * h_s
+    times = pd.DatetimeIndex(first + pd.to_timedelta(mid_s, unit="s")).tz_convert(index.tz)
+    return times, n_sub
 
 
 def _evaluation_points(
