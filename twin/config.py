@@ -796,7 +796,7 @@ class MeasuredConfig(_Strict):
     channels (``pv``, ``mall``) replace the site's PV and mall inputs."""
 
     file: Path
-    use: list[Literal["pv", "mall"]] = Field(default_factory=lambda: ["pv", "mall"])
+    use: list[Literal["pv", "mall"]] = Field(default_factory=lambda: ["pv", "mall"])  # type: ignore[arg-type]
     fill_max_steps: Annotated[int, Field(ge=0, le=1000)] = 4
 
 

@@ -295,6 +295,8 @@ CATALOGUE: tuple[Kpi, ...] = (
     Kpi("wait_p95_min", "95th-percentile wait", "min", _S, _R, fmt=".2f", better="lower"),
     # controller and safety
     _count("safety_clamps_total", "Safety clamps", _C, _TR, metric="twin_safety_clamps"),
+    _count("input_filled_values", "Input values filled (short gaps of measured files)", _C, _R,
+           better="lower"),
     Kpi("energy_balance_residual_max_kwh", "Max energy-balance residual", "kWh", _C, _TR,
         fmt=".1e", short="Max balance residual", better="lower"),
     Kpi("sim_wall_s", "Simulation wall time", "s", _C, _TR, fmt=".2f", volatile=True,

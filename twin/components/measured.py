@@ -143,7 +143,8 @@ def _step_and_slots(ts: pd.DatetimeIndex, path: Path, col: str,
         i = int(np.flatnonzero(d < 0)[0])
         raise _fail(path, f"time stamps go backwards ({ts[i + 1]} after {ts[i]})", row=i + 2,
                     column=col)
-    step = float(np.min(d))
+    vals, counts = np.unique(np.round(d, 6), return_counts=True)
+    step = float(vals[np.argmax(counts)])  # the most common spacing is the file's step
     k = d / step
     off = np.abs(k - np.round(k)) > 1e-6
     if off.any():

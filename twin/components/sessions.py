@@ -130,64 +130,167 @@ def _table_from_cols(cols: dict[str, list[np.ndarray]], duration_s: float) -> Se
 
 
 SESSION_FILE_COLUMNS = ("arrival", "departure", "vehicle_type", "e_req_kwh", "p_max_kw")
+#: The columns of a charging-session log (one row per session a site's chargers recorded):
+#: ``arrival``, ``departure`` (time stamps with a UTC offset), ``e_delivered_kwh``, and
+#: ``vehicle_type`` or ``socket`` (0-based socket number in the site's socket order);
+#: optional ``e_req_kwh`` (else the request is what was delivered) and ``p_max_kw`` (else
+#: the vehicle class's).
+SESSION_LOG_COLUMNS = ("arrival", "departure", "e_delivered_kwh")
+#: Longest plausible stay at a charger [h].
+MAX_STAY_H = 72.0
+
+
+def _fail(path: Path, problem: str, row: int | None = None, column: str | None = None) -> ConfigError:
+    where = "".join([f", data row {row}" if row is not None else "",
+                     f", column '{column}'" if column else ""])
+    return ConfigError(f"sessions file '{path}'{where}: {problem}")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise _fail(path, "file not found (field 'ev.sessions_file')")
+    try:
+        return (pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq")
+                else pd.read_csv(path))
+    except Exception as exc:
+        raise _fail(path, f"cannot read it ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def _stamps(df: pd.DataFrame, path: Path, c: str, tz: Any, need_tz: bool) -> pd.Series:
+    raw = df[c]
+    try:
+        ts = pd.to_datetime(raw, errors="raise", format="ISO8601") \
+            if not pd.api.types.is_datetime64_any_dtype(raw) else raw
+    except (ValueError, TypeError) as exc:
+        raise _fail(path, f"values that are not ISO 8601 time stamps with one UTC offset "
+                    f"({str(exc)[:120]})", column=c) from None
+    if ts.isna().any():
+        raise _fail(path, "empty time stamp", row=int(np.flatnonzero(ts.isna())[0]) + 1, column=c)
+    if ts.dt.tz is None:
+        if need_tz:
+            raise _fail(path, f"naive time stamp {raw.iloc[0]!r}: a session log needs the UTC "
+                        "offset, e.g. 2024-03-04T10:00:00-05:00", row=1, column=c)
+        return ts.dt.tz_localize(tz)
+    return ts.dt.tz_convert(tz)
+
+
+def _numbers(df: pd.DataFrame, path: Path, c: str, lo_open: bool) -> np.ndarray:
+    v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(v) | ((v <= 0) if lo_open else (v < 0)) | (v > 1e4)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _fail(path, f"value {df[c].iloc[i]!r} must be a {'positive' if lo_open else 'non-negative'} "
+                    "number of at most 10,000 (kWh or kW)", row=i + 1, column=c)
+    return v
+
+
+def _types(df: pd.DataFrame, path: Path, ev: EvConfig) -> np.ndarray:
+    if "vehicle_type" in df.columns:
+        vt = df["vehicle_type"].astype(str).to_numpy()
+        codes = np.full(len(vt), -1, dtype=np.int64)
+        for code, name in enumerate(VEHICLE_TYPES):
+            codes[vt == name] = code
+        if (codes < 0).any():
+            i = int(np.argmax(codes < 0))
+            raise _fail(path, f"{vt[i]!r} is not one of {list(VEHICLE_TYPES)}", row=i + 1,
+                        column="vehicle_type")
+        return codes
+    if "socket" not in df.columns:
+        raise _fail(path, f"needs a 'vehicle_type' or a 'socket' column (found {list(df.columns)})")
+    by_socket = [VEHICLE_TYPES.index(g.type) for g in ev.sockets for _ in range(g.count)]
+    v = pd.to_numeric(df["socket"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(v) | (v < 0) | (v >= len(by_socket)) | (v != np.round(v))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _fail(path, f"socket {df['socket'].iloc[i]!r} is not a socket number 0..{len(by_socket) - 1} "
+                    "of the site", row=i + 1, column="socket")
+    return np.asarray(by_socket, dtype=np.int64)[v.astype(np.int64)]
 
 
 def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: float) -> SessionTable:
     """Read sessions from a CSV or Parquet file, one row per session.
 
-    Columns: ``arrival`` and ``departure`` (timestamps; naive ones are local time),
-    ``vehicle_type`` (moto / mototaxi), ``e_req_kwh`` [kWh], ``p_max_kw`` [kW].
-    Patience comes from the vehicle class in the site file.
+    Two forms: the twin's own (``arrival``, ``departure`` — naive time stamps are local
+    time —, ``vehicle_type``, ``e_req_kwh`` [kWh], ``p_max_kw`` [kW]) or a site's session log
+    (:data:`SESSION_LOG_COLUMNS`, time stamps with a UTC offset). Patience comes from the
+    vehicle class in the site file. A log's sessions with nothing delivered and nothing
+    requested are left out (nothing to charge).
 
     Raises
     ------
     ConfigError
-        Naming the file, the column and the fix.
+        Naming the file, the data row, the column and the fix.
     """
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: sessions file not found (field 'ev.sessions_file').")
-    try:
-        df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    except Exception as exc:
-        raise ConfigError(f"{path}: cannot read the sessions file ({type(exc).__name__}: {exc}).") from exc
-    missing = [c for c in SESSION_FILE_COLUMNS if c not in df.columns]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {missing}; a sessions file needs "
-                          f"{list(SESSION_FILE_COLUMNS)} (found {list(df.columns)}).")
+    df = _read_table(path)
+    log = "e_delivered_kwh" in df.columns
+    need = [c for c in ("arrival", "departure") if c not in df.columns]
+    if not log:
+        need += [c for c in ("e_req_kwh",) if c not in df.columns]
+    if need:
+        raise _fail(path, f"missing column(s) {need}; a sessions file needs "
+                    f"{list(SESSION_FILE_COLUMNS)} or a session log {list(SESSION_LOG_COLUMNS)} + "
+                    f"vehicle_type or socket (found {list(df.columns)})")
     tz = start.tz
-    out: dict[str, Any] = {}
-    for c in ("arrival", "departure"):
-        try:
-            ts = pd.to_datetime(df[c], errors="raise")
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{path}: column '{c}' has values that are not timestamps ({exc}).") from exc
-        ts = ts.dt.tz_localize(tz) if ts.dt.tz is None else ts.dt.tz_convert(tz)
-        out[c] = ((ts - start).dt.total_seconds()).to_numpy(dtype=float)
-    for c in ("e_req_kwh", "p_max_kw"):
-        v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(v) | (v <= 0) | (v > 1e4)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise ConfigError(f"{path}: column '{c}' row {row}: value {df[c].iloc[row]!r} must be a "
-                              "positive number of at most 10,000 (kWh or kW).")
-        out[c] = v
-    vt = df["vehicle_type"].astype(str).to_numpy()
-    codes = np.full(len(vt), -1, dtype=np.int64)
-    for code, name in enumerate(VEHICLE_TYPES):
-        codes[vt == name] = code
-    if (codes < 0).any():
-        row = int(np.argmax(codes < 0))
-        raise ConfigError(f"{path}: column 'vehicle_type' row {row}: {vt[row]!r} is not one of "
-                          f"{list(VEHICLE_TYPES)}.")
-    if (out["departure"] <= out["arrival"]).any():
-        row = int(np.argmax(out["departure"] <= out["arrival"]))
-        raise ConfigError(f"{path}: row {row}: departure is not after arrival.")
-    pat = np.array([ev.vehicles[VEHICLE_TYPES[c]].patience_min * 60.0  # type: ignore[index]
+    arr = _stamps(df, path, "arrival", tz, log)
+    dep = _stamps(df, path, "departure", tz, log)
+    stay_h = ((dep - arr).dt.total_seconds() / 3600.0).to_numpy(dtype=float)
+    if (stay_h <= 0).any():
+        i = int(np.argmax(stay_h <= 0))
+        raise _fail(path, "departure is not after arrival", row=i + 1, column="departure")
+    if (stay_h > MAX_STAY_H).any():
+        i = int(np.argmax(stay_h > MAX_STAY_H))
+        raise _fail(path, f"a stay of {stay_h[i]:,.1f} h (longer than {MAX_STAY_H:g} h is not a "
+                    "charging session)", row=i + 1, column="departure")
+    codes = _types(df, path, ev)
+    key = pd.DataFrame({"a": arr, "d": dep, "t": df["socket"] if "socket" in df.columns else codes})
+    dup = key.duplicated().to_numpy()
+    if dup.any():
+        i = int(np.argmax(dup))
+        raise _fail(path, "duplicate session (same arrival, departure and socket or type as an "
+                    "earlier row)", row=i + 1, column="arrival")
+    p_class = np.array([ev.vehicles[VEHICLE_TYPES[c]].p_max_kw
+                        if VEHICLE_TYPES[c] in ev.vehicles else 1e4 for c in codes])
+    p_max = _numbers(df, path, "p_max_kw", True) if "p_max_kw" in df.columns else p_class
+    if log:
+        e_del = _numbers(df, path, "e_delivered_kwh", False)
+        over = e_del > p_max * stay_h * (1 + 1e-6) + 1e-9
+        if over.any():
+            i = int(np.argmax(over))
+            raise _fail(path, f"{e_del[i]:g} kWh delivered in a {stay_h[i]:.2f} h stay at most "
+                        f"{p_max[i]:g} kW: more than the vehicle can take (Wh instead of kWh?)",
+                        row=i + 1, column="e_delivered_kwh")
+        e_req = _numbers(df, path, "e_req_kwh", False) if "e_req_kwh" in df.columns else e_del
+        short = e_req < e_del - 1e-9
+        if short.any():
+            i = int(np.argmax(short))
+            raise _fail(path, f"{e_req[i]:g} kWh requested but {e_del[i]:g} kWh delivered",
+                        row=i + 1, column="e_req_kwh")
+    else:
+        e_req = _numbers(df, path, "e_req_kwh", True)
+    keep = e_req > 0
+    out = {c: ((ts - start).dt.total_seconds()).to_numpy(dtype=float)[keep]
+           for c, ts in (("arrival", arr), ("departure", dep))}
+    codes = codes[keep]
+    pat = np.array([ev.vehicles[VEHICLE_TYPES[c]].patience_min * 60.0
                     if VEHICLE_TYPES[c] in ev.vehicles else 0.0 for c in codes])
     cols = {"arr": [out["arrival"]], "dep": [out["departure"]], "typ": [codes],
-            "e": [out["e_req_kwh"]], "p": [out["p_max_kw"]], "pat": [pat]}
+            "e": [e_req[keep]], "p": [p_max[keep]], "pat": [pat]}
     return _table_from_cols(cols, duration_s)
 
 
-__all__ = ["SESSION_FILE_COLUMNS", "draw_sessions", "read_sessions", "type_rating_kw"]
+def read_session_log(path: Path, ev: EvConfig, start: pd.Timestamp,
+                     duration_s: float) -> dict[str, float]:
+    """What a session log says the site did in ``[start, start + duration_s)``: sessions
+    (arrivals) and energy delivered [kWh] (checked as :func:`read_sessions`)."""
+    read_sessions(path, ev, start, duration_s)  # the checks
+    df = _read_table(Path(path))
+    arr = _stamps(df, Path(path), "arrival", start.tz, True)
+    t = (arr - start).dt.total_seconds().to_numpy(dtype=float)
+    inside = (t >= 0) & (t < duration_s)
+    e = pd.to_numeric(df["e_delivered_kwh"], errors="coerce").to_numpy(dtype=float)
+    return {"sessions_total": float(inside.sum()), "ev_energy_delivered_kwh": float(e[inside].sum())}
+
+
+__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "draw_sessions", "read_session_log",
+           "read_sessions", "type_rating_kw"]

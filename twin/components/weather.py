@@ -23,9 +23,9 @@ Formats (``weather.format``; ``auto`` picks by the file name)
 Checks (a ``ConfigError`` naming the file, the data row and the column): time stamps
 increasing with no duplicates, naive stamps without a declared ``timezone``, a step between
 rows longer than ``max_gap``, irradiance below −``NEG_TOL_W_M2`` or above
-``MAX_IRRADIANCE_W_M2``, temperature outside [−60, 70] °C, wind outside [−0.5, 75] m/s (small negatives set to 0),
-units that contradict the values (W/m² declared but GHI never above 2: kW/m²?; °C declared
-but every value above 200: Kelvin?). Small negative irradiance (night offsets of a
+``MAX_IRRADIANCE_W_M2``, temperature outside [−60, 70] °C, wind outside [−0.5, 75] m/s
+(small negatives set to 0), units that contradict the values (W/m² declared but GHI never
+above 2: kW/m²?; °C declared but a value above 70: Kelvin?). Small negative irradiance (night offsets of a
 pyranometer, ≥ −``NEG_TOL_W_M2``) is set to 0. Missing values (empty cells) of at most
 ``fill_max_rows`` consecutive rows are filled linearly in time and counted
 (``weather_filled_values``); longer runs are an error.
@@ -114,7 +114,9 @@ def _read_pvlib(path: Path, fmt: str) -> tuple[pd.DataFrame, Any]:
             if fmt == "epw":
                 data, _ = pvlib.iotools.read_epw(path)
             else:
-                out = pvlib.iotools.read_pvgis_tmy(path, map_variables=True)
+                out = pvlib.iotools.read_pvgis_tmy(
+                    path, pvgis_format="json" if fmt == "pvgis_json" else "csv",
+                    map_variables=True)
                 data = out[0]
     except Exception as exc:  # any reader failure means a broken file
         raise _fail(path, f"pvlib cannot read it as {fmt} ({type(exc).__name__}: "
@@ -151,10 +153,10 @@ def _csv_values(df: pd.DataFrame, path: Path, spec: WeatherConfig) -> dict[str, 
             continue
         if q in cols:
             raise _fail(path, f"a second '{q}' column; keep one", column=str(col))
-        if unit is not None and q in ("ghi", "dni", "dhi"):
-            if _IRR_SUFFIX.get(unit) != spec.irradiance_unit:
-                raise _fail(path, f"the column's unit ({unit}) contradicts the declared "
-                            f"irradiance_unit {spec.irradiance_unit}", column=str(col))
+        if unit is not None and q in ("ghi", "dni", "dhi") \
+                and _IRR_SUFFIX.get(unit) != spec.irradiance_unit:
+            raise _fail(path, f"the column's unit ({unit}) contradicts the declared "
+                        f"irradiance_unit {spec.irradiance_unit}", column=str(col))
         if unit is not None and q == "temp_air" and _T_SUFFIX.get(unit) != spec.temperature_unit:
             raise _fail(path, f"the column's unit ({unit}) contradicts the declared "
                         f"temperature_unit {spec.temperature_unit}", column=str(col))
@@ -174,7 +176,10 @@ def _csv_values(df: pd.DataFrame, path: Path, spec: WeatherConfig) -> dict[str, 
     return cols
 
 
-def _csv_times(df: pd.DataFrame, path: Path, spec: WeatherConfig) -> pd.DatetimeIndex:
+def _csv_times(df: pd.DataFrame, path: Path,
+               spec: WeatherConfig) -> tuple[pd.DatetimeIndex, np.ndarray | None]:
+    """The rows' instants (UTC) and, for month/day/hour rows, which rows are kept (a
+    typical year's 29 February is dropped)."""
     lower = {str(c).lower(): c for c in df.columns}
     tz = spec.timezone
     if "timestamp" in lower:
@@ -193,7 +198,7 @@ def _csv_times(df: pd.DataFrame, path: Path, spec: WeatherConfig) -> pd.Datetime
                             "declared; write e.g. 2024-01-01T00:00-05:00 or declare the "
                             "timezone", row=1, column=str(col))
             ts = ts.tz_localize(tz, ambiguous="raise", nonexistent="raise")
-        return ts.tz_convert("UTC")
+        return ts.tz_convert("UTC"), None
     hour = next((lower[h] for h in ("hour", "hour_utc", "hour_local") if h in lower), None)
     if not {"month", "day"} <= set(lower) or hour is None:
         raise _fail(path, "no 'timestamp' column and no 'month', 'day', 'hour' columns; "
@@ -218,9 +223,9 @@ def _csv_times(df: pd.DataFrame, path: Path, spec: WeatherConfig) -> pd.Datetime
     minute = (pd.to_numeric(df[lower["minute"]], errors="coerce").fillna(0).to_numpy(int)
               if "minute" in lower else np.zeros(len(df), dtype=int))
     try:  # a non-leap reference year (Feb 29 rows are dropped when placed)
-        ts = pd.to_datetime({"year": np.full(len(df), 2001), "month": parts["month"],
-                             "day": parts["day"], "hour": parts["hour"], "minute": minute},
-                            errors="coerce")
+        ts = pd.DatetimeIndex(pd.to_datetime(pd.DataFrame(
+            {"year": np.full(len(df), 2001), "month": parts["month"], "day": parts["day"],
+             "hour": parts["hour"], "minute": minute}), errors="coerce"))
     except (ValueError, TypeError) as exc:
         raise _fail(path, f"month/day/hour do not form dates ({exc})") from None
     leap = (parts["month"] == 2) & (parts["day"] == 29)
@@ -229,9 +234,7 @@ def _csv_times(df: pd.DataFrame, path: Path, spec: WeatherConfig) -> pd.Datetime
         raise _fail(path, "no such date", row=int(np.flatnonzero(bad)[0]) + 1,
                     column=str(lower["day"]))
     keep = ~leap
-    ts = ts[keep]
-    df.drop(df.index[~keep], inplace=True)
-    return pd.DatetimeIndex(ts).tz_localize(tz).tz_convert("UTC")
+    return pd.DatetimeIndex(ts[keep]).tz_localize(tz).tz_convert("UTC"), keep
 
 
 def _read_plain_csv(path: Path, spec: WeatherConfig) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -242,7 +245,9 @@ def _read_plain_csv(path: Path, spec: WeatherConfig) -> tuple[pd.DataFrame, dict
                     f"{str(exc).strip()[:200]})") from None
     if len(df) < 2:
         raise _fail(path, "fewer than two data rows")
-    times = _csv_times(df, path, spec)
+    times, keep = _csv_times(df, path, spec)
+    if keep is not None:
+        df = df[keep].reset_index(drop=True)
     vals = _csv_values(df, path, spec)
     if "ghi" not in vals:
         raise _fail(path, f"no 'ghi' column (found {[str(c) for c in df.columns]})")
@@ -257,8 +262,14 @@ def _read_plain_csv(path: Path, spec: WeatherConfig) -> tuple[pd.DataFrame, dict
     return frame, names
 
 
+def _epoch_s(index: Any) -> np.ndarray:
+    """Seconds since 1970 of a timezone-aware index."""
+    idx = pd.DatetimeIndex(index)
+    return np.asarray((idx - pd.Timestamp(0, tz="UTC")).total_seconds(), dtype=np.float64)
+
+
 def _check_times(frame: pd.DataFrame, path: Path, max_gap_s: float) -> None:
-    t = (frame.index - pd.Timestamp(0, tz="UTC")).total_seconds().to_numpy(dtype=np.float64)
+    t = _epoch_s(frame.index)
     d = np.diff(t)
     if (d == 0).any():
         i = int(np.flatnonzero(d == 0)[0])
@@ -307,7 +318,7 @@ def _check_values(frame: pd.DataFrame, path: Path, names: dict[str, str],
                 raise _fail(path, f"{ends[k] - starts[k]} missing value(s) in a row (at most "
                             f"weather.fill_max_rows = {fill_max_rows} are filled, and not at "
                             "the file's ends)", row=int(starts[k]) + 1, column=col)
-            x = frame.index.asi8.astype(np.float64)
+            x = _epoch_s(frame.index)
             v[nan] = np.interp(x[nan], x[~nan], v[~nan])
             n_filled += int(nan.sum())
         if q != "temp_air":
@@ -336,7 +347,7 @@ def read_weather(spec: WeatherConfig) -> Weather:
     else:
         frame, tz = _read_pvlib(path, fmt)
         if spec.source == "tmy":  # the typical months come from different years: one year
-            local = frame.index.tz_convert(tz)
+            local = pd.DatetimeIndex(frame.index).tz_convert(tz)
             keep = ~((local.month == 2) & (local.day == 29))
             frame = frame[keep]
             frame.index = pd.DatetimeIndex(local[keep].map(
@@ -351,7 +362,7 @@ def read_weather(spec: WeatherConfig) -> Weather:
 def _tmy_on_years(frame: pd.DataFrame, tz: Any, years: range) -> pd.DataFrame:
     """The typical year's rows placed on each of ``years`` (same month, day and clock time in
     ``tz``; Feb 29 repeats Feb 28; a file's own Feb 29 is dropped)."""
-    local = frame.index.tz_convert(tz)
+    local = pd.DatetimeIndex(frame.index).tz_convert(tz)
     keep = ~((local.month == 2) & (local.day == 29))
     local, rows = local[keep], frame[keep]
     parts = []
@@ -405,8 +416,7 @@ def pv_from_weather(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
 
     pvlib = pv._pvlib()
     times, n_sub = pv.evaluation_instants(index, dt_s, params)
-    x = (frame.index - pd.Timestamp(0, tz="UTC")).total_seconds().to_numpy(dtype=np.float64)
-    xt = (times - pd.Timestamp(0, tz="UTC")).total_seconds().to_numpy(dtype=np.float64)
+    x, xt = _epoch_s(frame.index), _epoch_s(times)
 
     def at(q: str) -> np.ndarray | None:
         v = frame[q].to_numpy(dtype=np.float64)

@@ -570,6 +570,9 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "safety_clamps_by_reason": dict(sorted(out.clamps.by_reason.items())),
         "reverse_flow_cuts": out.n_reverse_flow_cuts,
         "energy_balance_residual_max_kwh": _f(resid.max()) if n else 0.0,
+        # measured input files: values filled in their short gaps (twin.components.measured,
+        # twin.components.weather)
+        "input_filled_values": int(out.inputs.input_filled_values),
         # tariff (seed 003 names; the peak window of a weekday)
         "osinergmin_tariff": {
             "energia_hp_soles_kwh": max(site.tariff.period_prices[p] for p in site.tariff.peak_names),
