@@ -229,7 +229,7 @@ def _csv_times(df: pd.DataFrame, path: Path,
     except (ValueError, TypeError) as exc:
         raise _fail(path, f"month/day/hour do not form dates ({exc})") from None
     leap = (parts["month"] == 2) & (parts["day"] == 29)
-    bad = ts.isna().to_numpy() & ~leap
+    bad = np.asarray(ts.isna()) & ~leap
     if bad.any():
         raise _fail(path, "no such date", row=int(np.flatnonzero(bad)[0]) + 1,
                     column=str(lower["day"]))
