@@ -1196,7 +1196,14 @@ def load_scenario(path: Path | str, sets: dict[str, Any] | None = None) -> Scena
     site override, like the scenario's own ``overrides:`` mapping.
     """
     path = Path(path)
-    data = _read_yaml(path)
+    return scenario_from_data(path, _read_yaml(path), sets)
+
+
+def scenario_from_data(path: Path, data: dict[str, Any],
+                       sets: dict[str, Any] | None = None) -> Scenario:
+    """:func:`load_scenario` of a scenario's mapping ``data`` (paths in it are relative to
+    ``path``'s folder; messages name ``path``)."""
+    data = dict(data)
     site_over: dict[str, Any] = {}
     for k, v in cli_paths_absolute(sets or {}).items():
         if k.split(".")[0] in SCENARIO_KEYS and k.split(".")[0] not in ("overrides",):

@@ -263,6 +263,8 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
     ("sweep", "twin.app.sweep",
      "the full twin over a grid of battery sizes (or any --set grid), with NPV, IRR, LCOS"),
     ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),
+    ("replay", "twin.app.replay",
+     "replay measured site data: a controller's counterfactual beside what the site did"),
 )
 
 

@@ -48,7 +48,7 @@ from twin.components.profiles import _resample
 from twin.components.timeindex import step_offsets_s
 from twin.errors import ConfigError
 
-__all__ = ["CHANNELS", "MeasuredSeries", "read_measured"]
+__all__ = ["CHANNELS", "MeasuredSeries", "measured_span", "read_measured"]
 
 #: channel -> accepted columns (the first is the twin's own timeseries column).
 CHANNELS: dict[str, tuple[str, ...]] = {
@@ -264,3 +264,14 @@ def read_measured(path: Path | str, index: pd.DatetimeIndex, dt_s: float, *,
     for ch in list(out.values):
         out.values[ch] = _resample(out.values[ch], file_start_s, step, starts_s, dt_s)
     return out
+
+
+def measured_span(path: Path | str, fill_max_steps: int = 4) -> tuple[pd.Timestamp, float]:
+    """The first time stamp of a measured file and the span it covers [s] (checked as
+    :func:`read_measured` checks the time stamps)."""
+    path = Path(path)
+    df = _read(path)
+    ts = _stamps(df, path)
+    tcol = next(str(c) for c in df.columns if str(c).lower() == "timestamp")
+    step, slots = _step_and_slots(ts, path, tcol, fill_max_steps)
+    return ts[0], float((slots[-1] + 1) * step)
