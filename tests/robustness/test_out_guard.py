@@ -38,6 +38,9 @@ FOLDER_COMMANDS: dict[str, Argv] = {
                            "--workers", "1", "--out", o, "-q"],
     "sweep": lambda s, r, o: ["sweep", str(s), "--set", "bess.e_capacity_kwh=1000:2000:1000",
                               "--workers", "1", "--out", o, "-q"],
+    # a replay's folder is a run folder (of its counterfactual) with the comparison added
+    "replay": lambda s, r, o: ["replay", str(ROOT / "data" / "replay_example"), "--controller",
+                               "no_bess", "--out", o, "-q"],
 }
 FILE_COMMANDS: dict[str, Argv] = {
     "size": lambda s, r, o: ["size", str(s), "--out", o, "-q"],
@@ -164,7 +167,7 @@ def test_every_output_refuses_the_hostile_table(command: str, case: str, day: Pa
         assert sorted(p.name for p in ROOT.iterdir()) == before_top
 
 
-@pytest.mark.parametrize("command", sorted(set(FOLDER_COMMANDS) - {"run", "live", "hil"}))
+@pytest.mark.parametrize("command", sorted(set(FOLDER_COMMANDS) - {"run", "live", "hil", "replay"}))
 def test_a_run_folder_is_not_another_commands_output(command: str, day: Path,
                                                       finished_run: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:

@@ -198,7 +198,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from twin.components.inputs import build_inputs
     from twin.components.measured import read_measured
     from twin.components.sessions import read_session_log
-    from twin.config import parse_set
+    from twin.config import parse_set, scenario_from_data
     from twin.engine import Twin, get_controller
     from twin.engine.results import build_results, write_results
 
@@ -209,17 +209,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     sets = parse_set(args.set or [])
     scn, over = _scenario(man, data_dir, args.controller, fill, sets)
     get_controller(scn, args.controller)  # an unknown controller fails before any output
-    out_dir = Path(args.out) if args.out else Path("runs") / f"replay-{man.name}"
-    out_abs = hold_output(out_dir, "run")
     m = read_measured(man.measured, scn.index, scn.config.dt, fill_max_steps=fill,
                       need=("pv", "mall", "bess", "grid_import"))
     log = read_session_log(man.sessions, scn.site.ev, scn.index[0], scn.config.duration)
-    from twin.config import scenario_from_data
-
     soc0 = _soc_initial_frac(scn, m, man)
-    scn = scenario_from_data(data_dir / MANIFEST, {**_data_of(scn)},
+    scn = scenario_from_data(data_dir / MANIFEST, _data_of(scn),
                              {**over, "bess.soc_initial_frac": soc0})
-    inputs = build_inputs(scn)
+    inputs = build_inputs(scn)  # every file read and checked before the output is claimed
+    out_dir = Path(args.out) if args.out else Path("runs") / f"replay-{man.name}"
+    out_abs = hold_output(out_dir, "run")
     with _sigterm_as_interrupt():
         cf = Twin(scn, get_controller(scn, args.controller), inputs=inputs).run()
         am = None
