@@ -322,3 +322,17 @@ def test_annual_scenario_runs_on_the_tmy() -> None:
     # the run's two local days against the file's two UTC days: within 3 % (5 h shift)
     assert inp.ghi_w_m2.sum() * 0.25 / 1000 == pytest.approx(jan12, rel=0.03)
     assert 0 < inp.p_pv_kw.max() <= scn.site.pv.p_ac_max_kw
+
+
+def test_trials_over_seeds_run_the_cloud_model_not_the_tmy() -> None:
+    """One TMY gives every seed the same sun: a trial over N >= 2 seeds runs the cloud model."""
+    from twin.config import seeds_weather
+
+    scn = load_scenario(ROOT / "scenarios" / "annual.yaml")
+    sets, note = seeds_weather(scn, 20)
+    assert sets == {"weather.source": "model"} and note and "synthetic cloud model" in note
+    assert seeds_weather(scn, 1) == ({}, None)
+    two = load_scenario(ROOT / "scenarios" / "annual.yaml", {**sets, "duration": "1d"})
+    from twin.components.inputs import build_inputs
+
+    assert build_inputs(two).ghi_w_m2 is None  # the cloud model ran
