@@ -263,6 +263,8 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
     ("sweep", "twin.app.sweep",
      "the full twin over a grid of battery sizes (or any --set grid), with NPV, IRR, LCOS"),
     ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),
+    ("calibrate", "twin.app.calibrate",
+     "fit PV size, battery capacity and efficiency, mall load to a run's measured data"),
 )
 
 

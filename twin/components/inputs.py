@@ -16,7 +16,7 @@ import pandas as pd
 
 from twin.components.profiles import ProfileError, load_profile_kw
 from twin.components.sessions import draw_sessions, read_sessions
-from twin.config import ConfigError, Scenario
+from twin.config import ConfigError, Scenario, SiteConfig
 from twin.inputs import PlantInputs, SessionTable
 from twin.tariff import schedule as tariff_schedule
 from twin.types import FloatArray
@@ -87,6 +87,45 @@ def _profile(site_file: str, f: Any, index: pd.DatetimeIndex, dt_s: float) -> Fl
         raise ConfigError(f"{exc} (named by field '{site_file}')") from exc
 
 
+def pv_params(site: SiteConfig) -> Any:
+    """The :class:`twin.components.pv.PvParams` of a site (its ``pv`` and location fields)."""
+    from twin.components.pv import PvParams
+
+    pv = site.pv
+    base = {"lat_deg": site.location.lat_deg, "lon_deg": site.location.lon_deg,
+            "alt_m": site.location.alt_m, "p_dc_kwp": pv.p_dc_kwp,
+            "p_ac_max_kw": pv.p_ac_max_kw, "tilt_deg": pv.tilt_deg,
+            "azimuth_deg": pv.azimuth_deg, "gamma_pdc_per_c": pv.gamma_pdc_per_c,
+            "losses_frac": pv.losses_frac,
+            "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
+                                       if pv.ghi_monthly_kwh_m2_day else None)}
+    return _params(PvParams, base, pv.cloudiness.given(), "pv.cloudiness")
+
+
+def mall_params(site: SiteConfig) -> Any:
+    """The :class:`twin.components.mall.MallParams` of a site's synthetic mall."""
+    from twin.components.mall import MallParams
+
+    mall = site.mall
+    # the default peak scales with the daily energy (33,885 kWh/d -> 2,150 kW)
+    base_m = {"e_day_kwh": mall.e_day_kwh,
+              "p_peak_kw": _default(MallParams, "p_peak_kw") * mall.e_day_kwh
+              / _default(MallParams, "e_day_kwh")}
+    return _params(MallParams, base_m, mall.shape.given(), "mall.shape")
+
+
+def pv_weather_inputs(scn: Scenario) -> tuple[FloatArray, FloatArray] | None:
+    """GHI [W/m²] and air temperature [°C] per step that the scenario's PV model saw
+    (the same cloud draws as :func:`build_inputs`), or None when PV comes from a file."""
+    from twin.components.pv import pv_weather
+
+    if scn.site.pv.source == "file":
+        return None
+    with _model_errors(scn, "pv (pv.cloudiness)"):
+        return pv_weather(scn.index, scn.config.dt, pv_params(scn.site),
+                          rng_streams(scn.config.seed)["pv"])
+
+
 def build_inputs(scn: Scenario) -> PlantInputs:
     """PV, mall, EV sessions and calendar arrays for the scenario.
 
@@ -95,8 +134,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     ConfigError
         For a missing or broken profile or sessions file.
     """
-    from twin.components.mall import MallParams, mall_kw
-    from twin.components.pv import PvParams, pv_ac_kw_cached
+    from twin.components.mall import mall_kw
+    from twin.components.pv import pv_ac_kw_cached
 
     site = scn.site
     idx = scn.index
@@ -107,29 +146,15 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     if pv.source == "file":
         p_pv = _profile("pv.file", pv.file, idx, dt_s)
     else:
-        base = {"lat_deg": site.location.lat_deg, "lon_deg": site.location.lon_deg,
-                "alt_m": site.location.alt_m, "p_dc_kwp": pv.p_dc_kwp,
-                "p_ac_max_kw": pv.p_ac_max_kw, "tilt_deg": pv.tilt_deg,
-                "azimuth_deg": pv.azimuth_deg, "gamma_pdc_per_c": pv.gamma_pdc_per_c,
-                "losses_frac": pv.losses_frac,
-                "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
-                                           if pv.ghi_monthly_kwh_m2_day else None)}
         with _model_errors(scn, "pv (pv.cloudiness)"):
-            p_pv = pv_ac_kw_cached(idx, dt_s, _params(PvParams, base, pv.cloudiness.given(),
-                                               "pv.cloudiness"), rngs["pv"])
+            p_pv = pv_ac_kw_cached(idx, dt_s, pv_params(site), rngs["pv"])
     # mall
     mall = site.mall
     if mall.source == "file":
         p_mall = _profile("mall.file", mall.file, idx, dt_s)
     else:
-        # the default peak scales with the daily energy (33,885 kWh/d -> 2,150 kW)
-        shape = mall.shape.given()
-        base_m = {"e_day_kwh": mall.e_day_kwh,
-                  "p_peak_kw": _default(MallParams, "p_peak_kw") * mall.e_day_kwh
-                  / _default(MallParams, "e_day_kwh")}
         with _model_errors(scn, "mall (mall.e_day_kwh, mall.shape)"):
-            p_mall = mall_kw(idx, dt_s, _params(MallParams, base_m, shape, "mall.shape"),
-                             rngs["mall"])
+            p_mall = mall_kw(idx, dt_s, mall_params(site), rngs["mall"])
     # EV
     ev = site.ev
     start = idx[0]

@@ -95,7 +95,8 @@ from twin.components.noise import ar1_filter
 from twin.components.timeindex import step_offsets_s
 
 __all__ = ["CACHE_ENV", "PvParams", "cache_dir", "clear_sky_monthly_kwh_m2_day",
-           "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key", "pv_ghi_w_m2"]
+           "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key", "pv_chain_kw",
+           "pv_ghi_w_m2", "pv_inverter_kw", "pv_weather"]
 
 _DAY_S = 86_400.0
 #: Most rescaling passes per month in the calibration to the monthly targets.
@@ -471,18 +472,43 @@ def _sun_and_clear_sky(times: pd.DatetimeIndex, params: PvParams) -> dict[str, n
             "ghi_clear": np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64))}
 
 
-def _ac_power_kw(
-    times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
-) -> np.ndarray:
-    """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
-    pvlib = _pvlib()
-    sun = _sun_and_clear_sky(times, params)
-    doy, zen, app_zen = sun["doy"], sun["zen"], sun["app_zen"]
-    sun_az, dni_extra, ghi_clear = sun["sun_az"], sun["dni_extra"], sun["ghi_clear"]
+def _t_amb_c(mid_s: np.ndarray, t0_s: float, params: PvParams) -> np.ndarray:
+    """Diurnal ambient temperature model at ``mid_s`` seconds after the first step [°C]."""
     t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
+    hour = (t0_s + mid_s) / 3600.0 % 24.0
+    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
+    return np.asarray(t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour)
+                                                 / 24.0), dtype=np.float64)
 
-    # all-sky irradiance, decomposition, transposition
-    ghi = kt * ghi_clear
+
+def pv_chain_kw(times: pd.DatetimeIndex, ghi_w_m2: np.ndarray, t_amb_c: np.ndarray,
+                params: PvParams, sun: dict[str, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """DC and AC power of the plant for a given GHI and air temperature (elementwise).
+
+    Steps 4-7 of the chain in the module docstring: Erbs decomposition, Hay-Davies
+    transposition with IAM, Faiman cell temperature, PVWatts DC with the lumped losses and
+    the PVWatts inverter. ``twin calibrate`` runs it on measured irradiance.
+
+    Parameters
+    ----------
+    times : instants of evaluation (timezone-aware).
+    ghi_w_m2 : global horizontal irradiance at ``times`` [W/m²].
+    t_amb_c : air temperature at ``times`` [°C].
+    params : plant parameters (``p_dc_kwp``, orientation, losses, inverter).
+    sun : the output of ``_sun_and_clear_sky(times, params)`` when already computed.
+
+    Returns
+    -------
+    (p_dc_kw, p_ac_kw) : DC power after the system losses and AC power [kW] (not clipped
+    to ``p_ac_max_kw`` beyond what the inverter model does).
+    """
+    pvlib = _pvlib()
+    if sun is None:
+        sun = _sun_and_clear_sky(times, params)
+    doy, zen, app_zen = sun["doy"], sun["zen"], sun["app_zen"]
+    sun_az, dni_extra = sun["sun_az"], sun["dni_extra"]
+    ghi = ghi_w_m2
     dec = pvlib.irradiance.erbs(ghi, zen, doy)
     dni = np.nan_to_num(np.asarray(dec["dni"], dtype=np.float64))
     dhi = np.nan_to_num(np.asarray(dec["dhi"], dtype=np.float64))
@@ -513,19 +539,29 @@ def _ac_power_kw(
     )
 
     # temperatures, DC power, inverter
-    hour = (t0_s + mid_s) / 3600.0 % 24.0
-    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
-    t_amb = t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour) / 24.0)
     t_cell = pvlib.temperature.faiman(
-        poa_global, t_amb, params.wind_m_s, u0=params.faiman_u0, u1=params.faiman_u1
+        poa_global, t_amb_c, params.wind_m_s, u0=params.faiman_u0, u1=params.faiman_u1
     )
     p_dc = pvlib.pvsystem.pvwatts_dc(poa_eff, t_cell, params.p_dc_kwp, params.gamma_pdc_per_c)
     p_dc = np.maximum(np.asarray(p_dc, dtype=np.float64), 0.0) * (1.0 - params.losses_frac)
-    p_ac = pvlib.inverter.pvwatts(
-        p_dc, params.p_ac_max_kw / params.eta_inv_nom, eta_inv_nom=params.eta_inv_nom
-    )
+    return p_dc, pv_inverter_kw(p_dc, params)
 
+
+def pv_inverter_kw(p_dc_kw: np.ndarray, params: PvParams) -> np.ndarray:
+    """AC power of the PVWatts inverter (sized ``p_ac_max_kw``) for DC power ``p_dc_kw`` [kW]."""
+    p_ac = _pvlib().inverter.pvwatts(
+        p_dc_kw, params.p_ac_max_kw / params.eta_inv_nom, eta_inv_nom=params.eta_inv_nom
+    )
     return np.asarray(p_ac, dtype=np.float64)
+
+
+def _ac_power_kw(
+    times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
+) -> np.ndarray:
+    """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
+    sun = _sun_and_clear_sky(times, params)
+    ghi = kt * sun["ghi_clear"]
+    return pv_chain_kw(times, ghi, _t_amb_c(mid_s, t0_s, params), params, sun)[1]
 
 
 def _evaluation_points(
@@ -570,6 +606,25 @@ def pv_ghi_w_m2(
     times, kt, _, _, n_sub = _evaluation_points(index, dt_s, params, rng)
     ghi = kt * _sun_and_clear_sky(times, params)["ghi_clear"]
     return ghi.reshape(len(index), n_sub).mean(axis=1) if n_sub > 1 else ghi
+
+
+def pv_weather(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weather the PV chain sees per step: mean GHI [W/m²] and air temperature [°C].
+
+    The same cloud realisation as :func:`pv_ac_kw` for the same ``rng`` state; with steps of
+    at most ``max_substep_s`` these are the values at the step mid-point the chain is
+    evaluated at (longer steps: the means over their sub-steps).
+    """
+    _check(index, dt_s, params)
+    times, kt, mid_s, t0_s, n_sub = _evaluation_points(index, dt_s, params, rng)
+    ghi = kt * _sun_and_clear_sky(times, params)["ghi_clear"]
+    t_amb = _t_amb_c(mid_s, t0_s, params)
+    if n_sub > 1:
+        n = len(index)
+        return ghi.reshape(n, n_sub).mean(axis=1), t_amb.reshape(n, n_sub).mean(axis=1)
+    return ghi, t_amb
 
 
 def pv_ac_kw(
