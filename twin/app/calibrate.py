@@ -29,19 +29,26 @@ Fits
   (DC at 1 kWp > 20 W) whose measured and modelled AC are below 97 % of the inverter limit
   (clipped steps carry no information on the DC size).
 * ``bess.e_capacity_kwh``, ``bess.eta_roundtrip``: the twin's battery, per step of length
-  ``dt``: ``E·(SOC_k/(1 − σ·dt) − SOC_{k−1}) = η·E_ch − E_dis/η`` (η = √η_rt, the twin's even
-  split; σ the site's ``self_discharge_frac_per_h``, taken as known). Divided by ``E`` it is
-  linear in ``a = η/E`` and ``b = 1/(η·E)``: least squares over the steps whose SOC at both
-  ends is off the limits (the site's SOC window, 0 and 100 %) by more than 0.05 points;
-  ``E = 1/√(ab)``, ``η_rt = a/b``. The capacity is the mean over the record; the twin's
-  ageing (≈ 0.01 %/day) is not separated.
+  ``dt``: ``E·(SOC_k·(1 − f_k)/(1 − σ·dt) − SOC_{k−1}·(1 − f_{k−1})) = η·E_ch − E_dis/η``
+  (η = √η_rt, the twin's even split; σ the site's ``self_discharge_frac_per_h`` and ``f``
+  the capacity lost since the record's start by the site's ageing model,
+  ``twin.components.bess.ageing_kwh``, both taken as known, not fitted). Divided by ``E``
+  it is linear in ``a = η/E`` and ``b = 1/(η·E)``: least squares over the steps whose SOC at
+  both ends is off the limits (the site's SOC window, 0 and 100 %) by more than 0.05 points
+  and whose power is at least 1 % of the power limit (idle steps carry only meter noise);
+  ``E = 1/√(ab)``, ``η_rt = a/b``; ``f`` is recomputed with the estimate (three passes).
+  ``E`` is the capacity at the record's start. Not modelled: an efficiency curve
+  (``bess.efficiency_curve``: the fit gives a mean efficiency) and the CityLearn fade.
 * ``mall.e_day_kwh``: the site's mall profile without its noise
   (``twin.components.mall.mall_kw`` on the measured steps) scaled to the measured energy:
   ``e_day · Σ measured / Σ profile``.
 
-Uncertainty: a block bootstrap (blocks of ``--block-hours`` of the record, drawn with
-replacement from the blocks that hold data for the fit, ``--bootstrap`` replicates,
-``--seed``: deterministic), the 2.5-97.5 % percentiles.
+Uncertainty: a block bootstrap (blocks of ``--block-hours`` of the record, default 1 h,
+drawn with replacement from the blocks that hold data for the fit, ``--bootstrap``
+replicates, ``--seed``: deterministic), the 2.5-97.5 % percentiles. Blocks must outlast the
+correlation of the errors: 1 h covers meter noise and SOC rounding; with 6-h blocks over 3
+days the intervals came out too narrow (too few blocks). Model bias (a wrong loss figure,
+wrong orientation) is not in the interval.
 """
 
 from __future__ import annotations
@@ -88,6 +95,8 @@ MAX_TABLE_BYTES = 2 << 30
 CLIP_FRAC = 0.97
 #: Daytime: DC power at 1 kWp above this [kW].
 DAY_DC_KW = 0.02
+#: A battery step below this share of the power limit is idle (left out of the fit) [-].
+IDLE_FRAC = 0.01
 #: SOC closer than this to a limit is pinned [percentage points].
 PIN_PP = 0.05
 
@@ -108,7 +117,10 @@ class Fit:
 
     def as_json(self) -> dict[str, Any]:
         """The entry of ``calibration.json``."""
-        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high,
+        def num(v: float) -> float | None:
+            return v if math.isfinite(v) else None
+
+        return {"value": self.value, "ci_low": num(self.ci_low), "ci_high": num(self.ci_high),
                 "site_value": self.site_value, "unit": self.unit, "n_steps": self.n_steps,
                 "rmse": self.rmse, "rmse_unit": self.rmse_unit}
 
@@ -274,7 +286,8 @@ def _pv_fit(m: Measured, site: Any) -> tuple[np.ndarray, Callable[[np.ndarray], 
 
 # ------------------------------------------------------------------ battery
 def _bess_design(m: Measured, site: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows (step k, with step k−1 just before), the target y and design X of the SOC fit."""
+    """Rows (step k, with step k−1 just before) and the design X of the SOC fit (kWh of AC
+    energy charged, minus kWh discharged)."""
     b = site.bess
     soc = m.cols["soc"] / 100.0
     p = m.cols["p_bess"]
@@ -289,14 +302,47 @@ def _bess_design(m: Measured, site: Any) -> tuple[np.ndarray, np.ndarray, np.nda
     def free(s: np.ndarray) -> np.ndarray:
         return np.isfinite(s) & (np.min(np.abs(s[:, None] - limits[None, :]), axis=1) > pin)
 
-    ok = (np.abs(step - m.dt_s) < 1e-6) & free(soc[k]) & free(soc[prev]) & np.isfinite(p[k])
-    y = np.full(n, np.nan)
+    idle = IDLE_FRAC * max(b.p_charge_max_kw, b.p_discharge_max_kw)
+    ok = (np.abs(step - m.dt_s) < 1e-6) & free(soc[k]) & free(soc[prev]) & np.isfinite(p[k]) \
+        & (np.abs(np.nan_to_num(p[k])) >= idle)
     x = np.zeros((n, 2))
-    keep = 1.0 - b.self_discharge_frac_per_h * dt_h
-    y[k] = soc[k] / keep - soc[prev]
-    x[k, 0] = np.maximum(-p[k], 0.0) * dt_h  # AC energy charged [kWh]
-    x[k, 1] = -np.maximum(p[k], 0.0) * dt_h  # − AC energy discharged [kWh]
-    return k[ok], y, x
+    pk = np.nan_to_num(p)
+    x[:, 0] = np.maximum(-pk, 0.0) * dt_h  # AC energy charged [kWh]
+    x[:, 1] = -np.maximum(pk, 0.0) * dt_h  # − AC energy discharged [kWh]
+    return k[ok], soc, x
+
+
+def _fade_frac(m: Measured, site: Any, soc: np.ndarray, x: np.ndarray, e_kwh: float,
+               eta_rt: float) -> np.ndarray:
+    """Capacity lost since the record's start, at the end of each step, as a share of the
+    capacity at the start [-]: the twin's own ageing (``twin.components.bess.ageing_kwh``,
+    the site's chemistry) on the measured power and SOC, for capacity ``e_kwh``."""
+    from twin.components.bess import BessParams, ageing_kwh
+
+    prm = BessParams.from_config(site.bess.model_copy(
+        update={"e_capacity_kwh": e_kwh, "eta_roundtrip": min(max(eta_rt, 1e-3), 1.0)}))
+    if prm.cycle_fade_per_kwh == 0.0 and prm.calendar_fade_per_h == 0.0:
+        return np.zeros(len(soc))
+    eta = prm.eta_charge
+    dc = x[:, 0] * eta - x[:, 1] / eta  # DC energy through the cells [kWh]
+    start = pd.Series(soc).ffill().bfill().to_numpy()
+    start = np.r_[start[0], start[:-1]]  # SOC at each step's start
+    hours = np.r_[m.dt_s, np.diff(_seconds(m.index))] / 3600.0
+    lost = np.empty(len(soc))
+    for i in range(len(soc)):
+        cyc, cal = ageing_kwh(float(dc[i]), float(start[i]), float(hours[i]), prm)
+        lost[i] = cyc + cal
+    return np.cumsum(lost) / e_kwh
+
+
+def _bess_target(m: Measured, site: Any, soc: np.ndarray, fade: np.ndarray) -> np.ndarray:
+    """``y_k = SOC_k·(1 − f_k)/(1 − σ·dt) − SOC_{k−1}·(1 − f_{k−1})``: the stored-energy change
+    over the step as a share of the capacity at the record's start."""
+    keep = 1.0 - site.bess.self_discharge_frac_per_h * m.dt_s / 3600.0
+    e = soc * (1.0 - fade)
+    y = np.full(len(soc), np.nan)
+    y[1:] = e[1:] / keep - e[:-1]
+    return y
 
 
 def _bess_solve(r: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
@@ -354,8 +400,14 @@ def _fit_all(m: Measured, site: Any, fits: tuple[str, ...], n_boot: int, block_h
                                  float(np.sqrt(np.mean(res**2))), "kW")
         plots["pv"] = (rows, model)
     if "bess" in fits:
-        rows, y, x = _bess_design(m, site)
-        e, eta = _bess_solve(rows, y, x)
+        rows, soc, x = _bess_design(m, site)
+        fade = np.zeros(len(soc))
+        for _ in range(3):  # the fade depends (weakly) on the capacity and efficiency
+            y = _bess_target(m, site, soc, fade)
+            e, eta = _bess_solve(rows, y, x)
+            if not math.isfinite(e):
+                break
+            fade = _fade_frac(m, site, soc, x, e, eta)
         if not math.isfinite(e):
             raise UserError(f"{m.path}: bess: the battery must both charge and discharge, off "
                             f"its SOC limits, in at least 4 steps ('{m.names['p_bess']}', "
@@ -368,10 +420,10 @@ def _fit_all(m: Measured, site: Any, fits: tuple[str, ...], n_boot: int, block_h
         rmse = float(np.sqrt(np.mean(res**2)))
         out["bess.e_capacity_kwh"] = Fit("bess.e_capacity_kwh", e, lo_e, hi_e,
                                          site.bess.e_capacity_kwh, "kWh", len(rows), rmse,
-                                         "SOC percentage points per step")
+                                         "% of capacity per step")
         out["bess.eta_roundtrip"] = Fit("bess.eta_roundtrip", eta, lo_n, hi_n,
                                         site.bess.eta_roundtrip, "-", len(rows), rmse,
-                                        "SOC percentage points per step")
+                                        "% of capacity per step")
         plots["bess"] = (rows, y * 100.0, pred * 100.0)
     if "mall" in fits:
         prof = _mall_profile(m, site)
@@ -434,7 +486,8 @@ def _plots(m: Measured, fitted: dict[str, Fit], plots: dict[str, Any], folder: P
         specs.append(("pv", "PV AC power", rows, m.cols["pv"], model, "kW"))
     if "bess" in plots:
         rows, y, pred = plots["bess"]
-        specs.append(("bess", "battery SOC change per step", rows, y, pred, "% points"))
+        specs.append(("bess", "battery stored-energy change per step", rows, y, pred,
+                          "% of capacity"))
     if "mall" in plots:
         rows, model = plots["mall"]
         specs.append(("mall", "mall demand", rows, m.cols["mall"], model, "kW"))
@@ -504,7 +557,7 @@ def _site_of_run(run_dir: Path) -> Path:
 
 
 def calibrate(run_dir: Path, out: Path, site_path: Path | None = None, *, n_boot: int = 200,
-              block_h: float = 6.0, seed: int = 0, fits: tuple[str, ...] = ("pv", "bess", "mall"),
+              block_h: float = 1.0, seed: int = 0, fits: tuple[str, ...] = ("pv", "bess", "mall"),
               ) -> dict[str, Fit]:
     """Fit the site's parameters to ``run_dir``'s measured data; write ``out``.
 
@@ -524,7 +577,8 @@ def calibrate(run_dir: Path, out: Path, site_path: Path | None = None, *, n_boot
     tmp = temp_sibling(out)
     try:
         (tmp / "calibration.json").write_text(
-            json.dumps({k: f.as_json() for k, f in fitted.items()}, indent=1) + "\n",
+            json.dumps({k: f.as_json() for k, f in fitted.items()}, indent=1,
+                       allow_nan=False) + "\n",
             encoding="utf-8")
         (tmp / "site.yaml").write_text(text, encoding="utf-8")
         load_site(tmp / "site.yaml")  # the calibrated file loads with the project's loader
@@ -557,6 +611,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     fitted = calibrate(Path(args.run_dir), Path(args.out),
                        Path(args.site) if args.site else None, n_boot=n_boot, block_h=block_h,
                        seed=seed, fits=fits)
+    for k, f in fitted.items():
+        if not (math.isfinite(f.ci_low) and math.isfinite(f.ci_high)):
+            print(f"twin: warning: {k}: no interval (fewer than half of the bootstrap "
+                  f"replicates could be fitted: too few {block_h:g} h blocks with data; a "
+                  "longer record or shorter --block-hours); ci_low/ci_high are null",
+                  file=sys.stderr)
     if not args.quiet:
         w = max(len(k) for k in fitted)
         for k, f in fitted.items():
@@ -585,9 +645,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which fits, comma-separated: pv, bess, mall (default: all)")
     c.add_argument("--bootstrap", type=int, default=200, metavar="N",
                    help=f"bootstrap replicates ({int_range(10, MAX_BOOTSTRAP)}; default 200)")
-    c.add_argument("--block-hours", type=float, default=6.0, metavar="H",
+    c.add_argument("--block-hours", type=float, default=1.0, metavar="H",
                    help=f"bootstrap block length [h] ({float_range(0.25, MAX_BLOCK_H)}; "
-                        "default 6; 24 = whole days for records of a week or more)")
+                        "default 1; longer when the errors are correlated for longer, e.g. 24 = "
+                        "whole days on records of several weeks)")
     c.add_argument("--seed", type=int, default=0,
                    help=f"bootstrap seed ({int_range(0, 2**63 - 1)}; default 0)")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
