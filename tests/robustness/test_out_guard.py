@@ -38,6 +38,7 @@ FOLDER_COMMANDS: dict[str, Argv] = {
                            "--workers", "1", "--out", o, "-q"],
     "sweep": lambda s, r, o: ["sweep", str(s), "--set", "bess.e_capacity_kwh=1000:2000:1000",
                               "--workers", "1", "--out", o, "-q"],
+    "calibrate": lambda s, r, o: ["calibrate", str(r), "--out", o, "--bootstrap", "10", "-q"],
 }
 FILE_COMMANDS: dict[str, Argv] = {
     "size": lambda s, r, o: ["size", str(s), "--out", o, "-q"],
