@@ -117,13 +117,13 @@ def mall_params(site: SiteConfig) -> Any:
 def pv_weather_inputs(scn: Scenario) -> tuple[FloatArray, FloatArray] | None:
     """GHI [W/m²] and air temperature [°C] per step that the scenario's PV model saw
     (the same cloud draws as :func:`build_inputs`), or None when PV comes from a file."""
-    from twin.components.pv import pv_weather
+    from twin.components.pv import pv_weather_cached
 
     if scn.site.pv.source == "file":
         return None
     with _model_errors(scn, "pv (pv.cloudiness)"):
-        return pv_weather(scn.index, scn.config.dt, pv_params(scn.site),
-                          rng_streams(scn.config.seed)["pv"])
+        return pv_weather_cached(scn.index, scn.config.dt, pv_params(scn.site),
+                                 rng_streams(scn.config.seed)["pv"])
 
 
 def build_inputs(scn: Scenario) -> PlantInputs:

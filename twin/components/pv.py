@@ -96,7 +96,7 @@ from twin.components.timeindex import step_offsets_s
 
 __all__ = ["CACHE_ENV", "PvParams", "cache_dir", "clear_sky_monthly_kwh_m2_day",
            "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key", "pv_chain_kw",
-           "pv_ghi_w_m2", "pv_inverter_kw", "pv_weather"]
+           "pv_ghi_w_m2", "pv_inverter_kw", "pv_weather", "pv_weather_cached"]
 
 _DAY_S = 86_400.0
 #: Most rescaling passes per month in the calibration to the monthly targets.
@@ -789,3 +789,45 @@ def pv_ac_kw_cached(
     p = pv_ac_kw(index, dt_s, params, rng)
     _write_cached(sub, path, key, p)
     return p
+
+
+def pv_weather_cached(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator,
+    folder: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pv_weather`, stored next to the PV profile cache (``FOLDER/pv/KEY.weather.npz``,
+    the same key as :func:`pv_ac_kw_cached`), so a cached run writes its weather columns
+    without pvlib."""
+    _check(index, dt_s, params)
+    base = folder if folder is not None else cache_dir()
+    if base is None:
+        return pv_weather(index, dt_s, params, rng)
+    key = pv_cache_key(index, dt_s, params, rng)
+    sub = base / "pv"
+    path = sub / f"{key}.weather.npz"
+    n = len(index)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) == key:
+                ghi, t_air = np.asarray(z["ghi_w_m2"]), np.asarray(z["temp_air_c"])
+                if all(a.dtype == np.float64 and a.shape == (n,) and np.isfinite(a).all()
+                       for a in (ghi, t_air)):
+                    return ghi, t_air
+    except Exception:  # missing, truncated, foreign: recompute
+        pass
+    ghi, t_air = pv_weather(index, dt_s, params, rng)
+    tmp = None
+    try:
+        sub.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=sub)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, key=np.array(key), ghi_w_m2=ghi, temp_air_c=t_air)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return ghi, t_air
