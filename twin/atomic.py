@@ -49,12 +49,12 @@ from twin.errors import UserError
 #: Name of the marker file in every folder the project writes.
 MARKER = ".pvbess-run"
 #: Kinds of project folders: runs (``twin run``/``live``/``hil``), reports, CityLearn
-#: exports, trained policies (``twin train``), A/B trials and sweeps.
-KINDS = ("run", "report", "citylearn", "policy", "ab", "sweep")
+#: exports, trained policies (``twin train``), A/B trials, sweeps and calibrations.
+KINDS = ("run", "report", "citylearn", "policy", "ab", "sweep", "calibration")
 #: How messages name each kind of folder.
 KIND_LABELS = {"run": "run", "report": "report", "citylearn": "CityLearn dataset",
                "policy": "trained policy", "ab": "trial ('twin ab')",
-               "sweep": "trial ('twin sweep')"}
+               "sweep": "trial ('twin sweep')", "calibration": "calibration ('twin calibrate')"}
 #: Largest marker file read [bytes]; a bigger one is not the project's.
 _MARKER_MAX_BYTES = 1 << 20
 #: Suffix of the folder that takes an interrupted run when a complete one is in the way.

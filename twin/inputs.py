@@ -85,6 +85,8 @@ class PlantInputs:
     input_filled_values: int = 0
     #: mean GHI over each step [W/m²] when the PV chain ran on a weather file, else None
     ghi_w_m2: FloatArray | None = None
+    #: mean air temperature over each step [°C] when the PV chain ran on a weather file
+    temp_air_c: FloatArray | None = None
 
 
 __all__ = ["PlantInputs", "SessionTable", "SocketSpec"]

@@ -41,6 +41,7 @@ FOLDER_COMMANDS: dict[str, Argv] = {
     # a replay's folder is a run folder (of its counterfactual) with the comparison added
     "replay": lambda s, r, o: ["replay", str(ROOT / "data" / "replay_example"), "--controller",
                                "no_bess", "--out", o, "-q"],
+    "calibrate": lambda s, r, o: ["calibrate", str(r), "--out", o, "--bootstrap", "10", "-q"],
 }
 FILE_COMMANDS: dict[str, Argv] = {
     "size": lambda s, r, o: ["size", str(s), "--out", o, "-q"],

@@ -265,6 +265,8 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
     ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),
     ("replay", "twin.app.replay",
      "replay measured site data: a controller's counterfactual beside what the site did"),
+    ("calibrate", "twin.app.calibrate",
+     "fit PV size, battery capacity and efficiency, mall load to a run's measured data"),
 )
 
 

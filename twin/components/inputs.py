@@ -16,7 +16,7 @@ import pandas as pd
 
 from twin.components.profiles import ProfileError, load_profile_kw
 from twin.components.sessions import draw_sessions, read_sessions
-from twin.config import ConfigError, Scenario
+from twin.config import ConfigError, Scenario, SiteConfig
 from twin.inputs import PlantInputs, SessionTable
 from twin.tariff import schedule as tariff_schedule
 from twin.types import FloatArray
@@ -98,16 +98,61 @@ def _measured(scn: Scenario) -> Any:
                          need=m.use)
 
 
-def _pv_on_weather(scn: Scenario, params: Any) -> tuple[FloatArray, FloatArray, int]:
-    """PV AC power and GHI per step from the scenario's weather file; values filled."""
+def _pv_on_weather(scn: Scenario, params: Any
+                   ) -> tuple[FloatArray, FloatArray, FloatArray, int]:
+    """PV AC power, GHI and air temperature per step from the scenario's weather file, and
+    the number of values filled."""
     from twin.components.weather import pv_from_weather, read_weather, weather_on_run
 
     spec = scn.config.weather
     w = read_weather(spec)
     frame = weather_on_run(w, spec, scn.index, scn.config.dt)
     with _model_errors(scn, "pv"):
-        p_pv, ghi = pv_from_weather(scn.index, scn.config.dt, params, frame)
-    return p_pv, ghi, w.n_filled
+        p_pv, ghi, t_air = pv_from_weather(scn.index, scn.config.dt, params, frame)
+    return p_pv, ghi, t_air, w.n_filled
+
+
+def pv_params(site: SiteConfig) -> Any:
+    """The :class:`twin.components.pv.PvParams` of a site (its ``pv`` and location fields)."""
+    from twin.components.pv import PvParams
+
+    pv = site.pv
+    base = {"lat_deg": site.location.lat_deg, "lon_deg": site.location.lon_deg,
+            "alt_m": site.location.alt_m, "p_dc_kwp": pv.p_dc_kwp,
+            "p_ac_max_kw": pv.p_ac_max_kw, "tilt_deg": pv.tilt_deg,
+            "azimuth_deg": pv.azimuth_deg, "gamma_pdc_per_c": pv.gamma_pdc_per_c,
+            "losses_frac": pv.losses_frac,
+            "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
+                                       if pv.ghi_monthly_kwh_m2_day else None)}
+    return _params(PvParams, base, pv.cloudiness.given(), "pv.cloudiness")
+
+
+def mall_params(site: SiteConfig) -> Any:
+    """The :class:`twin.components.mall.MallParams` of a site's synthetic mall."""
+    from twin.components.mall import MallParams
+
+    mall = site.mall
+    # the default peak scales with the daily energy (33,885 kWh/d -> 2,150 kW)
+    base_m = {"e_day_kwh": mall.e_day_kwh,
+              "p_peak_kw": _default(MallParams, "p_peak_kw") * mall.e_day_kwh
+              / _default(MallParams, "e_day_kwh")}
+    return _params(MallParams, base_m, mall.shape.given(), "mall.shape")
+
+
+def pv_weather_inputs(scn: Scenario) -> tuple[FloatArray, FloatArray] | None:
+    """GHI [W/m²] and air temperature [°C] per step that the scenario's PV model saw
+    (the same cloud draws as :func:`build_inputs`, or its weather file), or None when PV
+    comes from a file or a measured series."""
+    from twin.components.pv import pv_weather_cached
+
+    measured = scn.config.measured
+    if scn.site.pv.source == "file" or (measured is not None and "pv" in measured.use):
+        return None
+    if scn.config.weather.source != "model":  # build_inputs kept them
+        return None
+    with _model_errors(scn, "pv (pv.cloudiness)"):
+        return pv_weather_cached(scn.index, scn.config.dt, pv_params(scn.site),
+                                 rng_streams(scn.config.seed)["pv"])
 
 
 def build_inputs(scn: Scenario) -> PlantInputs:
@@ -118,8 +163,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     ConfigError
         For a missing or broken profile or sessions file.
     """
-    from twin.components.mall import MallParams, mall_kw
-    from twin.components.pv import PvParams, pv_ac_kw_cached
+    from twin.components.mall import mall_kw
+    from twin.components.pv import pv_ac_kw_cached
 
     site = scn.site
     idx = scn.index
@@ -128,6 +173,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     measured = _measured(scn)
     n_filled = measured.n_filled if measured is not None else 0
     ghi: FloatArray | None = None
+    t_air: FloatArray | None = None
     # PV
     pv = site.pv
     if measured is not None and "pv" in scn.config.measured.use:  # type: ignore[union-attr]
@@ -135,16 +181,9 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     elif pv.source == "file":
         p_pv = _profile("pv.file", pv.file, idx, dt_s)
     else:
-        base = {"lat_deg": site.location.lat_deg, "lon_deg": site.location.lon_deg,
-                "alt_m": site.location.alt_m, "p_dc_kwp": pv.p_dc_kwp,
-                "p_ac_max_kw": pv.p_ac_max_kw, "tilt_deg": pv.tilt_deg,
-                "azimuth_deg": pv.azimuth_deg, "gamma_pdc_per_c": pv.gamma_pdc_per_c,
-                "losses_frac": pv.losses_frac,
-                "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
-                                           if pv.ghi_monthly_kwh_m2_day else None)}
-        params = _params(PvParams, base, pv.cloudiness.given(), "pv.cloudiness")
+        params = pv_params(site)
         if scn.config.weather.source != "model":
-            p_pv, ghi, filled = _pv_on_weather(scn, params)
+            p_pv, ghi, t_air, filled = _pv_on_weather(scn, params)
             n_filled += filled
         else:
             with _model_errors(scn, "pv (pv.cloudiness)"):
@@ -156,14 +195,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     elif mall.source == "file":
         p_mall = _profile("mall.file", mall.file, idx, dt_s)
     else:
-        # the default peak scales with the daily energy (33,885 kWh/d -> 2,150 kW)
-        shape = mall.shape.given()
-        base_m = {"e_day_kwh": mall.e_day_kwh,
-                  "p_peak_kw": _default(MallParams, "p_peak_kw") * mall.e_day_kwh
-                  / _default(MallParams, "e_day_kwh")}
         with _model_errors(scn, "mall (mall.e_day_kwh, mall.shape)"):
-            p_mall = mall_kw(idx, dt_s, _params(MallParams, base_m, shape, "mall.shape"),
-                             rngs["mall"])
+            p_mall = mall_kw(idx, dt_s, mall_params(site), rngs["mall"])
     # EV
     ev = site.ev
     start = idx[0]
@@ -185,7 +218,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     is_peak, price = tar.is_peak, tar.price_per_kwh
     ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
     out = PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
-                      sessions, hour, weekday, price, is_peak, ev_open, n_filled, ghi)
+                      sessions, hour, weekday, price, is_peak, ev_open, n_filled, ghi,
+                      t_air)
     check_inputs_finite(scn, out)
     return out
 

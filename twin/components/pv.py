@@ -94,9 +94,10 @@ import pandas as pd
 from twin.components.noise import ar1_filter
 from twin.components.timeindex import step_offsets_s
 
-__all__ = ["CACHE_ENV", "PvParams", "cache_dir", "chain_ac_kw", "clear_sky_monthly_kwh_m2_day",
-           "evaluation_instants", "monthly_kt_mean", "pv_ac_kw", "pv_ac_kw_cached", "pv_cache_key",
-           "pv_ghi_w_m2", "sun_position"]
+__all__ = ["CACHE_ENV", "PvParams", "cache_dir", "chain_ac_kw", "chain_dc_kw",
+           "clear_sky_monthly_kwh_m2_day", "evaluation_instants", "monthly_kt_mean", "pv_ac_kw",
+           "pv_ac_kw_cached", "pv_cache_key", "pv_chain_kw", "pv_ghi_w_m2", "pv_inverter_kw",
+           "pv_weather", "pv_weather_cached", "sun_position"]
 
 _DAY_S = 86_400.0
 #: Most rescaling passes per month in the calibration to the monthly targets.
@@ -472,30 +473,66 @@ def _sun_and_clear_sky(times: pd.DatetimeIndex, params: PvParams) -> dict[str, n
             "ghi_clear": np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64))}
 
 
+def _t_amb_c(mid_s: np.ndarray, t0_s: float, params: PvParams) -> np.ndarray:
+    """Diurnal ambient temperature model at ``mid_s`` seconds after the first step [°C]."""
+    t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
+    hour = (t0_s + mid_s) / 3600.0 % 24.0
+    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
+    return np.asarray(t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour)
+                                                 / 24.0), dtype=np.float64)
+
+
 def _ac_power_kw(
     times: pd.DatetimeIndex, kt: np.ndarray, mid_s: np.ndarray, t0_s: float, params: PvParams
 ) -> np.ndarray:
     """AC power [kW] at ``times`` for clear-sky index ``kt`` (pvlib chain, elementwise)."""
-    pvlib = _pvlib()
     sun = _sun_and_clear_sky(times, params)
-    # all-sky irradiance and its decomposition
     ghi = kt * sun["ghi_clear"]
-    dec = pvlib.irradiance.erbs(ghi, sun["zen"], sun["doy"])
+    return pv_chain_kw(times, ghi, _t_amb_c(mid_s, t0_s, params), params, sun)[1]
+
+
+def pv_chain_kw(times: pd.DatetimeIndex, ghi_w_m2: np.ndarray, t_amb_c: np.ndarray,
+                params: PvParams, sun: dict[str, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """DC and AC power of the plant for a given GHI and air temperature (elementwise).
+
+    Erbs decomposition of the GHI, then :func:`chain_dc_kw` and the inverter, with the
+    site's wind speed. ``twin calibrate`` runs it on measured irradiance.
+
+    Parameters
+    ----------
+    times : instants of evaluation (timezone-aware).
+    ghi_w_m2 : global horizontal irradiance at ``times`` [W/m²].
+    t_amb_c : air temperature at ``times`` [°C].
+    params : plant parameters (``p_dc_kwp``, orientation, losses, inverter).
+    sun : the output of :func:`sun_position` at ``times`` when already computed.
+
+    Returns
+    -------
+    (p_dc_kw, p_ac_kw) : DC power after the system losses and AC power [kW].
+    """
+    pvlib = _pvlib()
+    if sun is None:
+        sun = _sun_and_clear_sky(times, params)
+    dec = pvlib.irradiance.erbs(ghi_w_m2, sun["zen"], sun["doy"])
     dni = np.nan_to_num(np.asarray(dec["dni"], dtype=np.float64))
     dhi = np.nan_to_num(np.asarray(dec["dhi"], dtype=np.float64))
-    # diurnal ambient temperature model
-    t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
-    hour = (t0_s + mid_s) / 3600.0 % 24.0
-    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
-    t_amb = t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour) / 24.0)
-    return chain_ac_kw(sun, ghi, dni, dhi, t_amb, params.wind_m_s, params)
+    p_dc = chain_dc_kw(sun, ghi_w_m2, dni, dhi, t_amb_c, params.wind_m_s, params)
+    return p_dc, pv_inverter_kw(p_dc, params)
 
 
 def chain_ac_kw(sun: dict[str, np.ndarray], ghi: np.ndarray, dni: np.ndarray, dhi: np.ndarray,
                 t_amb_c: np.ndarray, wind_m_s: np.ndarray | float,
                 params: PvParams) -> np.ndarray:
-    """AC power [kW] from irradiance and weather (pvlib chain, elementwise): Hay-Davies
-    transposition, physical IAM, Faiman cell temperature, PVWatts DC, losses, inverter.
+    """AC power [kW] from irradiance and weather: :func:`chain_dc_kw` then the inverter."""
+    return pv_inverter_kw(chain_dc_kw(sun, ghi, dni, dhi, t_amb_c, wind_m_s, params), params)
+
+
+def chain_dc_kw(sun: dict[str, np.ndarray], ghi: np.ndarray, dni: np.ndarray, dhi: np.ndarray,
+                t_amb_c: np.ndarray, wind_m_s: np.ndarray | float,
+                params: PvParams) -> np.ndarray:
+    """DC power [kW] after the system losses from irradiance and weather (pvlib chain,
+    elementwise): Hay-Davies transposition, physical IAM, Faiman cell temperature, PVWatts DC.
 
     Parameters
     ----------
@@ -532,23 +569,25 @@ def chain_ac_kw(sun: dict[str, np.ndarray], ghi: np.ndarray, dni: np.ndarray, dh
         + poa_gnd * float(np.asarray(iam_diff["ground"])),
         0.0,
     )
-
-    # temperatures, DC power, inverter
     t_cell = pvlib.temperature.faiman(
         poa_global, t_amb_c, wind_m_s, u0=params.faiman_u0, u1=params.faiman_u1
     )
     p_dc = pvlib.pvsystem.pvwatts_dc(poa_eff, t_cell, params.p_dc_kwp, params.gamma_pdc_per_c)
-    p_dc = np.maximum(np.asarray(p_dc, dtype=np.float64), 0.0) * (1.0 - params.losses_frac)
-    p_ac = pvlib.inverter.pvwatts(
-        p_dc, params.p_ac_max_kw / params.eta_inv_nom, eta_inv_nom=params.eta_inv_nom
-    )
+    return np.maximum(np.asarray(p_dc, dtype=np.float64), 0.0) * (1.0 - params.losses_frac)
 
+
+def pv_inverter_kw(p_dc_kw: np.ndarray, params: PvParams) -> np.ndarray:
+    """AC power of the PVWatts inverter (sized ``p_ac_max_kw``) for DC power ``p_dc_kw`` [kW]."""
+    p_ac = _pvlib().inverter.pvwatts(
+        p_dc_kw, params.p_ac_max_kw / params.eta_inv_nom, eta_inv_nom=params.eta_inv_nom
+    )
     return np.asarray(p_ac, dtype=np.float64)
 
 
 def sun_position(times: pd.DatetimeIndex, params: PvParams) -> dict[str, np.ndarray]:
     """Sun position and clear sky at ``times`` (the arrays :func:`chain_ac_kw` takes)."""
     return _sun_and_clear_sky(times, params)
+
 
 
 def evaluation_instants(index: pd.DatetimeIndex, dt_s: float,
@@ -609,6 +648,25 @@ def pv_ghi_w_m2(
     times, kt, _, _, n_sub = _evaluation_points(index, dt_s, params, rng)
     ghi = kt * _sun_and_clear_sky(times, params)["ghi_clear"]
     return ghi.reshape(len(index), n_sub).mean(axis=1) if n_sub > 1 else ghi
+
+
+def pv_weather(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weather the PV chain sees per step: mean GHI [W/m²] and air temperature [°C].
+
+    The same cloud realisation as :func:`pv_ac_kw` for the same ``rng`` state; with steps of
+    at most ``max_substep_s`` these are the values at the step mid-point the chain is
+    evaluated at (longer steps: the means over their sub-steps).
+    """
+    _check(index, dt_s, params)
+    times, kt, mid_s, t0_s, n_sub = _evaluation_points(index, dt_s, params, rng)
+    ghi = kt * _sun_and_clear_sky(times, params)["ghi_clear"]
+    t_amb = _t_amb_c(mid_s, t0_s, params)
+    if n_sub > 1:
+        n = len(index)
+        return ghi.reshape(n, n_sub).mean(axis=1), t_amb.reshape(n, n_sub).mean(axis=1)
+    return ghi, t_amb
 
 
 def pv_ac_kw(
@@ -773,3 +831,45 @@ def pv_ac_kw_cached(
     p = pv_ac_kw(index, dt_s, params, rng)
     _write_cached(sub, path, key, p)
     return p
+
+
+def pv_weather_cached(
+    index: pd.DatetimeIndex, dt_s: float, params: PvParams, rng: np.random.Generator,
+    folder: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pv_weather`, stored next to the PV profile cache (``FOLDER/pv/KEY.weather.npz``,
+    the same key as :func:`pv_ac_kw_cached`), so a cached run writes its weather columns
+    without pvlib."""
+    _check(index, dt_s, params)
+    base = folder if folder is not None else cache_dir()
+    if base is None:
+        return pv_weather(index, dt_s, params, rng)
+    key = pv_cache_key(index, dt_s, params, rng)
+    sub = base / "pv"
+    path = sub / f"{key}.weather.npz"
+    n = len(index)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) == key:
+                ghi, t_air = np.asarray(z["ghi_w_m2"]), np.asarray(z["temp_air_c"])
+                if all(a.dtype == np.float64 and a.shape == (n,) and np.isfinite(a).all()
+                       for a in (ghi, t_air)):
+                    return ghi, t_air
+    except Exception:  # missing, truncated, foreign: recompute
+        pass
+    ghi, t_air = pv_weather(index, dt_s, params, rng)
+    tmp = None
+    try:
+        sub.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=sub)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, key=np.array(key), ghi_w_m2=ghi, temp_air_c=t_air)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return ghi, t_air

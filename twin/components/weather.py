@@ -407,8 +407,8 @@ def weather_on_run(weather: Weather, spec: WeatherConfig, index: pd.DatetimeInde
 
 
 def pv_from_weather(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
-                    frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Mean AC power [kW] and mean GHI [W/m²] over each step, the pvlib chain of
+                    frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean AC power [kW], mean GHI [W/m²] and mean air temperature [°C] over each step, the pvlib chain of
     :mod:`twin.components.pv` fed the weather ``frame`` (interpolated linearly in time to the
     chain's evaluation instants; GHI decomposed by Erbs when DNI/DHI are absent; the
     model's diurnal air temperature and wind when the file has none)."""
@@ -424,6 +424,7 @@ def pv_from_weather(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
 
     p_ac = np.empty(len(times))
     ghi_all = np.empty(len(times))
+    t_all = np.empty(len(times))
     chunk = 131_072
     ghi_f, dni_f, dhi_f, t_f, w_f = (at(q) for q in _QUANTITIES)
     assert ghi_f is not None
@@ -451,7 +452,9 @@ def pv_from_weather(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
         wind: Any = params.wind_m_s if w_f is None else w_f[sl]
         p_ac[sl] = pv.chain_ac_kw(sun, ghi, dni, dhi, t_amb, wind, params)
         ghi_all[sl] = ghi
+        t_all[sl] = t_amb
     n = len(index)
     out = p_ac.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else p_ac
     g = ghi_all.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else ghi_all
-    return np.clip(out, 0.0, params.p_ac_max_kw), g
+    t = t_all.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else t_all
+    return np.clip(out, 0.0, params.p_ac_max_kw), g, t

@@ -161,6 +161,24 @@ def _soc_percent(r: _Rows) -> Any:
     return np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0) * 100.0, 0.0)
 
 
+def _weather(r: _Rows, i: int) -> Any:
+    """GHI [W/m²] (``i`` 0) or air temperature [°C] (1) the PV model saw (the cloud model's
+    or the weather file's); NaN when PV came from a file. Computed once per run (same cloud
+    draws as the run), for ``twin calibrate``."""
+    w = r.out.extra.get("pv_weather")
+    inp = r.out.inputs
+    if w is None and inp.ghi_w_m2 is not None and inp.temp_air_c is not None:
+        w = r.out.extra["pv_weather"] = (inp.ghi_w_m2, inp.temp_air_c)  # a weather file's
+    if w is None:
+        from twin.components.inputs import pv_weather_inputs
+
+        got = pv_weather_inputs(r.out.scenario)
+        n = len(r.out.inputs.index)
+        w = got if got is not None else (np.full(n, np.nan), np.full(n, np.nan))
+        r.out.extra["pv_weather"] = w
+    return w[i][r.sl]
+
+
 def _tariff(r: _Rows) -> Any:
     return r.out.scenario.site.tariff
 
@@ -230,6 +248,8 @@ _ROW_COLUMNS: dict[str, Callable[[_Rows], Any]] = {
     "n_waiting": lambda r: r.out.rec.n_waiting[r.sl],
     "balance_residual_kwh": lambda r: balance_residual(r.e_pv, r.e_ev, r.e_mall, r.e_ch,
                                                        r.e_dis, r.fl),
+    "ghi_w_m2": lambda r: _weather(r, 0),
+    "temp_air_c": lambda r: _weather(r, 1),
 }
 
 
