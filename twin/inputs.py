@@ -81,6 +81,8 @@ class PlantInputs:
     price_per_kwh: FloatArray
     is_peak: np.ndarray
     ev_open: np.ndarray
+    #: ambient air temperature at each step's middle [°C] (the battery container model)
+    t_air_c: FloatArray | None = None
 
 
 __all__ = ["PlantInputs", "SessionTable", "SocketSpec"]

@@ -86,6 +86,18 @@ def _profile(site_file: str, f: Any, index: pd.DatetimeIndex, dt_s: float) -> Fl
         raise ConfigError(f"{exc} (named by field '{site_file}')") from exc
 
 
+def _ambient_c(cloudiness: dict[str, Any], hour_mid: FloatArray) -> FloatArray:
+    """Ambient air temperature at the step middles [°C]: the PV model's diurnal ambient
+    (``pv.cloudiness`` ``t_amb_min_c`` / ``t_amb_max_c`` / ``t_amb_peak_hour``, or their
+    defaults; also with ``pv.source: file``)."""
+    from twin.components.ageing import diurnal_ambient_c
+    from twin.components.pv import PvParams
+
+    names = ("t_amb_min_c", "t_amb_max_c", "t_amb_peak_hour")
+    t_min, t_max, peak = (float(cloudiness.get(k, _default(PvParams, k))) for k in names)
+    return diurnal_ambient_c(hour_mid, t_min, t_max, peak)
+
+
 def build_inputs(scn: Scenario) -> PlantInputs:
     """PV, mall, EV sessions and calendar arrays for the scenario.
 
@@ -151,7 +163,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     price = np.where(is_peak, tar.peak_price_per_kwh, tar.offpeak_price_per_kwh)
     ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
     out = PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
-                      sessions, hour, weekday, price, is_peak, ev_open)
+                      sessions, hour, weekday, price, is_peak, ev_open,
+                      _ambient_c(pv.cloudiness.given(), hour + dt_s / 7200.0))
     check_inputs_finite(scn, out)
     return out
 
