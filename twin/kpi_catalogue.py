@@ -208,7 +208,7 @@ CATALOGUE: tuple[Kpi, ...] = (
         "((SOC max − SOC min) × capacity))", "1/d", _B, _TR, fmt=".3f",
         short="BESS full cycles per day (usable window)"),
     Kpi("discharge_per_nominal_capacity_per_day", "Discharge per nominal capacity per day "
-        "(the seeds' 'cycles per day')", "1/d", _B, _R, fmt=".3f"),
+        "(was: cycles per day)", "1/d", _B, _R, fmt=".3f"),
     Kpi("soc_min_percent", "SOC minimum", "%", _B, _R, fmt=".1f"),
     Kpi("soc_mean_percent", "SOC mean", "%", _B, _R, fmt=".1f"),
     Kpi("soc_max_percent", "SOC maximum", "%", _B, _R, fmt=".1f"),
