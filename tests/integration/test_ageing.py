@@ -59,8 +59,12 @@ def test_year_one_fade_is_blast_lite_on_the_runs_series(blast: Any) -> None:
     ref = _blast_fade(blast, _series(out, out.steps_done))
     assert fade == pytest.approx(ref, rel=0.10)
     assert 0.015 < fade < 0.035
+    # aged once a day during the run (not once at the end): the capacity steps down daily
+    cap = out.rec.cap_kwh[:out.steps_done]
+    assert np.count_nonzero(np.diff(cap) < 0) == 365  # each day's last step
+    assert np.all(np.diff(cap)[np.diff(cap) != 0][:10] < 0)
     assert s["ageing_model"] == "blast"
-    assert 25.0 < s["t_cell_mean_c"] < 27.0
+    assert 25.5 < s["t_cell_mean_c"] < 26.5  # setpoint 25 °C, half of the 27 °C ambient's excess
     assert s["resistance_growth_percent"] > 0.0
     assert s["capacity_fade_cycle_percent"] + s["capacity_fade_calendar_percent"] == \
         pytest.approx(s["capacity_fade_percent"], rel=1e-9)

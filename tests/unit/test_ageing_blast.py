@@ -106,9 +106,9 @@ def test_warmer_cells_age_faster() -> None:
 def test_power_state_step_is_the_power_law() -> None:
     """First step: ``k·x^p``; then the state equation tracks ``k·x^p`` closely."""
     k, p = 1e-3, 0.5
-    y = power_state_step(0.0, 1.0, k, p)
-    assert y == pytest.approx(k)
-    for _ in range(99):
+    y = power_state_step(0.0, 4.0, k, p)
+    assert y == pytest.approx(k * 2.0)
+    for _ in range(96):
         y += power_state_step(y, 1.0, k, p)
     assert y == pytest.approx(k * 100 ** p, rel=0.03)
     assert power_state_step(0.3, 0.0, k, p) == 0.0
