@@ -395,10 +395,10 @@ class BessConfig(_Strict):
     ``ageing: false`` switches cycle and calendar ageing off. ``capacity_loss_coefficient``
     is the older CityLearn-style throughput fade, added on top (0 by default).
 
-    ``ageing_model``: ``blast`` (NREL BLAST-Lite's LFP model, ``twin.components.ageing``;
-    LFP only, the default for ``chemistry: lfp``) or ``linear`` (the linear cycle +
-    calendar presets at the fixed ``t_cell_c``; the default for nmc and lto). The BLAST
-    model takes the cell temperature from the container model: ``hvac_setpoint_c`` [°C],
+    ``ageing_model``: ``blast`` (the default: NREL BLAST-Lite's model of the chemistry,
+    ``twin.components.ageing``) or ``linear`` (the linear cycle + calendar presets at the
+    fixed ``t_cell_c``). The BLAST models take the cell temperature from the container
+    model: ``hvac_setpoint_c`` [°C],
     ``hvac_coupling_frac`` (share of the ambient's deviation from the setpoint reaching the
     cells, 0 = ideal HVAC) and ``container_tau_h`` (thermal lag of the container [h]).
     """
@@ -412,7 +412,7 @@ class BessConfig(_Strict):
     calendar_soc_coeff: Annotated[float, Field(ge=0.0, le=4.0)] = 1.0
     calendar_q10: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
     t_cell_c: Annotated[float, Field(ge=-20.0, le=60.0)] = 25.0
-    ageing_model: Literal["blast", "linear"] | None = None
+    ageing_model: Literal["blast", "linear"] = "blast"
     hvac_setpoint_c: Annotated[float, Field(ge=0.0, le=45.0)] = 25.0
     hvac_coupling_frac: Frac = 0.5
     container_tau_h: Annotated[float, Field(ge=0.0, le=168.0)] = 6.0
@@ -455,10 +455,6 @@ class BessConfig(_Strict):
             )
         if not self.soc_min_frac <= self.soc_initial_frac <= self.soc_max_frac:
             raise ValueError("soc_initial_frac must lie inside [soc_min_frac, soc_max_frac]")
-        if self.ageing_model == "blast" and self.chemistry != "lfp":
-            raise ValueError(
-                f"ageing_model 'blast' has an LFP model only (chemistry is {self.chemistry!r}); "
-                "use ageing_model: linear for nmc and lto")
         if self.efficiency_curve is not None:
             xs = [p[0] for p in self.efficiency_curve]
             if len(xs) < 2 or any(b <= a for a, b in itertools.pairwise(xs)):
@@ -467,13 +463,6 @@ class BessConfig(_Strict):
                     "with strictly increasing p/p_nominal"
                 )
         return self
-
-    @property
-    def ageing_model_used(self) -> str:
-        """The ageing model in force: ``blast`` (LFP default) or ``linear``."""
-        if self.ageing_model is not None:
-            return self.ageing_model
-        return "blast" if self.chemistry == "lfp" else "linear"
 
     def c_rate_warnings(self) -> list[str]:
         """Warnings for a C-rate outside 0.1-2 (not an error)."""

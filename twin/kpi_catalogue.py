@@ -221,7 +221,7 @@ CATALOGUE: tuple[Kpi, ...] = (
         better="lower"),
     Kpi("capacity_fade_annualised_percent", "Capacity fade per year (mean over the run)", "%",
         _B, better="lower"),
-    Kpi("resistance_growth_percent", "Resistance growth (BLAST-Lite LFP)", "%", _B, _TR,
+    Kpi("resistance_growth_percent", "Resistance growth (BLAST-Lite)", "%", _B, _TR,
         fmt=".3f", better="lower", requires="resistance_growth_percent"),
     Kpi("t_cell_mean_c", "Cell temperature, mean (container model)", "°C", _B, _R, fmt=".1f",
         requires="t_cell_mean_c"),

@@ -116,8 +116,10 @@ class Plant:
         a = bat.ageing
         assert a is not None
         rec.bess_ageing.update(fade_cycle_kwh=bat.fade_cycle_kwh,
-                               fade_calendar_kwh=bat.fade_calendar_kwh,
-                               resistance_rel=a.r, efc_blast=a.efc, days=a.t_days)
+                               fade_calendar_kwh=bat.fade_calendar_kwh, efc_blast=a.efc,
+                               days=a.t_days)
+        if a.r is not None:
+            rec.bess_ageing["resistance_rel"] = a.r
         self._age_start = end
         self._age_soc0 = bat.soc_frac
         self._age_next = end + self._age_every

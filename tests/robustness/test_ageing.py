@@ -23,7 +23,7 @@ BAD = [
     (["bess.container_tau_h=nan"], "bess.container_tau_h", "finite"),
     (["bess.container_tau_h=1000"], "bess.container_tau_h", "168"),
     (["bess.ageing_model=weibull"], "bess.ageing_model", "'blast' or 'linear'"),
-    (["bess.ageing_model=blast", "bess.chemistry=nmc"], "ageing_model 'blast'", "LFP model only"),
+    (["bess.hvac_coupling_frac=inf"], "bess.hvac_coupling_frac", "finite"),
 ]
 
 

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from twin.components.ageing import BlastLfpAgeing, cell_temperature_c, power_state_step
+from twin.components.ageing import (
+    BlastAgeing,
+    BlastLfpAgeing,
+    BlastLtoAgeing,
+    BlastNmcAgeing,
+    cell_temperature_c,
+    power_state_step,
+)
 from twin.components.bess import Battery, BessParams
 from twin.config import BessConfig
 
@@ -45,8 +52,8 @@ def _series(days: int, dt_s: float = 900.0, seed: int = 7) -> tuple[np.ndarray, 
 
 
 def test_port_is_blast_lite_chunk_by_chunk(blast: Any) -> None:
-    """Fed the same daily chunks, the port's capacity states equal the package's (1e-9) and
-    its resistance growth is the Sony-Murata LFP model's (1 %: EFCs scaled by the other
+    """LFP, fed the same daily chunks: the port's capacity states equal the package's (1e-9)
+    and its resistance growth is the Sony-Murata LFP model's (1 %: EFCs scaled by the other
     model's state of health)."""
     t_s, soc, temp = _series(90)
     port = BlastLfpAgeing()
@@ -63,6 +70,31 @@ def test_port_is_blast_lite_chunk_by_chunk(blast: Any) -> None:
     assert port.efc == pytest.approx(ref.stressors["efc"][-1], rel=1e-9)
     assert port.r - 1.0 == pytest.approx(ref_r.outputs["r"][-1] - 1.0, rel=1e-2)
     assert port.q_loss_t > 0 and port.q_loss_efc > 0 and port.r > 1.0
+
+
+@pytest.mark.parametrize(("model", "ref_name", "has_r"), [
+    (BlastNmcAgeing, "Nmc111_Gr_Kokam75Ah_Battery", True),
+    (BlastLtoAgeing, "Nmc_Lto_10Ah_Battery", False),
+], ids=["nmc", "lto"])
+def test_nmc_and_lto_ports_are_blast_lite(blast: Any, model: type[BlastAgeing], ref_name: str,
+                                          has_r: bool) -> None:
+    """NMC (Kokam 75 Ah) and LTO (NMC/LTO 10 Ah), 400 days in daily chunks: capacity (and
+    resistance where the model has one) equal the package's (1e-9)."""
+    t_s, soc, temp = _series(400, dt_s=3600.0)
+    port = model()
+    ref = getattr(blast, ref_name)()
+    for d in range(400):
+        sl = slice(d * 24, d * 24 + 25)
+        port.update(t_s[sl], soc[sl], temp[sl])
+        ref.update_battery_state(t_s[sl], soc[sl], temp[sl])
+    assert port.q == pytest.approx(ref.outputs["q"][-1], rel=1e-9)
+    assert 1.0 - port.q == pytest.approx(1.0 - ref.outputs["q"][-1], rel=1e-6)
+    assert port.fade_calendar + port.fade_cycle == pytest.approx(1.0 - port.q, rel=1e-12)
+    if has_r:
+        assert port.r == pytest.approx(ref.outputs["r"][-1], rel=1e-9)
+        assert port.r is not None and port.r > 1.0
+    else:
+        assert port.r is None
 
 
 def test_port_follows_blast_lite_over_ten_years(blast: Any) -> None:

@@ -1,7 +1,8 @@
-"""Battery ageing from NREL's BLAST-Lite LFP models, updated once per day of the run.
+"""Battery ageing from NREL's BLAST-Lite models, updated once per day of the run.
 
-A port (same equations, same parameters) of two models of NREL's BLAST-Lite 1.1.1
-(``blast-lite`` on PyPI, BSD-3 licence; https://github.com/NREL/BLAST-Lite):
+A port (same equations, same parameters) of models of NREL's BLAST-Lite 1.1.1
+(``blast-lite`` on PyPI, BSD-3 licence; https://github.com/NREL/BLAST-Lite). For LFP
+(the default):
 
 * **capacity fade**: ``blast.models.Lfp_Gr_250AhPrismatic`` — large-format prismatic
   LFP/graphite cells (> 250 Ah, stationary storage), fitted to the test data of
@@ -16,6 +17,12 @@ A port (same equations, same parameters) of two models of NREL's BLAST-Lite 1.1.
 * **resistance growth**: the resistance terms of ``blast.models.Lfp_Gr_SonyMurata3Ah_Battery``
   (the 250 Ah model has none; same chemistry, small cylindrical cell), linear in time and
   in EFC: ``r = 1 + k_r_cal(T, SOC) · t + k_r_cyc(C, DOD) · EFC / 100``.
+
+For NMC: ``blast.models.Nmc111_Gr_Kokam75Ah_Battery`` (Kokam 75 Ah NMC/graphite pouch cell;
+Smith et al., ACC 2017, https://doi.org/10.23919/ACC.2017.7963578): calendar fade
+~t^0.357, cycle fade ~EFC^0.778 plus a sigmoid active-material loss, resistance growth.
+For LTO: ``blast.models.Nmc_Lto_10Ah_Battery`` (NMC/LTO 10 Ah cell): calendar loss and
+gain, cycle fade ~EFC^0.526, no resistance model.
 
 The run's SOC, cell temperature and time feed the model in chunks of one day (not per
 step): each chunk's stressors (mean rates over the chunk, DOD = max − min SOC, EFC =
@@ -53,9 +60,23 @@ LFP_R_PARAMS = {
     "k_ref_r_cal": 3.4194e-10, "Ea_r_cal": 71827.0, "C_r_cal": -3.3903, "D_r_cal": 1.5604,
     "A_r_cyc": -0.002, "B_r_cyc": 0.0021, "C_r_cyc": 6.8477, "D_r_cyc": 0.91882,
 }
-#: What the summary names as the ageing model.
+#: BLAST-Lite 1.1.1 ``Nmc111_Gr_Kokam75Ah_Battery._params_life``.
+NMC_KOKAM_PARAMS = {
+    "q1_0": 2.66e7, "q1_1": -17.8, "q1_2": -5.21, "q2": 0.357, "q3_0": 3.80e3, "q3_1": -18.4,
+    "q3_2": 1.04, "q4": 0.778, "q5_0": 1e4, "q5_1": 153.0, "p_LAM": 10.0, "r1": 0.0570,
+    "r2": 1.25, "r3": 4.87, "r4": 0.712, "r5": -0.08, "r6": 1.09,
+}
+#: BLAST-Lite 1.1.1 ``Nmc_Lto_10Ah_Battery._params_life``.
+LTO_PARAMS = {
+    "alpha_0": 3.11e11, "alpha_1": -34.8, "alpha_2": 1.07, "alpha_p": 0.473,
+    "beta_0": 7.86e10, "beta_1": -35.8, "beta_2": 3.94, "beta_p": -0.553,
+    "gamma_0": 1.29, "gamma_1": 7.83e-05, "gamma_2": 4.02, "gamma_3": -8.33, "gamma_p": 0.526,
+}
+#: What the summary names as the ageing model, per chemistry.
 BLAST_LFP_LABEL = ("BLAST-Lite 1.1.1 Lfp_Gr_250AhPrismatic (capacity) + "
                    "Lfp_Gr_SonyMurata3Ah (resistance)")
+BLAST_NMC_LABEL = "BLAST-Lite 1.1.1 Nmc111_Gr_Kokam75Ah (capacity, resistance)"
+BLAST_LTO_LABEL = "BLAST-Lite 1.1.1 Nmc_Lto_10Ah (capacity; no resistance model)"
 _R_GAS = 8.3144  # [J/(mol·K)], as in BLAST-Lite
 
 
@@ -76,6 +97,17 @@ def power_state_step(y0: float, dx: float, k: float, p: float) -> float:
     if y0 == 0.0:
         return k * dx ** p
     return k * p * (y0 / k) ** ((p - 1.0) / p) * dx
+
+
+def sigmoid_state_step(y0: float, dx: float, y_inf: float, k: float, p: float) -> float:
+    """BLAST-Lite's update of a state on ``y = 2·y_inf·(1/2 − 1/(1 + exp((k·x)^p)))`` [-]."""
+    if dx == 0.0:
+        return 0.0
+    if y0 == 0.0:
+        return 2.0 * y_inf * (0.5 - 1.0 / (1.0 + math.exp((k * dx) ** p)))
+    x_inv = (1.0 / k) * math.log(-(2.0 * y_inf / (y0 - y_inf)) - 1.0) ** (1.0 / p)
+    z = (k * x_inv) ** p
+    return (2.0 * y_inf * p * math.exp(z) * z) / (x_inv * (math.exp(z) + 1.0) ** 2) * dx
 
 
 def _time_mean(y: FloatArray, x: FloatArray) -> float:
@@ -117,34 +149,40 @@ def extract_stressors(t_s: FloatArray, soc: FloatArray, q: float) -> Stressors:
     return Stressors(delta_t_days, delta_efc, dod, c * q)
 
 
-@dataclass(slots=True)
-class BlastLfpAgeing:
-    """State of the ported BLAST-Lite LFP model (fractions of the nominal capacity/resistance).
+class BlastAgeing:
+    """A ported BLAST-Lite model's state, advanced chunk by chunk (``update``).
 
     Attributes
     ----------
-    q_loss_t, q_loss_efc : calendar and cycling capacity loss [0-1].
-    r_gain_t, r_gain_efc : calendar and cycling resistance growth [-] (``r = 1 + both``).
-    efc : equivalent full cycles so far (BLAST-Lite's count) [-].
+    efc : equivalent full cycles so far (BLAST-Lite's count, of nominal capacity) [-].
     t_days : time covered so far [d].
     """
 
-    q_loss_t: float = 0.0
-    q_loss_efc: float = 0.0
-    r_gain_t: float = 0.0
-    r_gain_efc: float = 0.0
-    efc: float = 0.0
-    t_days: float = 0.0
+    label = ""
+
+    def __init__(self) -> None:
+        self.efc = 0.0
+        self.t_days = 0.0
 
     @property
     def q(self) -> float:
         """Relative capacity [0-1]."""
-        return 1.0 - self.q_loss_t - self.q_loss_efc
+        return 1.0 - self.fade_calendar - self.fade_cycle
 
     @property
-    def r(self) -> float:
-        """Relative resistance [-] (1 at the start)."""
-        return 1.0 + self.r_gain_t + self.r_gain_efc
+    def fade_calendar(self) -> float:
+        """Capacity lost to time (storage) [share of nominal]."""
+        raise NotImplementedError
+
+    @property
+    def fade_cycle(self) -> float:
+        """Capacity lost to cycling [share of nominal]."""
+        raise NotImplementedError
+
+    @property
+    def r(self) -> float | None:
+        """Relative resistance [-] (1 at the start), None when the model has none."""
+        return None
 
     def update(self, t_s: FloatArray, soc: FloatArray, t_cell_c: FloatArray) -> None:
         """Advance over one chunk: times [s], SOC [0-1] and cell temperature [°C] at its points.
@@ -154,7 +192,40 @@ class BlastLfpAgeing:
         st = extract_stressors(t_s, soc, self.q)
         if st.delta_t_days <= 0.0:
             return
-        tk = t_cell_c + 273.15
+        self._advance(st, t_s, soc, t_cell_c + 273.15)
+        self.efc += st.delta_efc
+        self.t_days += st.delta_t_days
+
+    def _advance(self, st: Stressors, t_s: FloatArray, soc: FloatArray, tk: FloatArray) -> None:
+        raise NotImplementedError
+
+
+class BlastLfpAgeing(BlastAgeing):
+    """LFP/graphite: ``Lfp_Gr_250AhPrismatic`` capacity fade, ``Lfp_Gr_SonyMurata3Ah``
+    resistance growth (fractions of nominal capacity / resistance)."""
+
+    label = BLAST_LFP_LABEL
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_loss_t = 0.0
+        self.q_loss_efc = 0.0
+        self.r_gain_t = 0.0
+        self.r_gain_efc = 0.0
+
+    @property
+    def fade_calendar(self) -> float:
+        return self.q_loss_t
+
+    @property
+    def fade_cycle(self) -> float:
+        return self.q_loss_efc
+
+    @property
+    def r(self) -> float:
+        return 1.0 + self.r_gain_t + self.r_gain_efc
+
+    def _advance(self, st: Stressors, t_s: FloatArray, soc: FloatArray, tk: FloatArray) -> None:
         ua = anode_potential_v(soc)
         p = LFP_250AH_PARAMS
         kcal = _time_mean(abs(p["p1"]) * np.exp(p["p2"] / tk) * np.exp(p["p3"] * ua / tk), t_s)
@@ -170,8 +241,94 @@ class BlastLfpAgeing:
                  * (r["C_r_cyc"] * (st.dod - 0.5) ** 3 + r["D_r_cyc"]))
         self.r_gain_t += k_temp * k_soc * st.delta_t_days * 86400.0
         self.r_gain_efc += k_cyc * st.delta_efc / 100.0
-        self.efc += st.delta_efc
-        self.t_days += st.delta_t_days
+
+
+class BlastNmcAgeing(BlastAgeing):
+    """NMC/graphite: ``Nmc111_Gr_Kokam75Ah_Battery`` (large-format pouch cell; capacity =
+    min(lithium-inventory loss, active-material loss), resistance = max of the two paths)."""
+
+    label = BLAST_NMC_LABEL
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_loss_lli_t = 0.0
+        self.q_loss_lli_efc = 0.0
+        self.q_loss_lam = 0.0
+        self.r_gain_lli_t = 0.0
+        self.r_gain_lli_efc = 0.0
+
+    @property
+    def q(self) -> float:
+        return min(1.0 - self.q_loss_lli_t - self.q_loss_lli_efc, 1.01 - self.q_loss_lam)
+
+    @property
+    def fade_calendar(self) -> float:
+        return self.q_loss_lli_t
+
+    @property
+    def fade_cycle(self) -> float:
+        return 1.0 - self.q - self.q_loss_lli_t
+
+    @property
+    def r(self) -> float:
+        p = NMC_KOKAM_PARAMS
+        r_lli = 1.0 + self.r_gain_lli_t + self.r_gain_lli_efc
+        return max(r_lli, p["r5"] + p["r6"] / (1.01 - self.q_loss_lam))
+
+    def _advance(self, st: Stressors, t_s: FloatArray, soc: FloatArray, tk: FloatArray) -> None:
+        p = NMC_KOKAM_PARAMS
+        tkn = tk / (273.15 + 35.0)
+        uan = anode_potential_v(soc) / 0.123
+        q1 = _time_mean(p["q1_0"] * np.exp(p["q1_1"] / tkn) * np.exp(p["q1_2"] * uan / tkn), t_s)
+        q3 = _time_mean(p["q3_0"] * np.exp(p["q3_1"] / tkn)
+                        * np.exp(p["q3_2"] * np.exp(st.dod ** 2)), t_s)
+        q5 = _time_mean(p["q5_0"] + p["q5_1"] * (tk - 273.15 - 55.0) * st.dod
+                        * (float(np.mean(soc)) / 0.6), t_s)
+        dt, de = st.delta_t_days, st.delta_efc
+        self.q_loss_lli_t += power_state_step(self.q_loss_lli_t, dt, q1, p["q2"])
+        self.q_loss_lli_efc += power_state_step(self.q_loss_lli_efc, de, q3, p["q4"])
+        self.q_loss_lam += sigmoid_state_step(self.q_loss_lam, de, 1.0, 1.0 / q5, p["p_LAM"])
+        self.r_gain_lli_t += power_state_step(self.r_gain_lli_t, dt, p["r1"] * q1, p["r2"])
+        self.r_gain_lli_efc += power_state_step(self.r_gain_lli_efc, de, p["r3"] * q3, p["r4"])
+
+
+class BlastLtoAgeing(BlastAgeing):
+    """NMC/LTO: ``Nmc_Lto_10Ah_Battery`` (calendar loss and gain, cycle loss; no resistance)."""
+
+    label = BLAST_LTO_LABEL
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_loss_t = 0.0
+        self.q_gain_t = 0.0
+        self.q_loss_efc = 0.0
+
+    @property
+    def fade_calendar(self) -> float:
+        return self.q_loss_t - self.q_gain_t
+
+    @property
+    def fade_cycle(self) -> float:
+        return self.q_loss_efc
+
+    def _advance(self, st: Stressors, t_s: FloatArray, soc: FloatArray, tk: FloatArray) -> None:
+        p = LTO_PARAMS
+        tkn = tk / (273.15 + 45.0)
+        alpha = _time_mean(p["alpha_0"] * np.exp(p["alpha_1"] / tkn)
+                           * np.exp(p["alpha_2"] * soc / tkn), t_s)
+        beta = _time_mean(p["beta_0"] * np.exp(p["beta_1"] / tkn)
+                          * np.exp(p["beta_2"] * soc / tkn), t_s)
+        gamma = _time_mean((p["gamma_0"] + p["gamma_1"] * st.c_rate + p["gamma_2"] * st.dod ** 3)
+                           * np.exp(p["gamma_3"] / tkn), t_s)
+        dt = st.delta_t_days
+        self.q_gain_t += power_state_step(self.q_gain_t, dt, alpha, p["alpha_p"])
+        self.q_loss_t += power_state_step(self.q_loss_t, dt, beta, p["beta_p"])
+        self.q_loss_efc += power_state_step(self.q_loss_efc, st.delta_efc, gamma, p["gamma_p"])
+
+
+#: The BLAST-Lite model per ``bess.chemistry``.
+BLAST_MODELS: dict[str, type[BlastAgeing]] = {
+    "lfp": BlastLfpAgeing, "nmc": BlastNmcAgeing, "lto": BlastLtoAgeing}
 
 
 def cell_temperature_c(t_air_c: FloatArray, dt_s: float, setpoint_c: float,
@@ -205,6 +362,8 @@ def diurnal_ambient_c(hour: FloatArray, t_min_c: float, t_max_c: float,
     return np.asarray(mean + amp * np.cos(2.0 * np.pi * (hour - peak_hour) / 24.0), dtype=np.float64)
 
 
-__all__ = ["BLAST_LFP_LABEL", "LFP_250AH_PARAMS", "LFP_R_PARAMS", "BlastLfpAgeing", "Stressors",
-           "anode_potential_v", "cell_temperature_c", "diurnal_ambient_c", "extract_stressors",
-           "power_state_step"]
+__all__ = ["BLAST_LFP_LABEL", "BLAST_LTO_LABEL", "BLAST_MODELS", "BLAST_NMC_LABEL",
+           "LFP_250AH_PARAMS", "LFP_R_PARAMS", "LTO_PARAMS", "NMC_KOKAM_PARAMS", "BlastAgeing",
+           "BlastLfpAgeing", "BlastLtoAgeing", "BlastNmcAgeing", "Stressors", "anode_potential_v",
+           "cell_temperature_c", "diurnal_ambient_c", "extract_stressors", "power_state_step",
+           "sigmoid_state_step"]

@@ -17,16 +17,16 @@ window that reaches 100 % SOC). ``twin.engine`` tests check exactly this per ste
 
 Ageing
 ------
-``ageing_model: blast`` (the default for LFP): NREL BLAST-Lite's LFP model, ported in
+``ageing_model: blast`` (the default): NREL BLAST-Lite's model of the chemistry (LFP:
+250 Ah prismatic cell; NMC: Kokam 75 Ah; LTO: NMC/LTO 10 Ah), ported in
 ``twin.components.ageing`` and fed once a day (``Battery.age_chunk``, called by the
 plant at each day's end) with the day's SOC, cell temperature (container model) and
-time: calendar fade ~√t, cycle fade ~EFC^0.83, resistance growth. Nothing of it runs in
-the per-step ``apply``.
+time (LFP: calendar fade ~√t, cycle fade ~EFC^0.83, resistance growth). Nothing of it
+runs in the per-step ``apply``.
 
-``ageing_model: linear`` (the default for NMC and LTO, where the BLAST port has no
-model): two additive mechanisms, linear in their drivers (a first-years approximation:
-measured calendar fade slows down roughly as √t, so extrapolating a year's fade over a
-decade overstates it):
+``ageing_model: linear`` (the older model, kept as an option): two additive mechanisms,
+linear in their drivers (a first-years approximation: measured calendar fade slows down
+roughly as √t, so extrapolating a year's fade over a decade overstates it):
 
 * **Cycle ageing** (throughput): every equivalent full cycle (EFC = DC throughput
   ``|Δe|`` of charge plus discharge over ``2 × nominal capacity``) costs
@@ -71,7 +71,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from twin.components.ageing import BlastLfpAgeing
+from twin.components.ageing import BLAST_MODELS, BlastAgeing
 from twin.config import BessConfig
 from twin.types import BessState, FloatArray
 
@@ -96,7 +96,8 @@ class BessParams:
         (``(1 − eol) / (2 × cycle_life_efc)``).
     calendar_fade_per_h : calendar fade at 50 % SOC [kWh of capacity per hour].
     calendar_soc_coeff : relative slope of the calendar rate with SOC [-].
-    blast : BLAST-Lite LFP ageing, updated per chunk (``Battery.age_chunk``) [-].
+    blast : BLAST-Lite ageing, updated per chunk (``Battery.age_chunk``) [-].
+    chemistry : cell chemistry (``lfp``, ``nmc``, ``lto``): the BLAST-Lite model.
     hvac_setpoint_c, hvac_coupling_frac, container_tau_h : container model of the cell
         temperature (``twin.components.ageing.cell_temperature_c``) [°C, -, h].
     """
@@ -117,6 +118,7 @@ class BessParams:
     calendar_fade_per_h: float = 0.0
     calendar_soc_coeff: float = 0.0
     blast: bool = False
+    chemistry: str = "lfp"
     hvac_setpoint_c: float = 25.0
     hvac_coupling_frac: float = 0.0
     container_tau_h: float = 0.0
@@ -130,7 +132,7 @@ class BessParams:
         eta = math.sqrt(cfg.eta_roundtrip)
         curve = cfg.efficiency_curve or []
         on = cfg.ageing and in_use
-        blast = on and cfg.ageing_model_used == "blast"
+        blast = on and cfg.ageing_model == "blast"
         lin = on and not blast
         cycle = (1.0 - cfg.eol_capacity_frac) / (2.0 * cfg.cycle_life_efc) if lin else 0.0
         cal = (cfg.calendar_fade_frac_per_year * cfg.e_capacity_kwh / HOURS_PER_YEAR
@@ -152,6 +154,7 @@ class BessParams:
             calendar_fade_per_h=cal,
             calendar_soc_coeff=cfg.calendar_soc_coeff if lin else 0.0,
             blast=blast,
+            chemistry=cfg.chemistry,
             hvac_setpoint_c=cfg.hvac_setpoint_c,
             hvac_coupling_frac=cfg.hvac_coupling_frac,
             container_tau_h=cfg.container_tau_h,
@@ -223,8 +226,9 @@ class Battery:
         self.fade_legacy_kwh = 0.0  # CityLearn-style fade so far [kWh]
         self._age = params.cycle_fade_per_kwh > 0.0 or params.calendar_fade_per_h > 0.0
         self._state: BessState | None = None
-        #: BLAST-Lite LFP ageing state (``age_chunk``), None with the linear model or none
-        self.ageing = BlastLfpAgeing() if params.blast and params.e_capacity_kwh > 0.0 else None
+        #: BLAST-Lite ageing state (``age_chunk``), None with the linear model or none
+        self.ageing: BlastAgeing | None = (BLAST_MODELS[params.chemistry]()
+                                           if params.blast and params.e_capacity_kwh > 0.0 else None)
 
     @property
     def soc_frac(self) -> float:
@@ -321,8 +325,8 @@ class Battery:
             return
         a.update(t_s, soc, t_cell_c)
         cap0 = self.cap0_kwh
-        self.fade_cycle_kwh = cap0 * a.q_loss_efc
-        self.fade_calendar_kwh = cap0 * a.q_loss_t
+        self.fade_cycle_kwh = cap0 * a.fade_cycle
+        self.fade_calendar_kwh = cap0 * a.fade_calendar
         cap = max(cap0 * a.q - self.fade_legacy_kwh, 0.0)
         self.cap_kwh = cap
         if self.e_kwh > cap:
