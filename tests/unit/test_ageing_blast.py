@@ -101,7 +101,7 @@ def test_port_follows_blast_lite_over_ten_years(blast: Any) -> None:
     """A year's series repeated for ten years: the port fed daily is within 1 % of the
     package's own ``simulate_battery_life`` (its rainflow chunking), at 1 and 10 years,
     and calendar fade grows as √t, not linearly."""
-    t1, soc1, temp1 = _series(365, dt_s=3600.0)
+    _, soc1, temp1 = _series(365, dt_s=3600.0)
     n = soc1.size - 1
     years = {}
     for y in (1, 10):
