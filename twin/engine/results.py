@@ -477,7 +477,9 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
     ageing = out.rec.bess_ageing  # BLAST-Lite figures from the plant (empty: linear model)
     if "fade_cycle_kwh" in ageing:
         fade_cycle = ageing["fade_cycle_kwh"]
-        fade_other = max(cap0 - cap_end - fade_cycle, 0.0)  # calendar (+ legacy CityLearn term)
+        # calendar (+ legacy CityLearn term); negative: BLAST-Lite's LTO model gains capacity
+        # with time early on
+        fade_other = cap0 - cap_end - fade_cycle
     else:
         fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
         fade_other = max(cap0 - cap_end - fade_cycle, 0.0)
