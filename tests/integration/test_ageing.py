@@ -44,8 +44,13 @@ def _series(out: RunOutput, n: int) -> dict[str, np.ndarray]:
             "Temperature_C": np.concatenate((t_cell[:1], t_cell))}
 
 
-def _blast_fade(blast: Any, series: dict[str, np.ndarray]) -> float:
-    cell = blast.Lfp_Gr_250AhPrismatic()
+#: The BLAST-Lite class of each chemistry (capacity fade).
+REF = {"lfp": "Lfp_Gr_250AhPrismatic", "nmc": "Nmc111_Gr_Kokam75Ah_Battery",
+       "lto": "Nmc_Lto_10Ah_Battery"}
+
+
+def _blast_fade(blast: Any, series: dict[str, np.ndarray], chem: str = "lfp") -> float:
+    cell = getattr(blast, REF[chem])()
     cell.simulate_battery_life(series, is_conserve_energy_throughput=False)
     return float(1.0 - cell.outputs["q"][-1])
 
@@ -68,6 +73,16 @@ def test_year_one_fade_is_blast_lite_on_the_runs_series(blast: Any) -> None:
     assert s["resistance_growth_percent"] > 0.0
     assert s["capacity_fade_cycle_percent"] + s["capacity_fade_calendar_percent"] == \
         pytest.approx(s["capacity_fade_percent"], rel=1e-9)
+
+
+@pytest.mark.parametrize("chem", ["nmc", "lto"])
+def test_nmc_and_lto_year_one_fade_is_blast_lite(blast: Any, chem: str) -> None:
+    """The NMC and LTO batteries' year (1-h ticks) against their BLAST-Lite models."""
+    out = _run(dt="1h", **{"bess.chemistry": chem})
+    s = build_results(out).summary
+    ref = _blast_fade(blast, _series(out, out.steps_done), chem)
+    assert s["capacity_fade_percent"] / 100.0 == pytest.approx(ref, rel=0.10)
+    assert (s["resistance_growth_percent"] is None) == (chem == "lto")
 
 
 @pytest.mark.slow
