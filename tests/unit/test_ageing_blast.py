@@ -174,3 +174,15 @@ def test_battery_age_chunk_cuts_the_stored_energy() -> None:
     assert b.fade_calendar_kwh == pytest.approx(2000.0 - b.cap_kwh)
     idle = Battery(BessParams.from_config(BessConfig(), in_use=False))
     assert idle.ageing is None and idle.params.calendar_fade_per_h == 0.0
+
+
+def test_lto_calendar_gain_is_not_credited() -> None:
+    """BLAST-Lite's LTO model gains capacity at rest: the battery's capacity never rises
+    above its previous value (the BMS keeps the rated capacity)."""
+    b = Battery(BessParams.from_config(BessConfig(chemistry="lto")))
+    assert b.ageing is not None
+    t_s = np.arange(25) * 3600.0
+    for d in range(30):
+        b.age_chunk(t_s + d * 86400.0, np.full(25, 0.5), np.full(25, 25.0))
+        assert b.cap_kwh <= 2000.0
+    assert b.ageing.q > 1.0 and b.cap_kwh == 2000.0

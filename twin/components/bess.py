@@ -317,8 +317,10 @@ class Battery:
         soc : SOC of the present capacity at those points [0-1].
         t_cell_c : cell temperature at those points [°C].
 
-        The capacity becomes ``cap0 × q − legacy fade``; the stored energy is cut to it
-        (the same ageing term as in ``apply``).
+        The capacity becomes ``cap0 × q − legacy fade``, but never rises: a modelled gain
+        (BLAST-Lite's LTO model gains capacity with time at rest) is not credited — the BMS
+        keeps the rated capacity. The stored energy is cut to it (the same ageing term as
+        in ``apply``).
         """
         a = self.ageing
         if a is None or len(t_s) < 2:
@@ -327,7 +329,7 @@ class Battery:
         cap0 = self.cap0_kwh
         self.fade_cycle_kwh = cap0 * a.fade_cycle
         self.fade_calendar_kwh = cap0 * a.fade_calendar
-        cap = max(cap0 * a.q - self.fade_legacy_kwh, 0.0)
+        cap = min(max(cap0 * a.q - self.fade_legacy_kwh, 0.0), self.cap_kwh)
         self.cap_kwh = cap
         if self.e_kwh > cap:
             self.e_kwh = cap
