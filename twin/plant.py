@@ -34,7 +34,8 @@ class Plant:
         idle battery does not age.
 
     With BLAST-Lite ageing the battery ages once per simulated day (``_age_chunk``, from
-    the recorded SOC and the container model's cell temperature), not in the step.
+    the recorded SOC and the container model's cell temperature, at the end of each full
+    day of the run), not in the step.
     """
 
     def __init__(self, env: simpy.Environment, inputs: PlantInputs, site: SiteConfig,
@@ -185,9 +186,9 @@ class Plant:
             self._age_chunk()
 
     def finish(self) -> None:
-        """Close the books (vehicles still plugged at the end are cut off; the battery
-        ages over the last, partial day)."""
-        if self._age_every:
-            self._age_chunk()
+        """Close the books (vehicles still plugged at the end are cut off).
+
+        The battery ages at full days' ends only: a last, partial day (an interrupted run)
+        is not aged, so the recorded last step stays what the live metrics showed."""
         if self.fleet is not None:
             self.fleet.finish()
