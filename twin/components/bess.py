@@ -93,7 +93,9 @@ class BessParams:
     self_discharge_frac_per_h : share of the stored energy lost per hour [1/h].
     curve_x, curve_eta : optional one-way efficiency as a function of |p| / p_nominal.
     cycle_fade_per_kwh : capacity lost per kWh of DC throughput [kWh/kWh]
-        (``(1 − eol) / (2 × cycle_life_efc)``).
+        (``(1 − eol) / (2 × cycle_life_efc)``); this and the calendar terms are the linear
+        model's, applied per step with ``ageing_model: linear``; with ``blast`` the plant
+        does not use them (the LP planners keep them as their estimate of the fade).
     calendar_fade_per_h : calendar fade at 50 % SOC [kWh of capacity per hour].
     calendar_soc_coeff : relative slope of the calendar rate with SOC [-].
     blast : BLAST-Lite ageing, updated per chunk (``Battery.age_chunk``) [-].
@@ -133,7 +135,9 @@ class BessParams:
         curve = cfg.efficiency_curve or []
         on = cfg.ageing and in_use
         blast = on and cfg.ageing_model == "blast"
-        lin = on and not blast
+        # the linear coefficients: the plant's ageing with ``ageing_model: linear``; with
+        # ``blast`` they stay the planners' (optimal / mpc LP) estimate of the fade
+        lin = on
         cycle = (1.0 - cfg.eol_capacity_frac) / (2.0 * cfg.cycle_life_efc) if lin else 0.0
         cal = (cfg.calendar_fade_frac_per_year * cfg.e_capacity_kwh / HOURS_PER_YEAR
                * cfg.calendar_q10 ** ((cfg.t_cell_c - 25.0) / 10.0)) if lin else 0.0
@@ -224,7 +228,8 @@ class Battery:
         self.fade_cycle_kwh = 0.0  # capacity lost to cycling so far [kWh]
         self.fade_calendar_kwh = 0.0  # capacity lost to calendar ageing so far [kWh]
         self.fade_legacy_kwh = 0.0  # CityLearn-style fade so far [kWh]
-        self._age = params.cycle_fade_per_kwh > 0.0 or params.calendar_fade_per_h > 0.0
+        self._age = not params.blast and (params.cycle_fade_per_kwh > 0.0
+                                          or params.calendar_fade_per_h > 0.0)
         self._state: BessState | None = None
         #: BLAST-Lite ageing state (``age_chunk``), None with the linear model or none
         self.ageing: BlastAgeing | None = (BLAST_MODELS[params.chemistry]()

@@ -475,8 +475,8 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
     dc_kwh = _f(bp.eta_charge * tot["bess_charge_kwh"] + (
         tot["bess_discharge_kwh"] / bp.eta_discharge if bp.eta_discharge > 0 else 0.0))
     ageing = out.rec.bess_ageing  # BLAST-Lite figures from the plant (empty: linear model)
-    if "fade_cycle_kwh" in ageing:
-        fade_cycle = ageing["fade_cycle_kwh"]
+    if "t_cell_mean_c" in ageing:  # the in-process plant aged it (no full day yet: none)
+        fade_cycle = ageing.get("fade_cycle_kwh", 0.0)
         # calendar (+ legacy CityLearn term); negative: BLAST-Lite's LTO model gains capacity
         # with time early on
         fade_other = cap0 - cap_end - fade_cycle
