@@ -563,7 +563,8 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         if has_bess else "none",
         "resistance_growth_percent": (ageing["resistance_rel"] - 1.0) * 100.0
         if "resistance_rel" in ageing else None,
-        "t_cell_mean_c": ageing.get("t_cell_mean_c", site.bess.t_cell_c if has_bess else None),
+        "t_cell_mean_c": ageing.get("t_cell_mean_c",
+                                    site.bess.t_cell_c if has_bess and not bp.blast else None),
         # EV sessions
         **session_kpis(sessions),
         "wait_mean_min": _f(np.mean(waits)) if len(waits) else 0.0,
