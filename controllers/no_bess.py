@@ -18,6 +18,9 @@ class NoBessController:
 
     name = "no_bess"
     phases = PHASES
+    #: the site without a battery: the plant does not age the idle battery, the summary
+    #: reports no fade and no cycles
+    uses_battery = False
 
     def __init__(self, site: SiteConfig, **params: float) -> None:
         if params:

@@ -565,6 +565,13 @@ class BessConfig(_Strict):
     fills the ageing parameters (``AGEING_PRESETS``); fields given explicitly win.
     ``ageing: false`` switches cycle and calendar ageing off. ``capacity_loss_coefficient``
     is the older CityLearn-style throughput fade, added on top (0 by default).
+
+    ``ageing_model``: ``blast`` (the default: NREL BLAST-Lite's model of the chemistry,
+    ``twin.components.ageing``) or ``linear`` (the linear cycle + calendar presets at the
+    fixed ``t_cell_c``). The BLAST models take the cell temperature from the container
+    model: ``hvac_setpoint_c`` [°C],
+    ``hvac_coupling_frac`` (share of the ambient's deviation from the setpoint reaching the
+    cells, 0 = ideal HVAC) and ``container_tau_h`` (thermal lag of the container [h]).
     """
 
     technology: Literal["custom", "standard", "modern_lfp", "premium"] = "custom"
@@ -576,6 +583,10 @@ class BessConfig(_Strict):
     calendar_soc_coeff: Annotated[float, Field(ge=0.0, le=4.0)] = 1.0
     calendar_q10: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
     t_cell_c: Annotated[float, Field(ge=-20.0, le=60.0)] = 25.0
+    ageing_model: Literal["blast", "linear"] = "blast"
+    hvac_setpoint_c: Annotated[float, Field(ge=0.0, le=45.0)] = 25.0
+    hvac_coupling_frac: Frac = 0.5
+    container_tau_h: Annotated[float, Field(ge=0.0, le=168.0)] = 6.0
     e_capacity_kwh: EnergyKwh = 2000.0
     p_charge_max_kw: PowerKw = 400.0
     p_discharge_max_kw: PowerKw = 400.0

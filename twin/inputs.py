@@ -85,8 +85,10 @@ class PlantInputs:
     input_filled_values: int = 0
     #: mean GHI over each step [W/m²] when the PV chain ran on a weather file, else None
     ghi_w_m2: FloatArray | None = None
-    #: mean air temperature over each step [°C] when the PV chain ran on a weather file
-    temp_air_c: FloatArray | None = None
+    #: air temperature per step [°C]: the weather file's step mean when the PV chain ran on
+    #: one, else the PV model's diurnal ambient at the step's middle (the battery container
+    #: model's ambient)
+    t_air_c: FloatArray | None = None
 
 
 __all__ = ["PlantInputs", "SessionTable", "SocketSpec"]

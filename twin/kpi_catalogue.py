@@ -204,8 +204,11 @@ CATALOGUE: tuple[Kpi, ...] = (
     Kpi("nominal_power_kw", "Nominal power", "kW", _B, _R, fmt=",.0f"),
     _pct("dod", "Depth of discharge", _B),
     _pct("eta_roundtrip", "Round-trip efficiency", _B),
-    Kpi("cycles_per_day", "Equivalent cycles per day", "1/d", _B, _TR, fmt=".3f",
-        short="BESS cycles per day"),
+    Kpi("efc_usable_per_day", "Equivalent full cycles per day (usable SOC window: discharge ÷ "
+        "((SOC max − SOC min) × capacity))", "1/d", _B, _TR, fmt=".3f",
+        short="BESS full cycles per day (usable window)"),
+    Kpi("discharge_per_nominal_capacity_per_day", "Discharge per nominal capacity per day "
+        "(was: cycles per day)", "1/d", _B, _R, fmt=".3f"),
     Kpi("soc_min_percent", "SOC minimum", "%", _B, _R, fmt=".1f"),
     Kpi("soc_mean_percent", "SOC mean", "%", _B, _R, fmt=".1f"),
     Kpi("soc_max_percent", "SOC maximum", "%", _B, _R, fmt=".1f"),
@@ -216,9 +219,16 @@ CATALOGUE: tuple[Kpi, ...] = (
     Kpi("capacity_fade_cycle_percent", "Capacity fade from cycling", "%", _B, better="lower"),
     Kpi("capacity_fade_calendar_percent", "Capacity fade from calendar ageing", "%", _B,
         better="lower"),
-    Kpi("capacity_fade_annualised_percent", "Capacity fade per year (extrapolated)", "%", _B,
-        better="lower"),
-    Kpi("equivalent_full_cycles", "Equivalent full cycles (DC)", "", _B),
+    Kpi("capacity_fade_annualised_percent", "Capacity fade per year (mean over the run)", "%",
+        _B, better="lower"),
+    Kpi("resistance_growth_percent", "Resistance growth (BLAST-Lite)", "%", _B, _TR,
+        fmt=".3f", better="lower", requires="resistance_growth_percent"),
+    Kpi("t_cell_mean_c", "Cell temperature, mean (container model)", "°C", _B, _R, fmt=".1f",
+        requires="t_cell_mean_c"),
+    Kpi("equivalent_full_cycles", "Equivalent full cycles (DC throughput ÷ 2 × nominal "
+        "capacity)", "", _B),
+    Kpi("efc_usable", "Equivalent full cycles over the usable SOC window", "", _B, _R,
+        fmt=",.1f"),
     # cost [currency]
     _kcur("cost_baseline_soles", "Cost without PV and BESS", counterfactual=True),
     _kcur("cost_pv_only_soles", "Cost without the BESS (PV only)", counterfactual=True),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from twin.components.ageing import cell_temperature_c
 from twin.components.bess import Battery, BessParams
 from twin.components.fleet import Fleet
 from twin.config import SiteConfig
@@ -29,10 +30,16 @@ class Plant:
     site : the site configuration.
     rec : where the plant records what happened in each step (EV, battery and socket
         energy); a new ``Recorder`` when None.
+    battery_in_use : False for a run without a battery (the ``no_bess`` baseline): the
+        idle battery does not age.
+
+    With BLAST-Lite ageing the battery ages once per simulated day (``_age_chunk``, from
+    the recorded SOC and the container model's cell temperature, at the end of each full
+    day of the run), not in the step.
     """
 
     def __init__(self, env: simpy.Environment, inputs: PlantInputs, site: SiteConfig,
-                 rec: Recorder | None = None) -> None:
+                 rec: Recorder | None = None, battery_in_use: bool = True) -> None:
         self.env = env
         self.inputs = inputs
         self.site = site
@@ -42,7 +49,7 @@ class Plant:
         self.p_pv_kw = as_array(inputs.p_pv_kw)
         self.p_mall_kw = as_array(inputs.p_mall_kw)
         self.p_ev_prof_kw = as_array(inputs.p_ev_profile_kw) if inputs.p_ev_profile_kw is not None else None
-        self.battery = Battery(BessParams.from_config(site.bess))
+        self.battery = Battery(BessParams.from_config(site.bess, in_use=battery_in_use))
         spec = SocketSpec.from_config(site.ev)
         self.n_sockets = int(spec.p_rating_kw.shape[0])
         self.fleet: Fleet | None = None
@@ -65,6 +72,58 @@ class Plant:
         self.k = 0
         self.p_bess_setpoint_kw = 0.0
         self.n_reverse_flow_cuts = 0
+        self._init_ageing(inputs)
+
+    def _init_ageing(self, inputs: PlantInputs) -> None:
+        """Daily BLAST-Lite ageing: cell temperatures per step and the first day's end."""
+        bat = self.battery
+        self._age_every = 0  # steps per ageing chunk (0: no chunked ageing)
+        self._age_next = -1  # ``k`` at which the next chunk ends
+        self._age_start = 0
+        self._age_soc0 = bat.soc_frac
+        self.t_cell_c: FloatArray | None = None
+        if bat.ageing is None:
+            return
+        pr = bat.params
+        n = len(inputs.index)
+        t_air = (inputs.t_air_c if inputs.t_air_c is not None
+                 else np.full(n, pr.hvac_setpoint_c))
+        self.t_cell_c = cell_temperature_c(t_air, self.dt_s, pr.hvac_setpoint_c,
+                                           pr.hvac_coupling_frac, pr.container_tau_h)
+        self._age_every = max(1, round(86400.0 / self.dt_s))
+        self._age_next = self._age_every
+        self.rec.bess_ageing = {"t_cell_mean_c": float(self.t_cell_c.mean()) if n else 0.0,
+                                "t_cell_max_c": float(self.t_cell_c.max()) if n else 0.0}
+
+    def _age_chunk(self) -> None:
+        """Age the battery over the steps since the last chunk (BLAST-Lite, once a day)."""
+        end, start = self.k, self._age_start
+        if end <= start or self.t_cell_c is None:
+            return
+        rec, bat = self.rec, self.battery
+        e = rec.e_bess_stored_kwh[start:end]
+        cap = rec.cap_kwh[start:end]
+        soc = np.empty(end - start + 1)
+        soc[0] = self._age_soc0
+        np.divide(e, cap, out=soc[1:], where=cap > 0.0)
+        soc[1:][cap <= 0.0] = 0.0
+        t_c = self.t_cell_c
+        temp = np.concatenate((t_c[max(start - 1, 0):start] if start else t_c[:1], t_c[start:end]))
+        t_s = np.arange(start, end + 1, dtype=np.float64) * self.dt_s
+        bat.age_chunk(t_s, soc, temp)
+        # the step that closes the chunk carries the day's fade (as ``apply``'s ageing term)
+        rec.b_cap_kwh[end - 1] = bat.cap_kwh
+        rec.b_e_bess_stored_kwh[end - 1] = bat.e_kwh
+        a = bat.ageing
+        assert a is not None
+        rec.bess_ageing.update(fade_cycle_kwh=bat.fade_cycle_kwh,
+                               fade_calendar_kwh=bat.fade_calendar_kwh, efc_blast=a.efc,
+                               days=a.t_days)
+        if a.r is not None:
+            rec.bess_ageing["resistance_rel"] = a.r
+        self._age_start = end
+        self._age_soc0 = bat.soc_frac
+        self._age_next = end + self._age_every
 
     # ---- device-side API used by the sim adapters
     def observe_sockets(self) -> SocketArrays:
@@ -123,8 +182,13 @@ class Plant:
         rec.b_cap_kwh[k] = bat.cap_kwh
         rec.k_done = k + 1
         self.k = k + 1
+        if self.k == self._age_next:
+            self._age_chunk()
 
     def finish(self) -> None:
-        """Close the books (vehicles still plugged at the end are cut off)."""
+        """Close the books (vehicles still plugged at the end are cut off).
+
+        The battery ages at full days' ends only: a last, partial day (an interrupted run)
+        is not aged, so the recorded last step stays what the live metrics showed."""
         if self.fleet is not None:
             self.fleet.finish()

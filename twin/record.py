@@ -58,6 +58,9 @@ class Recorder:
         # per-socket energy, float32 to halve memory at 1-min ticks (totals use float64)
         self.e_socket_kwh = np.zeros((n, n_sockets), dtype=np.float32)
         self.k_done = 0
+        #: battery ageing figures the plant keeps up to date (BLAST-Lite: fade parts [kWh],
+        #: relative resistance, cell temperatures [°C]); empty otherwise
+        self.bess_ageing: dict[str, float] = {}
 
 
 __all__ = ["Recorder", "as_array"]

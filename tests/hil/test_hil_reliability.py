@@ -165,7 +165,10 @@ def test_hil_holds_the_same_soc_floor_as_twin_run(tmp_path: Path) -> None:
         rec = s.sim.plant.rec
         n = s.sim.k
         soc = rec.e_bess_stored_kwh[:n] / rec.cap_kwh[:n]
-    assert n == 96 and soc.min() >= scn.site.bess.soc_min_frac - 1e-9
+    # the twin reads SoC at the register's resolution (SoC_SF -2: 0.01 %, 0.2 kWh on 2 MWh),
+    # so the floor holds to within one quantum (it held to 1e-9 only while the per-step fade
+    # made the SoH register round the capacity down)
+    assert n == 96 and soc.min() >= scn.site.bess.soc_min_frac - 1e-4
     assert (rec.e_bess_discharge_kwh[:n] > 0).any()  # it did use the battery
 
 

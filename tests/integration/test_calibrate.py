@@ -139,7 +139,7 @@ def test_calibrate_is_deterministic_and_reads_csv(site_runs: dict[str, Path],
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
     ts = pd.read_parquet(run / "timeseries.parquet", columns=["timestamp", "p_bess_kw",
-                                                              "soc_percent"])
+                                                              "soc_percent", "capacity_kwh"])
     ts["timestamp"] = ts["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S%z")
     ts.to_csv(csv_dir / "timeseries.csv", index=False, float_format="%.17g")
     c = tmp_path / "c"

@@ -165,7 +165,7 @@ def test_kpi_table_numbers_equal_summary(week_report: Path, week_run: Path) -> N
     assert n >= 40
     keys = {c["data-key"] for c in page.cells}
     for k in ("pv_kwh", "ev_kwh", "grid_import_kwh", "self_sufficiency", "pv_self_consumption",
-              "ev_coverage", "cycles_per_day", "cost_pv_only_soles", "cost_grid_import_soles",
+              "ev_coverage", "efc_usable_per_day", "cost_pv_only_soles", "cost_grid_import_soles",
               "savings_bess_soles", "co2_emissions_kg", "co2_avoided_kg",
               "co2_avoided_bess_kg", "co2_avoided_bess_seed_formula_kg", "peak_grid_import_kw",
               "sessions_total", "co2_reduction_percent_bess",

@@ -30,7 +30,7 @@ def test_sign_convention() -> None:
 
 def test_cycle_ageing_per_equivalent_full_cycle() -> None:
     # LFP preset: 6,000 EFC to 80 % → 0.2 / 6000 of the nominal capacity per EFC
-    cfg = BessConfig(calendar_fade_frac_per_year=0.0)
+    cfg = BessConfig(calendar_fade_frac_per_year=0.0, ageing_model="linear")
     assert (cfg.chemistry, cfg.cycle_life_efc) == ("lfp", 6000.0)
     b = Battery(BessParams.from_config(cfg))
     for _ in range(20):
@@ -44,7 +44,8 @@ def test_cycle_ageing_per_equivalent_full_cycle() -> None:
 
 def test_calendar_ageing_soc_and_temperature() -> None:
     def year_fade(soc: float, t_c: float, chem: str = "lfp") -> float:
-        cfg = BessConfig(chemistry=chem, soc_initial_frac=soc, soc_min_frac=0.0, t_cell_c=t_c)
+        cfg = BessConfig(chemistry=chem, soc_initial_frac=soc, soc_min_frac=0.0, t_cell_c=t_c,
+                         ageing_model="linear")
         b = Battery(BessParams.from_config(cfg))
         for _ in range(365):
             b.apply(0.0, 24.0)

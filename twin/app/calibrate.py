@@ -31,8 +31,10 @@ Fits
 * ``bess.e_capacity_kwh``, ``bess.eta_roundtrip``: the twin's battery, per step of length
   ``dt``: ``E·(SOC_k·(1 − f_k)/(1 − σ·dt) − SOC_{k−1}·(1 − f_{k−1})) = η·E_ch − E_dis/η``
   (η = √η_rt, the twin's even split; σ the site's ``self_discharge_frac_per_h`` and ``f``
-  the capacity lost since the record's start by the site's ageing model,
-  ``twin.components.bess.ageing_kwh``, both taken as known, not fitted). Divided by ``E``
+  the capacity lost since the record's start: from the battery's own reported capacity
+  (column ``capacity_kwh``, its state of health) when the table has one, else by the
+  site's linear ageing model ``twin.components.bess.ageing_kwh``; both taken as known,
+  not fitted). Divided by ``E``
   it is linear in ``a = η/E`` and ``b = 1/(η·E)``: least squares over the steps whose SOC at
   both ends is off the limits (the site's SOC window, 0 and 100 %) by more than 0.05 points
   and whose power is at least 1 % of the power limit (idle steps carry only meter noise);
@@ -86,6 +88,9 @@ CHANNELS: dict[str, tuple[str, ...]] = {
 }
 #: Channels each fit needs.
 NEEDS = {"pv": ("pv", "ghi", "temp"), "bess": ("p_bess", "soc"), "mall": ("mall",)}
+#: Channels read when present: the battery's own capacity (state of health) per step [kWh];
+#: its relative decline gives the fade over the record instead of the site's ageing model.
+OPTIONAL = {"bess": {"cap": ("capacity_kwh_measured", "capacity_kwh")}}
 #: Most bootstrap replicates, longest block.
 MAX_BOOTSTRAP = 10_000
 MAX_BLOCK_H = 24.0 * 31
@@ -226,6 +231,13 @@ def read_measured(run_dir: Path, tz: str, fits: tuple[str, ...]) -> Measured:
                             "infinite value")
         cols[ch] = v
         names[ch] = name
+    for f in fits:
+        for ch, accepted in OPTIONAL.get(f, {}).items():
+            name = next((n for n in accepted if n in df.columns), None)
+            if name is not None:
+                v = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64)
+                if np.isfinite(v).all() and (v > 0).all():
+                    cols[ch], names[ch] = v, name
     return Measured(path, idx, dt_s, cols, names)
 
 
@@ -402,12 +414,16 @@ def _fit_all(m: Measured, site: Any, fits: tuple[str, ...], n_boot: int, block_h
     if "bess" in fits:
         rows, soc, x = _bess_design(m, site)
         fade = np.zeros(len(soc))
-        for _ in range(3):  # the fade depends (weakly) on the capacity and efficiency
+        cap = m.cols.get("cap")
+        for _ in range(1 if cap is not None else 3):  # the model's fade depends (weakly) on
+            if cap is not None:                       # the capacity and efficiency
+                fade = 1.0 - cap / cap[0]  # the battery's own state of health
             y = _bess_target(m, site, soc, fade)
             e, eta = _bess_solve(rows, y, x)
             if not math.isfinite(e):
                 break
-            fade = _fade_frac(m, site, soc, x, e, eta)
+            if cap is None:
+                fade = _fade_frac(m, site, soc, x, e, eta)
         if not math.isfinite(e):
             raise UserError(f"{m.path}: bess: the battery must both charge and discharge, off "
                             f"its SOC limits, in at least 4 steps ('{m.names['p_bess']}', "

@@ -17,9 +17,16 @@ window that reaches 100 % SOC). ``twin.engine`` tests check exactly this per ste
 
 Ageing
 ------
-Two additive mechanisms, linear in their drivers (a first-years approximation: measured
-calendar fade slows down roughly as √t, so extrapolating a year's fade over a decade
-overstates it):
+``ageing_model: blast`` (the default): NREL BLAST-Lite's model of the chemistry (LFP:
+250 Ah prismatic cell; NMC: Kokam 75 Ah; LTO: NMC/LTO 10 Ah), ported in
+``twin.components.ageing`` and fed once a day (``Battery.age_chunk``, called by the
+plant at each day's end) with the day's SOC, cell temperature (container model) and
+time (LFP: calendar fade ~√t, cycle fade ~EFC^0.83, resistance growth). Nothing of it
+runs in the per-step ``apply``.
+
+``ageing_model: linear`` (the older model, kept as an option): two additive mechanisms,
+linear in their drivers (a first-years approximation: measured calendar fade slows down
+roughly as √t, so extrapolating a year's fade over a decade overstates it):
 
 * **Cycle ageing** (throughput): every equivalent full cycle (EFC = DC throughput
   ``|Δe|`` of charge plus discharge over ``2 × nominal capacity``) costs
@@ -64,8 +71,9 @@ import bisect
 import math
 from dataclasses import dataclass
 
+from twin.components.ageing import BLAST_MODELS, BlastAgeing
 from twin.config import BessConfig
-from twin.types import BessState
+from twin.types import BessState, FloatArray
 
 HOURS_PER_YEAR = 8760.0
 
@@ -85,9 +93,15 @@ class BessParams:
     self_discharge_frac_per_h : share of the stored energy lost per hour [1/h].
     curve_x, curve_eta : optional one-way efficiency as a function of |p| / p_nominal.
     cycle_fade_per_kwh : capacity lost per kWh of DC throughput [kWh/kWh]
-        (``(1 − eol) / (2 × cycle_life_efc)``).
+        (``(1 − eol) / (2 × cycle_life_efc)``); this and the calendar terms are the linear
+        model's, applied per step with ``ageing_model: linear``; with ``blast`` the plant
+        does not use them (the LP planners keep them as their estimate of the fade).
     calendar_fade_per_h : calendar fade at 50 % SOC [kWh of capacity per hour].
     calendar_soc_coeff : relative slope of the calendar rate with SOC [-].
+    blast : BLAST-Lite ageing, updated per chunk (``Battery.age_chunk``) [-].
+    chemistry : cell chemistry (``lfp``, ``nmc``, ``lto``): the BLAST-Lite model.
+    hvac_setpoint_c, hvac_coupling_frac, container_tau_h : container model of the cell
+        temperature (``twin.components.ageing.cell_temperature_c``) [°C, -, h].
     """
 
     e_capacity_kwh: float
@@ -105,16 +119,28 @@ class BessParams:
     cycle_fade_per_kwh: float = 0.0
     calendar_fade_per_h: float = 0.0
     calendar_soc_coeff: float = 0.0
+    blast: bool = False
+    chemistry: str = "lfp"
+    hvac_setpoint_c: float = 25.0
+    hvac_coupling_frac: float = 0.0
+    container_tau_h: float = 0.0
 
     @classmethod
-    def from_config(cls, cfg: BessConfig) -> BessParams:
-        """Build from the validated site config (round trip split evenly)."""
+    def from_config(cls, cfg: BessConfig, in_use: bool = True) -> BessParams:
+        """Build from the validated site config (round trip split evenly).
+
+        ``in_use=False``: the run has no battery (the ``no_bess`` baseline): no ageing at all.
+        """
         eta = math.sqrt(cfg.eta_roundtrip)
         curve = cfg.efficiency_curve or []
-        on = cfg.ageing
-        cycle = (1.0 - cfg.eol_capacity_frac) / (2.0 * cfg.cycle_life_efc) if on else 0.0
+        on = cfg.ageing and in_use
+        blast = on and cfg.ageing_model == "blast"
+        # the linear coefficients: the plant's ageing with ``ageing_model: linear``; with
+        # ``blast`` they stay the planners' (optimal / mpc LP) estimate of the fade
+        lin = on
+        cycle = (1.0 - cfg.eol_capacity_frac) / (2.0 * cfg.cycle_life_efc) if lin else 0.0
         cal = (cfg.calendar_fade_frac_per_year * cfg.e_capacity_kwh / HOURS_PER_YEAR
-               * cfg.calendar_q10 ** ((cfg.t_cell_c - 25.0) / 10.0)) if on else 0.0
+               * cfg.calendar_q10 ** ((cfg.t_cell_c - 25.0) / 10.0)) if lin else 0.0
         return cls(
             e_capacity_kwh=cfg.e_capacity_kwh,
             p_charge_max_kw=cfg.p_charge_max_kw,
@@ -124,13 +150,18 @@ class BessParams:
             soc_min_frac=cfg.soc_min_frac,
             soc_max_frac=cfg.soc_max_frac,
             soc_initial_frac=cfg.soc_initial_frac,
-            capacity_loss_coefficient=cfg.capacity_loss_coefficient,
+            capacity_loss_coefficient=cfg.capacity_loss_coefficient if in_use else 0.0,
             self_discharge_frac_per_h=cfg.self_discharge_frac_per_h,
             curve_x=tuple(p[0] for p in curve),
             curve_eta=tuple(p[1] for p in curve),
             cycle_fade_per_kwh=cycle,
             calendar_fade_per_h=cal,
-            calendar_soc_coeff=cfg.calendar_soc_coeff if on else 0.0,
+            calendar_soc_coeff=cfg.calendar_soc_coeff if lin else 0.0,
+            blast=blast,
+            chemistry=cfg.chemistry,
+            hvac_setpoint_c=cfg.hvac_setpoint_c,
+            hvac_coupling_frac=cfg.hvac_coupling_frac,
+            container_tau_h=cfg.container_tau_h,
         )
 
 
@@ -184,7 +215,7 @@ def ageing_kwh(throughput_kwh: float, soc_frac: float, dt_h: float,
 class Battery:
     """The battery device model: holds parameters and state, delegates to ``bess_step``."""
 
-    __slots__ = ("_age", "_state", "cap0_kwh", "cap_kwh", "e_kwh", "fade_calendar_kwh",
+    __slots__ = ("_age", "_state", "ageing", "cap0_kwh", "cap_kwh", "e_kwh", "fade_calendar_kwh",
                  "fade_cycle_kwh", "fade_legacy_kwh", "p_kw", "params", "throughput_kwh")
 
     def __init__(self, params: BessParams) -> None:
@@ -197,8 +228,12 @@ class Battery:
         self.fade_cycle_kwh = 0.0  # capacity lost to cycling so far [kWh]
         self.fade_calendar_kwh = 0.0  # capacity lost to calendar ageing so far [kWh]
         self.fade_legacy_kwh = 0.0  # CityLearn-style fade so far [kWh]
-        self._age = params.cycle_fade_per_kwh > 0.0 or params.calendar_fade_per_h > 0.0
+        self._age = not params.blast and (params.cycle_fade_per_kwh > 0.0
+                                          or params.calendar_fade_per_h > 0.0)
         self._state: BessState | None = None
+        #: BLAST-Lite ageing state (``age_chunk``), None with the linear model or none
+        self.ageing: BlastAgeing | None = (BLAST_MODELS[params.chemistry]()
+                                           if params.blast and params.e_capacity_kwh > 0.0 else None)
 
     @property
     def soc_frac(self) -> float:
@@ -277,3 +312,29 @@ class Battery:
         self.e_kwh = e1
         self.p_kw = p_kw
         return e1 - e0
+
+    def age_chunk(self, t_s: FloatArray, soc: FloatArray, t_cell_c: FloatArray) -> None:
+        """BLAST-Lite ageing over one chunk (a day) of the run; updates the capacity.
+
+        Parameters
+        ----------
+        t_s : times of the chunk's points [s] (the chunk start, then each step end).
+        soc : SOC of the present capacity at those points [0-1].
+        t_cell_c : cell temperature at those points [°C].
+
+        The capacity becomes ``cap0 × q − legacy fade``, but never rises: a modelled gain
+        (BLAST-Lite's LTO model gains capacity with time at rest) is not credited — the BMS
+        keeps the rated capacity. The stored energy is cut to it (the same ageing term as
+        in ``apply``).
+        """
+        a = self.ageing
+        if a is None or len(t_s) < 2:
+            return
+        a.update(t_s, soc, t_cell_c)
+        cap0 = self.cap0_kwh
+        self.fade_cycle_kwh = cap0 * a.fade_cycle
+        self.fade_calendar_kwh = cap0 * a.fade_calendar
+        cap = min(max(cap0 * a.q - self.fade_legacy_kwh, 0.0), self.cap_kwh)
+        self.cap_kwh = cap
+        if self.e_kwh > cap:
+            self.e_kwh = cap

@@ -155,6 +155,18 @@ def pv_weather_inputs(scn: Scenario) -> tuple[FloatArray, FloatArray] | None:
                                  rng_streams(scn.config.seed)["pv"])
 
 
+def _ambient_c(cloudiness: dict[str, Any], hour_mid: FloatArray) -> FloatArray:
+    """Ambient air temperature at the step middles [°C]: the PV model's diurnal ambient
+    (``pv.cloudiness`` ``t_amb_min_c`` / ``t_amb_max_c`` / ``t_amb_peak_hour``, or their
+    defaults; also with ``pv.source: file``)."""
+    from twin.components.ageing import diurnal_ambient_c
+    from twin.components.pv import PvParams
+
+    names = ("t_amb_min_c", "t_amb_max_c", "t_amb_peak_hour")
+    t_min, t_max, peak = (float(cloudiness.get(k, _default(PvParams, k))) for k in names)
+    return diurnal_ambient_c(hour_mid, t_min, t_max, peak)
+
+
 def build_inputs(scn: Scenario) -> PlantInputs:
     """PV, mall, EV sessions and calendar arrays for the scenario.
 
@@ -219,7 +231,8 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     ev_open = (hour >= ev.open_hour) & (hour < ev.close_hour)
     out = PlantInputs(idx, dt_s, np.asarray(p_pv, float), np.asarray(p_mall, float), p_ev_prof,
                       sessions, hour, weekday, price, is_peak, ev_open, n_filled, ghi,
-                      t_air)
+                      t_air if t_air is not None
+                      else _ambient_c(pv.cloudiness.given(), hour + dt_s / 7200.0))
     check_inputs_finite(scn, out)
     return out
 

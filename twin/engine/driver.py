@@ -224,7 +224,8 @@ class Twin:
         if self._io_given is None:
             self.env = self._env_given if self._env_given is not None else simpy.Environment()
             self._env_given = None  # a reset builds a fresh one
-            self.plant = Plant(self.env, inp, scn.site, rec=self.rec)
+            self.plant = Plant(self.env, inp, scn.site, rec=self.rec,
+                               battery_in_use=getattr(self.controller, "uses_battery", True))
             self.io: SiteIO = SimSiteIO(self.plant)
             self.clock: Clock = SimPyClock(self.env, self.plant, self.dt_s)
         else:

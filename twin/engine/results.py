@@ -167,8 +167,8 @@ def _weather(r: _Rows, i: int) -> Any:
     draws as the run), for ``twin calibrate``."""
     w = r.out.extra.get("pv_weather")
     inp = r.out.inputs
-    if w is None and inp.ghi_w_m2 is not None and inp.temp_air_c is not None:
-        w = r.out.extra["pv_weather"] = (inp.ghi_w_m2, inp.temp_air_c)  # a weather file's
+    if w is None and inp.ghi_w_m2 is not None and inp.t_air_c is not None:
+        w = r.out.extra["pv_weather"] = (inp.ghi_w_m2, inp.t_air_c)  # a weather file's
     if w is None:
         from twin.components.inputs import pv_weather_inputs
 
@@ -507,8 +507,17 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
     # efficiency curve this is the nominal-point estimate) [kWh]
     dc_kwh = _f(bp.eta_charge * tot["bess_charge_kwh"] + (
         tot["bess_discharge_kwh"] / bp.eta_discharge if bp.eta_discharge > 0 else 0.0))
-    fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
-    fade_other = max(cap0 - cap_end - fade_cycle, 0.0)  # calendar (+ legacy CityLearn term)
+    ageing = out.rec.bess_ageing  # BLAST-Lite figures from the plant (empty: linear model)
+    if "t_cell_mean_c" in ageing:  # the in-process plant aged it (no full day yet: none)
+        fade_cycle = ageing.get("fade_cycle_kwh", 0.0)
+        # calendar (+ legacy CityLearn term); negative: BLAST-Lite's LTO model gains capacity
+        # with time early on
+        fade_other = cap0 - cap_end - fade_cycle
+    else:
+        fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
+        fade_other = max(cap0 - cap_end - fade_cycle, 0.0)
+    has_bess = cap0 > 0 and getattr(out.controller, "uses_battery", True)
+    usable_kwh = dod * cap0  # usable window of the nominal capacity [kWh]
     summary: dict[str, Any] = {
         "scenario": scn.config.name,
         "scenario_file": str(scn.path),
@@ -542,7 +551,12 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "ev_coverage": (tot["pv_to_ev_kwh"] + tot["bess_to_ev_kwh"]) / tot["ev_kwh"]
         if tot["ev_kwh"] else 0.0,
         "ev_coverage_bess": tot["bess_to_ev_kwh"] / tot["ev_kwh"] if tot["ev_kwh"] else 0.0,
-        "cycles_per_day": tot["bess_discharge_kwh"] / cap0 / days if cap0 and days else 0.0,
+        # cycles: over the usable SOC window (AC discharge ÷ ((soc_max − soc_min) × capacity)),
+        # and the seeds' old figure under its honest name (discharge ÷ nominal capacity)
+        "efc_usable_per_day": tot["bess_discharge_kwh"] / usable_kwh / days
+        if usable_kwh and days else 0.0,
+        "discharge_per_nominal_capacity_per_day": tot["bess_discharge_kwh"] / cap0 / days
+        if cap0 and days else 0.0,
         # cost [currency]
         "currency": site.tariff.currency,
         "cost_baseline_soles": cost_base,
@@ -579,6 +593,14 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "capacity_fade_annualised_percent": (cap0 - cap_end) / cap0 * 100.0 * 365.0 / days
         if cap0 and days else 0.0,
         "equivalent_full_cycles": dc_kwh / (2.0 * cap0) if cap0 else 0.0,
+        "efc_usable": tot["bess_discharge_kwh"] / usable_kwh if usable_kwh else 0.0,
+        "bess_in_use": bool(has_bess),
+        "ageing_model": (("blast" if bp.blast else "linear") if site.bess.ageing else "off")
+        if has_bess else "none",
+        "resistance_growth_percent": (ageing["resistance_rel"] - 1.0) * 100.0
+        if "resistance_rel" in ageing else None,
+        "t_cell_mean_c": ageing.get("t_cell_mean_c",
+                                    site.bess.t_cell_c if has_bess and not bp.blast else None),
         # EV sessions
         **session_kpis(sessions),
         "wait_mean_min": _f(np.mean(waits)) if len(waits) else 0.0,

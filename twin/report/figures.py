@@ -469,10 +469,12 @@ def fig_bess_daily(run: RunData) -> Figure:
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("Energy per day [MWh]")
     cap = float(run.summary.get("capacity_kwh", 0.0) or 0.0)
+    dod = float(run.summary.get("dod", 1.0) or 1.0)
     if cap > 0:
-        cyc = dd["bess_discharge_kwh"].sum() / cap / max(len(dd), 1)
-        ax.set_title(f"Mean {cyc:.2f} equivalent full cycles per day "
-                     f"(capacity {cap:,.0f} kWh)", fontsize=10, fontweight="normal")
+        # equivalent full cycles over the usable window (as the summary's efc_usable_per_day)
+        cyc = dd["bess_discharge_kwh"].sum() / (dod * cap) / max(len(dd), 1)
+        ax.set_title(f"Mean {cyc:.2f} full cycles per day over the usable SOC window "
+                     f"({dod:.0%} of {cap:,.0f} kWh)", fontsize=10, fontweight="normal")
     ax.legend(loc="upper right", ncol=2)
     lo, hi = dd["soc_min"].to_numpy(), dd["soc_max"].to_numpy()
     ax2.stairs(hi, _day_edges(t), baseline=lo, fill=True, color=COLORS["soc"], alpha=0.35,

@@ -106,7 +106,8 @@ def slice_inputs(inputs: PlantInputs, k0: int, n: int) -> PlantInputs:
                        p_mall_kw=inputs.p_mall_kw[sl], p_ev_profile_kw=None if prof is None else prof[sl],
                        sessions=sess, hour=inputs.hour[sl], weekday=inputs.weekday[sl],
                        price_per_kwh=inputs.price_per_kwh[sl], is_peak=inputs.is_peak[sl],
-                       ev_open=inputs.ev_open[sl])
+                       ev_open=inputs.ev_open[sl],
+                       t_air_c=None if inputs.t_air_c is None else inputs.t_air_c[sl])
 
 
 class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
