@@ -53,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from array import array
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +78,8 @@ BESS_DEADBAND = 0.02
 DEPARTURE_SCALE_H = 8.0
 
 F32 = npt.NDArray[np.float32]
+#: The clip ufunc itself (``np.clip`` adds a Python-level wrapper of ~1 µs a call).
+_clip: np.ufunc = getattr(np._core.umath, "clip", None) or np.clip  # type: ignore[assignment]
 
 #: Site features: (name, low, high).
 _SITE_FEATURES: tuple[tuple[str, float, float], ...] = (
@@ -247,9 +250,16 @@ def build_spec(site: SiteConfig, options: Options | None = None) -> Spec:
 class Encoder:
     """Turns a ``SiteObservation`` into the observation vector of a ``Spec``.
 
-    Stateless between steps except for caches (month per local day, forecasts), so the
-    same observation always gives the same vector.
+    Stateless between steps except for caches (hour and month features, forecasts), so
+    the same observation always gives the same vector. The vector is assembled in one
+    preallocated float64 buffer (site features written as scalars through a stdlib array
+    view, socket features by ufuncs into strided views), clipped there and cast once to
+    float32: the same values, bit for bit, as casting each feature first and clipping in
+    float32 (the bounds are exact in both types and rounding is monotone).
     """
+
+    #: Largest number of cached hour-of-day features (a live run may see any float hour).
+    HOUR_CACHE_MAX = 4096
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -262,8 +272,9 @@ class Encoder:
         self._inv_price = 1.0 / s.price_per_kwh
         self._inv_e_sess = 1.0 / s.e_session_kwh
         self._inv_n = 1.0 / max(spec.n_sockets, 1)
-        self._low = np.asarray(spec.obs_low, dtype=np.float32)
-        self._high = np.asarray(spec.obs_high, dtype=np.float32)
+        self._inv_left = 1.0 / (3600.0 * DEPARTURE_SCALE_H)
+        self._low = np.asarray(spec.obs_low, dtype=np.float64)
+        self._high = np.asarray(spec.obs_high, dtype=np.float64)
         self._n_site = len(_SITE_FEATURES)
         self._h = spec.options.forecast_h
         self._fc0 = self._n_site
@@ -273,7 +284,15 @@ class Encoder:
         self._month_key: tuple[datetime, int] | None = None
         self._month: tuple[float, float] = (0.0, 1.0)
         self._weekday = [(math.sin(2 * math.pi * d / 7), math.cos(2 * math.pi * d / 7)) for d in range(7)]
-        self._site_buf = np.zeros(self._n_site, dtype=np.float64)
+        self._hour_feat: dict[float, tuple[float, float]] = {}
+        # the whole vector in float64: a stdlib array (cheap scalar writes) and its numpy view
+        n = spec.n_sockets
+        self._arr = array("d", bytes(8 * spec.n_obs))
+        self._buf: FloatArray = np.frombuffer(self._arr, dtype=np.float64)
+        self._fc_view = self._buf[self._fc0:self._s0]
+        sock = self._buf[self._s0:self._s0 + 3 * n].reshape(n, 3)
+        self._plug, self._need, self._left = sock[:, 0], sock[:, 1], sock[:, 2]
+        self._tmp = np.empty(n, dtype=np.float64)
 
     def prepare(self, forecaster: Forecaster | None, n_steps: int = 0, dt_s: float = 0.0) -> None:
         """Use ``forecaster`` for the look-ahead features (None: hold the present value).
@@ -308,38 +327,59 @@ class Encoder:
             self._month_key = key
         return self._month
 
+    def _hour(self, h: float) -> tuple[float, float]:
+        cache = self._hour_feat
+        if len(cache) >= self.HOUR_CACHE_MAX:
+            cache.clear()
+        f = (math.sin(2 * math.pi * h / 24.0), math.cos(2 * math.pi * h / 24.0))
+        cache[h] = f
+        return f
+
     def encode(self, obs: SiteObservation) -> F32:
         """The observation vector for ``obs`` (a new float32 array, clipped to the bounds)."""
-        out = np.empty(self.spec.n_obs, dtype=np.float32)
+        a = self._arr
         b = obs.bess
         p_pv = obs.p_pv_kw
         p_mall = obs.p_mall_kw
         p_ev = obs.p_ev_kw
         load = p_ev + p_mall
-        grid = max(0.0, load - p_pv - b.p_kw)
         h = obs.hour
+        hs, hc = self._hour_feat.get(h) or self._hour(h)
         ws, wc = self._weekday[obs.weekday % 7]
         ms, mc = self._month_feat(obs)
-        n = self.spec.n_sockets
-        site = self._site_buf
-        site[:] = (
-            p_pv * self._inv_pv, p_ev * self._inv_ev, p_mall * self._inv_mall, load * self._inv_load,
-            b.soc_frac, b.e_kwh * self._inv_bess, grid * self._inv_load, (load - p_pv) * self._inv_pv,
-            math.sin(2 * math.pi * h / 24.0), math.cos(2 * math.pi * h / 24.0), ws, wc, ms, mc,
-            obs.tariff.price_per_kwh * self._inv_price, 1.0 if obs.tariff.is_peak else 0.0,
-            1.0 if obs.ev_open else 0.0, obs.n_waiting * self._inv_n,
-        )
-        out[:self._n_site] = site
+        tariff = obs.tariff
+        a[0] = p_pv * self._inv_pv
+        a[1] = p_ev * self._inv_ev
+        a[2] = p_mall * self._inv_mall
+        a[3] = load * self._inv_load
+        a[4] = b.soc_frac
+        a[5] = b.e_kwh * self._inv_bess
+        a[6] = max(0.0, load - p_pv - b.p_kw) * self._inv_load
+        a[7] = (load - p_pv) * self._inv_pv
+        a[8] = hs
+        a[9] = hc
+        a[10] = ws
+        a[11] = wc
+        a[12] = ms
+        a[13] = mc
+        a[14] = tariff.price_per_kwh * self._inv_price
+        a[15] = 1.0 if tariff.is_peak else 0.0
+        a[16] = 1.0 if obs.ev_open else 0.0
+        a[17] = obs.n_waiting * self._inv_n
         if self._h:
-            out[self._fc0:self._s0] = self._forecast(obs)
+            self._fc_view[:] = self._forecast(obs)
         s = obs.sockets
-        i = self._s0
-        out[i:i + 3 * n:3] = s.occupied
-        out[i + 1:i + 3 * n:3] = s.e_remaining_kwh * self._inv_e_sess
-        left = np.where(s.occupied, (s.t_departure_s - obs.t_s) * (1.0 / (3600.0 * DEPARTURE_SCALE_H)), 0.0)
-        out[i + 2:i + 3 * n:3] = left
-        np.clip(out, self._low, self._high, out=out)
-        return out
+        occ = s.occupied
+        np.copyto(self._plug, occ)
+        np.multiply(s.e_remaining_kwh, self._inv_e_sess, out=self._need)
+        tmp = np.subtract(s.t_departure_s, obs.t_s, out=self._tmp)
+        np.multiply(tmp, self._inv_left, out=tmp)
+        left = self._left
+        left.fill(0.0)
+        np.copyto(left, tmp, where=occ)
+        buf = self._buf
+        _clip(buf, self._low, self._high, out=buf)
+        return buf.astype(np.float32)
 
     def _forecast(self, obs: SiteObservation) -> FloatArray:
         if self._fc_table is not None and obs.k < self._fc_table.shape[0]:
@@ -373,19 +413,19 @@ def action_to_setpoints(action: npt.NDArray[np.floating[Any]], obs: SiteObservat
     obs : the observation the action answers (for the socket ratings).
     scales : the spec's scales (battery power limits [kW]).
     """
-    a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    a = _clip(action, 0.0, 1.0, dtype=np.float64).reshape(-1)  # a new float64 array
     rating = obs.sockets.p_rating_kw
     if a.shape[0] != rating.shape[0] + 1:
         raise ValueError(f"action has {a.shape[0]} values; this site needs {rating.shape[0] + 1} "
                          "(battery + one per socket)")
-    x = 2.0 * float(a[0]) - 1.0
+    x = 2.0 * a.item(0) - 1.0
     if abs(x) < BESS_DEADBAND:
         p, phase = 0.0, 0
     elif x > 0.0:
         p, phase = x * scales.bess_discharge_kw, 2
     else:
         p, phase = x * scales.bess_charge_kw, 1
-    return Setpoints(p, a[1:] * rating, phase)
+    return Setpoints(p, np.multiply(a[1:], rating), phase)
 
 
 def setpoints_to_action(sp: Setpoints, obs: SiteObservation, scales: Scales) -> FloatArray:

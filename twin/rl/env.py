@@ -168,6 +168,8 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self._obs: SiteObservation | None = None
         self._prev_import_kwh = 0.0
         self.start_day = 0
+        self._dt_s = self._dt_h = self._e_ref = self._pv_ref_kwh = self._ev_ref_kwh = float("nan")
+        self._cost_ref = self._bus_dt_h = self._export_kwh = float("nan")
 
     # -- gymnasium API ---------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -190,6 +192,9 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self.encoder.prepare(twin.context.forecaster, twin.context.n_steps, twin.context.dt_s)
         self._obs = obs
         self._prev_import_kwh = 0.0
+        self._set_step_length(twin.dt_s)
+        self._bus_dt_h = twin.dt_s / 3600.0
+        self._export_kwh = self.scn.site.grid.export_limit_kw * self._bus_dt_h
         return self.encoder.encode(obs), {"start_day": day, "n_steps": twin.n_steps}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -199,28 +204,46 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if twin.done:
             raise RuntimeError("the episode is over: call reset()")
-        sp = action_to_setpoints(action, obs, self.rl_spec.scales)
-        nxt = twin.step(sp)
-        rec = twin.step_record(twin.k - 1)
-        dt_h = obs.dt_s / 3600.0
-        e_ref = self._e_ref_per_h * dt_h
-        imp = rec.e_grid_import_kwh
-        ev_possible = max(obs.p_ev_kw - obs.p_ev_inflexible_kw, 0.0) * dt_h
-        terms = {
-            "r_co2": -imp / e_ref,
-            "r_solar": -rec.e_curtailed_kwh / (self._pv_ref * dt_h),
-            "r_ev": -max(ev_possible - max(rec.e_ev_kwh - obs.p_ev_inflexible_kw * dt_h, 0.0), 0.0)
-            / (self._ev_ref * dt_h),
-            "r_ramp": -abs(imp - self._prev_import_kwh) / e_ref if rec.k > 0 else 0.0,
-            "r_cost": -imp * obs.tariff.price_per_kwh / (e_ref * self._price_ref),
-        }
+        nxt = twin.step(action_to_setpoints(action, obs, self.rl_spec.scales))
+        k = twin.k - 1
+        if obs.dt_s != self._dt_s:
+            self._set_step_length(obs.dt_s)
+        # the site bus of the step just run: ``Twin.step_record``'s sums, in its order, read
+        # from the record's stdlib arrays (Python floats, no record object)
+        rec = twin.rec
+        bus_h = self._bus_dt_h
+        e_ev = rec.b_e_ev_kwh[k]
+        supply = rec.b_p_pv_kw[k] * bus_h + rec.b_e_bess_discharge_kwh[k]
+        demand = e_ev + rec.b_p_mall_kw[k] * bus_h + rec.b_e_bess_charge_kwh[k]
+        imp = max(demand - supply, 0.0)
+        curtailed = max(supply - demand - self._export_kwh, 0.0)
+        dt_h = self._dt_h
+        e_ref = self._e_ref
+        p_inflex = obs.p_ev_inflexible_kw
+        ev_possible = max(obs.p_ev_kw - p_inflex, 0.0) * dt_h
+        r_co2 = -imp / e_ref
+        r_solar = -curtailed / self._pv_ref_kwh
+        r_ev = -max(ev_possible - max(e_ev - p_inflex * dt_h, 0.0), 0.0) / self._ev_ref_kwh
+        r_ramp = -abs(imp - self._prev_import_kwh) / e_ref if k > 0 else 0.0
+        r_cost = -imp * obs.tariff.price_per_kwh / self._cost_ref
         w = self.weights
-        reward = (w.co2 * terms["r_co2"] + w.solar * terms["r_solar"] + w.ev * terms["r_ev"]
-                  + w.ramp * terms["r_ramp"] + w.cost * terms["r_cost"])
+        reward = (w.co2 * r_co2 + w.solar * r_solar + w.ev * r_ev + w.ramp * r_ramp
+                  + w.cost * r_cost)
         self._prev_import_kwh = imp
         self._obs = nxt
-        info: dict[str, Any] = {"k": rec.k, "n_clamps": rec.n_clamps, **terms}
-        return self.encoder.encode(nxt), float(reward), bool(twin.done), False, info
+        info: dict[str, Any] = {"k": k, "n_clamps": rec.b_n_clamps[k], "r_co2": r_co2,
+                                "r_solar": r_solar, "r_ev": r_ev, "r_ramp": r_ramp, "r_cost": r_cost}
+        return self.encoder.encode(nxt), float(reward), twin.done, False, info
+
+    def _set_step_length(self, dt_s: float) -> None:
+        """The reward's denominators for observations of steps of ``dt_s`` [s] (the same
+        products as computing them every step)."""
+        dt_h = dt_s / 3600.0
+        self._dt_s, self._dt_h = dt_s, dt_h
+        self._e_ref = self._e_ref_per_h * dt_h
+        self._pv_ref_kwh = self._pv_ref * dt_h
+        self._ev_ref_kwh = self._ev_ref * dt_h
+        self._cost_ref = self._e_ref * self._price_ref
 
     # -- helpers ---------------------------------------------------------------------
     @property
