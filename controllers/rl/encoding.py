@@ -76,6 +76,9 @@ META_HASH = "pvbess.spec_hash"
 BESS_DEADBAND = 0.02
 #: Horizon of the "hours to departure" socket feature [h].
 DEPARTURE_SCALE_H = 8.0
+#: Margin before a local month's end inside which the month feature is recomputed every
+#: step [s] (more than any change of a time zone's UTC offset).
+MONTH_MARGIN_S = 2 * 86400.0
 
 F32 = npt.NDArray[np.float32]
 #: The clip ufunc itself (``np.clip`` adds a Python-level wrapper of ~1 µs a call).
@@ -281,8 +284,10 @@ class Encoder:
         self._s0 = self._n_site + 2 * self._h
         self._forecaster: Forecaster | None = None
         self._fc_table: FloatArray | None = None
-        self._month_key: tuple[datetime, int] | None = None
         self._month: tuple[float, float] = (0.0, 1.0)
+        self._month_lo = self._month_hi = 0.0
+        self._month_start: datetime | None = None
+        self._month_tz = ""
         self._weekday = [(math.sin(2 * math.pi * d / 7), math.cos(2 * math.pi * d / 7)) for d in range(7)]
         self._hour_feat: dict[float, tuple[float, float]] = {}
         # the whole vector in float64: a stdlib array (cheap scalar writes) and its numpy view
@@ -318,13 +323,21 @@ class Encoder:
             self._fc_table = table
 
     def _month_feat(self, obs: SiteObservation) -> tuple[float, float]:
-        # one look-up per 15-min block (every time zone's offset is a multiple of 15 min)
-        key = (obs.start_utc, int(obs.t_s // 900.0))
-        if key != self._month_key:
-            when = (obs.start_utc + timedelta(seconds=obs.t_s)).astimezone(ZoneInfo(obs.tz))
-            m = when.month - 1
-            self._month = (math.sin(2 * math.pi * m / 12), math.cos(2 * math.pi * m / 12))
-            self._month_key = key
+        # the month is held while t_s stays in [t_lo, t_hi): from a time it was computed at
+        # to 2 days before the next local month starts (no UTC-offset change is that large)
+        start = obs.start_utc
+        t_s = obs.t_s
+        if (self._month_lo <= t_s < self._month_hi and obs.tz == self._month_tz
+                and (start is self._month_start or start == self._month_start)):
+            return self._month
+        when = (start + timedelta(seconds=t_s)).astimezone(ZoneInfo(obs.tz))
+        m = when.month - 1
+        self._month = (math.sin(2 * math.pi * m / 12), math.cos(2 * math.pi * m / 12))
+        local = when.replace(tzinfo=None)
+        nxt = datetime(local.year + (local.month == 12), local.month % 12 + 1, 1)
+        self._month_lo = t_s
+        self._month_hi = t_s + (nxt - local).total_seconds() - MONTH_MARGIN_S
+        self._month_start, self._month_tz = start, obs.tz
         return self._month
 
     def _hour(self, h: float) -> tuple[float, float]:
