@@ -65,7 +65,7 @@ import numpy.typing as npt
 from twin.config import SiteConfig
 from twin.forecast import Forecaster
 from twin.inputs import SocketSpec
-from twin.types import FloatArray, Setpoints, SiteObservation
+from twin.types import FloatArray, Setpoints, SiteObservation, SocketArrays
 
 #: Bump when the meaning or order of a feature changes (changes every hash).
 ENCODING_VERSION = 1
@@ -298,6 +298,11 @@ class Encoder:
         sock = self._buf[self._s0:self._s0 + 3 * n].reshape(n, 3)
         self._plug, self._need, self._left = sock[:, 0], sock[:, 1], sock[:, 2]
         self._tmp = np.empty(n, dtype=np.float64)
+        self._empty_sockets: SocketArrays | None = None
+        self._n_obs = spec.n_obs
+        self._fc_w = 2 * self._h
+        self._fc_arr = array("d")  # the precomputed forecast features, row after row
+        self._fc_rows = 0
 
     def prepare(self, forecaster: Forecaster | None, n_steps: int = 0, dt_s: float = 0.0) -> None:
         """Use ``forecaster`` for the look-ahead features (None: hold the present value).
@@ -310,6 +315,8 @@ class Encoder:
 
         self._forecaster = forecaster
         self._fc_table = None
+        self._fc_arr = array("d")
+        self._fc_rows = 0
         h = self._h
         if (h and n_steps > 0 and dt_s > 0 and isinstance(forecaster, PerfectForecaster)
                 and not isinstance(forecaster, PersistenceForecaster)):
@@ -321,6 +328,8 @@ class Encoder:
                 win = np.lib.stride_tricks.sliding_window_view(series, w)[:n_steps]
                 table[:, col::2] = win.reshape(n_steps, h, sph).sum(axis=2) * (inv / sph)
             self._fc_table = table
+            self._fc_arr = array("d", table.tobytes())
+            self._fc_rows = n_steps
 
     def _month_feat(self, obs: SiteObservation) -> tuple[float, float]:
         # the month is held while t_s stays in [t_lo, t_hi): from a time it was computed at
@@ -350,49 +359,57 @@ class Encoder:
 
     def encode(self, obs: SiteObservation) -> F32:
         """The observation vector for ``obs`` (a new float32 array, clipped to the bounds)."""
+        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff = obs[:15]
+        n_waiting = obs.n_waiting
         a = self._arr
-        b = obs.bess
-        p_pv = obs.p_pv_kw
-        p_mall = obs.p_mall_kw
-        p_ev = obs.p_ev_kw
         load = p_ev + p_mall
-        h = obs.hour
-        hs, hc = self._hour_feat.get(h) or self._hour(h)
-        ws, wc = self._weekday[obs.weekday % 7]
-        ms, mc = self._month_feat(obs)
-        tariff = obs.tariff
-        a[0] = p_pv * self._inv_pv
+        hf = self._hour_feat.get(h) or self._hour(h)
+        if (self._month_lo <= t_s < self._month_hi and tz == self._month_tz
+                and (start is self._month_start or start == self._month_start)):
+            mf = self._month
+        else:
+            mf = self._month_feat(obs)
+        wf = self._weekday[weekday % 7]
+        inv_pv, inv_load = self._inv_pv, self._inv_load
+        a[0] = p_pv * inv_pv
         a[1] = p_ev * self._inv_ev
         a[2] = p_mall * self._inv_mall
-        a[3] = load * self._inv_load
+        a[3] = load * inv_load
         a[4] = b.soc_frac
         a[5] = b.e_kwh * self._inv_bess
-        a[6] = max(0.0, load - p_pv - b.p_kw) * self._inv_load
-        a[7] = (load - p_pv) * self._inv_pv
-        a[8] = hs
-        a[9] = hc
-        a[10] = ws
-        a[11] = wc
-        a[12] = ms
-        a[13] = mc
+        a[6] = max(0.0, load - p_pv - b.p_kw) * inv_load
+        a[7] = (load - p_pv) * inv_pv
+        a[8], a[9] = hf
+        a[10], a[11] = wf
+        a[12], a[13] = mf
         a[14] = tariff.price_per_kwh * self._inv_price
         a[15] = 1.0 if tariff.is_peak else 0.0
-        a[16] = 1.0 if obs.ev_open else 0.0
-        a[17] = obs.n_waiting * self._inv_n
+        a[16] = 1.0 if ev_open else 0.0
+        a[17] = n_waiting * self._inv_n
         if self._h:
-            self._fc_view[:] = self._forecast(obs)
-        s = obs.sockets
+            if k < self._fc_rows:  # precomputed: a stdlib slice copy
+                w = self._fc_w
+                a[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
+            else:
+                self._fc_view[:] = self._forecast(obs)
+        if s is not self._empty_sockets:
+            self._encode_sockets(s, t_s)
+        out = np.empty(self._n_obs, dtype=np.float32)
+        _clip(self._buf, self._low, self._high, out)  # in float64, then cast
+        return out
+
+    def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
         occ = s.occupied
         np.copyto(self._plug, occ)
-        np.multiply(s.e_remaining_kwh, self._inv_e_sess, out=self._need)
-        tmp = np.subtract(s.t_departure_s, obs.t_s, out=self._tmp)
-        np.multiply(tmp, self._inv_left, out=tmp)
+        np.multiply(s.e_remaining_kwh, self._inv_e_sess, self._need)
+        tmp = np.subtract(s.t_departure_s, t_s, self._tmp)
+        np.multiply(tmp, self._inv_left, tmp)
         left = self._left
         left.fill(0.0)
         np.copyto(left, tmp, where=occ)
-        buf = self._buf
-        _clip(buf, self._low, self._high, out=buf)
-        return buf.astype(np.float32)
+        # an empty site's socket features do not depend on the time: when the same (read-only)
+        # arrays come again with no vehicle plugged, the features already in the buffer hold
+        self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
 
     def _forecast(self, obs: SiteObservation) -> FloatArray:
         if self._fc_table is not None and obs.k < self._fc_table.shape[0]:
@@ -410,6 +427,13 @@ class Encoder:
         res[0::2] = fc.pv_kw(k1, h * sph).reshape(h, sph).sum(axis=1) * (self._inv_pv / sph)
         res[1::2] = fc.mall_kw(k1, h * sph).reshape(h, sph).sum(axis=1) * (self._inv_mall / sph)
         return res
+
+
+#: ``Encoder.encode`` unpacks the first fields of a ``SiteObservation`` by position.
+_OBS_PREFIX = ("k", "t_s", "dt_s", "start_utc", "tz", "hour", "weekday", "p_pv_kw", "p_mall_kw",
+               "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff")
+if SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX:  # pragma: no cover - a loud guard
+    raise ImportError("SiteObservation's field order changed: update Encoder.encode")
 
 
 #: Phase codes the ``rl`` controller records.
