@@ -276,8 +276,8 @@ class Encoder:
         self._inv_e_sess = 1.0 / s.e_session_kwh
         self._inv_n = 1.0 / max(spec.n_sockets, 1)
         self._inv_left = 1.0 / (3600.0 * DEPARTURE_SCALE_H)
-        self._low = np.asarray(spec.obs_low, dtype=np.float64)
-        self._high = np.asarray(spec.obs_high, dtype=np.float64)
+        self._low = np.asarray(spec.obs_low, dtype=np.float32)
+        self._high = np.asarray(spec.obs_high, dtype=np.float32)
         self._n_site = len(_SITE_FEATURES)
         self._h = spec.options.forecast_h
         self._fc0 = self._n_site
@@ -394,16 +394,16 @@ class Encoder:
                 self._fc_view[:] = self._forecast(obs)
         if s is not self._empty_sockets:
             self._encode_sockets(s, t_s)
-        out = np.empty(self._n_obs, dtype=np.float32)
-        _clip(self._buf, self._low, self._high, out)  # in float64, then cast
+        out = self._buf.astype(np.float32)
+        _clip(out, self._low, self._high, out=out)
         return out
 
     def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
         occ = s.occupied
         np.copyto(self._plug, occ)
-        np.multiply(s.e_remaining_kwh, self._inv_e_sess, self._need)
-        tmp = np.subtract(s.t_departure_s, t_s, self._tmp)
-        np.multiply(tmp, self._inv_left, tmp)
+        np.multiply(s.e_remaining_kwh, self._inv_e_sess, out=self._need)
+        tmp = np.subtract(s.t_departure_s, t_s, out=self._tmp)
+        np.multiply(tmp, self._inv_left, out=tmp)
         left = self._left
         left.fill(0.0)
         np.copyto(left, tmp, where=occ)

@@ -44,6 +44,7 @@ from controllers.rl.encoding import PHASES, Encoder, Options, Spec, action_to_se
 from twin.config import Scenario, load_scenario
 from twin.engine import Twin
 from twin.inputs import PlantInputs
+from twin.record import Recorder
 from twin.types import Setpoints, SiteObservation
 
 DAY_S = 86400.0
@@ -170,6 +171,8 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self.start_day = 0
         self._dt_s = self._dt_h = self._e_ref = self._pv_ref_kwh = self._ev_ref_kwh = float("nan")
         self._cost_ref = self._bus_dt_h = self._export_kwh = float("nan")
+        self._rec: Recorder | None = None
+        self._rec_bufs: tuple[Any, ...] = ()
 
     # -- gymnasium API ---------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -208,13 +211,16 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         k = twin.k - 1
         if obs.dt_s != self._dt_s:
             self._set_step_length(obs.dt_s)
+        rec = twin.rec
+        if rec is not self._rec:
+            self._bind_record(rec)
         # the site bus of the step just run: ``Twin.step_record``'s sums, in its order, read
         # from the record's stdlib arrays (Python floats, no record object)
-        rec = twin.rec
+        b_ev, b_pv, b_dis, b_mall, b_ch, b_clamps = self._rec_bufs
         bus_h = self._bus_dt_h
-        e_ev = rec.b_e_ev_kwh[k]
-        supply = rec.b_p_pv_kw[k] * bus_h + rec.b_e_bess_discharge_kwh[k]
-        demand = e_ev + rec.b_p_mall_kw[k] * bus_h + rec.b_e_bess_charge_kwh[k]
+        e_ev = b_ev[k]
+        supply = b_pv[k] * bus_h + b_dis[k]
+        demand = e_ev + b_mall[k] * bus_h + b_ch[k]
         imp = max(demand - supply, 0.0)
         curtailed = max(supply - demand - self._export_kwh, 0.0)
         dt_h = self._dt_h
@@ -231,9 +237,15 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
                   + w.cost * r_cost)
         self._prev_import_kwh = imp
         self._obs = nxt
-        info: dict[str, Any] = {"k": k, "n_clamps": rec.b_n_clamps[k], "r_co2": r_co2,
+        info: dict[str, Any] = {"k": k, "n_clamps": b_clamps[k], "r_co2": r_co2,
                                 "r_solar": r_solar, "r_ev": r_ev, "r_ramp": r_ramp, "r_cost": r_cost}
         return self.encoder.encode(nxt), float(reward), twin.done, False, info
+
+    def _bind_record(self, rec: Recorder) -> None:
+        """Read the step energies from ``rec`` (the running twin's record)."""
+        self._rec = rec
+        self._rec_bufs = (rec.b_e_ev_kwh, rec.b_p_pv_kw, rec.b_e_bess_discharge_kwh, rec.b_p_mall_kw,
+                          rec.b_e_bess_charge_kwh, rec.b_n_clamps)
 
     def _set_step_length(self, dt_s: float) -> None:
         """The reward's denominators for observations of steps of ``dt_s`` [s] (the same
