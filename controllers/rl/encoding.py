@@ -82,7 +82,7 @@ MONTH_MARGIN_S = 2 * 86400.0
 
 F32 = npt.NDArray[np.float32]
 #: The clip ufunc itself (``np.clip`` adds a Python-level wrapper of ~1 µs a call).
-_clip: np.ufunc = getattr(np._core.umath, "clip", None) or np.clip  # type: ignore[assignment]
+_clip: np.ufunc = getattr(getattr(np, "_core", None), "umath", np).clip
 
 #: Site features: (name, low, high).
 _SITE_FEATURES: tuple[tuple[str, float, float], ...] = (

@@ -49,7 +49,7 @@ def test_hour_cache_is_bounded_and_right() -> None:
     enc = Encoder(SPEC)
     rng = np.random.default_rng(1)
     base = observation(0.0, 0.5, 800.0, 1500.0, 0)
-    for h in rng.uniform(0.0, 24.0, 3 * Encoder.HOUR_CACHE_MAX).tolist() + [0.0, 23.75, 0.0]:
+    for h in [*rng.uniform(0.0, 24.0, 3 * Encoder.HOUR_CACHE_MAX).tolist(), 0.0, 23.75, 0.0]:
         o = base._replace(hour=h)
         assert same_bits(enc.encode(o), ref_encode(SPEC, o, None))
     assert len(enc._hour_feat) <= Encoder.HOUR_CACHE_MAX

@@ -24,7 +24,6 @@ from controllers.rl.encoding import (
     Encoder,
     Scales,
     Spec,
-    action_to_setpoints,
 )
 from twin.config import load_scenario
 from twin.forecast import Forecaster
