@@ -450,10 +450,12 @@ def action_to_setpoints(action: npt.NDArray[np.floating[Any]], obs: SiteObservat
     obs : the observation the action answers (for the socket ratings).
     scales : the spec's scales (battery power limits [kW]).
     """
-    a = _clip(action, 0.0, 1.0, dtype=np.float64).reshape(-1)  # a new float64 array
+    a = _clip(action, 0.0, 1.0, dtype=np.float64)  # a new float64 array
+    if a.ndim != 1:
+        a = a.reshape(-1)
     rating = obs.sockets.p_rating_kw
-    if a.shape[0] != rating.shape[0] + 1:
-        raise ValueError(f"action has {a.shape[0]} values; this site needs {rating.shape[0] + 1} "
+    if len(a) != len(rating) + 1:
+        raise ValueError(f"action has {len(a)} values; this site needs {len(rating) + 1} "
                          "(battery + one per socket)")
     x = 2.0 * a.item(0) - 1.0
     if abs(x) < BESS_DEADBAND:

@@ -172,6 +172,8 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self._dt_s = self._dt_h = self._e_ref = self._pv_ref_kwh = self._ev_ref_kwh = float("nan")
         self._cost_ref = self._bus_dt_h = self._export_kwh = float("nan")
         self._rec: Recorder | None = None
+        self._w_src: RewardWeights | None = None
+        self._w: tuple[float, ...] = ()
         self._rec_bufs: tuple[Any, ...] = ()
 
     # -- gymnasium API ---------------------------------------------------------------
@@ -233,8 +235,10 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         r_ramp = -abs(imp - self._prev_import_kwh) / e_ref if k > 0 else 0.0
         r_cost = -imp * obs.tariff.price_per_kwh / self._cost_ref
         w = self.weights
-        reward = (w.co2 * r_co2 + w.solar * r_solar + w.ev * r_ev + w.ramp * r_ramp
-                  + w.cost * r_cost)
+        if w is not self._w_src:
+            self._w_src, self._w = w, (w.co2, w.solar, w.ev, w.ramp, w.cost)
+        w_co2, w_solar, w_ev, w_ramp, w_cost = self._w
+        reward = w_co2 * r_co2 + w_solar * r_solar + w_ev * r_ev + w_ramp * r_ramp + w_cost * r_cost
         self._prev_import_kwh = imp
         self._obs = nxt
         info: dict[str, Any] = {"k": k, "n_clamps": b_clamps[k], "r_co2": r_co2,
