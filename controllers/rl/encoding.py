@@ -276,6 +276,9 @@ class Encoder:
         self._inv_e_sess = 1.0 / s.e_session_kwh
         self._inv_n = 1.0 / max(spec.n_sockets, 1)
         self._inv_left = 1.0 / (3600.0 * DEPARTURE_SCALE_H)
+        # the same doubles as 0-d arrays: a ufunc takes them without converting a Python float
+        self._inv_e_sess_0d = np.array(self._inv_e_sess)
+        self._inv_left_0d = np.array(self._inv_left)
         self._low = np.asarray(spec.obs_low, dtype=np.float32)
         self._high = np.asarray(spec.obs_high, dtype=np.float32)
         self._n_site = len(_SITE_FEATURES)
@@ -401,9 +404,9 @@ class Encoder:
     def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
         occ = s.occupied
         np.copyto(self._plug, occ)
-        np.multiply(s.e_remaining_kwh, self._inv_e_sess, out=self._need)
+        np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, out=self._need)
         tmp = np.subtract(s.t_departure_s, t_s, out=self._tmp)
-        np.multiply(tmp, self._inv_left, out=tmp)
+        np.multiply(tmp, self._inv_left_0d, out=tmp)
         left = self._left
         left.fill(0.0)
         np.copyto(left, tmp, where=occ)
