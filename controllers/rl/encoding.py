@@ -53,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from array import array
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,7 +65,7 @@ import numpy.typing as npt
 from twin.config import SiteConfig
 from twin.forecast import Forecaster
 from twin.inputs import SocketSpec
-from twin.types import FloatArray, Setpoints, SiteObservation
+from twin.types import FloatArray, Setpoints, SiteObservation, SocketArrays
 
 #: Bump when the meaning or order of a feature changes (changes every hash).
 ENCODING_VERSION = 1
@@ -75,8 +76,13 @@ META_HASH = "pvbess.spec_hash"
 BESS_DEADBAND = 0.02
 #: Horizon of the "hours to departure" socket feature [h].
 DEPARTURE_SCALE_H = 8.0
+#: Margin before a local month's end inside which the month feature is recomputed every
+#: step [s] (more than any change of a time zone's UTC offset).
+MONTH_MARGIN_S = 2 * 86400.0
 
 F32 = npt.NDArray[np.float32]
+#: The clip ufunc itself (``np.clip`` adds a Python-level wrapper of ~1 µs a call).
+_clip: np.ufunc = getattr(getattr(np, "_core", None), "umath", np).clip
 
 #: Site features: (name, low, high).
 _SITE_FEATURES: tuple[tuple[str, float, float], ...] = (
@@ -247,9 +253,16 @@ def build_spec(site: SiteConfig, options: Options | None = None) -> Spec:
 class Encoder:
     """Turns a ``SiteObservation`` into the observation vector of a ``Spec``.
 
-    Stateless between steps except for caches (month per local day, forecasts), so the
-    same observation always gives the same vector.
+    Stateless between steps except for caches (hour and month features, forecasts), so
+    the same observation always gives the same vector. The vector is assembled in one
+    preallocated float64 buffer (site features written as scalars through a stdlib array
+    view, socket features by ufuncs into strided views), clipped there and cast once to
+    float32: the same values, bit for bit, as casting each feature first and clipping in
+    float32 (the bounds are exact in both types and rounding is monotone).
     """
+
+    #: Largest number of cached hour-of-day features (a live run may see any float hour).
+    HOUR_CACHE_MAX = 4096
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -262,6 +275,10 @@ class Encoder:
         self._inv_price = 1.0 / s.price_per_kwh
         self._inv_e_sess = 1.0 / s.e_session_kwh
         self._inv_n = 1.0 / max(spec.n_sockets, 1)
+        self._inv_left = 1.0 / (3600.0 * DEPARTURE_SCALE_H)
+        # the same doubles as 0-d arrays: a ufunc takes them without converting a Python float
+        self._inv_e_sess_0d = np.array(self._inv_e_sess)
+        self._inv_left_0d = np.array(self._inv_left)
         self._low = np.asarray(spec.obs_low, dtype=np.float32)
         self._high = np.asarray(spec.obs_high, dtype=np.float32)
         self._n_site = len(_SITE_FEATURES)
@@ -270,10 +287,25 @@ class Encoder:
         self._s0 = self._n_site + 2 * self._h
         self._forecaster: Forecaster | None = None
         self._fc_table: FloatArray | None = None
-        self._month_key: tuple[datetime, int] | None = None
         self._month: tuple[float, float] = (0.0, 1.0)
+        self._month_lo = self._month_hi = 0.0
+        self._month_start: datetime | None = None
+        self._month_tz = ""
         self._weekday = [(math.sin(2 * math.pi * d / 7), math.cos(2 * math.pi * d / 7)) for d in range(7)]
-        self._site_buf = np.zeros(self._n_site, dtype=np.float64)
+        self._hour_feat: dict[float, tuple[float, float]] = {}
+        # the whole vector in float64: a stdlib array (cheap scalar writes) and its numpy view
+        n = spec.n_sockets
+        self._arr = array("d", bytes(8 * spec.n_obs))
+        self._buf: FloatArray = np.frombuffer(self._arr, dtype=np.float64)
+        self._fc_view = self._buf[self._fc0:self._s0]
+        sock = self._buf[self._s0:self._s0 + 3 * n].reshape(n, 3)
+        self._plug, self._need, self._left = sock[:, 0], sock[:, 1], sock[:, 2]
+        self._tmp = np.empty(n, dtype=np.float64)
+        self._empty_sockets: SocketArrays | None = None
+        self._n_obs = spec.n_obs
+        self._fc_w = 2 * self._h
+        self._fc_arr = array("d")  # the precomputed forecast features, row after row
+        self._fc_rows = 0
 
     def prepare(self, forecaster: Forecaster | None, n_steps: int = 0, dt_s: float = 0.0) -> None:
         """Use ``forecaster`` for the look-ahead features (None: hold the present value).
@@ -286,6 +318,8 @@ class Encoder:
 
         self._forecaster = forecaster
         self._fc_table = None
+        self._fc_arr = array("d")
+        self._fc_rows = 0
         h = self._h
         if (h and n_steps > 0 and dt_s > 0 and isinstance(forecaster, PerfectForecaster)
                 and not isinstance(forecaster, PersistenceForecaster)):
@@ -297,49 +331,88 @@ class Encoder:
                 win = np.lib.stride_tricks.sliding_window_view(series, w)[:n_steps]
                 table[:, col::2] = win.reshape(n_steps, h, sph).sum(axis=2) * (inv / sph)
             self._fc_table = table
+            self._fc_arr = array("d", table.tobytes())
+            self._fc_rows = n_steps
 
     def _month_feat(self, obs: SiteObservation) -> tuple[float, float]:
-        # one look-up per 15-min block (every time zone's offset is a multiple of 15 min)
-        key = (obs.start_utc, int(obs.t_s // 900.0))
-        if key != self._month_key:
-            when = (obs.start_utc + timedelta(seconds=obs.t_s)).astimezone(ZoneInfo(obs.tz))
-            m = when.month - 1
-            self._month = (math.sin(2 * math.pi * m / 12), math.cos(2 * math.pi * m / 12))
-            self._month_key = key
+        # the month is held while t_s stays in [t_lo, t_hi): from a time it was computed at
+        # to 2 days before the next local month starts (no UTC-offset change is that large)
+        start = obs.start_utc
+        t_s = obs.t_s
+        if (self._month_lo <= t_s < self._month_hi and obs.tz == self._month_tz
+                and (start is self._month_start or start == self._month_start)):
+            return self._month
+        when = (start + timedelta(seconds=t_s)).astimezone(ZoneInfo(obs.tz))
+        m = when.month - 1
+        self._month = (math.sin(2 * math.pi * m / 12), math.cos(2 * math.pi * m / 12))
+        local = when.replace(tzinfo=None)
+        nxt = datetime(local.year + (local.month == 12), local.month % 12 + 1, 1)
+        self._month_lo = t_s
+        self._month_hi = t_s + (nxt - local).total_seconds() - MONTH_MARGIN_S
+        self._month_start, self._month_tz = start, obs.tz
         return self._month
+
+    def _hour(self, h: float) -> tuple[float, float]:
+        cache = self._hour_feat
+        if len(cache) >= self.HOUR_CACHE_MAX:
+            cache.clear()
+        f = (math.sin(2 * math.pi * h / 24.0), math.cos(2 * math.pi * h / 24.0))
+        cache[h] = f
+        return f
 
     def encode(self, obs: SiteObservation) -> F32:
         """The observation vector for ``obs`` (a new float32 array, clipped to the bounds)."""
-        out = np.empty(self.spec.n_obs, dtype=np.float32)
-        b = obs.bess
-        p_pv = obs.p_pv_kw
-        p_mall = obs.p_mall_kw
-        p_ev = obs.p_ev_kw
+        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff = obs[:15]
+        n_waiting = obs.n_waiting
+        a = self._arr
         load = p_ev + p_mall
-        grid = max(0.0, load - p_pv - b.p_kw)
-        h = obs.hour
-        ws, wc = self._weekday[obs.weekday % 7]
-        ms, mc = self._month_feat(obs)
-        n = self.spec.n_sockets
-        site = self._site_buf
-        site[:] = (
-            p_pv * self._inv_pv, p_ev * self._inv_ev, p_mall * self._inv_mall, load * self._inv_load,
-            b.soc_frac, b.e_kwh * self._inv_bess, grid * self._inv_load, (load - p_pv) * self._inv_pv,
-            math.sin(2 * math.pi * h / 24.0), math.cos(2 * math.pi * h / 24.0), ws, wc, ms, mc,
-            obs.tariff.price_per_kwh * self._inv_price, 1.0 if obs.tariff.is_peak else 0.0,
-            1.0 if obs.ev_open else 0.0, obs.n_waiting * self._inv_n,
-        )
-        out[:self._n_site] = site
+        hf = self._hour_feat.get(h) or self._hour(h)
+        if (self._month_lo <= t_s < self._month_hi and tz == self._month_tz
+                and (start is self._month_start or start == self._month_start)):
+            mf = self._month
+        else:
+            mf = self._month_feat(obs)
+        wf = self._weekday[weekday % 7]
+        inv_pv, inv_load = self._inv_pv, self._inv_load
+        a[0] = p_pv * inv_pv
+        a[1] = p_ev * self._inv_ev
+        a[2] = p_mall * self._inv_mall
+        a[3] = load * inv_load
+        a[4] = b.soc_frac
+        a[5] = b.e_kwh * self._inv_bess
+        a[6] = max(0.0, load - p_pv - b.p_kw) * inv_load
+        a[7] = (load - p_pv) * inv_pv
+        a[8], a[9] = hf
+        a[10], a[11] = wf
+        a[12], a[13] = mf
+        a[14] = tariff.price_per_kwh * self._inv_price
+        a[15] = 1.0 if tariff.is_peak else 0.0
+        a[16] = 1.0 if ev_open else 0.0
+        a[17] = n_waiting * self._inv_n
         if self._h:
-            out[self._fc0:self._s0] = self._forecast(obs)
-        s = obs.sockets
-        i = self._s0
-        out[i:i + 3 * n:3] = s.occupied
-        out[i + 1:i + 3 * n:3] = s.e_remaining_kwh * self._inv_e_sess
-        left = np.where(s.occupied, (s.t_departure_s - obs.t_s) * (1.0 / (3600.0 * DEPARTURE_SCALE_H)), 0.0)
-        out[i + 2:i + 3 * n:3] = left
-        np.clip(out, self._low, self._high, out=out)
+            if k < self._fc_rows:  # precomputed: a stdlib slice copy
+                w = self._fc_w
+                a[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
+            else:
+                self._fc_view[:] = self._forecast(obs)
+        if s is not self._empty_sockets:
+            self._encode_sockets(s, t_s)
+        out = self._buf.astype(np.float32)
+        _clip(out, self._low, self._high, out=out)
         return out
+
+    def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
+        occ = s.occupied
+        np.copyto(self._plug, occ)
+        np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, out=self._need)
+        tmp = np.subtract(s.t_departure_s, t_s, out=self._tmp)
+        np.multiply(tmp, self._inv_left_0d, out=tmp)
+        left = self._left
+        left.fill(0.0)
+        np.copyto(left, tmp, where=occ)
+        # an empty site's socket features do not depend on the time: when the same (read-only)
+        # arrays come again with no vehicle plugged, the features already in the buffer hold
+        self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
 
     def _forecast(self, obs: SiteObservation) -> FloatArray:
         if self._fc_table is not None and obs.k < self._fc_table.shape[0]:
@@ -359,6 +432,13 @@ class Encoder:
         return res
 
 
+#: ``Encoder.encode`` unpacks the first fields of a ``SiteObservation`` by position.
+_OBS_PREFIX = ("k", "t_s", "dt_s", "start_utc", "tz", "hour", "weekday", "p_pv_kw", "p_mall_kw",
+               "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff")
+if SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX:  # pragma: no cover - a loud guard
+    raise ImportError("SiteObservation's field order changed: update Encoder.encode")
+
+
 #: Phase codes the ``rl`` controller records.
 PHASES = {0: "rl_idle", 1: "rl_charge", 2: "rl_discharge"}
 
@@ -373,19 +453,21 @@ def action_to_setpoints(action: npt.NDArray[np.floating[Any]], obs: SiteObservat
     obs : the observation the action answers (for the socket ratings).
     scales : the spec's scales (battery power limits [kW]).
     """
-    a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    a = _clip(action, 0.0, 1.0, dtype=np.float64)  # a new float64 array
+    if a.ndim != 1:
+        a = a.reshape(-1)
     rating = obs.sockets.p_rating_kw
-    if a.shape[0] != rating.shape[0] + 1:
-        raise ValueError(f"action has {a.shape[0]} values; this site needs {rating.shape[0] + 1} "
+    if len(a) != len(rating) + 1:
+        raise ValueError(f"action has {len(a)} values; this site needs {len(rating) + 1} "
                          "(battery + one per socket)")
-    x = 2.0 * float(a[0]) - 1.0
+    x = 2.0 * a.item(0) - 1.0
     if abs(x) < BESS_DEADBAND:
         p, phase = 0.0, 0
     elif x > 0.0:
         p, phase = x * scales.bess_discharge_kw, 2
     else:
         p, phase = x * scales.bess_charge_kw, 1
-    return Setpoints(p, a[1:] * rating, phase)
+    return Setpoints(p, np.multiply(a[1:], rating), phase)
 
 
 def setpoints_to_action(sp: Setpoints, obs: SiteObservation, scales: Scales) -> FloatArray:

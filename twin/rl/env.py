@@ -44,6 +44,7 @@ from controllers.rl.encoding import PHASES, Encoder, Options, Spec, action_to_se
 from twin.config import Scenario, load_scenario
 from twin.engine import Twin
 from twin.inputs import PlantInputs
+from twin.record import Recorder
 from twin.types import Setpoints, SiteObservation
 
 DAY_S = 86400.0
@@ -169,6 +170,12 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self._obs: SiteObservation | None = None
         self._prev_import_kwh = 0.0
         self.start_day = 0
+        self._dt_s = self._dt_h = self._e_ref = self._pv_ref_kwh = self._ev_ref_kwh = float("nan")
+        self._cost_ref = self._bus_dt_h = self._export_kwh = float("nan")
+        self._rec: Recorder | None = None
+        self._w_src: RewardWeights | None = None
+        self._w: tuple[float, ...] = ()
+        self._rec_bufs: tuple[Any, ...] = ()
 
     # -- gymnasium API ---------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -191,6 +198,9 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self.encoder.prepare(twin.context.forecaster, twin.context.n_steps, twin.context.dt_s)
         self._obs = obs
         self._prev_import_kwh = 0.0
+        self._set_step_length(twin.dt_s)
+        self._bus_dt_h = twin.dt_s / 3600.0
+        self._export_kwh = self.scn.site.grid.export_limit_kw * self._bus_dt_h
         return self.encoder.encode(obs), {"start_day": day, "n_steps": twin.n_steps}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -200,28 +210,57 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if twin.done:
             raise RuntimeError("the episode is over: call reset()")
-        sp = action_to_setpoints(action, obs, self.rl_spec.scales)
-        nxt = twin.step(sp)
-        rec = twin.step_record(twin.k - 1)
-        dt_h = obs.dt_s / 3600.0
-        e_ref = self._e_ref_per_h * dt_h
-        imp = rec.e_grid_import_kwh
-        ev_possible = max(obs.p_ev_kw - obs.p_ev_inflexible_kw, 0.0) * dt_h
-        terms = {
-            "r_co2": -imp / e_ref,
-            "r_solar": -rec.e_curtailed_kwh / (self._pv_ref * dt_h),
-            "r_ev": -max(ev_possible - max(rec.e_ev_kwh - obs.p_ev_inflexible_kw * dt_h, 0.0), 0.0)
-            / (self._ev_ref * dt_h),
-            "r_ramp": -abs(imp - self._prev_import_kwh) / e_ref if rec.k > 0 else 0.0,
-            "r_cost": -imp * obs.tariff.price_per_kwh / (e_ref * self._price_ref),
-        }
+        nxt = twin.step(action_to_setpoints(action, obs, self.rl_spec.scales))
+        k = twin.k - 1
+        if obs.dt_s != self._dt_s:
+            self._set_step_length(obs.dt_s)
+        rec = twin.rec
+        if rec is not self._rec:
+            self._bind_record(rec)
+        # the site bus of the step just run: ``Twin.step_record``'s sums, in its order, read
+        # from the record's stdlib arrays (Python floats, no record object)
+        b_ev, b_pv, b_dis, b_mall, b_ch, b_clamps = self._rec_bufs
+        bus_h = self._bus_dt_h
+        e_ev = b_ev[k]
+        supply = b_pv[k] * bus_h + b_dis[k]
+        demand = e_ev + b_mall[k] * bus_h + b_ch[k]
+        imp = max(demand - supply, 0.0)
+        curtailed = max(supply - demand - self._export_kwh, 0.0)
+        dt_h = self._dt_h
+        e_ref = self._e_ref
+        p_inflex = obs.p_ev_inflexible_kw
+        ev_possible = max(obs.p_ev_kw - p_inflex, 0.0) * dt_h
+        r_co2 = -imp / e_ref
+        r_solar = -curtailed / self._pv_ref_kwh
+        r_ev = -max(ev_possible - max(e_ev - p_inflex * dt_h, 0.0), 0.0) / self._ev_ref_kwh
+        r_ramp = -abs(imp - self._prev_import_kwh) / e_ref if k > 0 else 0.0
+        r_cost = -imp * obs.tariff.price_per_kwh / self._cost_ref
         w = self.weights
-        reward = (w.co2 * terms["r_co2"] + w.solar * terms["r_solar"] + w.ev * terms["r_ev"]
-                  + w.ramp * terms["r_ramp"] + w.cost * terms["r_cost"])
+        if w is not self._w_src:
+            self._w_src, self._w = w, (w.co2, w.solar, w.ev, w.ramp, w.cost)
+        w_co2, w_solar, w_ev, w_ramp, w_cost = self._w
+        reward = w_co2 * r_co2 + w_solar * r_solar + w_ev * r_ev + w_ramp * r_ramp + w_cost * r_cost
         self._prev_import_kwh = imp
         self._obs = nxt
-        info: dict[str, Any] = {"k": rec.k, "n_clamps": rec.n_clamps, **terms}
-        return self.encoder.encode(nxt), float(reward), bool(twin.done), False, info
+        info: dict[str, Any] = {"k": k, "n_clamps": b_clamps[k], "r_co2": r_co2,
+                                "r_solar": r_solar, "r_ev": r_ev, "r_ramp": r_ramp, "r_cost": r_cost}
+        return self.encoder.encode(nxt), float(reward), twin.done, False, info
+
+    def _bind_record(self, rec: Recorder) -> None:
+        """Read the step energies from ``rec`` (the running twin's record)."""
+        self._rec = rec
+        self._rec_bufs = (rec.b_e_ev_kwh, rec.b_p_pv_kw, rec.b_e_bess_discharge_kwh, rec.b_p_mall_kw,
+                          rec.b_e_bess_charge_kwh, rec.b_n_clamps)
+
+    def _set_step_length(self, dt_s: float) -> None:
+        """The reward's denominators for observations of steps of ``dt_s`` [s] (the same
+        products as computing them every step)."""
+        dt_h = dt_s / 3600.0
+        self._dt_s, self._dt_h = dt_s, dt_h
+        self._e_ref = self._e_ref_per_h * dt_h
+        self._pv_ref_kwh = self._pv_ref * dt_h
+        self._ev_ref_kwh = self._ev_ref * dt_h
+        self._cost_ref = self._e_ref * self._price_ref
 
     # -- helpers ---------------------------------------------------------------------
     @property
