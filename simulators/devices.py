@@ -546,8 +546,8 @@ class WeatherDevice(Device):
 
     name = "weather_station"
 
-    def __init__(self, regmap: RegisterMap, plant: Plant, ghi_w_m2: Sequence[float],
-                 t_module_c: Sequence[float], t_amb_c: Sequence[float]) -> None:
+    def __init__(self, regmap: RegisterMap, plant: Plant, ghi_w_m2: np.ndarray,
+                 t_module_c: np.ndarray, t_amb_c: np.ndarray) -> None:
         super().__init__(regmap, plant)
         pt = regmap.point
         self.p_ghi, self.p_tbom, self.p_tamb = pt("308.GHI"), pt("308.TmpBOM"), pt("308.TmpAmb")

@@ -375,5 +375,5 @@ class LockstepClock:
         """Nothing to release (the links belong to the site I/O)."""
 
 
-__all__ = ["CLOCK_DEVICE", "SITE_DEVICES", "WEATHER_DEVICE", "DeviceEndpoint", "LockstepClock", "ModbusSiteIO",
-           "SiteDevices", "StepLog", "check_simulator", "load_devices", "simulator_devices"]
+__all__ = ["CLOCK_DEVICE", "SITE_DEVICES", "WEATHER_DEVICE", "DeviceEndpoint", "LockstepClock",
+           "ModbusSiteIO", "SiteDevices", "StepLog", "check_simulator", "load_devices", "simulator_devices"]

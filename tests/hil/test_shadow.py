@@ -192,7 +192,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         if prom is not None:
             _check_prometheus(prom, result)
         for name, p in procs.items():
-            out, err = p.communicate(timeout=WAIT_S * 2)
+            _, err = p.communicate(timeout=WAIT_S * 2)
             result.rc[name] = p.returncode
             assert p.returncode == 0, err[-3000:]
         for name, site in sites.items():

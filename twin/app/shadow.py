@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import AdapterError, Telemetry
-from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES, WEATHER_DEVICE, check_simulator
+from adapters.modbus.site import CLOCK_DEVICE, WEATHER_DEVICE, check_simulator
 from twin.app.hil import (
     HilError,
     HilSettings,

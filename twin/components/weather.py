@@ -33,7 +33,7 @@ def pv_params(site: SiteConfig) -> PvParams:
             "losses_frac": pv.losses_frac,
             "ghi_monthly_kwh_m2_day": (tuple(pv.ghi_monthly_kwh_m2_day)
                                        if pv.ghi_monthly_kwh_m2_day else None)}
-    return _params(PvParams, base, pv.cloudiness.given(), "pv.cloudiness")  # type: ignore[no-any-return]
+    return _params(PvParams, base, pv.cloudiness.given(), "pv.cloudiness")
 
 
 @dataclass(frozen=True)

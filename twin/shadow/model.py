@@ -152,7 +152,7 @@ class ShadowModel:
         for q in QUANTITIES:
             res = np.array([r[f"{q}_residual"] for r in self.rows], dtype=float)
             ok = res[np.isfinite(res)]
-            out[q] = {"ticks": int(len(ok)),
+            out[q] = {"ticks": len(ok),
                       "mean_residual": float(ok.mean()) if len(ok) else None,
                       "rms_residual": float(np.sqrt((ok ** 2).mean())) if len(ok) else None}
         return out
