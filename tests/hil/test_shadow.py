@@ -362,3 +362,16 @@ def test_sigint_writes_the_ticks_done_as_partial(tmp_path: Path) -> None:
             p.kill()
         rep = site.stop()
     assert all(s["write_requests"] == 0 for s in rep["servers"].values())
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="needs Debian's prometheus package (promtool)")
+def test_alert_rules_pass_their_promtool_unit_tests() -> None:
+    """``promtool check rules`` and the hand-written cases of every alert (fast)."""
+    assert PROMTOOL is not None
+    r = subprocess.run([PROMTOOL, "check", "rules", str(ALERTS)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "4 rules found" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([PROMTOOL, "test", "rules", str(ROOT / "tests" / "data" /
+                                                        "shadow_alerts_test.yml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
