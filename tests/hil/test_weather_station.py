@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import sunspec2.modbus.client as ssc
-from pymodbus.client import ModbusTcpClient
 
 from adapters.modbus.regmap import load_register_map, shipped_map
 from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
@@ -59,13 +60,12 @@ def test_adapter_reads_ghi_and_a_write_is_refused_and_counted(inproc_sim) -> Non
         runner.close()
     srv = inproc_sim.sim.servers["weather_station"].stats
     assert srv.write_requests == 0
-    c = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
-    assert c.connect()
-    try:
-        rr = c.write_register(m.point("308.GHI").address, 9, device_id=1)
-        assert rr.isError()  # read-only: refused
-    finally:
-        c.close()
+    # a raw Modbus TCP "write single register" (FC 6) to GHI: refused with an exception
+    pdu = struct.pack(">BHH", 6, m.point("308.GHI").address, 9)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sk:
+        sk.sendall(struct.pack(">HHHB", 7, 0, len(pdu) + 1, 1) + pdu)
+        answer = sk.recv(64)
+    assert answer[7] == 0x86, answer.hex()  # exception response to FC 6
     assert srv.write_requests == 1 and srv.writes_applied == 0  # ... and counted
 
 
