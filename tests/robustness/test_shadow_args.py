@@ -74,4 +74,7 @@ def test_simulator_refuses_a_bad_fault(fault: str) -> None:
                         "--fault", fault], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr
     assert "--fault" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    # the message says what is wrong: the form, the fraction's or the time's range
+    assert "pv_trip@TIME:FRACTION" in p.stderr or "FRACTION must" in p.stderr \
+        or "TIME must" in p.stderr, p.stderr
     assert not p.stdout.strip()  # never listened
