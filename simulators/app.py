@@ -2,9 +2,16 @@
 
 ``python -m simulators --scenario SCENARIO [--host 127.0.0.1] [--port 0] [--clock lockstep]``
 
-Five servers, one per device (register maps in ``config/registers/``): ``bess``,
-``chargers``, ``pv_inverter``, ``site_meter`` and ``sim_clock``. With ``--port 0`` each
-gets an ephemeral port; with ``--port P`` they take P, P+1, ... in that order. When all
+Six servers, one per device (register maps in ``config/registers/``): ``bess``,
+``chargers``, ``pv_inverter``, ``site_meter``, ``sim_clock`` and ``weather_station`` (SunSpec
+308: GHI and temperatures from the scenario's weather, read-only). With ``--port 0`` each
+gets an ephemeral port; with ``--port P`` they take P, P+1, ... in that order.
+
+A site for shadow mode (``twin shadow``): ``--set`` gives the simulated site parameters the
+twin does not know (``--set pv.p_dc_kwp=3900``), ``--fault pv_trip@TIME:FRACTION`` trips
+that fraction of the PV array from TIME on (scenario time, e.g. ``pv_trip@10h:0.4``), and
+``--local-ems`` lets the battery follow the site's own EMS schedule (charge 10:00-13:00,
+discharge 18:00-21:00 local time, ``LOCAL_EMS_KW``) while no controller writes a setpoint. When all
 listen, one JSON line goes to stdout: ``{"ready": true, "host": ..., "ports": {...}}``.
 
 Clock modes
@@ -50,6 +57,7 @@ from simulators.devices import (
     ClockDevice,
     Device,
     MeterDevice,
+    WeatherDevice,
 )
 from simulators.server import DeviceServer
 from twin.components.inputs import build_inputs
@@ -60,17 +68,51 @@ from twin.plant import Plant
 
 log = logging.getLogger("simulators")
 
+#: The weather station (after the clock: the older devices keep their ports).
+WEATHER_DEVICE = "weather_station"
 #: Devices in port order.
-DEVICES: tuple[str, ...] = (*SITE_DEVICES, CLOCK_DEVICE)
+DEVICES: tuple[str, ...] = (*SITE_DEVICES, CLOCK_DEVICE, WEATHER_DEVICE)
 FAULT_DEVICES: tuple[str, ...] = SITE_DEVICES
+#: The local EMS schedule (``--local-ems``): (from hour, to hour, battery power [kW, +
+#: discharge]) in local time; the power is a fraction of the battery's rated charge power.
+LOCAL_EMS_KW: tuple[tuple[float, float, float], ...] = ((10.0, 13.0, -0.75), (18.0, 21.0, 0.75))
+
+
+def parse_pv_trip(text: str, horizon_s: float) -> tuple[float, float]:
+    """``pv_trip@TIME:FRACTION`` -> (time [s from the scenario start], fraction tripped [0-1]).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``--fault`` and the expected form.
+    """
+    from twin.config import _parse_timedelta_s
+
+    kind, _, rest = text.partition("@")
+    when, _, frac = rest.partition(":")
+    try:
+        if kind != "pv_trip" or not when or not frac:
+            raise ValueError(text)
+        t_s = float(_parse_timedelta_s(when, "--fault TIME"))
+        f = float(frac)
+    except (ValueError, TypeError, ConfigError):
+        raise ConfigError(f"--fault {text!r}: write pv_trip@TIME:FRACTION, e.g. pv_trip@10h:0.4 "
+                          "(the fraction of the PV array tripped from TIME on)") from None
+    if not 0.0 < f <= 1.0:
+        raise ConfigError(f"--fault {text!r}: FRACTION must be in (0, 1]")
+    if not 0.0 <= t_s < horizon_s:
+        raise ConfigError(f"--fault {text!r}: TIME must be in [0, {horizon_s:g}) s (the horizon)")
+    return t_s, f
 
 
 
 
 def load_maps(folder: Path | None = None) -> dict[str, RegisterMap]:
-    """The five register maps from ``folder`` (default: the shipped ``config/registers``)."""
+    """The register maps from ``folder`` (default: the shipped ``config/registers``); the
+    weather station's is optional (no file: no weather station)."""
     folder = Path(folder) if folder is not None else REGISTER_DIR
-    return {name: load_register_map(folder / f"{name}.yaml") for name in DEVICES}
+    return {name: load_register_map(folder / f"{name}.yaml") for name in DEVICES
+            if name != WEATHER_DEVICE or (folder / f"{name}.yaml").is_file()}
 
 
 class Simulator:
@@ -85,7 +127,8 @@ class Simulator:
     """
 
     def __init__(self, scn: Scenario, maps: dict[str, RegisterMap], mode: str = "lockstep",
-                 speed: float = 1.0, start: str = "first-request") -> None:
+                 speed: float = 1.0, start: str = "first-request",
+                 pv_trips: Sequence[tuple[float, float]] = (), local_ems: bool = False) -> None:
         if mode not in ("lockstep", "realtime"):
             raise ConfigError(f"--clock {mode!r}: use 'lockstep' or 'realtime'")
         if speed <= 0:
@@ -104,6 +147,8 @@ class Simulator:
                                        simpy.rt.RealtimeEnvironment(factor=1.0 / speed,
                                                                     strict=False))
         self.inputs = build_inputs(scn)
+        self.pv_trips = list(pv_trips)
+        self._trip_pv(self.inputs.p_pv_kw, scn.config.dt)
         self.plant = Plant(self.env, self.inputs, scn.site)
         self.world = SimPyClock(self.env, self.plant, scn.config.dt)
         self.n = scn.config.n_steps
@@ -119,9 +164,14 @@ class Simulator:
                                  "TotWhImp", "TotWhExp")
         self.clock = ClockDevice(maps["sim_clock"], p, mode, self.n)
         self.clock.on_write = self._clock_write  # type: ignore[method-assign]
+        self.weather = self._weather_device(maps.get(WEATHER_DEVICE), p)
+        if local_ems:
+            self.bess.local_kw = self._local_ems_kw()
         self.devices: dict[str, Device] = {"bess": self.bess, "chargers": self.chargers,
                                            "pv_inverter": self.pv, "site_meter": self.meter,
                                            "sim_clock": self.clock}
+        if self.weather is not None:
+            self.devices[WEATHER_DEVICE] = self.weather
         self.servers = {name: DeviceServer(dev, self.lock, self.now_s)
                         for name, dev in self.devices.items()}
         if mode == "realtime" and not self.started.is_set():
@@ -139,6 +189,32 @@ class Simulator:
         self.on_step: Callable[[int], None] | None = None
         self._apply_faults(0.0)
         self._publish()
+
+    def _trip_pv(self, p_pv_kw: np.ndarray, dt_s: float) -> None:
+        """A PV string trip: from its step on, the tripped fraction produces nothing."""
+        for t_s, frac in self.pv_trips:
+            k0 = int(np.ceil(t_s / dt_s - 1e-9))
+            p_pv_kw[k0:] *= 1.0 - frac
+            log.warning("t=%.0f s step %d: fault pv_trip: %.0f %% of the PV array trips",
+                        t_s, k0, frac * 100.0)
+
+    def _weather_device(self, regmap: RegisterMap | None, p: Plant) -> WeatherDevice | None:
+        """The weather station fed by the scenario's weather (None: no map, or PV from a file)."""
+        from twin.components.station import weather_series
+
+        if regmap is None or self.scn.site.pv.source == "file":
+            return None
+        w = weather_series(self.scn)
+        return WeatherDevice(regmap, p, w.ghi_w_m2, w.t_module_c, w.t_amb_c)
+
+    def _local_ems_kw(self) -> np.ndarray:
+        """The local EMS's battery setpoint per step [kW, + discharge]."""
+        hour = self.inputs.hour
+        p_max = self.plant.battery.params.p_charge_max_kw
+        out = np.zeros(len(hour))
+        for h0, h1, frac in LOCAL_EMS_KW:
+            out[(hour >= h0) & (hour < h1)] = frac * p_max
+        return out
 
     # ------------------------------------------------------------------ clock
     def now_s(self) -> float:
@@ -291,7 +367,8 @@ async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, ready: A
     ports: dict[str, int] = {}
     try:
         for i, name in enumerate(DEVICES):
-            ports[name] = await sim.servers[name].start(host, port + i if port else 0)
+            if name in sim.servers:
+                ports[name] = await sim.servers[name].start(host, port + i if port else 0)
     except (RuntimeError, OSError) as exc:
         for s in sim.servers.values():
             await s.stop()
@@ -338,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scenario", required=True, help="scenario YAML (site, horizon, faults)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0,
-                    help="first port (bess, chargers, pv_inverter, site_meter, sim_clock take "
-                         "PORT..PORT+4); 0 = ephemeral ports, printed when ready")
+                    help="first port (bess, chargers, pv_inverter, site_meter, sim_clock, "
+                         "weather_station take PORT..PORT+5); 0 = ephemeral ports, printed "
+                         "when ready")
     ap.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
                     help="lockstep: one step per write to the clock's tick register; "
                          "realtime: simpy RealtimeEnvironment")
@@ -351,7 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--registers", type=Path, default=None,
                     help="folder of register maps (default config/registers)")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                    help="override a scenario or site value, as 'twin run --set'")
+                    help="override a scenario or site value, as 'twin run --set' (the "
+                         "site's hidden parameters in shadow tests)")
+    ap.add_argument("--fault", action="append", metavar="pv_trip@TIME:FRACTION", default=[],
+                    help="trip FRACTION (0-1] of the PV array from TIME (scenario time, e.g. "
+                         "10h) on; repeatable")
+    ap.add_argument("--local-ems", action="store_true",
+                    help="the battery follows the site's own EMS schedule (charge 10-13 h, "
+                         "discharge 18-21 h) while no controller writes a setpoint")
     return ap
 
 
@@ -366,7 +451,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         scn = load_scenario(Path(args.scenario), parse_set(args.set))
-        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed, args.start)
+        horizon_s = scn.config.n_steps * scn.config.dt
+        trips = [parse_pv_trip(f, horizon_s) for f in args.fault]
+        sim = Simulator(scn, load_maps(args.registers), args.clock, args.speed, args.start,
+                        pv_trips=trips, local_ems=args.local_ems)
     except ConfigError as exc:
         print(f"simulators: error: {exc}", file=sys.stderr)
         return 2

@@ -224,7 +224,22 @@ class BessDevice(Device):
         self.c_inj = _counter(m, "701", "TotWhInj")
         self.c_abs = _counter(m, "701", "TotWhAbs")
         self._k_counted = 0
+        #: The site's own EMS (``--local-ems``): a setpoint per step [kW, + discharge] the
+        #: battery follows while no controller writes WSet; None: idle without a controller.
+        self.local_kw: np.ndarray | None = None
         self._check_range()
+
+    def _local_kw(self, t_s: float) -> float:
+        """The local schedule's setpoint at ``t_s`` [kW], 0 at the SoC limits."""
+        assert self.local_kw is not None
+        k = min(int(t_s // self.plant.dt_s), len(self.local_kw) - 1)
+        p_kw = float(self.local_kw[k])
+        bat = self.plant.battery
+        pr = bat.params
+        if (p_kw < 0 and bat.soc_frac >= pr.soc_max_frac - 0.02) or \
+                (p_kw > 0 and bat.soc_frac <= pr.soc_min_frac + 0.02):
+            return 0.0
+        return p_kw
 
     def _check_range(self) -> None:
         pr = self.plant.battery.params
@@ -253,6 +268,8 @@ class BessDevice(Device):
         m = self.mem
         rvrt = m.get(self.p_rvrt_tms) or 0.0
         self.reverted = False
+        if self.local_kw is not None and not self.controlled and "device_fault" not in self.faults:
+            return self._local_kw(t_s)
         if "device_fault" in self.faults or (m.get(self.p_wsetena) or 0.0) != 1.0:
             p_w = 0.0
         elif self.controlled and rvrt > 0 and t_s - self.t_last_wset >= rvrt:
@@ -521,3 +538,33 @@ class ClockDevice(Device):
         """Step index and simulated time."""
         self.mem.put(self.p_step, float(k))
         self.mem.put(self.p_t, t_s)
+
+
+class WeatherDevice(Device):
+    """A weather station (SunSpec 308): GHI [W/m²], back-of-module and air temperature
+    [°C] of the step that starts now, from the scenario's weather (read-only)."""
+
+    name = "weather_station"
+
+    def __init__(self, regmap: RegisterMap, plant: Plant, ghi_w_m2: np.ndarray,
+                 t_module_c: np.ndarray, t_amb_c: np.ndarray) -> None:
+        super().__init__(regmap, plant)
+        pt = regmap.point
+        self.p_ghi, self.p_tbom, self.p_tamb = pt("308.GHI"), pt("308.TmpBOM"), pt("308.TmpAmb")
+        self.series = ((self.p_ghi, ghi_w_m2), (self.p_tbom, t_module_c),
+                       (self.p_tamb, t_amb_c))
+
+    def on_write(self, address: int, values: Sequence[int], now_s: float) -> int | None:
+        """A weather station takes no writes (ILLEGAL ADDRESS)."""
+        return 2
+
+    def publish(self, t_s: float, k: int) -> None:
+        """The step's irradiance and temperatures (unless frozen or garbage)."""
+        if "frozen" in self.faults:
+            return
+        if "garbage" in self.faults:
+            self.mem.put_raw(self.p_ghi, GARBAGE_U16)
+            return
+        for p, series in self.series:
+            if k < len(series):
+                self.mem.put(p, float(series[k]))

@@ -18,8 +18,8 @@ hand; a test checks it is current). The adapters (`adapters/modbus/`) and the si
 (`simulators/`) both load these files: an address exists in one place only.
 
 All devices use holding registers (function codes 3, 6, 16), unit id 1, one TCP port per
-device (`python -m simulators` prints them; with `--port P` they are P..P+4 in the order
-bess, chargers, pv_inverter, site_meter, sim_clock). 32-bit values are big-endian word
+device (`python -m simulators` prints them; with `--port P` they are P..P+5 in the order
+bess, chargers, pv_inverter, site_meter, sim_clock, weather_station). 32-bit values are big-endian word
 order. "RW" registers are the only ones a controller may write; the simulators answer a
 write anywhere else with exception 2 (illegal address), and the adapters never send one.
 """
@@ -43,6 +43,7 @@ def _sunspec(m: RegisterMap, raw: dict[str, Any]) -> str:
         "701": ("TotWhInj", "TotWhAbs", "TotWh_SF"),
         "103": ("W", "W_SF", "WH", "WH_SF", "St"),
         "203": ("W", "W_SF", "TotWhExp", "TotWhImp", "TotWh_SF"),
+        "308": ("GHI", "TmpBOM", "TmpAmb"),
     }
     for name, b in m.blocks.items():
         pts = ", ".join(f"{p} {b.points[p].address} {'RW' if b.points[p].writable else 'R'}"
@@ -77,7 +78,7 @@ def _table(m: RegisterMap, raw: dict[str, Any]) -> str:
 def render() -> str:
     """The whole ``docs/registers.md``."""
     parts = [HEADER]
-    for dev in ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock"):
+    for dev in ("bess", "chargers", "pv_inverter", "site_meter", "sim_clock", "weather_station"):
         path = REGISTER_DIR / f"{dev}.yaml"
         m = load_register_map(path)
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -108,6 +109,15 @@ BEHAVIOUR = """## Device behaviour (simulators)
   manager: full power). `device_heartbeat` increments at every update. In a fault
   `station_state` = 2 and every socket is in IEC state F, delivering 0 W.
 * **Meters**: `W` is the mean power over the step that starts now.
+* **Weather station** (SunSpec 308, read-only; a write is refused with exception 2 and
+  counted): `GHI` [W/m², 1 W/m² resolution] is the scenario's cloud-model irradiance, the
+  mean over the step that starts now (the same clouds as the PV power); `TmpAmb` [0.1 °C]
+  the PV model's air temperature at mid-step and `TmpBOM` [0.1 °C] a back-of-module
+  temperature (Faiman model on GHI). 308's scale factors are fixed by the model (no `*_SF`
+  points). No weather station when the site's PV comes from a file.
+* **PV trip** (`python -m simulators --fault pv_trip@TIME:FRACTION`): from TIME on the
+  inverter's `W` and `WH` (and the plant) lose FRACTION of the array's power; the weather
+  station is unaffected, so shadow mode sees the loss against the measured irradiance.
 * **Energy counters** [Wh, × 10^scale factor]: the energy since the simulator started, the
   same energies the run records (power × step length, summed): PV inverter `103.WH` = PV
   energy (`pv_kwh`); site meter `203.TotWhImp` = energy the mall drew (`mall_kwh`),

@@ -41,6 +41,7 @@ from adapters.modbus.meters import ModbusMeterAdapter
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
 from adapters.modbus.simclock import SimClockClient
 from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
+from adapters.modbus.weather import ModbusWeatherAdapter
 from twin.config import read_device_yaml
 from twin.errors import ConfigError
 from twin.types import FloatArray
@@ -50,6 +51,8 @@ log = logging.getLogger("adapters.modbus")
 #: Devices a site needs, and the optional simulator clock (lockstep).
 SITE_DEVICES: tuple[str, ...] = ("bess", "chargers", "pv_inverter", "site_meter")
 CLOCK_DEVICE = "sim_clock"
+#: An optional site device: the weather station (SunSpec 308), read only.
+WEATHER_DEVICE = "weather_station"
 
 
 class DeviceEndpoint(BaseModel):
@@ -116,10 +119,10 @@ def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices
     if missing:
         raise ConfigError(f"{path}: field 'devices': missing {missing}; a site needs "
                           f"{list(SITE_DEVICES)} (and optionally '{CLOCK_DEVICE}')")
-    unknown = sorted(set(df.devices) - set(SITE_DEVICES) - {CLOCK_DEVICE})
+    unknown = sorted(set(df.devices) - set(SITE_DEVICES) - {CLOCK_DEVICE, WEATHER_DEVICE})
     if unknown:
         raise ConfigError(f"{path}: field 'devices': unknown device(s) {unknown}; known: "
-                          f"{[*SITE_DEVICES, CLOCK_DEVICE]}")
+                          f"{[*SITE_DEVICES, CLOCK_DEVICE, WEATHER_DEVICE]}")
     regs = registers or REGISTER_DIR
     maps: dict[str, RegisterMap] = {}
     for name, ep in df.devices.items():
@@ -133,11 +136,12 @@ def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices
     return SiteDevices(path, dict(df.devices), maps)
 
 
-def simulator_devices(host: str, ports: dict[str, int],
-                      registers: Path | None = None) -> SiteDevices:
-    """The devices of our simulator (``python -m simulators``) at known ports."""
+def simulator_devices(host: str, ports: dict[str, int], registers: Path | None = None,
+                      weather: bool = False) -> SiteDevices:
+    """The devices of our simulator (``python -m simulators``) at known ports (its weather
+    station too with ``weather``)."""
     regs = registers or REGISTER_DIR
-    names = [*SITE_DEVICES, CLOCK_DEVICE]
+    names = [*SITE_DEVICES, CLOCK_DEVICE, *((WEATHER_DEVICE,) if weather else ())]
     eps = {d: DeviceEndpoint(host=host, port=ports[d], map=d) for d in names if d in ports}
     return SiteDevices(None, eps, {d: load_register_map(regs / f"{d}.yaml") for d in eps})
 
@@ -194,7 +198,7 @@ class ModbusSiteIO:
             self.links[d] = ModbusTransport(
                 ep.host, ep.port, devices.maps[d], self.runner, clock,
                 ls_clock if d == CLOCK_DEVICE else ls,
-                read_only=read_only and d != CLOCK_DEVICE, name=d,
+                read_only=(read_only and d != CLOCK_DEVICE) or d == WEATHER_DEVICE, name=d,
                 connections=3 if d == "chargers" else 1)
         self.bess = ModbusBessAdapter(self.links["bess"], eta_charge=eta_charge,
                                       eta_discharge=eta_discharge, clock=clock,
@@ -205,6 +209,10 @@ class ModbusSiteIO:
                                              invalid_after_errors=invalid_after_errors,
                                              stale_after_s=stale_after_s, read_only=read_only)
         self.meters = ModbusMeterAdapter(self.links["pv_inverter"], self.links["site_meter"])
+        #: The weather station, when the devices name one (read only, never written).
+        self.weather: ModbusWeatherAdapter | None = None
+        if WEATHER_DEVICE in self.links:
+            self.weather = ModbusWeatherAdapter(self.links[WEATHER_DEVICE])
         self.adapters: dict[str, object] = {"bess": self.bess, "chargers": self.chargers,
                                             "meters": self.meters}
         self.n_sockets = self.chargers.n
@@ -367,5 +375,5 @@ class LockstepClock:
         """Nothing to release (the links belong to the site I/O)."""
 
 
-__all__ = ["CLOCK_DEVICE", "SITE_DEVICES", "DeviceEndpoint", "LockstepClock", "ModbusSiteIO",
-           "SiteDevices", "StepLog", "check_simulator", "load_devices", "simulator_devices"]
+__all__ = ["CLOCK_DEVICE", "SITE_DEVICES", "WEATHER_DEVICE", "DeviceEndpoint", "LockstepClock",
+           "ModbusSiteIO", "SiteDevices", "StepLog", "check_simulator", "load_devices", "simulator_devices"]

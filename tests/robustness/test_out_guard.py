@@ -31,6 +31,8 @@ FOLDER_COMMANDS: dict[str, Argv] = {
     "live": lambda s, r, o: ["live", str(s), "--out", o, "--speed", "1e9",
                              "--metrics-addr", "127.0.0.1:0"],
     "hil": lambda s, r, o: ["hil", str(s), "--out", o],
+    "shadow": lambda s, r, o: ["shadow", str(s), "--devices",
+                               str(ROOT / "config" / "devices.example.yaml"), "--out", o],
     "report": lambda s, r, o: ["report", str(r), "--out", o, "-q"],
     "export-citylearn": lambda s, r, o: ["export", "citylearn", str(s), "--out", o],
     "train": lambda s, r, o: ["train", str(s), "--out", o, "--steps", "64"],
@@ -168,7 +170,8 @@ def test_every_output_refuses_the_hostile_table(command: str, case: str, day: Pa
         assert sorted(p.name for p in ROOT.iterdir()) == before_top
 
 
-@pytest.mark.parametrize("command", sorted(set(FOLDER_COMMANDS) - {"run", "live", "hil", "replay"}))
+@pytest.mark.parametrize("command", sorted(set(FOLDER_COMMANDS)
+                                           - {"run", "live", "hil", "replay", "shadow"}))
 def test_a_run_folder_is_not_another_commands_output(command: str, day: Path,
                                                       finished_run: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:

@@ -257,6 +257,7 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
     ("export", "twin.app.live", "export a finished run (openmetrics: for Prometheus backfilling)"),
     ("hil", "twin.app.hil",
      "run the controller against Modbus devices (simulator or hardware)"),
+    ("shadow", "twin.app.shadow", "follow a site read-only: measured vs the twin's predictions"),
     ("ab", "twin.app.ab", "controller A/B trial over many seeds with paired statistics"),
     ("size", "twin.app.size",
      "battery size from the seeds' formulas (SPEC §6) on the scenario's own profiles"),

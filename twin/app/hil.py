@@ -126,6 +126,114 @@ def _fit(a: Any, n: int, dtype: Any) -> np.ndarray:
     return arr
 
 
+def open_devices(scn: Scenario, st: HilSettings, sim: SimulatorProcess | None = None, *,
+                 weather: bool = False) -> Any:
+    """The site's devices: ``st.devices`` (a devices file), ``st.simulator`` (a running
+    simulator's first port) or ``sim`` (started here); their charger map must match the site.
+
+    Shared by ``twin hil`` and ``twin shadow`` (``weather``: our simulator's weather station
+    too).
+
+    Raises
+    ------
+    ConfigError
+        A bad devices file or register map, or a charger map that does not fit the site.
+    HilError
+        A simulator started here that does not come up.
+    """
+    from adapters.modbus.site import WEATHER_DEVICE, load_devices, simulator_devices
+    from twin.inputs import SocketSpec
+
+    if st.devices is not None:
+        devices = load_devices(st.devices, st.registers)
+    elif st.simulator is not None:
+        host, p0 = st.simulator
+        names = (*DEVICES, *((WEATHER_DEVICE,) if weather else ()))
+        devices = simulator_devices(host, {d: p0 + i for i, d in enumerate(names)},
+                                    st.registers, weather=weather)
+    else:
+        assert sim is not None
+        ports = sim.start()
+        devices = simulator_devices(sim.host, ports, st.registers, weather=weather)
+    n_sock = int(SocketSpec.from_config(scn.site.ev).p_rating_kw.shape[0])
+    cmap = devices.maps["chargers"]
+    if cmap.n_sockets != n_sock:
+        raise ConfigError(f"{cmap.path}: field 'sockets': the map has {cmap.n_sockets} "
+                          f"sockets, the site {n_sock}")
+    return devices
+
+
+def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock_fn: Any) -> Any:
+    """A connected ``ModbusSiteIO`` over ``devices`` with the run's link settings.
+
+    Raises
+    ------
+    HilError
+        A device that does not answer (named).
+    """
+    from adapters.modbus.site import ModbusSiteIO
+    from adapters.modbus.transport import LinkSettings
+    from twin.components.bess import BessParams
+    from twin.inputs import SocketSpec
+
+    bp = BessParams.from_config(scn.site.bess)
+    spec = SocketSpec.from_config(scn.site.ev)
+    stale = st.stale_after_s if st.stale_after_s is not None else 1.5 * scn.config.dt
+    io = ModbusSiteIO(devices, clock=clock_fn, eta_charge=bp.eta_charge,
+                      eta_discharge=bp.eta_discharge, rating_kw=spec.p_rating_kw,
+                      type_code=spec.type_code,
+                      settings=LinkSettings(timeout_s=st.timeout_s, retries=st.retries),
+                      invalid_after_errors=st.invalid_after_errors, stale_after_s=stale,
+                      read_only=st.read_only)
+    try:
+        io.connect()
+    except AdapterError as exc:
+        io.close()
+        raise HilError(str(exc)) from None
+    return io
+
+
+def check_link_args(args: argparse.Namespace) -> None:
+    """Bounds of the link options shared by ``twin hil`` and ``twin shadow`` (UserError)."""
+    from twin.bounds import check_float, check_int
+
+    check_float("--timeout", args.timeout, 0.0, 60.0, lo_open=True)
+    check_int("--retries", args.retries, 0, 10)
+    check_float("--speed", args.speed, 0.0, 1e6, lo_open=True)
+    check_float("--device-timeout", args.device_timeout, 0.0, DEVICE_TIMEOUT_MAX_S,
+                lo_open=True)
+
+
+def serve_metrics(addr: str, registry: Any, quiet: bool) -> Any:
+    """Serve ``registry`` on ``--metrics-addr`` ``addr``; return the HTTP server."""
+    from twin.app.live import parse_addr
+    from twin.monitoring.http import start_metrics_server
+
+    host, port = parse_addr(addr)
+    try:
+        server, _ = start_metrics_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise UserError(f"--metrics-addr {addr}: cannot listen on "
+                        f"{host}:{port} ({exc.strerror or exc})") from None
+    if not quiet:
+        print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
+    return server
+
+
+def add_link_args(h: Any) -> None:
+    """The link options shared by ``twin hil`` and ``twin shadow``."""
+    h.add_argument("--registers", help="folder of register maps (default config/registers)")
+    h.add_argument("--timeout", type=float, default=0.25,
+                   help="Modbus answer timeout [s], in (0, 60] (default 0.25)")
+    h.add_argument("--retries", type=int, default=1, help="retries after a timeout, 0..10 (default 1)")
+    h.add_argument("--device-timeout", type=float, default=30.0, metavar="S",
+                   help="a device that answers nothing for S seconds (wall clock) ends the run "
+                        "as partial, exit 130 (default 30; "
+                        f"0 < S <= {DEVICE_TIMEOUT_MAX_S:g})")
+    h.add_argument("--metrics-addr", metavar="HOST:PORT",
+                   help="serve Prometheus metrics of the run (see docs/metrics.md)")
+
+
 def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
             progress: Any = None, metrics: Any = None,
             stop: threading.Event | None = None, on_start: Any = None) -> HilRun:
@@ -141,16 +249,8 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
         The devices cannot be reached or do not match the scenario (before step 0).
     """
     from adapters.modbus.regmap import REGISTER_DIR, load_register_map
-    from adapters.modbus.site import (
-        LockstepClock,
-        ModbusSiteIO,
-        load_devices,
-        simulator_devices,
-    )
-    from adapters.modbus.transport import LinkSettings
-    from twin.components.bess import BessParams
+    from adapters.modbus.site import LockstepClock, ModbusSiteIO
     from twin.engine import Twin, WallClock, get_controller
-    from twin.inputs import SocketSpec
 
     st = settings or HilSettings()
     if st.clock not in ("lockstep", "wall"):
@@ -167,8 +267,6 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     if controller is None:
         controller = get_controller(scn)
     n, dt = scn.config.n_steps, scn.config.dt
-    spec = SocketSpec.from_config(scn.site.ev)
-    n_sock = int(spec.p_rating_kw.shape[0])
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     stop = stop if stop is not None else threading.Event()
     sim: SimulatorProcess | None = None
@@ -179,24 +277,11 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
     report: dict[str, Any] | None = None
     not_counted: dict[str, int] = {}
     try:
-        if st.devices is not None:
-            devices = load_devices(st.devices, st.registers)
-        elif st.simulator is not None:
-            host, p0 = st.simulator
-            devices = simulator_devices(host, {d: p0 + i for i, d in enumerate(DEVICES)},
-                                        st.registers)
-        else:
+        if st.devices is None and st.simulator is None:
             sim = SimulatorProcess(scn.path.resolve(), st.registers,
                                    clock="lockstep" if wall is None else "realtime",
                                    speed=st.speed, sets=st.sets)
-            ports = sim.start()
-            devices = simulator_devices(sim.host, ports, st.registers)
-        cmap = devices.maps["chargers"]
-        if cmap.n_sockets != n_sock:
-            raise ConfigError(f"{cmap.path}: field 'sockets': the map has {cmap.n_sockets} "
-                              f"sockets, the site {n_sock}")
-        bp = BessParams.from_config(scn.site.bess)
-        stale = st.stale_after_s if st.stale_after_s is not None else 1.5 * dt
+        devices = open_devices(scn, st, sim)
         if wall is None:
             def clock_fn() -> float:
                 return now[0]
@@ -205,16 +290,7 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
 
             def clock_fn() -> float:
                 return (time.monotonic() - w.t0) * w.speed if w.t0 else 0.0
-        io = ModbusSiteIO(devices, clock=clock_fn, eta_charge=bp.eta_charge,
-                          eta_discharge=bp.eta_discharge, rating_kw=spec.p_rating_kw,
-                          type_code=spec.type_code,
-                          settings=LinkSettings(timeout_s=st.timeout_s, retries=st.retries),
-                          invalid_after_errors=st.invalid_after_errors, stale_after_s=stale,
-                          read_only=st.read_only)
-        try:
-            io.connect()
-        except AdapterError as exc:
-            raise HilError(str(exc)) from None
+        io = connect_site(scn, devices, st, clock_fn)
         lock: LockstepClock | None = None
         try:
             if wall is None:
@@ -362,7 +438,7 @@ def write_hil(run: HilRun, out_dir: Path, *, csv: bool = False,
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGINT (Ctrl-C) and SIGTERM set ``stop`` while the block runs (main thread only)."""
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()  # the driver stops between two steps (a wall-clock sleep is cut short)
@@ -399,15 +475,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
         ext = (host, int(port))
     if args.simulator and args.devices:
         raise UserError("--simulator and --devices name the devices twice: give one")
-    if not 0 < args.timeout <= 60:  # also refuses nan
-        raise UserError(f"--timeout {args.timeout:g}: must be in (0, 60] s")
-    if not 0 <= args.retries <= 10:
-        raise UserError(f"--retries {args.retries}: must be in 0..10")
-    if not 0 < args.speed <= 1e6:
-        raise UserError(f"--speed {args.speed:g}: must be in (0, 1e6] (simulated s per wall s)")
-    if not 0 < args.device_timeout <= DEVICE_TIMEOUT_MAX_S:  # also refuses nan
-        raise UserError(f"--device-timeout {args.device_timeout:g}: must be in "
-                        f"(0, {DEVICE_TIMEOUT_MAX_S:g}] s (how long a device may answer nothing)")
+    check_link_args(args)
     hold_output(out_dir, "run")  # before any work: never lose a run at the end
     st = HilSettings(timeout_s=args.timeout, retries=args.retries, read_only=args.read_only,
                      device_timeout_s=args.device_timeout,
@@ -416,19 +484,10 @@ def cmd_hil(args: argparse.Namespace) -> int:
                      clock=args.clock, speed=args.speed, sets=tuple(args.set or ()))
     metrics = server = None
     if args.metrics_addr:
-        from twin.app.live import parse_addr
         from twin.monitoring.hil import HilMetrics
-        from twin.monitoring.http import start_metrics_server as start_http_server
 
-        host, port = parse_addr(args.metrics_addr)
         metrics = HilMetrics()
-        try:
-            server, _ = start_http_server(port, addr=host, registry=metrics.registry)
-        except OSError as exc:
-            raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen on "
-                            f"{host}:{port} ({exc.strerror or exc})") from None
-        if not args.quiet:
-            print(f"metrics: http://{host}:{server.server_port}/metrics", flush=True)
+        server = serve_metrics(args.metrics_addr, metrics.registry, args.quiet)
     stop = threading.Event()
 
     def on_start(n_steps: int) -> None:
@@ -439,7 +498,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     # Ctrl-C and SIGTERM are handled here only: they set the stop flag, the driver stops
     # between two steps and the steps done are written (no exception raised at an
     # arbitrary point, e.g. inside a Modbus request); the handlers stay until written
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         try:
             run = run_hil(scn, controller, st, metrics=metrics, stop=stop, on_start=on_start)
         except HilError as exc:
@@ -485,7 +544,6 @@ def register(sub: Any) -> None:
     h.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value")
     h.add_argument("--read-only", action="store_true",
                    help="the adapters write nothing to the devices (monitoring only)")
-    h.add_argument("--registers", help="folder of register maps (default config/registers)")
     h.add_argument("--simulator", metavar="HOST:PORT",
                    help="use a running 'python -m simulators --port PORT' (ports PORT..PORT+4)")
     h.add_argument("--devices", metavar="FILE",
@@ -497,20 +555,13 @@ def register(sub: Any) -> None:
     h.add_argument("--speed", type=float, default=1.0,
                    help="wall clock: simulated seconds per wall second, in (0, 1e6] (default 1 = "
                         "real time)")
-    h.add_argument("--timeout", type=float, default=0.25,
-                   help="Modbus answer timeout [s], in (0, 60] (default 0.25)")
-    h.add_argument("--retries", type=int, default=1, help="retries after a timeout, 0..10 (default 1)")
-    h.add_argument("--device-timeout", type=float, default=30.0, metavar="S",
-                   help="a device that answers nothing for S seconds (wall clock) ends the run "
-                        "as partial, exit 130, cause in summary 'hil.fault' (default 30; "
-                        f"0 < S <= {DEVICE_TIMEOUT_MAX_S:g})")
-    h.add_argument("--metrics-addr", metavar="HOST:PORT",
-                   help="serve Prometheus metrics of the run (see docs/metrics.md)")
+    add_link_args(h)
     h.add_argument("--csv", action="store_true",
                    help="also write timeseries.csv and sessions.csv (as 'twin run --csv')")
     h.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     h.set_defaults(func=cmd_hil)
 
 
-__all__ = ["HilError", "HilRun", "HilSettings", "SimulatorProcess", "register", "run_hil",
-           "write_hil"]
+__all__ = ["HilError", "HilRun", "HilSettings", "SimulatorProcess", "add_link_args",
+           "check_link_args", "connect_site", "open_devices", "register", "run_hil",
+           "serve_metrics", "stop_on_signals", "write_hil"]
