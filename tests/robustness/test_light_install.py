@@ -1,8 +1,7 @@
 """The light install (issue 20, point 5): the run time needs no training extra.
 
-A subprocess in which the training packages cannot be imported (``None`` in
-``sys.modules``, which makes ``import torch`` raise ``ImportError`` as in a venv without
-them) runs the demo path (``twin run`` with the ONNX ``rl`` controller, then ``twin
+A subprocess in which the training packages cannot be imported (a finder first on
+``sys.meta_path`` raises ``ModuleNotFoundError`` for them, as in a venv without them) runs the demo path (``twin run`` with the ONNX ``rl`` controller, then ``twin
 report``) and imports none of them; ``twin train`` there says how to install the extra.
 """
 
@@ -20,9 +19,13 @@ from .conftest import ROOT, day_scenario
 TRAIN_ONLY = ("torch", "gymnasium", "stable_baselines3", "onnx")
 
 _SHIM = """
-import json, sys
-for m in {blocked!r}:
-    sys.modules[m] = None  # `import m` raises ImportError, as without the extra
+import importlib.abc, json, sys
+class _Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {blocked!r}:  # `import m` fails, as without the extra
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Blocked())
 from twin.app.cli import main
 rc = main({argv!r})
 print(json.dumps({{"rc": rc, "loaded": sorted(m for m in sys.modules if m.split('.')[0] in {watch!r}

@@ -202,10 +202,15 @@ class Twin:
         self._build()
 
     # ----------------------------------------------------------------- wiring
-    def _build_inputs(self, seed: int) -> PlantInputs:
+    def _seeded(self, seed: int) -> Scenario:
+        """The scenario with ``seed`` (itself for its own seed)."""
         scn = self.scn
         if seed != scn.config.seed:
             scn = scn.model_copy(update={"config": scn.config.model_copy(update={"seed": seed})})
+        return scn
+
+    def _build_inputs(self, seed: int) -> PlantInputs:
+        scn = self._seeded(seed)
         t0 = time.perf_counter()
         inputs = build_inputs(scn)
         self.inputs_wall_s = time.perf_counter() - t0
@@ -409,7 +414,9 @@ class Twin:
             assert self.plant is not None
             sessions = self.plant.fleet
             cuts = self.plant.n_reverse_flow_cuts
-        return RunOutput(self.scn, self.controller, self.inputs, self.rec, sessions, self.clamps,
+        # the scenario the inputs were built for (a reset with another seed: that seed)
+        return RunOutput(self._seeded(self.seed), self.controller, self.inputs, self.rec,
+                         sessions, self.clamps,
                          self.wall_s, self.inputs_wall_s, self.k,
                          interrupted=self.k < self.n_steps or self.interrupted,
                          n_reverse_flow_cuts=cuts,
