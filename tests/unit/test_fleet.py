@@ -146,7 +146,7 @@ def test_refused_at_the_gate_and_wait_shifts_departure() -> None:
 def test_charge_time_stay_model() -> None:
     import pandas as pd
 
-    ev = EvConfig()
+    ev = EvConfig(stay_model="charge_time")
     start = pd.Timestamp("2024-03-04", tz="America/Lima")
     s = draw_sessions(ev, start, 7 * 86400.0, np.random.default_rng(2))
     ok = s.departure_s > s.arrival_s

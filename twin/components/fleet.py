@@ -45,6 +45,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from twin.components.taper import energy_kwh, energy_kwh_vec, taper_params, time_to_full_h
 from twin.inputs import SessionTable, SocketSpec
 from twin.kpi_catalogue import SATISFIED_TOL_KWH
 from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
@@ -108,6 +109,12 @@ class Fleet:
         self.sock_p = np.frombuffer(self._p, dtype=np.float64)
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
+        # CC-CV taper per socket (``twin.components.taper``): e_t [kWh], κ [1/h] (0: none)
+        self._et = array("d", [-math.inf]) * n_sock
+        self._kap = array("d", bytes(8 * n_sock))
+        self.sock_et = np.frombuffer(self._et, dtype=np.float64)
+        self.sock_kap = np.frombuffer(self._kap, dtype=np.float64)
+        self._n_taper = 0  # plugged vehicles that taper
         self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
         self._mask = np.zeros(n_sock, dtype=bool)
         self._part_any = False
@@ -136,6 +143,13 @@ class Fleet:
         self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
         latest = sessions.latest_departure_s
         self._latest = latest.tolist() if latest is not None else None
+        tap = sessions.battery_kwh is not None and sessions.taper_soc is not None
+        self._taper = (  # per session: battery [kWh], arrival SOC, taper SOC, floor share
+            list(zip(sessions.battery_kwh.tolist(),  # type: ignore[union-attr]
+                     sessions.soc_arrival.tolist(),  # type: ignore[union-attr]
+                     sessions.taper_soc.tolist(),  # type: ignore[union-attr]
+                     sessions.taper_floor_frac.tolist(),  # type: ignore[union-attr]
+                     strict=True)) if tap else None)
         # per-session results (lists while running; arrays via properties)
         n = sessions.n
         self._status = [STATUS_PENDING] * n
@@ -286,13 +300,14 @@ class Fleet:
         if self.on_turned_away is not None:
             self.on_turned_away(i, t)
 
-    def _schedule_full(self, sock: int, now: float, p_kw: float, erem_kwh: float) -> None:
-        """Note the instant the vehicle on ``sock`` is full at ``p_kw`` (in this step).
+    def _schedule_full(self, sock: int, now: float, t_full_h: float) -> None:
+        """Note the instant the vehicle on ``sock`` is full, ``t_full_h`` [h] after ``now``
+        (in this step).
 
         No event is queued: the instant and its sequence number are kept per socket; the
         full is applied by a later departure of that socket or at the step end.
         """
-        t_full = now + erem_kwh / p_kw * 3600.0
+        t_full = now + t_full_h * 3600.0
         if t_full > self._t_step_end:  # float crumbs: never past the step end
             t_full = self._t_step_end
         self._seq += 1
@@ -327,8 +342,18 @@ class Fleet:
         st[n + sock] = erem
         st[2 * n + sock] = t_dep
         st[3 * n + sock] = 1.0
-        e_step = vmax * self.dt_h
-        st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
+        e_t, kap = -math.inf, 0.0
+        if self._taper is not None:
+            cap, soc0, tsoc, tfl = self._taper[i]
+            e_t, kap = taper_params(cap, soc0, erem, tsoc, tfl, vmax)
+        self._et[sock] = e_t
+        self._kap[sock] = kap
+        if kap > 0.0:
+            self._n_taper += 1
+            st[4 * n + sock] = energy_kwh(erem, vmax, vmax, e_t, kap, self.dt_h) / self.dt_h
+        else:
+            e_step = vmax * self.dt_h
+            st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
         lim = self._lim[sock]
         p = lim if lim < vmax else vmax
         if p < 0.0 or erem <= 0.0:
@@ -336,7 +361,9 @@ class Fleet:
         self._p[sock] = p
         self._mid[sock] = now
         if p > 0.0 and p * (self._t_step_end - now) / 3600.0 > erem:
-            self._schedule_full(sock, now, p, erem)
+            t_h = time_to_full_h(erem, p, vmax, e_t, kap)
+            if kap <= 0.0 or now + t_h * 3600.0 <= self._t_step_end:
+                self._schedule_full(sock, now, t_h)
         self.n_occupied += 1
         self._seq += 1
         heapq.heappush(self._q, (now + (t_dep - now), self._seq, sock))
@@ -364,7 +391,12 @@ class Fleet:
         erem = st[self._o_erem + sock]
         e_part = 0.0
         if p > 0.0:
-            e_part = p * (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            kap = self._kap[sock]
+            tau_h = (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            if kap > 0.0:
+                e_part = energy_kwh(erem, p, st[self._o_vmax + sock], self._et[sock], kap, tau_h)
+            else:
+                e_part = p * tau_h
             if e_part > erem:
                 e_part = erem
             self._part[sock] += e_part
@@ -384,6 +416,10 @@ class Fleet:
         st[self._o_occ + sock] = 0.0
         st[self._o_pd + sock] = 0.0
         self._p[sock] = 0.0
+        if self._kap[sock] > 0.0:
+            self._n_taper -= 1
+            self._kap[sock] = 0.0
+            self._et[sock] = -math.inf
         self.n_occupied -= 1
         c = self._stype[sock]
         q = self._waiting[c]
@@ -452,13 +488,21 @@ class Fleet:
         buf, mask = self._buf, self._mask
         np.multiply(p, self.dt_h, out=buf)
         np.greater(buf, erem, out=mask)
-        fin = mask.nonzero()[0]  # full before the step ends
+        fin = mask.nonzero()[0]  # full before the step ends (without taper; a candidate with)
         if fin.size:
             pl = self._p
             st = self._st
-            o = self._o_erem
+            o, ov = self._o_erem, self._o_vmax
+            kaps, ets = self._kap, self._et
             for sock in fin.tolist():
-                self._schedule_full(sock, now, pl[sock], st[o + sock])
+                kap = kaps[sock]
+                if kap > 0.0:
+                    t_h = time_to_full_h(st[o + sock], pl[sock], st[ov + sock], ets[sock], kap)
+                    if t_h > self.dt_h:
+                        continue
+                else:
+                    t_h = st[o + sock] / pl[sock]
+                self._schedule_full(sock, now, t_h)
 
     def end_step(self, e_socket_kwh: FloatArray) -> float:
         """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total.
@@ -479,19 +523,36 @@ class Fleet:
             self._full_at.clear()
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
-        np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        erem = self.sock_erem
+        taper = self._n_taper > 0
+        if taper:
+            e_socket_kwh[:] = energy_kwh_vec(erem, self.sock_p, self.sock_vmax, self.sock_et,
+                                             self.sock_kap, self.dt_h)
+        else:
+            np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
         if self._mid:  # sockets whose power started inside the step: from their start only
             now = self._t_step_end
             p = self._p
+            st = self._st
             for sock, t0 in self._mid.items():
-                e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
+                kap = self._kap[sock]
+                if kap > 0.0:
+                    e_socket_kwh[sock] = energy_kwh(st[self._o_erem + sock], p[sock],
+                                                    st[self._o_vmax + sock], self._et[sock],
+                                                    kap, (now - t0) / 3600.0)
+                else:
+                    e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
             self._mid.clear()
-        erem = self.sock_erem
         np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
         erem -= e_socket_kwh
         erem[erem < 1e-9] = 0.0  # float crumbs of a charge that ended at the step end
-        np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
-        np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        if taper:  # what each vehicle would draw over the next step, with its taper
+            vmax = self.sock_vmax
+            self.sock_pd[:] = energy_kwh_vec(erem, vmax, vmax, self.sock_et, self.sock_kap,
+                                             self.dt_h) / self.dt_h
+        else:
+            np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
+            np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
         if self._part_any:
             e_socket_kwh += self.sock_e_part
             self.sock_e_part.fill(0.0)
