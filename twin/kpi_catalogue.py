@@ -263,6 +263,10 @@ CATALOGUE: tuple[Kpi, ...] = (
     Kpi("sessions_satisfied", "Satisfied (got a socket and the full request)", "sessions", _S,
         _TRT, "", fmt=",.0f", short="  satisfied (full request)", name="sessions satisfied",
         better="higher", metric="twin_ev_sessions_satisfied"),
+    _count("sessions_satisfied_reduced",
+           "Satisfied with a reduced request (late arrival: request cut to what fits before "
+           "closing)", _S, _TR, short="  satisfied (reduced request, late)", better="higher",
+           metric="twin_ev_sessions_satisfied_reduced"),
     _count("sessions_short", "Short (got a socket, left with less than requested)", _S, _TR,
            short="  short (left with less)", better="lower", metric="twin_ev_sessions_short"),
     _count("sessions_unfinished", "Unfinished at the end of the run (plugged in or waiting)",
@@ -330,6 +334,9 @@ class SessionOutcome:
 SESSION_OUTCOMES: tuple[SessionOutcome, ...] = (
     SessionOutcome("satisfied", "sessions_satisfied",
                    "Satisfied: got a socket and left with its full request"),
+    SessionOutcome("satisfied_reduced", "sessions_satisfied_reduced",
+                   "Satisfied (reduced): a late arrival whose request was cut to what fits "
+                   "before closing, and got it"),
     SessionOutcome("short", "sessions_short",
                    "Short: got a socket, left with less than it requested"),
     SessionOutcome("unfinished", "sessions_unfinished",
@@ -345,7 +352,8 @@ SESSION_OUTCOMES: tuple[SessionOutcome, ...] = (
 SATISFIED_TOL_KWH = 1e-3
 
 
-def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
+def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any,
+                     e_req_orig_kwh: Any = None) -> Any:
     """The outcome name (:data:`SESSION_OUTCOMES`) of each session.
 
     Parameters
@@ -353,6 +361,9 @@ def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
     status : fleet status names per session (``served``, ``plugged``, ``waiting``,
         ``refused_closing``, ``turned_away``).
     e_req_kwh, e_delivered_kwh : energy requested and delivered per session [kWh].
+    e_req_orig_kwh : what the rider wanted before a late arrival's request was cut to what
+        fits before closing [kWh] (None: as ``e_req_kwh``); a satisfied session whose request
+        was cut (by more than :data:`SATISFIED_TOL_KWH`) is ``satisfied_reduced``.
 
     Returns
     -------
@@ -370,10 +381,13 @@ def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
     if bad:
         raise ValueError(f"unknown session status(es) {bad}; one of {sorted(known)}")
     full = dl >= req - SATISFIED_TOL_KWH
+    cut = (np.zeros(req.shape, dtype=bool) if e_req_orig_kwh is None
+           else np.asarray(e_req_orig_kwh, dtype=float) > req + SATISFIED_TOL_KWH)
     return np.select(
-        [(st == "served") & full, st == "served", (st == "plugged") | (st == "waiting"),
-         st == "refused_closing"],
-        ["satisfied", "short", "unfinished", "refused_closing"], default="turned_away")
+        [(st == "served") & full & ~cut, (st == "served") & full, st == "served",
+         (st == "plugged") | (st == "waiting"), st == "refused_closing"],
+        ["satisfied", "satisfied_reduced", "short", "unfinished", "refused_closing"],
+        default="turned_away")
 
 
 def outcome_counts(outcomes: Any) -> dict[str, int]:

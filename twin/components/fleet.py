@@ -140,6 +140,8 @@ class Fleet:
         self._typ = sessions.type_code.tolist()
         self._ereq = sessions.e_req_kwh.tolist()
         self._pmax = sessions.p_max_kw.tolist()
+        eo = sessions.e_req_orig_kwh
+        self._eorig = eo.tolist() if eo is not None else None
         self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
         latest = sessions.latest_departure_s
         self._latest = latest.tolist() if latest is not None else None
@@ -163,6 +165,7 @@ class Fleet:
         # sessions that left their socket with / without their full request (the outcomes
         # ``satisfied`` / ``short`` of ``twin.kpi_catalogue.session_outcomes``)
         self.n_satisfied = 0
+        self.n_satisfied_reduced = 0  # satisfied, but the request was cut (late arrival)
         self.n_short = 0
         self.n_full_events = 0
         self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
@@ -404,7 +407,10 @@ class Fleet:
         self._mid.pop(sock, None)
         self._e_del[i] = self._ereq[i] - erem + e_part
         if self._e_del[i] >= self._ereq[i] - SATISFIED_TOL_KWH:  # as session_outcomes
-            self.n_satisfied += 1
+            if self._eorig is not None and self._eorig[i] > self._ereq[i] + SATISFIED_TOL_KWH:
+                self.n_satisfied_reduced += 1
+            else:
+                self.n_satisfied += 1
         else:
             self.n_short += 1
         self._status[i] = STATUS_DONE

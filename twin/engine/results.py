@@ -276,8 +276,8 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     if fleet is None:
         return pd.DataFrame({c: [] for c in (
             "session_id", "vehicle_type", "arrival", "planned_departure", "plug_in", "leave",
-            "wait_min", "socket", "e_req_kwh", "e_delivered_kwh", "p_max_kw", "status", "outcome",
-            "satisfied")})
+            "wait_min", "socket", "e_req_kwh", "e_req_orig_kwh", "e_delivered_kwh", "p_max_kw",
+            "status", "outcome", "satisfied")})
     s = fleet.s
     # sessions that have not arrived when the run stopped are left out
     arrived = fleet.status != 0
@@ -291,10 +291,11 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     arr = s.arrival_s[arrived]
     status = fleet.status[arrived]
     e_req = s.e_req_kwh[arrived]
+    e_orig = s.e_req_orig_kwh[arrived] if s.e_req_orig_kwh is not None else e_req
     e_del = fleet.e_del_kwh[arrived]
     wait = np.where(np.isnan(plug), fleet.leave_s[arrived] - arr, plug - arr) / 60.0
     status_names = [STATUS_NAMES[int(x)] for x in status]
-    outcome = kpi_catalogue.session_outcomes(status_names, e_req, e_del)
+    outcome = kpi_catalogue.session_outcomes(status_names, e_req, e_del, e_orig)
     return pd.DataFrame({
         "session_id": np.flatnonzero(arrived),
         "vehicle_type": pd.Categorical.from_codes(
@@ -306,6 +307,7 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         "wait_min": wait,
         "socket": fleet.socket_of[arrived],
         "e_req_kwh": e_req,
+        "e_req_orig_kwh": e_orig,
         "e_delivered_kwh": e_del,
         "p_max_kw": s.p_max_kw[arrived],
         "status": pd.Categorical(status_names),
@@ -399,6 +401,11 @@ def _import_limit_kpis(ts: TableLike, limit_kw: float | None, dt_h: float) -> di
             "import_limit_exceeded_kwh": _f(over[mask].sum() * dt_h)}
 
 
+def _orig(sessions: pd.DataFrame) -> Any:
+    """The sessions' original requests [kWh] (None for tables written before the column)."""
+    return sessions["e_req_orig_kwh"].to_numpy() if "e_req_orig_kwh" in sessions else None
+
+
 def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
     """Session counts and energies of the summary, by the outcomes of the KPI catalogue.
 
@@ -409,7 +416,8 @@ def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
     if n_sess:
         outcome = kpi_catalogue.session_outcomes(sessions["status"].astype(str).to_numpy(),
                                                  sessions["e_req_kwh"].to_numpy(),
-                                                 sessions["e_delivered_kwh"].to_numpy())
+                                                 sessions["e_delivered_kwh"].to_numpy(),
+                                                 _orig(sessions))
     else:
         outcome = np.zeros(0, dtype=str)
     counts = kpi_catalogue.outcome_counts(outcome)
