@@ -124,7 +124,8 @@ def load_sessions(run_dir: Path) -> pd.DataFrame | None:
 
         try:
             session_outcomes(df["status"].astype(str).to_numpy(), df["e_req_kwh"].to_numpy(),
-                             df["e_delivered_kwh"].to_numpy())
+                             df["e_delivered_kwh"].to_numpy(),
+                             df["e_req_orig_kwh"].to_numpy() if "e_req_orig_kwh" in df else None)
         except ValueError as exc:
             raise RunDirError(f"{p}: column 'status': {exc}") from None
     return df
