@@ -68,6 +68,8 @@ def energy_kwh(erem: float, p_kw: float, vmax_kw: float, e_t: float, kappa: floa
     u1 = vmax_kw - kappa * (e_t - (erem - lin))  # power where the taper takes over [kW]
     if u1 > p_kw:
         u1 = p_kw
+    if u1 <= 0.0:  # past the floor (not physical: s_full > 1): nothing more
+        return lin if lin < erem else erem
     e = lin - u1 * math.expm1(-kappa * tau2) / kappa
     return e if e < erem else erem
 
@@ -84,6 +86,8 @@ def time_to_full_h(erem: float, p_kw: float, vmax_kw: float, e_t: float, kappa: 
     u1 = vmax_kw - kappa * (e_t - (erem - lin))
     if u1 > p_kw:
         u1 = p_kw
+    if u1 <= 0.0:
+        return math.inf
     x = kappa * (erem - lin) / u1
     if x >= 1.0:
         return math.inf
@@ -106,7 +110,7 @@ def energy_kwh_vec(erem: FloatArray, p_kw: FloatArray, vmax_kw: FloatArray, e_t:
     with np.errstate(invalid="ignore"):
         tau2 = np.maximum(tau - lin / safe_p, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        u1 = np.minimum(vmax_kw - kap * (e_t - (erem - lin)), p)
+        u1 = np.maximum(np.minimum(vmax_kw - kap * (e_t - (erem - lin)), p), 0.0)
         e_tap = lin - u1 * np.expm1(-kap * tau2) / safe_k
     e = np.where(e_lin <= lin, e_lin, e_tap)
     e = np.where((p > 0.0) & (tau > 0.0) & (erem > 0.0), e, 0.0)
