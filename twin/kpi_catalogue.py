@@ -196,9 +196,20 @@ CATALOGUE: tuple[Kpi, ...] = (
     # performance [0-1]
     _pct("self_sufficiency", "Self-sufficiency", _P, _TR, better="higher"),
     _pct("pv_self_consumption", "PV self-consumption", _P, _TR, better="higher"),
-    _pct("ev_coverage", "EV energy from PV + BESS", _P, _TR, short="EV from PV + BESS",
+    _pct("ev_coverage", "EV energy from PV + BESS (seed allocation: battery to EVs first)",
+         _P, _TR, short="EV from PV+BESS (seed allocation)", better="higher"),
+    _pct("ev_coverage_bess", "EV energy from the BESS (seed allocation: battery to EVs first)",
+         _P, better="higher"),
+    _pct("ev_coverage_no_grid_charge",
+         "EV energy from PV + BESS, grid-charged battery energy excluded (seed allocation)",
+         _P, _TR, short="  of it not grid-charged", better="higher"),
+    _pct("ev_coverage_counterfactual",
+         "EV energy not drawn from the grid (counterfactual: site import with − without the "
+         "EV load, same PV and battery)", _P, _TR, short="EV not from the grid (counterfactual)",
          better="higher"),
-    _pct("ev_coverage_bess", "EV energy from the BESS", _P, better="higher"),
+    _pct("bess_discharge_grid_share",
+         "Battery output that was grid-charged (proportional colour of the stored energy)",
+         _B, better="lower"),
     # battery
     Kpi("capacity_kwh", "Capacity", "kWh", _B, _R, fmt=",.0f"),
     Kpi("nominal_power_kw", "Nominal power", "kW", _B, _R, fmt=",.0f"),

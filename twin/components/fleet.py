@@ -45,7 +45,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from twin.components.taper import energy_kwh, energy_kwh_vec, taper_params, time_to_full_h
+from twin.components.taper import energy_kwh, time_to_full_h
 from twin.inputs import SessionTable, SocketSpec
 from twin.kpi_catalogue import SATISFIED_TOL_KWH
 from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
@@ -116,6 +116,7 @@ class Fleet:
         self.sock_kap = np.frombuffer(self._kap, dtype=np.float64)
         self._n_taper = 0  # plugged vehicles that taper
         self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
+        self._buf2 = np.zeros(n_sock)
         self._mask = np.zeros(n_sock, dtype=bool)
         self._part_any = False
         self._t_step0 = 0.0
@@ -145,13 +146,19 @@ class Fleet:
         self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
         latest = sessions.latest_departure_s
         self._latest = latest.tolist() if latest is not None else None
-        tap = sessions.battery_kwh is not None and sessions.taper_soc is not None
-        self._taper = (  # per session: battery [kWh], arrival SOC, taper SOC, floor share
-            list(zip(sessions.battery_kwh.tolist(),  # type: ignore[union-attr]
-                     sessions.soc_arrival.tolist(),  # type: ignore[union-attr]
-                     sessions.taper_soc.tolist(),  # type: ignore[union-attr]
-                     sessions.taper_floor_frac.tolist(),  # type: ignore[union-attr]
-                     strict=True)) if tap else None)
+        # per session, CC-CV taper (``twin.components.taper``): e_t [kWh] and κ / vmax [1/kWh]
+        # (κ = vmax × this at the socket; e_t does not depend on the power); None: no taper
+        self._tap_et: list[float] | None = None
+        self._tap_kr: list[float] = []
+        cap, soc0 = sessions.battery_kwh, sessions.soc_arrival
+        tsoc, tfl = sessions.taper_soc, sessions.taper_floor_frac
+        if cap is not None and soc0 is not None and tsoc is not None and tfl is not None:
+            ok = np.isfinite(cap) & (cap > 0.0) & (tsoc < 1.0) & np.isfinite(soc0)
+            safe_cap = np.where(ok, cap, 1.0)
+            self._tap_et = np.where(ok, safe_cap * (soc0 - tsoc) + sessions.e_req_kwh,
+                                    -math.inf).tolist()
+            self._tap_kr = np.where(ok, (1.0 - tfl) / (np.where(ok, 1.0 - tsoc, 1.0)
+                                                        * safe_cap), 0.0).tolist()
         # per-session results (lists while running; arrays via properties)
         n = sessions.n
         self._status = [STATUS_PENDING] * n
@@ -346,17 +353,20 @@ class Fleet:
         st[2 * n + sock] = t_dep
         st[3 * n + sock] = 1.0
         e_t, kap = -math.inf, 0.0
-        if self._taper is not None:
-            cap, soc0, tsoc, tfl = self._taper[i]
-            e_t, kap = taper_params(cap, soc0, erem, tsoc, tfl, vmax)
+        if self._tap_et is not None:
+            kap = vmax * self._tap_kr[i]
+            if kap > 0.0:
+                e_t = self._tap_et[i]
         self._et[sock] = e_t
         self._kap[sock] = kap
+        e_step = vmax * self.dt_h
+        pd = vmax if e_step <= erem else erem / self.dt_h
         if kap > 0.0:
             self._n_taper += 1
-            st[4 * n + sock] = energy_kwh(erem, vmax, vmax, e_t, kap, self.dt_h) / self.dt_h
-        else:
-            e_step = vmax * self.dt_h
-            st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
+            if erem < e_t:  # in its taper already: the power limit now
+                g = vmax - kap * (e_t - erem)
+                pd = g if g < pd else pd
+        st[4 * n + sock] = pd
         lim = self._lim[sock]
         p = lim if lim < vmax else vmax
         if p < 0.0 or erem <= 0.0:
@@ -382,6 +392,14 @@ class Fleet:
         self._st[o] = 0.0
         self._st[self._o_pd + sock] = 0.0
         self._p[sock] = 0.0
+        if self._kap[sock] > 0.0:
+            self._untaper(sock)
+
+    def _untaper(self, sock: int) -> None:
+        """The vehicle on ``sock`` is full or gone: no taper to follow any more."""
+        self._n_taper -= 1
+        self._kap[sock] = 0.0
+        self._et[sock] = -math.inf
 
     def _depart(self, sock: int, now: float, seq: int) -> None:
         self.events += 1
@@ -396,10 +414,9 @@ class Fleet:
         if p > 0.0:
             kap = self._kap[sock]
             tau_h = (now - self._mid.pop(sock, self._t_step0)) / 3600.0
-            if kap > 0.0:
+            e_part = p * tau_h
+            if kap > 0.0 and erem - e_part < self._et[sock]:  # the taper may bind
                 e_part = energy_kwh(erem, p, st[self._o_vmax + sock], self._et[sock], kap, tau_h)
-            else:
-                e_part = p * tau_h
             if e_part > erem:
                 e_part = erem
             self._part[sock] += e_part
@@ -423,9 +440,7 @@ class Fleet:
         st[self._o_pd + sock] = 0.0
         self._p[sock] = 0.0
         if self._kap[sock] > 0.0:
-            self._n_taper -= 1
-            self._kap[sock] = 0.0
-            self._et[sock] = -math.inf
+            self._untaper(sock)
         self.n_occupied -= 1
         c = self._stype[sock]
         q = self._waiting[c]
@@ -518,6 +533,7 @@ class Fleet:
         that were full or left during the step contributed up to that instant.
         """
         self.advance_to(self._t_step_end)
+        full_now = None
         if self._full_at:
             # Vehicles full during the step and still there: counted here; their energy is
             # what they still asked, which the settlement below gives them (the power and
@@ -526,16 +542,16 @@ class Fleet:
             n_full = len(self._full_at)
             self.events += n_full
             self.n_full_events += n_full
+            if self._n_taper:
+                full_now = list(self._full_at)
             self._full_at.clear()
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
         erem = self.sock_erem
+        np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
         taper = self._n_taper > 0
-        if taper:
-            e_socket_kwh[:] = energy_kwh_vec(erem, self.sock_p, self.sock_vmax, self.sock_et,
-                                             self.sock_kap, self.dt_h)
-        else:
-            np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        if taper:  # vehicles whose taper may bind in the step: closed form, one by one
+            self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
         if self._mid:  # sockets whose power started inside the step: from their start only
             now = self._t_step_end
             p = self._p
@@ -552,18 +568,63 @@ class Fleet:
         np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
         erem -= e_socket_kwh
         erem[erem < 1e-9] = 0.0  # float crumbs of a charge that ended at the step end
-        if taper:  # what each vehicle would draw over the next step, with its taper
-            vmax = self.sock_vmax
-            self.sock_pd[:] = energy_kwh_vec(erem, vmax, vmax, self.sock_et, self.sock_kap,
-                                             self.dt_h) / self.dt_h
-        else:
-            np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
-            np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
+        np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        if full_now is not None:  # full vehicles no longer taper (after their settlement)
+            kaps = self._kap
+            for sock in full_now:
+                if kaps[sock] > 0.0:
+                    self._untaper(sock)
+            taper = self._n_taper > 0
+        if taper:  # the power limit of the taper now: vmax − κ · max(e_t − erem, 0)
+            g = self._buf
+            np.subtract(self.sock_et, erem, out=g)
+            np.maximum(g, 0.0, out=g)
+            g *= self.sock_kap
+            np.subtract(self.sock_vmax, g, out=g)
+            np.minimum(self.sock_pd, g, out=self.sock_pd)
         if self._part_any:
             e_socket_kwh += self.sock_e_part
             self.sock_e_part.fill(0.0)
             self._part_any = False
         return float(np.add.reduce(e_socket_kwh))
+
+    def _taper_fix(self, e_kwh: FloatArray, p_kw: FloatArray, tau_h: float) -> None:
+        """Replace ``e_kwh`` (``p × tau``, at most what is asked) by the closed-form CC-CV
+        energy where the taper may bind within ``tau_h``: a vehicle that tapers, still
+        charging, whose energy left after the step would fall below its taper start
+        ``e_t`` (a necessary condition: under a limit the taper binds later still)."""
+        erem = self.sock_erem
+        mask = self._mask
+        b = self._buf2
+        np.subtract(erem, e_kwh, out=b)
+        np.less(b, self.sock_et, out=mask)
+        idx = mask.nonzero()[0]
+        if not idx.size:
+            return
+        st, ov, kaps, ets = self._st, self._o_vmax, self._kap, self._et
+        o = self._o_erem
+        exp = math.expm1
+        for sock in idx.tolist():
+            kap = kaps[sock]
+            p = p_kw[sock]
+            if kap <= 0.0 or p <= 0.0:
+                continue
+            # energy_kwh inlined (twin.components.taper): the hot loop of a tapering fleet
+            er = st[o + sock]
+            if er <= 0.0:
+                continue
+            vmax = st[ov + sock]
+            e_b = ets[sock] - (vmax - p) / kap
+            lin = er - e_b if er > e_b else 0.0
+            e_lin = p * tau_h
+            if e_lin <= lin:
+                continue  # constant power all step: p × tau already
+            u1 = vmax - kap * (ets[sock] - (er - lin))
+            if u1 > p:
+                u1 = p
+            e = lin - u1 * exp(-kap * (tau_h - lin / p)) / kap if u1 > 0.0 else lin
+            e_kwh[sock] = e if e < er else er
 
     def finish(self) -> None:
         """Close the books at the end of the horizon (plugged vehicles are cut off)."""
