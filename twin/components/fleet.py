@@ -518,7 +518,11 @@ class Fleet:
             for sock in fin.tolist():
                 kap = kaps[sock]
                 if kap > 0.0:
-                    t_h = time_to_full_h(st[o + sock], pl[sock], st[ov + sock], ets[sock], kap)
+                    er = st[o + sock]
+                    et = ets[sock]
+                    if er < et and (st[ov + sock] - kap * (et - er)) * self.dt_h < er:
+                        continue  # tapering: its power now for a whole step falls short
+                    t_h = time_to_full_h(er, pl[sock], st[ov + sock], et, kap)
                     if t_h > self.dt_h:
                         continue
                 else:
