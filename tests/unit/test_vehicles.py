@@ -12,8 +12,7 @@ import simpy
 
 from twin.components.fleet import Fleet
 from twin.components.sessions import draw_sessions
-from twin.components.taper import (energy_kwh, energy_kwh_vec, taper_params, time_to_full_h,
-                                   time_to_full_h_vec)
+from twin.components.taper import energy_kwh, energy_kwh_vec, taper_params, time_to_full_h, time_to_full_h_vec
 from twin.config import EvConfig
 from twin.engine.clocks import run_step_events
 from twin.inputs import SessionTable, SocketSpec
@@ -73,7 +72,7 @@ def test_taper_composes_over_steps_and_vector_equals_scalar() -> None:
     kp = np.where(np.isfinite(et), rng.uniform(0.1, 0.9, 50) * 3.0 / np.maximum(et, 1.0), 0.0)
     tau = rng.uniform(0.0, 2.0, 50)
     vec = energy_kwh_vec(er, p, np.full(50, 3.0), et, kp, tau)
-    sca = [energy_kwh(*a, 3.0, *b) for a, b in zip(zip(er, p), zip(et, kp, tau))]
+    sca = [energy_kwh(a, b, 3.0, c, d, t) for a, b, c, d, t in zip(er, p, et, kp, tau, strict=True)]
     assert np.allclose(vec, sca, rtol=1e-13, atol=1e-15)
     ttf = time_to_full_h_vec(er, p, np.full(50, 3.0), et, kp)
     assert np.all(ttf >= er / np.maximum(p, 1e-300) * (1 - 1e-12))
