@@ -207,6 +207,9 @@ CATALOGUE: tuple[Kpi, ...] = (
          "EV energy not drawn from the grid (counterfactual: site import with − without the "
          "EV load, same PV and battery)", _P, _TR, short="EV not from the grid (counterfactual)",
          better="higher"),
+    _pct("ev_coverage_pro_rata",
+         "EV energy from PV + BESS, local supply shared pro rata between the EVs and the mall",
+         _P, _TR, short="EV from PV+BESS (pro rata)", better="higher"),
     _pct("bess_discharge_grid_share",
          "Battery output that was grid-charged (proportional colour of the stored energy)",
          _B, better="lower"),

@@ -438,46 +438,55 @@ def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
 def ev_shares(ts: TableLike, eta_charge: float, stored0_kwh: float) -> dict[str, float]:
     """EV shares that do not hang on the seed's allocation order (issue 19, point 5).
 
-    * ``ev_coverage_counterfactual``: 1 − (grid energy the EV load causes) / EV energy,
-      where the EV load causes, per step, the site's import to the loads minus the import
-      the mall alone would have needed from the same local supply (PV used + battery
-      output − battery charge from PV): ``g_loads − max(mall − (load − g_loads), 0)``.
-      The EVs count as the last load served: the share is a lower bound, and it does not
-      depend on which load the battery's output is said to go to.
     * ``bess_discharge_grid_share``: share of the battery's output that was grid-charged,
       by a proportional colour of the stored energy (each step's output takes the grid
       share of what is stored; charge from the grid adds to it; the stored energy is the
       run's own SOC series). The initial content counts as grid-charged (unknown origin).
     * ``ev_coverage_no_grid_charge``: the seed allocation's EV share from PV + BESS with the
       grid-charged part of the battery's output to the EVs taken out.
+    * ``ev_coverage_counterfactual``: 1 − (grid energy the EV load causes) / EV energy,
+      where the EV load causes, per step, the site's import to the loads minus the import
+      the mall alone would have needed from the same local supply (PV used + battery
+      output that was not grid-charged): ``(load − local) − max(mall − local, 0)``.
+      The EVs count as the last load served: the share is a lower bound, and it does not
+      depend on which load the battery's output is said to go to.
+    * ``ev_coverage_pro_rata``: each step's local supply to the loads shared in proportion
+      to the loads (``Σ ev × local / load``): no load first, no load last (grid-charged
+      battery output is not local).
     """
-    ev = ts["ev_kwh"].to_numpy(dtype=float)
-    e_ev = float(ev.sum())
-    mall = ts["mall_kwh"].to_numpy(dtype=float)
-    g_loads = np.maximum(ts["grid_import_kwh"].to_numpy(dtype=float)
-                         - ts["grid_to_bess_kwh"].to_numpy(dtype=float), 0.0)
-    local = ts["load_kwh"].to_numpy(dtype=float) - g_loads
-    ev_grid = np.clip(g_loads - np.maximum(mall - local, 0.0), 0.0, ev)
     dis = ts["bess_discharge_kwh"].to_numpy(dtype=float).tolist()
-    to_ev = ts["bess_to_ev_kwh"].to_numpy(dtype=float).tolist()
     c_g = ts["grid_to_bess_kwh"].to_numpy(dtype=float).tolist()
     c_pv = ts["pv_to_bess_kwh"].to_numpy(dtype=float).tolist()
     stored = ts["soc_kwh"].to_numpy(dtype=float).tolist()
+    grid_f = [0.0] * len(stored)  # grid share of the stored energy at each step's start
     f, prev = 1.0, stored0_kwh  # grid share of the stored energy; stored energy [kWh]
-    grid_out = grid_to_ev = 0.0
     for k, s_k in enumerate(stored):
-        grid_out += dis[k] * f
-        grid_to_ev += to_ev[k] * f
+        grid_f[k] = f
         out_dc = prev + (c_pv[k] + c_g[k]) * eta_charge - s_k  # taken out (output, losses)
         pool = f * max(prev - max(out_dc, 0.0), 0.0) + c_g[k] * eta_charge
         f = min(pool / s_k, 1.0) if s_k > 1e-9 else 0.0
         prev = s_k
+    gf = np.asarray(grid_f, dtype=float)
+    grid_dis = np.asarray(dis, dtype=float) * gf  # battery output that was grid-charged
+    ev = ts["ev_kwh"].to_numpy(dtype=float)
+    e_ev = float(ev.sum())
+    mall = ts["mall_kwh"].to_numpy(dtype=float)
+    load = ts["load_kwh"].to_numpy(dtype=float)
+    g_loads = np.maximum(ts["grid_import_kwh"].to_numpy(dtype=float)
+                         - ts["grid_to_bess_kwh"].to_numpy(dtype=float), 0.0)
+    # local supply to the loads: PV used + battery output that was not grid-charged
+    local = np.clip(load - g_loads - grid_dis, 0.0, load)
+    ev_grid = np.clip(load - local - np.maximum(mall - local, 0.0), 0.0, ev)
+    pro_rata = float(np.sum(ev * local / np.where(load > 0, load, 1.0)))
     e_dis = float(sum(dis))
+    to_ev = ts["bess_to_ev_kwh"].to_numpy(dtype=float)
+    grid_to_ev = float(np.sum(to_ev * gf))
     pv_to_ev = float(ts["pv_to_ev_kwh"].sum())
     return {
         "ev_coverage_counterfactual": 1.0 - float(ev_grid.sum()) / e_ev if e_ev else 0.0,
-        "bess_discharge_grid_share": grid_out / e_dis if e_dis else 0.0,
-        "ev_coverage_no_grid_charge": (pv_to_ev + float(sum(to_ev)) - grid_to_ev) / e_ev
+        "ev_coverage_pro_rata": pro_rata / e_ev if e_ev else 0.0,
+        "bess_discharge_grid_share": float(grid_dis.sum()) / e_dis if e_dis else 0.0,
+        "ev_coverage_no_grid_charge": (pv_to_ev + float(to_ev.sum()) - grid_to_ev) / e_ev
         if e_ev else 0.0,
     }
 
