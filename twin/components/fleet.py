@@ -553,9 +553,9 @@ class Fleet:
             return 0.0  # the recorder row is already zero
         erem = self.sock_erem
         np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
-        taper = self._n_taper > 0
-        if taper:  # vehicles whose taper may bind in the step: closed form, one by one
-            self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
+        tapering: list[int] = []
+        if self._n_taper > 0:  # vehicles whose taper may bind in the step: closed form
+            tapering = self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
         if self._mid:  # sockets whose power started inside the step: from their start only
             now = self._t_step_end
             p = self._p
@@ -579,37 +579,40 @@ class Fleet:
             for sock in full_now:
                 if kaps[sock] > 0.0:
                     self._untaper(sock)
-            taper = self._n_taper > 0
-        if taper:  # the power limit of the taper now: vmax − κ · max(e_t − erem, 0)
-            g = self._buf
-            np.subtract(self.sock_et, erem, out=g)
-            np.maximum(g, 0.0, out=g)
-            g *= self.sock_kap
-            np.subtract(self.sock_vmax, g, out=g)
-            np.minimum(self.sock_pd, g, out=self.sock_pd)
+        if tapering:  # demand: the taper's power limit now, vmax − κ (e_t − erem)
+            st, kaps, ets = self._st, self._kap, self._et
+            o, ov, opd = self._o_erem, self._o_vmax, self._o_pd
+            for sock in tapering:
+                kap = kaps[sock]
+                er = st[o + sock]
+                if kap > 0.0 and er < ets[sock]:
+                    g = st[ov + sock] - kap * (ets[sock] - er)
+                    if g < st[opd + sock]:
+                        st[opd + sock] = g
         if self._part_any:
             e_socket_kwh += self.sock_e_part
             self.sock_e_part.fill(0.0)
             self._part_any = False
         return float(np.add.reduce(e_socket_kwh))
 
-    def _taper_fix(self, e_kwh: FloatArray, p_kw: FloatArray, tau_h: float) -> None:
-        """Replace ``e_kwh`` (``p × tau``, at most what is asked) by the closed-form CC-CV
-        energy where the taper may bind within ``tau_h``: a vehicle that tapers, still
-        charging, whose energy left after the step would fall below its taper start
-        ``e_t`` (a necessary condition: under a limit the taper binds later still)."""
+    def _taper_fix(self, e_kwh: FloatArray, p_kw: FloatArray, tau_h: float) -> list[int]:
+        """Replace ``e_kwh`` (``p × tau``) by the closed-form CC-CV energy where the taper
+        may bind within ``tau_h``: a vehicle that tapers whose energy left after the step
+        would fall below its taper start ``e_t`` (a necessary condition: under a limit the
+        taper binds later still). Returns those sockets (every vehicle in its taper at the
+        step end is one of them)."""
         erem = self.sock_erem
         mask = self._mask
         b = self._buf2
         np.subtract(erem, e_kwh, out=b)
         np.less(b, self.sock_et, out=mask)
-        idx = mask.nonzero()[0]
-        if not idx.size:
-            return
+        idx = mask.nonzero()[0].tolist()
+        if not idx:
+            return idx
         st, ov, kaps, ets = self._st, self._o_vmax, self._kap, self._et
         o = self._o_erem
         exp = math.expm1
-        for sock in idx.tolist():
+        for sock in idx:
             kap = kaps[sock]
             p = p_kw[sock]
             if kap <= 0.0 or p <= 0.0:
@@ -629,6 +632,7 @@ class Fleet:
                 u1 = p
             e = lin - u1 * exp(-kap * (tau_h - lin / p)) / kap if u1 > 0.0 else lin
             e_kwh[sock] = e if e < er else er
+        return idx
 
     def finish(self) -> None:
         """Close the books at the end of the horizon (plugged vehicles are cut off)."""
