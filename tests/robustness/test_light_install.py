@@ -1,8 +1,9 @@
 """The light install (issue 20, point 5): the run time needs no training extra.
 
 A subprocess in which the training packages cannot be imported (a finder first on
-``sys.meta_path`` raises ``ModuleNotFoundError`` for them, as in a venv without them) runs the demo path (``twin run`` with the ONNX ``rl`` controller, then ``twin
-report``) and imports none of them; ``twin train`` there says how to install the extra.
+``sys.meta_path`` raises ``ModuleNotFoundError`` for them, as in a venv without them)
+runs the demo path (``twin run`` with the ONNX ``rl`` controller, then ``twin report``)
+and imports none of them; ``twin train`` there says how to install the extra.
 """
 
 from __future__ import annotations
