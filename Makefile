@@ -21,6 +21,10 @@ $(RUNTIME_STAMP): pyproject.toml | $(PY)
 
 $(DEV_STAMP): pyproject.toml $(RUNTIME_STAMP)
 	$(PY) -m pip install -q -e '.[dev,train]'
+	# NREL BLAST-Lite, the reference the ageing tests compare the twin's port with: its
+	# 1.1.1 pins numpy < 2 (the port needs none of it), so it comes without its pins.
+	$(PY) -m pip install -q --no-deps 'blast-lite==1.1.1'
+	$(PY) -m pip install -q h5pyd geopy
 	touch $(DEV_STAMP)
 
 ## The run time only (no torch): enough for every command but 'twin train'.
