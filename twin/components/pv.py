@@ -786,14 +786,16 @@ def _read_cached(path: Path, key: str, n: int, p_max_kw: float) -> np.ndarray | 
     return p
 
 
-def _write_cached(folder: Path, path: Path, key: str, p_ac_kw: np.ndarray) -> None:
-    """Store the profile atomically (temporary file, then rename); a failure is ignored."""
+def _write_cached(folder: Path, path: Path, key: str, **arrays: np.ndarray) -> None:
+    """Store ``arrays`` and ``key`` atomically (temporary file, then rename) as an npz; a
+    failure is ignored."""
     tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, key=np.array(key), p_ac_kw=p_ac_kw)
+            members: dict[str, Any] = {"key": np.array(key), **arrays}
+            np.savez(fh, **members)
         os.replace(tmp, path)
         tmp = None
     except OSError:
@@ -829,7 +831,7 @@ def pv_ac_kw_cached(
     if hit is not None:
         return hit
     p = pv_ac_kw(index, dt_s, params, rng)
-    _write_cached(sub, path, key, p)
+    _write_cached(sub, path, key, p_ac_kw=p)
     return p
 
 
@@ -858,18 +860,5 @@ def pv_weather_cached(
     except Exception:  # missing, truncated, foreign: recompute
         pass
     ghi, t_air = pv_weather(index, dt_s, params, rng)
-    tmp = None
-    try:
-        sub.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=sub)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, key=np.array(key), ghi_w_m2=ghi, temp_air_c=t_air)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    _write_cached(sub, path, key, ghi_w_m2=ghi, temp_air_c=t_air)
     return ghi, t_air
