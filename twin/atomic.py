@@ -37,7 +37,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -327,17 +329,59 @@ def replace_dir(tmp: Path, out: Path) -> None:
     """
     out = _absolute(out)
     if not out.exists():
-        os.replace(tmp, out)
+        with _signals_deferred():
+            os.replace(tmp, out)
+            _PUBLISHED.append(out)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
     try:
-        if _contains_cwd(out):
-            _swap_entries(tmp, out, old)
-        else:
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
+        with _signals_deferred():
+            if _contains_cwd(out):
+                _swap_entries(tmp, out, old)
+            else:
+                os.replace(out, old / out.name)
+                os.replace(tmp, out)
+            _PUBLISHED.append(out)
     finally:
         shutil.rmtree(old, ignore_errors=True)
+
+
+#: Folders :func:`replace_dir` put in place, in order (a command asks whether its output
+#: was published before a signal reached it, see :func:`published_since`).
+_PUBLISHED: list[Path] = []
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the block runs; they are delivered when it ends.
+
+    The renames that publish a folder and the note that they did happen together: a
+    signal lands before both or after both, never between.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    prev = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, prev)
+
+
+def published_since(mark: int) -> Path | None:
+    """The last folder published after ``mark`` (a ``len`` of the record), or None.
+
+    Parameters
+    ----------
+    mark : the value of :func:`publish_mark` taken before the write began.
+    """
+    return _PUBLISHED[-1] if len(_PUBLISHED) > mark else None
+
+
+def publish_mark() -> int:
+    """How many folders this process has published so far (see :func:`published_since`)."""
+    return len(_PUBLISHED)
 
 
 def _swap_entries(tmp: Path, out: Path, old: Path) -> None:

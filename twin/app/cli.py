@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from twin.atomic import hold_output
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
-    from twin.engine.results import stream_results, write_results
+    from twin.engine.results import stream_results
 
     scn = load_scenario(Path(args.scenario), parse_set(args.set or []))
     controller = get_controller(scn, args.controller)
@@ -76,8 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         res = stream_results(out)
         if args.gap and not out.interrupted:
             res.summary["gap"] = _gap_to_optimum(scn, res.summary)
-        written = write_results(res, out_dir, csv=args.csv or scn.config.output.csv,
-                                parquet=scn.config.output.parquet)
+        written = _write_run(res, out_dir, csv=args.csv or scn.config.output.csv,
+                             parquet=scn.config.output.parquet)
     if not args.quiet:
         print(kpi_table(res.summary))
         lp = res.summary.get("lp")
@@ -109,6 +109,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_run(res, out_dir: Path, *, csv: bool, parquet: bool) -> Path:  # type: ignore[no-untyped-def]
+    """Write the run; a signal that lands once the complete run is in place is ignored.
+
+    The run is then done: the exit is 0 (130 would tell a script the run was cut short),
+    and Ctrl-C / SIGTERM are ignored for the few prints left.
+    """
+    from twin import atomic
+    from twin.engine.results import write_results
+
+    mark = atomic.publish_mark()
+    try:
+        written = write_results(res, out_dir, csv=csv, parquet=parquet)
+    except KeyboardInterrupt:
+        late = atomic.published_since(mark)
+        if late is None or res.summary.get("interrupted", False):
+            raise
+        written = late
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    return written
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM acts like Ctrl-C while the block runs: the run stops cleanly and is written."""
@@ -123,7 +146,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, prev)
+        if signal.getsignal(signal.SIGTERM) is on_term:  # not ignored since (see _write_run)
+            signal.signal(signal.SIGTERM, prev)
 
 
 def _gap_to_optimum(scn, summary: dict) -> dict:  # type: ignore[no-untyped-def]
@@ -298,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twin`` console command (Ctrl-C at any point: exit 130, no traceback)."""
     from twin.atomic import command_scope
 
+    in_process = argv is not None and threading.current_thread() is threading.main_thread()
+    prev_int, prev_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         with _sigterm_as_interrupt(), command_scope():
             words = list(sys.argv[1:] if argv is None else argv)
@@ -313,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _err(f"{where}{exc.strerror or exc}")
         return EXIT_USER
+    finally:
+        if in_process:  # a caller's handlers come back (the console command just exits)
+            signal.signal(signal.SIGINT, prev_int)
+            signal.signal(signal.SIGTERM, prev_term)
 
 
 if __name__ == "__main__":
