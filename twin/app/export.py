@@ -221,26 +221,42 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     the in-process device links (not ``twin hil``) gets their request counters and zero
     errors, retries and failsafe entries (such a link cannot fail).
     """
-    dt_h = dt_s / 3600.0
-    w = W_PER_KW / dt_h  # kWh per step -> W
-    fams: dict[str, _Family] = {}
+    b = _Builder(labels)
+    col = {c: ts[c].to_numpy(dtype=np.float64) for c in REQUIRED_COLUMNS
+           if c not in ("timestamp", "tariff_period", "phase")}
+    currency = str(summary.get("currency", DEFAULT_CURRENCY))
+    _power_and_energy(b, col, W_PER_KW / (dt_s / 3600.0), currency)
+    _today(b, ts, col, currency)
+    _tariff_and_controller(b, ts, col, summary, currency)
+    _ev(b, ts, col, sessions, sockets=sockets, dt_s=dt_s)
+    _progress(b, ts, summary, dt_s)
+    return list(b.fams.values())
 
-    def series(name: str, values: Any, extra: dict[str, str] | None = None,
-               cumulative: bool = False) -> None:
+
+class _Builder:
+    """Collects the series of each family, checked against the catalogue's labels."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+        self.fams: dict[str, _Family] = {}
+
+    def __call__(self, name: str, values: Any, extra: dict[str, str] | None = None,
+                 cumulative: bool = False) -> None:
         spec = BY_NAME[name]
         got = set(extra or {})
         if got != set(spec.labels):
             raise AssertionError(f"{name}: labels {sorted(got)} differ from the catalogue's "
                                  f"{list(spec.labels)}")
-        fam = fams.get(name)
+        fam = self.fams.get(name)
         if fam is None:
-            fam = fams[name] = _Family(name, spec.kind, spec.help)
+            fam = self.fams[name] = _Family(name, spec.kind, spec.help)
         v = np.asarray(values, dtype=np.float64)
-        fam.add(_labels(labels, extra), np.cumsum(v) if cumulative else v)
+        fam.add(_labels(self.labels, extra), np.cumsum(v) if cumulative else v)
 
-    col = {c: ts[c].to_numpy(dtype=np.float64) for c in REQUIRED_COLUMNS
-           if c not in ("timestamp", "tariff_period", "phase")}
-    n = len(ts)
+
+def _power_and_energy(series: _Builder, col: dict[str, np.ndarray], w: float,
+                      currency: str) -> None:
+    """Battery state, powers [W] (``w``: kWh per step -> W), energy, cost and CO2 counters."""
     stored, cap = col["soc_kwh"], col["capacity_kwh"]
     series("twin_bess_soc_ratio", np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0), 0.0))
     series("twin_bess_stored_energy_joules", stored * J_PER_KWH)
@@ -260,15 +276,17 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
         series(f"twin_energy_{flow}_joules", col[c] * J_PER_KWH, cumulative=True)
     for flow, c in TOTALS.items():
         series(f"twin_energy_{flow}_joules", col[c] * J_PER_KWH, cumulative=True)
-    currency = str(summary.get("currency", DEFAULT_CURRENCY))
     series("twin_grid_cost", col["grid_cost_soles"], {"currency": currency}, cumulative=True)
     series("twin_co2_grid_grams", col["co2_grid_kg"] * G_PER_KG, cumulative=True)
     series("twin_co2_avoided_grams", col["co2_avoided_indirect_kg"] * G_PER_KG, cumulative=True)
-    # today (simulated local day of the step)
+
+
+def _today(series: _Builder, ts: pd.DataFrame, col: dict[str, np.ndarray],
+           currency: str) -> None:
+    """Counters that restart each simulated local day."""
     day = pd.DatetimeIndex(ts["timestamp"]).tz_localize(None).normalize()
-    price = col["tariff_soles_per_kwh"]
     saving = kpis.savings_bess(col["ev_kwh"] + col["mall_kwh"], col["pv_kwh"],
-                               col["grid_import_kwh"], price)
+                               col["grid_import_kwh"], col["tariff_soles_per_kwh"])
 
     def daily(values: np.ndarray) -> np.ndarray:
         return pd.Series(values).groupby(np.asarray(day)).cumsum().to_numpy(dtype=np.float64)
@@ -279,12 +297,16 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
     series("twin_today_co2_avoided_grams", daily(col["co2_avoided_indirect_kg"] * G_PER_KG))
     for flow in ("pv", "ev", "mall", "grid_import"):
         series("twin_today_energy_joules", daily(col[f"{flow}_kwh"] * J_PER_KWH), {"flow": flow})
-    # tariff
-    series("twin_tariff_price_per_joule", price / J_PER_KWH, {"currency": currency})
+
+
+def _tariff_and_controller(series: _Builder, ts: pd.DataFrame, col: dict[str, np.ndarray],
+                           summary: dict[str, Any], currency: str) -> None:
+    """Price, tariff period, controller phase and safety clamps."""
+    series("twin_tariff_price_per_joule", col["tariff_soles_per_kwh"] / J_PER_KWH,
+           {"currency": currency})
     period = ts["tariff_period"].astype(str).to_numpy()
     for p in ["HP", "HFP", *sorted(set(period.tolist()) - {"HP", "HFP"})]:  # N-period tariffs
         series("twin_tariff_period", (period == p).astype(float), {"period": p})
-    # controller
     phase = ts["phase"].to_numpy(dtype=np.int64)
     names = {int(k): str(v) for k, v in (summary.get("phase_names") or {}).items()}
     controller = str(summary.get("controller", ""))
@@ -293,9 +315,13 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
                {"controller": controller, "phase": names.get(code, str(code))})
     series("twin_controller_phase_code", phase)
     series("twin_safety_clamps", col["safety_clamps"], {"reason": "all"}, cumulative=True)
-    # EV
+
+
+def _ev(series: _Builder, ts: pd.DataFrame, col: dict[str, np.ndarray],
+        sessions: pd.DataFrame | None, *, sockets: bool, dt_s: float) -> None:
+    """Waiting riders, session counters, socket occupancy and per-socket power."""
+    n = len(ts)
     series("twin_ev_sessions_waiting", col["n_waiting"])
-    t0 = pd.DatetimeIndex(ts["timestamp"]).as_unit("ns").asi8 / 1e9 if n else np.zeros(0)
     t_rel = np.arange(1, n + 1, dtype=np.float64) * dt_s  # step ends [s since the start]
     sock_cols = [c for c in ts.columns if c.startswith("p_socket_") and c.endswith("_kw")]
     types = _socket_types(sessions, len(sock_cols))
@@ -308,7 +334,13 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
             sid = c[len("p_socket_"):-len("_kw")]
             series("twin_socket_power_watts", ts[c].to_numpy(dtype=np.float64) * W_PER_KW,
                    {"socket": sid, "type": types[i]})
-    # progress
+
+
+def _progress(series: _Builder, ts: pd.DataFrame, summary: dict[str, Any],
+              dt_s: float) -> None:
+    """Simulated time, steps, lag, decision times and the in-process links' counters."""
+    n = len(ts)
+    t0 = pd.DatetimeIndex(ts["timestamp"]).as_unit("ns").asi8 / 1e9 if n else np.zeros(0)
     series("twin_sim_time_seconds", t0 + dt_s)
     series("twin_sim_steps", np.ones(n), cumulative=True)
     planned = summary.get("n_steps")
@@ -329,7 +361,6 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
             for name in ("twin_comm_errors", "twin_comm_retries", "twin_comm_failsafe",
                          "twin_comm_failsafe_entries", "twin_comm_consecutive_errors"):
                 series(name, np.zeros(n), d)
-    return list(fams.values())
 
 
 def _socket_types(sessions: pd.DataFrame | None, n_sockets: int) -> list[str]:
