@@ -3,7 +3,7 @@
 Re-evaluates ``controllers/rl/policies/iquitos_ppo.onnx`` against ``no_bess`` and
 ``six_phase`` on the held-out weeks of its ``training.json`` (annual scenario) and writes
 ``card.md``, ``baselines.json``/``.csv`` and ``learning_curve.png`` into DIR (a new folder,
-default ``runs/policy-card``); prints the table. The README's policy card is this output.
+default ``runs/policy-card``); prints the table. The policy card in docs/rl.md is this output.
 """
 
 from __future__ import annotations

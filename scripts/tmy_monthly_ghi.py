@@ -3,7 +3,7 @@ receives on the annual scenario, and the PV yield it gives.
 
     python scripts/tmy_monthly_ghi.py [SCENARIO]     # default scenarios/annual.yaml
 
-Prints a Markdown table (kWh/m²/day; yield kWh/kWp/day) for the README.
+Prints a Markdown table (kWh/m²/day; yield kWh/kWp/day) for docs/model-fidelity.md.
 """
 
 from __future__ import annotations

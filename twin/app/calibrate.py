@@ -651,7 +651,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "battery power vs SOC) and mall.e_day_kwh (against the site's profile) to "
                     "RUN_DIR's timeseries; 95 %% intervals by block bootstrap. Writes "
                     "calibration.json, the calibrated site.yaml and calibration.html with "
-                    "residual plots. Columns: see README (Calibration).")
+                    "residual plots. Columns: see docs/shadow-and-calibration.md.")
     c.add_argument("run_dir", help="run folder with timeseries.parquet (or .csv) and summary.json")
     c.add_argument("--out", required=True, help="output folder (a new, empty or earlier "
                                                 "calibration folder)")

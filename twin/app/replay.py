@@ -42,7 +42,7 @@ DESCRIPTION = (
     "(the counterfactual) and with the site's measured battery power played back, and compare "
     "both with what the site measured (grid import, cost, CO2, peak, battery, sessions): a KPI "
     "table on the terminal and replay.html in the output folder. DATA_DIR/replay.yaml names "
-    "the site file, the measured series and the session log (see the README).")
+    "the site file, the measured series and the session log (see docs/measured-inputs-replay.md).")
 #: Most file steps a gap may span to be filled (``--fill-max-steps``).
 MAX_FILL_STEPS = 1000
 MANIFEST = "replay.yaml"
@@ -90,7 +90,7 @@ def read_manifest(data_dir: Path) -> ReplayManifest:
     path = data_dir / MANIFEST
     if not path.is_file():
         raise UserError(f"{data_dir}: no {MANIFEST} (it names the site file, the measured series "
-                        "and the session log; see the README, section 'twin replay')")
+                        "and the session log; see docs/measured-inputs-replay.md)")
     data = read_device_yaml(path)
     try:
         man = ReplayManifest.model_validate(data)
