@@ -154,6 +154,22 @@ def _ar1(n: int, phi: float, rng: np.random.Generator) -> np.ndarray:
     return ar1_filter(eps, phi)
 
 
+def _whole_days(first: pd.Timestamp, n: int, dt_s: float) -> tuple[int, np.ndarray]:
+    """The steps before the horizon's first one, and the starts [s from the first local
+    midnight] of every step of the whole calendar days the horizon spans (on its grid).
+
+    The profile is built over those days and then sliced, so the energy target is met
+    over whole days.
+    """
+    t0_s = float((first - first.normalize()).total_seconds())
+    k_before = math.floor(t0_s / dt_s + 1e-9)
+    end_s = t0_s + n * dt_s
+    n_days_span = max(1, math.ceil(end_s / _DAY_S - 1e-9))
+    k_after = math.floor((n_days_span * _DAY_S - end_s) / dt_s + 1e-9)
+    n_ext = k_before + n + k_after
+    return k_before, t0_s - k_before * dt_s + np.arange(n_ext) * dt_s
+
+
 def mall_kw(
     index: pd.DatetimeIndex, dt_s: float, params: MallParams, rng: np.random.Generator
 ) -> np.ndarray:
@@ -200,16 +216,8 @@ def mall_kw(
     if not (p.e_day_kwh > 0 and p.p_peak_kw > 0 and p.weekend_factor >= 0):
         raise ValueError("e_day_kwh and p_peak_kw must be > 0, weekend_factor >= 0")
 
-    # The profile is built over the whole calendar days spanned by the horizon (steps on
-    # the scenario's grid) and then sliced, so the energy target is met over whole days.
-    t0_s = float((first - first.normalize()).total_seconds())
-    k_before = math.floor(t0_s / dt_s + 1e-9)
-    end_s = t0_s + n * dt_s
-    n_days_span = max(1, math.ceil(end_s / _DAY_S - 1e-9))
-    k_after = math.floor((n_days_span * _DAY_S - end_s) / dt_s + 1e-9)
-    n_ext = k_before + n + k_after
-    ext_start_s = t0_s - k_before * dt_s + np.arange(n_ext) * dt_s  # from first midnight
-
+    k_before, ext_start_s = _whole_days(first, n, dt_s)
+    n_ext = len(ext_start_s)
     # local clock time of each step's sub-step mid-points
     n_sub = max(1, math.ceil(dt_s / p.max_substep_s - 1e-9))
     h_s = dt_s / n_sub

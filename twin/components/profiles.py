@@ -210,6 +210,40 @@ def _resample(
     return np.asarray(np.add.reduceat(energy, first) / dt_s, dtype=np.float64)
 
 
+def _file_grid(ts: pd.DatetimeIndex | None, m: int, n: int, first: pd.Timestamp, dt_s: float,
+               path: Path, column: str) -> tuple[float, float]:
+    """The file's step [s] and its first row's start [s after the scenario's first step].
+
+    Without timestamps, a file of the scenario's length is on its grid, any other is hourly.
+    """
+    if ts is None:
+        file_step_s = dt_s if m == n else _HOUR_S
+        file_start_s = 0.0
+    else:
+        if m < 2:
+            raise _fail(
+                path,
+                column,
+                "a single timestamped row does not define a file step",
+                "supply at least two rows",
+            )
+        rel = (ts - first).total_seconds().to_numpy(dtype=np.float64)
+        steps = np.diff(rel)
+        file_step_s = float(steps[0])
+        irregular = np.flatnonzero(np.abs(steps - file_step_s) > 1e-6)
+        if file_step_s <= 0 or irregular.size:
+            i = int(irregular[0]) + 1 if irregular.size else 1
+            raise _fail(
+                path,
+                column,
+                f"timestamps are not evenly spaced and increasing: the step from data row {i} "
+                f"to {i + 1} is {steps[i - 1]:g} s, the first step is {file_step_s:g} s",
+                "resample the file to a fixed step with no gaps or duplicates",
+            )
+        file_start_s = float(rel[0])
+    return file_step_s, file_start_s
+
+
 def load_profile_kw(path: Path, column: str, index: pd.DatetimeIndex, dt_s: float) -> np.ndarray:
     """Read a CSV or Parquet profile and return mean power per step [kW], float64, len(index).
 
@@ -265,31 +299,7 @@ def load_profile_kw(path: Path, column: str, index: pd.DatetimeIndex, dt_s: floa
     ts = _timestamps(frame, path, column, index.tz)
     m = len(values)
 
-    if ts is None:
-        file_step_s = dt_s if m == n else _HOUR_S
-        file_start_s = 0.0
-    else:
-        if m < 2:
-            raise _fail(
-                path,
-                column,
-                "a single timestamped row does not define a file step",
-                "supply at least two rows",
-            )
-        rel = (ts - first).total_seconds().to_numpy(dtype=np.float64)
-        steps = np.diff(rel)
-        file_step_s = float(steps[0])
-        irregular = np.flatnonzero(np.abs(steps - file_step_s) > 1e-6)
-        if file_step_s <= 0 or irregular.size:
-            i = int(irregular[0]) + 1 if irregular.size else 1
-            raise _fail(
-                path,
-                column,
-                f"timestamps are not evenly spaced and increasing: the step from data row {i} "
-                f"to {i + 1} is {steps[i - 1]:g} s, the first step is {file_step_s:g} s",
-                "resample the file to a fixed step with no gaps or duplicates",
-            )
-        file_start_s = float(rel[0])
+    file_step_s, file_start_s = _file_grid(ts, m, n, first, dt_s, path, column)
 
     p_kw = values * (_HOUR_S / file_step_s) if unit.endswith("_kwh") else values
 
