@@ -78,21 +78,50 @@ def register(sub: Any) -> None:
 
 def cmd_ab(args: argparse.Namespace) -> int:
     """Run the trial and write its outputs."""
-    from controllers import REGISTRY
-    from twin.app.trialrun import (
-        check_out,
-        check_run_options,
-        lost_cluster_exit,
-        run_all,
-        run_counts,
-        write_atomic,
-    )
-    from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
-    from twin.config import load_scenario, parse_set, seeds_weather
-    from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
-    from twin.trials.ab import complete_seeds, default_kpis, markdown_table, summarize, trials_frame
+    from twin.app.trialrun import check_out, lost_cluster_exit, run_all
+    from twin.errors import EXIT_INTERRUPTED, EXIT_OK
     from twin.trials.runner import RunTask
     from twin.trials.store import RunStore, inputs_key, run_key, scenario_hash
+
+    names, ctrls = _arms(args)
+    scn0, seeds = _scenario_and_seeds(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-ab"
+    check_out(out, "ab", AB_FILES)
+    h = scenario_hash(scn0)
+    tasks = []
+    for s in seeds:  # the same scenario with another seed (validated like --set seed=S)
+        scn = scn0.model_copy(update={"config": scn0.config.model_copy(update={"seed": s})})
+        ik = inputs_key(scn)
+        tasks += [RunTask(run_key(h, c, s), scn, c, ik) for c in ctrls]
+    res = run_all(tasks, RunStore(out), workers=args.workers, scheduler=args.scheduler,
+                  quiet=args.quiet, cluster_timeout_s=args.cluster_timeout)
+    lost = lost_cluster_exit(res, out)
+    if lost is not None:
+        return lost
+    done = _write_trial(args, out, res, scn0, names, ctrls, seeds, h)
+    if res.interrupted:
+        print(
+            f"twin: interrupted; {res.ran + res.reused} finished runs are kept in {out / 'runs'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if res.failures:
+        print(
+            f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above); the summary uses the "
+            f"{done} seeds on which every controller finished",
+            file=sys.stderr,
+        )
+        return 1
+    return EXIT_OK
+
+
+def _arms(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The controllers named by ``--controllers`` and one label per arm; bounds checked."""
+    from controllers import REGISTRY
+    from twin.app.trialrun import check_run_options
+    from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
+    from twin.errors import UserError
 
     names = [c.strip() for c in args.controllers.split(",") if c.strip()]
     if not names:
@@ -111,6 +140,14 @@ def cmd_ab(args: argparse.Namespace) -> int:
         raise UserError(f"--seeds {args.seeds} x {len(ctrls)} controllers = "
                         f"{args.seeds * len(ctrls):,} runs; at most {MAX_RUNS:,}")
     check_run_options(args)
+    return names, ctrls
+
+
+def _scenario_and_seeds(args: argparse.Namespace) -> tuple[Any, list[int]]:
+    """The scenario (on the cloud model when several seeds need weather) and the seeds."""
+    from twin.bounds import MAX_SEED, check_int
+    from twin.config import load_scenario, parse_set, seeds_weather
+
     sets = parse_set(args.set or [])
     scn0 = load_scenario(Path(args.scenario), sets)
     extra, note = seeds_weather(scn0, args.seeds)
@@ -122,21 +159,15 @@ def cmd_ab(args: argparse.Namespace) -> int:
         print(f"twin: warning: {w}", file=sys.stderr)
     first = scn0.config.seed if args.first_seed is None else args.first_seed
     check_int("--first-seed", first, 0, MAX_SEED - args.seeds + 1)
-    seeds = list(range(first, first + args.seeds))
-    out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-ab"
-    check_out(out, "ab", AB_FILES)
-    h = scenario_hash(scn0)
-    tasks = []
-    for s in seeds:  # the same scenario with another seed (validated like --set seed=S)
-        scn = scn0.model_copy(update={"config": scn0.config.model_copy(update={"seed": s})})
-        ik = inputs_key(scn)
-        tasks += [RunTask(run_key(h, c, s), scn, c, ik) for c in ctrls]
-    store = RunStore(out)
-    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
-                  cluster_timeout_s=args.cluster_timeout)
-    lost = lost_cluster_exit(res, out)
-    if lost is not None:
-        return lost
+    return scn0, list(range(first, first + args.seeds))
+
+
+def _write_trial(args: argparse.Namespace, out: Path, res: Any, scn0: Any, names: list[str],
+                 ctrls: list[str], seeds: list[int], h: str) -> int:
+    """Write the trial's tables, summary, page and terminal table; the complete seeds."""
+    from twin.app.trialrun import run_counts, write_atomic
+    from twin.trials.ab import complete_seeds, default_kpis, markdown_table, summarize, trials_frame
+
     trials = trials_frame(res.records, ctrls)
     kpis = default_kpis(scn0.site.tariff.currency)
     summary = summarize(trials, ctrls, kpis, boot_seed=args.boot_seed)
@@ -155,42 +186,18 @@ def cmd_ab(args: argparse.Namespace) -> int:
         "currency": scn0.site.tariff.currency,
         "runs": run_counts(res),
     }
-    md = _markdown(meta, summary, kpis)
-    write_atomic(out / "ab_summary.md", md)
+    write_atomic(out / "ab_summary.md", _markdown(meta, summary, kpis))
     if not args.no_figures and len(trials):
         from twin.report.trials import ab_page
         from twin.trials.ab import card_data
 
-        daily = _daily(res.records)
-        ab_page(
-            out,
-            summary,
-            trials,
-            daily,
-            ctrls,
-            [k.key for k in kpis],
-            {k.key: k.label for k in kpis},
-            meta,
-            cards=card_data(summary, trials, ctrls, kpis),
-        )
+        ab_page(out, summary, trials, _daily(res.records), ctrls, [k.key for k in kpis],
+                {k.key: k.label for k in kpis}, meta,
+                cards=card_data(summary, trials, ctrls, kpis))
     if not args.quiet:
         print(markdown_table(summary, kpis))
         print(f"outputs: {out} ({run_counts(res)})")
-    if res.interrupted:
-        print(
-            f"twin: interrupted; {res.ran + res.reused} finished runs are kept in {out / 'runs'}; "
-            "rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    if res.failures:
-        print(
-            f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above); the summary uses the "
-            f"{len(done)} seeds on which every controller finished",
-            file=sys.stderr,
-        )
-        return 1
-    return EXIT_OK
+    return len(done)
 
 
 def arm_labels(names: list[str]) -> list[str]:

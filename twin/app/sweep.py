@@ -100,24 +100,43 @@ def register(sub: Any) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the grid and write its outputs."""
-    import pandas as pd
+    from twin.app.trialrun import check_out, lost_cluster_exit, run_all
+    from twin.errors import EXIT_INTERRUPTED, EXIT_OK
+    from twin.trials.store import RunStore
 
+    scn0, fixed, axes, ctrls, seeds = _plan(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-sweep"
+    tasks = _tasks(Path(args.scenario), fixed, axes, ctrls, seeds)
+    check_out(out, "sweep", SWEEP_FILES)
+    mark = _formula_point(scn0, args.sizing_mode, [k for k, _ in axes])
+    res = run_all(tasks, RunStore(out), workers=args.workers, scheduler=args.scheduler,
+                  quiet=args.quiet, cluster_timeout_s=args.cluster_timeout)
+    lost = lost_cluster_exit(res, out)
+    if lost is not None:
+        return lost
+    if not _write_sweep(args, out, res, scn0, [k for k, _ in axes], ctrls, seeds, mark):
+        print("twin: no run finished", file=sys.stderr)
+        return EXIT_INTERRUPTED if res.interrupted else 1
+    if res.interrupted:
+        print(
+            f"twin: interrupted; finished runs are kept in {out / 'runs'}; rerun to resume", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+    if res.failures:
+        print(f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above)", file=sys.stderr)
+        return 1
+    return EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list, list[str], list[int]]:
+    """The scenario, fixed overrides, grid axes, controllers and seeds; bounds checked."""
     from controllers import REGISTRY
-    from twin.app.trialrun import (
-        check_out,
-        check_run_options,
-        lost_cluster_exit,
-        run_all,
-        run_counts,
-        write_atomic,
-    )
-    from twin.bounds import MAX_RUNS, MAX_SEED, MAX_SEEDS, check_int
+    from twin.app.trialrun import check_run_options
+    from twin.bounds import MAX_SEED, MAX_SEEDS, check_int
     from twin.config import load_scenario, seeds_weather
-    from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+    from twin.errors import UserError
     from twin.sizing import MODES
-    from twin.trials.runner import RunTask
-    from twin.trials.store import RunStore, inputs_key, run_key, scenario_hash
-    from twin.trials.sweep import expand, parse_sets, points
+    from twin.trials.sweep import parse_sets
 
     _, fixed, axes = parse_sets(args.set or [])
     if not axes:
@@ -141,17 +160,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     unknown = [c for c in ctrls if c not in REGISTRY]
     if unknown:
         raise UserError(f"--controllers: unknown controller(s) {unknown}; registered: {sorted(REGISTRY)}")
-    ctrls = list(dict.fromkeys(ctrls))
     first = scn0.config.seed if args.first_seed is None else args.first_seed
     check_int("--first-seed", first, 0, MAX_SEED - args.seeds + 1)
-    seeds = list(range(first, first + args.seeds))
-    out = Path(args.out) if args.out else Path("runs") / f"{scn0.config.name}-sweep"
+    return scn0, fixed, axes, list(dict.fromkeys(ctrls)), list(range(first, first + args.seeds))
+
+
+def _tasks(path: Path, fixed: dict[str, Any], axes: list, ctrls: list[str],
+           seeds: list[int]) -> list[Any]:
+    """One task per point, seed and controller; every point validated before anything runs
+    (a bad value fails here, nothing written)."""
+    from twin.bounds import MAX_RUNS
+    from twin.config import load_scenario
+    from twin.errors import UserError
+    from twin.trials.runner import RunTask
+    from twin.trials.store import inputs_key, run_key, scenario_hash
+    from twin.trials.sweep import expand, points
+
     grid = points(axes)
     n_runs = len(grid) * len(seeds) * len(ctrls)
     if n_runs > MAX_RUNS:
         raise UserError(f"twin sweep: {len(grid):,} points x {len(seeds):,} seeds x {len(ctrls)} "
                         f"controllers = {n_runs:,} runs; at most {MAX_RUNS:,}")
-    # validate every point before running anything (a bad value fails here, nothing written)
     tasks = []
     for pt in grid:
         for s in seeds:
@@ -159,20 +188,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             h = scenario_hash(scn)
             ik = inputs_key(scn)
             tasks += [RunTask(run_key(h, c, s), scn, c, ik, tags=dict(pt)) for c in ctrls]
-    check_out(out, "sweep", SWEEP_FILES)
-    mark = _formula_point(scn0, args.sizing_mode, [k for k, _ in axes])
-    store = RunStore(out)
-    res = run_all(tasks, store, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
-                  cluster_timeout_s=args.cluster_timeout)
-    lost = lost_cluster_exit(res, out)
-    if lost is not None:
-        return lost
-    keys = [k for k, _ in axes]
+    return tasks
+
+
+def _write_sweep(args: argparse.Namespace, out: Path, res: Any, scn0: Any, keys: list[str],
+                 ctrls: list[str], seeds: list[int], mark: dict | None) -> bool:
+    """Write the sweep's tables, sizing point, page and terminal table; False if no run
+    finished (nothing written)."""
+    import pandas as pd
+
+    from twin.app.trialrun import run_counts, write_atomic
+
     rows = [{**r["tags"], "controller": r["controller"], "seed": r["seed"], **r["kpis"]} for r in res.records]
     runs = pd.DataFrame(rows)
     if runs.empty:
-        print("twin: no run finished", file=sys.stderr)
-        return EXIT_INTERRUPTED if res.interrupted else 1
+        return False
     runs, summ = summarise(runs, keys, ctrls, scn0.site.economics)
     buf = io.BytesIO()
     runs.to_parquet(buf, index=False)
@@ -192,15 +222,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 f"{mark['power_kw']:,.0f} kW"
             )
         print(f"outputs: {out} ({run_counts(res)})")
-    if res.interrupted:
-        print(
-            f"twin: interrupted; finished runs are kept in {out / 'runs'}; rerun to resume", file=sys.stderr
-        )
-        return EXIT_INTERRUPTED
-    if res.failures:
-        print(f"twin: {len(res.failures)} of {len(tasks)} runs failed (see above)", file=sys.stderr)
-        return 1
-    return EXIT_OK
+    return True
 
 
 #: Run KPIs averaged over seeds besides :data:`MEAN_KPIS`: the inputs of the economics.

@@ -294,6 +294,20 @@ def _card(tmp: Path, info: dict[str, Any], eval_env: Any, eval_days: list[int], 
     return warnings
 
 
+def _vec_env(m: dict[str, Any], new_env: Any, n_envs: int, seed: int) -> Any:
+    """``n_envs`` seeded copies of the training environment (``new_env()`` builds one)."""
+    def make(i: int):  # type: ignore[no-untyped-def]
+        def f():  # type: ignore[no-untyped-def]
+            e = new_env()
+            e.reset(seed=seed + i)
+            return e
+        return f
+
+    venv = m["DummyVecEnv"]([make(i) for i in range(n_envs)])
+    venv.seed(seed)
+    return venv
+
+
 def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int = 1,
           episode_days: float = 7.0, eval_every: int = 0, forecast_h: int = 4,
           imitate: str | None = None, imitate_epochs: int = 30,
@@ -321,15 +335,8 @@ def train(scenario: Path, out: Path, *, steps: int, seed: int = 0, n_envs: int =
     opts = Options(forecast_h=forecast_h)
     inputs = build_inputs(scn)  # once, shared: episodes are windows cut from it
 
-    def make(i: int):  # type: ignore[no-untyped-def]
-        def f() -> TwinEnv:
-            e = TwinEnv(scn, episode_days=ep_days, start_days=train_days, options=opts, inputs=inputs)
-            e.reset(seed=seed + i)
-            return e
-        return f
-
-    venv = m["DummyVecEnv"]([make(i) for i in range(n_envs)])
-    venv.seed(seed)  # seeded copies of the training environment
+    venv = _vec_env(m, lambda: TwinEnv(scn, episode_days=ep_days, start_days=train_days,
+                                       options=opts, inputs=inputs), n_envs, seed)
     eval_env = TwinEnv(scn, episode_days=ep_days, start_days=eval_days, options=opts, inputs=inputs)
     spec = eval_env.rl_spec
     model, ppo = _new_model(m, venv, steps=steps, seed=seed, n_envs=n_envs, imitate=bool(imitate),
