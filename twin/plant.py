@@ -12,7 +12,7 @@ import numpy as np
 import simpy
 
 from twin.components.ageing import cell_temperature_c
-from twin.components.bess import Battery, BessParams
+from twin.components.bess import Battery, BessParams, no_reverse_flow_kw
 from twin.components.fleet import Fleet
 from twin.config import SiteConfig
 from twin.inputs import PlantInputs, SocketSpec
@@ -167,7 +167,8 @@ class Plant:
         if p_b > 0.0:
             # The inverter cannot push power back into an isolated grid: the discharge is cut
             # to the site's net load after PV (EVs may have left during the step).
-            cap = max(e_ev / dt_h + self.p_mall_kw[k] - self.p_pv_kw[k], 0.0) + self.export_limit_kw
+            cap = no_reverse_flow_kw(e_ev / dt_h + self.p_mall_kw[k] - self.p_pv_kw[k],
+                                     self.export_limit_kw)
             if p_b > cap:
                 p_b = cap
                 self.n_reverse_flow_cuts += 1

@@ -23,16 +23,8 @@ from twin.types import VEHICLE_TYPES, FloatArray, SiteObservation
 
 
 def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> BatteryData:
-    """The battery of ``site`` for the LP: the plant's own parameters (round trip split
-    evenly; cycle, calendar and legacy throughput fade)."""
-    prm = BessParams.from_config(site.bess)
-    cap0 = prm.e_capacity_kwh
-    cap = cap0 if e_capacity_kwh is None else e_capacity_kwh
-    legacy = prm.capacity_loss_coefficient / 2.0 * (cap0 / cap if cap > 0 else 1.0)
-    return BatteryData(prm.p_charge_max_kw, prm.p_discharge_max_kw, prm.eta_charge,
-                       prm.eta_discharge, prm.soc_min_frac, prm.soc_max_frac, cap,
-                       prm.cycle_fade_per_kwh + legacy, prm.self_discharge_frac_per_h,
-                       prm.calendar_fade_per_h, prm.calendar_soc_coeff)
+    """The battery of ``site`` for the LP: the plant's own parameters (``BessParams``)."""
+    return BatteryData.from_params(BessParams.from_config(site.bess), e_capacity_kwh)
 
 
 def fade_bound_kwh(bat: BatteryData, dt_h: FloatArray) -> FloatArray:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from controllers.lp.ev import EvEnvelopes
+from twin.components.bess import BessParams
 from twin.errors import UserError
 from twin.types import FloatArray
 
@@ -80,19 +81,75 @@ class Weights:
 
 @dataclass(frozen=True, slots=True)
 class BatteryData:
-    """Battery parameters for the LP (AC side)."""
+    """The battery for the LP (AC side): the plant's own parameters and what the LP adds.
 
-    p_charge_max_kw: float
-    p_discharge_max_kw: float
-    eta_charge: float
-    eta_discharge: float
-    soc_min_frac: float
-    soc_max_frac: float
-    e_capacity_kwh: float  # capacity at the start of the horizon [kWh]
-    fade_per_kwh: float  # capacity lost per kWh of DC throughput (cycle + legacy) [kWh/kWh]
-    self_discharge_frac_per_h: float = 0.0
-    calendar_fade_per_h: float = 0.0  # calendar fade at 50 % SOC [kWh/h]
-    calendar_soc_coeff: float = 0.0  # relative slope of the calendar rate with SOC [-]
+    Attributes
+    ----------
+    params : the battery's parameters, the one set built from the site config
+        (``twin.components.bess.BessParams.from_config``); ratings, efficiencies, SOC
+        window and the linear fade coefficients are read from it.
+    e_capacity_kwh : capacity at the start of the horizon [kWh].
+    fade_per_kwh : capacity lost per kWh of DC throughput (cycle + legacy) [kWh/kWh].
+    """
+
+    params: BessParams
+    e_capacity_kwh: float
+    fade_per_kwh: float
+
+    @classmethod
+    def from_params(cls, prm: BessParams, e_capacity_kwh: float | None = None) -> BatteryData:
+        """The LP's battery from the plant's parameters (round trip split evenly; cycle,
+        calendar and legacy throughput fade), at capacity ``e_capacity_kwh`` [kWh]
+        (default: nominal)."""
+        cap0 = prm.e_capacity_kwh
+        cap = cap0 if e_capacity_kwh is None else e_capacity_kwh
+        legacy = prm.capacity_loss_coefficient / 2.0 * (cap0 / cap if cap > 0 else 1.0)
+        return cls(prm, cap, prm.cycle_fade_per_kwh + legacy)
+
+    @property
+    def p_charge_max_kw(self) -> float:
+        """Charge rating [kW]."""
+        return self.params.p_charge_max_kw
+
+    @property
+    def p_discharge_max_kw(self) -> float:
+        """Discharge rating [kW]."""
+        return self.params.p_discharge_max_kw
+
+    @property
+    def eta_charge(self) -> float:
+        """One-way charge efficiency [-]."""
+        return self.params.eta_charge
+
+    @property
+    def eta_discharge(self) -> float:
+        """One-way discharge efficiency [-]."""
+        return self.params.eta_discharge
+
+    @property
+    def soc_min_frac(self) -> float:
+        """SOC floor [0-1]."""
+        return self.params.soc_min_frac
+
+    @property
+    def soc_max_frac(self) -> float:
+        """SOC ceiling [0-1]."""
+        return self.params.soc_max_frac
+
+    @property
+    def self_discharge_frac_per_h(self) -> float:
+        """Self-discharge [1/h]."""
+        return self.params.self_discharge_frac_per_h
+
+    @property
+    def calendar_fade_per_h(self) -> float:
+        """Calendar fade at 50 % SOC [kWh/h]."""
+        return self.params.calendar_fade_per_h
+
+    @property
+    def calendar_soc_coeff(self) -> float:
+        """Relative slope of the calendar rate with SOC [-]."""
+        return self.params.calendar_soc_coeff
 
     @property
     def fades(self) -> bool:

@@ -4,7 +4,8 @@ The plan gives, per step, the battery power and the EV energy per vehicle type. 
 type's energy is shared over its plugged vehicles earliest departure first, each up to what
 it can draw before it leaves; what is left is for vehicles that plug in during the step:
 the free sockets of that type are then opened at their rating. The battery setpoint is
-kept inside the SOC window and the no-reverse-flow limit as the safety layer computes them,
+kept inside the battery's envelope and the no-reverse-flow limit as the safety layer
+computes them (the same functions, ``twin.components.bess``),
 so a plan is never bent by it (a deviation is counted here instead).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.components.bess import allowed_charge_kw, allowed_discharge_kw, no_reverse_flow_kw
 from twin.types import FloatArray, SiteObservation
 
 #: Energy below which a share is treated as zero [kWh].
@@ -75,16 +77,14 @@ def bess_setpoint(obs: SiteObservation, p_plan_kw: float, p_socket_kw: FloatArra
     dt_h = obs.dt_s / 3600.0
     p = p_plan_kw
     if p > 0.0:
-        p_max = max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
         s = obs.sockets
         p_ev = float(np.minimum(p_socket_kw, s.p_demand_kw).sum()) if s.n_occupied else 0.0
         net = p_ev + obs.p_ev_inflexible_kw + obs.p_mall_kw - obs.p_pv_kw
-        p_max = min(p_max, max(net, 0.0) + export_limit_kw, b.p_discharge_max_kw)
+        p_max = min(allowed_discharge_kw(b, dt_h), no_reverse_flow_kw(net, export_limit_kw))
         if p > p_max:
             return max(p_max - TOL_KW, 0.0), p > p_max + 1e-3
     elif p < 0.0:
-        p_max = max(0.0, (b.soc_max_frac * b.e_capacity_kwh - b.e_kwh) / b.eta_charge / dt_h)
-        p_max = min(p_max, b.p_charge_max_kw)
+        p_max = allowed_charge_kw(b, dt_h)
         if -p > p_max:
             return -max(p_max - TOL_KW, 0.0), -p > p_max + 1e-3
     return p, False

@@ -8,12 +8,14 @@ import pytest
 
 from controllers.lp.ev import EvEnvelopes
 from controllers.lp.model import BatteryData, DemandTerm, HorizonData, SiteLp, Weights
+from twin.components.bess import BessParams
 
 N = 4
 BASE_KW = np.array([100.0, 500.0, 100.0, 500.0])
-BAT = BatteryData(p_charge_max_kw=400.0, p_discharge_max_kw=400.0, eta_charge=1.0,
-                  eta_discharge=1.0, soc_min_frac=0.0, soc_max_frac=1.0, e_capacity_kwh=1000.0,
-                  fade_per_kwh=0.0)
+BAT = BatteryData(BessParams(e_capacity_kwh=1000.0, p_charge_max_kw=400.0, p_discharge_max_kw=400.0,
+                             eta_charge=1.0, eta_discharge=1.0, soc_min_frac=0.0,
+                             soc_max_frac=1.0, soc_initial_frac=0.0),
+                  e_capacity_kwh=1000.0, fade_per_kwh=0.0)
 
 
 def _data(demand: list[DemandTerm], e0_kwh: float = 0.0) -> HorizonData:

@@ -213,7 +213,9 @@ def _storage_attributes(b: Any, dt_h: float) -> dict[str, Any]:
     given; the twin has a constant one-way efficiency (or the site's curve) and no SOC
     derating, so both curves are always written.
     """
-    eta = math.sqrt(b.eta_roundtrip)
+    from twin.components.bess import BessParams
+
+    eta = BessParams.from_config(b).eta_charge  # the one split of the round trip
     curve = b.efficiency_curve or [(0.0, eta), (1.0, eta)]
     return {
         "capacity": b.e_capacity_kwh, "nominal_power": max(b.p_charge_max_kw, b.p_discharge_max_kw),

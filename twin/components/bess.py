@@ -194,6 +194,46 @@ def bess_step(
     return e_kwh - p_kw * dt_h * eta_charge
 
 
+def window_discharge_kw(b: BessState, dt_h: float) -> float:
+    """Discharge power [kW] that the SOC window allows over a step of ``dt_h`` [h].
+
+    The AC power that takes the stored energy ``b.e_kwh`` down to the floor
+    ``soc_min · capacity`` in one step, through the discharge efficiency; >= 0.
+    """
+    return max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
+
+
+def window_charge_kw(b: BessState, dt_h: float) -> float:
+    """Charge power [kW] (>= 0) that the SOC window allows over a step of ``dt_h`` [h]:
+    the AC power that fills the battery to ``soc_max · capacity`` in one step."""
+    return max(0.0, (b.soc_max_frac * b.e_capacity_kwh - b.e_kwh) / b.eta_charge / dt_h)
+
+
+def allowed_discharge_kw(b: BessState, dt_h: float) -> float:
+    """The battery's allowed discharge power now [kW] (OpenEMS's *AllowedDischargePower*).
+
+    The one battery envelope: the SOC window over the step (``window_discharge_kw``)
+    and the discharge rating, both from the battery state ``b``; ``dt_h`` the tick [h].
+    The safety layer applies its two parts in turn (rating, then window, each with its
+    own clamp reason); the LP playback and the plant use the whole.
+    """
+    return min(window_discharge_kw(b, dt_h), b.p_discharge_max_kw)
+
+
+def allowed_charge_kw(b: BessState, dt_h: float) -> float:
+    """The battery's allowed charge power now [kW], >= 0 (OpenEMS's *AllowedChargePower*):
+    the SOC window over a step of ``dt_h`` [h] and the charge rating (see
+    ``allowed_discharge_kw``)."""
+    return min(window_charge_kw(b, dt_h), b.p_charge_max_kw)
+
+
+def no_reverse_flow_kw(net_load_kw: float, export_limit_kw: float) -> float:
+    """Most the battery may discharge into the site bus [kW]: the site's net load after PV
+    (``net_load_kw``, negative: PV surplus) plus what the grid takes (``export_limit_kw``;
+    0 for an isolated grid). The inverter cannot push power back past that."""
+    return max(net_load_kw, 0.0) + export_limit_kw
+
+
 def ageing_kwh(throughput_kwh: float, soc_frac: float, dt_h: float,
                params: BessParams) -> tuple[float, float]:
     """Capacity lost in one step [kWh]: (cycle ageing, calendar ageing).

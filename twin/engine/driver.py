@@ -44,6 +44,7 @@ from controllers.base import (
 )
 from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario
+from twin.engine.balance import split_bus
 from twin.engine.clocks import Clock, SimPyClock
 from twin.engine.safety import SafetyLayer
 from twin.engine.telemetry import TelemetryRecorder
@@ -127,8 +128,9 @@ class SessionLog(Protocol):
 class StepRecord(NamedTuple):
     """What happened in the step just run (energies [kWh] over the step).
 
-    ``e_grid_import_kwh`` and ``e_curtailed_kwh`` follow the site bus: import covers
-    what PV and the battery do not; surplus PV beyond the export limit is curtailed.
+    ``e_grid_import_kwh`` and ``e_curtailed_kwh`` are the results' split of the site bus
+    (``twin.engine.balance.split_bus``): import covers what PV and the battery do not;
+    surplus PV beyond the export limit is curtailed.
     """
 
     k: int
@@ -364,14 +366,13 @@ class Twin:
         e_ev = float(rec.e_ev_kwh[k])
         e_ch = float(rec.e_bess_charge_kwh[k])
         e_dis = float(rec.e_bess_discharge_kwh[k])
-        supply = e_pv + e_dis
-        demand = e_ev + e_mall + e_ch
-        imp = max(demand - supply, 0.0)
-        export = self.scn.site.grid.export_limit_kw * dt_h
-        curtailed = max(supply - demand - export, 0.0)
+        # the results' split of the bus (``split_bus``), on floats: the same bits as the row
+        fl = split_bus(e_pv, e_ev, e_mall, e_ch, e_dis, self.scn.site.grid.export_limit_kw * dt_h,
+                       min, max)
         cap = float(rec.cap_kwh[k])
         soc = float(rec.e_bess_stored_kwh[k]) / cap if cap > 0 else 0.0
-        return StepRecord(k, e_pv, e_mall, e_ev, e_ch, e_dis, imp, curtailed, soc,
+        return StepRecord(k, e_pv, e_mall, e_ev, e_ch, e_dis, fl.grid_import_kwh,
+                          fl.pv_curtailed_kwh, soc,
                           int(rec.n_clamps[k]), float(rec.p_bess_command_kw[k]))
 
     # ----------------------------------------------------------------- run

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from twin.components.bess import no_reverse_flow_kw, window_charge_kw, window_discharge_kw
 from twin.types import Clamp, ClampLog, FloatArray, Setpoints, SiteObservation
 
 _EPS_KW = 1e-9
@@ -107,25 +108,26 @@ class SafetyLayer:
                 ps = fixed
             elif not ps.flags.writeable:
                 self._checked = ps  # cannot change any more: no need to check it again
-        # 3: power limits
+        # 3-4: the battery envelope (``twin.components.bess.allowed_*_kw``) in its two
+        # parts, each with its own reason: 3, the power ratings
         if p > b.p_discharge_max_kw + _EPS_KW:
             self._bend(k, "bess_discharge_limit", "bess", p, b.p_discharge_max_kw)
             p = b.p_discharge_max_kw
         elif p < -b.p_charge_max_kw - _EPS_KW:
             self._bend(k, "bess_charge_limit", "bess", p, -b.p_charge_max_kw)
             p = -b.p_charge_max_kw
-        # 4: SOC window over the step
+        # 4: the SOC window over the step
         dt_h = obs.dt_s / 3600.0
         # (exact: an excess below _EPS_KW is cut silently, not let through; for a small
         # battery 1e-9 kW over a step is a large part of its window)
         if p > 0.0:
-            p_max = max(0.0, (b.e_kwh - b.soc_min_frac * b.e_capacity_kwh) * b.eta_discharge / dt_h)
+            p_max = window_discharge_kw(b, dt_h)
             if p > p_max:  # crumbs below _EPS_KW are cut without a clamp record
                 if p > p_max + _EPS_KW:
                     self._bend(k, "bess_soc_min", "bess", p, p_max)
                 p = p_max
         elif p < 0.0:
-            p_max = max(0.0, (b.soc_max_frac * b.e_capacity_kwh - b.e_kwh) / b.eta_charge / dt_h)
+            p_max = window_charge_kw(b, dt_h)
             if -p > p_max:
                 if -p > p_max + _EPS_KW:
                     self._bend(k, "bess_soc_max", "bess", p, -p_max)
@@ -151,7 +153,7 @@ class SafetyLayer:
                 net_hi = p_ev_all + mall * (1.0 + m) - pv * (1.0 - m)  # high: import limit
             self._bend(k, "meters_invalid", "meters", obs.p_pv_kw, obs.p_mall_kw)
         if p > 0.0:
-            cap = max(net_kw, 0.0) + self.export_limit_kw
+            cap = no_reverse_flow_kw(net_kw, self.export_limit_kw)
             if p > cap + _EPS_KW:
                 self._bend(k, "no_reverse_flow", "bess", p, cap)
                 p = cap

@@ -43,6 +43,7 @@ import pandas as pd
 from controllers.rl.encoding import PHASES, Encoder, Options, Spec, action_to_setpoints, build_spec
 from twin.config import Scenario, load_scenario
 from twin.engine import Twin
+from twin.engine.balance import split_bus
 from twin.inputs import PlantInputs
 from twin.record import Recorder
 from twin.types import Setpoints, SiteObservation
@@ -217,15 +218,15 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         rec = twin.rec
         if rec is not self._rec:
             self._bind_record(rec)
-        # the site bus of the step just run: ``Twin.step_record``'s sums, in its order, read
-        # from the record's stdlib arrays (Python floats, no record object)
+        # the site bus of the step just run: the results' split (``split_bus``, as
+        # ``Twin.step_record``), read from the record's stdlib arrays (Python floats)
         b_ev, b_pv, b_dis, b_mall, b_ch, b_clamps = self._rec_bufs
         bus_h = self._bus_dt_h
         e_ev = b_ev[k]
-        supply = b_pv[k] * bus_h + b_dis[k]
-        demand = e_ev + b_mall[k] * bus_h + b_ch[k]
-        imp = max(demand - supply, 0.0)
-        curtailed = max(supply - demand - self._export_kwh, 0.0)
+        fl = split_bus(b_pv[k] * bus_h, e_ev, b_mall[k] * bus_h, b_ch[k], b_dis[k],
+                       self._export_kwh, min, max)
+        imp = fl.grid_import_kwh
+        curtailed = fl.pv_curtailed_kwh
         dt_h = self._dt_h
         e_ref = self._e_ref
         p_inflex = obs.p_ev_inflexible_kw
