@@ -79,12 +79,12 @@ HELP = "fit PV size, battery capacity and efficiency, mall load to a run's measu
 #: Logical channel -> accepted columns in order of preference, and whether a ``_kwh``
 #: column (energy over the step) stands for the mean power.
 CHANNELS: dict[str, tuple[str, ...]] = {
-    "pv": ("pv_kw_measured", "pv_kw", "pv_kwh_measured", "pv_kwh"),
+    "pv": ("pv_kw_measured", "pv_kw", "p_pv_kw", "pv_kwh_measured", "pv_kwh"),
     "ghi": ("ghi_w_m2_measured", "ghi_w_m2"),
     "temp": ("temp_air_c_measured", "temp_air_c"),
     "p_bess": ("p_bess_kw_measured", "p_bess_kw"),
     "soc": ("soc_percent_measured", "soc_percent"),
-    "mall": ("mall_kw_measured", "mall_kw", "mall_kwh_measured", "mall_kwh"),
+    "mall": ("mall_kw_measured", "mall_kw", "p_mall_kw", "mall_kwh_measured", "mall_kwh"),
 }
 #: Channels each fit needs.
 NEEDS = {"pv": ("pv", "ghi", "temp"), "bess": ("p_bess", "soc"), "mall": ("mall",)}

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from adapters.base import AdapterError, Telemetry
 from adapters.modbus.site import CLOCK_DEVICE, WEATHER_DEVICE, check_simulator
 from twin.app.hil import (
@@ -55,6 +57,8 @@ class ShadowRun:
     scn: Scenario
     model: Any
     n_steps: int
+    sessions: Any = None
+    socket_ratings_kw: Any = None
     fault: str | None = None
     comm: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -71,7 +75,7 @@ class ShadowRun:
         return self.steps_done < self.n_steps
 
 
-def _reading(tel: Telemetry, wx: Any, charger_fault: bool) -> Any:
+def _reading(tel: Telemetry, wx: Any, charger_fault: bool, bess_hb: int | None = None) -> Any:
     """The model's ``Reading`` from the adapters' telemetry (invalid values are NaN)."""
     from twin.shadow.model import Reading
 
@@ -87,7 +91,8 @@ def _reading(tel: Telemetry, wx: Any, charger_fault: bool) -> Any:
         soc_frac=b.soc_frac if b_ok else nan, e_capacity_kwh=b.e_capacity_kwh if b_ok else nan,
         bess_kw=b.p_kw if b_ok else nan,
         ev_kw=float(sum(s.p_last_kw)) if s_ok and s.p_last_kw is not None else nan,
-        charger_fault=charger_fault)
+        charger_fault=charger_fault,
+        bess_hb=float(bess_hb) if b_ok and bess_hb is not None else nan)
 
 
 def _read(io: Any) -> tuple[Telemetry, Any, bool]:
@@ -108,6 +113,23 @@ def _ages(r: Any, t_s: float, last_ok: dict[str, float]) -> dict[str, float]:
         if good:
             last_ok[d] = t_s
     return {d: t_s - last_ok.get(d, 0.0) for d in ok}
+
+
+def _track_sessions(run: ShadowRun, tel: Telemetry, t_s: float, wall: Any) -> None:
+    """Feed a new valid charger reading to the session log (a held or invalid one is not)."""
+    from twin.shadow.sessions import SessionTracker
+
+    s = tel.sockets
+    if not s.valid or "chargers" in tel.held or s.p_last_kw is None or s.e_session_kwh is None:
+        if run.sessions is not None:
+            run.sessions.n_skipped += 1
+        return
+    if run.sessions is None:
+        run.sessions = SessionTracker(run.scn.config.dt, np.asarray(s.type_code))
+        run.socket_ratings_kw = np.asarray(s.p_rating_kw, dtype=float)
+    now_s = (time.monotonic() - wall.t0) * wall.speed  # the adapter's clock, just after the read
+    run.sessions.update(t_s, np.asarray(s.occupied), np.asarray(s.e_session_kwh),
+                        np.asarray(s.p_last_kw), np.asarray(s.t_departure_s) - now_s)
 
 
 def run_shadow(scn: Scenario, st: HilSettings, metrics: Any = None,
@@ -168,7 +190,8 @@ def _loop(run: ShadowRun, io: Any, wall: Any, st: HilSettings, metrics: Any,
         return "stopped (signal or Ctrl-C)"
     for k in range(run.n_steps):
         tel, wx, cfault = _read(io)
-        r = _reading(tel, wx, cfault)
+        r = _reading(tel, wx, cfault, getattr(io.bess, "heartbeat", None))
+        _track_sessions(run, tel, k * dt, wall)
         row = run.model.step(k, r)
         silent = io.silent(st.device_timeout_s)
         if metrics is not None:
@@ -197,6 +220,8 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
     sc = run.scn.site
     summary: dict[str, Any] = {
         "kind": "shadow", "scenario": run.scn.config.name, "n_steps": run.n_steps,
+        "scenario_file": str(Path(run.scn.path).resolve()),
+        "site_file": str(Path(run.scn.site_path).resolve()),
         "steps_done": run.steps_done, "interrupted": run.interrupted, "dt_s": run.scn.config.dt,
         "start": str(run.scn.index[0]),
         "shadow": {
@@ -205,6 +230,8 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
                                 "bess.e_capacity_kwh": sc.bess.e_capacity_kwh,
                                 "bess.eta_roundtrip": sc.bess.eta_roundtrip},
             "residuals": run.model.summary(), "bess_steps_skipped": run.model.n_bess_skipped,
+            "bess_steps_misaligned": run.model.n_bess_misaligned,
+            "charger_ticks_skipped": run.sessions.n_skipped if run.sessions is not None else 0,
             "comm": run.comm},
     }
     df = run.model.frame()
@@ -215,6 +242,7 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
     try:
         df.to_csv(tmp / "shadow.csv", index=False, float_format="%.9g")
         df.to_parquet(tmp / "shadow.parquet", index=False)
+        _write_measured(run, tmp)
         text = json.dumps(summary, indent=2, default=_json_default)
         (tmp / "summary.json").write_text(text.replace("NaN", "null") + "\n", encoding="utf-8")
         atomic.write_marker(tmp, "run", complete=complete,
@@ -227,6 +255,32 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
         raise
     run.written_to = target
     return summary
+
+
+#: The replay manifest of a shadow run (``twin replay RUN_DIR``): its files, relative.
+REPLAY_NOTE = ("# twin replay manifest of a shadow run: measured per-step series and the session "
+               "log the chargers reported (written by 'twin shadow')\n")
+
+
+def _write_measured(run: ShadowRun, folder: Path) -> None:
+    """The per-step measured table ``timeseries.parquet`` / ``.csv`` (what ``twin calibrate``
+    reads), the chargers' ``sessions.csv`` and ``replay.yaml`` (what ``twin replay`` reads)."""
+    import yaml
+
+    ts = run.model.timeseries()
+    ts.to_parquet(folder / "timeseries.parquet", index=False)
+    out = ts.copy()
+    out["timestamp"] = [t.isoformat() for t in out["timestamp"]]
+    out.to_csv(folder / "timeseries.csv", index=False, float_format="%.9g")
+    if run.sessions is None or not len(ts):
+        return
+    run.sessions.frame(run.scn.index[0], run.socket_ratings_kw).to_csv(
+        folder / "sessions.csv", index=False, float_format="%.9g")
+    man = {"name": f"{run.scn.config.name}-shadow", "site": str(Path(run.scn.site_path).resolve()),
+           "measured": "timeseries.parquet", "sessions": "sessions.csv",
+           "dt": float(run.scn.config.dt)}  # start and span: the table's
+    (folder / "replay.yaml").write_text(REPLAY_NOTE + yaml.safe_dump(man, sort_keys=False),
+                                        encoding="utf-8")
 
 
 def _json_default(o: Any) -> Any:
