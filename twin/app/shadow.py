@@ -7,8 +7,13 @@ twin's own models predict PV power (from the measured irradiance), battery SoC a
 (from the battery power the site applied) and grid import (:mod:`twin.shadow.model`).
 Measured, predicted and residual series go to Prometheus (``--metrics-addr``,
 :mod:`twin.monitoring.shadow`; alerting rules in ``config/prometheus/alerts.yml``) and to
-the run folder: ``shadow.csv`` / ``shadow.parquet`` (one row per tick) and
-``summary.json["shadow"]``. A run that loses its devices (none answers for
+the run folder: ``shadow.csv`` / ``shadow.parquet`` (one row per tick),
+``summary.json["shadow"]``, and, for ``twin calibrate RUN_DIR`` and ``twin replay RUN_DIR``,
+the per-step measured table ``timeseries.parquet`` / ``.csv``
+(:meth:`twin.shadow.model.ShadowModel.timeseries`: each step's values from the tick that
+read them; battery steps only where the battery's heartbeat moved by exactly one update),
+the chargers' session log ``sessions.csv`` (:mod:`twin.shadow.sessions`) and
+``replay.yaml``. A run that loses its devices (none answers for
 ``--device-timeout``) or is stopped (Ctrl-C, SIGTERM) writes the ticks done, marked
 partial (exit 130), like ``twin hil``; the wiring (devices, links, link options, metrics
 server, signals) is ``twin hil``'s.
@@ -129,7 +134,8 @@ def _track_sessions(run: ShadowRun, tel: Telemetry, t_s: float, wall: Any) -> No
         run.socket_ratings_kw = np.asarray(s.p_rating_kw, dtype=float)
     now_s = (time.monotonic() - wall.t0) * wall.speed  # the adapter's clock, just after the read
     run.sessions.update(t_s, np.asarray(s.occupied), np.asarray(s.e_session_kwh),
-                        np.asarray(s.p_last_kw), np.asarray(s.t_departure_s) - now_s)
+                        np.asarray(s.p_last_kw), np.asarray(s.p_demand_kw),
+                        np.asarray(s.t_departure_s) - now_s)
 
 
 def run_shadow(scn: Scenario, st: HilSettings, metrics: Any = None,

@@ -7,8 +7,8 @@ power over the step that just ended (``p_actual``). From these a session log in 
 
 * a session starts when a socket is seen occupied after being empty, or when its session
   energy drops (a new vehicle took the socket between two ticks); its arrival is the tick
-  less the energy already delivered at the power of the step just ended (a vehicle charges
-  from plug-in), kept inside the step just ended;
+  less the energy already delivered at the power the vehicle draws (a vehicle charges at
+  its power from plug-in), kept inside the step just ended;
 * it ends when the socket is seen empty (or taken by the next vehicle); its departure is
   the planned departure it announced, kept inside the step just ended; its energy is the
   session energy last seen plus what the socket delivered in the step it left, less the
@@ -63,9 +63,11 @@ class SessionTracker:
     _t_last: float = math.nan
 
     def update(self, t_s: float, occupied: np.ndarray, e_session_kwh: np.ndarray,
-               p_last_kw: np.ndarray, t_departure_rel_s: np.ndarray) -> None:
+               p_last_kw: np.ndarray, p_demand_kw: np.ndarray,
+               t_departure_rel_s: np.ndarray) -> None:
         """One valid tick at ``t_s`` [s since start]: the sockets' state now, their power over
-        the step just ended [kW] and the planned departures from now [s] (inf: none)."""
+        the step just ended [kW], the power each vehicle draws now [kW] and the planned
+        departures from now [s] (inf: none)."""
         t0 = t_s - self.dt_s if math.isfinite(self._t_last) else t_s
         for i in range(len(occupied)):
             e_now = float(e_session_kwh[i]) if occupied[i] else 0.0
@@ -78,7 +80,7 @@ class SessionTracker:
                 self.done.append(self.open.pop(i))
                 cur = None
             if occupied[i]:
-                p = float(p_last_kw[i])
+                p = max(float(p_last_kw[i]), float(p_demand_kw[i]))
                 if cur is None:
                     back = e_now / p * 3600.0 if p > 1e-6 else 0.0
                     cur = _Open(i, min(max(t_s - back, t0), t_s), e_now, math.inf, 0.0)
