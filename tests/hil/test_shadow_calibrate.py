@@ -181,6 +181,11 @@ def test_replay_of_the_shadow_run_reproduces_grid_import(recorded: Recorded, nam
     assert site_kwh == pytest.approx(float(ts["p_grid_kw"].sum()) * 0.25, rel=1e-3)
     assert rep["steps_done"] == len(ts)
     assert abs(rep["grid_import_as_measured_vs_site_percent"]) < 0.5, rep
+    # step by step too (a total hides a series shifted by a step)
+    s = pd.read_parquet(out / "replay_timeseries.parquet")
+    diff = (s["p_grid_kw_as_measured"] - s["p_grid_kw_measured"]).to_numpy()
+    rms = float(np.sqrt(np.mean(diff ** 2)))
+    assert rms < 0.005 * float(s["p_grid_kw_measured"].mean()), rms
     # the sessions the chargers showed are the sessions replayed, with their energy
     ev = rep["columns"]["site"]["ev_energy_delivered_kwh"]
     assert ev == pytest.approx(float(ts["p_ev_kw"].sum()) * 0.25, rel=0.02)
