@@ -354,8 +354,10 @@ def register(sub: Any) -> None:
                     "it: PV from the measured irradiance, battery SoC and energy from the "
                     "battery power the site applied, grid import. Publishes measured, "
                     "predicted and residual series (--metrics-addr; alerting rules in "
-                    "config/prometheus/alerts.yml) and writes shadow.csv/.parquet and "
-                    "summary.json. Exit 0 done, 2 user error, 130 partial (devices lost, "
+                    "config/prometheus/alerts.yml) and writes shadow.csv/.parquet, "
+                    "summary.json, the per-step measured table timeseries.parquet/.csv ('twin "
+                    "calibrate OUT'), the chargers' sessions.csv and replay.yaml ('twin replay "
+                    "OUT'). Exit 0 done, 2 user error, 130 partial (devices lost, "
                     "Ctrl-C or SIGTERM: the ticks done are written).")
     h.add_argument("scenario", help="scenario YAML (e.g. scenarios/shadow.yaml): the twin's "
                                     "site file, start, horizon and step")
