@@ -78,6 +78,12 @@ class DeviceReader:
         self._moved = False
 
     @property
+    def heartbeat(self) -> int | None:
+        """The device heartbeat (``Hb``) of the last answer that had one (None: none yet); it
+        moves once per device update, so its change between two reads counts the updates."""
+        return self._hb
+
+    @property
     def health(self) -> Any:
         """Communication health of the link (``adapters.base.CommHealth``)."""
         return self.link.health

@@ -2,14 +2,18 @@
 
 Input contract (a run folder: ``timeseries.parquet``, else ``timeseries.csv``, and its
 ``summary.json``); one row per step, a regular step (gaps allowed), each channel under its
-plain name or, preferred when both are there, ``NAME_measured`` (a shadow run's folder
-keeps the twin's prediction under the plain name):
+plain name or, preferred when both are there, ``NAME_measured``. A ``twin shadow`` folder
+is such a run folder: its ``timeseries.parquet`` is the per-step measured table
+(``p_pv_kw``, ``p_mall_kw``, ``p_bess_kw``, ``soc_percent``, ``capacity_kwh``, ...; each step
+from the ticks that read it, battery steps only where the battery's heartbeat says the
+reading is the very next update, see :meth:`twin.shadow.model.ShadowModel.timeseries`):
 
 =================== ========== =====================================================
 column              unit       meaning
 =================== ========== =====================================================
 ``timestamp``       —          step start, timezone-aware (CSV: ISO 8601 with offset)
 ``pv_kw``           kW         PV AC power, mean over the step, *before* curtailment
+                               (or ``p_pv_kw``; the same for ``mall_kw``/``p_mall_kw``)
                                (or ``pv_kwh``: energy over the step)
 ``ghi_w_m2``        W/m²       global horizontal irradiance, mean over the step
 ``temp_air_c``      °C         air temperature
@@ -79,12 +83,12 @@ HELP = "fit PV size, battery capacity and efficiency, mall load to a run's measu
 #: Logical channel -> accepted columns in order of preference, and whether a ``_kwh``
 #: column (energy over the step) stands for the mean power.
 CHANNELS: dict[str, tuple[str, ...]] = {
-    "pv": ("pv_kw_measured", "pv_kw", "pv_kwh_measured", "pv_kwh"),
+    "pv": ("pv_kw_measured", "pv_kw", "p_pv_kw", "pv_kwh_measured", "pv_kwh"),
     "ghi": ("ghi_w_m2_measured", "ghi_w_m2"),
     "temp": ("temp_air_c_measured", "temp_air_c"),
     "p_bess": ("p_bess_kw_measured", "p_bess_kw"),
     "soc": ("soc_percent_measured", "soc_percent"),
-    "mall": ("mall_kw_measured", "mall_kw", "mall_kwh_measured", "mall_kwh"),
+    "mall": ("mall_kw_measured", "mall_kw", "p_mall_kw", "mall_kwh_measured", "mall_kwh"),
 }
 #: Channels each fit needs.
 NEEDS = {"pv": ("pv", "ghi", "temp"), "bess": ("p_bess", "soc"), "mall": ("mall",)}

@@ -7,8 +7,13 @@ twin's own models predict PV power (from the measured irradiance), battery SoC a
 (from the battery power the site applied) and grid import (:mod:`twin.shadow.model`).
 Measured, predicted and residual series go to Prometheus (``--metrics-addr``,
 :mod:`twin.monitoring.shadow`; alerting rules in ``config/prometheus/alerts.yml``) and to
-the run folder: ``shadow.csv`` / ``shadow.parquet`` (one row per tick) and
-``summary.json["shadow"]``. A run that loses its devices (none answers for
+the run folder: ``shadow.csv`` / ``shadow.parquet`` (one row per tick),
+``summary.json["shadow"]``, and, for ``twin calibrate RUN_DIR`` and ``twin replay RUN_DIR``,
+the per-step measured table ``timeseries.parquet`` / ``.csv``
+(:meth:`twin.shadow.model.ShadowModel.timeseries`: each step's values from the tick that
+read them; battery steps only where the battery's heartbeat moved by exactly one update),
+the chargers' session log ``sessions.csv`` (:mod:`twin.shadow.sessions`) and
+``replay.yaml``. A run that loses its devices (none answers for
 ``--device-timeout``) or is stopped (Ctrl-C, SIGTERM) writes the ticks done, marked
 partial (exit 130), like ``twin hil``; the wiring (devices, links, link options, metrics
 server, signals) is ``twin hil``'s.
@@ -26,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from adapters.base import AdapterError, Telemetry
 from adapters.modbus.site import CLOCK_DEVICE, WEATHER_DEVICE, check_simulator
@@ -55,6 +62,8 @@ class ShadowRun:
     scn: Scenario
     model: Any
     n_steps: int
+    sessions: Any = None
+    socket_ratings_kw: Any = None
     fault: str | None = None
     comm: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -71,7 +80,7 @@ class ShadowRun:
         return self.steps_done < self.n_steps
 
 
-def _reading(tel: Telemetry, wx: Any, charger_fault: bool) -> Any:
+def _reading(tel: Telemetry, wx: Any, charger_fault: bool, bess_hb: int | None = None) -> Any:
     """The model's ``Reading`` from the adapters' telemetry (invalid values are NaN)."""
     from twin.shadow.model import Reading
 
@@ -87,7 +96,8 @@ def _reading(tel: Telemetry, wx: Any, charger_fault: bool) -> Any:
         soc_frac=b.soc_frac if b_ok else nan, e_capacity_kwh=b.e_capacity_kwh if b_ok else nan,
         bess_kw=b.p_kw if b_ok else nan,
         ev_kw=float(sum(s.p_last_kw)) if s_ok and s.p_last_kw is not None else nan,
-        charger_fault=charger_fault)
+        charger_fault=charger_fault,
+        bess_hb=float(bess_hb) if b_ok and bess_hb is not None else nan)
 
 
 def _read(io: Any) -> tuple[Telemetry, Any, bool]:
@@ -108,6 +118,24 @@ def _ages(r: Any, t_s: float, last_ok: dict[str, float]) -> dict[str, float]:
         if good:
             last_ok[d] = t_s
     return {d: t_s - last_ok.get(d, 0.0) for d in ok}
+
+
+def _track_sessions(run: ShadowRun, tel: Telemetry, t_s: float, wall: Any) -> None:
+    """Feed a new valid charger reading to the session log (a held or invalid one is not)."""
+    from twin.shadow.sessions import SessionTracker
+
+    s = tel.sockets
+    if not s.valid or "chargers" in tel.held or s.p_last_kw is None or s.e_session_kwh is None:
+        if run.sessions is not None:
+            run.sessions.n_skipped += 1
+        return
+    if run.sessions is None:
+        run.sessions = SessionTracker(run.scn.config.dt, np.asarray(s.type_code))
+        run.socket_ratings_kw = np.asarray(s.p_rating_kw, dtype=float)
+    now_s = (time.monotonic() - wall.t0) * wall.speed  # the adapter's clock, just after the read
+    run.sessions.update(t_s, np.asarray(s.occupied), np.asarray(s.e_session_kwh),
+                        np.asarray(s.p_last_kw), np.asarray(s.p_demand_kw),
+                        np.asarray(s.t_departure_s) - now_s)
 
 
 def run_shadow(scn: Scenario, st: HilSettings, metrics: Any = None,
@@ -168,7 +196,8 @@ def _loop(run: ShadowRun, io: Any, wall: Any, st: HilSettings, metrics: Any,
         return "stopped (signal or Ctrl-C)"
     for k in range(run.n_steps):
         tel, wx, cfault = _read(io)
-        r = _reading(tel, wx, cfault)
+        r = _reading(tel, wx, cfault, getattr(io.bess, "heartbeat", None))
+        _track_sessions(run, tel, k * dt, wall)
         row = run.model.step(k, r)
         silent = io.silent(st.device_timeout_s)
         if metrics is not None:
@@ -197,6 +226,8 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
     sc = run.scn.site
     summary: dict[str, Any] = {
         "kind": "shadow", "scenario": run.scn.config.name, "n_steps": run.n_steps,
+        "scenario_file": str(Path(run.scn.path).resolve()),
+        "site_file": str(Path(run.scn.site_path).resolve()),
         "steps_done": run.steps_done, "interrupted": run.interrupted, "dt_s": run.scn.config.dt,
         "start": str(run.scn.index[0]),
         "shadow": {
@@ -205,6 +236,8 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
                                 "bess.e_capacity_kwh": sc.bess.e_capacity_kwh,
                                 "bess.eta_roundtrip": sc.bess.eta_roundtrip},
             "residuals": run.model.summary(), "bess_steps_skipped": run.model.n_bess_skipped,
+            "bess_steps_misaligned": run.model.n_bess_misaligned,
+            "charger_ticks_skipped": run.sessions.n_skipped if run.sessions is not None else 0,
             "comm": run.comm},
     }
     df = run.model.frame()
@@ -215,6 +248,7 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
     try:
         df.to_csv(tmp / "shadow.csv", index=False, float_format="%.9g")
         df.to_parquet(tmp / "shadow.parquet", index=False)
+        _write_measured(run, tmp)
         text = json.dumps(summary, indent=2, default=_json_default)
         (tmp / "summary.json").write_text(text.replace("NaN", "null") + "\n", encoding="utf-8")
         atomic.write_marker(tmp, "run", complete=complete,
@@ -227,6 +261,32 @@ def write_shadow(run: ShadowRun, out_dir: Path) -> dict[str, Any]:
         raise
     run.written_to = target
     return summary
+
+
+#: The replay manifest of a shadow run (``twin replay RUN_DIR``): its files, relative.
+REPLAY_NOTE = ("# twin replay manifest of a shadow run: measured per-step series and the session "
+               "log the chargers reported (written by 'twin shadow')\n")
+
+
+def _write_measured(run: ShadowRun, folder: Path) -> None:
+    """The per-step measured table ``timeseries.parquet`` / ``.csv`` (what ``twin calibrate``
+    reads), the chargers' ``sessions.csv`` and ``replay.yaml`` (what ``twin replay`` reads)."""
+    import yaml
+
+    ts = run.model.timeseries()
+    ts.to_parquet(folder / "timeseries.parquet", index=False)
+    out = ts.copy()
+    out["timestamp"] = [t.isoformat() for t in out["timestamp"]]
+    out.to_csv(folder / "timeseries.csv", index=False, float_format="%.9g")
+    if run.sessions is None or not len(ts):
+        return
+    run.sessions.frame(run.scn.index[0], run.socket_ratings_kw).to_csv(
+        folder / "sessions.csv", index=False, float_format="%.9g")
+    man = {"name": f"{run.scn.config.name}-shadow", "site": str(Path(run.scn.site_path).resolve()),
+           "measured": "timeseries.parquet", "sessions": "sessions.csv",
+           "dt": float(run.scn.config.dt)}  # start and span: the table's
+    (folder / "replay.yaml").write_text(REPLAY_NOTE + yaml.safe_dump(man, sort_keys=False),
+                                        encoding="utf-8")
 
 
 def _json_default(o: Any) -> Any:
@@ -294,8 +354,10 @@ def register(sub: Any) -> None:
                     "it: PV from the measured irradiance, battery SoC and energy from the "
                     "battery power the site applied, grid import. Publishes measured, "
                     "predicted and residual series (--metrics-addr; alerting rules in "
-                    "config/prometheus/alerts.yml) and writes shadow.csv/.parquet and "
-                    "summary.json. Exit 0 done, 2 user error, 130 partial (devices lost, "
+                    "config/prometheus/alerts.yml) and writes shadow.csv/.parquet, "
+                    "summary.json, the per-step measured table timeseries.parquet/.csv ('twin "
+                    "calibrate OUT'), the chargers' sessions.csv and replay.yaml ('twin replay "
+                    "OUT'). Exit 0 done, 2 user error, 130 partial (devices lost, "
                     "Ctrl-C or SIGTERM: the ticks done are written).")
     h.add_argument("scenario", help="scenario YAML (e.g. scenarios/shadow.yaml): the twin's "
                                     "site file, start, horizon and step")
