@@ -133,10 +133,7 @@ def run_shadow(scn: Scenario, st: HilSettings, metrics: Any = None,
     if WEATHER_DEVICE not in devices.endpoints:
         log.warning("shadow: no '%s' in the devices: PV is not predicted", WEATHER_DEVICE)
 
-    def clock_fn() -> float:
-        return (time.monotonic() - wall.t0) * wall.speed if wall.t0 else 0.0
-
-    io = connect_site(scn, devices, st, clock_fn)
+    io = connect_site(scn, devices, st, wall)
     t_wall = time.monotonic()
     try:
         if CLOCK_DEVICE in io.links:  # our simulator: same horizon and step, not run out

@@ -279,6 +279,8 @@ class WallClock:
         self.speed = speed
         self.stop = self.pacer.stop
         self.max_lag_s = 0.0
+        #: How late the last tick was [s of wall time] (0 when on time).
+        self.lag_s = 0.0
 
     @property
     def t0(self) -> float:
@@ -296,6 +298,7 @@ class WallClock:
     def advance(self, k: int) -> None:
         """Sleep until the start of step ``k + 1`` (at once when late)."""
         late = self.pacer.wait_until((k + 1 + self.lag_frac) * self.dt_s)
+        self.lag_s = late
         if late > 0:
             self.max_lag_s = max(self.max_lag_s, late)
 
