@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "when ready")
     ap.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
                     help="lockstep: one step per write to the clock's tick register; "
-                         "realtime: simpy RealtimeEnvironment")
+                         "realtime: the engine's paced SimPy environment (--speed)")
     ap.add_argument("--speed", type=float, default=1.0,
                     help="realtime: simulated seconds per wall-clock second")
     ap.add_argument("--start", choices=("first-request", "now"), default="first-request",

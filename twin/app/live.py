@@ -55,13 +55,31 @@ def parse_addr(text: str) -> tuple[str, int]:
     return host, port
 
 
+def _serve(text: str, host: str, port: int, registry: Any, log: Any) -> Any:
+    """Serve ``registry`` on ``host:port`` (``--metrics-addr text``); print and log the URL."""
+    from twin.errors import UserError
+    from twin.monitoring.http import start_metrics_server
+
+    try:
+        server, _thread = start_metrics_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise UserError(f"--metrics-addr {text}: cannot listen on {host}:{port} "
+                        f"({exc.strerror or exc}); pick another port, or 0 for any free one") \
+            from None
+    bound_port = int(server.server_port)
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{bound_port}/metrics"
+    print(f"metrics: {url}", flush=True)
+    log.info("metrics_listening", addr=host, port=bound_port, url=url)
+    return server
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
     from twin.engine.results import stream_results, write_results
     from twin.errors import EXIT_OK, UserError
-    from twin.monitoring.http import start_metrics_server as start_http_server
     from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
     from twin.monitoring.metrics import MetricsSink, TwinMetrics, chain_on_step
 
@@ -90,17 +108,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     sink.lag_fn = env.lag_s
     events = EventLog(twin, log).attach()
     twin.on_step = chain_on_step(sink, events.on_step)
-    try:
-        server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
-    except OSError as exc:
-        raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen on {host}:{port} "
-                        f"({exc.strerror or exc}); pick another port, or 0 for any free one") \
-            from None
-    bound_port = int(server.server_port)
-    url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{bound_port}/metrics"
-    print(f"metrics: {url}", flush=True)
-    log.info("metrics_listening", addr=host, port=bound_port, url=url)
+    server = _serve(args.metrics_addr, host, port, metrics.registry, log)
 
     got: dict[str, Any] = {"signal": None}
 

@@ -160,8 +160,9 @@ def _loop(run: ShadowRun, io: Any, wall: Any, st: HilSettings, metrics: Any,
     dt = run.scn.config.dt
     last_ok: dict[str, float] = {}
     wall.start()
-    first = wall.t0 + READ_LAG_FRAC * dt / wall.speed
-    if stop.wait(max(0.0, first - time.monotonic())):
+    try:
+        wall.pacer.wait_until(READ_LAG_FRAC * dt)  # the first read lags as every tick's
+    except KeyboardInterrupt:
         return "stopped (signal or Ctrl-C)"
     for k in range(run.n_steps):
         tel, wx, cfault = _read(io)

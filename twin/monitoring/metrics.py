@@ -293,20 +293,7 @@ class MetricsSink:
             code: m.phase.labels(controller=self.controller_name, phase=name)
             for code, name in self.phase_names.items()}
         self._phase: int | None = None
-        # sockets (their types from the site: no plant internals)
-        codes = SocketSpec.from_config(site.ev).type_code
-        types = [VEHICLE_TYPES[c] for c in codes.tolist()]
-        n_sock = len(types)
-        self.socket_types = types
-        codes = np.asarray(codes, dtype=np.int64)
-        self._sock_p = [m.socket_power.labels(socket=f"{i:02d}", type=types[i])
-                        for i in range(n_sock)]
-        self._sock_lim = [m.socket_limit.labels(socket=f"{i:02d}", type=types[i])
-                          for i in range(n_sock)]
-        self._sock_occ = [m.socket_occupied.labels(socket=f"{i:02d}", type=types[i])
-                          for i in range(n_sock)]
-        self._occ_type = [(codes == VEHICLE_TYPES.index(t), m.sockets_occupied.labels(type=t))
-                          for t in sorted(set(types))]
+        self._socket_children(SocketSpec.from_config(site.ev).type_code)
         # running state
         self._cur_day: int | None = None
         self._today = dict.fromkeys(("cost", "sav", "co2", "co2_av", "pv", "ev", "mall",
@@ -336,6 +323,22 @@ class MetricsSink:
         self._update_comm()
 
     # ------------------------------------------------------------------ helpers
+    def _socket_children(self, type_code: np.ndarray) -> None:
+        """Pre-bound per-socket and per-type children (types from the site, no plant
+        internals)."""
+        m = self.m
+        types = [VEHICLE_TYPES[c] for c in type_code.tolist()]
+        self.socket_types = types
+        codes = np.asarray(type_code, dtype=np.int64)
+        self._sock_p = [m.socket_power.labels(socket=f"{i:02d}", type=t)
+                        for i, t in enumerate(types)]
+        self._sock_lim = [m.socket_limit.labels(socket=f"{i:02d}", type=t)
+                          for i, t in enumerate(types)]
+        self._sock_occ = [m.socket_occupied.labels(socket=f"{i:02d}", type=t)
+                          for i, t in enumerate(types)]
+        self._occ_type = [(codes == VEHICLE_TYPES.index(t), m.sockets_occupied.labels(type=t))
+                          for t in sorted(set(types))]
+
     def _set_tariff(self, k: int) -> None:
         self._price.set(self.price[k] / J_PER_KWH)
         peak = bool(self.is_peak[k])
