@@ -3,7 +3,8 @@
 An adapter reads telemetry and writes setpoints. It never decides and never clamps
 (that is the safety layer's job); on a communication failure it raises ``AdapterError``.
 Implementations: ``adapters.sim`` (in-process device models) and ``adapters.modbus``
-(Modbus TCP). ``SiteIO`` bundles one site's adapters for the tick driver.
+(Modbus TCP). ``DeviceIO`` bundles one site's adapters (one read and one write a step);
+``twin.engine.sites`` wraps it into the tick driver's ``SiteIO`` for each mode.
 """
 
 from __future__ import annotations
@@ -111,11 +112,19 @@ class Telemetry(NamedTuple):
     held: tuple[str, ...] = ()
 
 
-@runtime_checkable
-class SiteIO(Protocol):
-    """The devices of a site as the tick driver sees them: one read and one write a step.
+class TimeSource(Protocol):
+    """Tells the simulated time (a clock of ``twin.engine.clocks``, or of ``LockstepClock``)."""
 
-    Implementations: ``adapters.sim.SimSiteIO`` (the twin's own plant, in-process) and
+    def now_s(self) -> float:
+        """Simulated time now [s from the run start]."""
+        ...
+
+
+@runtime_checkable
+class DeviceIO(Protocol):
+    """The devices of a site: one read and one write a step.
+
+    Implementations: ``adapters.sim.SimDeviceIO`` (the twin's own plant, in-process) and
     ``adapters.modbus.site.ModbusSiteIO`` (Modbus TCP devices: our simulator or hardware).
     """
 

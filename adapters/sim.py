@@ -71,7 +71,7 @@ class SimMeterAdapter:
         return MeterReading(self.plant.p_pv_kw[k], self.plant.p_mall_kw[k], True)
 
 
-class SimSiteIO:
+class SimDeviceIO:
     """The in-process plant as the tick driver's site: read and write its devices."""
 
     def __init__(self, plant: Plant) -> None:

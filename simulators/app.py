@@ -17,8 +17,8 @@ listen, one JSON line goes to stdout: ``{"ready": true, "host": ..., "ports": {.
 Clock modes
 -----------
 ``lockstep``: the plant advances one step when the controller writes ``step + 1`` to the
-clock's ``tick`` register (deterministic, as fast as Modbus allows). ``realtime``: a
-``simpy.rt.RealtimeEnvironment`` advances it at ``--speed`` times the wall clock, from the
+clock's ``tick`` register (deterministic, as fast as Modbus allows). ``realtime``: the
+engine's ``PacedEnvironment`` advances it at ``--speed`` times the wall clock, from the
 first Modbus request on (``--start first-request``, the default) or at once (``--start now``).
 
 Writing 1 to the clock's ``shutdown`` register (or SIGTERM / SIGINT) stops the simulator.
@@ -39,14 +39,12 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
-import simpy.rt
 
 from adapters.modbus import codec
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
@@ -62,7 +60,7 @@ from simulators.devices import (
 from simulators.server import DeviceServer
 from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario, load_scenario, parse_set
-from twin.engine.clocks import SimPyClock
+from twin.engine.clocks import PacedEnvironment, SimPyClock
 from twin.faults import FAULT_KINDS, FaultSpec
 from twin.plant import Plant
 
@@ -144,17 +142,18 @@ class Simulator:
         self.mode = mode
         self.speed = speed
         self.env: simpy.Environment = (simpy.Environment() if mode == "lockstep" else
-                                       simpy.rt.RealtimeEnvironment(factor=1.0 / speed,
-                                                                    strict=False))
+                                       PacedEnvironment(speed))
         self.inputs = build_inputs(scn)
         self.pv_trips = list(pv_trips)
         self._trip_pv(self.inputs.p_pv_kw, scn.config.dt)
         self.plant = Plant(self.env, self.inputs, scn.site)
-        self.world = SimPyClock(self.env, self.plant, scn.config.dt)
         self.n = scn.config.n_steps
         self.dt = scn.config.dt
         self.k = 0
         self.lock = threading.RLock()
+        #: The engine's clock moves the plant (as in ``twin run``): the Modbus servers and
+        #: the realtime thread share the plant under ``lock``.
+        self.world = SimPyClock(self.env, self.plant, scn.config.dt, lock=self.lock)
         p = self.plant
         self.bess = BessDevice(maps["bess"], p)
         self.bess.immediate = mode == "realtime"
@@ -220,8 +219,8 @@ class Simulator:
     def now_s(self) -> float:
         """Simulated time now [s] (realtime: from the wall clock, inside the running step)."""
         env = self.env
-        if isinstance(env, simpy.rt.RealtimeEnvironment) and self.started.is_set():
-            t = env.env_start + (time.monotonic() - env.real_start) * self.speed
+        if isinstance(env, PacedEnvironment) and self.started.is_set():
+            t = env.pacer.now_s()
             return float(min(max(t, env.now), (self.k + 1) * self.dt))
         return float(env.now)
 
@@ -248,7 +247,7 @@ class Simulator:
     def step(self) -> None:
         """Run step ``k``: setpoints in force → plant over [t_k, t_k + dt] → telemetry."""
         self._begin_step()
-        self.world.run_events()
+        self.world.advance(self.k)
         self._end_step()
         if self.on_step is not None:
             self.on_step(self.k)
@@ -261,8 +260,7 @@ class Simulator:
         self._log_step(self.k, t)
 
     def _end_step(self) -> None:
-        """Settle step ``k`` in the plant, advance ``k``, apply faults, publish telemetry."""
-        self.plant.settle()
+        """After the plant settled step ``k``: advance ``k``, apply faults, publish telemetry."""
         self.k += 1
         self._apply_faults(float(self.env.now))
         self._publish()
@@ -316,14 +314,14 @@ class Simulator:
             if self.stopped:
                 return
         env = self.env
-        if isinstance(env, simpy.rt.RealtimeEnvironment):
+        if isinstance(env, PacedEnvironment):
             env.sync()
         for srv in self.servers.values():
             srv.on_request = None
         while self.k < self.n and not self.stopped:
             with self.lock:
                 self._begin_step()
-            self.world.run_events()  # the wall-clock wait: lock released
+            self.world.advance(self.k)  # waits unlocked; settles under the lock
             with self.lock:
                 self._end_step()
             if self.on_step is not None:
@@ -420,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "when ready")
     ap.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
                     help="lockstep: one step per write to the clock's tick register; "
-                         "realtime: simpy RealtimeEnvironment")
+                         "realtime: the engine's paced SimPy environment (--speed)")
     ap.add_argument("--speed", type=float, default=1.0,
                     help="realtime: simulated seconds per wall-clock second")
     ap.add_argument("--start", choices=("first-request", "now"), default="first-request",

@@ -26,7 +26,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,7 +33,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.base import AdapterError, Telemetry
+from adapters.base import AdapterError, Telemetry, TimeSource
 from adapters.modbus.bess import ModbusBessAdapter
 from adapters.modbus.chargers import ModbusChargerAdapter
 from adapters.modbus.meters import ModbusMeterAdapter
@@ -171,8 +170,9 @@ class ModbusSiteIO:
     Parameters
     ----------
     devices : endpoints and maps.
-    clock : time now [s] the adapters use for heartbeats, backoff and staleness (the
-        simulated time in lockstep, the scenario time of the wall clock otherwise).
+    clock : the run's clock: its ``now_s()`` [s] is what the adapters use for heartbeats,
+        backoff and staleness (the simulated time in lockstep, the scenario time of the
+        wall clock otherwise).
     eta_charge, eta_discharge : battery one-way efficiencies [0-1] (not in SunSpec 802).
     rating_kw, type_code : nameplate socket ratings [kW] and types (until read).
     settings : answer timeout and retries per request.
@@ -181,12 +181,14 @@ class ModbusSiteIO:
     read_only : the adapters write nothing (a simulator clock is still driven).
     """
 
-    def __init__(self, devices: SiteDevices, *, clock: Callable[[], float],
+    def __init__(self, devices: SiteDevices, *, clock: TimeSource,
                  eta_charge: float, eta_discharge: float, rating_kw: FloatArray,
                  type_code: np.ndarray, settings: LinkSettings | None = None,
                  invalid_after_errors: int = 2, stale_after_s: float = 1800.0,
                  read_only: bool = False) -> None:
         self.devices = devices
+        self.clock = clock
+        now_s = clock.now_s
         self.runner = LoopRunner()
         self.read_only = read_only
         ls = settings or LinkSettings()
@@ -196,15 +198,15 @@ class ModbusSiteIO:
         self.links: dict[str, ModbusTransport] = {}
         for d, ep in devices.endpoints.items():
             self.links[d] = ModbusTransport(
-                ep.host, ep.port, devices.maps[d], self.runner, clock,
+                ep.host, ep.port, devices.maps[d], self.runner, now_s,
                 ls_clock if d == CLOCK_DEVICE else ls,
                 read_only=(read_only and d != CLOCK_DEVICE) or d == WEATHER_DEVICE, name=d,
                 connections=3 if d == "chargers" else 1)
         self.bess = ModbusBessAdapter(self.links["bess"], eta_charge=eta_charge,
-                                      eta_discharge=eta_discharge, clock=clock,
+                                      eta_discharge=eta_discharge, clock=now_s,
                                       invalid_after_errors=invalid_after_errors,
                                       stale_after_s=stale_after_s, read_only=read_only)
-        self.chargers = ModbusChargerAdapter(self.links["chargers"], clock=clock,
+        self.chargers = ModbusChargerAdapter(self.links["chargers"], clock=now_s,
                                              rating_kw=rating_kw, type_code=type_code,
                                              invalid_after_errors=invalid_after_errors,
                                              stale_after_s=stale_after_s, read_only=read_only)
@@ -332,23 +334,46 @@ def check_simulator(client: SimClockClient, n_steps: int, dt_s: float) -> dict[s
 class LockstepClock:
     """Our simulator advanced one step per tick through its clock device.
 
+    The clock owns the simulated time the adapters see (``now_s``): 0 at the start,
+    ``t_{k+1}`` after the tick of step ``k``. Build it first (the site's adapters read its
+    ``now_s``), then ``connect`` it to the site's ``sim_clock`` link.
+
     Parameters
     ----------
-    io : the site I/O (its ``sim_clock`` link writes the ticks).
-    now : a one-element list holding the simulated time the adapters see [s]; updated
-        to ``t_{k+1}`` after each tick.
     dt_s : step length [s].
     """
 
     name = "lockstep"
 
-    def __init__(self, io: ModbusSiteIO, now: list[float], dt_s: float) -> None:
+    def __init__(self, dt_s: float) -> None:
+        self.dt_s = dt_s
+        self._t_s = 0.0
+        self._client: SimClockClient | None = None
+
+    def connect(self, io: ModbusSiteIO) -> LockstepClock:
+        """Drive the simulator through ``io``'s ``sim_clock`` link; return self.
+
+        Raises
+        ------
+        ConfigError
+            The devices name no simulator clock.
+        """
         if CLOCK_DEVICE not in io.links:
             raise ConfigError(f"lockstep needs the simulator's '{CLOCK_DEVICE}' device; name it "
                               "in the devices file or use --clock wall")
-        self.client = SimClockClient(io.links[CLOCK_DEVICE])
-        self.now = now
-        self.dt_s = dt_s
+        self._client = SimClockClient(io.links[CLOCK_DEVICE])
+        return self
+
+    @property
+    def client(self) -> SimClockClient:
+        """The simulator's clock device."""
+        if self._client is None:
+            raise RuntimeError("LockstepClock.connect(io) before driving the simulator")
+        return self._client
+
+    def now_s(self) -> float:
+        """Simulated time now [s]."""
+        return self._t_s
 
     def check(self, n_steps: int) -> None:
         """The simulator must run the scenario's horizon and step, from its first step."""
@@ -360,12 +385,12 @@ class LockstepClock:
 
     def start(self) -> None:
         """The simulated time starts at 0."""
-        self.now[0] = 0.0
+        self._t_s = 0.0
 
     def advance(self, k: int) -> None:
         """One tick: the simulator runs step ``k`` and publishes ``t_{k+1}``."""
         self.client.tick(k + 1)
-        self.now[0] = (k + 1) * self.dt_s
+        self._t_s = (k + 1) * self.dt_s
 
     def shutdown(self) -> None:
         """Ask the simulator to stop."""

@@ -30,21 +30,26 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adapters.base import AdapterError
+from adapters.base import AdapterError, TimeSource
 from adapters.modbus.simclock import SimClockClient
 from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES, check_simulator
 from twin.app.simproc import HilError, SimulatorProcess
 from twin.config import ConfigError, Scenario
 from twin.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+
+if TYPE_CHECKING:
+    from adapters.modbus.site import ModbusSiteIO
+    from twin.engine.sites import DeviceSiteIO
+
+    HilSite = DeviceSiteIO[ModbusSiteIO]
 
 log = logging.getLogger("twin.hil")
 
@@ -163,8 +168,9 @@ def open_devices(scn: Scenario, st: HilSettings, sim: SimulatorProcess | None = 
     return devices
 
 
-def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock_fn: Any) -> Any:
-    """A connected ``ModbusSiteIO`` over ``devices`` with the run's link settings.
+def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock: TimeSource) -> Any:
+    """A connected ``ModbusSiteIO`` over ``devices`` with the run's link settings; its
+    adapters read the simulated time from ``clock.now_s()``.
 
     Raises
     ------
@@ -179,7 +185,7 @@ def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock_fn: Any) ->
     bp = BessParams.from_config(scn.site.bess)
     spec = SocketSpec.from_config(scn.site.ev)
     stale = st.stale_after_s if st.stale_after_s is not None else 1.5 * scn.config.dt
-    io = ModbusSiteIO(devices, clock=clock_fn, eta_charge=bp.eta_charge,
+    io = ModbusSiteIO(devices, clock=clock, eta_charge=bp.eta_charge,
                       eta_discharge=bp.eta_discharge, rating_kw=spec.p_rating_kw,
                       type_code=spec.type_code,
                       settings=LinkSettings(timeout_s=st.timeout_s, retries=st.retries),
@@ -191,6 +197,41 @@ def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock_fn: Any) ->
         io.close()
         raise HilError(str(exc)) from None
     return io
+
+
+def open_site(scn: Scenario, st: HilSettings, sim: SimulatorProcess | None,
+              stop: threading.Event) -> HilSite:
+    """The devices as the tick driver's site: connected adapters and the run's clock
+    (lockstep: our simulator's clock device, checked to be at step 0; wall: the wall
+    clock, our realtime simulator checked not to be past its horizon).
+
+    Raises
+    ------
+    ConfigError, HilError
+        As ``open_devices`` and ``connect_site``; a simulator that does not fit the run.
+    """
+    from adapters.modbus.site import LockstepClock
+    from twin.engine import DeviceSiteIO, WallClock
+    from twin.inputs import SocketSpec
+
+    n, dt = scn.config.n_steps, scn.config.dt
+    clock: LockstepClock | WallClock = (LockstepClock(dt) if st.clock == "lockstep"
+                                        else WallClock(dt, st.speed, stop))
+    devices = open_devices(scn, st, sim)
+    io = connect_site(scn, devices, st, clock)
+    try:
+        if isinstance(clock, LockstepClock):
+            clock.connect(io).check(n)
+        elif CLOCK_DEVICE in io.links:  # our realtime simulator: not past its horizon
+            check_simulator(SimClockClient(io.links[CLOCK_DEVICE]), n, dt)
+    except (AdapterError, ConfigError) as exc:
+        io.close()
+        if isinstance(exc, ConfigError):
+            raise
+        raise HilError(str(exc)) from None
+    return DeviceSiteIO(io, clock, dt_s=dt,
+                        type_code=SocketSpec.from_config(scn.site.ev).type_code,
+                        socket_failsafe_kw=io.failsafe_kw)
 
 
 def check_link_args(args: argparse.Namespace) -> None:
@@ -234,25 +275,10 @@ def add_link_args(h: Any) -> None:
                    help="serve Prometheus metrics of the run (see docs/metrics.md)")
 
 
-def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
-            progress: Any = None, metrics: Any = None,
-            stop: threading.Event | None = None, on_start: Any = None) -> HilRun:
-    """Run ``scn`` against Modbus devices (see the module docstring).
-
-    ``on_start(n_steps)`` is called once the devices answer, just before step 0.
-
-    Raises
-    ------
-    ConfigError
-        Bad register map or devices file (before anything starts).
-    HilError
-        The devices cannot be reached or do not match the scenario (before step 0).
-    """
+def _check_settings(st: HilSettings) -> None:
+    """Bad settings and register maps are user errors before a process starts."""
     from adapters.modbus.regmap import REGISTER_DIR, load_register_map
-    from adapters.modbus.site import LockstepClock, ModbusSiteIO
-    from twin.engine import Twin, WallClock, get_controller
 
-    st = settings or HilSettings()
     if st.clock not in ("lockstep", "wall"):
         raise ConfigError(f"--clock {st.clock!r}: use 'lockstep' or 'wall'")
     if not st.speed > 0:
@@ -262,123 +288,170 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
                           f"(0, {DEVICE_TIMEOUT_MAX_S:g}] s")
     folder = st.registers or REGISTER_DIR
     if st.devices is None:
-        for d in DEVICES:  # bad maps are user errors before a process starts
+        for d in DEVICES:
             load_register_map(Path(folder) / f"{d}.yaml")
-    if controller is None:
-        controller = get_controller(scn)
-    n, dt = scn.config.n_steps, scn.config.dt
+
+
+def _watch(twin: Any, site: HilSite, st: HilSettings, stop: threading.Event,
+           metrics: Any, lost: list[str]) -> Any:
+    """``Twin.on_step`` of a HIL run: publish the metrics, stop on lost devices or a stop
+    request (between two steps; the steps done are kept)."""
+    from twin.engine import WallClock
+    from twin.monitoring.hil import HilMetrics
+    from twin.monitoring.metrics import MetricsSink
+
+    io = site.io
+    sink = link = None
+    if metrics is not None:
+        sink = MetricsSink(twin, metrics, mode="hil", speed=st.speed if st.clock == "wall" else 0.0)
+        link = HilMetrics(metrics.registry)
+        if isinstance(site.clock, WallClock):
+            wall = site.clock
+            sink.lag_fn = lambda: wall.lag_s
+
+    def on_step(k: int) -> None:
+        if sink is not None and link is not None:
+            sink(k)
+            link.update(k, io.steps.cycle_s[-1] if io.steps.cycle_s else 0.0, io.summary(),
+                        io.valid())
+        silent = io.silent(st.device_timeout_s)
+        if silent and not lost:
+            lost.append(_lost_message(silent, st.device_timeout_s, k))
+            log.error("hil: %s", lost[0])
+            twin.stop_requested = True
+        if stop.is_set():  # Ctrl-C / SIGTERM
+            twin.stop_requested = True
+
+    return on_step
+
+
+def _stop_simulator(site: HilSite, sim: SimulatorProcess) -> tuple[str | None, Any]:
+    """Ask the simulator started here to stop; (a fault, its report)."""
+    from adapters.modbus.site import LockstepClock
+
+    fault = None
+    try:
+        if isinstance(site.clock, LockstepClock):
+            site.clock.shutdown()
+        elif CLOCK_DEVICE in site.io.links:
+            SimClockClient(site.io.links[CLOCK_DEVICE]).shutdown()
+    except AdapterError as exc:
+        fault = f"cannot stop the simulator: {exc}"
+    return fault, sim.wait_report(30.0)
+
+
+def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None = None,
+            progress: Any = None, metrics: Any = None,
+            stop: threading.Event | None = None, on_start: Any = None) -> HilRun:
+    """Run ``scn`` against Modbus devices (see the module docstring): wiring only — the
+    devices' ``SiteIO`` handed to the one ``Twin``.
+
+    ``metrics`` (a ``twin.monitoring.metrics.TwinMetrics``) gets the full metric catalogue,
+    as ``twin live``, plus the links' ``twin_hil_*`` metrics on its registry.
+    ``on_start(n_steps)`` is called once the devices answer, just before step 0.
+
+    Raises
+    ------
+    ConfigError
+        Bad register map or devices file (before anything starts).
+    HilError
+        The devices cannot be reached or do not match the scenario (before step 0).
+    """
+    from twin.engine import Twin, get_controller
+
+    st = settings or HilSettings()
+    _check_settings(st)
+    controller = controller if controller is not None else get_controller(scn)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     stop = stop if stop is not None else threading.Event()
     sim: SimulatorProcess | None = None
-    io: ModbusSiteIO | None = None
-    now = [0.0]
-    wall = WallClock(dt, st.speed, stop) if st.clock == "wall" else None
+    site: HilSite | None = None
     fault: str | None = None
     report: dict[str, Any] | None = None
-    not_counted: dict[str, int] = {}
+    lost: list[str] = []
     try:
         if st.devices is None and st.simulator is None:
             sim = SimulatorProcess(scn.path.resolve(), st.registers,
-                                   clock="lockstep" if wall is None else "realtime",
+                                   clock="realtime" if st.clock == "wall" else "lockstep",
                                    speed=st.speed, sets=st.sets)
-        devices = open_devices(scn, st, sim)
-        if wall is None:
-            def clock_fn() -> float:
-                return now[0]
-        else:
-            w = wall
-
-            def clock_fn() -> float:
-                return (time.monotonic() - w.t0) * w.speed if w.t0 else 0.0
-        io = connect_site(scn, devices, st, clock_fn)
-        lock: LockstepClock | None = None
-        try:
-            if wall is None:
-                lock = LockstepClock(io, now, dt)
-                lock.check(n)
-            elif CLOCK_DEVICE in io.links:  # our realtime simulator: not past its horizon
-                check_simulator(SimClockClient(io.links[CLOCK_DEVICE]), n, dt)
-        except AdapterError as exc:
-            raise HilError(str(exc)) from None
-        twin = Twin(scn, controller, io=io, clock=lock if lock is not None else wall,
-                    socket_failsafe_kw=io.failsafe_kw)
-        mio = io
-        run_twin = twin
-        lost: list[str] = []
-
-        def on_step(k: int) -> None:
-            if metrics is not None:
-                cyc = mio.steps.cycle_s[-1] if mio.steps.cycle_s else 0.0
-                metrics.update(k, cyc, mio.summary(), mio.valid())
-            silent = mio.silent(st.device_timeout_s)
-            if silent and not lost:  # lost devices: stop here, the steps done are kept
-                lost.append(_lost_message(silent, st.device_timeout_s, k))
-                log.error("hil: %s", lost[0])
-                run_twin.stop_requested = True
-            if stop.is_set():  # Ctrl-C / SIGTERM: stop between two steps, write what was done
-                run_twin.stop_requested = True
-
-        twin.on_step = on_step
+        site = open_site(scn, st, sim, stop)
+        twin = Twin(scn, controller, site=site)
+        twin.on_step = _watch(twin, site, st, stop, metrics, lost)
         if on_start is not None:
-            on_start(n)
+            on_start(scn.config.n_steps)
         try:
             out = twin.run(progress)
         except AdapterError as exc:
             fault = f"the devices stopped answering at step {twin.k}: {exc}"
             log.error("hil: %s", fault)
             out = twin.record()
-        if out.interrupted and fault is None and lost:
-            fault = lost[0]
         if out.interrupted and fault is None:
-            fault = "stopped (signal or Ctrl-C)" if twin.stop_requested else "stopped"
-        not_counted = dict(twin.trec.not_counted) if twin.trec is not None else {}
+            fault = lost[0] if lost else ("stopped (signal or Ctrl-C)" if twin.stop_requested
+                                          else "stopped")
         if sim is not None:
-            try:
-                if lock is not None:
-                    lock.shutdown()
-                elif "sim_clock" in io.links:
-                    SimClockClient(io.links["sim_clock"]).shutdown()
-            except AdapterError as exc:
-                fault = fault or f"cannot stop the simulator: {exc}"
-            report = sim.wait_report(30.0)
+            stop_fault, report = _stop_simulator(site, sim)
+            fault = fault or stop_fault
     finally:
-        if io is not None:
-            io.close()
+        if site is not None:
+            site.close()
         if sim is not None:
             sim.kill()
-    steps_done = out.steps_done
-    sl = io.steps.arrays() if io is not None else {}
-    steps = {k: _fit(v, steps_done, v.dtype) for k, v in sl.items()}
+    return _hil_run(scn, st, site, out, fault, report, sim)
+
+
+def _device_log(scn: Scenario, report: dict[str, Any], steps: dict[str, np.ndarray],
+                n: int) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """The simulator's device log into ``steps``; (faults, comm extras, servers)."""
+    from twin.faults import FAULT_KINDS
+
+    dlog = report.get("device_log", {})
+    fl = {d: _fit(a, n, np.int16) for d, a in dlog.get("faults", {}).items()}
     faults = []
-    comm_extra: dict[str, Any] = {}
+    for f in scn.config.faults:
+        mask = fl.get(f.device, np.zeros(n, np.int16)) & (1 << FAULT_KINDS.index(f.kind))
+        on = np.flatnonzero(mask)
+        faults.append({"time_s": f.time, "duration_s": f.duration, "device": f.device,
+                       "kind": f.kind, "steps": len(on),
+                       "first_step": int(on[0]) if len(on) else None,
+                       "last_step": int(on[-1]) if len(on) else None})
+    steps["bess_applied_kw"] = _fit(dlog.get("bess_applied_kw"), n, float)
+    steps["bess_reverted"] = _fit(dlog.get("bess_reverted"), n, bool)
+    steps["chargers_failsafe"] = _fit(dlog.get("chargers_failsafe"), n, np.int16)
+    for d, a in fl.items():
+        steps[f"fault_{d}"] = a
+    servers = report.get("servers", {})
+    extra = {
+        "steps_bess_reverted": int(steps["bess_reverted"].sum()),
+        "steps_chargers_failsafe": int((steps["chargers_failsafe"] > 0).sum()),
+        "bess_ctrl_heartbeats_seen": int(dlog.get("bess_ctrl_heartbeats", 0)),
+        "sim_clock_server": servers.get("sim_clock", {}),
+        "simulator_steps_done": int(report.get("steps_done", 0)),
+    }
+    return faults, extra, servers
+
+
+def _hil_run(scn: Scenario, st: HilSettings, site: HilSite | None, out: Any,
+             fault: str | None, report: dict[str, Any] | None,
+             sim: SimulatorProcess | None) -> HilRun:
+    """The run's comm record (``summary.json["hil"]``) and per-step columns."""
+    from twin.engine import WallClock
+
+    dt = scn.config.dt
+    n = out.steps_done
+    io = site.io if site is not None else None
+    steps = {k: _fit(v, n, v.dtype) for k, v in (io.steps.arrays() if io else {}).items()}
+    faults: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {}
     servers: dict[str, Any] = {}
     if report is not None:
-        dlog = report.get("device_log", {})
-        from twin.faults import FAULT_KINDS
-
-        fl = {d: _fit(a, steps_done, np.int16) for d, a in dlog.get("faults", {}).items()}
-        for f in scn.config.faults:
-            mask = fl.get(f.device, np.zeros(steps_done, np.int16)) & (
-                1 << FAULT_KINDS.index(f.kind))
-            on = np.flatnonzero(mask)
-            faults.append({"time_s": f.time, "duration_s": f.duration, "device": f.device,
-                           "kind": f.kind, "steps": len(on),
-                           "first_step": int(on[0]) if len(on) else None,
-                           "last_step": int(on[-1]) if len(on) else None})
-        steps["bess_applied_kw"] = _fit(dlog.get("bess_applied_kw"), steps_done, float)
-        steps["bess_reverted"] = _fit(dlog.get("bess_reverted"), steps_done, bool)
-        steps["chargers_failsafe"] = _fit(dlog.get("chargers_failsafe"), steps_done, np.int16)
-        for d, a in fl.items():
-            steps[f"fault_{d}"] = a
-        servers = report.get("servers", {})
-        comm_extra = {
-            "steps_bess_reverted": int(steps["bess_reverted"].sum()),
-            "steps_chargers_failsafe": int((steps["chargers_failsafe"] > 0).sum()),
-            "bess_ctrl_heartbeats_seen": int(dlog.get("bess_ctrl_heartbeats", 0)),
-            "sim_clock_server": servers.get("sim_clock", {}),
-            "simulator_steps_done": int(report.get("steps_done", 0)),
-        }
+        faults, extra, servers = _device_log(scn, report, steps, n)
     devs = io.summary() if io is not None else {}
+    not_counted = site.not_counted if site is not None else {}
+    wall = site.clock if site is not None and isinstance(site.clock, WallClock) else None
+
+    def invalid(col: str) -> int:
+        return int((~steps[col]).sum()) if col in steps else 0
+
     write_err = steps.get("write_errors", np.zeros(0, np.int8))
     comm = {
         "mode": st.clock,
@@ -392,25 +465,22 @@ def run_hil(scn: Scenario, controller: Any = None, settings: HilSettings | None 
                      else 1.5 * dt},
         "cycle": _percentiles(steps.get("cycle_ms", np.zeros(0))),
         "wall_s": out.sim_wall_s,
-        "wall_s_per_simulated_day": out.sim_wall_s / (steps_done * dt / 86400.0)
-        if steps_done else 0.0,
+        "wall_s_per_simulated_day": out.sim_wall_s / (n * dt / 86400.0) if n else 0.0,
         "max_lag_s": wall.max_lag_s if wall is not None else 0.0,
         "devices": {d: {**devs.get(d, {}), "server": servers.get(d, {})}
                     for d in DEVICES if d != "sim_clock"},
         "faults": faults,
         "fault": fault,
-        "steps_bess_invalid": int((~steps["bess_valid"]).sum()) if "bess_valid" in steps else 0,
-        "steps_sockets_invalid": int((~steps["sockets_valid"]).sum())
-        if "sockets_valid" in steps else 0,
-        "steps_meters_invalid": int((~steps["meters_valid"]).sum())
-        if "meters_valid" in steps else 0,
+        "steps_bess_invalid": invalid("bess_valid"),
+        "steps_sockets_invalid": invalid("sockets_valid"),
+        "steps_meters_invalid": invalid("meters_valid"),
         # steps whose energy was not counted: the reading was invalid or held (not new)
         "steps_energy_not_counted": {
             "bess": not_counted.get("bess", 0), "chargers": not_counted.get("chargers", 0),
-            "meters": int((~steps["meters_valid"]).sum()) if "meters_valid" in steps else 0},
+            "meters": invalid("meters_valid")},
         "steps_bess_write_failed": int((write_err & 1).astype(bool).sum()),
         "steps_chargers_write_failed": int((write_err & 2).astype(bool).sum()),
-        **comm_extra,
+        **extra,
     }
     return HilRun(out, comm, steps, sim.stderr if sim is not None else "")
 
@@ -484,9 +554,9 @@ def cmd_hil(args: argparse.Namespace) -> int:
                      clock=args.clock, speed=args.speed, sets=tuple(args.set or ()))
     metrics = server = None
     if args.metrics_addr:
-        from twin.monitoring.hil import HilMetrics
+        from twin.monitoring.metrics import TwinMetrics
 
-        metrics = HilMetrics()
+        metrics = TwinMetrics()
         server = serve_metrics(args.metrics_addr, metrics.registry, args.quiet)
     stop = threading.Event()
 
@@ -563,5 +633,5 @@ def register(sub: Any) -> None:
 
 
 __all__ = ["HilError", "HilRun", "HilSettings", "SimulatorProcess", "add_link_args",
-           "check_link_args", "connect_site", "open_devices", "register", "run_hil",
+           "check_link_args", "connect_site", "open_devices", "open_site", "register", "run_hil",
            "serve_metrics", "stop_on_signals", "write_hil"]

@@ -1,8 +1,8 @@
 """``twin live``: the twin on a real-time clock, with Prometheus metrics and JSON logs.
 
-The same ``Twin`` and controller as ``twin run``; only the clock changes: a
-``simpy.rt.RealtimeEnvironment`` with ``factor = 1 / speed`` (``speed`` simulated seconds
-per wall second) and ``strict=False`` (a slow step is caught up, not an error).
+The same ``Twin`` and controller as ``twin run``; only the clock changes: the plant's
+SimPy environment is a ``PacedEnvironment`` (``speed`` simulated seconds per wall second;
+a slow step is caught up, not an error).
 
 SIGTERM or Ctrl-C stops the run cleanly: the clock stops between two events, the run is
 closed (``RunOutput.interrupted``) and the outputs hold the steps settled so far.
@@ -12,58 +12,18 @@ from __future__ import annotations
 
 import argparse
 import signal
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import simpy.rt
-from simpy.core import EmptySchedule, Environment, Infinity
+from twin.engine.clocks import PacedEnvironment
 
 DEFAULT_METRICS_ADDR = "127.0.0.1:9108"
 
 
-class LiveEnvironment(simpy.rt.RealtimeEnvironment):
-    """A real-time SimPy environment that waits in short slices and can be stopped.
-
-    Waiting for the next event is cut into slices of at most ``slice_s`` so that a stop
-    request (from a signal handler) is seen within a slice even when a step lasts
-    minutes of wall time. A stop raises ``KeyboardInterrupt`` *before* the next event is
-    processed — between two events, never inside one — which ``Twin.run`` turns into a
-    clean, interrupted run.
-
-    Parameters
-    ----------
-    speed : simulated seconds per wall second (> 0).
-    slice_s : longest single wait [s of wall time].
-    """
-
-    def __init__(self, speed: float, slice_s: float = 0.05) -> None:
-        if not speed > 0:
-            raise ValueError("speed must be > 0")
-        super().__init__(factor=1.0 / speed, strict=False)
-        self.speed = speed
-        self.slice_s = slice_s
-        self.stop_flag = False
-
-    def lag_s(self) -> float:
-        """How far the clock is behind its schedule now [s of wall time] (< 0: ahead)."""
-        return time.monotonic() - (self.real_start + (self.now - self.env_start) * self.factor)
-
-    def step(self) -> None:
-        """Wait (in slices) until the next event is due, then process it."""
-        evt_time = self.peek()
-        if evt_time is Infinity:
-            raise EmptySchedule
-        due = self.real_start + (evt_time - self.env_start) * self.factor
-        while True:
-            if self.stop_flag:
-                raise KeyboardInterrupt
-            delta = due - time.monotonic()
-            if delta <= 0:
-                break
-            time.sleep(min(delta, self.slice_s))
-        Environment.step(self)
+#: ``twin live``'s environment: the engine's paced SimPy environment (one pacing loop,
+#: ``twin.engine.clocks.Pacer``), stoppable between two events.
+LiveEnvironment = PacedEnvironment
 
 
 def parse_addr(text: str) -> tuple[str, int]:
@@ -95,13 +55,31 @@ def parse_addr(text: str) -> tuple[str, int]:
     return host, port
 
 
+def _serve(text: str, host: str, port: int, registry: Any, log: Any) -> Any:
+    """Serve ``registry`` on ``host:port`` (``--metrics-addr text``); print and log the URL."""
+    from twin.errors import UserError
+    from twin.monitoring.http import start_metrics_server
+
+    try:
+        server, _thread = start_metrics_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise UserError(f"--metrics-addr {text}: cannot listen on {host}:{port} "
+                        f"({exc.strerror or exc}); pick another port, or 0 for any free one") \
+            from None
+    bound_port = int(server.server_port)
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{bound_port}/metrics"
+    print(f"metrics: {url}", flush=True)
+    log.info("metrics_listening", addr=host, port=bound_port, url=url)
+    return server
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     """``twin live``."""
     from twin.config import load_scenario, parse_set
     from twin.engine import Twin, get_controller
     from twin.engine.results import stream_results, write_results
     from twin.errors import EXIT_OK, UserError
-    from twin.monitoring.http import start_metrics_server as start_http_server
     from twin.monitoring.logs import EventLog, SimClock, make_logger, new_run_id
     from twin.monitoring.metrics import MetricsSink, TwinMetrics, chain_on_step
 
@@ -130,17 +108,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     sink.lag_fn = env.lag_s
     events = EventLog(twin, log).attach()
     twin.on_step = chain_on_step(sink, events.on_step)
-    try:
-        server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
-    except OSError as exc:
-        raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen on {host}:{port} "
-                        f"({exc.strerror or exc}); pick another port, or 0 for any free one") \
-            from None
-    bound_port = int(server.server_port)
-    url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{bound_port}/metrics"
-    print(f"metrics: {url}", flush=True)
-    log.info("metrics_listening", addr=host, port=bound_port, url=url)
+    server = _serve(args.metrics_addr, host, port, metrics.registry, log)
 
     got: dict[str, Any] = {"signal": None}
 

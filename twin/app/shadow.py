@@ -161,10 +161,7 @@ def run_shadow(scn: Scenario, st: HilSettings, metrics: Any = None,
     if WEATHER_DEVICE not in devices.endpoints:
         log.warning("shadow: no '%s' in the devices: PV is not predicted", WEATHER_DEVICE)
 
-    def clock_fn() -> float:
-        return (time.monotonic() - wall.t0) * wall.speed if wall.t0 else 0.0
-
-    io = connect_site(scn, devices, st, clock_fn)
+    io = connect_site(scn, devices, st, wall)
     t_wall = time.monotonic()
     try:
         if CLOCK_DEVICE in io.links:  # our simulator: same horizon and step, not run out
@@ -191,8 +188,9 @@ def _loop(run: ShadowRun, io: Any, wall: Any, st: HilSettings, metrics: Any,
     dt = run.scn.config.dt
     last_ok: dict[str, float] = {}
     wall.start()
-    first = wall.t0 + READ_LAG_FRAC * dt / wall.speed
-    if stop.wait(max(0.0, first - time.monotonic())):
+    try:
+        wall.pacer.wait_until(READ_LAG_FRAC * dt)  # the first read lags as every tick's
+    except KeyboardInterrupt:
         return "stopped (signal or Ctrl-C)"
     for k in range(run.n_steps):
         tel, wx, cfault = _read(io)

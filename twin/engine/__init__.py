@@ -10,6 +10,8 @@ from twin.engine.driver import (
     make_context,
     simulate,
 )
+from twin.engine.sites import DeviceSiteIO, PlantSiteIO, SiteIO
 
-__all__ = ["Clock", "RunOutput", "SessionLog", "SimPyClock", "StepRecord", "Twin", "WallClock",
+__all__ = ["Clock", "DeviceSiteIO", "PlantSiteIO", "RunOutput", "SessionLog", "SimPyClock", "SiteIO",
+           "StepRecord", "Twin", "WallClock",
            "get_controller", "make_context", "simulate"]

@@ -12,16 +12,26 @@ returns, the devices' telemetry describes the instant ``t_{k+1}``. Three clocks:
   write to its clock device (``twin hil``, deterministic).
 * ``WallClock`` — sleep to the next tick boundary (``speed`` simulated seconds per wall
   second) while real devices (or our simulator in real time) move on their own.
+
+Every clock tells the simulated time now (``now_s``): the adapters stamp heartbeats,
+backoff and staleness with it; no shared mutable time.
+
+Real-time pacing is written once, in :class:`Pacer` (sleep, in slices that a stop request
+cuts short, until a simulated instant is due on the wall clock). ``WallClock`` waits on it
+for each tick; :class:`PacedEnvironment` is a SimPy environment whose ``step`` waits on it
+for each event (SimPy's ``RealtimeEnvironment`` shape: real time is one override of
+``step``) — ``twin live`` and the real-time Modbus simulator run the plant on it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol, runtime_checkable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol, runtime_checkable
 
 import simpy
-import simpy.rt
+from simpy.core import EmptySchedule, Environment, Infinity
 
 from twin.plant import Plant
 
@@ -44,6 +54,120 @@ class Clock(Protocol):
     def close(self) -> None:
         """Release what the clock holds."""
         ...
+
+    def now_s(self) -> float:
+        """Simulated time now [s from the run start]."""
+        ...
+
+
+class Pacer:
+    """The one real-time pacing loop: wait until a simulated instant is due on the wall clock.
+
+    Simulated time ``t`` is due at ``wall0 + (t - sim0) / speed`` (monotonic wall clock).
+    The wait is cut into slices of at most ``slice_s`` so that a stop request is seen
+    within a slice; a stop raises ``KeyboardInterrupt`` (between two events or ticks,
+    never inside one), which ``Twin.run`` turns into a clean, interrupted run.
+
+    Parameters
+    ----------
+    speed : simulated seconds per wall second (> 0; 1 = real time).
+    stop : set to stop (a signal handler); a fresh event when None.
+    slice_s : longest single wait [s of wall time].
+    """
+
+    def __init__(self, speed: float = 1.0, stop: threading.Event | None = None,
+                 slice_s: float = 0.05) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        self.speed = speed
+        self.stop = stop if stop is not None else threading.Event()
+        self.slice_s = slice_s
+        self.wall0 = time.monotonic()
+        self.sim0 = 0.0
+        self.started = False
+
+    def start(self, sim0_s: float = 0.0) -> None:
+        """Take the wall-clock origin now, for the simulated instant ``sim0_s`` [s]."""
+        self.wall0 = time.monotonic()
+        self.sim0 = sim0_s
+        self.started = True
+
+    def due(self, t_s: float) -> float:
+        """Wall-clock instant (``time.monotonic``) at which ``t_s`` is due [s]."""
+        return self.wall0 + (t_s - self.sim0) / self.speed
+
+    def wait_until(self, t_s: float) -> float:
+        """Sleep until ``t_s`` is due (at once when late); return the lateness [s wall, >= 0].
+
+        Raises
+        ------
+        KeyboardInterrupt
+            A stop was requested (before or during the wait).
+        """
+        due = self.due(t_s)
+        stop = self.stop
+        while True:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            delta = due - time.monotonic()
+            if delta <= 0:
+                return -delta
+            stop.wait(min(delta, self.slice_s))
+
+    def now_s(self) -> float:
+        """Simulated time the wall clock says now [s] (``sim0`` until started)."""
+        if not self.started:
+            return self.sim0
+        return self.sim0 + (time.monotonic() - self.wall0) * self.speed
+
+
+class PacedEnvironment(Environment):
+    """A SimPy environment paced by a :class:`Pacer`: each event waits until it is due.
+
+    A slow step is caught up, not an error (as ``RealtimeEnvironment(strict=False)``).
+
+    Parameters
+    ----------
+    speed : simulated seconds per wall second (> 0).
+    slice_s : longest single wait [s of wall time].
+    stop : an event that stops the environment (``KeyboardInterrupt`` before the next event).
+    """
+
+    def __init__(self, speed: float, slice_s: float = 0.05,
+                 stop: threading.Event | None = None) -> None:
+        super().__init__()
+        self.pacer = Pacer(speed, stop, slice_s)
+        self.pacer.start(self.now)
+        self.speed = speed
+        self.slice_s = slice_s
+
+    @property
+    def stop_flag(self) -> bool:
+        """True once a stop was requested; setting it requests one."""
+        return self.pacer.stop.is_set()
+
+    @stop_flag.setter
+    def stop_flag(self, value: bool) -> None:
+        if value:
+            self.pacer.stop.set()
+        else:
+            self.pacer.stop.clear()
+
+    def sync(self) -> None:
+        """Take the wall-clock origin now, at the present simulated time."""
+        self.pacer.start(self.now)
+
+    def lag_s(self) -> float:
+        """How far the clock is behind its schedule now [s of wall time] (< 0: ahead)."""
+        return time.monotonic() - self.pacer.due(self.now)
+
+    def step(self) -> None:
+        """Wait until the next event is due, then process it."""
+        t = self.peek()
+        if t is Infinity:
+            raise EmptySchedule
+        self.pacer.wait_until(t)
+        Environment.step(self)
 
 
 def run_step_events(env: simpy.Environment, dt_s: float) -> None:
@@ -72,20 +196,28 @@ class SimPyClock:
 
     Parameters
     ----------
-    env : the plant's environment (a ``simpy.rt.RealtimeEnvironment`` paces it).
+    env : the plant's environment (a ``PacedEnvironment`` paces it).
     plant : the plant to settle after each step.
     dt_s : step length [s].
+    lock : held while the plant settles the step (a real-time simulator: its Modbus
+        servers touch the plant from other threads); None = no lock.
     """
 
     name = "fast-forward"
 
-    def __init__(self, env: simpy.Environment, plant: Plant, dt_s: float) -> None:
+    def __init__(self, env: simpy.Environment, plant: Plant, dt_s: float,
+                 lock: AbstractContextManager[Any] | None = None) -> None:
         self.env = env
         self.plant = plant
         self.dt_s = dt_s
+        self.lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
 
     def start(self) -> None:
         """Nothing to do: the environment starts at 0."""
+
+    def now_s(self) -> float:
+        """The environment's time [s]."""
+        return float(self.env.now)
 
     def run_events(self) -> None:
         """Run every event due up to the end of the step that starts now.
@@ -96,7 +228,7 @@ class SimPyClock:
         """
         env = self.env
         fleet = self.plant.fleet
-        if fleet is None or not isinstance(env, simpy.rt.RealtimeEnvironment):
+        if fleet is None or not isinstance(env, PacedEnvironment):
             run_step_events(env, self.dt_s)
             return
         target = env.now + self.dt_s
@@ -112,7 +244,8 @@ class SimPyClock:
     def advance(self, k: int) -> None:
         """Run every event up to ``t_{k+1}`` and settle step ``k``."""
         self.run_events()
-        self.plant.settle()
+        with self.lock:
+            self.plant.settle()
 
     def close(self) -> None:
         """Close the plant's books (vehicles still plugged are cut off)."""
@@ -138,33 +271,39 @@ class WallClock:
 
     def __init__(self, dt_s: float, speed: float = 1.0, stop: threading.Event | None = None,
                  lag_frac: float = 0.02) -> None:
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0, got {speed!r}")
         if not 0.0 <= lag_frac <= 0.5:
             raise ValueError(f"lag_frac must be in [0, 0.5], got {lag_frac!r}")
+        self.pacer = Pacer(speed, stop)
         self.lag_frac = lag_frac
         self.dt_s = dt_s
         self.speed = speed
-        self.stop = stop if stop is not None else threading.Event()
-        self.t0 = 0.0
+        self.stop = self.pacer.stop
         self.max_lag_s = 0.0
+        #: How late the last tick was [s of wall time] (0 when on time).
+        self.lag_s = 0.0
+
+    @property
+    def t0(self) -> float:
+        """Wall-clock origin of step 0 (``time.monotonic``) [s]."""
+        return self.pacer.wall0
 
     def start(self) -> None:
         """Take the wall-clock origin of step 0."""
-        self.t0 = time.monotonic()
+        self.pacer.start(0.0)
+
+    def now_s(self) -> float:
+        """Scenario time the wall clock says now [s] (0 before the start)."""
+        return self.pacer.now_s()
 
     def advance(self, k: int) -> None:
         """Sleep until the start of step ``k + 1`` (at once when late)."""
-        due = self.t0 + (k + 1 + self.lag_frac) * self.dt_s / self.speed
-        delay = due - time.monotonic()
-        if delay > 0:
-            if self.stop.wait(delay):
-                raise KeyboardInterrupt
-        else:
-            self.max_lag_s = max(self.max_lag_s, -delay)
+        late = self.pacer.wait_until((k + 1 + self.lag_frac) * self.dt_s)
+        self.lag_s = late
+        if late > 0:
+            self.max_lag_s = max(self.max_lag_s, late)
 
     def close(self) -> None:
         """Nothing to release."""
 
 
-__all__ = ["Clock", "SimPyClock", "WallClock", "run_step_events"]
+__all__ = ["Clock", "PacedEnvironment", "Pacer", "SimPyClock", "WallClock", "run_step_events"]

@@ -28,13 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 import simpy
 
-from adapters.base import SiteIO, Telemetry
-from adapters.sim import SimSiteIO
+from adapters.base import Telemetry
 from controllers.base import REGISTRY as CONTROLLERS
 from controllers.base import (
     Controller,
@@ -45,15 +44,15 @@ from controllers.base import (
 from twin.components.inputs import build_inputs
 from twin.config import ConfigError, Scenario
 from twin.engine.balance import split_bus
-from twin.engine.clocks import Clock, SimPyClock
+from twin.engine.clocks import Clock
 from twin.engine.safety import SafetyLayer
-from twin.engine.telemetry import TelemetryRecorder
+from twin.engine.sites import PlantSiteIO, SessionLog, SiteIO
 from twin.forecast import ControlContext, make_forecaster
-from twin.inputs import PlantInputs, SessionTable, SocketSpec
+from twin.inputs import PlantInputs, SocketSpec
 from twin.plant import Plant
 from twin.record import Recorder, as_array
 from twin.tariff import schedule as tariff_schedule
-from twin.types import ClampLog, FloatArray, Setpoints, SiteObservation, TariffState
+from twin.types import ClampLog, Setpoints, SiteObservation, TariffState
 
 ProgressFn = Callable[[int, int], None]
 
@@ -83,46 +82,6 @@ def make_context(scn: Scenario, inputs: PlantInputs) -> ControlContext:
                           sockets=SocketSpec.from_config(scn.site.ev), site=scn.site,
                           forecaster=fc, seed=scn.config.seed,
                           tariff=tariff_schedule(scn.site.tariff, inputs.index, inputs.hour))
-
-
-class SessionLog(Protocol):
-    """What the results read of a run's EV sessions (the fleet, or telemetry's sessions)."""
-
-    @property
-    def s(self) -> SessionTable:
-        """The sessions (arrival, planned departure, type, energy asked, power limit)."""
-        ...
-
-    @property
-    def status(self) -> np.ndarray:
-        """Outcome code per session."""
-        ...
-
-    @property
-    def plug_s(self) -> FloatArray:
-        """Plug-in time [s], NaN if never plugged."""
-        ...
-
-    @property
-    def leave_s(self) -> FloatArray:
-        """Leave time [s], NaN while plugged."""
-        ...
-
-    @property
-    def e_del_kwh(self) -> FloatArray:
-        """Energy delivered [kWh]."""
-        ...
-
-    @property
-    def socket_of(self) -> np.ndarray:
-        """Socket used, -1 if none."""
-        ...
-
-    @property
-    def events(self) -> int:
-        """EV events played: the fleet's arrivals, fulls and departures (``Fleet.events``);
-        against devices the plug-ins and plug-outs seen."""
-        ...
 
 
 class StepRecord(NamedTuple):
@@ -172,36 +131,46 @@ class Twin:
     ----------
     scn : the scenario.
     controller : the controller (default: the scenario's); ``step(setpoints)`` may bypass it.
-    io : the site's devices; None = the twin's own plant in-process (a simulation).
-    clock : what moves the world; None = ``SimPyClock`` over the in-process plant. Needed
-        with ``io`` (``LockstepClock`` or ``WallClock``).
+    site : the site's I/O (``twin.engine.sites``): None = the twin's own plant in-process
+        (a simulation, ``PlantSiteIO``); ``DeviceSiteIO`` = devices (``twin hil``). It
+        carries its clock and its socket failsafe power.
     inputs : prebuilt inputs of ``scn`` (shared by runs of the same seed).
-    env : SimPy environment of the in-process plant (``twin live`` passes a real-time one).
-    socket_failsafe_kw : per-socket power the safety layer commands while the chargers'
-        telemetry is invalid [kW].
+    env : SimPy environment of the in-process plant (``twin live`` passes a paced one);
+        only without ``site``.
     """
 
     def __init__(self, scn: Scenario, controller: Controller | None = None, *,
-                 io: SiteIO | None = None, clock: Clock | None = None,
-                 inputs: PlantInputs | None = None, env: simpy.Environment | None = None,
-                 socket_failsafe_kw: float = 0.0) -> None:
-        if io is not None and clock is None:
-            raise ValueError("a run against devices needs a clock (lockstep or wall)")
+                 site: SiteIO | None = None, inputs: PlantInputs | None = None,
+                 env: simpy.Environment | None = None) -> None:
+        if site is not None and env is not None:
+            raise ValueError("env is the in-process plant's; a given site brings its own clock")
         self.scn = scn
         self.dt_s = scn.config.dt
         self.n_steps = scn.config.n_steps
         self.controller = controller if controller is not None else get_controller(scn)
-        self.devices = io is not None
-        self._io_given = io
-        self._clock_given = clock
-        self._env_given = env
-        self.socket_failsafe_kw = socket_failsafe_kw
+        self.site: SiteIO = site if site is not None else PlantSiteIO(
+            scn.site, self.dt_s, env=env,
+            battery_in_use=getattr(self.controller, "uses_battery", True))
         self.on_step: Callable[[int], None] | None = None
         self.stop_requested = False
         self.inputs_wall_s = 0.0
         self.inputs = inputs if inputs is not None else self._build_inputs(scn.config.seed)
         self.seed = scn.config.seed
         self._build()
+
+    @property
+    def plant(self) -> Plant:
+        """The in-process plant (``PlantSiteIO``); a run against devices has none."""
+        if not isinstance(self.site, PlantSiteIO):
+            raise AttributeError("a run against devices has no in-process plant")
+        return self.site.plant
+
+    @property
+    def env(self) -> simpy.Environment:
+        """The in-process plant's SimPy environment; a run against devices has none."""
+        if not isinstance(self.site, PlantSiteIO):
+            raise AttributeError("a run against devices has no SimPy environment")
+        return self.site.env
 
     # ----------------------------------------------------------------- wiring
     def _seeded(self, seed: int) -> Scenario:
@@ -225,25 +194,13 @@ class Twin:
         spec = SocketSpec.from_config(scn.site.ev)
         self.n_sockets = int(spec.p_rating_kw.shape[0])
         self.rec = Recorder(self.n_steps, self.n_sockets)
-        self.plant: Plant | None = None
-        self.env: simpy.Environment | None = None
-        self.trec: TelemetryRecorder | None = None
-        if self._io_given is None:
-            self.env = self._env_given if self._env_given is not None else simpy.Environment()
-            self._env_given = None  # a reset builds a fresh one
-            self.plant = Plant(self.env, inp, scn.site, rec=self.rec,
-                               battery_in_use=getattr(self.controller, "uses_battery", True))
-            self.io: SiteIO = SimSiteIO(self.plant)
-            self.clock: Clock = SimPyClock(self.env, self.plant, self.dt_s)
-        else:
-            self.io = self._io_given
-            assert self._clock_given is not None
-            self.clock = self._clock_given
-            self.trec = TelemetryRecorder(self.rec, self.dt_s, self.n_sockets, spec.type_code)
+        self.site.open(self.rec, inp)
+        self.clock: Clock = self.site.clock
         self.clamps = ClampLog()
         grid = scn.site.grid
         self.safety = SafetyLayer(grid.export_limit_kw, grid.import_limit_kw,
-                                  socket_failsafe_kw=self.socket_failsafe_kw, log=self.clamps)
+                                  socket_failsafe_kw=self.site.socket_failsafe_kw,
+                                  log=self.clamps)
         self.controller.reset(seed=self.seed)
         self.context = make_context(scn, inp)
         prepare_controller(self.controller, self.context)
@@ -265,10 +222,15 @@ class Twin:
         self.k = 0
         self.done = self.n_steps == 0
         self.obs: SiteObservation | None = None
+        #: The last telemetry read (``t_k`` after step ``k - 1``), for the metrics.
+        self.tel: Telemetry | None = None
+        #: The per-socket limits in force (last written, after the safety layer) [kW].
+        self.p_socket_limit_kw = np.zeros(self.n_sockets)
         self.last_step: StepRecord | None = None
         self.wall_s = 0.0
         self.interrupted = False
         self._finished = False
+        self._sessions: SessionLog | None = None
         self._started = False
 
     # -------------------------------------------------------------- observe
@@ -291,7 +253,7 @@ class Twin:
         seed : None = the scenario's seed; another seed rebuilds the inputs (PV, mall,
             EV sessions) from it. A run against devices cannot be restarted.
         """
-        if self._started and self.devices:
+        if self._started and not self.site.resettable:
             raise RuntimeError("a run against devices cannot be reset; start a new Twin")
         target = seed if seed is not None else self.scn.config.seed
         if target != self.seed:
@@ -301,10 +263,7 @@ class Twin:
         elif self._started:
             self._build()
         self._started = True
-        self.clock.start()
-        tel = self.io.read()
-        if self.trec is not None:
-            self.trec.start(tel)
+        self.tel = tel = self.site.start()
         self.obs = self._observe(0, tel) if not self.done else None
         return self.obs  # type: ignore[return-value]
 
@@ -333,7 +292,8 @@ class Twin:
             sp = setpoints
         safety = self.safety
         p_bess, p_sock = safety.clamp(sp, obs)
-        self.io.write(p_bess, p_sock)
+        self.site.write(p_bess, p_sock)
+        self.p_socket_limit_kw = p_sock
         if obs.meters_valid:  # a held (invalid) meter reading is never turned into kWh
             rec.b_p_pv_kw[k] = obs.p_pv_kw
             rec.b_p_mall_kw[k] = obs.p_mall_kw
@@ -343,10 +303,7 @@ class Twin:
         rec.b_n_clamps[k] = safety.n_step_clamps
         rec.b_n_plugged[k] = obs.sockets.n_occupied
         rec.b_n_waiting[k] = obs.n_waiting
-        self.clock.advance(k)
-        tel = self.io.read()
-        if self.trec is not None:
-            self.trec.record(k, tel)
+        self.tel = tel = self.site.advance(k)
         k1 = k + 1
         self.k = rec.k_done = k1
         if k1 >= self.n_steps:
@@ -405,16 +362,10 @@ class Twin:
     def record(self) -> RunOutput:
         """The run's output so far (closes the books: vehicles still plugged are cut off)."""
         if not self._finished:
-            self.clock.close()
+            self._sessions = self.site.finish()
             self._finished = True
-        sessions: SessionLog | None
-        if self.trec is not None:
-            sessions = self.trec.finish()
-            cuts = self.trec.n_reverse_flow_cuts
-        else:
-            assert self.plant is not None
-            sessions = self.plant.fleet
-            cuts = self.plant.n_reverse_flow_cuts
+        sessions = self._sessions
+        cuts = self.site.n_reverse_flow_cuts
         # the scenario the inputs were built for (a reset with another seed: that seed)
         return RunOutput(self._seeded(self.seed), self.controller, self.inputs, self.rec,
                          sessions, self.clamps,

@@ -29,7 +29,9 @@ class MetricSpec:
     labels_doc : the labels as the docs show them (values listed), markdown.
     unit : unit as the docs show it.
     doc : meaning, as the docs show it (markdown).
-    help : the ``# HELP`` text of the exposition."""
+    help : the ``# HELP`` text of the exposition.
+    live : published by a running twin (``twin run``/``live``/``hil``); False: only by
+        ``twin export openmetrics`` for a finished run."""
 
     section: str
     name: str
@@ -39,6 +41,7 @@ class MetricSpec:
     unit: str
     doc: str
     help: str
+    live: bool = True
 
     @property
     def exposed(self) -> str:
@@ -50,8 +53,8 @@ class MetricSpec:
 CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec('Run and clock', 'twin_run', 'info', (),
                '`run_id`, `scenario`, `site`, `controller`, `mode`', '1',
-               'Identity of the run; `mode` is `live` or `run`.',
-               'Run identity: run_id, scenario, site, controller, mode (run / live).'),
+               'Identity of the run; `mode` is `run`, `live` or `hil`.',
+               'Run identity: run_id, scenario, site, controller, mode (run / live / hil).'),
     MetricSpec('Run and clock', 'twin_sim_time_seconds', 'gauge', (),
                '', 's (Unix time)',
                'Simulated instant reached: end of the last settled step.',
@@ -243,7 +246,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec('Controller and safety', 'twin_controller_decide_run_seconds', 'gauge', ('stat',),
                '`stat` = `median` / `p99`', 's (wall)',
                'Decision time over the whole run (`decide_median_us`, `decide_p99_us` of `summary.json`); written by `twin export openmetrics` for a finished run (its steps were not timed one by one into the outputs), not by the live twin, which has the histogram.',
-               'Controller decision time over the whole run [s], from summary.json (backfilled runs).'),
+               'Controller decision time over the whole run [s], from summary.json (backfilled runs).',
+               live=False),
     MetricSpec('Controller and safety', 'twin_safety_clamps', 'counter', ('reason',),
                '`reason`', 'clamps',
                'Setpoints bent by the safety layer, by reason (`bess_soc_min`, `bess_soc_max`, `no_reverse_flow`, `grid_import_limit`, …; every reason of `twin/engine/safety.py` is pre-created at 0).',

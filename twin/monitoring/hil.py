@@ -1,4 +1,8 @@
-"""Prometheus metrics of a run against devices (``twin hil``): steps, cycle time, comm health."""
+"""Link metrics of a run against devices (``twin hil``): steps, cycle time, Modbus counters.
+
+They come on top of the full metric catalogue (``twin.monitoring.metrics``), which
+``twin hil`` publishes as ``twin live`` does, on the same registry.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from typing import Any
 
 
 class HilMetrics:
-    """Prometheus metrics of a HIL run (own registry; base units: seconds, counts).
+    """Link metrics of a HIL run (base units: seconds, counts), on ``registry`` (the
+    catalogue's) or their own.
 
     ``twin_hil_step`` (steps done), ``twin_hil_cycle_seconds`` (histogram of control
     cycles), and per ``device``: ``twin_hil_requests_total``, ``twin_hil_comm_errors_total``,
@@ -19,10 +24,11 @@ class HilMetrics:
                 ("timeouts", "timeouts"), ("reconnects", "reconnects"),
                 ("invalid_reads", "invalid_reads"), ("write_failures", "write_failures"))
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Any = None) -> None:
         from prometheus_client import CollectorRegistry, Histogram
 
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = registry if registry is not None else CollectorRegistry(
+            auto_describe=True)
         self.cycle = Histogram("twin_hil_cycle_seconds", "Control cycle over Modbus (read all, "
                                "decide, clamp, write all) [s]", registry=self.registry,
                                buckets=(5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1,

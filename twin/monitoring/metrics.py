@@ -32,6 +32,8 @@ from prometheus_client.metrics_core import Metric
 from twin.engine import kpis
 from twin.engine.balance import allocate_flows
 from twin.engine.safety import CLAMP_REASONS
+from twin.engine.sites import SessionCounts
+from twin.inputs import SocketSpec
 from twin.monitoring.catalogue import BY_NAME
 from twin.types import VEHICLE_TYPES
 
@@ -262,8 +264,6 @@ class MetricsSink:
             else threading.Lock()
         self.dt_s = float(inp.dt_s)
         self.dt_h = self.dt_s / 3600.0
-        self.p_pv_kw: list[float] = inp.p_pv_kw.tolist()
-        self.p_mall_kw: list[float] = inp.p_mall_kw.tolist()
         self.price: list[float] = inp.price_per_kwh.tolist()
         self.is_peak: list[bool] = inp.is_peak.tolist()
         idx = inp.index
@@ -275,7 +275,7 @@ class MetricsSink:
         cur = site.tariff.currency
         self.currency = cur
         # pre-bound children (label lookups once)
-        self._cost = m.grid_cost.labels(currency=cur)
+        self._cost_c = m.grid_cost.labels(currency=cur)
         self._today_cost = m.today_cost.labels(currency=cur)
         self._today_sav = m.today_savings.labels(currency=cur)
         self._price = m.tariff_price.labels(currency=cur)
@@ -293,36 +293,16 @@ class MetricsSink:
             code: m.phase.labels(controller=self.controller_name, phase=name)
             for code, name in self.phase_names.items()}
         self._phase: int | None = None
-        # sockets
-        plant = twin.plant
-        if plant is None:
-            raise ValueError("the metrics sink follows an in-process plant (twin live); a run "
-                             "against devices publishes twin.monitoring.hil metrics")
-        n_sock = plant.n_sockets
-        if plant.fleet is not None:
-            types = [VEHICLE_TYPES[c] for c in plant.fleet.spec.type_code.tolist()]
-        else:
-            types = [VEHICLE_TYPES[c] for c in plant.observe_sockets().type_code.tolist()]
-        self.socket_types = types
-        codes = np.asarray([VEHICLE_TYPES.index(t) for t in types], dtype=np.int64)
-        self._sock_p = [m.socket_power.labels(socket=f"{i:02d}", type=types[i])
-                        for i in range(n_sock)]
-        self._sock_lim = [m.socket_limit.labels(socket=f"{i:02d}", type=types[i])
-                          for i in range(n_sock)]
-        self._sock_occ = [m.socket_occupied.labels(socket=f"{i:02d}", type=types[i])
-                          for i in range(n_sock)]
-        self._occ_type = [(codes == VEHICLE_TYPES.index(t), m.sockets_occupied.labels(type=t))
-                          for t in sorted(set(types))]
+        self._socket_children(SocketSpec.from_config(site.ev).type_code)
         # running state
         self._cur_day: int | None = None
         self._today = dict.fromkeys(("cost", "sav", "co2", "co2_av", "pv", "ev", "mall",
                                      "grid_import"), 0.0)
         self._clamps_seen: dict[str, int] = {}
-        self._fleet_seen = (0, 0, 0)  # arrived, turned away, served
-        self._outcomes_seen: dict[Any, int] = {}
+        self._sessions_seen = SessionCounts()
         self._cuts_seen = 0
         self._comm_seen: dict[str, tuple[int, int, int, bool]] = {}
-        self._adapters = dict(twin.io.adapters)
+        self._adapters = dict(twin.site.adapters)
         self.lag_fn: Callable[[], float] | None = None
         m.run_info.info({"run_id": run_id, "scenario": scn.config.name, "site": site.name,
                          "controller": self.controller_name, "mode": mode})
@@ -330,14 +310,35 @@ class MetricsSink:
         m.sim_step_seconds.set(self.dt_s)
         m.sim_speed.set(speed)
         m.sim_time.set(self.t0_unix)
-        b = plant.battery.state()
-        m.bess_soc.set(b.soc_frac)
-        m.bess_energy.set(b.e_kwh * J_PER_KWH)
-        m.bess_capacity.set(b.e_capacity_kwh * J_PER_KWH)
+        if twin.tel is not None:  # the last read (else the site's initial state)
+            b = twin.tel.bess
+            soc, e_kwh, cap = b.soc_frac, b.e_kwh, b.e_capacity_kwh
+        else:
+            cap = site.bess.e_capacity_kwh
+            soc, e_kwh = site.bess.soc_initial_frac, site.bess.soc_initial_frac * cap
+        m.bess_soc.set(soc)
+        m.bess_energy.set(e_kwh * J_PER_KWH)
+        m.bess_capacity.set(cap * J_PER_KWH)
         self._set_tariff(0)
         self._update_comm()
 
     # ------------------------------------------------------------------ helpers
+    def _socket_children(self, type_code: np.ndarray) -> None:
+        """Pre-bound per-socket and per-type children (types from the site, no plant
+        internals)."""
+        m = self.m
+        types = [VEHICLE_TYPES[c] for c in type_code.tolist()]
+        self.socket_types = types
+        codes = np.asarray(type_code, dtype=np.int64)
+        self._sock_p = [m.socket_power.labels(socket=f"{i:02d}", type=t)
+                        for i, t in enumerate(types)]
+        self._sock_lim = [m.socket_limit.labels(socket=f"{i:02d}", type=t)
+                          for i, t in enumerate(types)]
+        self._sock_occ = [m.socket_occupied.labels(socket=f"{i:02d}", type=t)
+                          for i, t in enumerate(types)]
+        self._occ_type = [(codes == VEHICLE_TYPES.index(t), m.sockets_occupied.labels(type=t))
+                          for t in sorted(set(types))]
+
     def _set_tariff(self, k: int) -> None:
         self._price.set(self.price[k] / J_PER_KWH)
         peak = bool(self.is_peak[k])
@@ -391,14 +392,12 @@ class MetricsSink:
             reg.exposition()  # renders here (sink thread) when due, not in the server
 
     def _step(self, k: int) -> None:
-        m = self.m
+        """Step ``k`` from the record, the clamp log and the site's last telemetry."""
         twin = self.twin
-        plant = twin.plant
-        assert plant is not None
         rec = twin.rec
         dt_h = self.dt_h
-        p_pv = self.p_pv_kw[k]
-        p_mall = self.p_mall_kw[k]
+        p_pv = float(rec.p_pv_kw[k])  # the meters read (0 while invalid)
+        p_mall = float(rec.p_mall_kw[k])
         e_pv = p_pv * dt_h
         e_mall = p_mall * dt_h
         e_ev = float(rec.e_ev_kwh[k])
@@ -407,11 +406,42 @@ class MetricsSink:
         fl = allocate_flows(np.array([e_pv]), np.array([e_ev]), np.array([e_mall]),
                             np.array([e_ch]), np.array([e_dis]), self.export_kwh)
         f = {name: float(a[0]) for name, a in fl.items()}
-        # powers [W]
-        w = W_PER_KW / dt_h  # kWh over the step -> W
+        m = self.m
         m.pv_power.set(p_pv * W_PER_KW)
-        m.pv_curtailed_power.set(f["pv_curtailed_kwh"] * w)
         m.mall_power.set(p_mall * W_PER_KW)
+        self._energy(k, e_pv, e_mall, e_ev, e_ch, e_dis, f)
+        self._cost(k, e_pv, e_mall, e_ev, f)
+        # tariff and controller (in force during the step)
+        self._set_tariff(k)
+        self._set_phase(int(rec.phase[k]))
+        m.decide.observe(float(rec.decide_s[k]))
+        if rec.n_clamps[k]:
+            for reason, n in twin.clamps.by_reason.items():
+                seen = self._clamps_seen.get(reason, 0)
+                if n > seen:
+                    m.clamps.labels(reason=reason).inc(n - seen)
+                    self._clamps_seen[reason] = n
+        cuts = twin.site.n_reverse_flow_cuts
+        if cuts > self._cuts_seen:
+            m.reverse_flow_cuts.inc(cuts - self._cuts_seen)
+            self._cuts_seen = cuts
+        self._sessions(twin.site.session_counts())
+        self._sockets(k)
+        # progress
+        m.sim_steps.inc()
+        m.sim_time.set(self.t0_unix + (k + 1) * self.dt_s)
+        if self.lag_fn is not None:
+            m.sim_lag.set(max(self.lag_fn(), 0.0))
+        self._update_comm()
+
+    def _energy(self, k: int, e_pv: float, e_mall: float, e_ev: float, e_ch: float,
+                e_dis: float, f: dict[str, float]) -> None:
+        """Powers [W], battery state and energy counters [J] of step ``k``."""
+        m = self.m
+        rec = self.twin.rec
+        dt_h = self.dt_h
+        w = W_PER_KW / dt_h  # kWh over the step -> W
+        m.pv_curtailed_power.set(f["pv_curtailed_kwh"] * w)
         m.ev_power.set(e_ev * w)
         m.grid_import_power.set(f["grid_import_kwh"] * w)
         m.bess_power.set((e_dis - e_ch) * w)
@@ -419,13 +449,11 @@ class MetricsSink:
         m.bess_charge_power.set(e_ch * w)
         self._sp_req.set(float(rec.p_bess_request_kw[k]) * W_PER_KW)
         self._sp_cmd.set(float(rec.p_bess_command_kw[k]) * W_PER_KW)
-        # battery state
         stored = float(rec.e_bess_stored_kwh[k])
         cap = float(rec.cap_kwh[k])
         m.bess_soc.set(stored / cap if cap > 0 else 0.0)
         m.bess_energy.set(stored * J_PER_KWH)
         m.bess_capacity.set(cap * J_PER_KWH)
-        # energy counters [J]
         for name, col in FLOWS.items():
             v = f[col]
             if v > 0.0:
@@ -435,7 +463,11 @@ class MetricsSink:
         for name, v in totals.items():
             if v > 0.0:
                 m.energy_total[name].inc(v * J_PER_KWH)
-        # cost and CO2
+
+    def _cost(self, k: int, e_pv: float, e_mall: float, e_ev: float,
+              f: dict[str, float]) -> None:
+        """Cost and CO2 counters, and the totals of the simulated local day."""
+        m = self.m
         price = self.price[k]
         cost = f["grid_import_kwh"] * price
         saving = float(kpis.savings_bess(e_ev + e_mall, e_pv, f["grid_import_kwh"], price))
@@ -443,7 +475,7 @@ class MetricsSink:
         co2_av_g = float(kpis.co2_avoided_bess_seed_formula_kg(
             f["bess_to_ev_kwh"] + f["bess_to_mall_kwh"], self.co2_kg_per_kwh)) * G_PER_KG
         if cost > 0.0:
-            self._cost.inc(cost)
+            self._cost_c.inc(cost)
         if co2_g > 0.0:
             m.co2_grid.inc(co2_g)
         if co2_av_g > 0.0:
@@ -468,58 +500,40 @@ class MetricsSink:
         m.today_co2_avoided.set(t["co2_av"])
         for key, child in self._today_e.items():
             child.set(t[key] * J_PER_KWH)
-        # tariff and controller (in force during the step)
-        self._set_tariff(k)
-        self._set_phase(int(rec.phase[k]))
-        m.decide.observe(float(rec.decide_s[k]))
-        if rec.n_clamps[k]:
-            for reason, n in twin.clamps.by_reason.items():
-                seen = self._clamps_seen.get(reason, 0)
-                if n > seen:
-                    m.clamps.labels(reason=reason).inc(n - seen)
-                    self._clamps_seen[reason] = n
-        cuts = plant.n_reverse_flow_cuts
-        if cuts > self._cuts_seen:
-            m.reverse_flow_cuts.inc(cuts - self._cuts_seen)
-            self._cuts_seen = cuts
-        # EV sessions and sockets
-        e_sock = rec.e_socket_kwh[k]
-        fleet = plant.fleet
-        if fleet is not None:
-            waiting = fleet.n_waiting
-            arrived, away = fleet.n_arrived, fleet.n_turned_away
-            served = arrived - away - waiting - fleet.n_refused_closing
-            a0, t0, s0 = self._fleet_seen
-            if arrived > a0:
-                m.sessions_arrived.inc(arrived - a0)
-            if away > t0:
-                m.sessions_turned_away.inc(away - t0)
-            if served > s0:
-                m.sessions_served.inc(served - s0)
-            self._fleet_seen = (arrived, away, max(served, s0))
-            for counter, n_now in ((m.sessions_satisfied, fleet.n_satisfied),
-                                   (m.sessions_short, fleet.n_short),
-                                   (m.sessions_refused, fleet.n_refused_closing)):
-                n_seen = self._outcomes_seen.get(counter, 0)
-                if n_now > n_seen:
-                    counter.inc(n_now - n_seen)
-                    self._outcomes_seen[counter] = n_now
-            m.sessions_waiting.set(waiting)
-            occ = fleet.sock_occ.tolist()
-            lim = fleet.sock_limit.tolist()
-            for i, p in enumerate((e_sock * w).tolist()):
-                self._sock_p[i].set(p)
-                self._sock_lim[i].set(lim[i] * W_PER_KW)
-                self._sock_occ[i].set(occ[i])
-            occ_arr = fleet.sock_occ > 0.0
-            for mask, child in self._occ_type:
-                child.set(int(np.count_nonzero(occ_arr & mask)))
-        # progress
-        m.sim_steps.inc()
-        m.sim_time.set(self.t0_unix + (k + 1) * self.dt_s)
-        if self.lag_fn is not None:
-            m.sim_lag.set(max(self.lag_fn(), 0.0))
-        self._update_comm()
+
+    def _sessions(self, now: SessionCounts) -> None:
+        """EV session counters (what the site reports: the fleet, or the chargers seen)."""
+        m = self.m
+        seen = self._sessions_seen
+        for counter, n_now, n_seen in (
+                (m.sessions_arrived, now.arrived, seen.arrived),
+                (m.sessions_turned_away, now.turned_away, seen.turned_away),
+                (m.sessions_served, now.served, seen.served),
+                (m.sessions_satisfied, now.satisfied, seen.satisfied),
+                (m.sessions_short, now.short, seen.short),
+                (m.sessions_refused, now.refused_closing, seen.refused_closing)):
+            if n_now > n_seen:
+                counter.inc(n_now - n_seen)
+        self._sessions_seen = SessionCounts(*(max(a, b) for a, b in zip(now, seen, strict=True)))
+        m.sessions_waiting.set(now.waiting)
+
+    def _sockets(self, k: int) -> None:
+        """Per-socket power over step ``k`` (record), limit in force and occupancy at its
+        end (the last telemetry)."""
+        twin = self.twin
+        w = W_PER_KW / self.dt_h
+        tel = twin.tel
+        if tel is None or not tel.sockets.valid:
+            return
+        occ = tel.sockets.occupied.tolist()
+        lim = twin.p_socket_limit_kw.tolist()
+        for i, p in enumerate((twin.rec.e_socket_kwh[k] * w).tolist()):
+            self._sock_p[i].set(p)
+            self._sock_lim[i].set(lim[i] * W_PER_KW)
+            self._sock_occ[i].set(1.0 if occ[i] else 0.0)
+        occ_arr = np.asarray(tel.sockets.occupied, dtype=bool)
+        for mask, child in self._occ_type:
+            child.set(int(np.count_nonzero(occ_arr & mask)))
 
 
 def chain_on_step(*fns: Callable[[int], None] | None) -> Callable[[int], None] | None:
