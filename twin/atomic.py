@@ -37,9 +37,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -328,60 +326,45 @@ def replace_dir(tmp: Path, out: Path) -> None:
     leave the shell in a deleted folder); the marker goes last, so a reader can tell.
     """
     out = _absolute(out)
+    marker = read_marker(tmp)
+    _ATTEMPTS.append((out, None if marker is None else marker.get("run_id")))
     if not out.exists():
-        with _signals_deferred():
-            os.replace(tmp, out)
-            _PUBLISHED.append(out)
+        os.replace(tmp, out)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
     try:
-        with _signals_deferred():
-            if _contains_cwd(out):
-                _swap_entries(tmp, out, old)
-            else:
-                os.replace(out, old / out.name)
-                os.replace(tmp, out)
-            _PUBLISHED.append(out)
+        if _contains_cwd(out):
+            _swap_entries(tmp, out, old)
+        else:
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
     finally:
         shutil.rmtree(old, ignore_errors=True)
 
 
-#: Folders :func:`replace_dir` put in place, in order (a command asks whether its output
-#: was published before a signal reached it, see :func:`published_since`).
-_PUBLISHED: list[Path] = []
-_DEFERRED = {signal.SIGINT, signal.SIGTERM}
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while the block runs; they are delivered when it ends.
-
-    The renames that publish a folder and the note that they did happen together: a
-    signal lands before both or after both, never between.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    prev = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, prev)
+#: Folders :func:`replace_dir` was asked to put in place, with the run id of the marker
+#: they carry (see :func:`published_since`).
+_ATTEMPTS: list[tuple[Path, str | None]] = []
 
 
 def published_since(mark: int) -> Path | None:
-    """The last folder published after ``mark`` (a ``len`` of the record), or None.
+    """The last folder published since ``mark`` (a :func:`publish_mark`), or None.
 
-    Parameters
-    ----------
-    mark : the value of :func:`publish_mark` taken before the write began.
+    Read from the disk: the folder holds the marker (with its run id) of the folder that was
+    to replace it, so a signal landing at any point of the publish is answered truthfully
+    (Python runs signal handlers in the main thread whichever thread the kernel picked, so
+    holding them with a signal mask alone cannot order them with the renames).
     """
-    return _PUBLISHED[-1] if len(_PUBLISHED) > mark else None
+    for out, run_id in reversed(_ATTEMPTS[mark:]):
+        m = read_marker(out)
+        if run_id is not None and m is not None and m.get("run_id") == run_id:
+            return out
+    return None
 
 
 def publish_mark() -> int:
-    """How many folders this process has published so far (see :func:`published_since`)."""
-    return len(_PUBLISHED)
+    """How many publishes this process has begun (see :func:`published_since`)."""
+    return len(_ATTEMPTS)
 
 
 def _swap_entries(tmp: Path, out: Path, old: Path) -> None:
@@ -394,7 +377,6 @@ def _swap_entries(tmp: Path, out: Path, old: Path) -> None:
     for e in new:
         os.replace(e, out / e.name)
     tmp.rmdir()
-
 
 
 # ------------------------------------------------------------------ one writer at a time

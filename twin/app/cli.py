@@ -121,15 +121,26 @@ def _write_run(res, out_dir: Path, *, csv: bool, parquet: bool) -> Path:  # type
     mark = atomic.publish_mark()
     try:
         written = write_results(res, out_dir, csv=csv, parquet=parquet)
+        _ignore_signals()
     except KeyboardInterrupt:
         late = atomic.published_since(mark)
         if late is None or res.summary.get("interrupted", False):
             raise
         written = late
+        while True:  # one more signal may land while they are being ignored
+            try:
+                _ignore_signals()
+                break
+            except KeyboardInterrupt:
+                continue
+    return written
+
+
+def _ignore_signals() -> None:
+    """Ignore Ctrl-C and SIGTERM from now on (the main thread's handlers only)."""
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
-    return written
 
 
 @contextlib.contextmanager
