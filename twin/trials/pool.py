@@ -153,14 +153,20 @@ def run_forked(units: Sequence[Sequence[RunTask]], on_record: OnRecord, on_error
     _stop(workers, graceful=True)
 
 
-def _give(w: _Worker, units: Sequence[Sequence[RunTask]], todo: list[int]) -> None:
-    """Send the next unit of ``todo`` to ``w``."""
+def _give(w: _Worker, units: Sequence[Sequence[RunTask]], todo: list[int]) -> bool:
+    """Send the next unit of ``todo`` to ``w``; False (the unit back in ``todo``) when its
+    pipe is broken (the worker died)."""
     i = todo.pop(0)
+    try:
+        w.conn.send_bytes(json.dumps({"unit": i}).encode())
+    except OSError:
+        todo.insert(0, i)
+        return False
     if w.unit is None:
         w.unit = {}
     w.unit.update({t.key: t for t in units[i]})
     w.queue.append(i)
-    w.conn.send_bytes(json.dumps({"unit": i}).encode())
+    return True
 
 
 def _loop(workers: list[_Worker], units: Sequence[Sequence[RunTask]], todo: list[int],
@@ -171,12 +177,14 @@ def _loop(workers: list[_Worker], units: Sequence[Sequence[RunTask]], todo: list
     to whichever worker is free, for an even finish."""
     alive = list(workers)
     while alive:
-        for w in alive:  # every idle worker takes the next unit
-            if not w.queue and todo:
-                _give(w, units, todo)
-        for w in alive:  # and one more waits in its pipe while enough are left
-            if len(w.queue) == 1 and len(todo) >= len(alive):
-                _give(w, units, todo)
+        for w in list(alive):
+            # every idle worker takes the next unit, and one more waits in its pipe while
+            # at least one unit per worker is left
+            while todo and (not w.queue or (len(w.queue) == 1 and len(todo) >= len(alive))):
+                if not _give(w, units, todo):
+                    todo[:0] = _lost(w, units, on_error)
+                    alive.remove(w)
+                    break
         busy = [w for w in alive if w.queue]
         if not busy:
             return
