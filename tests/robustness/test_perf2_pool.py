@@ -13,7 +13,6 @@ import multiprocessing as mp
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 from twin.trials import pool
 from twin.trials.runner import RunTask

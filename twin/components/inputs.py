@@ -104,9 +104,15 @@ def _pv_on_weather(scn: Scenario, params: Any
     the number of values filled; read from the PV cache when the file's bytes, the
     ``weather:`` fields, the steps and the PV parameters are those of a cached entry."""
     from twin.components.pv import cache_dir
-    from twin.components.weather import (WeatherPv, pv_from_weather, read_weather,
-                                         read_weather_pv_cached, weather_on_run,
-                                         weather_pv_key, write_weather_pv_cached)
+    from twin.components.weather import (
+        WeatherPv,
+        pv_from_weather,
+        read_weather,
+        read_weather_pv_cached,
+        weather_on_run,
+        weather_pv_key,
+        write_weather_pv_cached,
+    )
 
     spec = scn.config.weather
     folder = cache_dir()
