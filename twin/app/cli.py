@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import sys
 import threading
@@ -354,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if in_process:  # a caller's handlers come back (the console command just exits)
             signal.signal(signal.SIGINT, prev_int)
             signal.signal(signal.SIGTERM, prev_term)
+        if argv is None:  # the console command exits next: the objects still alive are the
+            gc.freeze()  # OS's to free, not traversed by a last collection (~0.15 s of a year run)
 
 
 if __name__ == "__main__":

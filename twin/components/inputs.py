@@ -101,14 +101,32 @@ def _measured(scn: Scenario) -> Any:
 def _pv_on_weather(scn: Scenario, params: Any
                    ) -> tuple[FloatArray, FloatArray, FloatArray, int]:
     """PV AC power, GHI and air temperature per step from the scenario's weather file, and
-    the number of values filled."""
-    from twin.components.weather import pv_from_weather, read_weather, weather_on_run
+    the number of values filled; read from the PV cache when the file's bytes, the
+    ``weather:`` fields, the steps and the PV parameters are those of a cached entry."""
+    from twin.components.pv import cache_dir
+    from twin.components.weather import (
+        WeatherPv,
+        pv_from_weather,
+        read_weather,
+        read_weather_pv_cached,
+        weather_on_run,
+        weather_pv_key,
+        write_weather_pv_cached,
+    )
 
     spec = scn.config.weather
+    folder = cache_dir()
+    key = weather_pv_key(spec, scn.index, scn.config.dt, params) if folder is not None else None
+    if folder is not None and key is not None:
+        hit = read_weather_pv_cached(folder, key, len(scn.index), params.p_ac_max_kw)
+        if hit is not None:
+            return hit.p_ac_kw, hit.ghi_w_m2, hit.temp_air_c, hit.n_filled
     w = read_weather(spec)
     frame = weather_on_run(w, spec, scn.index, scn.config.dt)
     with _model_errors(scn, "pv"):
         p_pv, ghi, t_air = pv_from_weather(scn.index, scn.config.dt, params, frame)
+    if folder is not None and key is not None:
+        write_weather_pv_cached(folder, key, WeatherPv(p_pv, ghi, t_air, w.n_filled))
     return p_pv, ghi, t_air, w.n_filled
 
 

@@ -736,13 +736,14 @@ def cache_dir() -> Path | None:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "pvbess-twin"
 
 
-def _model_fingerprint() -> str:
-    """Hash of the model's code and of the libraries whose numbers it uses."""
+def _model_fingerprint(extra: tuple[str, ...] = ()) -> str:
+    """Hash of the model's code (``_MODEL_SOURCES`` and the ``extra`` source files of this
+    package) and of the libraries whose numbers it uses."""
     import importlib.metadata as md
 
     h = hashlib.sha256()
     here = Path(__file__).parent
-    for name in _MODEL_SOURCES:
+    for name in (*_MODEL_SOURCES, *extra):
         h.update((here / name).read_bytes())
     for lib in ("pvlib", "numpy", "pandas"):
         try:

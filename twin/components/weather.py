@@ -42,6 +42,9 @@ the energy of hourly instants is kept at any tick (trapezoidal rule).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -57,8 +60,9 @@ if TYPE_CHECKING:
     from twin.components.pv import PvParams
     from twin.config import WeatherConfig
 
-__all__ = ["MAX_IRRADIANCE_W_M2", "NEG_TOL_W_M2", "Weather", "pv_from_weather", "read_weather",
-           "weather_on_run"]
+__all__ = ["MAX_IRRADIANCE_W_M2", "NEG_TOL_W_M2", "Weather", "WeatherPv", "pv_from_weather",
+           "read_weather", "read_weather_pv_cached", "weather_on_run", "weather_pv_key",
+           "write_weather_pv_cached"]
 
 #: Irradiance above this is not physical at ground level (extraterrestrial is 1,361-1,412) [W/m²].
 MAX_IRRADIANCE_W_M2 = 1500.0
@@ -458,3 +462,89 @@ def pv_from_weather(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
     g = ghi_all.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else ghi_all
     t = t_all.reshape(n, n_sub).mean(axis=1) if n_sub > 1 else t_all
     return np.clip(out, 0.0, params.p_ac_max_kw), g, t
+
+
+# ------------------------------------------------------------------ on-disk cache
+#: Bumped when the layout of a cached weather-PV entry changes.
+_WEATHER_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class WeatherPv:
+    """What a run takes from its weather file: per-step mean AC power [kW], GHI [W/m²] and
+    air temperature [°C], and the number of file values filled in short gaps."""
+
+    p_ac_kw: np.ndarray
+    ghi_w_m2: np.ndarray
+    temp_air_c: np.ndarray
+    n_filled: int
+
+
+def weather_pv_key(spec: WeatherConfig, index: pd.DatetimeIndex, dt_s: float,
+                   params: PvParams) -> str | None:
+    """Hash of every input of the weather-file PV chain: the file's bytes (SHA-256), the
+    ``weather:`` fields (format resolved from the name), the steps (start, count, time zone,
+    length), every PV parameter, the model's code (``pv.py``, ``noise.py``,
+    ``timeindex.py``, ``weather.py``) and library versions. None when the file cannot be
+    read or its format not told (the uncached path then reports the problem)."""
+    from twin.components.pv import _model_fingerprint
+
+    if spec.file is None:
+        return None
+    path = Path(spec.file)
+    try:
+        fmt = _guess_format(path, spec.format)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ConfigError):
+        return None
+    fields = spec.model_dump(mode="json", exclude={"file"})
+    key_spec: dict[str, Any] = {
+        "format": _WEATHER_CACHE_FORMAT,
+        "model": _model_fingerprint(("weather.py",)),
+        "file_sha256": digest,
+        "file_format": fmt,
+        "weather": fields,
+        "start": index[0].isoformat() if len(index) else None,
+        "tz": str(index.tz),
+        "n": len(index),
+        "dt_s": float(dt_s),
+        "params": dataclasses.asdict(params),
+    }
+    text = json.dumps(key_spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _weather_pv_path(folder: Path, key: str) -> Path:
+    return folder / "pv" / f"{key}.tmy.npz"
+
+
+def read_weather_pv_cached(folder: Path, key: str, n: int, p_max_kw: float) -> WeatherPv | None:
+    """The cached entry of ``key``, or None when it is missing, damaged, foreign or out of
+    range (never trusted blindly: dtype, shape, finiteness and bounds are checked)."""
+    try:
+        with np.load(_weather_pv_path(folder, key), allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            p, ghi, t_air = (np.asarray(z[m]) for m in ("p_ac_kw", "ghi_w_m2", "temp_air_c"))
+            filled = np.asarray(z["n_filled"])
+    except Exception:  # missing, truncated, not a zip, wrong members: recompute
+        return None
+    if not all(a.dtype == np.float64 and a.shape == (n,) and np.isfinite(a).all()
+               for a in (p, ghi, t_air)):
+        return None
+    if (p < 0.0).any() or (p > p_max_kw).any() or (ghi < 0.0).any() \
+            or (ghi > MAX_IRRADIANCE_W_M2).any() \
+            or (t_air < _T_RANGE_C[0]).any() or (t_air > _T_RANGE_C[1]).any():
+        return None
+    if filled.shape != () or filled.dtype.kind != "i" or int(filled) < 0:
+        return None
+    return WeatherPv(p, ghi, t_air, int(filled))
+
+
+def write_weather_pv_cached(folder: Path, key: str, w: WeatherPv) -> None:
+    """Store ``w`` under ``key`` (atomically, by the PV cache's one writer)."""
+    from twin.components.pv import _write_cached
+
+    path = _weather_pv_path(folder, key)
+    _write_cached(path.parent, path, key, p_ac_kw=w.p_ac_kw, ghi_w_m2=w.ghi_w_m2,
+                  temp_air_c=w.temp_air_c, n_filled=np.array(w.n_filled, dtype=np.int64))

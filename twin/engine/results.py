@@ -764,7 +764,12 @@ class TableWriter:
         if self.parquet_path is not None:
             table = pa.Table.from_pandas(df, preserve_index=False)
             if self._pq is None:
-                self._pq = pq.ParquetWriter(str(self.parquet_path), table.schema)
+                # dictionary pages only for the few-valued columns (text, categories, counts):
+                # for floats and times they cost half the write and save nothing
+                few = [f.name for f in table.schema
+                       if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))]
+                self._pq = pq.ParquetWriter(str(self.parquet_path), table.schema,
+                                            use_dictionary=few)
             self._pq.write_table(table)
         if self.csv_path is not None:
             table = _csv_table(df)

@@ -15,6 +15,7 @@ fails the runs of its unit that had not come back; the other workers go on.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing as mp
 import signal
@@ -62,7 +63,10 @@ class _Worker:
     def __init__(self, proc: Any, conn: Connection) -> None:
         self.proc = proc
         self.conn = conn
-        self.unit: dict[str, RunTask] | None = None  # the tasks of its unit not yet back
+        self.unit: dict[str, RunTask] | None = None  # the tasks sent to it, not yet back
+        #: the units sent to it and not yet done: the running one first, then the one
+        #: waiting in its pipe
+        self.queue: list[int] = []
 
 
 def _start(n: int, units: Sequence[Sequence[RunTask]]) -> list[_Worker]:
@@ -72,6 +76,10 @@ def _start(n: int, units: Sequence[Sequence[RunTask]]) -> list[_Worker]:
     pipes = [ctx.Pipe(duplex=True) for _ in range(n)]
     workers: list[_Worker] = []
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    # the parent's objects (imported modules, the units) go to the collector's permanent
+    # generation for the fork: a worker's collections then never write to their headers,
+    # so their pages stay shared instead of being copied into every worker
+    gc.freeze()
     try:
         for i, (mine, theirs) in enumerate(pipes):
             others = [c for j, pair in enumerate(pipes) if j != i for c in pair] + [mine]
@@ -80,6 +88,7 @@ def _start(n: int, units: Sequence[Sequence[RunTask]]) -> list[_Worker]:
             p.start()
             workers.append(_Worker(p, mine))
     finally:
+        gc.unfreeze()  # the parent's own garbage is collected again
         for _, theirs in pipes:
             theirs.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
@@ -108,7 +117,10 @@ def _drain(workers: list[_Worker], on_record: OnRecord, on_error: OnError) -> No
             while w.unit is not None and w.conn.poll():
                 text = w.conn.recv_bytes().decode()
                 if text.startswith('{"done"'):
-                    break
+                    w.queue.pop(0)
+                    if not w.queue:
+                        break
+                    continue
                 hand_result(text, w.unit, on_record, on_error)
         except (EOFError, OSError):  # a worker killed mid-message: the rest is lost
             continue
@@ -141,16 +153,39 @@ def run_forked(units: Sequence[Sequence[RunTask]], on_record: OnRecord, on_error
     _stop(workers, graceful=True)
 
 
+def _give(w: _Worker, units: Sequence[Sequence[RunTask]], todo: list[int]) -> bool:
+    """Send the next unit of ``todo`` to ``w``; False (the unit back in ``todo``) when its
+    pipe is broken (the worker died)."""
+    i = todo.pop(0)
+    try:
+        w.conn.send_bytes(json.dumps({"unit": i}).encode())
+    except OSError:
+        todo.insert(0, i)
+        return False
+    if w.unit is None:
+        w.unit = {}
+    w.unit.update({t.key: t for t in units[i]})
+    w.queue.append(i)
+    return True
+
+
 def _loop(workers: list[_Worker], units: Sequence[Sequence[RunTask]], todo: list[int],
           on_record: OnRecord, on_error: OnError) -> None:
+    """Hand out the units and collect the results. A worker holds its running unit and,
+    while at least one unit per worker is left, the next one in its pipe: it starts that
+    one without waiting for this process to be scheduled; the last units go one at a time
+    to whichever worker is free, for an even finish."""
     alive = list(workers)
     while alive:
-        for w in alive:  # every idle worker takes the next unit
-            if w.unit is None and todo:
-                i = todo.pop(0)
-                w.unit = {t.key: t for t in units[i]}
-                w.conn.send_bytes(json.dumps({"unit": i}).encode())
-        busy = [w for w in alive if w.unit is not None]
+        for w in list(alive):
+            # every idle worker takes the next unit, and one more waits in its pipe while
+            # at least one unit per worker is left
+            while todo and (not w.queue or (len(w.queue) == 1 and len(todo) >= len(alive))):
+                if not _give(w, units, todo):
+                    todo[:0] = _lost(w, units, on_error)
+                    alive.remove(w)
+                    break
+        busy = [w for w in alive if w.queue]
         if not busy:
             return
         ready = wait([w.conn for w in busy])
@@ -160,11 +195,13 @@ def _loop(workers: list[_Worker], units: Sequence[Sequence[RunTask]], todo: list
             try:
                 text = w.conn.recv_bytes().decode()
             except (EOFError, OSError):
-                _lost(w, on_error)
+                todo[:0] = _lost(w, units, on_error)
                 alive.remove(w)
                 continue
             if text.startswith('{"done"'):
-                w.unit = None
+                w.queue.pop(0)
+                if not w.queue:
+                    w.unit = None
             else:
                 hand_result(text, w.unit, on_record, on_error)
     for i in todo:  # every worker died
@@ -172,14 +209,20 @@ def _loop(workers: list[_Worker], units: Sequence[Sequence[RunTask]], todo: list
             on_error(t, RuntimeError("no trial worker process left"))
 
 
-def _lost(w: _Worker, on_error: OnError) -> None:
-    """A worker died: fail the runs of its unit that had not come back."""
+def _lost(w: _Worker, units: Sequence[Sequence[RunTask]], on_error: OnError) -> list[int]:
+    """A worker died: fail the runs of its running unit that had not come back; return
+    the units that waited in its pipe (they go to the other workers)."""
     w.proc.join(STOP_S)
     code = w.proc.exitcode
     why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-    for t in list((w.unit or {}).values()):
-        on_error(t, RuntimeError(f"the trial worker process (pid {w.proc.pid}) died ({why})"))
+    pending = w.unit or {}
+    running, waiting = (w.queue[0], w.queue[1:]) if w.queue else (None, [])
+    for t in units[running] if running is not None else ():
+        if pending.pop(t.key, None) is not None:
+            on_error(t, RuntimeError(f"the trial worker process (pid {w.proc.pid}) died ({why})"))
     w.unit = None
+    w.queue = []
+    return waiting
 
 
 __all__ = ["STOP_S", "run_forked"]
