@@ -68,6 +68,24 @@ class EvEnvelopes:
     e_deliverable_kwh: float
 
 
+def _initial_sockets(stype: list[int], busy_until_s: FloatArray | None
+                     ) -> tuple[list[list[int]], list[tuple[float, int]]]:
+    """Free sockets per vehicle type (heaps) and the busy ones' departures (a heap of
+    (departure [s], socket))."""
+    free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
+    deps: list[tuple[float, int]] = []
+    for i, c in enumerate(stype):
+        t_busy = -math.inf if busy_until_s is None else float(busy_until_s[i])
+        if math.isfinite(t_busy) and t_busy > -math.inf:
+            deps.append((t_busy, i))
+        else:
+            free[c].append(i)
+    for h in free:
+        heapq.heapify(h)
+    heapq.heapify(deps)
+    return free, deps
+
+
 def plug_schedule(s: SessionTable, sockets: SocketSpec, busy_until_s: FloatArray | None = None
                   ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Replay the queue rule: plug-in instant and power limit of every session.
@@ -93,17 +111,7 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec, busy_until_s: FloatArray
     latest = s.latest_departure_s.tolist() if s.latest_departure_s is not None else None
     rating = sockets.p_rating_kw.tolist()
     stype = sockets.type_code.tolist()
-    free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
-    deps: list[tuple[float, int]] = []  # (departure, socket)
-    for i, c in enumerate(stype):
-        t_busy = -math.inf if busy_until_s is None else float(busy_until_s[i])
-        if math.isfinite(t_busy) and t_busy > -math.inf:
-            deps.append((t_busy, i))
-        else:
-            free[c].append(i)
-    for h in free:
-        heapq.heapify(h)
-    heapq.heapify(deps)
+    free, deps = _initial_sockets(stype, busy_until_s)
     waiting: list[deque[int]] = [deque() for _ in VEHICLE_TYPES]
     arr = s.arrival_s.tolist()
     dep = s.departure_s.tolist()

@@ -190,19 +190,16 @@ def _series(inputs: Any, m: Any, runs: dict[str, Any], n: int) -> Any:
     return df
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    """``twin replay``."""
-    from controllers.as_measured import AsMeasuredController
-    from twin.app.cli import _sigterm_as_interrupt
-    from twin.atomic import hold_output
+def _load(args: argparse.Namespace, data_dir: Path) -> tuple[Any, ...]:
+    """Read the manifest and every file it names, checked, before the output is claimed:
+    the manifest, the scenario, the measured series, the session log, the initial SOC
+    [fraction], the gap-fill limit [steps] and the twin's inputs."""
     from twin.components.inputs import build_inputs
     from twin.components.measured import read_measured
     from twin.components.sessions import read_session_log
     from twin.config import parse_set, scenario_from_data
-    from twin.engine import Twin, get_controller
-    from twin.engine.results import build_results, write_results
+    from twin.engine import get_controller
 
-    data_dir = Path(args.data_dir)
     man = read_manifest(data_dir)
     fill = man.fill_max_steps if args.fill_max_steps is None else check_int(
         "--fill-max-steps", args.fill_max_steps, 0, MAX_FILL_STEPS)
@@ -215,7 +212,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     soc0 = _soc_initial_frac(scn, m, man)
     scn = scenario_from_data(data_dir / MANIFEST, _data_of(scn),
                              {**over, "bess.soc_initial_frac": soc0})
-    inputs = build_inputs(scn)  # every file read and checked before the output is claimed
+    return man, scn, m, log, soc0, fill, build_inputs(scn)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``twin replay``."""
+    from controllers.as_measured import AsMeasuredController
+    from twin.app.cli import _sigterm_as_interrupt
+    from twin.atomic import hold_output
+    from twin.engine import Twin, get_controller
+    from twin.engine.results import build_results, write_results
+
+    data_dir = Path(args.data_dir)
+    man, scn, m, log, soc0, fill, inputs = _load(args, data_dir)
     out_dir = Path(args.out) if args.out else Path("runs") / f"replay-{man.name}"
     out_abs = hold_output(out_dir, "run")
     with _sigterm_as_interrupt():

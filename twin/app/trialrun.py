@@ -7,7 +7,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,9 +127,46 @@ def run_all(
     A lost Dask cluster (:class:`twin.trials.runner.ClusterLostError`) ends the loop with
     ``lost`` set; the runs finished before are in ``store``.
     """
-    from twin.trials.runner import ClusterLostError, choose_workers, execute, expected_header
+    from twin.trials.runner import ClusterLostError, choose_workers, execute
 
     res = RunOutcome()
+    todo, expect = _reuse(tasks, store, res)
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more")
+    n_workers, note = (workers or 1, None) if scheduler else choose_workers(todo, workers)
+    if not quiet:
+        if note:
+            print(note, file=sys.stderr)
+        where = scheduler or ("in-process" if n_workers == 1 else f"{n_workers} worker processes")
+        print(
+            f"{len(tasks)} {what}: {res.reused} finished before (reused), {len(todo)} to run ({where})",
+            file=sys.stderr,
+        )
+    prog, advance = _progress(what, len(todo), show=not quiet and sys.stderr.isatty() and bool(todo))
+    on_record, on_error = _callbacks(res, store, expect, advance)
+    try:  # the progress bar's thread starts after the workers have forked
+        execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler,
+                cluster_timeout_s=cluster_timeout_s, live=prog)
+    except KeyboardInterrupt:
+        res.interrupted = True
+    except ClusterLostError as exc:
+        res.lost = str(exc)
+    except OSError as exc:  # e.g. a scheduler that cannot be reached
+        if scheduler:
+            raise UserError(
+                f"--scheduler {scheduler}: cannot run there ({exc}). Start 'dask scheduler' and "
+                "'dask worker' processes first, or leave --scheduler out."
+            ) from exc
+        raise
+    return res
+
+
+def _reuse(tasks: Sequence[RunTask], store: RunStore,
+           res: RunOutcome) -> tuple[list[RunTask], dict[str, dict[str, Any]]]:
+    """Take the stored runs that prove to be these tasks into ``res``; the tasks left to run
+    and each task's expected record header."""
+    from twin.trials.runner import expected_header
+
     todo: list[RunTask] = []
     expect: dict[str, dict[str, Any]] = {}
     for t in tasks:
@@ -143,27 +180,26 @@ def run_all(
             res.rejected.append((t.key, why))
         todo.append(t)
     _report_rejected(res.rejected, store)
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers {workers}: give 1 or more")
-    n_workers, note = (workers or 1, None) if scheduler else choose_workers(todo, workers)
-    if not quiet:
-        if note:
-            print(note, file=sys.stderr)
-        where = scheduler or ("in-process" if n_workers == 1 else f"{n_workers} worker processes")
-        print(
-            f"{len(tasks)} {what}: {res.reused} finished before (reused), {len(todo)} to run ({where})",
-            file=sys.stderr,
-        )
-    prog = None
-    task_id = None
-    if not quiet and sys.stderr.isatty() and todo:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    return todo, expect
 
-        prog = Progress(
-            TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-        )
-        task_id = prog.add_task(what, total=len(todo))
 
+def _progress(what: str, total: int, *, show: bool) -> tuple[Any, Callable[[], None]]:
+    """A progress bar on a terminal (None otherwise) and the call that advances it."""
+    if not show:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(
+        TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
+    task_id = prog.add_task(what, total=total)
+    return prog, lambda: prog.advance(task_id)
+
+
+def _callbacks(res: RunOutcome, store: RunStore, expect: dict[str, dict[str, Any]],
+               advance: Callable[[], None]) -> tuple[Callable[[dict[str, Any]], None],
+                                                     Callable[[RunTask, BaseException], None]]:
+    """What to do with each finished record (save it) and each failed run (report it)."""
     warned: list[str] = []
 
     def on_record(rec: dict[str, Any]) -> None:
@@ -181,8 +217,7 @@ def run_all(
         store.save(rec)
         res.records.append(rec)
         res.ran += 1
-        if prog is not None and task_id is not None:
-            prog.advance(task_id)
+        advance()
 
     def on_error(t: RunTask, exc: BaseException) -> None:
         msg = f"{type(exc).__name__}: {exc}"
@@ -191,24 +226,9 @@ def run_all(
             f"twin: run {t.controller} seed {t.scenario.config.seed} {t.tags or ''} failed: {msg}",
             file=sys.stderr,
         )
-        if prog is not None and task_id is not None:
-            prog.advance(task_id)
+        advance()
 
-    try:  # the progress bar's thread starts after the workers have forked
-        execute(todo, on_record, on_error, workers=n_workers, scheduler=scheduler,
-                cluster_timeout_s=cluster_timeout_s, live=prog)
-    except KeyboardInterrupt:
-        res.interrupted = True
-    except ClusterLostError as exc:
-        res.lost = str(exc)
-    except OSError as exc:  # e.g. a scheduler that cannot be reached
-        if scheduler:
-            raise UserError(
-                f"--scheduler {scheduler}: cannot run there ({exc}). Start 'dask scheduler' and "
-                "'dask worker' processes first, or leave --scheduler out."
-            ) from exc
-        raise
-    return res
+    return on_record, on_error
 
 
 def run_counts(res: RunOutcome) -> str:
