@@ -1,4 +1,4 @@
-"""``arbitrage``: tariff arbitrage (SPEC §4.2, seed 003).
+"""``arbitrage``: tariff arbitrage (docs/spec.md §4.2, seed 003).
 
 * HFP (off-peak), 06:00-23:00 outside the peak: PV surplus after the EVs charges the
   battery (phase 1); from 06:00 to 12:00 the grid tops it up at full power while

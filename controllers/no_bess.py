@@ -1,6 +1,6 @@
 """``no_bess``: the site without a battery; EVs charge at full power on arrival.
 
-The baseline for savings and CO2 avoided (SPEC §4.3).
+The baseline for savings and CO2 avoided (docs/spec.md §4.3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``optimal``: the perfect-foresight linear program over the whole horizon (SPEC §4.5).
+"""``optimal``: the perfect-foresight linear program over the whole horizon (docs/spec.md §4.5).
 
 ``prepare(context)`` solves the LP of ``controllers.lp.model`` once, with the scenario's own
 PV, mall and EV sessions (the context's forecaster; perfect by default); ``decide`` plays

@@ -1,4 +1,4 @@
-"""``six_phase``: the site's own rule set (SPEC §4.1; seed 002, parameters of seed 001 v5.5).
+"""``six_phase``: the site's own rule set (docs/spec.md §4.1; seed 002, parameters of seed 001 v5.5).
 
 Phases and their order of precedence
 ------------------------------------

@@ -1,6 +1,6 @@
 """Typed configuration: the site file and the scenario file, validated once at load.
 
-Every number of the site is a parameter here (SPEC §1); nothing site-specific is a constant
+Every number of the site is a parameter here (docs/spec.md §1); nothing site-specific is a constant
 in code. Unknown keys are errors. Messages name the file, the field and the problem.
 """
 
@@ -671,7 +671,7 @@ class Economics(_Strict):
 
 
 class SiteConfig(_Strict):
-    """The whole site (SPEC §1)."""
+    """The whole site (docs/spec.md §1)."""
 
     name: Annotated[str, Field(max_length=200)] = "site"
     location: Location = Field(default_factory=Location)

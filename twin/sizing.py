@@ -1,4 +1,4 @@
-"""Battery sizing formulas of the seeds (SPEC §6, seed 003), as pure functions.
+"""Battery sizing formulas of the seeds (docs/spec.md §6, seed 003), as pure functions.
 
 Inputs are hourly energies [kWh per hour] grouped by day (``(n_days, 24)`` arrays).
 Per day, the EV deficit is ``Σ_h max(EV_h − PV_h, 0)`` and the PV surplus

@@ -5,7 +5,7 @@ sees when it runs in ``twin run``, ``twin live`` or ``twin hil``.
 
 Observation (``float32``, every feature inside finite bounds; values outside are clipped)
 ------------------------------------------------------------------------------------------
-Site features (SPEC §4.4), each divided by a scale taken from the site configuration:
+Site features (docs/spec.md §4.4), each divided by a scale taken from the site configuration:
 
 ========================  ======================================================  ===========
 name                      meaning                                                 bounds

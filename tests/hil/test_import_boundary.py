@@ -1,4 +1,4 @@
-"""pymodbus is imported only in ``adapters/modbus/`` and ``simulators/`` (DESIGN rule 7)."""
+"""pymodbus is imported only in ``adapters/modbus/`` and ``simulators/`` (docs/design.md, rule 7)."""
 
 from __future__ import annotations
 

@@ -226,7 +226,7 @@ def test_annual_run_balance_and_plausibility(tmp_path: Path) -> None:
     assert len(ts) == 35040
     check_balance_and_envelope(ts, scn.site.bess, scn.config.dt, scn.site.grid.export_limit_kw)
     s = json.loads((out / "summary.json").read_text())
-    # SPEC §1 plausibility ranges for the default site
+    # docs/spec.md §1 plausibility ranges for the default site
     assert 1100 <= s["pv_specific_yield_kwh_per_kwp"] <= 1600
     assert 10e6 <= s["mall_kwh"] <= 14e6
     assert 0.3e6 <= s["ev_kwh"] <= 1.0e6

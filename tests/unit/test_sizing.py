@@ -1,4 +1,4 @@
-"""The seeds' sizing formulas (SPEC §6, seed 003) on hand-computed cases."""
+"""The seeds' sizing formulas (docs/spec.md §6, seed 003) on hand-computed cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``twin export citylearn SCENARIO --out DIR``: the site as a CityLearn 3.0 dataset (SPEC §7).
+"""``twin export citylearn SCENARIO --out DIR``: the site as a CityLearn 3.0 dataset (docs/spec.md §7).
 
 The scenario is simulated once (its controller, or ``--controller``) and written as one
 CityLearn building:

@@ -296,7 +296,7 @@ CONTRIBUTED: tuple[tuple[str, str, str], ...] = (
     ("shadow", "twin.app.shadow", "follow a site read-only: measured vs the twin's predictions"),
     ("ab", "twin.app.ab", "controller A/B trial over many seeds with paired statistics"),
     ("size", "twin.app.size",
-     "battery size from the seeds' formulas (SPEC §6) on the scenario's own profiles"),
+     "battery size from the seeds' formulas (docs/spec.md §6) on the scenario's own profiles"),
     ("sweep", "twin.app.sweep",
      "the full twin over a grid of battery sizes (or any --set grid), with NPV, IRR, LCOS"),
     ("train", "twin.app.train", "train an RL policy on the twin and export it as ONNX"),

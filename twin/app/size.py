@@ -1,4 +1,4 @@
-"""``twin size SCENARIO``: the seeds' battery sizing formulas (SPEC §6) on the scenario's
+"""``twin size SCENARIO``: the seeds' battery sizing formulas (docs/spec.md §6) on the scenario's
 own profiles, every mode, as a table and a JSON file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-HELP = "battery size from the seeds' formulas (SPEC §6) on the scenario's own profiles"
+HELP = "battery size from the seeds' formulas (docs/spec.md §6) on the scenario's own profiles"
 DESCRIPTION = (
     "Simulate SCENARIO without a battery (EVs at full power on arrival) to get its hourly EV "
     "demand and PV, then apply the seeds' sizing formulas in every mode (ev_open_hours, "

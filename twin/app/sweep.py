@@ -1,5 +1,5 @@
 """``twin sweep SCENARIO --set bess.e_capacity_kwh=500:4000:250 --set bess.p_nominal_kw=100:1000:100``:
-the full twin over a grid of sizes (SPEC §6), with savings, CO2 avoided, EV service, peak
+the full twin over a grid of sizes (docs/spec.md §6), with savings, CO2 avoided, EV service, peak
 import and simple payback per point; heat maps with the sizing formulas' point marked."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Flow allocation at the site bus (SPEC §5), vectorised over all steps.
+"""Flow allocation at the site bus (docs/spec.md §5), vectorised over all steps.
 
 Order (the seeds'): PV → EV, then → BESS, then → mall, then export / curtailment;
 BESS discharge → EV, then → mall; the grid covers the rest (EV, mall, BESS charging).

@@ -1,4 +1,4 @@
-"""Results of a run: per-step table, sessions, 24-hour profiles, summary KPIs (SPEC §5).
+"""Results of a run: per-step table, sessions, 24-hour profiles, summary KPIs (docs/spec.md §5).
 
 Everything is computed vectorised from the recorder's arrays after the loop, and written
 atomically (temporary folder, then rename) as Parquet (CSV on request) plus

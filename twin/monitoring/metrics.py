@@ -1,6 +1,6 @@
 """Prometheus metrics of the twin: the catalogue, in base units, and the per-step sink.
 
-Everything inside the twin is in kW, kWh, kg and fractions (SPEC §3); Prometheus wants
+Everything inside the twin is in kW, kWh, kg and fractions (docs/spec.md §3); Prometheus wants
 base units (watts, joules, grams, ratios, seconds). This module is the only place where
 that conversion happens.
 

@@ -10,7 +10,7 @@ Episode: a window of ``episode_days`` (default 7) starting at local midnight of 
 drawn (seeded) from ``start_days`` (default: every day whose window fits in the scenario);
 ``episode_days=None`` runs the whole scenario.
 
-Reward (SPEC §4.4): a weighted sum of five terms, each ≤ 0 and normalised by the site's
+Reward (docs/spec.md §4.4): a weighted sum of five terms, each ≤ 0 and normalised by the site's
 scales so that one is "the whole reference power for the whole step":
 
 ==========  ======  ======================================================================
@@ -74,7 +74,7 @@ class EnvActions:
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the reward terms (SPEC §4.4 defaults)."""
+    """Weights of the reward terms (docs/spec.md §4.4 defaults)."""
 
     co2: float = 0.50
     solar: float = 0.20
