@@ -196,6 +196,7 @@ class TwinMetrics:
         self.sessions_turned_away = self._m("twin_ev_sessions_turned_away")
         self.sessions_satisfied = self._m("twin_ev_sessions_satisfied")
         self.sessions_short = self._m("twin_ev_sessions_short")
+        self.sessions_satisfied_reduced = self._m("twin_ev_sessions_satisfied_reduced")
         self.sessions_refused = self._m("twin_ev_sessions_refused_closing")
         self.sessions_waiting = self._m("twin_ev_sessions_waiting")
         self.sockets_occupied = self._m("twin_ev_sockets_occupied")
@@ -499,6 +500,7 @@ class MetricsSink:
             self._fleet_seen = (arrived, away, max(served, s0))
             for counter, n_now in ((m.sessions_satisfied, fleet.n_satisfied),
                                    (m.sessions_short, fleet.n_short),
+                                   (m.sessions_satisfied_reduced, fleet.n_satisfied_reduced),
                                    (m.sessions_refused, fleet.n_refused_closing)):
                 n_seen = self._outcomes_seen.get(counter, 0)
                 if n_now > n_seen:
