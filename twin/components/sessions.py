@@ -200,6 +200,13 @@ SESSION_FILE_COLUMNS = ("arrival", "departure", "vehicle_type", "e_req_kwh", "p_
 #: optional ``e_req_kwh`` (else the request is what was delivered) and ``p_max_kw`` (else
 #: the vehicle class's).
 SESSION_LOG_COLUMNS = ("arrival", "departure", "e_delivered_kwh")
+#: Optional vehicle columns of both forms (written by ``twin run`` in sessions.parquet): the
+#: vehicle's battery [kWh] and its SOC at arrival [-], for the CC-CV taper
+#: (``twin.components.taper``). An absent column or an empty cell takes the vehicle class's
+#: ``battery_kwh`` and an arrival SOC of ``1 − e_req_kwh / battery_kwh`` (the request fills the
+#: battery); the charger power is ``p_max_kw``; ``taper_soc`` / ``taper_floor_frac`` are the
+#: class's.
+SESSION_VEHICLE_COLUMNS = ("battery_kwh", "soc_arrival")
 #: Longest plausible stay at a charger [h].
 MAX_STAY_H = 72.0
 
@@ -332,6 +339,7 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
                         row=i + 1, column="e_req_kwh")
     else:
         e_req = _numbers(df, path, "e_req_kwh", True)
+    cap, soc0, tsoc, tfl = _vehicles(df, path, ev, codes, e_req)
     keep = e_req > 0
     out = {c: ((ts - start).dt.total_seconds()).to_numpy(dtype=float)[keep]
            for c, ts in (("arrival", arr), ("departure", dep))}
@@ -339,8 +347,61 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
     pat = np.array([ev.vehicles[VEHICLE_TYPES[c]].patience_min * 60.0
                     if VEHICLE_TYPES[c] in ev.vehicles else 0.0 for c in codes])
     cols = {"arr": [out["arrival"]], "dep": [out["departure"]], "typ": [codes],
-            "e": [e_req[keep]], "p": [p_max[keep]], "pat": [pat]}
+            "e": [e_req[keep]], "p": [p_max[keep]], "pat": [pat], "cap": [cap[keep]],
+            "soc": [soc0[keep]], "tsoc": [tsoc[keep]], "tfl": [tfl[keep]]}
     return _table_from_cols(cols, duration_s)
+
+
+def _optional(df: pd.DataFrame, path: Path, c: str, lo: float, hi: float,
+              hi_open: bool) -> np.ndarray:
+    """An optional numeric column (NaN where absent or empty), each value in [lo, hi]."""
+    if c not in df.columns:
+        return np.full(len(df), math.nan)
+    raw = df[c]
+    v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = (raw.notna().to_numpy() & np.isnan(v)) | np.isinf(v) | (v < lo) \
+        | ((v >= hi) if hi_open else (v > hi))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _fail(path, f"value {raw.iloc[i]!r} must be a number in [{lo:g}, {hi:g}"
+                    f"{')' if hi_open else ']'} (or empty: the vehicle class's)",
+                    row=i + 1, column=c)
+    return v
+
+
+def _vehicles(df: pd.DataFrame, path: Path, ev: EvConfig, codes: np.ndarray,
+              e_req: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Battery [kWh] (NaN: no taper), arrival SOC [-], taper SOC [-] and floor [-] per row
+    (:data:`SESSION_VEHICLE_COLUMNS`, class defaults where absent)."""
+    classes = [ev.vehicles.get(VEHICLE_TYPES[c]) for c in codes]  # type: ignore[call-overload]
+    cap_cls = np.array([vc.battery_kwh if vc is not None and vc.battery_kwh is not None
+                        else math.nan for vc in classes], dtype=float)
+    tsoc = np.array([vc.taper_soc if vc is not None else 1.0 for vc in classes], dtype=float)
+    tfl = np.array([vc.taper_floor_frac if vc is not None else 1.0 for vc in classes],
+                   dtype=float)
+    cap_in = _optional(df, path, "battery_kwh", 1e-3, 1e4, False)
+    soc_in = _optional(df, path, "soc_arrival", 0.0, 1.0, True)
+    given = np.isfinite(cap_in)
+    over = given & (e_req > cap_in * (1.0 - np.nan_to_num(soc_in)) * (1.0 + 1e-9) + 1e-6)
+    if over.any():
+        i = int(np.argmax(over))
+        raise _fail(path, f"{e_req[i]:g} kWh requested (or delivered) but a {cap_in[i]:g} kWh "
+                    f"battery at SOC {np.nan_to_num(soc_in[i]):g} holds only "
+                    f"{cap_in[i] * (1.0 - np.nan_to_num(soc_in[i])):g} kWh more",
+                    row=i + 1, column="battery_kwh")
+    # the class battery where the row gives none, unless the request does not fit in it
+    # (then that vehicle is not the class's: no battery model, no taper)
+    cap = np.where(given, cap_in, np.where(e_req <= cap_cls, cap_cls, math.nan))
+    safe = np.where(np.isfinite(cap), cap, 1.0)
+    soc0 = np.where(np.isfinite(soc_in) & np.isfinite(cap), soc_in,
+                    np.where(np.isfinite(cap), np.clip(1.0 - e_req / safe, 0.0, 1.0), math.nan))
+    over = np.isfinite(cap) & (e_req > cap * (1.0 - soc0) * (1.0 + 1e-9) + 1e-6)
+    if over.any():
+        i = int(np.argmax(over))
+        raise _fail(path, f"{e_req[i]:g} kWh requested (or delivered) but the class's "
+                    f"{cap[i]:g} kWh battery at SOC {soc0[i]:g} holds only "
+                    f"{cap[i] * (1.0 - soc0[i]):g} kWh more", row=i + 1, column="soc_arrival")
+    return cap, soc0, tsoc, tfl
 
 
 def read_session_log(path: Path, ev: EvConfig, start: pd.Timestamp,
@@ -356,5 +417,5 @@ def read_session_log(path: Path, ev: EvConfig, start: pd.Timestamp,
     return {"sessions_total": float(inside.sum()), "ev_energy_delivered_kwh": float(e[inside].sum())}
 
 
-__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "draw_sessions", "read_session_log",
+__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "SESSION_VEHICLE_COLUMNS", "draw_sessions", "read_session_log",
            "read_sessions", "type_rating_kw"]

@@ -307,7 +307,7 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         return pd.DataFrame({c: [] for c in (
             "session_id", "vehicle_type", "arrival", "planned_departure", "plug_in", "leave",
             "wait_min", "socket", "e_req_kwh", "e_req_orig_kwh", "e_delivered_kwh", "p_max_kw",
-            "status", "outcome", "satisfied")})
+            "battery_kwh", "soc_arrival", "status", "outcome", "satisfied")})
     s = fleet.s
     # sessions that have not arrived when the run stopped are left out
     arrived = fleet.status != 0
@@ -323,6 +323,11 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     e_req = s.e_req_kwh[arrived]
     e_orig = s.e_req_orig_kwh[arrived] if s.e_req_orig_kwh is not None else e_req
     e_del = fleet.e_del_kwh[arrived]
+    nan = np.full(e_req.shape, np.nan)
+    # the vehicle (sessions log, ``twin.components.sessions.read_sessions``): battery [kWh]
+    # and arrival SOC [-], NaN without a battery model
+    cap = s.battery_kwh[arrived] if s.battery_kwh is not None else nan
+    soc0 = s.soc_arrival[arrived] if s.soc_arrival is not None else nan
     wait = np.where(np.isnan(plug), fleet.leave_s[arrived] - arr, plug - arr) / 60.0
     status_names = [STATUS_NAMES[int(x)] for x in status]
     outcome = kpi_catalogue.session_outcomes(status_names, e_req, e_del, e_orig)
@@ -340,6 +345,8 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         "e_req_orig_kwh": e_orig,
         "e_delivered_kwh": e_del,
         "p_max_kw": s.p_max_kw[arrived],
+        "battery_kwh": cap,
+        "soc_arrival": soc0,
         "status": pd.Categorical(status_names),
         "outcome": pd.Categorical(outcome, categories=[o.name for o in
                                                        kpi_catalogue.SESSION_OUTCOMES]),
