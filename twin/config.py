@@ -501,15 +501,15 @@ def _default_vehicles() -> dict[Literal["moto", "mototaxi"], VehicleClass]:
     return {
         "moto": VehicleClass(
             sessions_per_day=270, e_req_kwh_min=2.0, e_req_kwh_max=4.0, p_max_kw=3.7,
-            stay_h_mean=1.0, stay_h_max=4.0, patience_min=20.0,
-            charger_kw=[3.0, 3.7], charger_weights=[0.2, 0.8], battery_kwh=5.0,
-            soc_arrival_min=0.0, soc_arrival_max=0.4, taper_soc=0.85, taper_floor_frac=0.2,
+            stay_h_mean=1.25, stay_h_max=4.0, patience_min=20.0,
+            charger_kw=[3.0, 3.3, 3.7], charger_weights=[0.3, 0.3, 0.4], battery_kwh=5.0,
+            soc_arrival_min=0.0, soc_arrival_max=0.3, taper_soc=0.85, taper_floor_frac=0.2,
         ),
         "mototaxi": VehicleClass(
             sessions_per_day=39, e_req_kwh_min=6.0, e_req_kwh_max=10.0, p_max_kw=7.4,
             stay_h_mean=1.5, stay_h_max=5.0, patience_min=30.0,
-            charger_kw=[6.0, 7.4], charger_weights=[0.2, 0.8], battery_kwh=12.0,
-            soc_arrival_min=0.0, soc_arrival_max=0.4, taper_soc=0.85, taper_floor_frac=0.2,
+            charger_kw=[6.0, 6.6, 7.4], charger_weights=[0.3, 0.3, 0.4], battery_kwh=12.0,
+            soc_arrival_min=0.0, soc_arrival_max=0.3, taper_soc=0.85, taper_floor_frac=0.2,
         ),
     }
 
@@ -525,7 +525,7 @@ def _default_sockets() -> list[SocketGroup]:
 #: shape with a lunch bump and an evening peak.
 DEFAULT_ARRIVAL_WEIGHTS: tuple[float, ...] = (
     0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0.6, 0.8, 1.0, 1.2, 1.1, 1.0, 1.0, 1.1, 1.3, 1.5, 1.5, 1.2, 0.6, 0, 0,
+    0.5, 0.6, 0.8, 1.0, 1.0, 0.9, 0.9, 1.0, 1.3, 1.7, 1.9, 1.6, 0.8, 0, 0,
 )
 
 
