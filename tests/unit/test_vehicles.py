@@ -146,7 +146,7 @@ def test_draws_charger_powers_soc_and_dwell_independent_of_charge_time() -> None
     vc = ev.vehicles["moto"]
     assert vc.charger_kw is not None and s.soc_arrival is not None
     assert set(np.unique(s.p_max_kw[moto])) == set(vc.charger_kw)
-    assert s.soc_arrival[moto].min() >= 0.0 and s.soc_arrival[moto].max() <= 0.4
+    assert s.soc_arrival[moto].min() >= 0.0 and s.soc_arrival[moto].max() <= vc.soc_arrival_max
     assert s.e_req_orig_kwh is not None
     assert np.allclose(s.e_req_orig_kwh[moto], 5.0 * (1.0 - s.soc_arrival[moto]))
     cut = s.e_req_orig_kwh > s.e_req_kwh
@@ -155,4 +155,5 @@ def test_draws_charger_powers_soc_and_dwell_independent_of_charge_time() -> None
     ok = (s.departure_s > s.arrival_s) & ~cut & moto
     stay = s.departure_s[ok] - s.arrival_s[ok]
     assert abs(np.corrcoef(stay, s.e_req_kwh[ok])[0, 1]) < 0.1
-    assert 0.8 < np.mean(stay) / 3600.0 < 1.2  # gamma mean 1.0 h (clipped)
+    # gamma mean stay_h_mean (clipped; closing cuts the evening's stays a little)
+    assert 0.85 * vc.stay_h_mean < np.mean(stay) / 3600.0 < 1.1 * vc.stay_h_mean

@@ -115,6 +115,9 @@ class Fleet:
         self.sock_et = np.frombuffer(self._et, dtype=np.float64)
         self.sock_kap = np.frombuffer(self._kap, dtype=np.float64)
         self._n_taper = 0  # plugged vehicles that taper
+        # per socket, the CV phase over one whole step at a limit above the taper's power:
+        # energy = g0 × F with F = (1 − exp(−κ dt)) / κ [h] (the power decays as exp(−κ t))
+        self._tF = array("d", bytes(8 * n_sock))
         self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
         self._buf2 = np.zeros(n_sock)
         self._mask = np.zeros(n_sock, dtype=bool)
@@ -359,6 +362,8 @@ class Fleet:
                 e_t = self._tap_et[i]
         self._et[sock] = e_t
         self._kap[sock] = kap
+        if kap > 0.0:
+            self._tF[sock] = -math.expm1(-kap * self.dt_h) / kap
         e_step = vmax * self.dt_h
         pd = vmax if e_step <= erem else erem / self.dt_h
         if kap > 0.0:
@@ -514,17 +519,21 @@ class Fleet:
             pl = self._p
             st = self._st
             o, ov = self._o_erem, self._o_vmax
-            kaps, ets = self._kap, self._et
+            kaps, ets, tf = self._kap, self._et, self._tF
             for sock in fin.tolist():
                 kap = kaps[sock]
                 if kap > 0.0:
                     er = st[o + sock]
                     et = ets[sock]
-                    if er < et and (st[ov + sock] - kap * (et - er)) * self.dt_h < er:
-                        continue  # tapering: its power now for a whole step falls short
-                    t_h = time_to_full_h(er, pl[sock], st[ov + sock], et, kap)
-                    if t_h > self.dt_h:
-                        continue
+                    g0 = st[ov + sock] - kap * (et - er)  # the taper's power limit now
+                    if er < et and 0.0 < g0 <= pl[sock]:  # in its CV phase all step
+                        if g0 * tf[sock] < er:
+                            continue  # the whole step's energy falls short: not full
+                        t_h = -math.log1p(-kap * er / g0) / kap
+                    else:
+                        t_h = time_to_full_h(er, pl[sock], st[ov + sock], et, kap)
+                        if t_h > self.dt_h:
+                            continue
                 else:
                     t_h = st[o + sock] / pl[sock]
                 self._schedule_full(sock, now, t_h)
@@ -560,14 +569,14 @@ class Fleet:
             now = self._t_step_end
             p = self._p
             st = self._st
+            kaps, ets, o = self._kap, self._et, self._o_erem
             for sock, t0 in self._mid.items():
-                kap = self._kap[sock]
-                if kap > 0.0:
-                    e_socket_kwh[sock] = energy_kwh(st[self._o_erem + sock], p[sock],
-                                                    st[self._o_vmax + sock], self._et[sock],
-                                                    kap, (now - t0) / 3600.0)
-                else:
-                    e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
+                kap = kaps[sock]
+                e = p[sock] * (now - t0) / 3600.0
+                if kap > 0.0 and st[o + sock] - e < ets[sock]:  # the taper may bind
+                    e = energy_kwh(st[o + sock], p[sock], st[self._o_vmax + sock], ets[sock],
+                                   kap, (now - t0) / 3600.0)
+                e_socket_kwh[sock] = e
             self._mid.clear()
         np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
         erem -= e_socket_kwh
@@ -609,7 +618,7 @@ class Fleet:
         idx = mask.nonzero()[0].tolist()
         if not idx:
             return idx
-        st, ov, kaps, ets = self._st, self._o_vmax, self._kap, self._et
+        st, ov, kaps, ets, tf = self._st, self._o_vmax, self._kap, self._et, self._tF
         o = self._o_erem
         exp = math.expm1
         for sock in idx:
@@ -622,6 +631,11 @@ class Fleet:
             if er <= 0.0:
                 continue
             vmax = st[ov + sock]
+            g0 = vmax - kap * (ets[sock] - er)  # the taper's power limit now
+            if g0 <= p and tau_h == self.dt_h:  # CV phase all step: g0 (1 − e^−κτ) / κ
+                e = g0 * tf[sock] if g0 > 0.0 else 0.0
+                e_kwh[sock] = e if e < er else er
+                continue
             e_b = ets[sock] - (vmax - p) / kap
             lin = er - e_b if er > e_b else 0.0
             e_lin = p * tau_h
