@@ -501,7 +501,7 @@ def _default_vehicles() -> dict[Literal["moto", "mototaxi"], VehicleClass]:
     return {
         "moto": VehicleClass(
             sessions_per_day=270, e_req_kwh_min=2.0, e_req_kwh_max=4.0, p_max_kw=3.7,
-            stay_h_mean=1.25, stay_h_max=4.0, patience_min=20.0,
+            stay_h_mean=1.0, stay_h_max=4.0, patience_min=20.0,
             charger_kw=[3.0, 3.3, 3.7], charger_weights=[0.3, 0.3, 0.4], battery_kwh=5.0,
             soc_arrival_min=0.0, soc_arrival_max=0.3, taper_soc=0.85, taper_floor_frac=0.2,
         ),
