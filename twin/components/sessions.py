@@ -373,7 +373,7 @@ def _vehicles(df: pd.DataFrame, path: Path, ev: EvConfig, codes: np.ndarray,
               e_req: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Battery [kWh] (NaN: no taper), arrival SOC [-], taper SOC [-] and floor [-] per row
     (:data:`SESSION_VEHICLE_COLUMNS`, class defaults where absent)."""
-    classes = [ev.vehicles.get(VEHICLE_TYPES[c]) for c in codes]  # type: ignore[call-overload]
+    classes = [ev.vehicles.get(VEHICLE_TYPES[c]) for c in codes]
     cap_cls = np.array([vc.battery_kwh if vc is not None and vc.battery_kwh is not None
                         else math.nan for vc in classes], dtype=float)
     tsoc = np.array([vc.taper_soc if vc is not None else 1.0 for vc in classes], dtype=float)
@@ -417,5 +417,5 @@ def read_session_log(path: Path, ev: EvConfig, start: pd.Timestamp,
     return {"sessions_total": float(inside.sum()), "ev_energy_delivered_kwh": float(e[inside].sum())}
 
 
-__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "SESSION_VEHICLE_COLUMNS", "draw_sessions", "read_session_log",
-           "read_sessions", "type_rating_kw"]
+__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "SESSION_VEHICLE_COLUMNS", "draw_sessions",
+           "read_session_log", "read_sessions", "type_rating_kw"]

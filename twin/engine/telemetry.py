@@ -22,8 +22,9 @@ delivered after the last read before it left; its energy asked for = delivered u
 last read while plugged + still requested at that read (so "satisfied" = the vehicle
 asked for nothing more; a late rider whose request was cut to what fits before closing
 asks the charger for the cut request, so it counts as satisfied: the "satisfied, reduced
-request" outcome needs the rider's first wish, which no charger reports). Vehicles turned away without ever plugging in are not seen by
-the chargers (``n_waiting`` is recorded per step).
+request" outcome needs the rider's first wish, which no charger reports). Vehicles turned
+away without ever plugging in are not seen by the chargers (``n_waiting`` is recorded per
+step).
 """
 
 from __future__ import annotations
