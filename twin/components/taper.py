@@ -107,7 +107,7 @@ def energy_kwh_vec(erem: FloatArray, p_kw: FloatArray, vmax_kw: FloatArray, e_t:
     lin = np.where(erem > e_b, erem - e_b, 0.0)
     e_lin = p * tau
     safe_p = np.where(p > 0.0, p, 1.0)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         tau2 = np.maximum(tau - lin / safe_p, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         u1 = np.maximum(np.minimum(vmax_kw - kap * (e_t - (erem - lin)), p), 0.0)
