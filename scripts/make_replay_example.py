@@ -46,7 +46,10 @@ def session_log(sessions: pd.DataFrame) -> pd.DataFrame:
                          "e_delivered_kwh": got["e_delivered_kwh"].to_numpy(float).round(6),
                          "e_req_kwh": np.maximum(got["e_req_kwh"].to_numpy(float),
                                                  got["e_delivered_kwh"].to_numpy(float)).round(6),
-                         "p_max_kw": got["p_max_kw"].to_numpy(float)})
+                         "p_max_kw": got["p_max_kw"].to_numpy(float),
+                         # the vehicle (CC-CV taper): battery [kWh], SOC at arrival [-]
+                         **{c: got[c].to_numpy(float).round(9)
+                            for c in ("battery_kwh", "soc_arrival") if c in got}})
 
 
 def write_example(out: Path, scenario: dict[str, object] | None = None) -> Path:

@@ -421,10 +421,20 @@ class MallConfig(_Strict):
 class VehicleClass(_Strict):
     """A vehicle type of the fleet and how its sessions are drawn.
 
-    Stay (``ev.stay_model``): ``charge_time`` — time to charge the request at the socket's
-    rating × a linger factor ``1 + Gamma(linger_shape, (linger_mean - 1) / linger_shape)``
-    + ``stay_fixed_h``; ``fixed`` — the older model, a gamma stay of mean ``stay_h_mean``
-    clipped to [0.25 h, ``stay_h_max``], whatever the request.
+    Stay (``ev.stay_model``): ``dwell`` (default; ``fixed`` is the same) — a gamma dwell
+    time of mean ``stay_h_mean`` [h] and shape ``stay_h_shape``, clipped to [``stay_h_min``,
+    ``stay_h_max``], whatever the request; ``charge_time`` — the older linger model: time to
+    charge the request at the vehicle's power (with its taper) × a linger factor
+    ``1 + Gamma(linger_shape, (linger_mean - 1) / linger_shape)`` + ``stay_fixed_h``.
+
+    Vehicle: on-board charger power [kW] drawn per vehicle from ``charger_kw`` with
+    ``charger_weights`` (null: every vehicle ``p_max_kw``), capped by ``p_max_kw`` and the
+    socket rating; battery ``battery_kwh`` [kWh] (null: no battery model, no taper); energy
+    asked uniform in [``e_req_kwh_min``, ``e_req_kwh_max``] (arrival SOC = 1 − asked /
+    battery) or, when ``soc_arrival_min``/``max`` are set, arrival SOC uniform in that range
+    and asked = battery × (1 − SOC); CC-CV taper: above ``taper_soc`` the power limit falls
+    linearly in SOC to ``taper_floor_frac`` × the vehicle's power at 100 % (``taper_soc: 1``:
+    no taper; see ``twin.components.taper``).
     """
 
     sessions_per_day: Annotated[float, Field(ge=0.0, le=1e5)]
@@ -437,6 +447,18 @@ class VehicleClass(_Strict):
     linger_mean: Annotated[float, Field(ge=1.0, le=20.0, allow_inf_nan=False)] = 1.25
     linger_shape: Annotated[float, Field(gt=0.0, le=100.0)] = 2.0
     stay_fixed_h: Annotated[float, Field(ge=0.0, le=72.0)] = 0.0
+    stay_h_shape: Annotated[float, Field(ge=0.5, le=100.0, allow_inf_nan=False)] = 4.0
+    stay_h_min: Annotated[float, Field(ge=0.0, le=72.0, allow_inf_nan=False)] = 0.25
+    charger_kw: Annotated[list[Annotated[float, Field(gt=0.0, le=1e4, allow_inf_nan=False)]],
+                          Field(min_length=1, max_length=50)] | None = None
+    charger_weights: Annotated[list[Annotated[float, Field(ge=0.0, le=1e6,
+                                                           allow_inf_nan=False)]],
+                               Field(min_length=1, max_length=50)] | None = None
+    battery_kwh: Annotated[float, Field(gt=0.0, le=1e4, allow_inf_nan=False)] | None = None
+    soc_arrival_min: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = None
+    soc_arrival_max: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = None
+    taper_soc: Annotated[float, Field(ge=0.05, le=1.0, allow_inf_nan=False)] = 1.0
+    taper_floor_frac: Annotated[float, Field(ge=0.01, le=1.0, allow_inf_nan=False)] = 0.1
 
     @model_validator(mode="after")
     def _ranges(self) -> VehicleClass:
@@ -444,6 +466,26 @@ class VehicleClass(_Strict):
             raise ValueError("e_req_kwh_max must be >= e_req_kwh_min")
         if self.stay_h_max < self.stay_h_mean:
             raise ValueError("stay_h_max must be >= stay_h_mean")
+        if self.stay_h_min > self.stay_h_mean:
+            raise ValueError("stay_h_min must be <= stay_h_mean")
+        if self.charger_weights is not None:
+            if self.charger_kw is None or len(self.charger_weights) != len(self.charger_kw):
+                raise ValueError("charger_weights needs one weight per charger_kw value")
+            if sum(self.charger_weights) <= 0.0:
+                raise ValueError("charger_weights are all zero")
+        soc = (self.soc_arrival_min, self.soc_arrival_max)
+        if (soc[0] is None) != (soc[1] is None):
+            raise ValueError("soc_arrival_min and soc_arrival_max go together (both or neither)")
+        if self.battery_kwh is None:
+            if soc[0] is not None:
+                raise ValueError("soc_arrival_min/max need battery_kwh")
+            if self.taper_soc < 1.0:
+                raise ValueError("taper_soc below 1 needs battery_kwh (the taper follows SOC)")
+        elif soc[0] is None and self.battery_kwh < self.e_req_kwh_max:
+            raise ValueError(f"battery_kwh ({self.battery_kwh:g}) must be >= e_req_kwh_max "
+                             f"({self.e_req_kwh_max:g}): a vehicle cannot ask more than it holds")
+        if soc[0] is not None and soc[1] is not None and soc[1] < soc[0]:
+            raise ValueError("soc_arrival_max must be >= soc_arrival_min")
         return self
 
 
@@ -459,11 +501,15 @@ def _default_vehicles() -> dict[Literal["moto", "mototaxi"], VehicleClass]:
     return {
         "moto": VehicleClass(
             sessions_per_day=270, e_req_kwh_min=2.0, e_req_kwh_max=4.0, p_max_kw=3.7,
-            stay_h_mean=1.5, stay_h_max=4.0, patience_min=20.0,
+            stay_h_mean=1.0, stay_h_max=4.0, patience_min=20.0,
+            charger_kw=[3.0, 3.3, 3.7], charger_weights=[0.3, 0.3, 0.4], battery_kwh=5.0,
+            soc_arrival_min=0.0, soc_arrival_max=0.3, taper_soc=0.85, taper_floor_frac=0.2,
         ),
         "mototaxi": VehicleClass(
             sessions_per_day=39, e_req_kwh_min=6.0, e_req_kwh_max=10.0, p_max_kw=7.4,
-            stay_h_mean=2.0, stay_h_max=5.0, patience_min=30.0,
+            stay_h_mean=1.5, stay_h_max=5.0, patience_min=30.0,
+            charger_kw=[6.0, 6.6, 7.4], charger_weights=[0.3, 0.3, 0.4], battery_kwh=12.0,
+            soc_arrival_min=0.0, soc_arrival_max=0.3, taper_soc=0.85, taper_floor_frac=0.2,
         ),
     }
 
@@ -479,7 +525,7 @@ def _default_sockets() -> list[SocketGroup]:
 #: shape with a lunch bump and an evening peak.
 DEFAULT_ARRIVAL_WEIGHTS: tuple[float, ...] = (
     0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0.6, 0.8, 1.0, 1.2, 1.1, 1.0, 1.0, 1.1, 1.3, 1.5, 1.5, 1.2, 0.6, 0, 0,
+    0.5, 0.6, 0.8, 1.0, 1.0, 0.9, 0.9, 1.0, 1.3, 1.7, 1.9, 1.6, 0.8, 0, 0,
 )
 
 
@@ -501,7 +547,7 @@ class EvConfig(_Strict):
         default_factory=_default_vehicles
     )
     sockets: list[SocketGroup] = Field(default_factory=_default_sockets)
-    stay_model: Literal["charge_time", "fixed"] = "charge_time"
+    stay_model: Literal["dwell", "charge_time", "fixed"] = "dwell"
     late_min_kwh: NonNeg = 1.0
     sessions_file: Path | None = None
     profile: ProfileFile | None = None

@@ -32,6 +32,12 @@ class SessionTable:
     latest_departure_s : None — ``departure_s`` is absolute (sessions read from a file);
         else the rider's stay counts from plug-in: a wait for a socket shifts the planned
         departure by the wait, up to this time (closing) [s since start].
+    e_req_orig_kwh : None — as ``e_req_kwh``; else what the rider wanted before a late
+        arrival's request was cut to what fits before closing [kWh].
+    battery_kwh : None — no battery model (no taper); else battery size [kWh] (NaN: none).
+    soc_arrival : SOC at arrival [-] (with ``battery_kwh``).
+    taper_soc : SOC where the CC-CV taper starts [-] (>= 1: none).
+    taper_floor_frac : power at 100 % SOC as a share of the vehicle's power [-].
     """
 
     arrival_s: FloatArray
@@ -41,6 +47,11 @@ class SessionTable:
     p_max_kw: FloatArray
     patience_s: FloatArray
     latest_departure_s: FloatArray | None = None
+    e_req_orig_kwh: FloatArray | None = None
+    battery_kwh: FloatArray | None = None
+    soc_arrival: FloatArray | None = None
+    taper_soc: FloatArray | None = None
+    taper_floor_frac: FloatArray | None = None
 
     @property
     def n(self) -> int:

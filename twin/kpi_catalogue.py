@@ -196,9 +196,23 @@ CATALOGUE: tuple[Kpi, ...] = (
     # performance [0-1]
     _pct("self_sufficiency", "Self-sufficiency", _P, _TR, better="higher"),
     _pct("pv_self_consumption", "PV self-consumption", _P, _TR, better="higher"),
-    _pct("ev_coverage", "EV energy from PV + BESS", _P, _TR, short="EV from PV + BESS",
+    _pct("ev_coverage", "EV energy from PV + BESS (seed allocation: battery to EVs first)",
+         _P, _TR, short="EV from PV+BESS (seed allocation)", better="higher"),
+    _pct("ev_coverage_bess", "EV energy from the BESS (seed allocation: battery to EVs first)",
+         _P, better="higher"),
+    _pct("ev_coverage_no_grid_charge",
+         "EV energy from PV + BESS, grid-charged battery energy excluded (seed allocation)",
+         _P, _TR, short="  of it not grid-charged", better="higher"),
+    _pct("ev_coverage_counterfactual",
+         "EV energy not drawn from the grid (counterfactual: site import with − without the "
+         "EV load, same PV and battery)", _P, _TR, short="EV not from the grid (counterfactual)",
          better="higher"),
-    _pct("ev_coverage_bess", "EV energy from the BESS", _P, better="higher"),
+    _pct("ev_coverage_pro_rata",
+         "EV energy from PV + BESS, local supply shared pro rata between the EVs and the mall",
+         _P, _TR, short="EV from PV+BESS (pro rata)", better="higher"),
+    _pct("bess_discharge_grid_share",
+         "Battery output that was grid-charged (proportional colour of the stored energy)",
+         _B, better="lower"),
     # battery
     Kpi("capacity_kwh", "Capacity", "kWh", _B, _R, fmt=",.0f"),
     Kpi("nominal_power_kw", "Nominal power", "kW", _B, _R, fmt=",.0f"),
@@ -279,6 +293,10 @@ CATALOGUE: tuple[Kpi, ...] = (
     Kpi("sessions_satisfied", "Satisfied (got a socket and the full request)", "sessions", _S,
         _TRT, "", fmt=",.0f", short="  satisfied (full request)", name="sessions satisfied",
         better="higher", metric="twin_ev_sessions_satisfied"),
+    _count("sessions_satisfied_reduced",
+           "Satisfied with a reduced request (late arrival: request cut to what fits before "
+           "closing)", _S, _TR, short="  satisfied (reduced request, late)", better="higher",
+           metric="twin_ev_sessions_satisfied_reduced"),
     _count("sessions_short", "Short (got a socket, left with less than requested)", _S, _TR,
            short="  short (left with less)", better="lower", metric="twin_ev_sessions_short"),
     _count("sessions_unfinished", "Unfinished at the end of the run (plugged in or waiting)",
@@ -348,6 +366,9 @@ class SessionOutcome:
 SESSION_OUTCOMES: tuple[SessionOutcome, ...] = (
     SessionOutcome("satisfied", "sessions_satisfied",
                    "Satisfied: got a socket and left with its full request"),
+    SessionOutcome("satisfied_reduced", "sessions_satisfied_reduced",
+                   "Satisfied (reduced): a late arrival whose request was cut to what fits "
+                   "before closing, and got it"),
     SessionOutcome("short", "sessions_short",
                    "Short: got a socket, left with less than it requested"),
     SessionOutcome("unfinished", "sessions_unfinished",
@@ -363,7 +384,8 @@ SESSION_OUTCOMES: tuple[SessionOutcome, ...] = (
 SATISFIED_TOL_KWH = 1e-3
 
 
-def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
+def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any,
+                     e_req_orig_kwh: Any = None) -> Any:
     """The outcome name (:data:`SESSION_OUTCOMES`) of each session.
 
     Parameters
@@ -371,6 +393,9 @@ def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
     status : fleet status names per session (``served``, ``plugged``, ``waiting``,
         ``refused_closing``, ``turned_away``).
     e_req_kwh, e_delivered_kwh : energy requested and delivered per session [kWh].
+    e_req_orig_kwh : what the rider wanted before a late arrival's request was cut to what
+        fits before closing [kWh] (None: as ``e_req_kwh``); a satisfied session whose request
+        was cut (by more than :data:`SATISFIED_TOL_KWH`) is ``satisfied_reduced``.
 
     Returns
     -------
@@ -388,10 +413,13 @@ def session_outcomes(status: Any, e_req_kwh: Any, e_delivered_kwh: Any) -> Any:
     if bad:
         raise ValueError(f"unknown session status(es) {bad}; one of {sorted(known)}")
     full = dl >= req - SATISFIED_TOL_KWH
+    cut = (np.zeros(req.shape, dtype=bool) if e_req_orig_kwh is None
+           else np.asarray(e_req_orig_kwh, dtype=float) > req + SATISFIED_TOL_KWH)
     return np.select(
-        [(st == "served") & full, st == "served", (st == "plugged") | (st == "waiting"),
-         st == "refused_closing"],
-        ["satisfied", "short", "unfinished", "refused_closing"], default="turned_away")
+        [(st == "served") & full & ~cut, (st == "served") & full, st == "served",
+         (st == "plugged") | (st == "waiting"), st == "refused_closing"],
+        ["satisfied", "satisfied_reduced", "short", "unfinished", "refused_closing"],
+        default="turned_away")
 
 
 def outcome_counts(outcomes: Any) -> dict[str, int]:

@@ -56,9 +56,17 @@ def test_energy_and_cost_kpis_agree_within_half_a_percent(both: Any) -> None:
     # sessions rebuilt from the chargers' telemetry: the vehicles that plugged in
     served = ref["sessions_served"]
     assert abs(hil["sessions_total"] - served) <= 0.02 * served
-    assert abs(hil["sessions_satisfied"] - ref["sessions_satisfied"]) <= 0.02 * served
-    assert abs(hil["ev_energy_requested_kwh"] - ref["ev_energy_requested_kwh"]) \
-        <= 0.03 * ref["ev_energy_requested_kwh"]
+    # a late rider's request cut to what fits before closing is what the charger is asked
+    # for: the chargers cannot tell "satisfied (reduced request)" from "satisfied" (that
+    # needs the rider's first wish, which no charger reports), so the device run counts both
+    # as satisfied and none as reduced
+    assert hil["sessions_satisfied_reduced"] == 0
+    assert abs(hil["sessions_satisfied"] - ref["sessions_satisfied"]
+               - ref["sessions_satisfied_reduced"]) <= 0.02 * served
+    # what the plugged vehicles asked for (the chargers never see a rider turned away or
+    # refused at the gate: the run's all-arrivals figure is not comparable)
+    assert abs(hil["ev_energy_requested_kwh"] - ref["ev_energy_requested_socket_kwh"]) \
+        <= 0.03 * ref["ev_energy_requested_socket_kwh"]
 
 
 def test_outputs_complete_with_comm_statistics(both: Any) -> None:

@@ -188,19 +188,19 @@ def test_citylearn_loads_and_steps_a_day(exported: Path) -> None:
     assert got["connected_charger_steps"] == plugged > 0
 
 
-#: Round trip, one week (scenarios/week.yaml's site, start and seed; ``no_bess``). Measured
-#: 2026-12-05: CityLearn 152,238 kWh vs twin 152,280 kWh of grid import over the 671 steps
-#: CityLearn simulates (-0.028 %), days within 0.08 %; EV 7,581 vs 7,612 kWh (-0.41 %);
-#: CityLearn export 8,555 kWh vs twin curtailment 8,566 kWh (-0.13 %). The residual is EV
-#: timing: CityLearn plugs an EV in for whole steps (from its plug-in minute's step, at full
-#: power from the step start) and a session that plugs into a socket in the step its
-#: predecessor leaves waits a step, so EV energy moves between steps (and so between PV
-#: surplus and grid) and 0.4 % is left undelivered. Mall and PV match to float precision.
-#: The tolerances are a few times the measured gaps; a 1 % PV scaling error moves the
-#: weekly import by 0.4 %.
+#: Round trip, one week (scenarios/week.yaml's site, start and seed; ``no_bess``). CityLearn
+#: has no CC-CV taper: the export gives each session the energy the twin's vehicle can take
+#: in its stay (``session_room_kwh``; under ``no_bess`` exactly what the twin delivered) as the
+#: EV's room. Measured 2026-12-05 (vehicles model of issue 19): CityLearn EV 7,599 vs twin
+#: 7,685 kWh (-1.11 %): all of it (85.4 kWh) is whole-step plug-in (CityLearn plugs an EV in
+#: for whole steps, at full power from the plug-in minute's step start, and a session that
+#: plugs into a socket in the step its predecessor leaves waits a step, which cuts ~1 h
+#: dwell stays by a quarter); the test checks that decomposition exactly. Mall and PV match
+#: to float precision. The tolerances are a few times the measured import gaps; a 1 % PV
+#: scaling error moves the weekly import by 0.4 %.
 WEEK_IMPORT_REL_TOL = 0.002
 DAY_IMPORT_REL_TOL = 0.003
-EV_REL_TOL = 0.01
+EV_REL_TOL = 0.015
 CURTAIL_REL_TOL = 0.01
 
 
@@ -234,7 +234,22 @@ def test_week_grid_import_round_trip(week: tuple[Path, pd.DataFrame]) -> None:
     for day in range(0, n, 96):
         s = slice(day, day + 96)
         assert imp_cl[s].sum() == pytest.approx(imp_tw[s].sum(), rel=DAY_IMPORT_REL_TOL), day // 96
+    # CityLearn charges exactly what the exported sessions allow: each plugged block (one
+    # session id) takes min(room = capacity x (1 - arrival SOC), EV power x its steps)
+    schema = json.loads((ds / "schema.json").read_text())
+    evs = schema["electric_vehicles_def"]
+    can = 0.0
+    for f in sorted((ds / "chargers").glob("*.csv")):
+        t = pd.read_csv(f).iloc[:n]
+        ev = evs[f"ev_{f.stem[-2:]}"]["battery"]["attributes"]
+        on = t[t["electric_vehicle_charger_state"] == 1]
+        for _sid, g in on.groupby("electric_vehicle_session_id", sort=False):
+            room = ev["capacity"] * (1.0 - g["electric_vehicle_estimated_soc_arrival"].iloc[0])
+            can += min(room, ev["nominal_power"] * len(g) * 0.25)
+    assert got["ev_kwh"] == pytest.approx(can, rel=1e-5)
+    # ... and that is the twin's EV energy less what whole-step plug-ins lose (see the note)
     assert got["ev_kwh"] == pytest.approx(ts["ev_kwh"][:n].sum(), rel=EV_REL_TOL)
+    assert got["ev_kwh"] <= ts["ev_kwh"][:n].sum()
     # CityLearn cannot curtail PV: what it exports past the zero limit is what the twin curtails
     assert ts["grid_export_kwh"].sum() == 0.0
     assert exp_cl.sum() == pytest.approx(ts["pv_curtailed_kwh"][:n].sum(), rel=CURTAIL_REL_TOL)
@@ -255,3 +270,29 @@ def test_week_grid_import_round_trip(week: tuple[Path, pd.DataFrame]) -> None:
         leak[name] = got["storage_discharge_kwh"]
     assert leak["no_limit"] > 500.0
     assert leak["limit"] < 0.25 * leak["no_limit"]
+
+
+def test_session_room_is_what_no_bess_delivers(tmp_path: Path) -> None:
+    """The energy exported per session (``session_room_kwh``: the vehicle's own power and
+    CC-CV taper over its stay) is what the twin delivers with sockets at their rating."""
+    import yaml
+
+    from twin.app.citylearn import session_room_kwh
+    from twin.config import load_scenario
+    from twin.engine import simulate
+    from twin.engine.results import build_results
+    from twin.inputs import SocketSpec
+
+    scn = {"name": "day", "site": str(ROOT / "config" / "site.yaml"), "start": "2024-03-04T00:00:00",
+           "duration": "1d", "dt": "15min", "seed": 3, "controller": "no_bess"}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scn))
+    s = load_scenario(tmp_path / "s.yaml")
+    sess = build_results(simulate(s)).sessions
+    rating = [float(p) for p in SocketSpec.from_config(s.site.ev).p_rating_kw]
+    room = session_room_kwh(sess, dict(s.site.ev.vehicles), rating)
+    plugged = sess["plug_in"].notna().to_numpy()
+    assert plugged.sum() > 100
+    assert np.allclose(room[plugged], sess["e_delivered_kwh"].to_numpy()[plugged], atol=1e-9)
+    assert (room <= sess["e_req_kwh"].to_numpy() + 1e-12).all()
+    # the taper binds: many vehicles could not take their request in the stay
+    assert (room[plugged] < sess["e_req_kwh"].to_numpy()[plugged] - 0.05).sum() > 20

@@ -165,5 +165,6 @@ def test_conservation_default_site_week_with_full_battery_ageing() -> None:
     s = build_results(out).summary
     assert s["capacity_fade_calendar_percent"] > 0 and s["capacity_fade_cycle_percent"] > 0
     assert (out.rec.e_bess_stored_kwh == out.rec.cap_kwh).any()  # sat full while fading
-    assert isinstance(out.sessions, Fleet) and out.sessions.n_full_events > 1000
+    # (dwell stays and the CC-CV taper: about a quarter of the riders leave full, 528 fulls)
+    assert isinstance(out.sessions, Fleet) and out.sessions.n_full_events > 300
     check_conservation(out)

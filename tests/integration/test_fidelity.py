@@ -45,7 +45,11 @@ def test_annual_co2_avoided_by_the_bess_is_the_no_bess_difference() -> None:
     assert float(run["savings_bess_soles"]) == pytest.approx(cost, rel=1e-3)  # type: ignore[arg-type]
     # the seed formula credits the battery with far more than the difference
     assert float(run["co2_avoided_bess_seed_formula_kg"]) > 2.0 * diff  # type: ignore[arg-type]
+    # without a battery nearly every rider gets a socket; with riders' own dwell times and
+    # tapering vehicles, "satisfied" is no longer automatic (README "Vehicles")
+    served = float(base["sessions_served"]) / float(base["sessions_total"])  # type: ignore[arg-type]
+    assert served >= 0.95
     share = float(base["sessions_satisfied"]) / float(base["sessions_total"])  # type: ignore[arg-type]
-    assert share >= 0.95
+    assert 0.1 <= share <= 0.6
     assert 1.5 <= float(run["capacity_fade_percent"]) <= 3.5  # type: ignore[arg-type]
     assert float(base["capacity_fade_percent"]) == 0.0  # type: ignore[arg-type]

@@ -32,7 +32,8 @@ COLUMNS = ("pv_kwh", "mall_kwh", "ev_kwh", "bess_charge_kwh", "bess_discharge_kw
            "n_waiting")
 KPIS = ("pv_kwh", "ev_kwh", "grid_import_kwh", "bess_discharge_kwh", "co2_avoided_bess_kg",
         "savings_bess_soles", "capacity_fade_percent", "sessions_total", "sessions_satisfied",
-        "sessions_turned_away", "sessions_refused_closing")
+        "sessions_turned_away", "sessions_refused_closing", "sessions_satisfied_reduced",
+        "sessions_short", "ev_coverage_counterfactual", "ev_coverage_no_grid_charge")
 
 
 def golden_run() -> dict[str, Any]:

@@ -61,9 +61,16 @@ def test_table_summary_and_figure_18_count_the_same_sessions(week_run: Path) -> 
     table = table_numbers(summary)
     total = summary["sessions_total"]
     # the week has every kind of outcome the fleet produces, so the check is not vacuous
-    for key in ("sessions_satisfied", "sessions_short", "sessions_refused_closing",
-                "sessions_turned_away"):
+    for key in ("sessions_satisfied", "sessions_satisfied_reduced", "sessions_short",
+                "sessions_refused_closing", "sessions_turned_away"):
         assert summary[key] > 0, key
+    # satisfied-reduced: exactly the late riders whose request was cut and who got it
+    sess = run.sessions
+    cut = sess["e_req_orig_kwh"].to_numpy() > sess["e_req_kwh"].to_numpy() + 1e-3
+    got = sess["e_delivered_kwh"].to_numpy() >= sess["e_req_kwh"].to_numpy() - 1e-3
+    served = (sess["status"] == "served").to_numpy()
+    assert int((cut & got & served).sum()) == summary["sessions_satisfied_reduced"]
+    assert (sess["e_req_orig_kwh"].to_numpy() >= sess["e_req_kwh"].to_numpy()).all()
     assert story.total == total == int(table["sessions_total"]) == len(run.sessions)
     for key in OUTCOME_KEYS:
         assert story.counts[key] == summary[key] == int(table[key]), key

@@ -146,13 +146,21 @@ def test_refused_at_the_gate_and_wait_shifts_departure() -> None:
 def test_charge_time_stay_model() -> None:
     import pandas as pd
 
-    ev = EvConfig()
+    ev = EvConfig(stay_model="charge_time")
     start = pd.Timestamp("2024-03-04", tz="America/Lima")
     s = draw_sessions(ev, start, 7 * 86400.0, np.random.default_rng(2))
     ok = s.departure_s > s.arrival_s
     stay_h = (s.departure_s - s.arrival_s)[ok] / 3600.0
-    charge_h = s.e_req_kwh[ok] / np.minimum(s.p_max_kw[ok], np.where(s.type_code[ok] == 0, 3.7, 7.4))
-    assert (stay_h >= charge_h - 1e-9).all()  # every rider can finish at the socket rating
+    from twin.components.taper import taper_params, time_to_full_h
+
+    p_eff = np.minimum(s.p_max_kw, np.where(s.type_code == 0, 3.7, 7.4))
+    assert s.battery_kwh is not None and s.soc_arrival is not None and s.taper_soc is not None
+    assert s.taper_floor_frac is not None
+    charge_h = np.array([time_to_full_h(e, p, p, *taper_params(c, s0, e, ts, tf, p))
+                         for e, p, c, s0, ts, tf in zip(s.e_req_kwh, p_eff, s.battery_kwh,
+                                                        s.soc_arrival, s.taper_soc,
+                                                        s.taper_floor_frac, strict=True)])[ok]
+    assert (stay_h >= charge_h - 1e-9).all()  # every rider can finish (CC-CV, vehicle power)
     closing = ((s.departure_s[ok] % 86400.0) / 3600.0) >= ev.close_hour - 1e-9
     assert (stay_h[~closing] <= charge_h[~closing] * 4.0).all()  # and lingers a little
     assert 1.1 < np.median(stay_h[~closing] / charge_h[~closing]) < 1.4

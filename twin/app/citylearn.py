@@ -27,8 +27,17 @@ CityLearn building:
   step keeps one step; one that starts in the step another leaves starts one step later);
 * ``bess_schema_params.json`` — the seed-000 parameter file.
 
-Each EV is the socket's vehicle: its battery is the largest session energy of its type,
-so the arrival SOC is ``1 − e_req / capacity``.
+Each EV is the socket's vehicle: its battery is its class's ``battery_kwh`` (else the
+largest session energy of its type) and its power the class's ``p_max_kw``.
+
+CityLearn 3.0.2 charges an EV at a constant power up to a full battery: it has no per-vehicle
+charger power and no CC-CV taper. So each session is exported with the energy the twin's
+vehicle **can take during its stay** (from plug-in to leave, at its own charger power capped
+by the socket, with its taper: :func:`session_room_kwh`, at most its request), and the
+arrival SOC is ``1 − that energy / capacity``: a CityLearn charger at full action delivers
+what the twin's vehicle could take, in fewer steps (front-loaded, :data:`TAPER_NOTE`). The
+twin's ``no_bess`` (sockets at their rating) delivers exactly that energy, so the round trip
+compares like with like; the exported arrival SOC is not the vehicle's real one.
 """
 
 from __future__ import annotations
@@ -70,6 +79,14 @@ EXPORT_LIMIT_NOTE = (
     "sum(max(-net_electricity_consumption - export_kw * step_h, 0)), is the energy the twin "
     "curtails (8,555 kWh vs 8,566 kWh).")
 
+#: How the vehicles' CC-CV taper is exported, written into the schema's metadata.
+TAPER_NOTE = (
+    "CityLearn has no per-vehicle charger power and no CC-CV taper: each session's arrival "
+    "SOC is set so that the EV's room (capacity x (1 - SOC)) is the energy the twin's vehicle "
+    "can take in its stay at its own charger power with its taper (at most its request); a "
+    "CityLearn charger at full action delivers that energy at constant power, earlier in the "
+    "stay than the twin's tapering vehicle. The arrival SOC is not the vehicle's real one.")
+
 _OBSERVATIONS = (
     "month", "day_type", "hour", "minutes", "outdoor_dry_bulb_temperature", "diffuse_solar_irradiance",
     "direct_solar_irradiance", "carbon_intensity", "non_shiftable_load", "solar_generation",
@@ -101,7 +118,8 @@ def charger_tables(sessions: pd.DataFrame, n_sockets: int, n_steps: int, dt_s: f
     Parameters
     ----------
     sessions : the run's sessions (``socket``, ``plug_in``, ``leave``, ``planned_departure``,
-        ``e_req_kwh``, ``session_id``).
+        ``e_req_kwh``, ``session_id``; ``e_room_kwh``, when present, is the energy the EV
+        takes instead of ``e_req_kwh``: :func:`session_room_kwh`).
     n_sockets, n_steps : table sizes.
     dt_s : step length [s].
     t0 : scenario start.
@@ -125,8 +143,9 @@ def charger_tables(sessions: pd.DataFrame, n_sockets: int, n_steps: int, dt_s: f
         rows = plugged[plugged["socket"] == j].sort_values("plug_in")
         free_from = 0
         cap = capacity_kwh[j]
+        e_col = "e_room_kwh" if "e_room_kwh" in rows else "e_req_kwh"
         for plug, leave, sid, e_req in zip(rows["plug_in"], rows["leave"], rows["session_id"],
-                                           rows["e_req_kwh"], strict=True):
+                                           rows[e_col], strict=True):
             a = max(math.floor((plug - t0).total_seconds() / dt_s + 1e-9), free_from)
             b = max(math.ceil((leave - t0).total_seconds() / dt_s - 1e-9), a + 1)
             if a >= n_steps:
@@ -154,6 +173,34 @@ def charger_tables(sessions: pd.DataFrame, n_sockets: int, n_steps: int, dt_s: f
             "electric_vehicle_current_soc": cur_soc,
         }))
     return tables, n_written
+
+
+def session_room_kwh(sessions: pd.DataFrame, vehicles: dict[str, Any],
+                     rating_kw: list[float]) -> np.ndarray:
+    """Energy [kWh] each session's vehicle can take from plug-in to leave: at its charger
+    power (``p_max_kw``) capped by its socket's rating, with its CC-CV taper (battery and
+    arrival SOC of the session, taper SOC and floor of its class), at most its request.
+    Sessions without a socket: 0."""
+    from twin.components.taper import energy_kwh, taper_params
+
+    out = np.zeros(len(sessions))
+    cols = [sessions[c].to_numpy() for c in ("socket", "plug_in", "leave", "e_req_kwh",
+                                            "p_max_kw", "vehicle_type")]
+    nan = np.full(len(sessions), math.nan)
+    cap = sessions["battery_kwh"].to_numpy(float) if "battery_kwh" in sessions else nan
+    soc = sessions["soc_arrival"].to_numpy(float) if "soc_arrival" in sessions else nan
+    for i, (sock, plug, leave, e_req, p_max, vt) in enumerate(zip(*cols, strict=True)):
+        if sock < 0 or pd.isna(plug) or pd.isna(leave):
+            continue
+        vc = vehicles.get(str(vt))
+        vmax = min(float(p_max), float(rating_kw[int(sock)]))
+        e_t, kap = -math.inf, 0.0
+        if vc is not None and math.isfinite(cap[i]) and math.isfinite(soc[i]):
+            e_t, kap = taper_params(float(cap[i]), float(soc[i]), float(e_req), vc.taper_soc,
+                                    vc.taper_floor_frac, vmax)
+        stay_h = (leave - plug).total_seconds() / 3600.0
+        out[i] = energy_kwh(float(e_req), vmax, vmax, e_t, kap, stay_h)
+    return out
 
 
 def _simulate(scenario: Path, out: Path, controller: str | None,
@@ -298,7 +345,7 @@ def _schema(scn: Any, scenario: Path, out_run: Any, res: Any, idx: pd.DatetimeIn
                      "sessions_exported": counts[1],
                      "grid_limits_kw": {"import": site.grid.import_limit_kw,
                                         "export": float(site.grid.export_limit_kw)},
-                     "export_limit_note": EXPORT_LIMIT_NOTE,
+                     "export_limit_note": EXPORT_LIMIT_NOTE, "ev_taper_note": TAPER_NOTE,
                      "twin_totals_kwh": _twin_totals(res.timeseries)},
     }
 
@@ -346,9 +393,12 @@ def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
     sock = SocketSpec.from_config(site.ev)
     types = [VEHICLE_TYPES[c] for c in sock.type_code]
     veh = site.ev.vehicles
-    cap = [float(veh[t].e_req_kwh_max) if t in veh else 1.0 for t in types]
+    cap = [float(veh[t].battery_kwh if veh[t].battery_kwh is not None
+                 else veh[t].e_req_kwh_max) if t in veh else 1.0 for t in types]
     p_ev = [float(veh[t].p_max_kw) if t in veh else 1.0 for t in types]
-    tables, n_written = charger_tables(res.sessions, len(sock.p_rating_kw), n, dt_s, idx[0], cap)
+    sessions = res.sessions.assign(e_room_kwh=session_room_kwh(
+        res.sessions, dict(veh), [float(p) for p in sock.p_rating_kw]))
+    tables, n_written = charger_tables(sessions, len(sock.p_rating_kw), n, dt_s, idx[0], cap)
     n_plugged = int(res.sessions["plug_in"].notna().sum()) if len(res.sessions) else 0
 
     storage = _storage_attributes(site.bess, dt_s / 3600.0)

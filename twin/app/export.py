@@ -124,7 +124,8 @@ def load_sessions(run_dir: Path) -> pd.DataFrame | None:
 
         try:
             session_outcomes(df["status"].astype(str).to_numpy(), df["e_req_kwh"].to_numpy(),
-                             df["e_delivered_kwh"].to_numpy())
+                             df["e_delivered_kwh"].to_numpy(),
+                             df["e_req_orig_kwh"].to_numpy() if "e_req_orig_kwh" in df else None)
         except ValueError as exc:
             raise RunDirError(f"{p}: column 'status': {exc}") from None
     return df
@@ -403,12 +404,15 @@ def _session_series(series: Any, sessions: pd.DataFrame, start: pd.Timestamp,
     arr, plug, leave = rel("arrival"), rel("plug_in"), rel("leave")
     outcome = session_outcomes(sessions["status"].astype(str).to_numpy(),
                                sessions["e_req_kwh"].to_numpy(),
-                               sessions["e_delivered_kwh"].to_numpy())
+                               sessions["e_delivered_kwh"].to_numpy(),
+                               sessions["e_req_orig_kwh"].to_numpy()
+                               if "e_req_orig_kwh" in sessions else None)
     series("twin_ev_sessions_arrived", _counts_by(arr, t_rel))
     series("twin_ev_sessions_served", _counts_by(plug, t_rel))
     for name, oc, at in (("twin_ev_sessions_turned_away", "turned_away", leave),
                          ("twin_ev_sessions_refused_closing", "refused_closing", arr),
                          ("twin_ev_sessions_satisfied", "satisfied", leave),
+                         ("twin_ev_sessions_satisfied_reduced", "satisfied_reduced", leave),
                          ("twin_ev_sessions_short", "short", leave)):
         series(name, _counts_by(np.where(outcome == oc, at, np.nan), t_rel))
     # occupancy: plugged from its plug-in up to (not at) its leaving, per socket

@@ -45,6 +45,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from twin.components.taper import energy_kwh, time_to_full_h
 from twin.inputs import SessionTable, SocketSpec
 from twin.kpi_catalogue import SATISFIED_TOL_KWH
 from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
@@ -108,7 +109,17 @@ class Fleet:
         self.sock_p = np.frombuffer(self._p, dtype=np.float64)
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
+        # CC-CV taper per socket (``twin.components.taper``): e_t [kWh], κ [1/h] (0: none)
+        self._et = array("d", [-math.inf]) * n_sock
+        self._kap = array("d", bytes(8 * n_sock))
+        self.sock_et = np.frombuffer(self._et, dtype=np.float64)
+        self.sock_kap = np.frombuffer(self._kap, dtype=np.float64)
+        self._n_taper = 0  # plugged vehicles that taper
+        # per socket, the CV phase over one whole step at a limit above the taper's power:
+        # energy = g0 × F with F = (1 − exp(−κ dt)) / κ [h] (the power decays as exp(−κ t))
+        self._tF = array("d", bytes(8 * n_sock))
         self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
+        self._buf2 = np.zeros(n_sock)
         self._mask = np.zeros(n_sock, dtype=bool)
         self._part_any = False
         self._t_step0 = 0.0
@@ -133,9 +144,24 @@ class Fleet:
         self._typ = sessions.type_code.tolist()
         self._ereq = sessions.e_req_kwh.tolist()
         self._pmax = sessions.p_max_kw.tolist()
+        eo = sessions.e_req_orig_kwh
+        self._eorig = eo.tolist() if eo is not None else None
         self._deadline = (sessions.arrival_s + sessions.patience_s).tolist()
         latest = sessions.latest_departure_s
         self._latest = latest.tolist() if latest is not None else None
+        # per session, CC-CV taper (``twin.components.taper``): e_t [kWh] and κ / vmax [1/kWh]
+        # (κ = vmax × this at the socket; e_t does not depend on the power); None: no taper
+        self._tap_et: list[float] | None = None
+        self._tap_kr: list[float] = []
+        cap, soc0 = sessions.battery_kwh, sessions.soc_arrival
+        tsoc, tfl = sessions.taper_soc, sessions.taper_floor_frac
+        if cap is not None and soc0 is not None and tsoc is not None and tfl is not None:
+            ok = np.isfinite(cap) & (cap > 0.0) & (tsoc < 1.0) & np.isfinite(soc0)
+            safe_cap = np.where(ok, cap, 1.0)
+            self._tap_et = np.where(ok, safe_cap * (soc0 - tsoc) + sessions.e_req_kwh,
+                                    -math.inf).tolist()
+            self._tap_kr = np.where(ok, (1.0 - tfl) / (np.where(ok, 1.0 - tsoc, 1.0)
+                                                        * safe_cap), 0.0).tolist()
         # per-session results (lists while running; arrays via properties)
         n = sessions.n
         self._status = [STATUS_PENDING] * n
@@ -149,6 +175,7 @@ class Fleet:
         # sessions that left their socket with / without their full request (the outcomes
         # ``satisfied`` / ``short`` of ``twin.kpi_catalogue.session_outcomes``)
         self.n_satisfied = 0
+        self.n_satisfied_reduced = 0  # satisfied, but the request was cut (late arrival)
         self.n_short = 0
         self.n_full_events = 0
         self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
@@ -286,13 +313,14 @@ class Fleet:
         if self.on_turned_away is not None:
             self.on_turned_away(i, t)
 
-    def _schedule_full(self, sock: int, now: float, p_kw: float, erem_kwh: float) -> None:
-        """Note the instant the vehicle on ``sock`` is full at ``p_kw`` (in this step).
+    def _schedule_full(self, sock: int, now: float, t_full_h: float) -> None:
+        """Note the instant the vehicle on ``sock`` is full, ``t_full_h`` [h] after ``now``
+        (in this step).
 
         No event is queued: the instant and its sequence number are kept per socket; the
         full is applied by a later departure of that socket or at the step end.
         """
-        t_full = now + erem_kwh / p_kw * 3600.0
+        t_full = now + t_full_h * 3600.0
         if t_full > self._t_step_end:  # float crumbs: never past the step end
             t_full = self._t_step_end
         self._seq += 1
@@ -327,8 +355,23 @@ class Fleet:
         st[n + sock] = erem
         st[2 * n + sock] = t_dep
         st[3 * n + sock] = 1.0
+        e_t, kap = -math.inf, 0.0
+        if self._tap_et is not None:
+            kap = vmax * self._tap_kr[i]
+            if kap > 0.0:
+                e_t = self._tap_et[i]
+        self._et[sock] = e_t
+        self._kap[sock] = kap
+        if kap > 0.0:
+            self._tF[sock] = -math.expm1(-kap * self.dt_h) / kap
         e_step = vmax * self.dt_h
-        st[4 * n + sock] = vmax if e_step <= erem else erem / self.dt_h
+        pd = vmax if e_step <= erem else erem / self.dt_h
+        if kap > 0.0:
+            self._n_taper += 1
+            if erem < e_t:  # in its taper already: the power limit now
+                g = vmax - kap * (e_t - erem)
+                pd = g if g < pd else pd
+        st[4 * n + sock] = pd
         lim = self._lim[sock]
         p = lim if lim < vmax else vmax
         if p < 0.0 or erem <= 0.0:
@@ -336,7 +379,9 @@ class Fleet:
         self._p[sock] = p
         self._mid[sock] = now
         if p > 0.0 and p * (self._t_step_end - now) / 3600.0 > erem:
-            self._schedule_full(sock, now, p, erem)
+            t_h = time_to_full_h(erem, p, vmax, e_t, kap)
+            if kap <= 0.0 or now + t_h * 3600.0 <= self._t_step_end:
+                self._schedule_full(sock, now, t_h)
         self.n_occupied += 1
         self._seq += 1
         heapq.heappush(self._q, (now + (t_dep - now), self._seq, sock))
@@ -352,6 +397,14 @@ class Fleet:
         self._st[o] = 0.0
         self._st[self._o_pd + sock] = 0.0
         self._p[sock] = 0.0
+        if self._kap[sock] > 0.0:
+            self._untaper(sock)
+
+    def _untaper(self, sock: int) -> None:
+        """The vehicle on ``sock`` is full or gone: no taper to follow any more."""
+        self._n_taper -= 1
+        self._kap[sock] = 0.0
+        self._et[sock] = -math.inf
 
     def _depart(self, sock: int, now: float, seq: int) -> None:
         self.events += 1
@@ -364,7 +417,11 @@ class Fleet:
         erem = st[self._o_erem + sock]
         e_part = 0.0
         if p > 0.0:
-            e_part = p * (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            kap = self._kap[sock]
+            tau_h = (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            e_part = p * tau_h
+            if kap > 0.0 and erem - e_part < self._et[sock]:  # the taper may bind
+                e_part = energy_kwh(erem, p, st[self._o_vmax + sock], self._et[sock], kap, tau_h)
             if e_part > erem:
                 e_part = erem
             self._part[sock] += e_part
@@ -372,7 +429,10 @@ class Fleet:
         self._mid.pop(sock, None)
         self._e_del[i] = self._ereq[i] - erem + e_part
         if self._e_del[i] >= self._ereq[i] - SATISFIED_TOL_KWH:  # as session_outcomes
-            self.n_satisfied += 1
+            if self._eorig is not None and self._eorig[i] > self._ereq[i] + SATISFIED_TOL_KWH:
+                self.n_satisfied_reduced += 1
+            else:
+                self.n_satisfied += 1
         else:
             self.n_short += 1
         self._status[i] = STATUS_DONE
@@ -384,6 +444,8 @@ class Fleet:
         st[self._o_occ + sock] = 0.0
         st[self._o_pd + sock] = 0.0
         self._p[sock] = 0.0
+        if self._kap[sock] > 0.0:
+            self._untaper(sock)
         self.n_occupied -= 1
         c = self._stype[sock]
         q = self._waiting[c]
@@ -452,13 +514,29 @@ class Fleet:
         buf, mask = self._buf, self._mask
         np.multiply(p, self.dt_h, out=buf)
         np.greater(buf, erem, out=mask)
-        fin = mask.nonzero()[0]  # full before the step ends
+        fin = mask.nonzero()[0]  # full before the step ends (without taper; a candidate with)
         if fin.size:
             pl = self._p
             st = self._st
-            o = self._o_erem
+            o, ov = self._o_erem, self._o_vmax
+            kaps, ets, tf = self._kap, self._et, self._tF
             for sock in fin.tolist():
-                self._schedule_full(sock, now, pl[sock], st[o + sock])
+                kap = kaps[sock]
+                if kap > 0.0:
+                    er = st[o + sock]
+                    et = ets[sock]
+                    g0 = st[ov + sock] - kap * (et - er)  # the taper's power limit now
+                    if er < et and 0.0 < g0 <= pl[sock]:  # in its CV phase all step
+                        if g0 * tf[sock] < er:
+                            continue  # the whole step's energy falls short: not full
+                        t_h = -math.log1p(-kap * er / g0) / kap
+                    else:
+                        t_h = time_to_full_h(er, pl[sock], st[ov + sock], et, kap)
+                        if t_h > self.dt_h:
+                            continue
+                else:
+                    t_h = st[o + sock] / pl[sock]
+                self._schedule_full(sock, now, t_h)
 
     def end_step(self, e_socket_kwh: FloatArray) -> float:
         """Close the step: write per-socket energy [kWh] into ``e_socket_kwh``; return the total.
@@ -468,6 +546,7 @@ class Fleet:
         that were full or left during the step contributed up to that instant.
         """
         self.advance_to(self._t_step_end)
+        full_now = None
         if self._full_at:
             # Vehicles full during the step and still there: counted here; their energy is
             # what they still asked, which the settlement below gives them (the power and
@@ -476,27 +555,98 @@ class Fleet:
             n_full = len(self._full_at)
             self.events += n_full
             self.n_full_events += n_full
+            if self._n_taper:
+                full_now = list(self._full_at)
             self._full_at.clear()
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
+        erem = self.sock_erem
         np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        tapering: list[int] = []
+        if self._n_taper > 0:  # vehicles whose taper may bind in the step: closed form
+            tapering = self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
         if self._mid:  # sockets whose power started inside the step: from their start only
             now = self._t_step_end
             p = self._p
+            st = self._st
+            kaps, ets, o = self._kap, self._et, self._o_erem
             for sock, t0 in self._mid.items():
-                e_socket_kwh[sock] = p[sock] * (now - t0) / 3600.0
+                kap = kaps[sock]
+                e = p[sock] * (now - t0) / 3600.0
+                if kap > 0.0 and st[o + sock] - e < ets[sock]:  # the taper may bind
+                    e = energy_kwh(st[o + sock], p[sock], st[self._o_vmax + sock], ets[sock],
+                                   kap, (now - t0) / 3600.0)
+                e_socket_kwh[sock] = e
             self._mid.clear()
-        erem = self.sock_erem
         np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
         erem -= e_socket_kwh
         erem[erem < 1e-9] = 0.0  # float crumbs of a charge that ended at the step end
         np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
         np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        if full_now is not None:  # full vehicles no longer taper (after their settlement)
+            kaps = self._kap
+            for sock in full_now:
+                if kaps[sock] > 0.0:
+                    self._untaper(sock)
+        if tapering:  # demand: the taper's power limit now, vmax − κ (e_t − erem)
+            st, kaps, ets = self._st, self._kap, self._et
+            o, ov, opd = self._o_erem, self._o_vmax, self._o_pd
+            for sock in tapering:
+                kap = kaps[sock]
+                er = st[o + sock]
+                if kap > 0.0 and er < ets[sock]:
+                    g = st[ov + sock] - kap * (ets[sock] - er)
+                    if g < st[opd + sock]:
+                        st[opd + sock] = g
         if self._part_any:
             e_socket_kwh += self.sock_e_part
             self.sock_e_part.fill(0.0)
             self._part_any = False
         return float(np.add.reduce(e_socket_kwh))
+
+    def _taper_fix(self, e_kwh: FloatArray, p_kw: FloatArray, tau_h: float) -> list[int]:
+        """Replace ``e_kwh`` (``p × tau``) by the closed-form CC-CV energy where the taper
+        may bind within ``tau_h``: a vehicle that tapers whose energy left after the step
+        would fall below its taper start ``e_t`` (a necessary condition: under a limit the
+        taper binds later still). Returns those sockets (every vehicle in its taper at the
+        step end is one of them)."""
+        erem = self.sock_erem
+        mask = self._mask
+        b = self._buf2
+        np.subtract(erem, e_kwh, out=b)
+        np.less(b, self.sock_et, out=mask)
+        idx = mask.nonzero()[0].tolist()
+        if not idx:
+            return idx
+        st, ov, kaps, ets, tf = self._st, self._o_vmax, self._kap, self._et, self._tF
+        o = self._o_erem
+        exp = math.expm1
+        for sock in idx:
+            kap = kaps[sock]
+            p = p_kw[sock]
+            if kap <= 0.0 or p <= 0.0:
+                continue
+            # energy_kwh inlined (twin.components.taper): the hot loop of a tapering fleet
+            er = st[o + sock]
+            if er <= 0.0:
+                continue
+            vmax = st[ov + sock]
+            g0 = vmax - kap * (ets[sock] - er)  # the taper's power limit now
+            if g0 <= p and tau_h == self.dt_h:  # CV phase all step: g0 (1 − e^−κτ) / κ
+                e = g0 * tf[sock] if g0 > 0.0 else 0.0
+                e_kwh[sock] = e if e < er else er
+                continue
+            e_b = ets[sock] - (vmax - p) / kap
+            lin = er - e_b if er > e_b else 0.0
+            e_lin = p * tau_h
+            if e_lin <= lin:
+                continue  # constant power all step: p × tau already
+            u1 = vmax - kap * (ets[sock] - (er - lin))
+            if u1 > p:
+                u1 = p
+            e = lin - u1 * exp(-kap * (tau_h - lin / p)) / kap if u1 > 0.0 else lin
+            e_kwh[sock] = e if e < er else er
+        return idx
 
     def finish(self) -> None:
         """Close the books at the end of the horizon (plugged vehicles are cut off)."""

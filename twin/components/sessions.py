@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.config import ConfigError, EvConfig
+from twin.components.taper import energy_kwh_vec, time_to_full_h_vec
+from twin.config import ConfigError, EvConfig, VehicleClass
 from twin.inputs import SessionTable
 from twin.types import VEHICLE_TYPES
 
@@ -34,28 +35,33 @@ def draw_sessions(
     """Draw synthetic sessions for the horizon.
 
     Per day and vehicle type, a Poisson number of arrivals with mean ``sessions_per_day``;
-    arrival hour from ``arrival_weights`` inside opening hours, uniform within the hour;
-    energy uniform in [``e_req_kwh_min``, ``e_req_kwh_max``]. The charging power
-    ``p_eff = min(vehicle p_max_kw, socket rating)``.
+    arrival hour from ``arrival_weights`` inside opening hours, uniform within the hour.
+    Per vehicle: on-board charger power from ``charger_kw`` / ``charger_weights`` (or
+    ``p_max_kw``), capped by ``p_max_kw``; the charging power ``p_eff = min(charger, socket
+    rating)``. Energy asked: uniform in [``e_req_kwh_min``, ``e_req_kwh_max``] (arrival SOC
+    ``1 − e / battery_kwh``), or with ``soc_arrival_min``/``max`` an arrival SOC uniform in
+    that range and ``e = battery_kwh × (1 − SOC)``. With ``taper_soc < 1`` the vehicle
+    tapers (CC-CV, ``twin.components.taper``).
 
     Stay, by ``ev.stay_model``:
 
-    * ``charge_time`` (default): ``e_req / p_eff × L + stay_fixed_h`` with the linger factor
-      ``L = 1 + Gamma(linger_shape, scale=(linger_mean - 1) / linger_shape)`` (L = 1 when
-      ``linger_mean`` is 1): a rider stays until charged, and lingers a little. With an
-      immediate socket at full power every session can finish.
-    * ``fixed``: gamma (shape 4) with mean ``stay_h_mean``, clipped to [0.25 h,
-      ``stay_h_max``], whatever the energy asked (the seeds' model).
+    * ``dwell`` (default; ``fixed`` is the same): gamma with mean ``stay_h_mean`` and shape
+      ``stay_h_shape``, clipped to [``stay_h_min``, ``stay_h_max``], whatever the energy
+      asked: the stay does not depend on the charge time.
+    * ``charge_time`` (the older linger model): time to full at ``p_eff`` (with the taper)
+      × ``L + stay_fixed_h`` with ``L = 1 + Gamma(linger_shape, scale=(linger_mean - 1) /
+      linger_shape)`` (L = 1 when ``linger_mean`` is 1).
 
     The stay counts from plug-in: a rider who waits for a socket leaves later by the wait
     (``SessionTable.latest_departure_s``). The planned departure is clipped to
-    ``close_hour``. Late arrivals: a rider who cannot
-    get the whole request at ``p_eff`` before closing asks for ``p_eff × time to closing``;
-    if that is below ``ev.late_min_kwh`` the session is refused at the gate (its departure
-    is set to its arrival, which the fleet plays as status ``refused_closing``).
+    ``close_hour``. Late arrivals: a rider who cannot get the whole request at ``p_eff``
+    (with the taper) before closing asks for what fits (``e_req_orig_kwh`` keeps the first
+    request); if that is below ``ev.late_min_kwh`` the session is refused at the gate (its
+    departure is set to its arrival, which the fleet plays as status ``refused_closing``).
 
     Random draws per vehicle type (in this order): day counts, hours, fractions in the hour,
-    energies, then stays (``fixed``) or linger factors (``charge_time``).
+    energies (or arrival SOCs), stays (``dwell``) or linger factors (``charge_time``), then
+    charger powers (only with ``charger_kw`` of more than one value).
     """
     w = np.asarray(ev.arrival_weights, dtype=float)
     hours = np.arange(24)
@@ -69,7 +75,8 @@ def draw_sessions(
     n_days = math.ceil((offset0_s + duration_s) / 86400.0)
     ratings = type_rating_kw(ev)
     cols: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("arr", "dep", "typ", "e", "p", "pat", "latest")}
+        k: [] for k in ("arr", "dep", "typ", "e", "p", "pat", "latest", "e0", "cap", "soc",
+                        "tsoc", "tfl")}
     for code, vtype in enumerate(VEHICLE_TYPES):
         vc = ev.vehicles.get(vtype)  # type: ignore[call-overload]
         if vc is None or vc.sessions_per_day <= 0:
@@ -82,17 +89,26 @@ def draw_sessions(
         lo = np.maximum(hour, ev.open_hour)
         hi = np.minimum(hour + 1.0, ev.close_hour)
         arr_h = lo + frac * (hi - lo)
-        e_req = rng.uniform(vc.e_req_kwh_min, vc.e_req_kwh_max, size=n)
-        p_eff = min(vc.p_max_kw, ratings.get(code, vc.p_max_kw))
-        if ev.stay_model == "fixed":
-            stay_h = np.clip(rng.gamma(4.0, vc.stay_h_mean / 4.0, size=n), 0.25, vc.stay_h_max)
+        e_req, cap, soc0 = _draw_energy(vc, n, rng)
+        linger = stay_h = None
+        if ev.stay_model in ("dwell", "fixed"):
+            stay_h = np.clip(rng.gamma(vc.stay_h_shape, vc.stay_h_mean / vc.stay_h_shape,
+                                       size=n), vc.stay_h_min, vc.stay_h_max)
         else:
             extra = vc.linger_mean - 1.0
             linger = (1.0 + rng.gamma(vc.linger_shape, extra / vc.linger_shape, size=n)
                       if extra > 0.0 else np.ones(n))
-            stay_h = e_req / p_eff * linger + vc.stay_fixed_h
-        e_fit = p_eff * (ev.close_hour - arr_h)
-        late = e_fit < e_req
+        p_max = _draw_charger(vc, n, rng)
+        p_eff = np.minimum(p_max, ratings.get(code, math.inf))
+        e_t, kap = _taper_arrays(cap, soc0, e_req, vc.taper_soc, vc.taper_floor_frac, p_eff)
+        if stay_h is None:
+            assert linger is not None
+            t_full = time_to_full_h_vec(e_req, p_eff, p_eff, e_t, kap)
+            stay_h = t_full * linger + vc.stay_fixed_h
+        e_fit = energy_kwh_vec(e_req, p_eff, p_eff, e_t, kap,
+                               np.maximum(ev.close_hour - arr_h, 0.0))
+        late = e_fit < e_req * (1.0 - 1e-12)
+        e_orig = e_req
         e_req = np.where(late, e_fit, e_req)  # late riders ask for what fits before closing
         dep_h = np.minimum(arr_h + stay_h, ev.close_hour)
         dep_h = np.where(late & (e_fit < ev.late_min_kwh), arr_h, dep_h)  # refused at the gate
@@ -101,10 +117,50 @@ def draw_sessions(
         cols["dep"].append(base + dep_h * 3600.0)
         cols["typ"].append(np.full(n, code, dtype=np.int64))
         cols["e"].append(e_req)
-        cols["p"].append(np.full(n, vc.p_max_kw))
+        cols["e0"].append(e_orig)
+        cols["p"].append(p_max)
         cols["pat"].append(np.full(n, vc.patience_min * 60.0))
         cols["latest"].append(base + ev.close_hour * 3600.0)
+        cols["cap"].append(cap)
+        cols["soc"].append(soc0)
+        cols["tsoc"].append(np.full(n, vc.taper_soc))
+        cols["tfl"].append(np.full(n, vc.taper_floor_frac))
     return _table_from_cols(cols, duration_s)
+
+
+def _draw_energy(vc: VehicleClass, n: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energy asked [kWh], battery size [kWh] (NaN: none) and arrival SOC [-] per vehicle."""
+    cap = np.full(n, math.nan if vc.battery_kwh is None else vc.battery_kwh)
+    if vc.battery_kwh is not None and vc.soc_arrival_min is not None:
+        assert vc.soc_arrival_max is not None
+        soc0 = rng.uniform(vc.soc_arrival_min, vc.soc_arrival_max, size=n)
+        return vc.battery_kwh * (1.0 - soc0), cap, soc0
+    e_req = rng.uniform(vc.e_req_kwh_min, vc.e_req_kwh_max, size=n)
+    soc0 = (np.clip(1.0 - e_req / vc.battery_kwh, 0.0, 1.0) if vc.battery_kwh is not None
+            else np.full(n, math.nan))
+    return e_req, cap, soc0
+
+
+def _draw_charger(vc: VehicleClass, n: int, rng: np.random.Generator) -> np.ndarray:
+    """On-board charger power per vehicle [kW], at most ``p_max_kw``."""
+    if vc.charger_kw is None:
+        return np.full(n, vc.p_max_kw)
+    kw = np.minimum(np.asarray(vc.charger_kw, dtype=float), vc.p_max_kw)
+    if kw.size == 1:
+        return np.full(n, kw[0])
+    w = (np.asarray(vc.charger_weights, dtype=float) if vc.charger_weights is not None
+         else np.ones(kw.size))
+    return kw[rng.choice(kw.size, size=n, p=w / w.sum())]
+
+
+def _taper_arrays(cap: np.ndarray, soc0: np.ndarray, e_req: np.ndarray, taper_soc: float,
+                  floor_frac: float, vmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(e_t [kWh], κ [1/h])`` per vehicle (see ``twin.components.taper``)."""
+    if taper_soc >= 1.0 or not np.isfinite(cap).all():
+        return np.full(cap.shape, -math.inf), np.zeros(cap.shape)
+    k_kw = vmax * (1.0 - floor_frac) / (1.0 - taper_soc)
+    return cap * (soc0 + e_req / cap - taper_soc), k_kw / cap
 
 
 def _table_from_cols(cols: dict[str, list[np.ndarray]], duration_s: float) -> SessionTable:
@@ -118,6 +174,9 @@ def _table_from_cols(cols: dict[str, list[np.ndarray]], duration_s: float) -> Se
     def pick(name: str) -> np.ndarray:
         return np.concatenate(cols[name])[keep][order]
 
+    def opt(name: str) -> np.ndarray | None:
+        return pick(name) if cols.get(name) else None
+
     return SessionTable(
         arrival_s=pick("arr"),
         departure_s=pick("dep"),
@@ -125,7 +184,12 @@ def _table_from_cols(cols: dict[str, list[np.ndarray]], duration_s: float) -> Se
         e_req_kwh=pick("e"),
         p_max_kw=pick("p"),
         patience_s=pick("pat"),
-        latest_departure_s=pick("latest") if cols.get("latest") else None,
+        latest_departure_s=opt("latest"),
+        e_req_orig_kwh=opt("e0"),
+        battery_kwh=opt("cap"),
+        soc_arrival=opt("soc"),
+        taper_soc=opt("tsoc"),
+        taper_floor_frac=opt("tfl"),
     )
 
 
@@ -136,6 +200,13 @@ SESSION_FILE_COLUMNS = ("arrival", "departure", "vehicle_type", "e_req_kwh", "p_
 #: optional ``e_req_kwh`` (else the request is what was delivered) and ``p_max_kw`` (else
 #: the vehicle class's).
 SESSION_LOG_COLUMNS = ("arrival", "departure", "e_delivered_kwh")
+#: Optional vehicle columns of both forms (written by ``twin run`` in sessions.parquet): the
+#: vehicle's battery [kWh] and its SOC at arrival [-], for the CC-CV taper
+#: (``twin.components.taper``). An absent column or an empty cell takes the vehicle class's
+#: ``battery_kwh`` and an arrival SOC of ``1 − e_req_kwh / battery_kwh`` (the request fills the
+#: battery); the charger power is ``p_max_kw``; ``taper_soc`` / ``taper_floor_frac`` are the
+#: class's.
+SESSION_VEHICLE_COLUMNS = ("battery_kwh", "soc_arrival")
 #: Longest plausible stay at a charger [h].
 MAX_STAY_H = 72.0
 
@@ -268,6 +339,7 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
                         row=i + 1, column="e_req_kwh")
     else:
         e_req = _numbers(df, path, "e_req_kwh", True)
+    cap, soc0, tsoc, tfl = _vehicles(df, path, ev, codes, e_req)
     keep = e_req > 0
     out = {c: ((ts - start).dt.total_seconds()).to_numpy(dtype=float)[keep]
            for c, ts in (("arrival", arr), ("departure", dep))}
@@ -275,8 +347,61 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
     pat = np.array([ev.vehicles[VEHICLE_TYPES[c]].patience_min * 60.0
                     if VEHICLE_TYPES[c] in ev.vehicles else 0.0 for c in codes])
     cols = {"arr": [out["arrival"]], "dep": [out["departure"]], "typ": [codes],
-            "e": [e_req[keep]], "p": [p_max[keep]], "pat": [pat]}
+            "e": [e_req[keep]], "p": [p_max[keep]], "pat": [pat], "cap": [cap[keep]],
+            "soc": [soc0[keep]], "tsoc": [tsoc[keep]], "tfl": [tfl[keep]]}
     return _table_from_cols(cols, duration_s)
+
+
+def _optional(df: pd.DataFrame, path: Path, c: str, lo: float, hi: float,
+              hi_open: bool) -> np.ndarray:
+    """An optional numeric column (NaN where absent or empty), each value in [lo, hi]."""
+    if c not in df.columns:
+        return np.full(len(df), math.nan)
+    raw = df[c]
+    v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = (raw.notna().to_numpy() & np.isnan(v)) | np.isinf(v) | (v < lo) \
+        | ((v >= hi) if hi_open else (v > hi))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _fail(path, f"value {raw.iloc[i]!r} must be a number in [{lo:g}, {hi:g}"
+                    f"{')' if hi_open else ']'} (or empty: the vehicle class's)",
+                    row=i + 1, column=c)
+    return v
+
+
+def _vehicles(df: pd.DataFrame, path: Path, ev: EvConfig, codes: np.ndarray,
+              e_req: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Battery [kWh] (NaN: no taper), arrival SOC [-], taper SOC [-] and floor [-] per row
+    (:data:`SESSION_VEHICLE_COLUMNS`, class defaults where absent)."""
+    classes = [ev.vehicles.get(VEHICLE_TYPES[c]) for c in codes]
+    cap_cls = np.array([vc.battery_kwh if vc is not None and vc.battery_kwh is not None
+                        else math.nan for vc in classes], dtype=float)
+    tsoc = np.array([vc.taper_soc if vc is not None else 1.0 for vc in classes], dtype=float)
+    tfl = np.array([vc.taper_floor_frac if vc is not None else 1.0 for vc in classes],
+                   dtype=float)
+    cap_in = _optional(df, path, "battery_kwh", 1e-3, 1e4, False)
+    soc_in = _optional(df, path, "soc_arrival", 0.0, 1.0, True)
+    given = np.isfinite(cap_in)
+    over = given & (e_req > cap_in * (1.0 - np.nan_to_num(soc_in)) * (1.0 + 1e-9) + 1e-6)
+    if over.any():
+        i = int(np.argmax(over))
+        raise _fail(path, f"{e_req[i]:g} kWh requested (or delivered) but a {cap_in[i]:g} kWh "
+                    f"battery at SOC {np.nan_to_num(soc_in[i]):g} holds only "
+                    f"{cap_in[i] * (1.0 - np.nan_to_num(soc_in[i])):g} kWh more",
+                    row=i + 1, column="battery_kwh")
+    # the class battery where the row gives none, unless the request does not fit in it
+    # (then that vehicle is not the class's: no battery model, no taper)
+    cap = np.where(given, cap_in, np.where(e_req <= cap_cls, cap_cls, math.nan))
+    safe = np.where(np.isfinite(cap), cap, 1.0)
+    soc0 = np.where(np.isfinite(soc_in) & np.isfinite(cap), soc_in,
+                    np.where(np.isfinite(cap), np.clip(1.0 - e_req / safe, 0.0, 1.0), math.nan))
+    over = np.isfinite(cap) & (e_req > cap * (1.0 - soc0) * (1.0 + 1e-9) + 1e-6)
+    if over.any():
+        i = int(np.argmax(over))
+        raise _fail(path, f"{e_req[i]:g} kWh requested (or delivered) but the class's "
+                    f"{cap[i]:g} kWh battery at SOC {soc0[i]:g} holds only "
+                    f"{cap[i] * (1.0 - soc0[i]):g} kWh more", row=i + 1, column="soc_arrival")
+    return cap, soc0, tsoc, tfl
 
 
 def read_session_log(path: Path, ev: EvConfig, start: pd.Timestamp,
@@ -292,5 +417,5 @@ def read_session_log(path: Path, ev: EvConfig, start: pd.Timestamp,
     return {"sessions_total": float(inside.sum()), "ev_energy_delivered_kwh": float(e[inside].sum())}
 
 
-__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "draw_sessions", "read_session_log",
-           "read_sessions", "type_rating_kw"]
+__all__ = ["SESSION_FILE_COLUMNS", "SESSION_LOG_COLUMNS", "SESSION_VEHICLE_COLUMNS", "draw_sessions",
+           "read_session_log", "read_sessions", "type_rating_kw"]

@@ -306,8 +306,8 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     if fleet is None:
         return pd.DataFrame({c: [] for c in (
             "session_id", "vehicle_type", "arrival", "planned_departure", "plug_in", "leave",
-            "wait_min", "socket", "e_req_kwh", "e_delivered_kwh", "p_max_kw", "status", "outcome",
-            "satisfied")})
+            "wait_min", "socket", "e_req_kwh", "e_req_orig_kwh", "e_delivered_kwh", "p_max_kw",
+            "battery_kwh", "soc_arrival", "status", "outcome", "satisfied")})
     s = fleet.s
     # sessions that have not arrived when the run stopped are left out
     arrived = fleet.status != 0
@@ -321,10 +321,16 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     arr = s.arrival_s[arrived]
     status = fleet.status[arrived]
     e_req = s.e_req_kwh[arrived]
+    e_orig = s.e_req_orig_kwh[arrived] if s.e_req_orig_kwh is not None else e_req
     e_del = fleet.e_del_kwh[arrived]
+    nan = np.full(e_req.shape, np.nan)
+    # the vehicle (sessions log, ``twin.components.sessions.read_sessions``): battery [kWh]
+    # and arrival SOC [-], NaN without a battery model
+    cap = s.battery_kwh[arrived] if s.battery_kwh is not None else nan
+    soc0 = s.soc_arrival[arrived] if s.soc_arrival is not None else nan
     wait = np.where(np.isnan(plug), fleet.leave_s[arrived] - arr, plug - arr) / 60.0
     status_names = [STATUS_NAMES[int(x)] for x in status]
-    outcome = kpi_catalogue.session_outcomes(status_names, e_req, e_del)
+    outcome = kpi_catalogue.session_outcomes(status_names, e_req, e_del, e_orig)
     return pd.DataFrame({
         "session_id": np.flatnonzero(arrived),
         "vehicle_type": pd.Categorical.from_codes(
@@ -336,8 +342,11 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
         "wait_min": wait,
         "socket": fleet.socket_of[arrived],
         "e_req_kwh": e_req,
+        "e_req_orig_kwh": e_orig,
         "e_delivered_kwh": e_del,
         "p_max_kw": s.p_max_kw[arrived],
+        "battery_kwh": cap,
+        "soc_arrival": soc0,
         "status": pd.Categorical(status_names),
         "outcome": pd.Categorical(outcome, categories=[o.name for o in
                                                        kpi_catalogue.SESSION_OUTCOMES]),
@@ -429,6 +438,11 @@ def _import_limit_kpis(ts: TableLike, limit_kw: float | None, dt_h: float) -> di
             "import_limit_exceeded_kwh": _f(over[mask].sum() * dt_h)}
 
 
+def _orig(sessions: pd.DataFrame) -> Any:
+    """The sessions' original requests [kWh] (None for tables written before the column)."""
+    return sessions["e_req_orig_kwh"].to_numpy() if "e_req_orig_kwh" in sessions else None
+
+
 def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
     """Session counts and energies of the summary, by the outcomes of the KPI catalogue.
 
@@ -439,7 +453,8 @@ def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
     if n_sess:
         outcome = kpi_catalogue.session_outcomes(sessions["status"].astype(str).to_numpy(),
                                                  sessions["e_req_kwh"].to_numpy(),
-                                                 sessions["e_delivered_kwh"].to_numpy())
+                                                 sessions["e_delivered_kwh"].to_numpy(),
+                                                 _orig(sessions))
     else:
         outcome = np.zeros(0, dtype=str)
     counts = kpi_catalogue.outcome_counts(outcome)
@@ -454,6 +469,62 @@ def session_kpis(sessions: pd.DataFrame) -> dict[str, Any]:
         "ev_energy_requested_kwh": _f(req.sum()),
         "ev_energy_requested_socket_kwh": _f(req[socket].sum()),
         "ev_energy_delivered_kwh": _f(sessions["e_delivered_kwh"].sum()) if n_sess else 0.0,
+    }
+
+
+def ev_shares(ts: TableLike, eta_charge: float, stored0_kwh: float) -> dict[str, float]:
+    """EV shares that do not hang on the seed's allocation order (issue 19, point 5).
+
+    * ``bess_discharge_grid_share``: share of the battery's output that was grid-charged,
+      by a proportional colour of the stored energy (each step's output takes the grid
+      share of what is stored; charge from the grid adds to it; the stored energy is the
+      run's own SOC series). The initial content counts as grid-charged (unknown origin).
+    * ``ev_coverage_no_grid_charge``: the seed allocation's EV share from PV + BESS with the
+      grid-charged part of the battery's output to the EVs taken out.
+    * ``ev_coverage_counterfactual``: 1 − (grid energy the EV load causes) / EV energy,
+      where the EV load causes, per step, the site's import to the loads minus the import
+      the mall alone would have needed from the same local supply (PV used + battery
+      output that was not grid-charged): ``(load − local) − max(mall − local, 0)``.
+      The EVs count as the last load served: the share is a lower bound, and it does not
+      depend on which load the battery's output is said to go to.
+    * ``ev_coverage_pro_rata``: each step's local supply to the loads shared in proportion
+      to the loads (``Σ ev × local / load``): no load first, no load last (grid-charged
+      battery output is not local).
+    """
+    dis = ts["bess_discharge_kwh"].to_numpy(dtype=float).tolist()
+    c_g = ts["grid_to_bess_kwh"].to_numpy(dtype=float).tolist()
+    c_pv = ts["pv_to_bess_kwh"].to_numpy(dtype=float).tolist()
+    stored = ts["soc_kwh"].to_numpy(dtype=float).tolist()
+    grid_f = [0.0] * len(stored)  # grid share of the stored energy at each step's start
+    f, prev = 1.0, stored0_kwh  # grid share of the stored energy; stored energy [kWh]
+    for k, s_k in enumerate(stored):
+        grid_f[k] = f
+        out_dc = prev + (c_pv[k] + c_g[k]) * eta_charge - s_k  # taken out (output, losses)
+        pool = f * max(prev - max(out_dc, 0.0), 0.0) + c_g[k] * eta_charge
+        f = min(pool / s_k, 1.0) if s_k > 1e-9 else 0.0
+        prev = s_k
+    gf = np.asarray(grid_f, dtype=float)
+    grid_dis = np.asarray(dis, dtype=float) * gf  # battery output that was grid-charged
+    ev = ts["ev_kwh"].to_numpy(dtype=float)
+    e_ev = float(ev.sum())
+    mall = ts["mall_kwh"].to_numpy(dtype=float)
+    load = ts["load_kwh"].to_numpy(dtype=float)
+    g_loads = np.maximum(ts["grid_import_kwh"].to_numpy(dtype=float)
+                         - ts["grid_to_bess_kwh"].to_numpy(dtype=float), 0.0)
+    # local supply to the loads: PV used + battery output that was not grid-charged
+    local = np.clip(load - g_loads - grid_dis, 0.0, load)
+    ev_grid = np.clip(load - local - np.maximum(mall - local, 0.0), 0.0, ev)
+    pro_rata = float(np.sum(ev * local / np.where(load > 0, load, 1.0)))
+    e_dis = float(sum(dis))
+    to_ev = ts["bess_to_ev_kwh"].to_numpy(dtype=float)
+    grid_to_ev = float(np.sum(to_ev * gf))
+    pv_to_ev = float(ts["pv_to_ev_kwh"].sum())
+    return {
+        "ev_coverage_counterfactual": 1.0 - float(ev_grid.sum()) / e_ev if e_ev else 0.0,
+        "ev_coverage_pro_rata": pro_rata / e_ev if e_ev else 0.0,
+        "bess_discharge_grid_share": float(grid_dis.sum()) / e_dis if e_dis else 0.0,
+        "ev_coverage_no_grid_charge": (pv_to_ev + float(to_ev.sum()) - grid_to_ev) / e_ev
+        if e_ev else 0.0,
     }
 
 
@@ -557,6 +628,7 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         if usable_kwh and days else 0.0,
         "discharge_per_nominal_capacity_per_day": tot["bess_discharge_kwh"] / cap0 / days
         if cap0 and days else 0.0,
+        **ev_shares(ts, bp.eta_charge, site.bess.soc_initial_frac * cap0),
         # cost [currency]
         "currency": site.tariff.currency,
         "cost_baseline_soles": cost_base,

@@ -80,6 +80,8 @@ class SessionCounts(NamedTuple):
     ----------
     arrived, turned_away, served, satisfied, short, refused_closing : vehicles.
     waiting : vehicles queueing for a socket now.
+    satisfied_reduced : vehicles that got the reduced request of a late arrival (the
+        chargers cannot tell one from a full request: 0 against devices).
     """
 
     arrived: int = 0
@@ -89,6 +91,7 @@ class SessionCounts(NamedTuple):
     short: int = 0
     refused_closing: int = 0
     waiting: int = 0
+    satisfied_reduced: int = 0
 
 
 class SiteIO(Protocol):
@@ -202,7 +205,8 @@ class PlantSiteIO:
         waiting = fleet.n_waiting
         arrived, away, refused = fleet.n_arrived, fleet.n_turned_away, fleet.n_refused_closing
         return SessionCounts(arrived, away, arrived - away - waiting - refused,
-                             fleet.n_satisfied, fleet.n_short, refused, waiting)
+                             fleet.n_satisfied, fleet.n_short, refused, waiting,
+                             fleet.n_satisfied_reduced)
 
     def start(self) -> Telemetry:
         """The plant at ``t_0``."""

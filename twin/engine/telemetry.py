@@ -20,8 +20,11 @@ vehicle) and ends when it is gone; its energy delivered is the charger's session
 (``e_session``; without one, the socket's energy while plugged) plus what the socket
 delivered after the last read before it left; its energy asked for = delivered up to the
 last read while plugged + still requested at that read (so "satisfied" = the vehicle
-asked for nothing more). Vehicles turned away without ever plugging in are not seen by
-the chargers (``n_waiting`` is recorded per step).
+asked for nothing more; a late rider whose request was cut to what fits before closing
+asks the charger for the cut request, so it counts as satisfied: the "satisfied, reduced
+request" outcome needs the rider's first wish, which no charger reports). Vehicles turned
+away without ever plugging in are not seen by the chargers (``n_waiting`` is recorded per
+step).
 """
 
 from __future__ import annotations

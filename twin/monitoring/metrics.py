@@ -198,6 +198,7 @@ class TwinMetrics:
         self.sessions_turned_away = self._m("twin_ev_sessions_turned_away")
         self.sessions_satisfied = self._m("twin_ev_sessions_satisfied")
         self.sessions_short = self._m("twin_ev_sessions_short")
+        self.sessions_satisfied_reduced = self._m("twin_ev_sessions_satisfied_reduced")
         self.sessions_refused = self._m("twin_ev_sessions_refused_closing")
         self.sessions_waiting = self._m("twin_ev_sessions_waiting")
         self.sockets_occupied = self._m("twin_ev_sockets_occupied")
@@ -511,6 +512,7 @@ class MetricsSink:
                 (m.sessions_served, now.served, seen.served),
                 (m.sessions_satisfied, now.satisfied, seen.satisfied),
                 (m.sessions_short, now.short, seen.short),
+                (m.sessions_satisfied_reduced, now.satisfied_reduced, seen.satisfied_reduced),
                 (m.sessions_refused, now.refused_closing, seen.refused_closing)):
             if n_now > n_seen:
                 counter.inc(n_now - n_seen)

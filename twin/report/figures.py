@@ -732,7 +732,8 @@ def fig_ev_wait(run: RunData) -> Figure:
 
 #: Colours of the session outcomes (:data:`twin.kpi_catalogue.SESSION_OUTCOMES`).
 OUTCOME_COLORS: dict[str, str] = {
-    "satisfied": COLORS["bess"], "short": COLORS["pv"], "unfinished": COLORS["losses"],
+    "satisfied": COLORS["bess"], "satisfied_reduced": COLORS["ev"], "short": COLORS["pv"],
+    "unfinished": COLORS["losses"],
     "refused_closing": COLORS["accent"], "turned_away": COLORS["curtailed"],
 }
 

@@ -40,6 +40,8 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "satisfied",
 )
 SESSION_TIME_COLUMNS: tuple[str, ...] = ("arrival", "plug_in")
+#: Optional session columns: the original request of a late arrival (runs since issue 19).
+SESSION_OPTIONAL_RE = re.compile(r"^e_req_orig_kwh$")
 
 DAILY_COLUMNS: tuple[str, ...] = (
     "day_type", "hour", "pv_kwh", "ev_kwh", "mall_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
@@ -224,7 +226,9 @@ def read_timeseries(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFram
 def read_sessions(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFrame, Path]:
     """Read the EV sessions table (zero rows is allowed: a site without chargers)."""
     path = _pick(run_dir, "sessions")
-    df = _read_table(path, SESSION_COLUMNS, None, SESSION_TIME_COLUMNS)
+    df = _read_table(path, SESSION_COLUMNS, SESSION_OPTIONAL_RE, SESSION_TIME_COLUMNS)
+    if "e_req_orig_kwh" in df:
+        _check_numeric(path, df, ["e_req_orig_kwh"])
     if len(df):
         for c in SESSION_TIME_COLUMNS:
             _check_time(path, df, c)
@@ -240,7 +244,9 @@ def read_sessions(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFrame,
     # written by an older version counted a refused session that asked ~0 kWh as satisfied)
     try:
         outcome = session_outcomes(df["status"].to_numpy(), df["e_req_kwh"].to_numpy(),
-                                   df["e_delivered_kwh"].to_numpy())
+                                   df["e_delivered_kwh"].to_numpy(),
+                                   df["e_req_orig_kwh"].to_numpy()
+                                   if "e_req_orig_kwh" in df else None)
     except ValueError as exc:
         raise _fail(path, f"column 'status': {exc}") from None
     df["outcome"] = outcome
