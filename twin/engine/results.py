@@ -26,8 +26,8 @@ from twin.components.fleet import STATUS_NAMES
 from twin.engine import RunOutput, kpis
 from twin.engine.balance import allocate_flows, balance_residual
 from twin.errors import UserError
+from twin.tariff import Bill, offpeak_price_per_kwh, tariff_summary
 from twin.tariff import bill as tariff_bill
-from twin.tariff import offpeak_price_per_kwh, tariff_summary
 from twin.tariff import schedule as tariff_schedule
 from twin.types import VEHICLE_TYPES
 
@@ -528,69 +528,50 @@ def ev_shares(ts: TableLike, eta_charge: float, stored0_kwh: float) -> dict[str,
     }
 
 
+#: Per-step columns summed into the run's totals.
+_TOTALS = ("pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
+           "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_discharge_kwh",
+           "bess_to_ev_kwh", "bess_to_mall_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh",
+           "grid_import_kwh", "grid_export_kwh", "grid_to_bess_kwh", "grid_cost_soles",
+           "cost_savings_hp_soles", "co2_avoided_indirect_kg", "co2_grid_kg",
+           "co2_avoided_bess_kg")
+
+
 def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict[str, Any]:
     """Per-run KPIs (the seed-003 ``bess_results.json`` fields and more).
 
     ``ts`` is the per-step table, or :class:`SummaryColumns` (the same columns, built one
-    at a time over the whole run without the table).
+    at a time over the whole run without the table). The keys are the rows of
+    :mod:`twin.kpi_catalogue`; each part below builds one group of them, in order.
     """
-    scn = out.scenario
-    site = scn.site
-    cfg = scn.config
     n = out.steps_done
-    dt_h = cfg.dt / 3600.0
-    days = n * dt_h / 24.0
-    tot = {c: _f(ts[c].sum()) for c in (
-        "pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
-        "pv_to_mall_kwh", "pv_curtailed_kwh", "bess_charge_kwh", "bess_discharge_kwh",
-        "bess_to_ev_kwh", "bess_to_mall_kwh", "grid_import_ev_kwh", "grid_import_mall_kwh",
-        "grid_import_kwh", "grid_export_kwh", "grid_to_bess_kwh", "grid_cost_soles",
-        "cost_savings_hp_soles", "co2_avoided_indirect_kg", "co2_grid_kg",
-        "co2_avoided_bess_kg")}
-    price = ts["tariff_soles_per_kwh"].to_numpy()
+    days = n * out.scenario.config.dt / 3600.0 / 24.0
+    tot = {c: _f(ts[c].sum()) for c in _TOTALS}
+    tariff = out.scenario.site.tariff
     # the bill: energy (the per-step column) + demand charges per billing month + fixed
-    sched = tariff_schedule(site.tariff, out.inputs.index[:n], out.inputs.hour[:n])
-    bill = tariff_bill(sched, ts["grid_import_kwh"].to_numpy(), cfg.dt)
-    load = ts["load_kwh"].to_numpy()
-    pv = ts["pv_kwh"].to_numpy()
-    cost_base = _f(kpis.cost_all_grid(load, price).sum())
-    cost_pv_only = _f(kpis.cost_no_bess(load, pv, price).sum())
-    co2f = site.grid.co2_kg_per_kwh
-    co2_base = _f(kpis.co2_all_grid_kg(load, co2f).sum())
-    co2_no_bess = _f(kpis.co2_no_bess_kg(load, pv, co2f).sum())
-    cap0 = site.bess.e_capacity_kwh
-    cap_end = _f(ts["capacity_kwh"].iloc[-1]) if n else cap0
-    dod = site.bess.soc_max_frac - site.bess.soc_min_frac
-    soc = ts["soc_percent"]
-    resid = ts["balance_residual_kwh"].abs()
-    phases = ts["phase"].to_numpy()
-    names = {int(k): v for k, v in out.controller.phases.items()}
-    phase_hours = {names.get(int(p), str(p)): _f((phases == p).sum() * dt_h) for p in np.unique(phases)}
-    n_sess = len(sessions)
-    waits = (sessions["wait_min"].to_numpy(dtype=float)[sessions["plug_in"].notna().to_numpy()]
-             if n_sess else np.zeros(0))
-    dec = out.rec.decide_s[:n]
-    fleet = out.sessions
-    events = (fleet.events if fleet is not None else 0) + n
-    pv_kwp = site.pv.p_dc_kwp
-    bp = BessParams.from_config(site.bess)
-    # DC throughput of the cells from the AC energies (nominal efficiencies; with an
-    # efficiency curve this is the nominal-point estimate) [kWh]
-    dc_kwh = _f(bp.eta_charge * tot["bess_charge_kwh"] + (
-        tot["bess_discharge_kwh"] / bp.eta_discharge if bp.eta_discharge > 0 else 0.0))
-    ageing = out.rec.bess_ageing  # BLAST-Lite figures from the plant (empty: linear model)
-    if "t_cell_mean_c" in ageing:  # the in-process plant aged it (no full day yet: none)
-        fade_cycle = ageing.get("fade_cycle_kwh", 0.0)
-        # calendar (+ legacy CityLearn term); negative: BLAST-Lite's LTO model gains capacity
-        # with time early on
-        fade_other = cap0 - cap_end - fade_cycle
-    else:
-        fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
-        fade_other = max(cap0 - cap_end - fade_cycle, 0.0)
-    has_bess = cap0 > 0 and getattr(out.controller, "uses_battery", True)
-    usable_kwh = dod * cap0  # usable window of the nominal capacity [kWh]
+    sched = tariff_schedule(tariff, out.inputs.index[:n], out.inputs.hour[:n])
+    bill = tariff_bill(sched, ts["grid_import_kwh"].to_numpy(), out.scenario.config.dt)
     summary: dict[str, Any] = {
-        "scenario": scn.config.name,
+        **_run_keys(out, n, days),
+        **_energy_keys(out, ts, tot, days),
+        **_money_and_co2_keys(out, ts, tot, n, bill),
+        **_battery_state_keys(out, ts, tot, n, days),
+        **_ev_and_control_keys(out, ts, sessions, n),
+        "tariff_bill": tariff_summary(tariff, bill, sched),
+        **_performance_keys(out, n),
+    }
+    # a controller may add its own keys (e.g. ``optimal``: the LP and its gap to this run)
+    extra = getattr(out.controller, "summary", None)
+    if callable(extra):
+        summary.update(extra(summary))
+    return summary
+
+
+def _run_keys(out: RunOutput, n: int, days: float) -> dict[str, Any]:
+    """What ran: scenario, site, controller, seed, horizon; the battery's nameplate."""
+    scn, site, cfg = out.scenario, out.scenario.site, out.scenario.config
+    return {
+        "scenario": cfg.name,
         "scenario_file": str(scn.path),
         "site": site.name,
         "controller": out.controller.name,
@@ -603,13 +584,24 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "interrupted": out.interrupted,
         "days": days,
         # battery (seed 003 names)
-        "capacity_kwh": cap0,
+        "capacity_kwh": site.bess.e_capacity_kwh,
         "nominal_power_kw": max(site.bess.p_charge_max_kw, site.bess.p_discharge_max_kw),
-        "dod": dod,
+        "dod": site.bess.soc_max_frac - site.bess.soc_min_frac,
         "eta_roundtrip": site.bess.eta_roundtrip,
         "technology": site.bess.technology,
         "chemistry": site.bess.chemistry,
-        # energy [kWh]
+    }
+
+
+def _energy_keys(out: RunOutput, ts: TableLike, tot: dict[str, float],
+                 days: float) -> dict[str, Any]:
+    """Energy totals [kWh], annualised figures, shares and cycles."""
+    site = out.scenario.site
+    pv_kwp = site.pv.p_dc_kwp
+    cap0 = site.bess.e_capacity_kwh
+    usable_kwh = (site.bess.soc_max_frac - site.bess.soc_min_frac) * cap0  # usable window
+    bp = BessParams.from_config(site.bess)
+    return {
         **{f"{k}": v for k, v in tot.items() if k.endswith("_kwh")},
         "pv_specific_yield_kwh_per_kwp": tot["pv_kwh"] / pv_kwp * (365.0 / days)
         if pv_kwp > 0 and days else 0.0,
@@ -629,10 +621,25 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "discharge_per_nominal_capacity_per_day": tot["bess_discharge_kwh"] / cap0 / days
         if cap0 and days else 0.0,
         **ev_shares(ts, bp.eta_charge, site.bess.soc_initial_frac * cap0),
-        # cost [currency]
+    }
+
+
+def _money_and_co2_keys(out: RunOutput, ts: TableLike, tot: dict[str, float], n: int,
+                        bill: Bill) -> dict[str, Any]:
+    """The bill [currency] (energy, demand, fixed), savings and CO2 [kg] with their
+    counterfactuals (all grid; PV without the battery)."""
+    site, cfg = out.scenario.site, out.scenario.config
+    price = ts["tariff_soles_per_kwh"].to_numpy()
+    load = ts["load_kwh"].to_numpy()
+    pv = ts["pv_kwh"].to_numpy()
+    cost_base = _f(kpis.cost_all_grid(load, price).sum())
+    co2f = site.grid.co2_kg_per_kwh
+    co2_base = _f(kpis.co2_all_grid_kg(load, co2f).sum())
+    co2_no_bess = _f(kpis.co2_no_bess_kg(load, pv, co2f).sum())
+    return {
         "currency": site.tariff.currency,
         "cost_baseline_soles": cost_base,
-        "cost_pv_only_soles": cost_pv_only,
+        "cost_pv_only_soles": _f(kpis.cost_no_bess(load, pv, price).sum()),
         "cost_grid_import_soles": tot["grid_cost_soles"],
         "cost_demand_soles": bill.demand,
         "cost_fixed_soles": bill.fixed,
@@ -652,8 +659,34 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "co2_reduction_percent_bess": kpis.reduction_percent(co2_no_bess, tot["co2_grid_kg"]),
         # grid
         "peak_grid_import_kw": _f(ts["p_grid_kw"].max()) if n else 0.0,
-        **_import_limit_kpis(ts, site.grid.import_limit_kw, dt_h),
-        # SOC and fade
+        **_import_limit_kpis(ts, site.grid.import_limit_kw, cfg.dt / 3600.0),
+    }
+
+
+def _battery_state_keys(out: RunOutput, ts: TableLike, tot: dict[str, float], n: int,
+                        days: float) -> dict[str, Any]:
+    """SOC [%], capacity fade (cycle and calendar parts) [%], cycles and ageing."""
+    site = out.scenario.site
+    cap0 = site.bess.e_capacity_kwh
+    cap_end = _f(ts["capacity_kwh"].iloc[-1]) if n else cap0
+    soc = ts["soc_percent"]
+    bp = BessParams.from_config(site.bess)
+    # DC throughput of the cells from the AC energies (nominal efficiencies; with an
+    # efficiency curve this is the nominal-point estimate) [kWh]
+    dc_kwh = _f(bp.eta_charge * tot["bess_charge_kwh"] + (
+        tot["bess_discharge_kwh"] / bp.eta_discharge if bp.eta_discharge > 0 else 0.0))
+    ageing = out.rec.bess_ageing  # BLAST-Lite figures from the plant (empty: linear model)
+    if "t_cell_mean_c" in ageing:  # the in-process plant aged it (no full day yet: none)
+        fade_cycle = ageing.get("fade_cycle_kwh", 0.0)
+        # calendar (+ legacy CityLearn term); negative: BLAST-Lite's LTO model gains capacity
+        # with time early on
+        fade_other = cap0 - cap_end - fade_cycle
+    else:
+        fade_cycle = bp.cycle_fade_per_kwh * dc_kwh
+        fade_other = max(cap0 - cap_end - fade_cycle, 0.0)
+    has_bess = cap0 > 0 and getattr(out.controller, "uses_battery", True)
+    usable_kwh = (site.bess.soc_max_frac - site.bess.soc_min_frac) * cap0
+    return {
         "soc_min_percent": _f(soc.min()) if n else 0.0,
         "soc_max_percent": _f(soc.max()) if n else 0.0,
         "soc_mean_percent": _f(soc.mean()) if n else 0.0,
@@ -673,17 +706,30 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         if "resistance_rel" in ageing else None,
         "t_cell_mean_c": ageing.get("t_cell_mean_c",
                                     site.bess.t_cell_c if has_bess and not bp.blast else None),
-        # EV sessions
+    }
+
+
+def _ev_and_control_keys(out: RunOutput, ts: TableLike, sessions: pd.DataFrame,
+                         n: int) -> dict[str, Any]:
+    """EV sessions and waits [min], controller phases [h], safety, inputs, tariff."""
+    site = out.scenario.site
+    dt_h = out.scenario.config.dt / 3600.0
+    phases = ts["phase"].to_numpy()
+    names = {int(k): v for k, v in out.controller.phases.items()}
+    waits = (sessions["wait_min"].to_numpy(dtype=float)[sessions["plug_in"].notna().to_numpy()]
+             if len(sessions) else np.zeros(0))
+    return {
         **session_kpis(sessions),
         "wait_mean_min": _f(np.mean(waits)) if len(waits) else 0.0,
         "wait_p95_min": _f(np.quantile(waits, 0.95)) if len(waits) else 0.0,
         # controller and safety
         "phase_names": {str(k): v for k, v in names.items()},
-        "phase_hours": phase_hours,
+        "phase_hours": {names.get(int(p), str(p)): _f((phases == p).sum() * dt_h)
+                        for p in np.unique(phases)},
         "safety_clamps_total": out.clamps.total,
         "safety_clamps_by_reason": dict(sorted(out.clamps.by_reason.items())),
         "reverse_flow_cuts": out.n_reverse_flow_cuts,
-        "energy_balance_residual_max_kwh": _f(resid.max()) if n else 0.0,
+        "energy_balance_residual_max_kwh": _f(ts["balance_residual_kwh"].abs().max()) if n else 0.0,
         # measured input files: values filled in their short gaps (twin.components.measured,
         # twin.components.weather)
         "input_filled_values": int(out.inputs.input_filled_values),
@@ -694,8 +740,15 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
             "horas_punta": [h for h in range(24)
                             if site.tariff.peak_window_h[0] <= h < site.tariff.peak_window_h[1]],
         },
-        "tariff_bill": tariff_summary(site.tariff, bill, sched),
-        # performance
+    }
+
+
+def _performance_keys(out: RunOutput, n: int) -> dict[str, Any]:
+    """Wall times [s], rates and decision times [µs] (volatile: not compared across runs)."""
+    dec = out.rec.decide_s[:n]
+    fleet = out.sessions
+    events = (fleet.events if fleet is not None else 0) + n
+    return {
         "sim_wall_s": out.sim_wall_s,
         "inputs_wall_s": out.inputs_wall_s,
         "ticks_per_s": n / out.sim_wall_s if out.sim_wall_s > 0 else 0.0,
@@ -704,11 +757,6 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "decide_median_us": _f(np.median(dec) * 1e6) if n else 0.0,
         "decide_p99_us": _f(np.quantile(dec, 0.99) * 1e6) if n else 0.0,
     }
-    # a controller may add its own keys (e.g. ``optimal``: the LP and its gap to this run)
-    extra = getattr(out.controller, "summary", None)
-    if callable(extra):
-        summary.update(extra(summary))
-    return summary
 
 
 def build_results(out: RunOutput) -> Results:
