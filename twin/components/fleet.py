@@ -109,15 +109,7 @@ class Fleet:
         self.sock_p = np.frombuffer(self._p, dtype=np.float64)
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
-        # CC-CV taper per socket (``twin.components.taper``): e_t [kWh], κ [1/h] (0: none)
-        self._et = array("d", [-math.inf]) * n_sock
-        self._kap = array("d", bytes(8 * n_sock))
-        self.sock_et = np.frombuffer(self._et, dtype=np.float64)
-        self.sock_kap = np.frombuffer(self._kap, dtype=np.float64)
-        self._n_taper = 0  # plugged vehicles that taper
-        # per socket, the CV phase over one whole step at a limit above the taper's power:
-        # energy = g0 × F with F = (1 − exp(−κ dt)) / κ [h] (the power decays as exp(−κ t))
-        self._tF = array("d", bytes(8 * n_sock))
+        self._taper_state(n_sock)
         self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
         self._buf2 = np.zeros(n_sock)
         self._mask = np.zeros(n_sock, dtype=bool)
@@ -138,7 +130,63 @@ class Fleet:
             heapq.heapify(h)
         self._waiting: list[deque[int]] = [deque() for _ in VEHICLE_TYPES]
         self._n_waiting = 0
-        # session inputs as lists (fast scalar access in event handlers)
+        self._session_inputs(sessions)
+        # per-session results (lists while running; arrays via properties)
+        n = sessions.n
+        self._status = [STATUS_PENDING] * n
+        self._plug_s = [math.nan] * n
+        self._leave_s = [math.nan] * n
+        self._e_del = [0.0] * n
+        self._socket_of = [-1] * n
+        self.n_arrived = 0
+        self.n_turned_away = 0
+        self.n_refused_closing = 0
+        # sessions that left their socket with / without their full request (the outcomes
+        # ``satisfied`` / ``short`` of ``twin.kpi_catalogue.session_outcomes``)
+        self.n_satisfied = 0
+        self.n_satisfied_reduced = 0  # satisfied, but the request was cut (late arrival)
+        self.n_short = 0
+        self.n_full_events = 0
+        self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
+        #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
+        #: (``t_s``: when it left [s since start]); None costs nothing.
+        self.on_turned_away: Callable[[int, float], None] | None = None
+        self._empty_observation(sockets, n_sock)
+        self._next_arrival = 0
+        self._arr_t = math.inf  # time of the next arrival instant [s], its sequence number
+        self._arr_seq = 0
+        if self._arr:
+            self._seq += 1
+            self._arr_t = self._now + max(self._arr[0] - self._now, 0.0)
+            self._arr_seq = self._seq
+
+    def _taper_state(self, n_sock: int) -> None:
+        """CC-CV taper per socket (``twin.components.taper``): e_t [kWh], κ [1/h] (0: none)."""
+        self._et = array("d", [-math.inf]) * n_sock
+        self._kap = array("d", bytes(8 * n_sock))
+        self.sock_et = np.frombuffer(self._et, dtype=np.float64)
+        self.sock_kap = np.frombuffer(self._kap, dtype=np.float64)
+        self._n_taper = 0  # plugged vehicles that taper
+        # per socket, the CV phase over one whole step at a limit above the taper's power:
+        # energy = g0 × F with F = (1 − exp(−κ dt)) / κ [h] (the power decays as exp(−κ t))
+        self._tF = array("d", bytes(8 * n_sock))
+
+    def _empty_observation(self, sockets: SocketSpec, n_sock: int) -> None:
+        """Constant arrays for the observation of an empty station."""
+        self._type_ro = frozen_array(sockets.type_code.copy())
+        self._rating_ro = frozen_array(sockets.p_rating_kw.copy())
+        self._empty = SocketArrays(
+            type_code=self._type_ro,  # type: ignore[arg-type]
+            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
+            occupied=frozen_array(np.zeros(n_sock, dtype=bool)),  # type: ignore[arg-type]
+            p_demand_kw=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
+            e_remaining_kwh=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
+            t_departure_s=frozen_array(np.full(n_sock, math.inf)),  # type: ignore[arg-type]
+        )
+
+    def _session_inputs(self, sessions: SessionTable) -> None:
+        """The sessions' inputs as lists (fast scalar access in event handlers), with the
+        CC-CV taper's per-session constants."""
         self._arr = sessions.arrival_s.tolist()
         self._dep = sessions.departure_s.tolist()
         self._typ = sessions.type_code.tolist()
@@ -162,44 +210,6 @@ class Fleet:
                                     -math.inf).tolist()
             self._tap_kr = np.where(ok, (1.0 - tfl) / (np.where(ok, 1.0 - tsoc, 1.0)
                                                         * safe_cap), 0.0).tolist()
-        # per-session results (lists while running; arrays via properties)
-        n = sessions.n
-        self._status = [STATUS_PENDING] * n
-        self._plug_s = [math.nan] * n
-        self._leave_s = [math.nan] * n
-        self._e_del = [0.0] * n
-        self._socket_of = [-1] * n
-        self.n_arrived = 0
-        self.n_turned_away = 0
-        self.n_refused_closing = 0
-        # sessions that left their socket with / without their full request (the outcomes
-        # ``satisfied`` / ``short`` of ``twin.kpi_catalogue.session_outcomes``)
-        self.n_satisfied = 0
-        self.n_satisfied_reduced = 0  # satisfied, but the request was cut (late arrival)
-        self.n_short = 0
-        self.n_full_events = 0
-        self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
-        #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
-        #: (``t_s``: when it left [s since start]); None costs nothing.
-        self.on_turned_away: Callable[[int, float], None] | None = None
-        # constant arrays for empty observations
-        self._type_ro = frozen_array(sockets.type_code.copy())
-        self._rating_ro = frozen_array(sockets.p_rating_kw.copy())
-        self._empty = SocketArrays(
-            type_code=self._type_ro,  # type: ignore[arg-type]
-            p_rating_kw=self._rating_ro,  # type: ignore[arg-type]
-            occupied=frozen_array(np.zeros(n_sock, dtype=bool)),  # type: ignore[arg-type]
-            p_demand_kw=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
-            e_remaining_kwh=frozen_array(np.zeros(n_sock)),  # type: ignore[arg-type]
-            t_departure_s=frozen_array(np.full(n_sock, math.inf)),  # type: ignore[arg-type]
-        )
-        self._next_arrival = 0
-        self._arr_t = math.inf  # time of the next arrival instant [s], its sequence number
-        self._arr_seq = 0
-        if self._arr:
-            self._seq += 1
-            self._arr_t = self._now + max(self._arr[0] - self._now, 0.0)
-            self._arr_seq = self._seq
 
     # ------------------------------------------------------------ results
     @property

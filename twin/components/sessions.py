@@ -29,6 +29,39 @@ def type_rating_kw(ev: EvConfig) -> dict[int, float]:
     return out
 
 
+def _draw_stay(model: str, vc: Any, n: int, rng: np.random.Generator
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Stays [h] (``dwell``/``fixed``) or linger factors [-] (``charge_time``); the other None."""
+    if model in ("dwell", "fixed"):
+        return np.clip(rng.gamma(vc.stay_h_shape, vc.stay_h_mean / vc.stay_h_shape, size=n),
+                       vc.stay_h_min, vc.stay_h_max), None
+    extra = vc.linger_mean - 1.0
+    return None, (1.0 + rng.gamma(vc.linger_shape, extra / vc.linger_shape, size=n)
+                  if extra > 0.0 else np.ones(n))
+
+
+def _late_riders(ev: EvConfig, arr_h: np.ndarray, stay_h: np.ndarray, e_req: np.ndarray,
+                 p_eff: np.ndarray, e_t: np.ndarray, kap: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Requests [kWh] and departures [h of the day]: a late rider asks for what fits before
+    closing, and is refused at the gate (departure = arrival) below ``ev.late_min_kwh``."""
+    e_fit = energy_kwh_vec(e_req, p_eff, p_eff, e_t, kap, np.maximum(ev.close_hour - arr_h, 0.0))
+    late = e_fit < e_req * (1.0 - 1e-12)
+    e_req = np.where(late, e_fit, e_req)
+    dep_h = np.minimum(arr_h + stay_h, ev.close_hour)
+    return e_req, np.where(late & (e_fit < ev.late_min_kwh), arr_h, dep_h)
+
+
+def _hour_probabilities(ev: EvConfig) -> np.ndarray:
+    """Probability of each clock hour for an arrival (``arrival_weights`` in opening hours)."""
+    w = np.asarray(ev.arrival_weights, dtype=float)
+    hours = np.arange(24)
+    w = np.where((hours + 1 > ev.open_hour) & (hours < ev.close_hour), w, 0.0)
+    if w.sum() <= 0:
+        raise ConfigError("ev.arrival_weights: no weight inside the opening hours")
+    return np.asarray(w / w.sum(), dtype=np.float64)
+
+
 def draw_sessions(
     ev: EvConfig, start: pd.Timestamp, duration_s: float, rng: np.random.Generator
 ) -> SessionTable:
@@ -63,13 +96,7 @@ def draw_sessions(
     energies (or arrival SOCs), stays (``dwell``) or linger factors (``charge_time``), then
     charger powers (only with ``charger_kw`` of more than one value).
     """
-    w = np.asarray(ev.arrival_weights, dtype=float)
-    hours = np.arange(24)
-    open_mask = (hours + 1 > ev.open_hour) & (hours < ev.close_hour)
-    w = np.where(open_mask, w, 0.0)
-    if w.sum() <= 0:
-        raise ConfigError("ev.arrival_weights: no weight inside the opening hours")
-    p_hour = w / w.sum()
+    p_hour = _hour_probabilities(ev)
     day0 = start.normalize()
     offset0_s = (start - day0).total_seconds()
     n_days = math.ceil((offset0_s + duration_s) / 86400.0)
@@ -90,14 +117,7 @@ def draw_sessions(
         hi = np.minimum(hour + 1.0, ev.close_hour)
         arr_h = lo + frac * (hi - lo)
         e_req, cap, soc0 = _draw_energy(vc, n, rng)
-        linger = stay_h = None
-        if ev.stay_model in ("dwell", "fixed"):
-            stay_h = np.clip(rng.gamma(vc.stay_h_shape, vc.stay_h_mean / vc.stay_h_shape,
-                                       size=n), vc.stay_h_min, vc.stay_h_max)
-        else:
-            extra = vc.linger_mean - 1.0
-            linger = (1.0 + rng.gamma(vc.linger_shape, extra / vc.linger_shape, size=n)
-                      if extra > 0.0 else np.ones(n))
+        stay_h, linger = _draw_stay(ev.stay_model, vc, n, rng)
         p_max = _draw_charger(vc, n, rng)
         p_eff = np.minimum(p_max, ratings.get(code, math.inf))
         e_t, kap = _taper_arrays(cap, soc0, e_req, vc.taper_soc, vc.taper_floor_frac, p_eff)
@@ -105,13 +125,8 @@ def draw_sessions(
             assert linger is not None
             t_full = time_to_full_h_vec(e_req, p_eff, p_eff, e_t, kap)
             stay_h = t_full * linger + vc.stay_fixed_h
-        e_fit = energy_kwh_vec(e_req, p_eff, p_eff, e_t, kap,
-                               np.maximum(ev.close_hour - arr_h, 0.0))
-        late = e_fit < e_req * (1.0 - 1e-12)
         e_orig = e_req
-        e_req = np.where(late, e_fit, e_req)  # late riders ask for what fits before closing
-        dep_h = np.minimum(arr_h + stay_h, ev.close_hour)
-        dep_h = np.where(late & (e_fit < ev.late_min_kwh), arr_h, dep_h)  # refused at the gate
+        e_req, dep_h = _late_riders(ev, arr_h, stay_h, e_req, p_eff, e_t, kap)
         base = day * 86400.0 - offset0_s
         cols["arr"].append(base + arr_h * 3600.0)
         cols["dep"].append(base + dep_h * 3600.0)
