@@ -25,7 +25,15 @@ import math
 import numpy as np
 
 from twin.components.bess import no_reverse_flow_kw, window_charge_kw, window_discharge_kw
-from twin.types import Clamp, ClampLog, FloatArray, Setpoints, SiteObservation
+from twin.types import (
+    BessState,
+    Clamp,
+    ClampLog,
+    FloatArray,
+    Setpoints,
+    SiteObservation,
+    SocketArrays,
+)
 
 _EPS_KW = 1e-9
 
@@ -80,6 +88,14 @@ class SafetyLayer:
                 f"controller returned {ps.shape[0] if ps.ndim else 0} socket setpoints "
                 f"for {rating.shape[0]} sockets"
             )
+        p, ps = self._valid_and_finite(k, b, s, p, ps)
+        p = self._envelope(k, b, p, obs.dt_s / 3600.0)
+        return self._site_bus(k, obs, p, ps)
+
+    def _valid_and_finite(self, k: int, b: BessState, s: SocketArrays, p: float,
+                          ps: FloatArray) -> tuple[float, FloatArray]:
+        """Steps 1-2: invalid telemetry, non-finite values, socket limits within ratings."""
+        rating = s.p_rating_kw
         # 1-2: invalid telemetry, non-finite values
         if not b.valid:
             if p != 0.0:
@@ -108,6 +124,10 @@ class SafetyLayer:
                 ps = fixed
             elif not ps.flags.writeable:
                 self._checked = ps  # cannot change any more: no need to check it again
+        return p, ps
+
+    def _envelope(self, k: int, b: BessState, p: float, dt_h: float) -> float:
+        """Steps 3-4: the battery envelope."""
         # 3-4: the battery envelope (``twin.components.bess.allowed_*_kw``) in its two
         # parts, each with its own reason: 3, the power ratings
         if p > b.p_discharge_max_kw + _EPS_KW:
@@ -117,7 +137,6 @@ class SafetyLayer:
             self._bend(k, "bess_charge_limit", "bess", p, -b.p_charge_max_kw)
             p = -b.p_charge_max_kw
         # 4: the SOC window over the step
-        dt_h = obs.dt_s / 3600.0
         # (exact: an excess below _EPS_KW is cut silently, not let through; for a small
         # battery 1e-9 kW over a step is a large part of its window)
         if p > 0.0:
@@ -132,6 +151,13 @@ class SafetyLayer:
                 if -p > p_max + _EPS_KW:
                     self._bend(k, "bess_soc_max", "bess", p, -p_max)
                 p = -p_max
+        return p
+
+    def _site_bus(self, k: int, obs: SiteObservation, p: float,
+                  ps: FloatArray) -> tuple[float, FloatArray]:
+        """Steps 6-7: no reverse flow into the grid and the import limit at the site bus."""
+        s = obs.sockets
+        rating = s.p_rating_kw
         # 6-7: site bus
         if not s.n_occupied:
             p_ev = 0.0
