@@ -149,6 +149,12 @@ def _period_title(period: agg.Period) -> str:
 # ---------------------------------------------------------------- energy balance
 
 
+def _tz_name(run: RunData) -> str:
+    """The site's time zone, as the run's timestamps carry it."""
+    tz = pd.DatetimeIndex(run.ts["timestamp"]).tz
+    return str(getattr(tz, "key", None) or tz or "UTC")
+
+
 def fig_annual_balance(run: RunData) -> Figure:
     """Supply (PV, BESS discharge, grid) next to use (mall, EV, BESS charge, curtailment)."""
     period = agg.period_of(run)
@@ -230,7 +236,7 @@ def fig_profile_5days(run: RunData) -> Figure:
     ax2.set_ylabel("SOC [%]")
     ax2.set_ylim(0, 105)
     date_axis(ax2, 5)
-    ax2.set_xlabel("Local time (America/Lima)")
+    ax2.set_xlabel(f"Local time ({_tz_name(run)})")
     _title(fig, f"{min(5.0, run.days):g}-day profile: sources vs loads", run)
     return fig
 
