@@ -357,18 +357,8 @@ def cell_temperature_c(t_air_c: FloatArray, dt_s: float, setpoint_c: float,
     return np.asarray(setpoint_c + coupling_frac * (lag - setpoint_c), dtype=np.float64)
 
 
-def diurnal_ambient_c(hour: FloatArray, t_min_c: float, t_max_c: float,
-                      peak_hour: float) -> FloatArray:
-    """The PV model's diurnal ambient temperature [°C] at local clock hours ``hour`` [h]:
-    a cosine between ``t_min_c`` and ``t_max_c`` peaking at ``peak_hour`` (the formula of
-    ``twin.components.pv._ac_power_kw``)."""
-    mean = 0.5 * (t_min_c + t_max_c)
-    amp = 0.5 * (t_max_c - t_min_c)
-    return np.asarray(mean + amp * np.cos(2.0 * np.pi * (hour - peak_hour) / 24.0), dtype=np.float64)
-
-
 __all__ = ["BLAST_LFP_LABEL", "BLAST_LTO_LABEL", "BLAST_MODELS", "BLAST_NMC_LABEL",
            "LFP_250AH_PARAMS", "LFP_R_PARAMS", "LTO_PARAMS", "NMC_KOKAM_PARAMS", "BlastAgeing",
            "BlastLfpAgeing", "BlastLtoAgeing", "BlastNmcAgeing", "Stressors", "anode_potential_v",
-           "cell_temperature_c", "diurnal_ambient_c", "extract_stressors", "power_state_step",
+           "cell_temperature_c", "extract_stressors", "power_state_step",
            "sigmoid_state_step"]

@@ -177,8 +177,7 @@ def _ambient_c(cloudiness: dict[str, Any], hour_mid: FloatArray) -> FloatArray:
     """Ambient air temperature at the step middles [°C]: the PV model's diurnal ambient
     (``pv.cloudiness`` ``t_amb_min_c`` / ``t_amb_max_c`` / ``t_amb_peak_hour``, or their
     defaults; also with ``pv.source: file``)."""
-    from twin.components.ageing import diurnal_ambient_c
-    from twin.components.pv import PvParams
+    from twin.components.pv import PvParams, diurnal_ambient_c
 
     names = ("t_amb_min_c", "t_amb_max_c", "t_amb_peak_hour")
     t_min, t_max, peak = (float(cloudiness.get(k, _default(PvParams, k))) for k in names)

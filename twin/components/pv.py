@@ -473,13 +473,20 @@ def _sun_and_clear_sky(times: pd.DatetimeIndex, params: PvParams) -> dict[str, n
             "ghi_clear": np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64))}
 
 
+def diurnal_ambient_c(hour: np.ndarray, t_min_c: float, t_max_c: float,
+                      peak_hour: float) -> np.ndarray:
+    """The model's diurnal ambient temperature [°C] at local clock hours ``hour`` [h]: a
+    cosine between ``t_min_c`` and ``t_max_c`` peaking at ``peak_hour`` (used by the PV
+    chain, the battery container and the simulated weather station)."""
+    mean = 0.5 * (t_min_c + t_max_c)
+    amp = 0.5 * (t_max_c - t_min_c)
+    return np.asarray(mean + amp * np.cos(2.0 * np.pi * (hour - peak_hour) / 24.0), dtype=np.float64)
+
+
 def _t_amb_c(mid_s: np.ndarray, t0_s: float, params: PvParams) -> np.ndarray:
     """Diurnal ambient temperature model at ``mid_s`` seconds after the first step [°C]."""
-    t_amb_mean = 0.5 * (params.t_amb_min_c + params.t_amb_max_c)
-    hour = (t0_s + mid_s) / 3600.0 % 24.0
-    amp = 0.5 * (params.t_amb_max_c - params.t_amb_min_c)
-    return np.asarray(t_amb_mean + amp * np.cos(2.0 * np.pi * (hour - params.t_amb_peak_hour)
-                                                 / 24.0), dtype=np.float64)
+    return diurnal_ambient_c((t0_s + mid_s) / 3600.0 % 24.0, params.t_amb_min_c,
+                             params.t_amb_max_c, params.t_amb_peak_hour)
 
 
 def _ac_power_kw(

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.components.ageing import diurnal_ambient_c
 from twin.components.inputs import pv_params, rng_streams
-from twin.components.pv import PvParams, _pvlib, pv_chain_kw, pv_ghi_w_m2
+from twin.components.pv import PvParams, _pvlib, diurnal_ambient_c, pv_chain_kw, pv_ghi_w_m2
 from twin.config import Scenario
 from twin.types import FloatArray
 
