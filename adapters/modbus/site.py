@@ -259,7 +259,8 @@ class ModbusSiteIO:
             return 1
         return 0
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
         """Battery setpoint and socket limits, concurrently; failures counted, not raised."""
 
         async def all_() -> tuple[int, int]:
