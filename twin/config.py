@@ -1156,14 +1156,28 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``data[a][b][c] = value`` for ``dotted = 'a.b.c'``, creating mappings."""
     parts = dotted.split(".")
     cur = data
-    for p in parts[:-1]:
+    i = 0
+    while i < len(parts) - 1:
+        p = parts[i]
         nxt = cur.get(p)
         if nxt is None:
             nxt = {}
             cur[p] = nxt
+        if isinstance(nxt, list) and all(isinstance(u, dict) for u in nxt):
+            # a list of named entries (``bess:`` batteries): the next part names one
+            names = [u.get("name") for u in nxt]
+            i += 1
+            if i >= len(parts) - 1 or parts[i] not in names:
+                raise ConfigError(f"--set {dotted}: '{p}' is a list; name an entry "
+                                  f"({', '.join(map(str, names))}), e.g. "
+                                  f"{p}.{names[0]}.{parts[-1]}={value}")
+            j = names.index(parts[i])
+            nxt[j] = dict(nxt[j])
+            nxt = nxt[j]
         if not isinstance(nxt, dict):
             raise ConfigError(f"--set {dotted}: '{p}' is not a section")
         cur = nxt
+        i += 1
     cur[parts[-1]] = value
 
 

@@ -125,3 +125,23 @@ def test_no_reverse_flow_cuts_the_given_split_together() -> None:
                                                                         p_mall=150.0))
     assert math.isclose(p, 150.0)
     assert math.isclose(saf.split_kw[0], 100.0) and math.isclose(saf.split_kw[1], 50.0)
+
+
+def test_set_names_one_battery_of_a_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = yaml.safe_load(SITE.read_text())
+    site["bess"] = [GOOD, {"name": "b", "e_capacity_kwh": 300}]
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(site))
+    scn = tmp_path / "s.yaml"
+    scn.write_text(yaml.safe_dump({"name": "t", "site": "site.yaml", "start": "2024-03-04T00:00:00",
+                                   "duration": "1d", "dt": "1h", "seed": 1}))
+    # a key of the list as if it were one battery: one clear error naming the entries
+    rc = main(["run", str(scn), "--set", "bess.e_capacity_kwh=900", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'bess' is a list; name an entry (a, b)" in err and "Traceback" not in err
+    # one battery by name
+    assert main(["run", str(scn), "--set", "bess.b.e_capacity_kwh=900", "--out",
+                 str(tmp_path / "b"), "-q"]) == 0
+    import json
+    s = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert [u["capacity_kwh"] for u in s["batteries"]] == [500.0, 900.0]
+    assert s["capacity_kwh"] == 1400.0
