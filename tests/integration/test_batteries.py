@@ -130,9 +130,12 @@ def test_two_identical_halves_behave_like_the_default(
 
 
 def test_one_battery_table_has_no_per_battery_columns(make_scenario: Any) -> None:
-    ts = build_results(simulate(load_scenario(make_scenario()))).timeseries
-    assert not [c for c in ts.columns if c.endswith("_bess") and c.startswith("soc_")]
-    assert isinstance(ts, pd.DataFrame)
+    from twin.engine.results import UNIT_COLUMN_KINDS
+    out = simulate(load_scenario(make_scenario()))
+    assert out.rec.units is None
+    ts = build_results(out).timeseries
+    extra = [c for c in ts.columns for k in UNIT_COLUMN_KINDS if c.startswith(f"{k}_")]
+    assert extra == []
 
 
 def test_shipped_two_battery_site_runs_through_the_cli(tmp_path: Path) -> None:
