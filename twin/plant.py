@@ -224,16 +224,14 @@ class Plant:
         if self.multi:
             self._apply_units(k, e_ev)
         else:
-            self._apply_one(k, e_ev)
+            self._apply_one(k, e_ev, dt_h, rec)
         rec.k_done = k + 1
         self.k = k + 1
         if self.k == self._age_next:
             self._age_chunk()
 
-    def _apply_one(self, k: int, e_ev: float) -> None:
+    def _apply_one(self, k: int, e_ev: float, dt_h: float, rec: Recorder) -> None:
         """The one battery over step ``k`` (its setpoint, cut to no reverse flow)."""
-        rec = self.rec
-        dt_h = self.dt_h
         p_b = self.p_bess_setpoint_kw
         if p_b > 0.0:
             # The inverter cannot push power back into an isolated grid: the discharge is cut

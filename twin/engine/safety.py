@@ -94,7 +94,8 @@ class SafetyLayer:
             )
         # 1-2: invalid telemetry, non-finite values (several batteries: ``_clamp_units``)
         units = obs.batteries
-        if len(units) >= 2:
+        multi = len(units) >= 2
+        if multi:
             pass
         elif not b.valid:
             if p != 0.0:
@@ -124,7 +125,7 @@ class SafetyLayer:
             elif not ps.flags.writeable:
                 self._checked = ps  # cannot change any more: no need to check it again
         dt_h = obs.dt_s / 3600.0
-        if len(units) >= 2:
+        if multi:
             p = self._clamp_units(k, sp, units, dt_h)
         else:
             p = self._envelope(k, "bess", b, p, dt_h)
@@ -168,7 +169,7 @@ class SafetyLayer:
                     new_ps = np.minimum(ps, s.p_demand_kw) * scale
                     self._bend(k, "grid_import_limit", "sockets", p_ev, p_ev * scale)
                     ps = new_ps
-        if len(units) >= 2:
+        if multi:
             self._split(p, units, dt_h)
         return p, ps
 
