@@ -125,10 +125,8 @@ class SafetyLayer:
             elif not ps.flags.writeable:
                 self._checked = ps  # cannot change any more: no need to check it again
         dt_h = obs.dt_s / 3600.0
-        if multi:
-            p = self._clamp_units(k, sp, units, dt_h)
-        else:
-            p = self._envelope(k, "bess", b, p, dt_h)
+        p = (self._clamp_units(k, sp, units, dt_h) if multi
+             else self._envelope(k, "bess", b, p, dt_h))
         # 6-7: site bus
         if not s.n_occupied:
             p_ev = 0.0
