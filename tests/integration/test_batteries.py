@@ -149,3 +149,9 @@ def test_shipped_two_battery_site_runs_through_the_cli(tmp_path: Path) -> None:
     assert {"soc_percent_big", "soc_percent_small"} <= set(ts.columns)
     assert main(["report", str(out), "--out", str(tmp_path / "rep"), "-q"]) == 0
     assert (tmp_path / "rep" / "report.html").is_file()
+    # the battery week figure draws each battery's SOC next to the site's
+    from twin.report.figures import fig_bess_week
+    from twin.report.load import load_run
+    fig = fig_bess_week(load_run(out))
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels == ["all batteries", "big", "small"]
