@@ -103,6 +103,8 @@ class Telemetry(NamedTuple):
     held : devices (``bess``, ``chargers``) whose reading is not a new sample: values held
         after a failed read, or a heartbeat that did not move. They may steer the
         controller while valid; the record never integrates them as energy.
+    batteries : each battery's telemetry on a site with two or more batteries (``bess`` is
+        then their aggregate); empty with one battery.
     """
 
     meters: MeterReading
@@ -110,6 +112,7 @@ class Telemetry(NamedTuple):
     sockets: SocketArrays
     n_waiting: int = 0
     held: tuple[str, ...] = ()
+    batteries: tuple[BessState, ...] = ()
 
 
 class TimeSource(Protocol):
@@ -135,8 +138,10 @@ class DeviceIO(Protocol):
         """Read every device (never raises: invalid values are marked ``valid=False``)."""
         ...
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
-        """Send the (already clamped) setpoints to every device."""
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
+        """Send the (already clamped) setpoints to every device (``p_bess_split_kw``: per
+        battery on a site with several, summing to ``p_bess_kw``)."""
         ...
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adapters.base import AdapterError, CommHealth, MeterReading, Telemetry
+from twin.components.bess import aggregate_state
 from twin.types import BessState, FloatArray, SocketArrays
 
 if TYPE_CHECKING:
@@ -22,16 +23,21 @@ class SimBessAdapter:
         self.health = CommHealth()
 
     def read(self) -> BessState:
-        """Battery telemetry from the device model."""
+        """Battery telemetry from the device model (several batteries: their aggregate)."""
         self.health.requests += 1
+        if self.plant.multi:
+            return aggregate_state(self.plant.battery_states())
         return self.plant.battery.state()
 
-    def write(self, p_kw: float) -> None:
-        """Store the battery setpoint; the plant applies it over the step."""
+    def write(self, p_kw: float, split_kw: tuple[float, ...] = ()) -> None:
+        """Store the battery setpoint (and, with several batteries, each one's part; none:
+        the plant splits the total); the plant applies it over the step."""
         self.health.requests += 1
-        if p_kw != p_kw:  # NaN never reaches a device
+        if p_kw != p_kw or any(p != p for p in split_kw):  # NaN never reaches a device
             raise AdapterError("battery setpoint is NaN")
         self.plant.p_bess_setpoint_kw = float(p_kw)
+        if self.plant.multi:
+            self.plant.p_bess_split_kw = tuple(float(p) for p in split_kw)
 
 
 class SimChargerAdapter:
@@ -97,12 +103,19 @@ class SimDeviceIO:
         k = plant.k
         if k > self._last:
             k = self._last
+        if plant.multi:
+            states = plant.battery_states()
+            return Telemetry(MeterReading(plant.p_pv_kw[k], plant.p_mall_kw[k], True),
+                             aggregate_state(states), plant.observe_sockets(), self._waiting(),
+                             batteries=states)
         return Telemetry(MeterReading(plant.p_pv_kw[k], plant.p_mall_kw[k], True),
                          plant.battery.state(), plant.observe_sockets(), self._waiting())
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
-        """Battery setpoint and socket limits for the step that starts now."""
-        self.bess.write(p_bess_kw)
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
+        """Battery setpoint (per battery too, with several) and socket limits for the step
+        that starts now."""
+        self.bess.write(p_bess_kw, p_bess_split_kw)
         self.chargers.write(p_socket_max_kw)
 
     def close(self) -> None:

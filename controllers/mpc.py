@@ -36,18 +36,19 @@ from controllers.lp.ev import ReplayCache
 from controllers.lp.horizon import (
     N_TYPES,
     battery_data,
+    battery_units,
     fade_bound_kwh,
     horizon_data,
     step_grid,
     weights_from,
 )
-from controllers.lp.model import SiteLp
-from controllers.lp.playback import bess_setpoint, socket_limits
+from controllers.lp.model import BatteryData, SiteLp
+from controllers.lp.playback import bess_setpoint, bess_split_setpoints, socket_limits
 from controllers.optimal import PHASES, _time_limit, phase_of
 from twin.config import SiteConfig
 from twin.errors import ConfigError, UserError
 from twin.forecast import ControlContext
-from twin.types import Setpoints, SiteObservation
+from twin.types import FloatArray, Setpoints, SiteObservation
 
 #: Default horizon [h]; also the longest horizon allowed on runs shorter than it.
 DEFAULT_HORIZON_H = 48.0
@@ -96,6 +97,8 @@ class MpcController:
         """Forget the model and the plan."""
         self.lp: SiteLp | None = None
         self.k_plan = -1
+        self.multi = False
+        self._p_units: FloatArray | None = None  # per step and battery (several batteries)
         self.n_solves = 0
         self.solve_s: list[float] = []
         self.build_s = 0.0
@@ -132,8 +135,10 @@ class MpcController:
                              demand_months=self.dem_months)
         probe.price_per_kwh = np.asarray(context.price_per_kwh, float)
         n_lp = n_fine + n_coarse
-        self.lp = SiteLp(n_lp, dt_h * self.grid[1], N_TYPES,
-                         battery_data(context.site), self.weights,
+        self.multi = len(context.site.batteries) > 1  # one storage unit per battery
+        bat: BatteryData | tuple[BatteryData, ...] = (
+            battery_units(context.site) if self.multi else battery_data(context.site))
+        self.lp = SiteLp(n_lp, dt_h * self.grid[1], N_TYPES, bat, self.weights,
                          time_limit_s=self.time_limit_s,
                          with_writeoff=needs_writeoff(self.weights, probe),
                          demand_steps=[np.ones(n_lp, bool)] * len(probe.demand))
@@ -144,16 +149,27 @@ class MpcController:
         ctx, lp = self.ctx, self.lp
         assert ctx is not None and lp is not None
         t0 = time.perf_counter()
-        lp.bat = battery_data(ctx.site, obs.bess.e_capacity_kwh)
+        multi = self.multi and len(obs.batteries) == len(lp.bats)
+        if multi:
+            lp.bats = battery_units(ctx.site, tuple(b.e_capacity_kwh for b in obs.batteries))
+        else:
+            lp.bat = battery_data(ctx.site, obs.bess.e_capacity_kwh)
         d = horizon_data(ctx, obs.k, self.n_h, obs.bess.e_kwh, obs, self.peak_kw, self.grid,
                          self.cache, self.dem_months, self.demand_kw)
-        if lp.bat.fades:  # a bound of the fade over the horizon (a few 0.1 kWh in 48 h)
+        if multi:
+            d.e0_units_kwh = np.array([b.e_kwh for b in obs.batteries])
+            if any(b.fades for b in lp.bats):
+                d.fade_kwh = np.stack([fade_bound_kwh(b, lp.dt_h) for b in lp.bats])
+        elif lp.bat.fades:  # a bound of the fade over the horizon (a few 0.1 kWh in 48 h)
             d.fade_kwh = fade_bound_kwh(lp.bat, lp.dt_h)
         plan = lp.solve(d)
         self.solve_s.append(time.perf_counter() - t0)
         self.n_solves += 1
         self.k_plan = obs.k
         self._p_bess = plan.p_discharge_kw - plan.p_charge_kw
+        self._p_units = None
+        if plan.p_charge_units_kw is not None and plan.p_discharge_units_kw is not None:
+            self._p_units = (plan.p_discharge_units_kw - plan.p_charge_units_kw).T.copy()
         self._g = plan.p_grid_kw
         self._e_ev = plan.e_ev_kwh.T.copy()
         self._e_asap = np.diff(d.ev.u_kwh, axis=1, prepend=0.0).T.copy()
@@ -170,6 +186,12 @@ class MpcController:
         self._track_demand(k, float(self._g[j]))
         lim = socket_limits(obs, self._e_ev[j], self._e_asap[j],
                             self.strict)
+        if self._p_units is not None and len(obs.batteries) == self._p_units.shape[1]:
+            parts, adjusted = bess_split_setpoints(obs, self._p_units[j], lim,
+                                                   self.site.grid.export_limit_kw)
+            self.n_adjusted += adjusted
+            p = math.fsum(parts)
+            return Setpoints(p, lim, phase_of(p), parts)
         p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
                                     self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted

@@ -15,6 +15,7 @@ charge, at least the import of every step of its periods in that month.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -23,9 +24,15 @@ import numpy as np
 
 from controllers.base import register
 from controllers.lp.cost import run_cost
-from controllers.lp.horizon import N_TYPES, battery_data, horizon_data, weights_from
+from controllers.lp.horizon import (
+    N_TYPES,
+    battery_data,
+    battery_units,
+    horizon_data,
+    weights_from,
+)
 from controllers.lp.model import BatteryData, HorizonData, Plan, SiteLp, Weights
-from controllers.lp.playback import bess_setpoint, socket_limits
+from controllers.lp.playback import bess_setpoint, bess_split_setpoints, socket_limits
 from twin.config import SiteConfig
 from twin.errors import ConfigError, UserError
 from twin.forecast import ControlContext
@@ -73,6 +80,7 @@ class OptimalController:
                             "co2_price_per_kg, peak_charge_per_kw, unserved_penalty_per_kwh, "
                             "time_limit_s")
         self.plan: Plan | None = None
+        self._p_units: FloatArray | None = None  # per battery and step (several batteries)
         self.n_adjusted = 0
 
     def reset(self, *, seed: int | None = None) -> None:
@@ -84,14 +92,22 @@ class OptimalController:
         """Build and solve the LP over the whole horizon."""
         n = context.n_steps
         b = context.site.bess
+        units = context.site.batteries
         d = horizon_data(context, 0, n, b.soc_initial_frac * b.e_capacity_kwh)
-        bat = battery_data(context.site)
+        bat: BatteryData | tuple[BatteryData, ...] = battery_data(context.site)
+        if len(units) > 1:  # one storage unit per battery
+            bat = battery_units(context.site)
+            d.e0_units_kwh = np.array([u.soc_initial_frac * u.e_capacity_kwh for u in units])
+            d.e0_kwh = float(d.e0_units_kwh.sum())
         lp = SiteLp(n, context.dt_s / 3600.0, N_TYPES, bat, self.weights,
                     time_limit_s=self.time_limit_s,
                     with_writeoff=needs_writeoff(self.weights, d),
                     demand_steps=[t.steps for t in d.demand])
-        self.plan = solve_with_fade(lp, d, bat)
+        self.plan = solve_with_fade(lp, d, lp.bat)
         self._p_bess = (self.plan.p_discharge_kw - self.plan.p_charge_kw).tolist()
+        self._p_units = None
+        if self.plan.p_charge_units_kw is not None and self.plan.p_discharge_units_kw is not None:
+            self._p_units = (self.plan.p_discharge_units_kw - self.plan.p_charge_units_kw).T.copy()
         self._e_ev = self.plan.e_ev_kwh.T.copy()
         self._e_asap = np.diff(d.ev.u_kwh, axis=1, prepend=0.0).T.copy()
 
@@ -103,6 +119,12 @@ class OptimalController:
         k = obs.k
         lim = socket_limits(obs, self._e_ev[k], self._e_asap[k],
                             self.strict)
+        if self._p_units is not None and len(obs.batteries) == self._p_units.shape[1]:
+            parts, adjusted = bess_split_setpoints(obs, self._p_units[k], lim,
+                                                   self.site.grid.export_limit_kw)
+            self.n_adjusted += adjusted
+            p = math.fsum(parts)
+            return Setpoints(p, lim, phase_of(p), parts)
         p, adjusted = bess_setpoint(obs, self._p_bess[k], lim, self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted
         return Setpoints(p, lim, phase_of(p))
@@ -161,6 +183,20 @@ def plan_fade_kwh(plan: Plan, bat: BatteryData, dt_h: float | FloatArray, e0_kwh
     return np.cumsum(bat.fade_per_kwh * thr + cal)
 
 
+def plan_fade_units_kwh(plan: Plan, bats: tuple[BatteryData, ...], dt_h: float | FloatArray,
+                        d: HorizonData) -> FloatArray:
+    """``plan_fade_kwh`` of each battery of a plan with several [kWh], (n_batteries, n)."""
+    assert plan.p_charge_units_kw is not None and plan.p_discharge_units_kw is not None
+    assert plan.e_stored_units_kwh is not None and d.e0_units_kwh is not None
+    rows = []
+    for u, bat in enumerate(bats):
+        one = Plan(plan.status, plan.p_charge_units_kw[u], plan.p_discharge_units_kw[u],
+                   plan.p_grid_kw, plan.e_stored_units_kwh[u], plan.e_ev_kwh, 0.0, 0.0, 0.0,
+                   0.0, 0.0, 0, 0)
+        rows.append(plan_fade_kwh(one, bat, dt_h, float(d.e0_units_kwh[u])))
+    return np.stack(rows)
+
+
 def solve_with_fade(lp: SiteLp, d: HorizonData, bat: BatteryData, max_passes: int = 4) -> Plan:
     """Solve; when the battery fades, re-solve (warm) with the plan's own fade lowering the
     SOC ceiling until the plan stays within the capacity it leaves itself."""
@@ -168,10 +204,13 @@ def solve_with_fade(lp: SiteLp, d: HorizonData, bat: BatteryData, max_passes: in
     plan = lp.solve(d)
     build, solve = build0 + plan.build_s, plan.solve_s
     passes = 1
-    if bat.fades:
-        used = np.zeros(lp.n) if d.fade_kwh is None else d.fade_kwh
+    if any(b.fades for b in lp.bats):
+        multi = len(lp.bats) > 1
+        shape = (len(lp.bats), lp.n) if multi else (lp.n,)
+        used = np.zeros(shape) if d.fade_kwh is None else d.fade_kwh
         while passes < max_passes:
-            fade = plan_fade_kwh(plan, bat, lp.dt_h, d.e0_kwh)
+            fade = plan_fade_units_kwh(plan, lp.bats, lp.dt_h, d) if multi else \
+                plan_fade_kwh(plan, bat, lp.dt_h, d.e0_kwh)
             if np.all(fade <= used + 1e-6):
                 break
             used = np.maximum(used, fade * 1.02 + 1e-4)
@@ -185,6 +224,7 @@ def solve_with_fade(lp: SiteLp, d: HorizonData, bat: BatteryData, max_passes: in
     return plan
 
 
-__all__ = ["OptimalController", "needs_writeoff", "phase_of", "plan_fade_kwh", "solve_with_fade"]
+__all__ = ["OptimalController", "needs_writeoff", "phase_of", "plan_fade_kwh",
+           "plan_fade_units_kwh", "solve_with_fade"]
 
 

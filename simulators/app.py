@@ -48,7 +48,7 @@ import simpy
 
 from adapters.modbus import codec
 from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
-from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES
+from adapters.modbus.site import CLOCK_DEVICE, SITE_DEVICES, battery_device
 from simulators.devices import (
     BessDevice,
     ChargerDevice,
@@ -171,6 +171,14 @@ class Simulator:
                                            "sim_clock": self.clock}
         if self.weather is not None:
             self.devices[WEATHER_DEVICE] = self.weather
+        #: one SunSpec 802 battery per battery of the site: ``bess`` (the first) and
+        #: ``bess.<name>`` for the others, served after the other devices' ports
+        self.bess_units: list[BessDevice] = [self.bess]
+        for i, b in enumerate(scn.site.batteries[1:], start=1):
+            dev = BessDevice(maps["bess"], p, i)
+            dev.immediate = self.bess.immediate
+            self.bess_units.append(dev)
+            self.devices[battery_device(b.name)] = dev
         self.servers = {name: DeviceServer(dev, self.lock, self.now_s)
                         for name, dev in self.devices.items()}
         if mode == "realtime" and not self.started.is_set():
@@ -255,7 +263,8 @@ class Simulator:
     def _begin_step(self) -> None:
         """Apply the devices' setpoints (or their fallbacks) for step ``k`` and log them."""
         t = float(self.env.now)
-        self.bess.begin_step(t)
+        for b in self.bess_units:
+            b.begin_step(t)
         self.chargers.begin_step(t)
         self._log_step(self.k, t)
 
@@ -363,8 +372,9 @@ async def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0, ready: A
     stdout, or to ``report(dict)``)."""
     sim.stop_event = asyncio.Event()
     ports: dict[str, int] = {}
+    names = [*DEVICES, *(d for d in sim.servers if d not in DEVICES)]  # extra batteries last
     try:
-        for i, name in enumerate(DEVICES):
+        for i, name in enumerate(names):
             if name in sim.servers:
                 ports[name] = await sim.servers[name].start(host, port + i if port else 0)
     except (RuntimeError, OSError) as exc:
@@ -414,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0,
                     help="first port (bess, chargers, pv_inverter, site_meter, sim_clock, "
-                         "weather_station take PORT..PORT+5); 0 = ephemeral ports, printed "
-                         "when ready")
+                         "weather_station take PORT..PORT+5, a site's further batteries "
+                         "PORT+6 ...); 0 = ephemeral ports, printed when ready")
     ap.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
                     help="lockstep: one step per write to the clock's tick register; "
                          "realtime: the engine's paced SimPy environment (--speed)")

@@ -183,12 +183,18 @@ class Device:
 
 
 class BessDevice(Device):
-    """SunSpec battery (802) with DER controls (704) over ``Plant.battery``."""
+    """SunSpec battery (802) with DER controls (704) over one of ``Plant.batteries``.
+
+    ``index``: which battery (a site with several serves one device per battery); its
+    setpoint is that battery's part of the plant's battery power.
+    """
 
     name = "bess"
 
-    def __init__(self, regmap: RegisterMap, plant: Plant) -> None:
+    def __init__(self, regmap: RegisterMap, plant: Plant, index: int = 0) -> None:
         super().__init__(regmap, plant)
+        self.index = index
+        self.bat = plant.batteries[index]
         pt = regmap.point
         self.p_soc, self.p_soh, self.p_w = pt("802.SoC"), pt("802.SoH"), pt("802.W")
         self.p_chast, self.p_state, self.p_evt1 = pt("802.ChaSt"), pt("802.State"), pt("802.Evt1")
@@ -196,7 +202,7 @@ class BessDevice(Device):
         self.p_wset, self.p_wsetena = pt("704.WSet"), pt("704.WSetEna")
         self.p_rvrt_tms, self.p_rvrt_rem = pt("704.WSetRvrtTms"), pt("704.WSetRvrtRem")
         self.p_wsetrvrt = pt("704.WSetRvrt")
-        pr = plant.battery.params
+        pr = self.bat.params
         m = self.mem
         m.put(pt("802.WHRtg"), pr.e_capacity_kwh * 1000.0)
         m.put(pt("802.AHRtg"), pr.e_capacity_kwh * 1000.0 / 800.0)
@@ -234,7 +240,7 @@ class BessDevice(Device):
         assert self.local_kw is not None
         k = min(int(t_s // self.plant.dt_s), len(self.local_kw) - 1)
         p_kw = float(self.local_kw[k])
-        bat = self.plant.battery
+        bat = self.bat
         pr = bat.params
         if (p_kw < 0 and bat.soc_frac >= pr.soc_max_frac - 0.02) or \
                 (p_kw > 0 and bat.soc_frac <= pr.soc_min_frac + 0.02):
@@ -242,7 +248,7 @@ class BessDevice(Device):
         return p_kw
 
     def _check_range(self) -> None:
-        pr = self.plant.battery.params
+        pr = self.bat.params
         for p, v in ((self.p_w, max(pr.p_charge_max_kw, pr.p_discharge_max_kw) * 1000.0),
                      (self.mem.map.point("802.WChaRteMax"), pr.p_charge_max_kw * 1000.0)):
             raw = codec.to_raw(v, self.mem.sf(p))
@@ -285,8 +291,20 @@ class BessDevice(Device):
         self._acc_kwh += self.applied_kw * (t_s - self._seg_t0) / 3600.0
         self._seg_t0 = t_s
         self.applied_kw = p_kw
-        self.plant.p_bess_setpoint_kw = (self._acc_kwh * 3600.0
-                                         + p_kw * (self._step_end - t_s)) / dt
+        self._set_plant((self._acc_kwh * 3600.0 + p_kw * (self._step_end - t_s)) / dt)
+
+    def _set_plant(self, p_kw: float) -> None:
+        """This battery's setpoint in the plant [kW] (its part of the site's, with several)."""
+        plant = self.plant
+        if not plant.multi:
+            plant.p_bess_setpoint_kw = p_kw
+            return
+        parts = list(plant.p_bess_split_kw)
+        if len(parts) != len(plant.batteries):
+            parts = [0.0] * len(plant.batteries)
+        parts[self.index] = p_kw
+        plant.p_bess_split_kw = tuple(parts)
+        plant.p_bess_setpoint_kw = math.fsum(parts)
 
     def begin_step(self, t_s: float) -> None:
         """Setpoint in force for the step starting at ``t_s``."""
@@ -294,16 +312,22 @@ class BessDevice(Device):
         self._step_end = t_s + self.plant.dt_s
         self._acc_kwh = 0.0
         self.applied_kw = self._setpoint_kw(t_s)
-        self.plant.p_bess_setpoint_kw = self.applied_kw
+        self._set_plant(self.applied_kw)
 
     def _count(self, k: int) -> None:
         """Add the battery energies of steps ``_k_counted .. k - 1`` (the plant's record)."""
         rec = self.plant.rec
+        units = rec.units
+        i = self.index
         for j in range(self._k_counted, k):
+            if units is not None:  # several batteries: this one's part
+                dis, ch = float(units.e_discharge_kwh[j, i]), float(units.e_charge_kwh[j, i])
+            else:
+                dis, ch = float(rec.b_e_bess_discharge_kwh[j]), float(rec.b_e_bess_charge_kwh[j])
             if self.c_inj is not None:
-                self.c_inj.add(float(rec.b_e_bess_discharge_kwh[j]))
+                self.c_inj.add(dis)
             if self.c_abs is not None:
-                self.c_abs.add(float(rec.b_e_bess_charge_kwh[j]))
+                self.c_abs.add(ch)
         self._k_counted = max(self._k_counted, k)
 
     def publish(self, t_s: float, k: int) -> None:
@@ -316,7 +340,7 @@ class BessDevice(Device):
         for c in (self.c_inj, self.c_abs):
             if c is not None:
                 c.write()
-        bat = self.plant.battery
+        bat = self.bat
         self.hb = (self.hb + 1) & 0xFFFF
         m.put(self.p_hb, self.hb % 0xFFFF)
         if "garbage" in self.faults:

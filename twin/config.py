@@ -620,6 +620,9 @@ class BessConfig(_Strict):
     cells, 0 = ideal HVAC) and ``container_tau_h`` (thermal lag of the container [h]).
     """
 
+    #: the battery's name in a list of batteries (``bess:`` as a list): column names
+    #: (``soc_frac_<name>``), device labels; ``bess`` for the one battery of a site
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")] = "bess"
     technology: Literal["custom", "standard", "modern_lfp", "premium"] = "custom"
     chemistry: Literal["lfp", "nmc", "lto"] = "lfp"
     ageing: bool = True
@@ -688,7 +691,8 @@ class BessConfig(_Strict):
             for name, p in (("charge", self.p_charge_max_kw), ("discharge", self.p_discharge_max_kw)):
                 c = p / self.e_capacity_kwh
                 if p > 0 and not 0.1 <= c <= 2.0:
-                    out.append(f"bess: {name} C-rate {c:.2f} is outside the usual 0.1-2 range")
+                    who = "bess" if self.name == "bess" else f"bess {self.name}"
+                    out.append(f"{who}: {name} C-rate {c:.2f} is outside the usual 0.1-2 range")
         return out
 
 
@@ -716,8 +720,73 @@ class Economics(_Strict):
     replacement_cost_frac: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0  # [-] of the energy part
 
 
+#: Most batteries a site file may list.
+MAX_BATTERIES = 32
+
+
+def _check_battery_list(units: Any) -> None:
+    """The shape of ``bess:`` given as a list: 1..MAX_BATTERIES mappings, each with a
+    unique ``name`` (raises ValueError naming the entry)."""
+    if not units:
+        raise ValueError("bess: an empty list; give one battery (a mapping) or a list of "
+                         "mappings, each with a name")
+    if len(units) > MAX_BATTERIES:
+        raise ValueError(f"bess: {len(units)} batteries; at most {MAX_BATTERIES}")
+    seen: set[str] = set()
+    for i, u in enumerate(units):
+        if not isinstance(u, dict):
+            raise ValueError(f"bess[{i}]: each entry of a list of batteries is a mapping "
+                             f"(got {_short_repr(u)}); do not mix mappings and other values")
+        nm = u.get("name")
+        if not isinstance(nm, str) or not nm:
+            raise ValueError(f"bess[{i}]: a battery in a list needs a 'name' (e.g. name: b{i + 1})")
+        if nm in seen:
+            raise ValueError(f"bess[{i}]: duplicate battery name {nm!r}; names must be unique")
+        seen.add(nm)
+        cap = u.get("e_capacity_kwh", 1.0)
+        if isinstance(cap, int | float) and not cap > 0.0:
+            raise ValueError(f"bess[{i}] ({nm}): e_capacity_kwh must be > 0 in a list of "
+                             "batteries (drop the entry instead)")
+
+
+def aggregate_bess(units: tuple[BessConfig, ...]) -> BessConfig:
+    """One battery standing for a list of them (``SiteConfig.bess`` of a multi-battery site).
+
+    Capacity and power ratings are the sums [kWh, kW]; the SOC window, the initial SOC
+    and the round-trip efficiency are capacity-weighted means; chemistry and the ageing
+    and container settings are the first battery's. It is what a caller that knows one
+    battery sees (controllers' parameters, warnings, the sizing economics); the plant, the
+    safety layer and the record use each battery.
+    """
+    cap = sum(u.e_capacity_kwh for u in units)
+
+    def mean(attr: str) -> float:
+        return sum(getattr(u, attr) * u.e_capacity_kwh for u in units) / cap
+
+    first = units[0]
+    data = first.model_dump()
+    data.update(name="total", technology="custom", e_capacity_kwh=cap,
+                p_charge_max_kw=sum(u.p_charge_max_kw for u in units),
+                p_discharge_max_kw=sum(u.p_discharge_max_kw for u in units),
+                eta_roundtrip=min(mean("eta_roundtrip"), 1.0),
+                soc_min_frac=mean("soc_min_frac"), soc_max_frac=min(mean("soc_max_frac"), 1.0),
+                efficiency_curve=None)
+    data["soc_initial_frac"] = min(max(mean("soc_initial_frac"), data["soc_min_frac"]),
+                                   data["soc_max_frac"])
+    return BessConfig.model_validate(data)
+
+
 class SiteConfig(_Strict):
-    """The whole site (docs/spec.md §1)."""
+    """The whole site (docs/spec.md §1).
+
+    ``bess:`` in the site file is one battery (a mapping) or a list of batteries (each a
+    mapping with a unique ``name``). ``batteries`` is always the list (one entry for a
+    mapping). ``bess`` is the one battery of a one-battery site, and for a list the
+    aggregate (``aggregate_bess``): use it only where a caller needs one battery's
+    figures (controller parameters, C-rate warnings, shadow, calibration, economics);
+    the plant, safety layer, record, results, LP and HIL use ``batteries``. The list is
+    stored in ``bess_units`` (empty for a one-battery site).
+    """
 
     name: Annotated[str, Field(max_length=200)] = "site"
     location: Location = Field(default_factory=Location)
@@ -727,7 +796,40 @@ class SiteConfig(_Strict):
     mall: MallConfig = Field(default_factory=MallConfig)
     ev: EvConfig = Field(default_factory=EvConfig)
     bess: BessConfig = Field(default_factory=BessConfig)
+    bess_units: tuple[BessConfig, ...] = ()
     economics: Economics = Field(default_factory=Economics)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _battery_list(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        b = data.get("bess")
+        if isinstance(b, list | tuple):
+            if data.get("bess_units"):
+                raise ValueError("bess: give the list of batteries under 'bess:' only")
+            _check_battery_list(b)
+            data = {k: v for k, v in data.items() if k != "bess"}
+            data["bess_units"] = list(b)
+        elif data.get("bess_units") is not None:
+            units = data["bess_units"]
+            if isinstance(units, list | tuple) and units:
+                # a dumped multi-battery site read back: ``bess`` is the derived aggregate
+                _check_battery_list([u.model_dump() if isinstance(u, BaseModel) else u
+                                     for u in units])
+                data = {k: v for k, v in data.items() if k != "bess"}
+        return data
+
+    @model_validator(mode="after")
+    def _aggregate(self) -> SiteConfig:
+        if self.bess_units:
+            object.__setattr__(self, "bess", aggregate_bess(self.bess_units))
+        return self
+
+    @property
+    def batteries(self) -> tuple[BessConfig, ...]:
+        """The site's batteries (one entry for a one-battery site)."""
+        return self.bess_units if self.bess_units else (self.bess,)
 
 
 # ----------------------------------------------------------------------- scenario
@@ -1079,8 +1181,12 @@ def _format_errors(path: Path, exc: ValidationError, prefix: str = "") -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
-        field = prefix + loc if loc else (prefix.rstrip(".") or "(top level)")
+        if loc.startswith("bess_units."):  # the list given under ``bess:``
+            loc = "bess." + loc[len("bess_units."):]
         msg = err["msg"]
+        if not loc and err["type"] == "value_error" and msg.startswith("Value error, bess"):
+            loc, _, msg = msg[len("Value error, "):].partition(": ")  # the battery list's
+        field = prefix + loc if loc else (prefix.rstrip(".") or "(top level)")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not a field of this section; check the spelling)"
         elif err["type"] == "missing":
@@ -1096,14 +1202,28 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``data[a][b][c] = value`` for ``dotted = 'a.b.c'``, creating mappings."""
     parts = dotted.split(".")
     cur = data
-    for p in parts[:-1]:
+    i = 0
+    while i < len(parts) - 1:
+        p = parts[i]
         nxt = cur.get(p)
         if nxt is None:
             nxt = {}
             cur[p] = nxt
+        if isinstance(nxt, list) and all(isinstance(u, dict) for u in nxt):
+            # a list of named entries (``bess:`` batteries): the next part names one
+            names = [u.get("name") for u in nxt]
+            i += 1
+            if i >= len(parts) - 1 or parts[i] not in names:
+                raise ConfigError(f"--set {dotted}: '{p}' is a list; name an entry "
+                                  f"({', '.join(map(str, names))}), e.g. "
+                                  f"{p}.{names[0]}.{parts[-1]}={value}")
+            j = names.index(parts[i])
+            nxt[j] = dict(nxt[j])
+            nxt = nxt[j]
         if not isinstance(nxt, dict):
             raise ConfigError(f"--set {dotted}: '{p}' is not a section")
         cur = nxt
+        i += 1
     cur[parts[-1]] = value
 
 
@@ -1294,7 +1414,7 @@ def scenario_from_data(path: Path, data: dict[str, Any],
     if cfg.controller_params:
         cfg = cfg.model_copy(update={"controller_params": resolve_param_paths(
             dict(cfg.controller_params), path.parent)})
-    warnings = tuple(site.bess.c_rate_warnings())
+    warnings = tuple(w for b in site.batteries for w in b.c_rate_warnings())
     return Scenario(path=path, config=cfg, site=site, site_path=site_path, warnings=warnings)
 
 

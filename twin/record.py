@@ -26,15 +26,44 @@ def as_array(values: np.ndarray) -> array[float]:
     return array('d', np.ascontiguousarray(values, dtype=np.float64).tobytes())
 
 
+class BatteryColumns:
+    """Per-battery columns of a site with two or more batteries: one column per battery.
+
+    Attributes
+    ----------
+    names : the batteries' names.
+    e_charge_kwh, e_discharge_kwh : AC energy in / out over each step [kWh], (n, n_bat).
+    e_stored_kwh : stored energy at each step end [kWh].
+    cap_kwh : capacity after fade at each step end [kWh].
+    p_command_kw : power commanded to each battery after the safety layer [kW].
+    ageing : per battery, the ageing figures the plant keeps (as ``Recorder.bess_ageing``).
+    """
+
+    def __init__(self, n: int, names: tuple[str, ...]) -> None:
+        self.names = names
+        shape = (n, len(names))
+        self.e_charge_kwh = np.zeros(shape)
+        self.e_discharge_kwh = np.zeros(shape)
+        self.e_stored_kwh = np.zeros(shape)
+        self.cap_kwh = np.zeros(shape)
+        self.p_command_kw = np.zeros(shape)
+        self.ageing: list[dict[str, float]] = [{} for _ in names]
+
+
 class Recorder:
     """Per-step arrays, preallocated (no per-step dict or DataFrame building).
 
     Each scalar series is a stdlib array written once per step (``b_<name>``: cheap scalar
     writes) and a zero-copy numpy view of the same memory (``<name>``) for the results.
+    ``battery_names``: two or more for a site with several batteries (``units``).
     """
 
-    def __init__(self, n: int, n_sockets: int) -> None:
+    def __init__(self, n: int, n_sockets: int, battery_names: tuple[str, ...] = ()) -> None:
         self.n = n
+        #: per-battery columns with two or more batteries (the scalar battery series are
+        #: then the totals: sums of the parts); None with one battery
+        self.units: BatteryColumns | None = (BatteryColumns(n, battery_names)
+                                             if len(battery_names) >= 2 else None)
         # meters as read at the step start (the mean over the step in the simulation) [kW]
         self.b_p_pv_kw, self.p_pv_kw = _buffer(n, 'd', np.float64)
         self.b_p_mall_kw, self.p_mall_kw = _buffer(n, 'd', np.float64)
@@ -63,4 +92,4 @@ class Recorder:
         self.bess_ageing: dict[str, float] = {}
 
 
-__all__ = ["Recorder", "as_array"]
+__all__ = ["BatteryColumns", "Recorder", "as_array"]

@@ -147,6 +147,9 @@ class SiteObservation(NamedTuple):
     n_waiting : vehicles waiting for a free socket.
     meters_valid : False when the PV or mall meter reading cannot be trusted (the
         safety layer then uses the last valid values with a margin).
+    batteries : each battery's telemetry on a site with two or more batteries (``bess``
+        is then their aggregate, ``twin.components.bess.aggregate_state``); empty for a
+        one-battery site (``bess`` is the battery).
     """
 
     k: int
@@ -166,6 +169,7 @@ class SiteObservation(NamedTuple):
     tariff: TariffState
     n_waiting: int = 0
     meters_valid: bool = True
+    batteries: tuple[BessState, ...] = ()
 
     @property
     def when(self) -> datetime:
@@ -178,14 +182,20 @@ class Setpoints(NamedTuple):
 
     Attributes
     ----------
-    p_bess_kw : battery power [kW], + discharge / − charge.
+    p_bess_kw : battery power of the site [kW], + discharge / − charge (the sum over the
+        batteries).
     p_socket_max_kw : per-socket power limit [kW], one per socket.
     phase : the rule / mode that acted (recorded every step; meaning per controller).
+    p_bess_split_kw : per-battery power [kW] on a site with several batteries, for a
+        controller that decides each; None: the safety layer splits ``p_bess_kw`` by
+        ``twin.components.bess.split_power_kw`` (each battery's allowed power). When given
+        it wins over ``p_bess_kw`` (the total is its sum).
     """
 
     p_bess_kw: float
     p_socket_max_kw: FloatArray
     phase: int = 0
+    p_bess_split_kw: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from adapters.modbus.regmap import REGISTER_DIR, RegisterMap, load_register_map
 from adapters.modbus.simclock import SimClockClient
 from adapters.modbus.transport import LinkSettings, LoopRunner, ModbusTransport
 from adapters.modbus.weather import ModbusWeatherAdapter
+from twin.components.bess import aggregate_state, split_power_kw
 from twin.config import read_device_yaml
 from twin.errors import ConfigError
 from twin.types import FloatArray
@@ -65,12 +66,50 @@ class DeviceEndpoint(BaseModel):
     map: str
 
 
+class BatteryEndpoint(DeviceEndpoint):
+    """One battery of a site with several (``bess:`` as a list): its endpoint and the
+    name of the site's battery it is (``bess:`` list of the site file)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")]
+
+
 class DevicesFile(BaseModel):
-    """The devices file: ``devices: {name: endpoint}``."""
+    """The devices file: ``devices: {name: endpoint}``; ``bess`` may be a list of battery
+    endpoints (each with ``name``: ``_BatteryList``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     devices: dict[str, DeviceEndpoint]
+
+
+class _BatteryList(BaseModel):
+    """``devices.bess`` given as a list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bess: list[BatteryEndpoint]
+
+
+def battery_device(name: str) -> str:
+    """Device name of a site's further battery (the first is ``bess``)."""
+    return f"bess.{name}"
+
+
+def _battery_endpoints(path: Path, eps: list[BatteryEndpoint]) -> dict[str, DeviceEndpoint]:
+    """``bess`` (the first) and ``bess.<name>`` (the others) of a list of batteries."""
+    if not eps:
+        raise ConfigError(f"{path}: field 'devices.bess': an empty list; name one battery "
+                          "device (a mapping) or a list of them, each with the name of a "
+                          "battery of the site")
+    names = [e.name for e in eps]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{path}: field 'devices.bess': duplicate battery name(s) {dup}")
+    out: dict[str, DeviceEndpoint] = {}
+    for i, e in enumerate(eps):
+        ep = DeviceEndpoint(host=e.host, port=e.port, unit=e.unit, map=e.map)
+        out["bess" if i == 0 else battery_device(e.name)] = ep
+    return out
 
 
 @dataclass(frozen=True)
@@ -80,6 +119,33 @@ class SiteDevices:
     path: Path | None
     endpoints: dict[str, DeviceEndpoint]
     maps: dict[str, RegisterMap]
+    #: the site's battery names when the devices list several (``bess`` the first,
+    #: ``bess.<name>`` the others); empty: one battery device, ``bess``
+    battery_names: tuple[str, ...] = ()
+
+    @property
+    def battery_devices(self) -> tuple[str, ...]:
+        """Device names of the batteries, in the site's order."""
+        if not self.battery_names:
+            return ("bess",)
+        return ("bess", *(battery_device(n) for n in self.battery_names[1:]))
+
+    def check_batteries(self, names: tuple[str, ...]) -> None:
+        """The battery devices must be the site's batteries (``names``, in order).
+
+        Raises
+        ------
+        ConfigError
+            Naming the devices file and the difference.
+        """
+        have = self.battery_names or ("(one device 'bess')",)
+        if len(names) == 1 and not self.battery_names:
+            return
+        if tuple(names) != tuple(self.battery_names):
+            where = self.path if self.path is not None else "the simulator"
+            raise ConfigError(f"{where}: field 'devices.bess': battery devices {list(have)} do "
+                              f"not match the site's batteries {list(names)} (list one device "
+                              "per battery, each with the battery's name, in the site's order)")
 
     @property
     def has_clock(self) -> bool:
@@ -107,24 +173,38 @@ def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices
         raise ConfigError(f"{path}: devices file not found (give --devices FILE; see "
                           "config/devices.example.yaml)")
     data = read_device_yaml(path)  # size checked before parsing; bounded values
+    units_raw: Any = None
+    devs = data.get("devices") if isinstance(data, dict) else None
+    if isinstance(devs, dict) and isinstance(devs.get("bess"), list):
+        units_raw = devs["bess"]  # several batteries: checked as a list below
+        data = {**data, "devices": {k: v for k, v in devs.items() if k != "bess"}}
     try:
         df = DevicesFile.model_validate(data)
+        units = _BatteryList.model_validate({"bess": units_raw}) if units_raw is not None \
+            else None
     except ValidationError as exc:
         e = exc.errors()[0]
-        where = ".".join(str(x) for x in e["loc"])
+        loc = [str(x) for x in e["loc"]]
+        where = ".".join(["devices", *loc] if loc[:1] == ["bess"] else loc)
         raise ConfigError(f"{path}: field '{where}': {e['msg']} (see "
                           "config/devices.example.yaml)") from None
-    missing = [d for d in SITE_DEVICES if d not in df.devices]
+    endpoints = dict(df.devices)
+    battery_names: tuple[str, ...] = ()
+    if units is not None:
+        battery_names = tuple(u.name for u in units.bess)
+        endpoints = {**_battery_endpoints(path, units.bess), **endpoints}
+    missing = [d for d in SITE_DEVICES if d not in endpoints]
     if missing:
         raise ConfigError(f"{path}: field 'devices': missing {missing}; a site needs "
                           f"{list(SITE_DEVICES)} (and optionally '{CLOCK_DEVICE}')")
-    unknown = sorted(set(df.devices) - set(SITE_DEVICES) - {CLOCK_DEVICE, WEATHER_DEVICE})
+    unknown = sorted(set(endpoints) - set(SITE_DEVICES) - {CLOCK_DEVICE, WEATHER_DEVICE}
+                     - {battery_device(n) for n in battery_names[1:]})
     if unknown:
         raise ConfigError(f"{path}: field 'devices': unknown device(s) {unknown}; known: "
                           f"{[*SITE_DEVICES, CLOCK_DEVICE, WEATHER_DEVICE]}")
     regs = registers or REGISTER_DIR
     maps: dict[str, RegisterMap] = {}
-    for name, ep in df.devices.items():
+    for name, ep in endpoints.items():
         mp = _map_path(ep.map, path.parent, regs)
         if not mp.is_file():
             raise ConfigError(f"{path}: field 'devices.{name}.map': register map {mp} not found")
@@ -132,17 +212,21 @@ def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices
         if ep.unit is not None and ep.unit != m.unit_id:
             m = dataclasses.replace(m, unit_id=ep.unit)
         maps[name] = m
-    return SiteDevices(path, dict(df.devices), maps)
+    return SiteDevices(path, endpoints, maps, battery_names)
 
 
 def simulator_devices(host: str, ports: dict[str, int], registers: Path | None = None,
-                      weather: bool = False) -> SiteDevices:
+                      weather: bool = False, batteries: tuple[str, ...] = ()) -> SiteDevices:
     """The devices of our simulator (``python -m simulators``) at known ports (its weather
-    station too with ``weather``)."""
+    station too with ``weather``; ``batteries``: the site's battery names when it has
+    several, served as ``bess`` and ``bess.<name>`` with the battery map)."""
     regs = registers or REGISTER_DIR
-    names = [*SITE_DEVICES, CLOCK_DEVICE, *((WEATHER_DEVICE,) if weather else ())]
-    eps = {d: DeviceEndpoint(host=host, port=ports[d], map=d) for d in names if d in ports}
-    return SiteDevices(None, eps, {d: load_register_map(regs / f"{d}.yaml") for d in eps})
+    extra = [battery_device(n) for n in batteries[1:]]
+    names = [*SITE_DEVICES, CLOCK_DEVICE, *((WEATHER_DEVICE,) if weather else ()), *extra]
+    eps = {d: DeviceEndpoint(host=host, port=ports[d], map="bess" if d in extra else d)
+           for d in names if d in ports}
+    return SiteDevices(None, eps, {d: load_register_map(regs / f"{eps[d].map}.yaml")
+                                   for d in eps}, tuple(batteries) if len(batteries) > 1 else ())
 
 
 @dataclass
@@ -179,13 +263,17 @@ class ModbusSiteIO:
     invalid_after_errors : consecutive read errors before telemetry is marked invalid.
     stale_after_s : the device heartbeat must move within this time [s of ``clock``].
     read_only : the adapters write nothing (a simulator clock is still driven).
+    bess_etas : per battery (several battery devices), the (charge, discharge) one-way
+        efficiencies [0-1].
+    dt_s : step length [s] (the default split of a total written without one).
     """
 
     def __init__(self, devices: SiteDevices, *, clock: TimeSource,
                  eta_charge: float, eta_discharge: float, rating_kw: FloatArray,
                  type_code: np.ndarray, settings: LinkSettings | None = None,
                  invalid_after_errors: int = 2, stale_after_s: float = 1800.0,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False,
+                 bess_etas: tuple[tuple[float, float], ...] = (), dt_s: float = 900.0) -> None:
         self.devices = devices
         self.clock = clock
         now_s = clock.now_s
@@ -206,6 +294,16 @@ class ModbusSiteIO:
                                       eta_discharge=eta_discharge, clock=now_s,
                                       invalid_after_errors=invalid_after_errors,
                                       stale_after_s=stale_after_s, read_only=read_only)
+        #: every battery (``devices.battery_devices``): ``bess`` first; ``bess_etas`` gives
+        #: each one's (charge, discharge) efficiencies (default: ``eta_charge``, ...)
+        self.bess_units = [self.bess]
+        for i, d in enumerate(devices.battery_devices[1:], start=1):
+            eta_c, eta_d = bess_etas[i] if i < len(bess_etas) else (eta_charge, eta_discharge)
+            self.bess_units.append(ModbusBessAdapter(
+                self.links[d], eta_charge=eta_c, eta_discharge=eta_d, clock=now_s,
+                invalid_after_errors=invalid_after_errors, stale_after_s=stale_after_s,
+                read_only=read_only))
+        self.multi = len(self.bess_units) > 1
         self.chargers = ModbusChargerAdapter(self.links["chargers"], clock=now_s,
                                              rating_kw=rating_kw, type_code=type_code,
                                              invalid_after_errors=invalid_after_errors,
@@ -219,6 +317,7 @@ class ModbusSiteIO:
                                             "meters": self.meters}
         self.n_sockets = self.chargers.n
         self.steps = StepLog()
+        self._dt_h = dt_s / 3600.0  # the step (a write without a split: the default split)
         self.write_failures = {"bess": 0, "chargers": 0}
         self._t_read = 0.0
         self._last: Telemetry | None = None
@@ -239,14 +338,19 @@ class ModbusSiteIO:
         """Battery, chargers and meters, read concurrently (never raises)."""
         self._t_read = time.perf_counter()
 
-        async def all_() -> tuple[Any, Any, Any]:
-            return await asyncio.gather(self.bess.aread(), self.chargers.aread(),
-                                        self.meters.aread())
+        async def all_() -> list[Any]:
+            return list(await asyncio.gather(self.chargers.aread(), self.meters.aread(),
+                                             *(u.aread() for u in self.bess_units)))
 
-        b, s, m = self.runner.run(all_())
-        held = tuple(d for d, a in (("bess", self.bess), ("chargers", self.chargers))
-                     if not a.fresh)
-        tel = Telemetry(m, b, s, self.chargers.n_waiting, held)
+        s, m, *bs = self.runner.run(all_())
+        b_fresh = all(u.fresh for u in self.bess_units)
+        held = tuple(d for d, fresh in (("bess", b_fresh), ("chargers", self.chargers.fresh))
+                     if not fresh)
+        if self.multi:
+            units = tuple(bs)
+            tel = Telemetry(m, aggregate_state(units), s, self.chargers.n_waiting, held, units)
+        else:
+            tel = Telemetry(m, bs[0], s, self.chargers.n_waiting, held)
         self._last = tel
         return tel
 
@@ -259,15 +363,27 @@ class ModbusSiteIO:
             return 1
         return 0
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
         """Battery setpoint and socket limits, concurrently; failures counted, not raised."""
 
-        async def all_() -> tuple[int, int]:
-            return await asyncio.gather(
-                self._write_one("bess", self.bess.awrite(p_bess_kw)),
-                self._write_one("chargers", self.chargers.awrite(p_socket_max_kw)))
+        parts = (tuple(float(q) for q in p_bess_split_kw)
+                 if self.multi and len(p_bess_split_kw) == len(self.bess_units) else None)
+        if self.multi and parts is None:  # no split given: the default split of the total
+            last = self._last
+            parts = (split_power_kw(p_bess_kw, last.batteries, self._dt_h)
+                     if last is not None and len(last.batteries) == len(self.bess_units)
+                     else (0.0,) * len(self.bess_units))
 
-        eb, ec = self.runner.run(all_())
+        async def all_() -> list[int]:
+            bess = ([self._write_one("bess", self.bess.awrite(p_bess_kw))] if parts is None else
+                    [self._write_one("bess", u.awrite(q))
+                     for u, q in zip(self.bess_units, parts, strict=True)])
+            return list(await asyncio.gather(
+                self._write_one("chargers", self.chargers.awrite(p_socket_max_kw)), *bess))
+
+        ec, *ebs = self.runner.run(all_())
+        eb = min(1, sum(ebs))
         st = self.steps
         st.cycle_s.append(time.perf_counter() - self._t_read)
         tel = self._last
@@ -278,7 +394,10 @@ class ModbusSiteIO:
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per device: link and telemetry counts, write failures."""
+        further = {d: u.summary() for d, u in zip(self.devices.battery_devices[1:],
+                                                   self.bess_units[1:], strict=True)}
         return {"bess": {**self.bess.summary(), "write_failures": self.write_failures["bess"]},
+                **further,
                 "chargers": {**self.chargers.summary(),
                              "write_failures": self.write_failures["chargers"]},
                 **self.meters.summary()}

@@ -27,6 +27,18 @@ def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> Batte
     return BatteryData.from_params(BessParams.from_config(site.bess), e_capacity_kwh)
 
 
+def battery_units(site: SiteConfig, caps_kwh: tuple[float, ...] | None = None
+                  ) -> tuple[BatteryData, ...]:
+    """Every battery of ``site`` as an LP storage unit (``battery_data`` of each), at the
+    capacities ``caps_kwh`` [kWh] (default: nominal)."""
+    units = site.batteries
+    if caps_kwh is not None and len(caps_kwh) != len(units):
+        raise ValueError(f"{len(caps_kwh)} capacities for {len(units)} batteries")
+    return tuple(BatteryData.from_params(BessParams.from_config(b),
+                                         caps_kwh[i] if caps_kwh is not None else None)
+                 for i, b in enumerate(units))
+
+
 def fade_bound_kwh(bat: BatteryData, dt_h: FloatArray) -> FloatArray:
     """An upper bound of the capacity lost by each step end [kWh] (full power throughput,
     calendar fade at a full battery): for a short horizon."""
@@ -184,6 +196,6 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
 
 N_TYPES = len(VEHICLE_TYPES)
 
-__all__ = ["N_TYPES", "battery_data", "demand_terms", "fade_bound_kwh", "horizon_data",
+__all__ = ["N_TYPES", "battery_data", "battery_units", "demand_terms", "fade_bound_kwh", "horizon_data",
            "plugged_windows", "step_grid",
            "weights_from"]

@@ -27,6 +27,12 @@ Constraints per step:
   of slot ``j`` (its billing month and periods), ``D_j ≥`` the month's peak so far
   (rolling horizon).
 
+Several batteries (``site.batteries``): one storage unit each (its own ``pc, pd, E``, SOC
+window, ratings, efficiencies, self-discharge and fade), all on the one bus row; the first
+unit keeps the one-battery column layout, units ``i ≥ 1`` are the blocks ``pc@i, pd@i, E@i``
+after the EV blocks (a one-battery site builds exactly the LP it built before). The plan's
+``p_charge_kw`` ... are then sums and ``p_*_units_kw`` the parts.
+
 Capacity fade enters as a lower SOC ceiling per step (``HorizonData.fade_kwh``, from the
 plan's own throughput: ``controllers.optimal.solve_with_fade``).
 
@@ -186,6 +192,9 @@ class HorizonData:
     peak_floor_kw: float = 0.0  # peak already reached (rolling horizon) [kW]
     fade_kwh: FloatArray | None = None  # capacity lost by each step end (estimate) [kWh]
     demand: list[DemandTerm] = field(default_factory=list)  # the tariff's demand slots
+    #: several batteries: stored energy of each at the start [kWh] (``e0_kwh`` is the sum);
+    #: ``fade_kwh`` is then one row per battery, shape (n_batteries, n)
+    e0_units_kwh: FloatArray | None = None
 
 
 @dataclass(slots=True)
@@ -206,6 +215,10 @@ class Plan:
     n_variables: int
     n_constraints: int
     info: dict[str, float] = field(default_factory=dict)
+    #: several batteries: per battery, shape (n_batteries, n) (the fields above are sums)
+    p_charge_units_kw: FloatArray | None = None
+    p_discharge_units_kw: FloatArray | None = None
+    e_stored_units_kwh: FloatArray | None = None
 
 
 def _tri(n: int, a: float | FloatArray) -> sp.coo_matrix:
@@ -237,7 +250,8 @@ class SiteLp:
         ``DemandTerm.steps`` must lie within). None: no demand charges.
     """
 
-    def __init__(self, n: int, dt_h: float | FloatArray, n_types: int, bat: BatteryData, weights: Weights,
+    def __init__(self, n: int, dt_h: float | FloatArray, n_types: int,
+                 bat: BatteryData | tuple[BatteryData, ...], weights: Weights,
                  time_limit_s: float = 300.0, with_peak: bool | None = None,
                  with_writeoff: bool = True,
                  demand_steps: list[np.ndarray] | None = None) -> None:
@@ -246,13 +260,20 @@ class SiteLp:
         t0 = time.perf_counter()
         self.n, self.n_types = n, n_types
         self.dt_h = np.broadcast_to(np.asarray(dt_h, float), (n,)).copy()
-        self.bat, self.w = bat, weights
+        #: the storage units (one per battery): ``pc``, ``pd``, ``E`` columns each (the
+        #: first unit's blocks keep the one-battery layout; units 1.. follow as ``pc@i`` ...)
+        self.bats: tuple[BatteryData, ...] = (bat,) if isinstance(bat, BatteryData) else tuple(bat)
+        if not self.bats:
+            raise ValueError("the LP needs at least one battery")
+        self.w = weights
         self.with_peak = weights.peak_charge_per_kw > 0.0 if with_peak is None else with_peak
         self.with_writeoff = with_writeoff
         # column blocks (x = EV energy ahead of the as-late-as-possible envelope: S − L)
         names = ["pc", "pd", "g", "E"]
         for c in range(n_types):
             names += [f"e{c}", f"x{c}"] + ([f"W{c}"] if with_writeoff else [])
+        for u in range(1, len(self.bats)):
+            names += [f"pc@{u}", f"pd@{u}", f"E@{u}"]
         self.col = {nm: i * n for i, nm in enumerate(names)}
         self.dem_steps = [np.flatnonzero(np.asarray(m, bool)) for m in (demand_steps or [])]
         self.c_peak = len(names) * n
@@ -263,6 +284,7 @@ class SiteLp:
             rnames += [f"S{c}"] + ([f"L{c}", f"W{c}"] if with_writeoff else [])
         if self.with_peak:
             rnames.append("peak")
+        rnames += [f"E@{u}" for u in range(1, len(self.bats))]
         self.row = {nm: i * n for i, nm in enumerate(rnames)}
         self.r_dem = len(rnames) * n  # demand rows: slot by slot, its steps in order
         self.r_dem_of = np.cumsum([0] + [len(k) for k in self.dem_steps])
@@ -277,22 +299,37 @@ class SiteLp:
         self.n_cold_retries = 0
         self.build_s = time.perf_counter() - t0
 
+    @property
+    def bat(self) -> BatteryData:
+        """The first (with one battery: the) storage unit."""
+        return self.bats[0]
+
+    @bat.setter
+    def bat(self, b: BatteryData) -> None:
+        self.bats = (b, *self.bats[1:])
+
+    @staticmethod
+    def unit_names(u: int) -> tuple[str, str, str]:
+        """Column (and ``E`` row) names of storage unit ``u``: charge, discharge, energy."""
+        return ("pc", "pd", "E") if u == 0 else (f"pc@{u}", f"pd@{u}", f"E@{u}")
+
     # ------------------------------------------------------------------ structure
     def _build_matrix(self) -> None:
         import scipy.sparse as sp
 
-        n, dt, b = self.n, self.dt_h, self.bat
+        n, dt = self.n, self.dt_h
         eye = sp.identity(n, format="coo")
 
         def diag(v: FloatArray) -> sp.coo_matrix:
             return sp.diags(v, format="coo")
 
-        a = 1.0 - b.self_discharge_frac_per_h * dt
-        blocks: list[tuple[str, str, sp.coo_matrix]] = [
-            ("bal", "g", eye), ("bal", "pd", eye), ("bal", "pc", -eye),
-            ("E", "E", _tri(n, a)), ("E", "pc", diag(-a * b.eta_charge * dt)),
-            ("E", "pd", diag(a * dt / b.eta_discharge)),
-        ]
+        blocks: list[tuple[str, str, sp.coo_matrix]] = [("bal", "g", eye)]
+        for u, b in enumerate(self.bats):
+            pc, pd, e = self.unit_names(u)
+            a = 1.0 - b.self_discharge_frac_per_h * dt
+            blocks += [("bal", pd, eye), ("bal", pc, -eye),
+                       (e, e, _tri(n, a)), (e, pc, diag(-a * b.eta_charge * dt)),
+                       (e, pd, diag(a * dt / b.eta_discharge))]
         for c in range(self.n_types):
             blocks += [("bal", f"e{c}", diag(-1.0 / dt)),
                        (f"S{c}", f"x{c}", _tri(n, 1.0)), (f"S{c}", f"e{c}", -eye)]
@@ -323,7 +360,7 @@ class SiteLp:
 
     # ------------------------------------------------------------------ data
     def _data(self, d: HorizonData) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-        n, dt, b, w = self.n, self.dt_h, self.bat, self.w
+        n, dt, w = self.n, self.dt_h, self.w
         inf = np.inf
         lo = np.zeros(self.n_cols)
         hi = np.full(self.n_cols, inf)
@@ -339,26 +376,35 @@ class SiteLp:
         def rs(name: str) -> slice:
             return slice(row[name], row[name] + n)
 
-        hi[cs("pc")] = b.p_charge_max_kw
-        hi[cs("pd")] = b.p_discharge_max_kw
         if d.import_limit_kw is not None:
             hi[cs("g")] = d.import_limit_kw
-        e_min = b.soc_min_frac * b.e_capacity_kwh + MARGIN_KWH
-        cap = b.e_capacity_kwh - (d.fade_kwh if d.fade_kwh is not None else 0.0)
-        e_max = np.maximum(b.soc_max_frac * cap - MARGIN_KWH, e_min)
-        a = 1.0 - b.self_discharge_frac_per_h * dt
-        # a battery that starts outside its window (or is pushed out by self-discharge
-        # while it cannot charge) may stay on the idle trajectory: never infeasible there
-        idle = d.e0_kwh * np.cumprod(a)
-        lo[cs("E")] = np.minimum(e_min, idle)
-        hi[cs("E")] = np.maximum(e_max, idle)
+        multi = len(self.bats) > 1
+        if multi and (d.e0_units_kwh is None or len(d.e0_units_kwh) != len(self.bats)):
+            raise ValueError(f"the LP has {len(self.bats)} batteries: give e0_units_kwh for each")
+        for u, b in enumerate(self.bats):
+            pc, pd, e = self.unit_names(u)
+            e0 = float(d.e0_units_kwh[u]) if multi and d.e0_units_kwh is not None else d.e0_kwh
+            fade = d.fade_kwh
+            if fade is not None and multi:
+                fade = fade[u]
+            hi[cs(pc)] = b.p_charge_max_kw
+            hi[cs(pd)] = b.p_discharge_max_kw
+            e_min = b.soc_min_frac * b.e_capacity_kwh + MARGIN_KWH
+            cap = b.e_capacity_kwh - (fade if fade is not None else 0.0)
+            e_max = np.maximum(b.soc_max_frac * cap - MARGIN_KWH, e_min)
+            a = 1.0 - b.self_discharge_frac_per_h * dt
+            # a battery that starts outside its window (or is pushed out by self-discharge
+            # while it cannot charge) may stay on the idle trajectory: never infeasible there
+            idle = e0 * np.cumprod(a)
+            lo[cs(e)] = np.minimum(e_min, idle)
+            hi[cs(e)] = np.maximum(e_max, idle)
+            cost[cs(pc)] = EPS_BESS * dt
+            cost[cs(pd)] = EPS_BESS * dt
+            rlo[rs(e)] = 0.0
+            rhi[rs(e)] = 0.0
+            rlo[row[e]] = rhi[row[e]] = a[0] * e0
         cost[cs("g")] = (d.price_per_kwh + w.co2_price_per_kg * d.co2_kg_per_kwh) * dt
-        cost[cs("pc")] = EPS_BESS * dt
-        cost[cs("pd")] = EPS_BESS * dt
         rlo[rs("bal")] = d.base_kw
-        rlo[rs("E")] = 0.0
-        rhi[rs("E")] = 0.0
-        rlo[row["E"]] = rhi[row["E"]] = a[0] * d.e0_kwh
         ev = d.ev
         for c in range(self.n_types):
             u, low = ev.u_kwh[c], ev.l_kwh[c]
@@ -451,7 +497,7 @@ class SiteLp:
         if status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
             lim = d.import_limit_kw
             if lim is not None:
-                short = d.base_kw - self.bat.p_discharge_max_kw - lim
+                short = d.base_kw - sum(b.p_discharge_max_kw for b in self.bats) - lim
                 bad = np.flatnonzero(short > 1e-6)
                 if bad.size:
                     raise UserError(
@@ -487,9 +533,20 @@ class SiteLp:
         obj = (energy + self.w.co2_price_per_kg * co2
                + (self.w.peak_charge_per_kw * peak if self.with_peak else 0.0)
                + demand + self.w.unserved_penalty_per_kwh * unserved)
-        return Plan("optimal", pc, pd, g, x[col["E"]:col["E"] + n].copy(), e_ev, obj, energy, unserved,
-                    build_s, solve_s, self.n_cols, self.n_rows,
+        plan = Plan("optimal", pc, pd, g, x[col["E"]:col["E"] + n].copy(), e_ev, obj, energy,
+                    unserved, build_s, solve_s, self.n_cols, self.n_rows,
                     {"co2_kg": co2, "peak_kw": peak, "demand_cost": demand})
+        if len(self.bats) > 1:
+            units = [self.unit_names(u) for u in range(len(self.bats))]
+            plan.p_charge_units_kw = np.stack(
+                [np.maximum(x[col[c]:col[c] + n], 0.0) for c, _, _ in units])
+            plan.p_discharge_units_kw = np.stack(
+                [np.maximum(x[col[c]:col[c] + n], 0.0) for _, c, _ in units])
+            plan.e_stored_units_kwh = np.stack([x[col[c]:col[c] + n] for _, _, c in units])
+            plan.p_charge_kw = plan.p_charge_units_kw.sum(axis=0)
+            plan.p_discharge_kw = plan.p_discharge_units_kw.sum(axis=0)
+            plan.e_stored_kwh = plan.e_stored_units_kwh.sum(axis=0)
+        return plan
 
 
 __all__ = ["BatteryData", "DemandTerm", "HorizonData", "Plan", "SiteLp", "Weights"]

@@ -11,6 +11,8 @@ so a plan is never bent by it (a deviation is counted here instead).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from twin.components.bess import allowed_charge_kw, allowed_discharge_kw, no_reverse_flow_kw
@@ -90,4 +92,38 @@ def bess_setpoint(obs: SiteObservation, p_plan_kw: float, p_socket_kw: FloatArra
     return p, False
 
 
-__all__ = ["bess_setpoint", "socket_limits"]
+def bess_split_setpoints(obs: SiteObservation, p_plan_kw: FloatArray, p_socket_kw: FloatArray,
+                         export_limit_kw: float) -> tuple[tuple[float, ...], bool]:
+    """A plan's per-battery powers [kW] (``p_plan_kw[i]`` for ``obs.batteries[i]``) kept
+    inside each battery's envelope, their discharging parts cut together to the
+    no-reverse-flow limit; and whether any had to be changed."""
+    dt_h = obs.dt_s / 3600.0
+    parts: list[float] = []
+    adjusted = False
+    for b, p in zip(obs.batteries, p_plan_kw.tolist(), strict=True):
+        if p > 0.0:
+            p_max = allowed_discharge_kw(b, dt_h) if b.valid else 0.0
+            if p > p_max:
+                adjusted |= p > p_max + 1e-3
+                p = max(p_max - TOL_KW, 0.0)
+        elif p < 0.0:
+            p_max = allowed_charge_kw(b, dt_h) if b.valid else 0.0
+            if -p > p_max:
+                adjusted |= -p > p_max + 1e-3
+                p = -max(p_max - TOL_KW, 0.0)
+        parts.append(p)
+    pos = math.fsum(p for p in parts if p > 0.0)
+    if pos > 0.0:
+        s = obs.sockets
+        p_ev = float(np.minimum(p_socket_kw, s.p_demand_kw).sum()) if s.n_occupied else 0.0
+        net = p_ev + obs.p_ev_inflexible_kw + obs.p_mall_kw - obs.p_pv_kw
+        neg = math.fsum(p for p in parts if p < 0.0)
+        cap = no_reverse_flow_kw(net, export_limit_kw)
+        if pos + neg > cap:
+            adjusted |= pos + neg > cap + 1e-3
+            f = max(0.0, (cap - TOL_KW - neg) / pos)
+            parts = [p * f if p > 0.0 else p for p in parts]
+    return tuple(parts), adjusted
+
+
+__all__ = ["bess_setpoint", "bess_split_setpoints", "socket_limits"]

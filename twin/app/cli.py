@@ -201,10 +201,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"{scn.config.dt:g} s, site '{scn.site.name}', controller '{scn.config.controller}')")
     else:
         site = load_site(path)
-        for w in site.bess.c_rate_warnings():
+        for w in (w for b in site.batteries for w in b.c_rate_warnings()):
             print(f"warning: {w}")
+        n_bat = len(site.batteries)
         print(f"{path}: OK (site '{site.name}', {site.ev.n_sockets} sockets, "
-              f"BESS {site.bess.e_capacity_kwh:g} kWh / {site.bess.p_discharge_max_kw:g} kW)")
+              f"BESS {site.bess.e_capacity_kwh:g} kWh / {site.bess.p_discharge_max_kw:g} kW"
+              + (f" in {n_bat} batteries)" if n_bat > 1 else ")"))
     return EXIT_OK
 
 

@@ -146,20 +146,30 @@ def open_devices(scn: Scenario, st: HilSettings, sim: SimulatorProcess | None = 
     HilError
         A simulator started here that does not come up.
     """
-    from adapters.modbus.site import WEATHER_DEVICE, load_devices, simulator_devices
+    from adapters.modbus.site import (
+        WEATHER_DEVICE,
+        battery_device,
+        load_devices,
+        simulator_devices,
+    )
     from twin.inputs import SocketSpec
 
+    batteries = tuple(b.name for b in scn.site.batteries)
     if st.devices is not None:
         devices = load_devices(st.devices, st.registers)
     elif st.simulator is not None:
         host, p0 = st.simulator
-        names = (*DEVICES, *((WEATHER_DEVICE,) if weather else ()))
+        # the simulator's port order: its six devices, then the further batteries
+        names = (*DEVICES, WEATHER_DEVICE,
+                 *(battery_device(b) for b in batteries[1:]))
         devices = simulator_devices(host, {d: p0 + i for i, d in enumerate(names)},
-                                    st.registers, weather=weather)
+                                    st.registers, weather=weather, batteries=batteries)
     else:
         assert sim is not None
         ports = sim.start()
-        devices = simulator_devices(sim.host, ports, st.registers, weather=weather)
+        devices = simulator_devices(sim.host, ports, st.registers, weather=weather,
+                                    batteries=batteries)
+    devices.check_batteries(batteries)
     n_sock = int(SocketSpec.from_config(scn.site.ev).p_rating_kw.shape[0])
     cmap = devices.maps["chargers"]
     if cmap.n_sockets != n_sock:
@@ -182,7 +192,9 @@ def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock: TimeSource
     from twin.components.bess import BessParams
     from twin.inputs import SocketSpec
 
-    bp = BessParams.from_config(scn.site.bess)
+    bp = BessParams.from_config(scn.site.batteries[0])
+    etas = tuple((p.eta_charge, p.eta_discharge)
+                 for p in (BessParams.from_config(b) for b in scn.site.batteries))
     spec = SocketSpec.from_config(scn.site.ev)
     stale = st.stale_after_s if st.stale_after_s is not None else 1.5 * scn.config.dt
     io = ModbusSiteIO(devices, clock=clock, eta_charge=bp.eta_charge,
@@ -190,7 +202,7 @@ def connect_site(scn: Scenario, devices: Any, st: HilSettings, clock: TimeSource
                       type_code=spec.type_code,
                       settings=LinkSettings(timeout_s=st.timeout_s, retries=st.retries),
                       invalid_after_errors=st.invalid_after_errors, stale_after_s=stale,
-                      read_only=st.read_only)
+                      read_only=st.read_only, bess_etas=etas, dt_s=scn.config.dt)
     try:
         io.connect()
     except AdapterError as exc:
@@ -468,7 +480,8 @@ def _hil_run(scn: Scenario, st: HilSettings, site: HilSite | None, out: Any,
         "wall_s_per_simulated_day": out.sim_wall_s / (n * dt / 86400.0) if n else 0.0,
         "max_lag_s": wall.max_lag_s if wall is not None else 0.0,
         "devices": {d: {**devs.get(d, {}), "server": servers.get(d, {})}
-                    for d in DEVICES if d != "sim_clock"},
+                    for d in (*(d for d in DEVICES if d != "sim_clock"),
+                              *(io.devices.battery_devices[1:] if io is not None else ()))},
         "faults": faults,
         "fault": fault,
         "steps_bess_invalid": invalid("bess_valid"),

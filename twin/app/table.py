@@ -41,11 +41,33 @@ def kpi_table(summary: dict[str, Any]) -> str:
         v = float(summary[row.key]) * row.scale
         unit = unit_text(row.display_unit, summary.get("currency"))
         lines.append(f"  {row.table_label:<{width}}  {_value_text(row, v, unit):>12} {unit}".rstrip())
+    lines.extend(battery_lines(summary))
     return "\n".join(lines)
+
+
+def battery_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per battery of a site with two or more (``summary['batteries']``)."""
+    units = summary.get("batteries")
+    if not isinstance(units, list):
+        return []
+    out = ["  Per battery"]
+    for u in units:
+        if not isinstance(u, dict):
+            continue
+        try:
+            out.append(
+                f"    {u['name']} ({u['capacity_kwh']:,.0f} kWh / {u['p_discharge_max_kw']:,.0f} kW): "
+                f"charge {u['bess_charge_kwh'] / 1000:,.2f} MWh, discharge "
+                f"{u['bess_discharge_kwh'] / 1000:,.2f} MWh, SOC {u['soc_min_percent']:.0f}-"
+                f"{u['soc_max_percent']:.0f} % (mean {u['soc_mean_percent']:.0f} %), "
+                f"{u['equivalent_full_cycles']:.2f} EFC, fade {u['capacity_fade_percent']:.2f} %")
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged entry is not shown
+    return out
 
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-__all__ = ["kpi_table"]
+__all__ = ["battery_lines", "kpi_table"]

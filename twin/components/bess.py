@@ -227,6 +227,56 @@ def allowed_charge_kw(b: BessState, dt_h: float) -> float:
     return min(window_charge_kw(b, dt_h), b.p_charge_max_kw)
 
 
+def split_power_kw(p_kw: float, states: tuple[BessState, ...], dt_h: float) -> tuple[float, ...]:
+    """The default split of a site battery power ``p_kw`` [kW] (+ discharge) over several
+    batteries: proportional to each one's allowed power in that direction
+    (``allowed_discharge_kw`` / ``allowed_charge_kw`` over a step of ``dt_h`` [h]).
+
+    Each part stays inside its battery's envelope when ``|p_kw|`` does not exceed the sum
+    of the allowed powers (the safety layer sees to that); beyond it every battery gets
+    its allowed power. With nothing allowed in that direction the parts are 0.
+    """
+    if p_kw == 0.0:
+        return (0.0,) * len(states)
+    if p_kw > 0.0:
+        allowed = [allowed_discharge_kw(b, dt_h) if b.valid else 0.0 for b in states]
+    else:
+        allowed = [allowed_charge_kw(b, dt_h) if b.valid else 0.0 for b in states]
+    total = math.fsum(allowed)
+    if total <= 0.0:
+        return (0.0,) * len(states)
+    mag = abs(p_kw)
+    sign = 1.0 if p_kw > 0.0 else -1.0
+    return tuple(sign * min(a, mag * a / total) for a in allowed)
+
+
+def aggregate_state(states: tuple[BessState, ...]) -> BessState:
+    """One battery state standing for several (what a controller sees as ``obs.bess``).
+
+    Energies, capacities and power ratings are sums [kWh, kW]; the SOC window is the
+    capacity-weighted one (so the window energy is the sum of the parts'); the one-way
+    efficiencies are capacity-weighted means; ``valid`` when every part is valid.
+    """
+    cap = math.fsum(b.e_capacity_kwh for b in states)
+    e = math.fsum(b.e_kwh for b in states)
+
+    def mean(vals: list[float]) -> float:
+        if cap <= 0.0:
+            return vals[0]
+        return math.fsum(v * b.e_capacity_kwh for v, b in zip(vals, states, strict=True)) / cap
+
+    return BessState(
+        soc_frac=e / cap if cap > 0.0 else 0.0, e_kwh=e, e_capacity_kwh=cap,
+        p_charge_max_kw=math.fsum(b.p_charge_max_kw for b in states),
+        p_discharge_max_kw=math.fsum(b.p_discharge_max_kw for b in states),
+        soc_min_frac=mean([b.soc_min_frac for b in states]),
+        soc_max_frac=mean([b.soc_max_frac for b in states]),
+        eta_charge=mean([b.eta_charge for b in states]),
+        eta_discharge=mean([b.eta_discharge for b in states]),
+        p_kw=math.fsum(b.p_kw for b in states),
+        valid=all(b.valid for b in states))
+
+
 def no_reverse_flow_kw(net_load_kw: float, export_limit_kw: float) -> float:
     """Most the battery may discharge into the site bus [kW]: the site's net load after PV
     (``net_load_kw``, negative: PV surplus) plus what the grid takes (``export_limit_kw``;

@@ -193,7 +193,10 @@ class Twin:
         inp = self.inputs
         spec = SocketSpec.from_config(scn.site.ev)
         self.n_sockets = int(spec.p_rating_kw.shape[0])
-        self.rec = Recorder(self.n_steps, self.n_sockets)
+        units = scn.site.batteries
+        self.multi = len(units) >= 2
+        self.rec = Recorder(self.n_steps, self.n_sockets,
+                            tuple(b.name for b in units) if self.multi else ())
         self.site.open(self.rec, inp)
         self.clock: Clock = self.site.clock
         self.clamps = ClampLog()
@@ -242,6 +245,7 @@ class Twin:
             k, k * self.dt_s, self.dt_s, self.start_utc, self.tz, self.hour[k],
             self.weekday[k], m.p_pv_kw, m.p_mall_kw, s.p_demand_total_kw + p_inflex, p_inflex,
             self.ev_open[k], tel.bess, s, self.tariff_k[k], tel.n_waiting, m.valid,
+            tel.batteries,
         )
 
     # ------------------------------------------------------------ stepping
@@ -292,7 +296,14 @@ class Twin:
             sp = setpoints
         safety = self.safety
         p_bess, p_sock = safety.clamp(sp, obs)
-        self.site.write(p_bess, p_sock)
+        if self.multi:
+            split = safety.split_kw
+            self.site.write(p_bess, p_sock, split)
+            units = rec.units
+            assert units is not None
+            units.p_command_kw[k] = split
+        else:
+            self.site.write(p_bess, p_sock)
         self.p_socket_limit_kw = p_sock
         if obs.meters_valid:  # a held (invalid) meter reading is never turned into kWh
             rec.b_p_pv_kw[k] = obs.p_pv_kw

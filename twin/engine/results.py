@@ -116,11 +116,15 @@ class _Rows:
                                  site.grid.export_limit_kw * dt_h)
         self._cache: dict[str, Any] = {}
         self._keep = keep  # False: a column is rebuilt when asked again (less memory)
+        #: per-battery columns (two or more batteries): name -> (kind, battery index)
+        self._units = _unit_columns(rec)
 
     def names(self) -> list[str]:
-        """Column names in file order (seed-001 columns first, then the twin's own)."""
+        """Column names in file order (seed-001 columns first, then the twin's own; the
+        per-battery columns last, with two or more batteries)."""
         n_sock = self.out.rec.e_socket_kwh.shape[1]
-        return list(_ROW_COLUMNS) + [_socket_col(i) for i in range(n_sock)]
+        return (list(_ROW_COLUMNS) + [_socket_col(i) for i in range(n_sock)]
+                + list(self._units))
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -131,6 +135,8 @@ class _Rows:
             i = int(name[len("p_socket_"):-len("_kw")])
             inv_dt = np.float32(1.0 / self.dt_h)
             v = self.out.rec.e_socket_kwh[self.sl, i] * inv_dt  # float32 mean power [kW]
+        elif name in self._units:
+            v = _unit_column(self, *self._units[name])
         else:
             v = _ROW_COLUMNS[name](self)
         if self._keep:
@@ -140,6 +146,71 @@ class _Rows:
     def frame(self) -> pd.DataFrame:
         """All columns as a table."""
         return pd.DataFrame({c: self[c] for c in self.names()}, copy=False)
+
+
+#: Per-battery columns of the per-step table (two or more batteries), ``<kind>_<name>``.
+UNIT_COLUMN_KINDS = ("soc_percent", "soc_kwh", "capacity_kwh", "bess_charge_kwh",
+                     "bess_discharge_kwh", "p_bess_command_kw")
+
+
+def _unit_columns(rec: Any) -> dict[str, tuple[str, int]]:
+    """``{column: (kind, battery index)}`` of a record with per-battery columns."""
+    units = rec.units
+    if units is None:
+        return {}
+    return {f"{kind}_{nm}": (kind, i) for i, nm in enumerate(units.names)
+            for kind in UNIT_COLUMN_KINDS}
+
+
+def _unit_column(r: _Rows, kind: str, i: int) -> Any:
+    """One battery's column ``kind`` over the rows of ``r``."""
+    u = r.out.rec.units
+    assert u is not None
+    sl = r.sl
+    if kind == "soc_percent":
+        stored, cap = u.e_stored_kwh[sl, i], u.cap_kwh[sl, i]
+        return np.divide(stored, cap, out=np.zeros(r.n), where=cap > 0) * 100.0
+    src = {"soc_kwh": u.e_stored_kwh, "capacity_kwh": u.cap_kwh,
+           "bess_charge_kwh": u.e_charge_kwh, "bess_discharge_kwh": u.e_discharge_kwh,
+           "p_bess_command_kw": u.p_command_kw}[kind]
+    return src[sl, i].copy()
+
+
+def battery_summaries(out: RunOutput, n: int) -> list[dict[str, Any]]:
+    """Per-battery KPIs of a run with two or more batteries (``summary['batteries']``):
+    name, ratings, AC charge / discharge [kWh], SOC range and mean [%], capacity at the end
+    and fade [kWh, %], equivalent full cycles (DC throughput over twice the capacity, and
+    AC discharge over the usable window) and the BLAST-Lite resistance growth [%]."""
+    units = out.rec.units
+    if units is None:
+        return []
+    rows = []
+    for i, cfg in enumerate(out.scenario.site.batteries):
+        cap0 = cfg.e_capacity_kwh
+        ch = _f(units.e_charge_kwh[:n, i].sum())
+        dis = _f(units.e_discharge_kwh[:n, i].sum())
+        cap = units.cap_kwh[:n, i]
+        soc = np.divide(units.e_stored_kwh[:n, i], cap, out=np.zeros(n), where=cap > 0) * 100.0
+        cap_end = _f(cap[-1]) if n else cap0
+        bp = BessParams.from_config(cfg)
+        dc = bp.eta_charge * ch + (dis / bp.eta_discharge if bp.eta_discharge > 0 else 0.0)
+        usable = (cfg.soc_max_frac - cfg.soc_min_frac) * cap0
+        ageing = units.ageing[i]
+        rows.append({
+            "name": cfg.name, "capacity_kwh": cap0, "p_charge_max_kw": cfg.p_charge_max_kw,
+            "p_discharge_max_kw": cfg.p_discharge_max_kw, "chemistry": cfg.chemistry,
+            "bess_charge_kwh": ch, "bess_discharge_kwh": dis,
+            "soc_min_percent": _f(soc.min()) if n else 0.0,
+            "soc_max_percent": _f(soc.max()) if n else 0.0,
+            "soc_mean_percent": _f(soc.mean()) if n else 0.0,
+            "capacity_end_kwh": cap_end,
+            "capacity_fade_percent": (cap0 - cap_end) / cap0 * 100.0 if cap0 else 0.0,
+            "equivalent_full_cycles": _f(dc / (2.0 * cap0)) if cap0 else 0.0,
+            "efc_usable": dis / usable if usable else 0.0,
+            "resistance_growth_percent": (ageing["resistance_rel"] - 1.0) * 100.0
+            if "resistance_rel" in ageing else None,
+        })
+    return rows
 
 
 def _phase_name(r: _Rows) -> Any:
@@ -560,6 +631,8 @@ def build_summary(out: RunOutput, ts: TableLike, sessions: pd.DataFrame) -> dict
         "tariff_bill": tariff_summary(tariff, bill, sched),
         **_performance_keys(out, n),
     }
+    if out.rec.units is not None:  # two or more batteries: each one's figures
+        summary["batteries"] = battery_summaries(out, n)
     # a controller may add its own keys (e.g. ``optimal``: the LP and its gap to this run)
     extra = getattr(out.controller, "summary", None)
     if callable(extra):

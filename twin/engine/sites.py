@@ -136,8 +136,10 @@ class SiteIO(Protocol):
         """Start the clock and read ``t_0``."""
         ...
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
-        """Send the (already clamped) setpoints of the step that starts now."""
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
+        """Send the (already clamped) setpoints of the step that starts now
+        (``p_bess_split_kw``: per battery on a site with several, summing to the total)."""
         ...
 
     def advance(self, k: int) -> Telemetry:
@@ -217,9 +219,10 @@ class PlantSiteIO:
         """The plant's devices now."""
         return self.io.read()
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
-        """Battery setpoint and socket limits for the step that starts now."""
-        self.io.write(p_bess_kw, p_socket_max_kw)
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
+        """Battery setpoint(s) and socket limits for the step that starts now."""
+        self.io.write(p_bess_kw, p_socket_max_kw, p_bess_split_kw)
 
     def advance(self, k: int) -> Telemetry:
         """Run step ``k`` (the plant records it) and read ``t_{k+1}``."""
@@ -312,9 +315,10 @@ class DeviceSiteIO(Generic[D]):
         """The devices now."""
         return self.io.read()
 
-    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray) -> None:
+    def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
+              p_bess_split_kw: tuple[float, ...] = ()) -> None:
         """Send the setpoints (failures counted by the adapters, not raised)."""
-        self.io.write(p_bess_kw, p_socket_max_kw)
+        self.io.write(p_bess_kw, p_socket_max_kw, p_bess_split_kw)
 
     def advance(self, k: int) -> Telemetry:
         """Let the devices run step ``k``; record it from the read at ``t_{k+1}``."""

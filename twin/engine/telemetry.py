@@ -142,11 +142,14 @@ class TelemetryRecorder:
         self.not_counted = {"bess": 0, "chargers": 0}
         self._last_stored = 0.0
         self._last_cap = 0.0
+        #: several batteries: each one's last counted stored energy and capacity [kWh]
+        self._last_units: list[tuple[float, float]] = []
 
     def start(self, tel: Telemetry) -> None:
         """The read at ``t_0``: vehicles already plugged start their sessions."""
         b = tel.bess
         self._last_stored, self._last_cap = b.e_kwh, b.e_capacity_kwh
+        self._last_units = [(u.e_kwh, u.e_capacity_kwh) for u in tel.batteries]
         self.sessions.update(0.0, tel, None)
 
     def record(self, k: int, tel: Telemetry) -> None:
@@ -154,7 +157,9 @@ class TelemetryRecorder:
         rec = self.rec
         dt_h = self.dt_h
         b = tel.bess
-        if not b.valid or "bess" in tel.held:
+        if rec.units is not None and len(tel.batteries) == len(rec.units.names):
+            self._record_units(k, tel)
+        elif not b.valid or "bess" in tel.held:
             self.not_counted["bess"] += 1
         else:
             p = b.p_kw
@@ -163,8 +168,9 @@ class TelemetryRecorder:
             elif p < 0.0:
                 rec.b_e_bess_charge_kwh[k] = -p * dt_h
             self._last_stored, self._last_cap = b.e_kwh, b.e_capacity_kwh
-        rec.b_e_bess_stored_kwh[k] = self._last_stored
-        rec.b_cap_kwh[k] = self._last_cap
+        if rec.units is None:
+            rec.b_e_bess_stored_kwh[k] = self._last_stored
+            rec.b_cap_kwh[k] = self._last_cap
         s = tel.sockets
         e_sock = None
         if not s.valid or "chargers" in tel.held:
@@ -174,6 +180,35 @@ class TelemetryRecorder:
             rec.e_socket_kwh[k] = e_sock
             rec.b_e_ev_kwh[k] = float(e_sock.sum())
         self.sessions.update((k + 1) * self.dt_s, tel, e_sock)
+
+    def _record_units(self, k: int, tel: Telemetry) -> None:
+        """Step ``k`` of several batteries: each one's energies from its own reading (an
+        invalid or held reading: not integrated, its stored energy held); the totals are
+        the sums of the parts."""
+        rec = self.rec
+        units = rec.units
+        assert units is not None
+        dt_h = self.dt_h
+        held = "bess" in tel.held
+        if len(self._last_units) != len(tel.batteries):
+            self._last_units = [(0.0, 0.0)] * len(tel.batteries)
+        counted = False
+        for i, u in enumerate(tel.batteries):
+            if u.valid and not held:
+                p = u.p_kw
+                if p > 0.0:
+                    units.e_discharge_kwh[k, i] = p * dt_h
+                elif p < 0.0:
+                    units.e_charge_kwh[k, i] = -p * dt_h
+                self._last_units[i] = (u.e_kwh, u.e_capacity_kwh)
+                counted = True
+            units.e_stored_kwh[k, i], units.cap_kwh[k, i] = self._last_units[i]
+        if not counted or not all(u.valid for u in tel.batteries):
+            self.not_counted["bess"] += 1
+        rec.b_e_bess_discharge_kwh[k] = math.fsum(units.e_discharge_kwh[k])
+        rec.b_e_bess_charge_kwh[k] = math.fsum(units.e_charge_kwh[k])
+        rec.b_e_bess_stored_kwh[k] = math.fsum(units.e_stored_kwh[k])
+        rec.b_cap_kwh[k] = math.fsum(units.cap_kwh[k])
 
     def finish(self) -> SocketSessions:
         """Close the session log."""

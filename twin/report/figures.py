@@ -442,7 +442,14 @@ def fig_bess_week(run: RunData) -> Figure:
     h, _ = ax.get_legend_handles_labels()
     h.append(Patch(color=HP_SHADE, label="Peak tariff (HP)"))
     ax.legend(handles=h, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    ax2.step(t, d["soc_percent"].to_numpy(), where="post", color=COLORS["soc"], lw=1.4)
+    units = run.battery_soc_columns
+    ax2.step(t, d["soc_percent"].to_numpy(), where="post", color=COLORS["soc"], lw=1.4,
+             label="all batteries" if units else None)
+    for c in units:  # two or more batteries: each one's SOC
+        ax2.step(t, d[c].to_numpy(), where="post", lw=0.9, ls="--",
+                 label=c[len("soc_percent_"):])
+    if units:
+        ax2.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax2.set_ylim(0, 105)
     ax2.set_ylabel("SOC [%]")
     order = _phase_order(run)

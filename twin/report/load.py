@@ -34,6 +34,10 @@ TS_COLUMNS: tuple[str, ...] = (
 TS_TEXT_COLUMNS: frozenset[str] = frozenset({"timestamp", "tariff_period", "phase_name"})
 #: Optional per-socket power columns [kW].
 SOCKET_RE = re.compile(r"^p_socket_\d+_kw$")
+#: Optional per-battery SOC columns [%] (a site with two or more batteries).
+BATTERY_SOC_RE = re.compile(r"^soc_percent_[A-Za-z][A-Za-z0-9_-]{0,39}$")
+#: The optional per-step columns the report reads.
+TS_OPTIONAL_RE = re.compile(f"{SOCKET_RE.pattern}|{BATTERY_SOC_RE.pattern}")
 
 SESSION_COLUMNS: tuple[str, ...] = (
     "vehicle_type", "arrival", "plug_in", "wait_min", "e_req_kwh", "e_delivered_kwh", "status",
@@ -99,6 +103,11 @@ class RunData:
     def socket_columns(self) -> list[str]:
         """Names of the per-socket power columns [kW] present in ``ts``."""
         return [c for c in self.ts.columns if SOCKET_RE.match(str(c))]
+
+    @property
+    def battery_soc_columns(self) -> list[str]:
+        """Per-battery SOC columns [%] present in ``ts`` (two or more batteries)."""
+        return [c for c in self.ts.columns if BATTERY_SOC_RE.match(str(c))]
 
 
 def _fail(path: Path, what: str, hint: str = HINT) -> RunFolderError:
@@ -206,7 +215,7 @@ def _check_time(path: Path, df: pd.DataFrame, col: str) -> None:
 def read_timeseries(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFrame, Path]:
     """Read the per-step table and check its columns, types and length."""
     path = _pick(run_dir, "timeseries")
-    df = _read_table(path, TS_COLUMNS, SOCKET_RE, ("timestamp",))
+    df = _read_table(path, TS_COLUMNS, TS_OPTIONAL_RE, ("timestamp",))
     if len(df) == 0:
         raise _fail(path, "the table has no rows (an empty run)")
     _check_time(path, df, "timestamp")
