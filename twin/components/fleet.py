@@ -365,22 +365,21 @@ class Fleet:
         st[n + sock] = erem
         st[2 * n + sock] = t_dep
         st[3 * n + sock] = 1.0
+        dt_h = self.dt_h
+        e_step = vmax * dt_h
+        pd = vmax if e_step <= erem else erem / dt_h
         e_t, kap = -math.inf, 0.0
         if self._tap_et is not None:
             kap = vmax * self._tap_kr[i]
             if kap > 0.0:
                 e_t = self._tap_et[i]
+                self._tF[sock] = -math.expm1(-kap * dt_h) / kap
+                self._n_taper += 1
+                if erem < e_t:  # in its taper already: the power limit now
+                    g = vmax - kap * (e_t - erem)
+                    pd = g if g < pd else pd
         self._et[sock] = e_t
         self._kap[sock] = kap
-        if kap > 0.0:
-            self._tF[sock] = -math.expm1(-kap * self.dt_h) / kap
-        e_step = vmax * self.dt_h
-        pd = vmax if e_step <= erem else erem / self.dt_h
-        if kap > 0.0:
-            self._n_taper += 1
-            if erem < e_t:  # in its taper already: the power limit now
-                g = vmax - kap * (e_t - erem)
-                pd = g if g < pd else pd
         st[4 * n + sock] = pd
         lim = self._lim[sock]
         p = lim if lim < vmax else vmax
@@ -388,9 +387,10 @@ class Fleet:
             p = 0.0
         self._p[sock] = p
         self._mid[sock] = now
-        if p > 0.0 and p * (self._t_step_end - now) / 3600.0 > erem:
+        t_end = self._t_step_end
+        if p > 0.0 and p * (t_end - now) / 3600.0 > erem:
             t_h = time_to_full_h(erem, p, vmax, e_t, kap)
-            if kap <= 0.0 or now + t_h * 3600.0 <= self._t_step_end:
+            if kap <= 0.0 or now + t_h * 3600.0 <= t_end:
                 self._schedule_full(sock, now, t_h)
         self.n_occupied += 1
         self._seq += 1
@@ -418,28 +418,36 @@ class Fleet:
 
     def _depart(self, sock: int, now: float, seq: int) -> None:
         self.events += 1
-        full = self._full_at.pop(sock, None)
-        if full is not None and (full[0] < now or (full[0] == now and full[1] < seq)):
-            self._apply_full(sock)  # full before it left (else the full is void)
+        fa = self._full_at
+        if fa:
+            full = fa.pop(sock, None)
+            if full is not None and (full[0] < now or (full[0] == now and full[1] < seq)):
+                self._apply_full(sock)  # full before it left (else the full is void)
+        t0 = self._mid.pop(sock, None)
         i = self.sock_sess[sock]
-        p = self._p[sock]
+        pl = self._p
+        p = pl[sock]
         st = self._st
-        erem = st[self._o_erem + sock]
+        o = self._o_erem + sock
+        erem = st[o]
+        kaps = self._kap
+        kap = kaps[sock]
         e_part = 0.0
         if p > 0.0:
-            kap = self._kap[sock]
-            tau_h = (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            tau_h = (now - (self._t_step0 if t0 is None else t0)) / 3600.0
             e_part = p * tau_h
             if kap > 0.0 and erem - e_part < self._et[sock]:  # the taper may bind
-                e_part = energy_kwh(erem, p, st[self._o_vmax + sock], self._et[sock], kap, tau_h)
+                e_part = energy_kwh(erem, p, st[sock], self._et[sock], kap, tau_h)
             if e_part > erem:
                 e_part = erem
             self._part[sock] += e_part
             self._part_any = True
-        self._mid.pop(sock, None)
-        self._e_del[i] = self._ereq[i] - erem + e_part
-        if self._e_del[i] >= self._ereq[i] - SATISFIED_TOL_KWH:  # as session_outcomes
-            if self._eorig is not None and self._eorig[i] > self._ereq[i] + SATISFIED_TOL_KWH:
+        ereq = self._ereq[i]
+        e_del = ereq - erem + e_part
+        self._e_del[i] = e_del
+        if e_del >= ereq - SATISFIED_TOL_KWH:  # as session_outcomes
+            eorig = self._eorig
+            if eorig is not None and eorig[i] > ereq + SATISFIED_TOL_KWH:
                 self.n_satisfied_reduced += 1
             else:
                 self.n_satisfied += 1
@@ -448,14 +456,16 @@ class Fleet:
         self._status[i] = STATUS_DONE
         self._leave_s[i] = now
         self.sock_sess[sock] = -1
-        st[self._o_vmax + sock] = 0.0
-        st[self._o_erem + sock] = 0.0
+        st[sock] = 0.0  # rows: VMAX, EREM, TDEP, OCC, PD
+        st[o] = 0.0
         st[self._o_tdep + sock] = math.inf
         st[self._o_occ + sock] = 0.0
         st[self._o_pd + sock] = 0.0
-        self._p[sock] = 0.0
-        if self._kap[sock] > 0.0:
-            self._untaper(sock)
+        pl[sock] = 0.0
+        if kaps[sock] > 0.0:  # no taper to follow any more (``_untaper`` inlined)
+            self._n_taper -= 1
+            kaps[sock] = 0.0
+            self._et[sock] = -math.inf
         self.n_occupied -= 1
         c = self._stype[sock]
         q = self._waiting[c]
