@@ -110,6 +110,11 @@ class Fleet:
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
         self._taper_state(n_sock)
+        # per-step constants as 0-d arrays: ufuncs take them faster than Python floats
+        # (the same float64 operations, so the same bits)
+        self._dt_h0 = np.array(self.dt_h)
+        self._zero0 = np.array(0.0)
+        self._crumb0 = np.array(1e-9)
         self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
         self._buf2 = np.zeros(n_sock)
         self._mask = np.zeros(n_sock, dtype=bool)
@@ -260,21 +265,23 @@ class Fleet:
         """
         q = self._q
         pop = heapq.heappop
+        depart = self._depart
+        ta, sa = self._arr_t, self._arr_seq  # (departures do not move the arrivals)
         while True:
-            ta = self._arr_t
             if q:
                 td, sd, sock = q[0]
-                if td < ta or (td == ta and sd < self._arr_seq):
+                if td < ta or (td == ta and sd < sa):
                     if td > t_s:
                         break
                     pop(q)
                     self._now = td
-                    self._depart(sock, td, sd)
+                    depart(sock, td, sd)
                     continue
             if ta > t_s:
                 break
             self._now = ta
             self._on_arrival(ta)
+            ta, sa = self._arr_t, self._arr_seq
         if t_s > self._now:
             self._now = t_s
 
@@ -527,13 +534,15 @@ class Fleet:
         if self.n_occupied == 0:
             return
         p = self.sock_p
+        mask = self._mask
         np.minimum(p_max_kw, self.sock_vmax, out=p)
-        np.maximum(p, 0.0, out=p)
+        np.maximum(p, self._zero0, out=p)
         erem = self.sock_erem
-        p[erem <= 0.0] = 0.0
-        buf, mask = self._buf, self._mask
-        np.multiply(p, self.dt_h, out=buf)
-        np.greater(buf, erem, out=mask)
+        np.less_equal(erem, self._zero0, mask)
+        p[mask] = 0.0
+        buf = self._buf
+        np.multiply(p, self._dt_h0, buf)
+        np.greater(buf, erem, mask)
         fin = mask.nonzero()[0]  # full before the step ends (without taper; a candidate with)
         if fin.size:
             pl = self._p
@@ -581,7 +590,7 @@ class Fleet:
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
         erem = self.sock_erem
-        np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        np.multiply(self.sock_p, self._dt_h0, e_socket_kwh)
         tapering: list[int] = []
         if self._n_taper > 0:  # vehicles whose taper may bind in the step: closed form
             tapering = self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
@@ -599,10 +608,13 @@ class Fleet:
                 e_socket_kwh[sock] = e
             self._mid.clear()
         np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
-        erem -= e_socket_kwh
-        erem[erem < 1e-9] = 0.0  # float crumbs of a charge that ended at the step end
-        np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
-        np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        np.subtract(erem, e_socket_kwh, erem)
+        mask = self._mask
+        np.less(erem, self._crumb0, mask)
+        erem[mask] = 0.0  # float crumbs of a charge that ended at the step end
+        pd = self.sock_pd
+        np.divide(erem, self._dt_h0, pd)
+        np.minimum(pd, self.sock_vmax, out=pd)
         if full_now is not None:  # full vehicles no longer taper (after their settlement)
             kaps = self._kap
             for sock in full_now:
@@ -619,7 +631,7 @@ class Fleet:
                     if g < st[opd + sock]:
                         st[opd + sock] = g
         if self._part_any:
-            e_socket_kwh += self.sock_e_part
+            np.add(e_socket_kwh, self.sock_e_part, e_socket_kwh)
             self.sock_e_part.fill(0.0)
             self._part_any = False
         return float(np.add.reduce(e_socket_kwh))
@@ -633,8 +645,8 @@ class Fleet:
         erem = self.sock_erem
         mask = self._mask
         b = self._buf2
-        np.subtract(erem, e_kwh, out=b)
-        np.less(b, self.sock_et, out=mask)
+        np.subtract(erem, e_kwh, b)
+        np.less(b, self.sock_et, mask)
         idx = mask.nonzero()[0].tolist()
         if not idx:
             return idx
