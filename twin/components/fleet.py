@@ -593,7 +593,7 @@ class Fleet:
         np.multiply(self.sock_p, self._dt_h0, e_socket_kwh)
         tapering: list[int] = []
         if self._n_taper > 0:  # vehicles whose taper may bind in the step: closed form
-            tapering = self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
+            tapering = self._taper_fix(e_socket_kwh)
         if self._mid:  # sockets whose power started inside the step: from their start only
             now = self._t_step_end
             p = self._p
@@ -636,26 +636,27 @@ class Fleet:
             self._part_any = False
         return float(np.add.reduce(e_socket_kwh))
 
-    def _taper_fix(self, e_kwh: FloatArray, p_kw: FloatArray, tau_h: float) -> list[int]:
-        """Replace ``e_kwh`` (``p × tau``) by the closed-form CC-CV energy where the taper
-        may bind within ``tau_h``: a vehicle that tapers whose energy left after the step
-        would fall below its taper start ``e_t`` (a necessary condition: under a limit the
-        taper binds later still). Returns those sockets (every vehicle in its taper at the
-        step end is one of them)."""
-        erem = self.sock_erem
+    def _taper_fix(self, e_kwh: FloatArray) -> list[int]:
+        """Replace ``e_kwh`` (``p × dt``) by the closed-form CC-CV energy over the step where
+        the taper may bind: a vehicle that tapers whose energy left after the step would
+        fall below its taper start ``e_t`` (a necessary condition: under a limit the taper
+        binds later still). Returns those sockets (every vehicle in its taper at the step
+        end is one of them)."""
         mask = self._mask
         b = self._buf2
-        np.subtract(erem, e_kwh, b)
+        np.subtract(self.sock_erem, e_kwh, b)
         np.less(b, self.sock_et, mask)
         idx = mask.nonzero()[0].tolist()
         if not idx:
             return idx
         st, ov, kaps, ets, tf = self._st, self._o_vmax, self._kap, self._et, self._tF
         o = self._o_erem
+        pl = self._p  # (the numpy view ``sock_p`` as Python floats: the same values)
+        tau_h = self.dt_h
         exp = math.expm1
         for sock in idx:
             kap = kaps[sock]
-            p = p_kw[sock]
+            p = pl[sock]
             if kap <= 0.0 or p <= 0.0:
                 continue
             # energy_kwh inlined (twin.components.taper): the hot loop of a tapering fleet
@@ -663,17 +664,18 @@ class Fleet:
             if er <= 0.0:
                 continue
             vmax = st[ov + sock]
-            g0 = vmax - kap * (ets[sock] - er)  # the taper's power limit now
-            if g0 <= p and tau_h == self.dt_h:  # CV phase all step: g0 (1 − e^−κτ) / κ
+            et = ets[sock]
+            g0 = vmax - kap * (et - er)  # the taper's power limit now
+            if g0 <= p:  # CV phase all step: g0 (1 − e^−κτ) / κ
                 e = g0 * tf[sock] if g0 > 0.0 else 0.0
                 e_kwh[sock] = e if e < er else er
                 continue
-            e_b = ets[sock] - (vmax - p) / kap
+            e_b = et - (vmax - p) / kap
             lin = er - e_b if er > e_b else 0.0
             e_lin = p * tau_h
             if e_lin <= lin:
                 continue  # constant power all step: p × tau already
-            u1 = vmax - kap * (ets[sock] - (er - lin))
+            u1 = vmax - kap * (et - (er - lin))
             if u1 > p:
                 u1 = p
             e = lin - u1 * exp(-kap * (tau_h - lin / p)) / kap if u1 > 0.0 else lin
