@@ -523,7 +523,7 @@ class Fleet:
         pd_kw = snap[self._PD]
         return SocketArrays(  # positional: type, rating, occupied, demand, e_rem, t_dep, n, Σ
             self._type_ro, self._rating_ro,  # type: ignore[arg-type]
-            frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
+            frozen_array(np.greater(snap[self._OCC], self._zero0)),  # type: ignore[arg-type]
             pd_kw, snap[self._EREM], snap[self._TDEP], self.n_occupied,
             float(np.add.reduce(pd_kw)),
         )
