@@ -110,14 +110,7 @@ class Fleet:
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
         self._taper_state(n_sock)
-        # per-step constants as 0-d arrays: ufuncs take them faster than Python floats
-        # (the same float64 operations, so the same bits)
-        self._dt_h0 = np.array(self.dt_h)
-        self._zero0 = np.array(0.0)
-        self._crumb0 = np.array(1e-9)
-        self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
-        self._buf2 = np.zeros(n_sock)
-        self._mask = np.zeros(n_sock, dtype=bool)
+        self._scratch(n_sock)
         self._part_any = False
         self._t_step0 = 0.0
         self._t_step_end = dt_s
@@ -174,6 +167,16 @@ class Fleet:
         # per socket, the CV phase over one whole step at a limit above the taper's power:
         # energy = g0 × F with F = (1 − exp(−κ dt)) / κ [h] (the power decays as exp(−κ t))
         self._tF = array("d", bytes(8 * n_sock))
+
+    def _scratch(self, n_sock: int) -> None:
+        """Scratch rows of the step settlement, and its constants as 0-d arrays (ufuncs
+        take them faster than Python floats: the same float64 operations, the same bits)."""
+        self._dt_h0 = np.array(self.dt_h)
+        self._zero0 = np.array(0.0)
+        self._crumb0 = np.array(1e-9)
+        self._buf = np.zeros(n_sock)
+        self._buf2 = np.zeros(n_sock)
+        self._mask = np.zeros(n_sock, dtype=bool)
 
     def _empty_observation(self, sockets: SocketSpec, n_sock: int) -> None:
         """Constant arrays for the observation of an empty station."""
