@@ -110,9 +110,7 @@ class Fleet:
         self.sock_limit = np.frombuffer(self._lim, dtype=np.float64)
         self.sock_e_part = np.frombuffer(self._part, dtype=np.float64)
         self._taper_state(n_sock)
-        self._buf = np.zeros(n_sock)  # scratch rows of the step settlement
-        self._buf2 = np.zeros(n_sock)
-        self._mask = np.zeros(n_sock, dtype=bool)
+        self._scratch(n_sock)
         self._part_any = False
         self._t_step0 = 0.0
         self._t_step_end = dt_s
@@ -147,7 +145,6 @@ class Fleet:
         self.n_satisfied_reduced = 0  # satisfied, but the request was cut (late arrival)
         self.n_short = 0
         self.n_full_events = 0
-        self.events = 0  # EV events played: arrivals + fulls (still plugged) + departures
         #: Called as ``on_turned_away(session, t_s)`` when a vehicle leaves without a socket
         #: (``t_s``: when it left [s since start]); None costs nothing.
         self.on_turned_away: Callable[[int, float], None] | None = None
@@ -170,6 +167,16 @@ class Fleet:
         # per socket, the CV phase over one whole step at a limit above the taper's power:
         # energy = g0 × F with F = (1 − exp(−κ dt)) / κ [h] (the power decays as exp(−κ t))
         self._tF = array("d", bytes(8 * n_sock))
+
+    def _scratch(self, n_sock: int) -> None:
+        """Scratch rows of the step settlement, and its constants as 0-d arrays (ufuncs
+        take them faster than Python floats: the same float64 operations, the same bits)."""
+        self._dt_h0 = np.array(self.dt_h)
+        self._zero0 = np.array(0.0)
+        self._crumb0 = np.array(1e-9)
+        self._buf = np.zeros(n_sock)
+        self._buf2 = np.zeros(n_sock)
+        self._mask = np.zeros(n_sock, dtype=bool)
 
     def _empty_observation(self, sockets: SocketSpec, n_sock: int) -> None:
         """Constant arrays for the observation of an empty station."""
@@ -212,6 +219,13 @@ class Fleet:
                                                         * safe_cap), 0.0).tolist()
 
     # ------------------------------------------------------------ results
+    @property
+    def events(self) -> int:
+        """EV events played: arrivals + fulls (still plugged) + departures (each departure
+        is one of satisfied, satisfied with a cut request, short)."""
+        return (self.n_arrived + self.n_full_events + self.n_satisfied
+                + self.n_satisfied_reduced + self.n_short)
+
     @property
     def status(self) -> np.ndarray:
         """Per-session status code (see ``STATUS_NAMES``)."""
@@ -260,21 +274,23 @@ class Fleet:
         """
         q = self._q
         pop = heapq.heappop
+        depart = self._depart
+        ta, sa = self._arr_t, self._arr_seq  # (departures do not move the arrivals)
         while True:
-            ta = self._arr_t
             if q:
                 td, sd, sock = q[0]
-                if td < ta or (td == ta and sd < self._arr_seq):
+                if td < ta or (td == ta and sd < sa):
                     if td > t_s:
                         break
                     pop(q)
                     self._now = td
-                    self._depart(sock, td, sd)
+                    depart(sock, td, sd)
                     continue
             if ta > t_s:
                 break
             self._now = ta
             self._on_arrival(ta)
+            ta, sa = self._arr_t, self._arr_seq
         if t_s > self._now:
             self._now = t_s
 
@@ -284,11 +300,20 @@ class Fleet:
         arr = self._arr
         n = len(arr)
         i = self._next_arrival
-        self._arrive(i, now)
-        i += 1
-        while i < n and arr[i] <= now:
-            self._arrive(i, now)
+        while True:  # each arrival (``_arrive`` inlined: one call less per vehicle)
+            self.n_arrived += 1
+            if self._dep[i] <= arr[i]:  # refused at the gate: too late before closing
+                self._refuse(i)
+            else:
+                c = self._typ[i]
+                free = self._free[c]
+                if free:
+                    self._plug(i, heapq.heappop(free), now)
+                else:
+                    self._queue_or_turn_away(i, c, now)
             i += 1
+            if i >= n or arr[i] > now:
+                break
         self._next_arrival = i
         if i < n:  # the next arrival instant, as a timeout at ``now`` would place it
             self._seq += 1
@@ -297,19 +322,15 @@ class Fleet:
         else:
             self._arr_t = math.inf
 
-    def _arrive(self, i: int, now: float) -> None:
-        self.events += 1
-        self.n_arrived += 1
-        if self._dep[i] <= self._arr[i]:  # refused at the gate: too late before closing
-            self._status[i] = STATUS_REFUSED_CLOSING
-            self._leave_s[i] = self._arr[i]
-            self.n_refused_closing += 1
-            return
-        c = self._typ[i]
-        free = self._free[c]
-        if free:
-            self._plug(i, heapq.heappop(free), now)
-        elif self._deadline[i] > self._arr[i]:
+    def _refuse(self, i: int) -> None:
+        """Refused at the gate: too late before closing."""
+        self._status[i] = STATUS_REFUSED_CLOSING
+        self._leave_s[i] = self._arr[i]
+        self.n_refused_closing += 1
+
+    def _queue_or_turn_away(self, i: int, c: int, now: float) -> None:
+        """No free socket of type ``c``: wait (with patience) or leave at once."""
+        if self._deadline[i] > self._arr[i]:
             self._status[i] = STATUS_WAITING
             self._waiting[c].append(i)
             self._n_waiting += 1
@@ -365,22 +386,21 @@ class Fleet:
         st[n + sock] = erem
         st[2 * n + sock] = t_dep
         st[3 * n + sock] = 1.0
+        dt_h = self.dt_h
+        e_step = vmax * dt_h
+        pd = vmax if e_step <= erem else erem / dt_h
         e_t, kap = -math.inf, 0.0
         if self._tap_et is not None:
             kap = vmax * self._tap_kr[i]
             if kap > 0.0:
                 e_t = self._tap_et[i]
+                self._tF[sock] = -math.expm1(-kap * dt_h) / kap
+                self._n_taper += 1
+                if erem < e_t:  # in its taper already: the power limit now
+                    g = vmax - kap * (e_t - erem)
+                    pd = g if g < pd else pd
         self._et[sock] = e_t
         self._kap[sock] = kap
-        if kap > 0.0:
-            self._tF[sock] = -math.expm1(-kap * self.dt_h) / kap
-        e_step = vmax * self.dt_h
-        pd = vmax if e_step <= erem else erem / self.dt_h
-        if kap > 0.0:
-            self._n_taper += 1
-            if erem < e_t:  # in its taper already: the power limit now
-                g = vmax - kap * (e_t - erem)
-                pd = g if g < pd else pd
         st[4 * n + sock] = pd
         lim = self._lim[sock]
         p = lim if lim < vmax else vmax
@@ -388,9 +408,10 @@ class Fleet:
             p = 0.0
         self._p[sock] = p
         self._mid[sock] = now
-        if p > 0.0 and p * (self._t_step_end - now) / 3600.0 > erem:
+        t_end = self._t_step_end
+        if p > 0.0 and p * (t_end - now) / 3600.0 > erem:
             t_h = time_to_full_h(erem, p, vmax, e_t, kap)
-            if kap <= 0.0 or now + t_h * 3600.0 <= self._t_step_end:
+            if kap <= 0.0 or now + t_h * 3600.0 <= t_end:
                 self._schedule_full(sock, now, t_h)
         self.n_occupied += 1
         self._seq += 1
@@ -398,7 +419,6 @@ class Fleet:
 
     def _apply_full(self, sock: int) -> None:
         """The vehicle on a socket is full: its energy so far is exactly what it asked."""
-        self.events += 1
         self.n_full_events += 1
         self._mid.pop(sock, None)
         o = self._o_erem + sock
@@ -417,29 +437,36 @@ class Fleet:
         self._et[sock] = -math.inf
 
     def _depart(self, sock: int, now: float, seq: int) -> None:
-        self.events += 1
-        full = self._full_at.pop(sock, None)
-        if full is not None and (full[0] < now or (full[0] == now and full[1] < seq)):
-            self._apply_full(sock)  # full before it left (else the full is void)
+        fa = self._full_at
+        if fa:
+            full = fa.pop(sock, None)
+            if full is not None and (full[0] < now or (full[0] == now and full[1] < seq)):
+                self._apply_full(sock)  # full before it left (else the full is void)
+        t0 = self._mid.pop(sock, None)
         i = self.sock_sess[sock]
-        p = self._p[sock]
+        pl = self._p
+        p = pl[sock]
         st = self._st
-        erem = st[self._o_erem + sock]
+        o = self._o_erem + sock
+        erem = st[o]
+        kaps = self._kap
+        kap = kaps[sock]
         e_part = 0.0
         if p > 0.0:
-            kap = self._kap[sock]
-            tau_h = (now - self._mid.pop(sock, self._t_step0)) / 3600.0
+            tau_h = (now - (self._t_step0 if t0 is None else t0)) / 3600.0
             e_part = p * tau_h
             if kap > 0.0 and erem - e_part < self._et[sock]:  # the taper may bind
-                e_part = energy_kwh(erem, p, st[self._o_vmax + sock], self._et[sock], kap, tau_h)
+                e_part = energy_kwh(erem, p, st[sock], self._et[sock], kap, tau_h)
             if e_part > erem:
                 e_part = erem
             self._part[sock] += e_part
             self._part_any = True
-        self._mid.pop(sock, None)
-        self._e_del[i] = self._ereq[i] - erem + e_part
-        if self._e_del[i] >= self._ereq[i] - SATISFIED_TOL_KWH:  # as session_outcomes
-            if self._eorig is not None and self._eorig[i] > self._ereq[i] + SATISFIED_TOL_KWH:
+        ereq = self._ereq[i]
+        e_del = ereq - erem + e_part
+        self._e_del[i] = e_del
+        if e_del >= ereq - SATISFIED_TOL_KWH:  # as session_outcomes
+            eorig = self._eorig
+            if eorig is not None and eorig[i] > ereq + SATISFIED_TOL_KWH:
                 self.n_satisfied_reduced += 1
             else:
                 self.n_satisfied += 1
@@ -448,14 +475,16 @@ class Fleet:
         self._status[i] = STATUS_DONE
         self._leave_s[i] = now
         self.sock_sess[sock] = -1
-        st[self._o_vmax + sock] = 0.0
-        st[self._o_erem + sock] = 0.0
+        st[sock] = 0.0  # rows: VMAX, EREM, TDEP, OCC, PD
+        st[o] = 0.0
         st[self._o_tdep + sock] = math.inf
         st[self._o_occ + sock] = 0.0
         st[self._o_pd + sock] = 0.0
-        self._p[sock] = 0.0
-        if self._kap[sock] > 0.0:
-            self._untaper(sock)
+        pl[sock] = 0.0
+        if kaps[sock] > 0.0:  # no taper to follow any more (``_untaper`` inlined)
+            self._n_taper -= 1
+            kaps[sock] = 0.0
+            self._et[sock] = -math.inf
         self.n_occupied -= 1
         c = self._stype[sock]
         q = self._waiting[c]
@@ -497,7 +526,7 @@ class Fleet:
         pd_kw = snap[self._PD]
         return SocketArrays(  # positional: type, rating, occupied, demand, e_rem, t_dep, n, Σ
             self._type_ro, self._rating_ro,  # type: ignore[arg-type]
-            frozen_array(snap[self._OCC] > 0.0),  # type: ignore[arg-type]
+            frozen_array(np.greater(snap[self._OCC], self._zero0)),  # type: ignore[arg-type]
             pd_kw, snap[self._EREM], snap[self._TDEP], self.n_occupied,
             float(np.add.reduce(pd_kw)),
         )
@@ -517,13 +546,15 @@ class Fleet:
         if self.n_occupied == 0:
             return
         p = self.sock_p
+        mask = self._mask
         np.minimum(p_max_kw, self.sock_vmax, out=p)
-        np.maximum(p, 0.0, out=p)
+        np.maximum(p, self._zero0, out=p)
         erem = self.sock_erem
-        p[erem <= 0.0] = 0.0
-        buf, mask = self._buf, self._mask
-        np.multiply(p, self.dt_h, out=buf)
-        np.greater(buf, erem, out=mask)
+        np.less_equal(erem, self._zero0, mask)
+        p[mask] = 0.0
+        buf = self._buf
+        np.multiply(p, self._dt_h0, buf)
+        np.greater(buf, erem, mask)
         fin = mask.nonzero()[0]  # full before the step ends (without taper; a candidate with)
         if fin.size:
             pl = self._p
@@ -562,19 +593,17 @@ class Fleet:
             # what they still asked, which the settlement below gives them (the power and
             # the time they charged cover it: that is what made them full), and their
             # remaining energy and demand become 0.
-            n_full = len(self._full_at)
-            self.events += n_full
-            self.n_full_events += n_full
+            self.n_full_events += len(self._full_at)
             if self._n_taper:
                 full_now = list(self._full_at)
             self._full_at.clear()
         if self.n_occupied == 0 and not self._part_any:
             return 0.0  # the recorder row is already zero
         erem = self.sock_erem
-        np.multiply(self.sock_p, self.dt_h, out=e_socket_kwh)
+        np.multiply(self.sock_p, self._dt_h0, e_socket_kwh)
         tapering: list[int] = []
         if self._n_taper > 0:  # vehicles whose taper may bind in the step: closed form
-            tapering = self._taper_fix(e_socket_kwh, self.sock_p, self.dt_h)
+            tapering = self._taper_fix(e_socket_kwh)
         if self._mid:  # sockets whose power started inside the step: from their start only
             now = self._t_step_end
             p = self._p
@@ -589,10 +618,13 @@ class Fleet:
                 e_socket_kwh[sock] = e
             self._mid.clear()
         np.minimum(e_socket_kwh, erem, out=e_socket_kwh)  # never more than asked
-        erem -= e_socket_kwh
-        erem[erem < 1e-9] = 0.0  # float crumbs of a charge that ended at the step end
-        np.divide(self.sock_erem, self.dt_h, out=self.sock_pd)
-        np.minimum(self.sock_pd, self.sock_vmax, out=self.sock_pd)
+        np.subtract(erem, e_socket_kwh, erem)
+        mask = self._mask
+        np.less(erem, self._crumb0, mask)
+        erem[mask] = 0.0  # float crumbs of a charge that ended at the step end
+        pd = self.sock_pd
+        np.divide(erem, self._dt_h0, pd)
+        np.minimum(pd, self.sock_vmax, out=pd)
         if full_now is not None:  # full vehicles no longer taper (after their settlement)
             kaps = self._kap
             for sock in full_now:
@@ -609,31 +641,32 @@ class Fleet:
                     if g < st[opd + sock]:
                         st[opd + sock] = g
         if self._part_any:
-            e_socket_kwh += self.sock_e_part
+            np.add(e_socket_kwh, self.sock_e_part, e_socket_kwh)
             self.sock_e_part.fill(0.0)
             self._part_any = False
         return float(np.add.reduce(e_socket_kwh))
 
-    def _taper_fix(self, e_kwh: FloatArray, p_kw: FloatArray, tau_h: float) -> list[int]:
-        """Replace ``e_kwh`` (``p × tau``) by the closed-form CC-CV energy where the taper
-        may bind within ``tau_h``: a vehicle that tapers whose energy left after the step
-        would fall below its taper start ``e_t`` (a necessary condition: under a limit the
-        taper binds later still). Returns those sockets (every vehicle in its taper at the
-        step end is one of them)."""
-        erem = self.sock_erem
+    def _taper_fix(self, e_kwh: FloatArray) -> list[int]:
+        """Replace ``e_kwh`` (``p × dt``) by the closed-form CC-CV energy over the step where
+        the taper may bind: a vehicle that tapers whose energy left after the step would
+        fall below its taper start ``e_t`` (a necessary condition: under a limit the taper
+        binds later still). Returns those sockets (every vehicle in its taper at the step
+        end is one of them)."""
         mask = self._mask
         b = self._buf2
-        np.subtract(erem, e_kwh, out=b)
-        np.less(b, self.sock_et, out=mask)
+        np.subtract(self.sock_erem, e_kwh, b)
+        np.less(b, self.sock_et, mask)
         idx = mask.nonzero()[0].tolist()
         if not idx:
             return idx
         st, ov, kaps, ets, tf = self._st, self._o_vmax, self._kap, self._et, self._tF
         o = self._o_erem
+        pl = self._p  # (the numpy view ``sock_p`` as Python floats: the same values)
+        tau_h = self.dt_h
         exp = math.expm1
         for sock in idx:
             kap = kaps[sock]
-            p = p_kw[sock]
+            p = pl[sock]
             if kap <= 0.0 or p <= 0.0:
                 continue
             # energy_kwh inlined (twin.components.taper): the hot loop of a tapering fleet
@@ -641,17 +674,18 @@ class Fleet:
             if er <= 0.0:
                 continue
             vmax = st[ov + sock]
-            g0 = vmax - kap * (ets[sock] - er)  # the taper's power limit now
-            if g0 <= p and tau_h == self.dt_h:  # CV phase all step: g0 (1 − e^−κτ) / κ
+            et = ets[sock]
+            g0 = vmax - kap * (et - er)  # the taper's power limit now
+            if g0 <= p:  # CV phase all step: g0 (1 − e^−κτ) / κ
                 e = g0 * tf[sock] if g0 > 0.0 else 0.0
                 e_kwh[sock] = e if e < er else er
                 continue
-            e_b = ets[sock] - (vmax - p) / kap
+            e_b = et - (vmax - p) / kap
             lin = er - e_b if er > e_b else 0.0
             e_lin = p * tau_h
             if e_lin <= lin:
                 continue  # constant power all step: p × tau already
-            u1 = vmax - kap * (ets[sock] - (er - lin))
+            u1 = vmax - kap * (et - (er - lin))
             if u1 > p:
                 u1 = p
             e = lin - u1 * exp(-kap * (tau_h - lin / p)) / kap if u1 > 0.0 else lin
