@@ -34,11 +34,11 @@ from controllers.base import register
 from controllers.lp.cost import run_cost
 from controllers.lp.ev import ReplayCache
 from controllers.lp.horizon import (
-    N_TYPES,
     battery_data,
     battery_units,
     fade_bound_kwh,
     horizon_data,
+    n_types,
     step_grid,
     weights_from,
 )
@@ -138,7 +138,7 @@ class MpcController:
         self.multi = len(context.site.batteries) > 1  # one storage unit per battery
         bat: BatteryData | tuple[BatteryData, ...] = (
             battery_units(context.site) if self.multi else battery_data(context.site))
-        self.lp = SiteLp(n_lp, dt_h * self.grid[1], N_TYPES, bat, self.weights,
+        self.lp = SiteLp(n_lp, dt_h * self.grid[1], n_types(context.site), bat, self.weights,
                          time_limit_s=self.time_limit_s,
                          with_writeoff=needs_writeoff(self.weights, probe),
                          demand_steps=[np.ones(n_lp, bool)] * len(probe.demand))

@@ -25,10 +25,10 @@ import numpy as np
 from controllers.base import register
 from controllers.lp.cost import run_cost
 from controllers.lp.horizon import (
-    N_TYPES,
     battery_data,
     battery_units,
     horizon_data,
+    n_types,
     weights_from,
 )
 from controllers.lp.model import BatteryData, HorizonData, Plan, SiteLp, Weights
@@ -99,7 +99,7 @@ class OptimalController:
             bat = battery_units(context.site)
             d.e0_units_kwh = np.array([u.soc_initial_frac * u.e_capacity_kwh for u in units])
             d.e0_kwh = float(d.e0_units_kwh.sum())
-        lp = SiteLp(n, context.dt_s / 3600.0, N_TYPES, bat, self.weights,
+        lp = SiteLp(n, context.dt_s / 3600.0, n_types(context.site), bat, self.weights,
                     time_limit_s=self.time_limit_s,
                     with_writeoff=needs_writeoff(self.weights, d),
                     demand_steps=[t.steps for t in d.demand])

@@ -489,15 +489,23 @@ class VehicleClass(_Strict):
         return self
 
 
-class SocketGroup(_Strict):
-    """A group of identical sockets for one vehicle type."""
+#: A vehicle class name: a lower-case identifier (it becomes a column category, a metric
+#: label and a CityLearn name).
+VehicleClassName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
-    type: Literal["moto", "mototaxi"]
+#: Most vehicle classes a site may define.
+MAX_VEHICLE_CLASSES = 16
+
+
+class SocketGroup(_Strict):
+    """A group of identical sockets for one vehicle class (a key of ``ev.vehicles``)."""
+
+    type: VehicleClassName
     count: Annotated[int, Field(ge=0, le=10_000)]
     p_rating_kw: Annotated[float, Field(gt=0.0, le=1e4)]
 
 
-def _default_vehicles() -> dict[Literal["moto", "mototaxi"], VehicleClass]:
+def _default_vehicles() -> dict[str, VehicleClass]:
     return {
         "moto": VehicleClass(
             sessions_per_day=270, e_req_kwh_min=2.0, e_req_kwh_max=4.0, p_max_kw=3.7,
@@ -543,7 +551,8 @@ class EvConfig(_Strict):
     close_hour: Hour = 22.0
     arrival_weights: list[Annotated[float, Field(ge=0.0, le=1e6)]] = Field(
         default_factory=lambda: list(DEFAULT_ARRIVAL_WEIGHTS))
-    vehicles: dict[Literal["moto", "mototaxi"], VehicleClass] = Field(
+    vehicles: Annotated[dict[VehicleClassName, VehicleClass],
+                        Field(min_length=1, max_length=MAX_VEHICLE_CLASSES)] = Field(
         default_factory=_default_vehicles
     )
     sockets: list[SocketGroup] = Field(default_factory=_default_sockets)
@@ -566,7 +575,30 @@ class EvConfig(_Strict):
             raise ValueError("source is 'sessions_file' but 'sessions_file' is not given")
         if self.source == "profile" and self.profile is None:
             raise ValueError("source is 'profile' but no 'profile: {path, column}' is given")
+        self._classes_and_sockets()
         return self
+
+    def _classes_and_sockets(self) -> None:
+        """Every socket group names a class of ``vehicles``; every class with arrivals has a
+        socket group (``count: 0`` is a deliberate "no socket": its riders are turned away)."""
+        names = self.class_names
+        for i, g in enumerate(self.sockets):
+            if g.type not in names:
+                raise ValueError(f"ev.sockets[{i}].type: {g.type!r} is not a vehicle class "
+                                 f"of ev.vehicles {list(names)}")
+        grouped = {g.type for g in self.sockets}
+        if self.source == "synthetic":
+            lost = [n for n, vc in self.vehicles.items()
+                    if vc.sessions_per_day > 0 and n not in grouped]
+            if lost:
+                raise ValueError(f"ev.vehicles: class(es) {lost} have arrivals (sessions_per_day "
+                                 "> 0) but no socket group in ev.sockets (add one, or one with "
+                                 "count: 0 to turn them all away)")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Vehicle class names in file order; a class's code is its index here."""
+        return tuple(self.vehicles)
 
     @property
     def n_sockets(self) -> int:
@@ -1097,6 +1129,19 @@ class _LimitedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping; a key written twice is an error (plain YAML keeps the last silently,
+        so a second vehicle class or battery of the same name would vanish)."""
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"duplicate key {key_node.value!r} (each key once per mapping)",
+                        problem_mark=key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
 
 def _read_yaml(path: Path, max_values: int | None = None) -> dict[str, Any]:

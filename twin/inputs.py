@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from twin.config import EvConfig
-from twin.types import VEHICLE_TYPES, FloatArray, IntArray
+from twin.types import FloatArray, IntArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class SessionTable:
     ----------
     arrival_s : arrival [s since start].
     departure_s : planned departure [s since start].
-    type_code : vehicle type (index into ``VEHICLE_TYPES``).
+    type_code : vehicle class (index into the site's ``EvConfig.class_names``).
     e_req_kwh : energy requested [kWh].
     p_max_kw : vehicle charge power limit [kW].
     patience_s : how long the vehicle waits for a socket [s].
@@ -61,20 +61,32 @@ class SessionTable:
 
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
-    """The sockets of the station (one element per socket)."""
+    """The sockets of the station (one element per socket).
+
+    ``class_names``: the site's vehicle classes (a socket's ``type_code`` indexes them);
+    empty when built by hand, then the classes are the codes seen.
+    """
 
     type_code: IntArray
     p_rating_kw: FloatArray
+    class_names: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, ev: EvConfig) -> SocketSpec:
         """Sockets in config order: group by group."""
+        names = ev.class_names
         codes: list[int] = []
         rating: list[float] = []
         for g in ev.sockets:
-            codes += [VEHICLE_TYPES.index(g.type)] * g.count
+            codes += [names.index(g.type)] * g.count
             rating += [g.p_rating_kw] * g.count
-        return cls(np.asarray(codes, dtype=np.int64), np.asarray(rating, dtype=float))
+        return cls(np.asarray(codes, dtype=np.int64), np.asarray(rating, dtype=float), names)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of vehicle classes (at least one more than the largest socket code)."""
+        top = int(self.type_code.max()) + 1 if self.type_code.size else 1
+        return max(len(self.class_names), top)
 
 
 @dataclass(frozen=True, slots=True)

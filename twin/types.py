@@ -27,10 +27,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-#: Vehicle / socket type codes used in the socket arrays.
-VEHICLE_TYPES: tuple[str, ...] = ("moto", "mototaxi")
-
-
 def frozen_array(a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
     """Mark ``a`` read-only and return it (no copy)."""
     a.flags.writeable = False
@@ -71,7 +67,8 @@ class SocketArrays(NamedTuple):
 
     Attributes
     ----------
-    type_code : vehicle type accepted by the socket (index into ``VEHICLE_TYPES``).
+    type_code : vehicle class accepted by the socket (index into the site's
+        ``ev.vehicles``, ``EvConfig.class_names``).
     p_rating_kw : socket power rating [kW].
     occupied : a vehicle is plugged in.
     p_demand_kw : power the plugged vehicle would draw this step if allowed [kW]

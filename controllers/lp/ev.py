@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.inputs import SessionTable, SocketSpec
-from twin.types import VEHICLE_TYPES, FloatArray
+from twin.types import FloatArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +68,11 @@ class EvEnvelopes:
     e_deliverable_kwh: float
 
 
-def _initial_sockets(stype: list[int], busy_until_s: FloatArray | None
+def _initial_sockets(stype: list[int], busy_until_s: FloatArray | None, n_cls: int
                      ) -> tuple[list[list[int]], list[tuple[float, int]]]:
-    """Free sockets per vehicle type (heaps) and the busy ones' departures (a heap of
-    (departure [s], socket))."""
-    free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
+    """Free sockets per vehicle class (heaps, ``n_cls`` of them) and the busy ones'
+    departures (a heap of (departure [s], socket))."""
+    free: list[list[int]] = [[] for _ in range(n_cls)]
     deps: list[tuple[float, int]] = []
     for i, c in enumerate(stype):
         t_busy = -math.inf if busy_until_s is None else float(busy_until_s[i])
@@ -111,8 +111,9 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec, busy_until_s: FloatArray
     latest = s.latest_departure_s.tolist() if s.latest_departure_s is not None else None
     rating = sockets.p_rating_kw.tolist()
     stype = sockets.type_code.tolist()
-    free, deps = _initial_sockets(stype, busy_until_s)
-    waiting: list[deque[int]] = [deque() for _ in VEHICLE_TYPES]
+    n_cls = max(sockets.n_classes, int(s.type_code.max()) + 1 if s.n else 0)
+    free, deps = _initial_sockets(stype, busy_until_s, n_cls)
+    waiting: list[deque[int]] = [deque() for _ in range(n_cls)]
     arr = s.arrival_s.tolist()
     dep = s.departure_s.tolist()
     typ = s.type_code.tolist()
@@ -166,13 +167,16 @@ def plug_schedule(s: SessionTable, sockets: SocketSpec, busy_until_s: FloatArray
     return t_plug, p_max, t_dep
 
 
-def envelopes(w: EvWindows, edges_s: FloatArray) -> EvEnvelopes:
+def envelopes(w: EvWindows, edges_s: FloatArray, n_types: int | None = None) -> EvEnvelopes:
     """Per-type envelopes over the steps ``[edges[j], edges[j+1])`` (vectorised over
     sessions × steps; the steps need not be equal).
 
     Windows are clipped to the horizon: energy after its end is not deliverable.
+    ``n_types``: rows of the envelopes, the site's vehicle classes (None: the largest
+    ``type_code`` + 1).
     """
-    n_types = len(VEHICLE_TYPES)
+    if n_types is None:
+        n_types = int(w.type_code.max()) + 1 if w.type_code.size else 1
     n = edges_s.shape[0] - 1
     t0_s, t_end = float(edges_s[0]), float(edges_s[-1])
     ok = np.isfinite(w.t_plug_s) & (w.p_max_kw > 0.0)

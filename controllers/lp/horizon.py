@@ -19,7 +19,7 @@ from twin.config import SiteConfig
 from twin.errors import ConfigError
 from twin.forecast import ControlContext
 from twin.inputs import SessionTable
-from twin.types import VEHICLE_TYPES, FloatArray, SiteObservation
+from twin.types import FloatArray, SiteObservation
 
 
 def battery_data(site: SiteConfig, e_capacity_kwh: float | None = None) -> BatteryData:
@@ -187,15 +187,26 @@ def horizon_data(ctx: ControlContext, k0: int, n: int, e0_kwh: float,
         win = windows_from_sessions(arr, ctx.sockets, busy, cache)
         if obs is not None and obs.sockets.n_occupied:
             win = concat_windows(plugged_windows(obs), win)
-    ev = envelopes(win, edges)
+    ev = envelopes(win, edges, n_types(site))
     return HorizonData(base_kw=base, price_per_kwh=price, co2_kg_per_kwh=site.grid.co2_kg_per_kwh,
                        e0_kwh=e0_kwh, ev=ev, import_limit_kw=site.grid.import_limit_kw,
                        peak_floor_kw=peak_floor_kw,
                        demand=demand_terms(ctx, k0, n, grid, demand_months, demand_floors_kw))
 
 
-N_TYPES = len(VEHICLE_TYPES)
+def n_types(site: SiteConfig) -> int:
+    """Number of vehicle classes of the site (rows of the LP's per-class EV variables)."""
+    return len(site.ev.vehicles)
 
-__all__ = ["N_TYPES", "battery_data", "battery_units", "demand_terms", "fade_bound_kwh", "horizon_data",
-           "plugged_windows", "step_grid",
-           "weights_from"]
+
+__all__ = [
+    "battery_data",
+    "battery_units",
+    "demand_terms",
+    "fade_bound_kwh",
+    "horizon_data",
+    "n_types",
+    "plugged_windows",
+    "step_grid",
+    "weights_from",
+]

@@ -245,7 +245,7 @@ def test_session_log_from_the_chargers() -> None:
     log's energy is what the socket delivered."""
     from twin.shadow.sessions import SessionTracker
 
-    tr = SessionTracker(900.0, np.array([0]))
+    tr = SessionTracker(900.0, np.array([0]), ("moto",))
     inf = math.inf
     # (occupied, e_session, p_last (mean of the step just ended), p_demand, departure from now)
     ticks = [(False, 0.0, 0.0, 0.0, inf), (True, 1.375, 5.5, 11.0, 2250.0),

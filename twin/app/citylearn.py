@@ -379,7 +379,6 @@ def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
     Returns a short summary (steps, sessions written, files).
     """
     from twin.inputs import SocketSpec
-    from twin.types import VEHICLE_TYPES
 
     scn, out_run, res = _simulate(scenario, out, controller, sets)
     ts = res.timeseries
@@ -391,11 +390,11 @@ def export_citylearn(scenario: Path, out: Path, controller: str | None = None,
     price = out_run.inputs.price_per_kwh[:n].astype(float)
 
     sock = SocketSpec.from_config(site.ev)
-    types = [VEHICLE_TYPES[c] for c in sock.type_code]
+    types = [sock.class_names[c] for c in sock.type_code]
     veh = site.ev.vehicles
     cap = [float(veh[t].battery_kwh if veh[t].battery_kwh is not None
-                 else veh[t].e_req_kwh_max) if t in veh else 1.0 for t in types]
-    p_ev = [float(veh[t].p_max_kw) if t in veh else 1.0 for t in types]
+                 else veh[t].e_req_kwh_max) for t in types]
+    p_ev = [float(veh[t].p_max_kw) for t in types]
     sessions = res.sessions.assign(e_room_kwh=session_room_kwh(
         res.sessions, dict(veh), [float(p) for p in sock.p_rating_kw]))
     tables, n_written = charger_tables(sessions, len(sock.p_rating_kw), n, dt_s, idx[0], cap)

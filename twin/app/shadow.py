@@ -130,7 +130,8 @@ def _track_sessions(run: ShadowRun, tel: Telemetry, t_s: float, wall: Any) -> No
             run.sessions.n_skipped += 1
         return
     if run.sessions is None:
-        run.sessions = SessionTracker(run.scn.config.dt, np.asarray(s.type_code))
+        run.sessions = SessionTracker(run.scn.config.dt, np.asarray(s.type_code),
+                                      run.scn.site.ev.class_names)
         run.socket_ratings_kw = np.asarray(s.p_rating_kw, dtype=float)
     now_s = (time.monotonic() - wall.t0) * wall.speed  # the adapter's clock, just after the read
     run.sessions.update(t_s, np.asarray(s.occupied), np.asarray(s.e_session_kwh),

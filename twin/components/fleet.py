@@ -48,7 +48,7 @@ import simpy
 from twin.components.taper import energy_kwh, time_to_full_h
 from twin.inputs import SessionTable, SocketSpec
 from twin.kpi_catalogue import SATISFIED_TOL_KWH
-from twin.types import VEHICLE_TYPES, FloatArray, IntArray, SocketArrays, frozen_array
+from twin.types import FloatArray, IntArray, SocketArrays, frozen_array
 
 STATUS_PENDING, STATUS_WAITING, STATUS_CHARGING, STATUS_DONE, STATUS_TURNED_AWAY = 0, 1, 2, 3, 4
 STATUS_REFUSED_CLOSING = 5
@@ -121,12 +121,14 @@ class Fleet:
         self._seq = 0  # one counter for the order of events scheduled (ties at one instant)
         self._now = float(env.now)  # the fleet's time: the last event run [s]
         self.n_occupied = 0
-        self._free: list[list[int]] = [[] for _ in VEHICLE_TYPES]
+        n_cls = max(sockets.n_classes,
+                    int(sessions.type_code.max()) + 1 if sessions.type_code.size else 0)
+        self._free: list[list[int]] = [[] for _ in range(n_cls)]
         for i, c in enumerate(self._stype):
             self._free[c].append(i)
         for h in self._free:
             heapq.heapify(h)
-        self._waiting: list[deque[int]] = [deque() for _ in VEHICLE_TYPES]
+        self._waiting: list[deque[int]] = [deque() for _ in range(n_cls)]
         self._n_waiting = 0
         self._session_inputs(sessions)
         # per-session results (lists while running; arrays via properties)

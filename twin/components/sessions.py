@@ -16,15 +16,15 @@ import pandas as pd
 from twin.components.taper import energy_kwh_vec, time_to_full_h_vec
 from twin.config import ConfigError, EvConfig, VehicleClass
 from twin.inputs import SessionTable
-from twin.types import VEHICLE_TYPES
 
 
 def type_rating_kw(ev: EvConfig) -> dict[int, float]:
-    """Socket rating per vehicle-type code [kW] (the lowest of its groups)."""
+    """Socket rating per vehicle-class code [kW] (the lowest of its groups)."""
     out: dict[int, float] = {}
+    names = ev.class_names
     for g in ev.sockets:
         if g.count > 0:
-            c = VEHICLE_TYPES.index(g.type)
+            c = names.index(g.type)
             out[c] = min(out.get(c, math.inf), g.p_rating_kw)
     return out
 
@@ -104,9 +104,8 @@ def draw_sessions(
     cols: dict[str, list[np.ndarray]] = {
         k: [] for k in ("arr", "dep", "typ", "e", "p", "pat", "latest", "e0", "cap", "soc",
                         "tsoc", "tfl")}
-    for code, vtype in enumerate(VEHICLE_TYPES):
-        vc = ev.vehicles.get(vtype)  # type: ignore[call-overload]
-        if vc is None or vc.sessions_per_day <= 0:
+    for code, vc in enumerate(ev.vehicles.values()):  # code = index in the site's classes
+        if vc.sessions_per_day <= 0:
             continue
         counts = rng.poisson(vc.sessions_per_day, size=n_days)
         n = int(counts.sum())
@@ -274,16 +273,17 @@ def _types(df: pd.DataFrame, path: Path, ev: EvConfig) -> np.ndarray:
     if "vehicle_type" in df.columns:
         vt = df["vehicle_type"].astype(str).to_numpy()
         codes = np.full(len(vt), -1, dtype=np.int64)
-        for code, name in enumerate(VEHICLE_TYPES):
+        for code, name in enumerate(ev.class_names):
             codes[vt == name] = code
         if (codes < 0).any():
             i = int(np.argmax(codes < 0))
-            raise _fail(path, f"{vt[i]!r} is not one of {list(VEHICLE_TYPES)}", row=i + 1,
+            raise _fail(path, f"{vt[i]!r} is not a vehicle class of the site "
+                        f"{list(ev.class_names)}", row=i + 1,
                         column="vehicle_type")
         return codes
     if "socket" not in df.columns:
         raise _fail(path, f"needs a 'vehicle_type' or a 'socket' column (found {list(df.columns)})")
-    by_socket = [VEHICLE_TYPES.index(g.type) for g in ev.sockets for _ in range(g.count)]
+    by_socket = [ev.class_names.index(g.type) for g in ev.sockets for _ in range(g.count)]
     v = pd.to_numeric(df["socket"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(v) | (v < 0) | (v >= len(by_socket)) | (v != np.round(v))
     if bad.any():
@@ -335,8 +335,8 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
         i = int(np.argmax(dup))
         raise _fail(path, "duplicate session (same arrival, departure and socket or type as an "
                     "earlier row)", row=i + 1, column="arrival")
-    p_class = np.array([ev.vehicles[VEHICLE_TYPES[c]].p_max_kw
-                        if VEHICLE_TYPES[c] in ev.vehicles else 1e4 for c in codes])
+    classes = list(ev.vehicles.values())
+    p_class = np.array([classes[c].p_max_kw for c in codes])
     p_max = _numbers(df, path, "p_max_kw", True) if "p_max_kw" in df.columns else p_class
     if log:
         e_del = _numbers(df, path, "e_delivered_kwh", False)
@@ -359,8 +359,7 @@ def read_sessions(path: Path, ev: EvConfig, start: pd.Timestamp, duration_s: flo
     out = {c: ((ts - start).dt.total_seconds()).to_numpy(dtype=float)[keep]
            for c, ts in (("arrival", arr), ("departure", dep))}
     codes = codes[keep]
-    pat = np.array([ev.vehicles[VEHICLE_TYPES[c]].patience_min * 60.0
-                    if VEHICLE_TYPES[c] in ev.vehicles else 0.0 for c in codes])
+    pat = np.array([classes[c].patience_min * 60.0 for c in codes])
     cols = {"arr": [out["arrival"]], "dep": [out["departure"]], "typ": [codes],
             "e": [e_req[keep]], "p": [p_max[keep]], "pat": [pat], "cap": [cap[keep]],
             "soc": [soc0[keep]], "tsoc": [tsoc[keep]], "tfl": [tfl[keep]]}
@@ -388,7 +387,8 @@ def _vehicles(df: pd.DataFrame, path: Path, ev: EvConfig, codes: np.ndarray,
               e_req: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Battery [kWh] (NaN: no taper), arrival SOC [-], taper SOC [-] and floor [-] per row
     (:data:`SESSION_VEHICLE_COLUMNS`, class defaults where absent)."""
-    classes = [ev.vehicles.get(VEHICLE_TYPES[c]) for c in codes]
+    by_code = list(ev.vehicles.values())
+    classes: list[VehicleClass | None] = [by_code[c] for c in codes]
     cap_cls = np.array([vc.battery_kwh if vc is not None and vc.battery_kwh is not None
                         else math.nan for vc in classes], dtype=float)
     tsoc = np.array([vc.taper_soc if vc is not None else 1.0 for vc in classes], dtype=float)

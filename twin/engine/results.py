@@ -29,7 +29,6 @@ from twin.errors import UserError
 from twin.tariff import Bill, offpeak_price_per_kwh, tariff_summary
 from twin.tariff import bill as tariff_bill
 from twin.tariff import schedule as tariff_schedule
-from twin.types import VEHICLE_TYPES
 
 SEED_COLUMNS = (
     "pv_kwh", "ev_kwh", "mall_kwh", "load_kwh", "pv_to_ev_kwh", "pv_to_bess_kwh",
@@ -405,7 +404,7 @@ def build_sessions(out: RunOutput) -> pd.DataFrame:
     return pd.DataFrame({
         "session_id": np.flatnonzero(arrived),
         "vehicle_type": pd.Categorical.from_codes(
-            s.type_code[arrived], categories=pd.Index(list(VEHICLE_TYPES))),
+            s.type_code[arrived], categories=pd.Index(list(out.scenario.site.ev.class_names))),
         "arrival": ts(arr),
         "planned_departure": ts(s.departure_s[arrived]),
         "plug_in": ts(plug),

@@ -289,7 +289,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                'Vehicles queueing for a socket now.',
                'Vehicles waiting for a socket.'),
     MetricSpec('EV sessions and sockets', 'twin_ev_sockets_occupied', 'gauge', ('type',),
-               '`type` = `moto` / `mototaxi`', 'sockets',
+               "`type` = the site's vehicle class (`ev.vehicles`)", 'sockets',
                'Sockets with a vehicle plugged in.',
                'Sockets with a vehicle plugged in, by vehicle type.'),
     MetricSpec('EV sessions and sockets', 'twin_socket_power_watts', 'gauge', ('socket', 'type'),

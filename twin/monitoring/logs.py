@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from twin.types import VEHICLE_TYPES, Clamp
+from twin.types import Clamp
 
 if TYPE_CHECKING:
     import simpy
@@ -184,6 +184,6 @@ class EventLog:
         if fleet is not None:
             s = fleet.s
             arr = float(s.arrival_s[i])
-            fields.update(vehicle_type=VEHICLE_TYPES[int(s.type_code[i])],
+            fields.update(vehicle_type=self.twin.scn.site.ev.class_names[int(s.type_code[i])],
                           e_req_kwh=float(s.e_req_kwh[i]), waited_min=(t_s - arr) / 60.0)
         self.log.info("session_turned_away", t_s=float(t_s), **fields)

@@ -35,7 +35,6 @@ from twin.engine.safety import CLAMP_REASONS
 from twin.engine.sites import SessionCounts
 from twin.inputs import SocketSpec
 from twin.monitoring.catalogue import BY_NAME
-from twin.types import VEHICLE_TYPES
 
 if TYPE_CHECKING:
     from twin.engine import Twin
@@ -294,7 +293,7 @@ class MetricsSink:
             code: m.phase.labels(controller=self.controller_name, phase=name)
             for code, name in self.phase_names.items()}
         self._phase: int | None = None
-        self._socket_children(SocketSpec.from_config(site.ev).type_code)
+        self._socket_children(SocketSpec.from_config(site.ev))
         # running state
         self._cur_day: int | None = None
         self._today = dict.fromkeys(("cost", "sav", "co2", "co2_av", "pv", "ev", "mall",
@@ -324,20 +323,21 @@ class MetricsSink:
         self._update_comm()
 
     # ------------------------------------------------------------------ helpers
-    def _socket_children(self, type_code: np.ndarray) -> None:
-        """Pre-bound per-socket and per-type children (types from the site, no plant
+    def _socket_children(self, spec: SocketSpec) -> None:
+        """Pre-bound per-socket and per-class children (classes from the site, no plant
         internals)."""
         m = self.m
-        types = [VEHICLE_TYPES[c] for c in type_code.tolist()]
+        names = spec.class_names
+        types = [names[c] for c in spec.type_code.tolist()]
         self.socket_types = types
-        codes = np.asarray(type_code, dtype=np.int64)
+        codes = np.asarray(spec.type_code, dtype=np.int64)
         self._sock_p = [m.socket_power.labels(socket=f"{i:02d}", type=t)
                         for i, t in enumerate(types)]
         self._sock_lim = [m.socket_limit.labels(socket=f"{i:02d}", type=t)
                           for i, t in enumerate(types)]
         self._sock_occ = [m.socket_occupied.labels(socket=f"{i:02d}", type=t)
                           for i, t in enumerate(types)]
-        self._occ_type = [(codes == VEHICLE_TYPES.index(t), m.sockets_occupied.labels(type=t))
+        self._occ_type = [(codes == names.index(t), m.sockets_occupied.labels(type=t))
                           for t in sorted(set(types))]
 
     def _set_tariff(self, k: int) -> None:

@@ -30,8 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twin.types import VEHICLE_TYPES
-
 #: A session energy that drops by more than this between ticks is a new vehicle [kWh].
 E_DROP_KWH = 1e-3
 
@@ -52,11 +50,13 @@ class SessionTracker:
     Parameters
     ----------
     dt_s : the tick [s].
-    type_code : vehicle type per socket (index into ``VEHICLE_TYPES``).
+    type_code : vehicle class per socket (index into ``class_names``).
+    class_names : the site's vehicle classes (``EvConfig.class_names``).
     """
 
     dt_s: float
     type_code: np.ndarray
+    class_names: tuple[str, ...]
     open: dict[int, _Open] = field(default_factory=dict)
     done: list[_Open] = field(default_factory=list)
     n_skipped: int = 0
@@ -106,7 +106,7 @@ class SessionTracker:
             rows.append({"arrival": start + pd.Timedelta(seconds=s.arrival_s),
                          "departure": start + pd.Timedelta(seconds=dep),
                          "socket": s.socket,
-                         "vehicle_type": VEHICLE_TYPES[int(self.type_code[s.socket])],
+                         "vehicle_type": self.class_names[int(self.type_code[s.socket])],
                          "e_delivered_kwh": math.floor(s.e_kwh * 1e6) / 1e6, "p_max_kw": p_max})
         df = pd.DataFrame(rows, columns=["arrival", "departure", "socket", "vehicle_type",
                                          "e_delivered_kwh", "p_max_kw"])
