@@ -1,7 +1,7 @@
 """Derived tables for the figures: per period (day or month), per day, per hour of day.
 
 Inputs are the per-step energies [kWh per step] of :class:`twin.report.load.RunData`;
-sums stay energies [kWh], costs [PEN] and masses [kg].
+sums stay energies [kWh], costs [site currency] and masses [kg].
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def co2_factor(run: RunData) -> float:
 
 
 def with_derived(run: RunData) -> pd.DataFrame:
-    """The per-step table plus cost and CO2 references [PEN, kg per step].
+    """The per-step table plus cost and CO2 references [site currency, kg per step].
 
     ``cost_pv_only_soles`` (the site without the BESS), ``cost_baseline_soles`` (without PV
     and BESS), ``co2_baseline_kg`` (everything from the grid) and ``co2_avoided_bess_kg``

@@ -39,7 +39,7 @@ from twin.report.style import (
 )
 
 MWH = 1e-3  # kWh → MWh
-KPEN = 1e-3  # currency → thousands
+K_CUR = 1e-3  # currency → thousands
 T = 1e-3  # kg → t
 
 
@@ -616,9 +616,9 @@ def fig_tariff_cost(run: RunData) -> Figure:
     fig, ax = new_figure(WIDE)
     x = _period_axis(ax, agg.period_labels(pd.DatetimeIndex(p.index), period), len(p))
     w = 0.27
-    base = p["cost_baseline_soles"].to_numpy() * KPEN
-    pvo = p["cost_pv_only_soles"].to_numpy() * KPEN
-    act = p["grid_cost_soles"].to_numpy() * KPEN
+    base = p["cost_baseline_soles"].to_numpy() * K_CUR
+    pvo = p["cost_pv_only_soles"].to_numpy() * K_CUR
+    act = p["grid_cost_soles"].to_numpy() * K_CUR
     ax.bar(x - w, base, w, color="#ADB5BD", label="Without PV and BESS (all from grid)")
     ax.bar(x, pvo, w, color=COLORS["pv"], label="Without the BESS (PV only)")
     ax.bar(x + w, act, w, color=COLORS["bess"], label="With PV + BESS (simulated)")

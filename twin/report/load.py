@@ -73,7 +73,7 @@ class RunData:
     Attributes
     ----------
     path : the run folder.
-    summary : ``summary.json`` as a dict (KPIs; energies [kWh], costs [PEN], CO2 [kg]).
+    summary : ``summary.json`` as a dict (KPIs; energies [kWh], costs [site currency], CO2 [kg]).
     ts : per-step table; ``timestamp`` is timezone-aware (step start), energies [kWh per step].
     sessions : one row per EV session (may have no rows when the site has no chargers).
     daily : mean 24-hour profile [kWh per hour] per ``day_type`` (all / weekday / weekend).
