@@ -36,12 +36,14 @@ def _many(site: dict[str, Any]) -> None:
 
 # (case id, mutation of the site dict, text the message must contain)
 CASES: list[tuple[str, Mut, str]] = [
-    ("no_classes", lambda s: s["ev"].update(vehicles={}), "ev.vehicles"),
+    ("no_classes", lambda s: s["ev"].update(vehicles={}, sockets=[]), "'ev.vehicles': "
+     "Dictionary should have at least 1 item"),
     ("socket_for_unknown_class", lambda s: s["ev"]["sockets"].append(
         {"type": "bus", "count": 2, "p_rating_kw": 22.0}), "ev.sockets[2].type"),
     ("arrivals_without_sockets", lambda s: _add_car(s, None), "['car'] have arrivals"),
-    ("class_name_not_an_identifier", lambda s: s["ev"]["vehicles"].update(
-        {"Big Car": _car()}), "ev.vehicles"),
+    ("class_name_not_an_identifier", lambda s: (s["ev"]["vehicles"].update({"Big Car": _car()}),
+                                                s["ev"]["sockets"].append(
+        {"type": "Big Car", "count": 1, "p_rating_kw": 11.0})), "should match pattern"),
     ("seventeen_classes", _many, "ev.vehicles"),
     ("class_without_its_fields", lambda s: s["ev"]["vehicles"].update(
         {"car": {"sessions_per_day": 3}}), "ev.vehicles.car"),
