@@ -45,3 +45,14 @@ def test_nairobi_runs_and_reports_in_its_zone_and_currency(tmp_path: Path) -> No
     assert main(["report", str(out), "-q"]) == 0
     html = re.sub(r'data:[^"]*', "", (out / "report" / "report.html").read_text())  # no images
     assert "KES" in html and not re.search(r"\bPEN\b", html)
+
+
+def test_nairobi_ab_two_seeds(tmp_path: Path) -> None:
+    """``twin ab`` on the second site: two controllers × two seeds, costs in KES."""
+    out = tmp_path / "ab"
+    assert main(["ab", str(SCENARIOS / "nairobi_week.yaml"), "--controllers", "six_phase,no_bess",
+                 "--seeds", "2", "--set", "duration=2d", "--out", str(out), "-q"]) == 0
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert len(trials) == 4
+    md = (out / "ab_summary.md").read_text()
+    assert "currency: KES" in md and "[kKES]" in md and "+03:00" in md
