@@ -157,7 +157,10 @@ class Simulator:
         p = self.plant
         self.bess = BessDevice(maps["bess"], p)
         self.bess.immediate = mode == "realtime"
-        self.chargers = ChargerDevice(maps["chargers"], p)
+        cmap = maps["chargers"]
+        if cmap.n_sockets != p.n_sockets:  # the simulated station has the site's sockets
+            cmap = load_register_map(cmap.path, n_sockets=p.n_sockets)
+        self.chargers = ChargerDevice(cmap, p)
         self.pv = MeterDevice(maps["pv_inverter"], p, "pv_inverter", "103", p.p_pv_kw, "WH")
         self.meter = MeterDevice(maps["site_meter"], p, "site_meter", "203", p.p_mall_kw,
                                  "TotWhImp", "TotWhExp")

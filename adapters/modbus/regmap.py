@@ -381,8 +381,11 @@ def _table(path: Path, mf: MapFile
     return blocks, start, image, writable, valid
 
 
-def load_register_map(path: Path | str) -> RegisterMap:
+def load_register_map(path: Path | str, n_sockets: int | None = None) -> RegisterMap:
     """Load and check a register-map file.
+
+    ``n_sockets``: lay the ``repeat: sockets`` blocks out for this many sockets (the site's;
+    the file's ``sockets:`` is the default). Only for a table map that declares ``sockets``.
 
     Raises
     ------
@@ -392,6 +395,10 @@ def load_register_map(path: Path | str) -> RegisterMap:
     """
     path = Path(path)
     mf = _read(path)
+    if n_sockets is not None and mf.sockets is not None and n_sockets != mf.sockets:
+        if not 1 <= n_sockets <= 1000:
+            raise _err(path, "sockets", f"{n_sockets} sockets: a map has 1 to 1000")
+        mf = mf.model_copy(update={"sockets": n_sockets})
     if mf.protocol == "sunspec":
         blocks, start, image, writable = _sunspec(path, mf)
         valid = [True] * len(image)

@@ -216,17 +216,20 @@ def load_devices(path: Path | str, registers: Path | None = None) -> SiteDevices
 
 
 def simulator_devices(host: str, ports: dict[str, int], registers: Path | None = None,
-                      weather: bool = False, batteries: tuple[str, ...] = ()) -> SiteDevices:
+                      weather: bool = False, batteries: tuple[str, ...] = (),
+                      n_sockets: int | None = None) -> SiteDevices:
     """The devices of our simulator (``python -m simulators``) at known ports (its weather
     station too with ``weather``; ``batteries``: the site's battery names when it has
-    several, served as ``bess`` and ``bess.<name>`` with the battery map)."""
+    several, served as ``bess`` and ``bess.<name>`` with the battery map; ``n_sockets``: the
+    site's sockets, which the simulated charge-point controller has)."""
     regs = registers or REGISTER_DIR
     extra = [battery_device(n) for n in batteries[1:]]
     names = [*SITE_DEVICES, CLOCK_DEVICE, *((WEATHER_DEVICE,) if weather else ()), *extra]
     eps = {d: DeviceEndpoint(host=host, port=ports[d], map="bess" if d in extra else d)
            for d in names if d in ports}
-    return SiteDevices(None, eps, {d: load_register_map(regs / f"{eps[d].map}.yaml")
-                                   for d in eps}, tuple(batteries) if len(batteries) > 1 else ())
+    return SiteDevices(None, eps, {d: load_register_map(
+        regs / f"{eps[d].map}.yaml", n_sockets if d == "chargers" else None) for d in eps},
+        tuple(batteries) if len(batteries) > 1 else ())
 
 
 @dataclass

@@ -155,6 +155,7 @@ def open_devices(scn: Scenario, st: HilSettings, sim: SimulatorProcess | None = 
     from twin.inputs import SocketSpec
 
     batteries = tuple(b.name for b in scn.site.batteries)
+    n_sock = int(SocketSpec.from_config(scn.site.ev).p_rating_kw.shape[0])
     if st.devices is not None:
         devices = load_devices(st.devices, st.registers)
     elif st.simulator is not None:
@@ -163,14 +164,14 @@ def open_devices(scn: Scenario, st: HilSettings, sim: SimulatorProcess | None = 
         names = (*DEVICES, WEATHER_DEVICE,
                  *(battery_device(b) for b in batteries[1:]))
         devices = simulator_devices(host, {d: p0 + i for i, d in enumerate(names)},
-                                    st.registers, weather=weather, batteries=batteries)
+                                    st.registers, weather=weather, batteries=batteries,
+                                    n_sockets=n_sock)
     else:
         assert sim is not None
         ports = sim.start()
         devices = simulator_devices(sim.host, ports, st.registers, weather=weather,
-                                    batteries=batteries)
+                                    batteries=batteries, n_sockets=n_sock)
     devices.check_batteries(batteries)
-    n_sock = int(SocketSpec.from_config(scn.site.ev).p_rating_kw.shape[0])
     cmap = devices.maps["chargers"]
     if cmap.n_sockets != n_sock:
         raise ConfigError(f"{cmap.path}: field 'sockets': the map has {cmap.n_sockets} "
