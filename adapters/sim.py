@@ -89,6 +89,14 @@ class SimDeviceIO:
                                             "meters": self.meters}
         self._waiting = plant.waiting_fn()
         self._last = len(plant.p_pv_kw) - 1
+        # the thin in-process path: the plant's parts bound once (they live as long as it)
+        fleet = plant.fleet
+        self._observe_sockets = fleet.observe if fleet is not None else plant.observe_sockets
+        self._begin_sockets = fleet.begin_step if fleet is not None else plant.begin_sockets
+        self._state = plant.battery.state
+        self._pv, self._mall = plant.p_pv_kw, plant.p_mall_kw
+        self._shape = (plant.n_sockets,)
+        self._health = (self.meters.health, self.bess.health, self.chargers.health)
 
     def read(self) -> Telemetry:
         """Meters, battery and sockets now.
@@ -97,9 +105,8 @@ class SimDeviceIO:
         taken straight from the plant: one call a step on the in-process path.
         """
         plant = self.plant
-        self.meters.health.requests += 1
-        self.bess.health.requests += 1
-        self.chargers.health.requests += 1
+        for h in self._health:
+            h.requests += 1
         k = plant.k
         if k > self._last:
             k = self._last
@@ -108,15 +115,26 @@ class SimDeviceIO:
             return Telemetry(MeterReading(plant.p_pv_kw[k], plant.p_mall_kw[k], True),
                              aggregate_state(states), plant.observe_sockets(), self._waiting(),
                              batteries=states)
-        return Telemetry(MeterReading(plant.p_pv_kw[k], plant.p_mall_kw[k], True),
-                         plant.battery.state(), plant.observe_sockets(), self._waiting())
+        return Telemetry(MeterReading(self._pv[k], self._mall[k], True), self._state(),
+                         self._observe_sockets(), self._waiting())
 
     def write(self, p_bess_kw: float, p_socket_max_kw: FloatArray,
               p_bess_split_kw: tuple[float, ...] = ()) -> None:
         """Battery setpoint (per battery too, with several) and socket limits for the step
-        that starts now."""
-        self.bess.write(p_bess_kw, p_bess_split_kw)
-        self.chargers.write(p_socket_max_kw)
+        that starts now (what the two adapters' ``write`` do, inlined with one battery)."""
+        plant = self.plant
+        if plant.multi or p_bess_split_kw:
+            self.bess.write(p_bess_kw, p_bess_split_kw)
+        else:
+            self.bess.health.requests += 1
+            if p_bess_kw != p_bess_kw:  # NaN never reaches a device
+                raise AdapterError("battery setpoint is NaN")
+            plant.p_bess_setpoint_kw = float(p_bess_kw)
+        self.chargers.health.requests += 1
+        arr = np.asarray(p_socket_max_kw, dtype=float)
+        if arr.shape != self._shape:
+            raise AdapterError(f"expected {plant.n_sockets} socket limits, got {arr.shape}")
+        self._begin_sockets(arr)
 
     def close(self) -> None:
         """Nothing to release."""

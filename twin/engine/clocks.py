@@ -211,6 +211,9 @@ class SimPyClock:
         self.plant = plant
         self.dt_s = dt_s
         self.lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
+        self._locked = lock is not None
+        #: the fleet's instants need no wake-up of their own (not a real-time environment)
+        self._fast = plant.fleet is None or not isinstance(env, PacedEnvironment)
 
     def start(self) -> None:
         """Nothing to do: the environment starts at 0."""
@@ -227,10 +230,11 @@ class SimPyClock:
         wakes at each of their instants, so that they happen at their wall-clock time.
         """
         env = self.env
-        fleet = self.plant.fleet
-        if fleet is None or not isinstance(env, PacedEnvironment):
+        if self._fast:
             run_step_events(env, self.dt_s)
             return
+        fleet = self.plant.fleet
+        assert fleet is not None
         target = env.now + self.dt_s
         env.timeout(self.dt_s)
         while (t := fleet.next_event_s) <= target:
@@ -244,6 +248,9 @@ class SimPyClock:
     def advance(self, k: int) -> None:
         """Run every event up to ``t_{k+1}`` and settle step ``k``."""
         self.run_events()
+        if not self._locked:
+            self.plant.settle()
+            return
         with self.lock:
             self.plant.settle()
 
