@@ -43,8 +43,8 @@ from controllers.lp.horizon import (
     weights_from,
 )
 from controllers.lp.model import BatteryData, SiteLp
-from controllers.lp.playback import bess_setpoint, bess_split_setpoints, socket_limits
-from controllers.optimal import PHASES, _time_limit, phase_of
+from controllers.lp.playback import socket_limits
+from controllers.optimal import PHASES, _time_limit, play_step
 from twin.config import SiteConfig
 from twin.errors import ConfigError, UserError
 from twin.forecast import ControlContext
@@ -186,16 +186,11 @@ class MpcController:
         self._track_demand(k, float(self._g[j]))
         lim = socket_limits(obs, self._e_ev[j], self._e_asap[j],
                             self.strict)
-        if self._p_units is not None and len(obs.batteries) == self._p_units.shape[1]:
-            parts, adjusted = bess_split_setpoints(obs, self._p_units[j], lim,
-                                                   self.site.grid.export_limit_kw)
-            self.n_adjusted += adjusted
-            p = math.fsum(parts)
-            return Setpoints(p, lim, phase_of(p), parts)
-        p, adjusted = bess_setpoint(obs, float(self._p_bess[j]), lim,
-                                    self.site.grid.export_limit_kw)
+        sp, adjusted = play_step(obs, float(self._p_bess[j]),
+                                 None if self._p_units is None else self._p_units[j], lim,
+                                 self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted
-        return Setpoints(p, lim, phase_of(p))
+        return sp
 
     def _track_demand(self, k: int, g_kw: float) -> None:
         """The month's billed demand so far per demand charge (the played plan's import)."""

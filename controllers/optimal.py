@@ -46,6 +46,20 @@ def phase_of(p_kw: float) -> int:
     return 2 if p_kw > 1e-6 else (1 if p_kw < -1e-6 else 0)
 
 
+def play_step(obs: SiteObservation, p_kw: float, p_units_kw: FloatArray | None,
+              lim: FloatArray, export_limit_kw: float) -> tuple[Setpoints, bool]:
+    """Setpoints of one planned step, kept inside the envelope and the no-reverse-flow limit
+    (``controllers.lp.playback``): each battery's planned power [kW] (``p_units_kw``) when the
+    plan has one per battery of the site, else the planned total ``p_kw`` [kW]; and whether
+    the plan had to be bent."""
+    if p_units_kw is not None and len(obs.batteries) == p_units_kw.shape[0]:
+        parts, adjusted = bess_split_setpoints(obs, p_units_kw, lim, export_limit_kw)
+        p = math.fsum(parts)
+        return Setpoints(p, lim, phase_of(p), parts), adjusted
+    p, adjusted = bess_setpoint(obs, p_kw, lim, export_limit_kw)
+    return Setpoints(p, lim, phase_of(p)), adjusted
+
+
 def _time_limit(rest: dict[str, Any], name: str, default: float) -> float:
     raw = rest.pop("time_limit_s", default)
     try:
@@ -119,15 +133,11 @@ class OptimalController:
         k = obs.k
         lim = socket_limits(obs, self._e_ev[k], self._e_asap[k],
                             self.strict)
-        if self._p_units is not None and len(obs.batteries) == self._p_units.shape[1]:
-            parts, adjusted = bess_split_setpoints(obs, self._p_units[k], lim,
-                                                   self.site.grid.export_limit_kw)
-            self.n_adjusted += adjusted
-            p = math.fsum(parts)
-            return Setpoints(p, lim, phase_of(p), parts)
-        p, adjusted = bess_setpoint(obs, self._p_bess[k], lim, self.site.grid.export_limit_kw)
+        sp, adjusted = play_step(obs, self._p_bess[k],
+                                 None if self._p_units is None else self._p_units[k], lim,
+                                 self.site.grid.export_limit_kw)
         self.n_adjusted += adjusted
-        return Setpoints(p, lim, phase_of(p))
+        return sp
 
     def summary(self, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``summary.json["lp"]``: the solve, and with ``run`` (the run's KPIs) the same
