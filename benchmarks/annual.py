@@ -128,6 +128,8 @@ def one(dt: str, repeat: int) -> dict[str, object]:
         events = (out.sessions.events if out.sessions else 0) + out.steps_done
     med = statistics.median(walls)
     bare_med = statistics.median(bare)
+    noev = _no_ev_runs(scn, inputs, repeat)
+    call = _numpy_call_costs(inputs.sessions)
     n_sessions = inputs.sessions.n if inputs.sessions is not None else 0
     return {"dt": dt, "steps": scn.config.n_steps, "sessions": n_sessions,
             "sim_wall_median_s": med, "sim_wall_runs_s": walls, "ticks_per_s": scn.config.n_steps / med,
@@ -135,7 +137,42 @@ def one(dt: str, repeat: int) -> dict[str, object]:
             "bare_median_s": bare_med, "bare_runs_s": bare, "ratio": med / bare_med,
             "pair_ratio_median": statistics.median(w / b for w, b in zip(walls, bare, strict=True)),
             "cpu_ratio": statistics.median(cpu_twin) / statistics.median(cpu_bare),
+            "no_ev_median_s": noev, "numpy_call_us": call,
             "loadavg_before": load0, "loadavg_after": os.getloadavg()}
+
+
+def _no_ev_runs(scn, inputs, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    """Median wall time [s] of the same year with no EV session (the same PV, mall,
+    controller and recording): the engine's tick without the fleet's work."""
+    import dataclasses
+
+    from twin.engine import Twin
+
+    s = inputs.sessions
+    empty = dataclasses.replace(s, **{f.name: getattr(s, f.name)[:0]
+                                      for f in dataclasses.fields(s)
+                                      if getattr(s, f.name) is not None})
+    no_ev = dataclasses.replace(inputs, sessions=empty)
+    return statistics.median(Twin(scn, inputs=no_ev).run().sim_wall_s for _ in range(repeat))
+
+
+def _numpy_call_costs(sessions) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """What one numpy call on a 38-socket row costs here [µs] (median of 5 × 20,000):
+    an element-wise ufunc with ``out=``, a sum (``np.add.reduce``), a 5-row copy."""
+    import timeit
+
+    import numpy as np
+
+    n = 38
+    a, b, o = np.linspace(0.0, 1.0, n), np.linspace(1.0, 0.0, n), np.empty(n)
+    st = np.zeros((5, n))
+    env = {"np": np, "a": a, "b": b, "o": o, "st": st}
+    out = {}
+    for key, stmt in (("ufunc", "np.minimum(a, b, out=o)"), ("sum", "np.add.reduce(a)"),
+                      ("copy", "st.copy()"), ("float_op", "x = 1.5 * 2.5")):
+        runs = timeit.repeat(stmt, globals=env, number=20_000, repeat=5)
+        out[key] = statistics.median(runs) / 20_000 * 1e6
+    return out
 
 
 def whole_run(dt: str) -> tuple[float, float]:
@@ -186,6 +223,14 @@ def main() -> None:
               f"{args.repeat} bare/twin pairs' ratios {m['pair_ratio_median']:.2f} ×)")
         print(f"  twin / bare, CPU     {m['cpu_ratio']:8.2f} ×  (process CPU time, medians: "
               "steadier than wall time when other processes share the cores)")
+        noev = m["no_ev_median_s"]
+        print(f"  twin, no EV session  {noev:8.3f} s  ({noev / m['bare_median_s']:.2f} × bare: the "
+              f"engine's tick alone; the fleet is {1 - noev / m['sim_wall_median_s']:.0%} of "
+              "the year)")
+        c = m["numpy_call_us"]
+        print(f"  one numpy call on a 38-socket row: ufunc {c['ufunc']:.2f} µs, sum "
+              f"{c['sum']:.2f} µs, 5-row copy {c['copy']:.2f} µs (a Python float op "
+              f"{c['float_op'] * 1000:.0f} ns)")
         print(f"  ticks/s              {m['ticks_per_s']:10,.0f}")
         print(f"  events/s             {m['events_per_s']:10,.0f}")
         print(f"  inputs (PV, mall, sessions)  {m['inputs_s']:.3f} s")

@@ -19,5 +19,14 @@ class ConfigError(UserError, ValueError):
     """A user error in a configuration or input file (the CLI exits with status 2)."""
 
 
+def file_error(kind: str, path: object, problem: str, row: int | None = None,
+               column: str | None = None) -> ConfigError:
+    """One input file's error, the one format of every file reader: ``{kind} file '{path}'
+    [, data row R][, column 'C']: {problem}`` (rows count from 1 after the header)."""
+    where = "".join([f", data row {row}" if row is not None else "",
+                     f", column '{column}'" if column else ""])
+    return ConfigError(f"{kind} file '{path}'{where}: {problem}")
+
+
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USER", "ConfigError",
-           "UserError"]
+           "UserError", "file_error"]

@@ -46,7 +46,7 @@ import pandas as pd
 
 from twin.components.profiles import _resample
 from twin.components.timeindex import step_offsets_s
-from twin.errors import ConfigError
+from twin.errors import ConfigError, file_error
 
 __all__ = ["CHANNELS", "MeasuredSeries", "measured_span", "read_measured"]
 
@@ -76,9 +76,7 @@ class MeasuredSeries:
 
 
 def _fail(path: Path, problem: str, row: int | None = None, column: str | None = None) -> ConfigError:
-    where = "".join([f", data row {row}" if row is not None else "",
-                     f", column '{column}'" if column else ""])
-    return ConfigError(f"measured file '{path}'{where}: {problem}")
+    return file_error("measured", path, problem, row, column)
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from twin.components.taper import energy_kwh_vec, time_to_full_h_vec
-from twin.config import ConfigError, EvConfig, VehicleClass
+from twin.config import EvConfig, VehicleClass
+from twin.errors import ConfigError, file_error
 from twin.inputs import SessionTable
 
 
@@ -226,9 +227,7 @@ MAX_STAY_H = 72.0
 
 
 def _fail(path: Path, problem: str, row: int | None = None, column: str | None = None) -> ConfigError:
-    where = "".join([f", data row {row}" if row is not None else "",
-                     f", column '{column}'" if column else ""])
-    return ConfigError(f"sessions file '{path}'{where}: {problem}")
+    return file_error("sessions", path, problem, row, column)
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, file_error
 
 if TYPE_CHECKING:
     from twin.components.pv import PvParams
@@ -88,9 +88,7 @@ class Weather:
 
 
 def _fail(path: Path, problem: str, row: int | None = None, column: str | None = None) -> ConfigError:
-    where = "".join([f", data row {row}" if row is not None else "",
-                     f", column '{column}'" if column else ""])
-    return ConfigError(f"weather file '{path}'{where}: {problem}")
+    return file_error("weather", path, problem, row, column)
 
 
 def _guess_format(path: Path, fmt: str) -> str:
