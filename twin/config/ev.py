@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from twin.config.fields import Hour, NonNeg, ProfileFile, _Strict
 
@@ -83,16 +84,31 @@ class VehicleClass(_Strict):
 
 #: A vehicle class name: a lower-case identifier (it becomes a column category, a metric
 #: label and a CityLearn name).
-VehicleClassName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+_CLASS_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def _check_class_name(v: str) -> str:
+    """``v`` if it is a vehicle class name (a lower-case identifier), else a ValueError
+    that says what a name may hold and suggests one."""
+    if _CLASS_NAME.fullmatch(v) is None:
+        hint = re.sub(r"[^a-z0-9_]+", "_", v[:64].lower()).strip("_")[:32]
+        eg = f", e.g. {hint!r}" if _CLASS_NAME.fullmatch(hint) else ""
+        raise ValueError("not a valid vehicle class name: write a lower-case identifier (a "
+                         f"letter a-z, then a-z, 0-9 or _; at most 32 characters){eg}")
+    return v
+
+
+VehicleClassName = Annotated[str, AfterValidator(_check_class_name)]
 
 #: Most vehicle classes a site may define.
 MAX_VEHICLE_CLASSES = 16
 
 
 class SocketGroup(_Strict):
-    """A group of identical sockets for one vehicle class (a key of ``ev.vehicles``)."""
+    """A group of identical sockets for one vehicle class (a key of ``ev.vehicles``; the
+    site checks the name against its classes and lists them when it is not one)."""
 
-    type: VehicleClassName
+    type: Annotated[str, Field(min_length=1, max_length=64)]
     count: Annotated[int, Field(ge=0, le=10_000)]
     p_rating_kw: Annotated[float, Field(gt=0.0, le=1e4)]
 
@@ -177,7 +193,8 @@ class EvConfig(_Strict):
         for i, g in enumerate(self.sockets):
             if g.type not in names:
                 raise ValueError(f"ev.sockets[{i}].type: {g.type!r} is not a vehicle class "
-                                 f"of ev.vehicles {list(names)}")
+                                 f"of this site; the classes (keys of ev.vehicles) are: "
+                                 f"{', '.join(names)}")
         grouped = {g.type for g in self.sockets}
         if self.source == "synthetic":
             lost = [n for n, vc in self.vehicles.items()

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from twin.config.ev import VehicleClass, _default_vehicles
 from twin.config.messages import _format_errors, _short_repr
 from twin.config.paths import (
     _resolve,
@@ -97,6 +98,7 @@ def load_site(path: Path, overrides: dict[str, Any] | None = None) -> SiteConfig
     """
     path = Path(path)
     data = _read_yaml(path)
+    classes = _class_names(data)
     for k, v in (overrides or {}).items():
         set_dotted(data, k, v)
     _resolve_site_paths(data, path.parent)
@@ -104,7 +106,36 @@ def load_site(path: Path, overrides: dict[str, Any] | None = None) -> SiteConfig
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from exc
+        msg = _unknown_class(path, classes, overrides or {}, exc) or _format_errors(path, exc)
+        raise ConfigError(msg) from exc
+
+
+def _class_names(data: dict[str, Any]) -> tuple[str, ...]:
+    """The vehicle classes of a site mapping as read (the defaults when it gives none)."""
+    ev = data.get("ev")
+    vehicles = ev.get("vehicles") if isinstance(ev, dict) else None
+    if isinstance(vehicles, dict):
+        return tuple(map(str, vehicles))
+    return tuple(_default_vehicles())
+
+
+def _unknown_class(path: Path, classes: tuple[str, ...], overrides: dict[str, Any],
+                   exc: ValidationError) -> str | None:
+    """One line for an override that names a vehicle class the site does not define
+    (``--set ev.vehicles.bus.p_max_kw=5``) and so creates a class without its required
+    fields; None when no override did."""
+    incomplete = {str(e["loc"][2]) for e in exc.errors()
+                  if e["type"] == "missing" and tuple(e["loc"][:2]) == ("ev", "vehicles")
+                  and len(e["loc"]) > 3}
+    for key in overrides:
+        parts = key.split(".")
+        if len(parts) > 3 and parts[:2] == ["ev", "vehicles"] and parts[2] not in classes \
+                and parts[2] in incomplete:
+            required = [n for n, f in VehicleClass.model_fields.items() if f.is_required()]
+            return (f"{path}: field 'ev.vehicles.{parts[2]}': --set {key} names a vehicle "
+                    f"class the site does not define; the classes are: {', '.join(classes)} "
+                    f"(a new class needs all of {', '.join(required)})")
+    return None
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ field (the file, the dotted field, the problem)."""
 
 from __future__ import annotations
 
+import re
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,25 @@ def _short_repr(v: Any, limit: int = 80) -> str:
     return r.repr(v)
 
 
+#: A dotted field path at the start of a validator's message (``ev.sockets[0].type: ...``).
+_PATH = re.compile(r"[A-Za-z_][\w]*(?:\.[\w]+|\[\d+\])*")
+
+
 def _format_errors(path: Path, exc: ValidationError, prefix: str = "") -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("__root__", "[key]"))
         if loc.startswith("bess_units."):  # the list given under ``bess:``
             loc = "bess." + loc[len("bess_units."):]
         msg = err["msg"]
-        if not loc and err["type"] == "value_error" and msg.startswith("Value error, bess"):
-            loc, _, msg = msg[len("Value error, "):].partition(": ")  # the battery list's
+        if err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            head, sep, rest = msg.partition(": ")
+            if not loc and head.startswith("bess"):  # the battery list's
+                loc, msg = head, rest
+            elif sep and loc and _PATH.fullmatch(head) and head.startswith((loc + ".",
+                                                                             loc + "[")):
+                loc, msg = head, rest  # a section's check naming its own field
         field = prefix + loc if loc else (prefix.rstrip(".") or "(top level)")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not a field of this section; check the spelling)"
