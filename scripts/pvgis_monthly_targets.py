@@ -2,7 +2,7 @@
 
 Reads ``data/weather/iquitos_pvgis_tmy.csv`` (see the README next to it) and prints the 12
 values, January first, in the form used by ``pv.ghi_monthly_kwh_m2_day`` in
-``config/site.yaml`` (and ``IQUITOS_GHI_MONTHLY_KWH_M2_DAY`` in ``twin/config.py``)::
+``config/site.yaml`` (and ``IQUITOS_GHI_MONTHLY_KWH_M2_DAY`` in ``twin/config/site.py``)::
 
     python scripts/pvgis_monthly_targets.py [path/to/tmy.csv]
 """

@@ -43,7 +43,7 @@ CASES: list[tuple[str, Mut, str]] = [
     ("arrivals_without_sockets", lambda s: _add_car(s, None), "['car'] have arrivals"),
     ("class_name_not_an_identifier", lambda s: (s["ev"]["vehicles"].update({"Big Car": _car()}),
                                                 s["ev"]["sockets"].append(
-        {"type": "Big Car", "count": 1, "p_rating_kw": 11.0})), "should match pattern"),
+        {"type": "Big Car", "count": 1, "p_rating_kw": 11.0})), "not a valid vehicle class name"),
     ("seventeen_classes", _many, "ev.vehicles"),
     ("class_without_its_fields", lambda s: s["ev"]["vehicles"].update(
         {"car": {"sessions_per_day": 3}}), "ev.vehicles.car"),

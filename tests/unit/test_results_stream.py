@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from twin.config import load_scenario
-from twin.engine import RunOutput, results, simulate
+from twin.engine import RunOutput, results, simulate, tables
 from twin.engine.results import (
     VOLATILE_KEYS,
     build_daily_profile,
@@ -117,7 +117,7 @@ def test_local_time_running_back_to_an_earlier_hour_gives_one_chunk() -> None:
 def test_long_runs_keep_phase_name_as_text(run: RunOutput, monkeypatch: pytest.MonkeyPatch
                                            ) -> None:
     """Runs of 50,000+ steps carry ``phase_name`` as text (the layout of earlier files)."""
-    monkeypatch.setattr(results, "_PHASE_TEXT_MIN_STEPS", 10)
+    monkeypatch.setattr(tables, "_PHASE_TEXT_MIN_STEPS", 10)  # where it is read
     whole = build_timeseries(run)
     assert not isinstance(whole["phase_name"].dtype, pd.CategoricalDtype)
     names = run.controller.phases
