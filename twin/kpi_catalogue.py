@@ -257,7 +257,7 @@ CATALOGUE: tuple[Kpi, ...] = (
     _kcur("savings_bess_soles", "Savings from the BESS", _TRT, name="savings from the BESS",
           better="higher", counterfactual=True, metric="twin_today_bess_savings"),
     _kcur("savings_total_soles", "Savings from PV + BESS", better="higher", counterfactual=True),
-    _kcur("cost_savings_hp_soles", "HP savings (seed formula)", _TR, better="higher",
+    _kcur("cost_savings_hp_soles", "Peak-period savings (seed formula)", _TR, better="higher",
           counterfactual=True),
     # CO2 [kg]
     _tonne("co2_baseline_kg", "CO₂ if all from the grid", counterfactual=True),

@@ -89,7 +89,7 @@ def _single(run: RunData, progress: Callable[[str], None] | None) -> list[Render
             progress(spec.stem)
         fig = spec.draw(run)
         out.append(RenderedFigure(spec.stem, spec.section, _title_of(fig, spec.stem),
-                                  spec.caption, _png(fig)))
+                                  spec.caption_for(run), _png(fig)))
     return out
 
 
