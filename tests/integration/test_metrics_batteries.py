@@ -167,3 +167,25 @@ def test_one_battery_site_publishes_no_per_battery_series(tmp_path: Path) -> Non
     assert UNIT_FAMILIES and not [n for n in got if n.startswith("twin_bess_unit_")]
     assert _total(got, "twin_bess_capacity_joules") > 0
     assert sorted(_by_battery_like(got, "twin_tariff_period", "period")) == ["HFP", "HP"]
+
+
+def test_export_backfills_the_per_battery_series_the_live_sink_ends_with(
+        nairobi: dict[str, Any]) -> None:
+    """``twin export openmetrics`` derives the same per-battery families from the run's
+    per-battery columns; each ends at the value the live sink published last."""
+    from twin.app.export import families
+
+    res, got = nairobi["res"], nairobi["got"]
+    fams = {f.name: f for f in families(res.timeseries, res.summary, labels={},
+                                        dt_s=res.summary["dt_s"])}
+    for spec in CATALOGUE:
+        if "battery" not in spec.labels:
+            continue
+        f = fams[spec.name]
+        last = {lab.split('"')[1]: float(v[-1]) for lab, v in f.series}
+        assert sorted(last) == NAMES, spec.name
+        live = _by_battery(got, spec.exposed)
+        for name in NAMES:
+            assert last[name] == pytest.approx(live[name], rel=1e-9, abs=1e-6), (spec.name, name)
+    periods = [lab.split('"')[1] for lab, _ in fams["twin_tariff_period"].series]
+    assert periods == ["peak", "shoulder", "offpeak"]  # the site file's order, no HP / HFP
