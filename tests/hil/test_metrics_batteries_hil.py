@@ -4,6 +4,7 @@ over HTTP, and sum to the site totals."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
 
@@ -30,12 +31,20 @@ def test_hil_two_batteries_export_per_battery_series(tmp_path: Path) -> None:
     server = serve_metrics("127.0.0.1:0", m.registry, quiet=True)
     try:
         run = run_hil(load_scenario(p), settings=HilSettings(timeout_s=2.0), metrics=m)
-        text = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics",
-                                      timeout=10).read().decode()
+        # the server may serve a rendering up to ConsistentRegistry.MAX_AGE_S old: poll for
+        # the last step (hang guard: 30 s)
+        deadline = time.monotonic() + 30.0
+        while True:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics",
+                                          timeout=10).read().decode()
+            if "twin_sim_steps_total 32.0" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     finally:
         server.shutdown()
     out = run.output
     assert not out.interrupted and out.steps_done == 32
+    assert "twin_sim_steps_total 32.0" in text
     got: dict[str, list[tuple[dict[str, str], float]]] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,20 @@ def _scenario(tmp: Path, site: Path, duration: str = "1d") -> Path:
         "duration": duration, "dt": "15min", "seed": 1, "controller": "six_phase"})
 
 
-def _scrape(port: int) -> tuple[str, Samples]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    out: Samples = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
-    return text, out
+def _scrape(port: int, steps: int) -> tuple[str, Samples]:
+    """A scrape showing ``steps`` settled steps: the server may serve a rendering up to
+    ``ConsistentRegistry.MAX_AGE_S`` old, so poll (hang guard: 30 s)."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                      timeout=10).read().decode()
+        out: Samples = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                out.setdefault(s.name, []).append((dict(s.labels), float(s.value)))
+        if _total(out, "twin_sim_steps_total") == steps or time.monotonic() > deadline:
+            return text, out
+        time.sleep(0.05)
 
 
 def _total(s: Samples, name: str) -> float:
@@ -97,7 +105,7 @@ def nairobi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     server = serve_metrics("127.0.0.1:0", m.registry, quiet=True)
     try:
         res = build_results(twin.run())
-        text, got = _scrape(server.server_port)
+        text, got = _scrape(server.server_port, res.summary["steps_done"])
     finally:
         server.shutdown()
     return {"start": start, "text": text, "got": got, "res": res, "moved": moved}
@@ -106,6 +114,7 @@ def nairobi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_two_batteries_publish_per_battery_series_summing_to_the_totals(
         nairobi: dict[str, Any]) -> None:
     got, res = nairobi["got"], nairobi["res"]
+    assert _total(got, "twin_sim_steps_total") == 96
     _check_sums(got, "HTTP scrape")
     # both batteries worked in both directions during the day (the sums are not 0 = 0)
     assert nairobi["moved"]["charge"] > 0 and nairobi["moved"]["discharge"] > 0
@@ -160,10 +169,11 @@ def test_one_battery_site_publishes_no_per_battery_series(tmp_path: Path) -> Non
     twin.on_step = MetricsSink(twin, m)
     server = serve_metrics("127.0.0.1:0", m.registry, quiet=True)
     try:
-        twin.run()
-        text, got = _scrape(server.server_port)
+        out = twin.run()
+        _text, got = _scrape(server.server_port, out.steps_done)
     finally:
         server.shutdown()
+    assert _total(got, "twin_sim_steps_total") == 24
     assert UNIT_FAMILIES and not [n for n in got if n.startswith("twin_bess_unit_")]
     assert _total(got, "twin_bess_capacity_joules") > 0
     assert sorted(_by_battery_like(got, "twin_tariff_period", "period")) == ["HFP", "HP"]

@@ -70,6 +70,13 @@ TOTALS: dict[str, str] = {
 }
 
 
+#: Per-battery families (label ``battery``), in the order :class:`MetricsSink` fills them:
+#: power, command, SOC, stored energy, capacity, charge and discharge counters.
+UNIT_FAMILIES: tuple[str, ...] = (
+    "twin_bess_unit_power_watts", "twin_bess_unit_command_watts", "twin_bess_unit_soc_ratio",
+    "twin_bess_unit_stored_energy_joules", "twin_bess_unit_capacity_joules",
+    "twin_bess_unit_charge_joules", "twin_bess_unit_discharge_joules")
+
 #: Device links with communication-health metrics (filled from the adapters' ``health``).
 COMM_DEVICES: tuple[str, ...] = ("bess", "chargers", "meters")
 
@@ -167,14 +174,8 @@ class TwinMetrics:
         self.bess_soc = self._m("twin_bess_soc_ratio")
         self.bess_energy = self._m("twin_bess_stored_energy_joules")
         self.bess_capacity = self._m("twin_bess_capacity_joules")
-        # per battery (two or more batteries; label ``battery``)
-        self.unit_power = self._m("twin_bess_unit_power_watts")
-        self.unit_command = self._m("twin_bess_unit_command_watts")
-        self.unit_soc = self._m("twin_bess_unit_soc_ratio")
-        self.unit_energy = self._m("twin_bess_unit_stored_energy_joules")
-        self.unit_capacity = self._m("twin_bess_unit_capacity_joules")
-        self.unit_charge = self._m("twin_bess_unit_charge_joules")
-        self.unit_discharge = self._m("twin_bess_unit_discharge_joules")
+        # per battery (two or more batteries; label ``battery``), in UNIT_FAMILIES order
+        self.units = tuple(self._m(name) for name in UNIT_FAMILIES)
         # energy counters
         self.energy_flow = {f: self._m(f"twin_energy_{f}_joules") for f in FLOWS}
         self.energy_total = {f: self._m(f"twin_energy_{f}_joules") for f in TOTALS}
@@ -359,9 +360,7 @@ class MetricsSink:
         tel = self.twin.tel
         cfgs = self.twin.scn.site.batteries
         for i, name in enumerate(units.names):
-            kids = tuple(fam.labels(battery=name) for fam in (
-                m.unit_power, m.unit_command, m.unit_soc, m.unit_energy, m.unit_capacity,
-                m.unit_charge, m.unit_discharge))
+            kids = tuple(fam.labels(battery=name) for fam in m.units)
             self._units.append(kids)
             if tel is not None and len(tel.batteries) == len(units.names):
                 e_kwh, cap = tel.batteries[i].e_kwh, tel.batteries[i].e_capacity_kwh

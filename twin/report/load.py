@@ -136,8 +136,8 @@ class RunData:
                 if _is_number(legacy.get(key)):
                     out[name] = float(legacy[key])
         mean = self.ts.groupby("tariff_period", sort=False)["tariff_soles_per_kwh"].mean()
-        for name, price in mean.items():
-            out.setdefault(str(name), float(price))
+        for period, price in mean.items():
+            out.setdefault(str(period), float(price))
         return out
 
     @property
