@@ -9,6 +9,7 @@ import dataclasses
 import html as html_mod
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure
 
 from tests.conftest import ROOT, write_yaml
 from twin.app.cli import main
+from twin.kpi_catalogue import BATTERY_CATALOGUE
 from twin.report.build import build_report
 from twin.report.figures import (
     FIGURES,
@@ -82,7 +84,9 @@ def _visible_text(page: str) -> str:
 
 def test_nairobi_report_shows_its_periods_and_currency(nairobi: RunData, tmp_path: Path) -> None:
     res = build_report([nairobi.path], tmp_path / "report")
-    text = _visible_text(res.html.read_text())
+    page = res.html.read_text()
+    _check_battery_table(page, nairobi.summary)
+    text = _visible_text(page)
     assert "Grid energy cost at the peak/shoulder/offpeak tariff" in text
     assert "KES" in text
     for word in ("HP", "HFP", "PEN", "soles", "Lima", "moto", "mototaxi"):
@@ -172,3 +176,39 @@ def test_csv_sessions_keep_the_classes_in_order_of_arrival(three: RunData, tmp_p
     first = list(dict.fromkeys(df["vehicle_type"].astype(str).tolist()))
     assert df["vehicle_type"].cat.categories.tolist() == first
     assert sorted(first) == ["car", "moto", "mototaxi"]
+
+
+def _check_battery_table(page: str, summary: dict[str, Any]) -> None:
+    """The "Per battery" table: one column per battery of ``summary["batteries"]``, every
+    report row of the battery catalogue, each cell showing the summary's value."""
+    m = re.search(r'<table class="kpi" id="battery-table">(.*?)</table>', page, flags=re.S)
+    assert m, "no per-battery table"
+    table = m.group(1)
+    units = summary["batteries"]
+    assert re.findall(r"<th>([^<]*)</th>", table)[1:-1] == [u["name"] for u in units]
+    cells = re.findall(r'data-key="batteries\.(\d+)\.(\w+)" data-value="([^"]+)" '
+                       r'data-scale="([^"]+)" data-format="([^"]+)">([^<]*)</td>', table)
+    rows = [k for k in BATTERY_CATALOGUE if "report" in k.views
+            and any(isinstance(u.get(k.key), int | float) for u in units)]
+    assert len(cells) == len(rows) * len(units) > 0
+    for i, key, raw, scale, fmt, shown in cells:
+        want = units[int(i)][key]
+        assert float(raw) == want, (key, i)
+        assert html_mod.unescape(shown) == format(want * float(scale), html_mod.unescape(fmt))
+
+
+def test_every_per_battery_number_is_a_battery_catalogue_row(nairobi: RunData,
+                                                             iquitos: RunData) -> None:
+    """One source of truth: each number of ``summary["batteries"]`` has its row, and each
+    row's metric is a per-battery family of the metric catalogue."""
+    from twin.monitoring.catalogue import BY_NAME
+    from twin.report.kpis import battery_table
+
+    keys = {k.key for k in BATTERY_CATALOGUE}
+    for u in nairobi.summary["batteries"]:
+        numbers = {k for k, v in u.items() if isinstance(v, int | float) or v is None}
+        assert numbers - keys == set(), numbers - keys
+    for k in BATTERY_CATALOGUE:
+        if k.metric is not None:
+            assert "battery" in BY_NAME[k.metric].labels, k.metric
+    assert battery_table(iquitos.summary) == ""  # one battery: no per-battery table

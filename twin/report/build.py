@@ -146,6 +146,9 @@ def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
                f"{s.get('seed', '')} · {horizon} · {runs[0].path}")
         tables = [("Run", kpis.run_table([s])),
                   ("Key performance indicators", kpis.kpi_table([s]))]
+        units = kpis.battery_table(s)
+        if units:  # a site with two or more batteries
+            tables.append(("Per battery", units))
     else:
         labels = [r.label for r in runs]
         title = f"pvbess-twin comparison of {len(runs)} runs"
