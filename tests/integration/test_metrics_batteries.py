@@ -3,8 +3,8 @@ real HTTP server (``twin.monitoring.http``) and checked with promtool.
 
 With two or more batteries the sink publishes per-battery families (label ``battery`` = the
 name in the site file) beside the site totals, and they sum to the totals at every step;
-a one-battery site publishes no per-battery series. The tariff period gauge carries the
-site's own period names.
+a one-battery site publishes exactly one per-battery series (``battery="bess"``), equal to
+the totals. The tariff period gauge carries the site's own period names.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _by_battery(s: Samples, name: str) -> dict[str, float]:
     return {lab["battery"]: v for lab, v in s.get(name, [])}
 
 
-def _check_sums(s: Samples, where: str) -> None:
+def _check_sums(s: Samples, where: str, names: list[str] = NAMES) -> None:
     """Per-battery series sum to the site totals (powers, stored energy, capacity, counters)."""
     for unit, total in (("twin_bess_unit_power_watts", "twin_bess_power_watts"),
                         ("twin_bess_unit_stored_energy_joules", "twin_bess_stored_energy_joules"),
@@ -77,7 +77,7 @@ def _check_sums(s: Samples, where: str) -> None:
                         ("twin_bess_unit_discharge_joules_total",
                          "twin_energy_bess_discharge_joules_total")):
         parts = _by_battery(s, unit)
-        assert sorted(parts) == NAMES, (where, unit, parts)
+        assert sorted(parts) == names, (where, unit, parts)
         assert sum(parts.values()) == pytest.approx(_total(s, total), rel=1e-9, abs=1e-6), \
             (where, unit)
 
@@ -161,21 +161,33 @@ def test_promtool_accepts_the_two_battery_exposition(nairobi: dict[str, Any]) ->
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_one_battery_site_publishes_no_per_battery_series(tmp_path: Path) -> None:
-    """The default (Iquitos) site: the families are declared (# HELP) but hold no series;
-    the totals are its one battery. Its tariff periods stay HP / HFP."""
-    twin = Twin(load_scenario(_scenario(tmp_path, ONE_BATTERY, "6h")))
+def test_one_battery_site_publishes_one_series_equal_to_the_totals(tmp_path: Path) -> None:
+    """The default (Iquitos) site: one series per family (``battery="bess"``, the name of a
+    site's one battery), equal to the totals at every step, so a sum over batteries is the
+    site total at any site. Its tariff periods stay HP / HFP."""
+    twin = Twin(load_scenario(_scenario(tmp_path, ONE_BATTERY)))
     m = TwinMetrics()
-    twin.on_step = MetricsSink(twin, m)
+    sink = MetricsSink(twin, m)
+    moved = [0]
+
+    def on_step(k: int) -> None:
+        sink(k)
+        s = samples_by_name(m)
+        _check_sums(s, f"step {k}", ["bess"])
+        moved[0] += _by_battery(s, "twin_bess_unit_power_watts")["bess"] != 0.0
+
+    twin.on_step = on_step
     server = serve_metrics("127.0.0.1:0", m.registry, quiet=True)
     try:
         out = twin.run()
         _text, got = _scrape(server.server_port, out.steps_done)
     finally:
         server.shutdown()
-    assert _total(got, "twin_sim_steps_total") == 24
-    assert UNIT_FAMILIES and not [n for n in got if n.startswith("twin_bess_unit_")]
-    assert _total(got, "twin_bess_capacity_joules") > 0
+    assert _total(got, "twin_sim_steps_total") == 96 and moved[0] > 0
+    for fam in UNIT_FAMILIES:
+        assert [lab["battery"] for lab, _ in got[fam]] == ["bess"], fam
+    _check_sums(got, "HTTP scrape", ["bess"])
+    assert _total(got, "twin_bess_unit_soc_ratio") == _total(got, "twin_bess_soc_ratio")
     assert sorted(_by_battery_like(got, "twin_tariff_period", "period")) == ["HFP", "HP"]
 
 

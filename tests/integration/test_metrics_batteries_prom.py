@@ -1,6 +1,6 @@
 """The shipped dashboard at the two-battery Nairobi site, in a real Prometheus (no mocks):
 ``twin run`` → ``twin export openmetrics`` → promtool blocks → Prometheus → the dashboard's
-PromQL. The per-battery panels show each battery by its site-file name, not the total."""
+PromQL. The per-battery panels show each battery by its site-file name."""
 
 from __future__ import annotations
 

@@ -297,14 +297,21 @@ def battery_names(ts: pd.DataFrame) -> list[str]:
     return [n for n in names if all(c in cols for c in _unit_cols(n))]
 
 
-def _batteries(series: _Builder, ts: pd.DataFrame, w: float) -> None:
-    """Per-battery power [W] (``w``: kWh per step -> W), command, state and counters, from
-    the per-battery columns (a site with two or more batteries), as the live sink."""
-    for name in battery_names(ts):
-        lab = {"battery": name}
+#: The name of the one battery of a site whose ``bess:`` is not a list (``BessConfig.name``).
+ONE_BATTERY = "bess"
 
-        def c(kind: str, name: str = name) -> np.ndarray:
-            return ts[f"{kind}_{name}"].to_numpy(dtype=np.float64)
+
+def _batteries(series: _Builder, ts: pd.DataFrame, w: float) -> None:
+    """Per-battery power [W] (``w``: kWh per step -> W), command, state and counters, as the
+    live sink: from the per-battery columns (two or more batteries), or one series from
+    the totals (a one-battery site)."""
+    names = battery_names(ts)
+    for name in names or [ONE_BATTERY]:
+        lab = {"battery": name}
+        sfx = f"_{name}" if names else ""
+
+        def c(kind: str, sfx: str = sfx) -> np.ndarray:
+            return ts[f"{kind}{sfx}"].to_numpy(dtype=np.float64)
 
         e_ch, e_dis, stored, cap = (c("bess_charge_kwh"), c("bess_discharge_kwh"), c("soc_kwh"),
                                     c("capacity_kwh"))

@@ -349,21 +349,23 @@ class MetricsSink:
                           for t in sorted(set(types))]
 
     def _battery_children(self) -> None:
-        """Pre-bound per-battery children (two or more batteries: the record's per-battery
-        columns; none with one battery, whose totals are that battery), at the last
-        telemetry read or the site's initial state."""
-        units = self.twin.rec.units
+        """Pre-bound per-battery children (label ``battery`` = the name in the site file),
+        at the last telemetry read or the site's initial state: one per battery of a site
+        with two or more (the record's per-battery columns), exactly one for a one-battery
+        site (equal to the totals)."""
+        m, twin = self.m, self.twin
+        units = twin.rec.units
+        cfgs = twin.scn.site.batteries
+        names = units.names if units is not None else (cfgs[0].name,)
+        tel = twin.tel
         self._units: list[tuple[Any, ...]] = []
-        if units is None:
-            return
-        m = self.m
-        tel = self.twin.tel
-        cfgs = self.twin.scn.site.batteries
-        for i, name in enumerate(units.names):
+        for i, name in enumerate(names):
             kids = tuple(fam.labels(battery=name) for fam in m.units)
             self._units.append(kids)
-            if tel is not None and len(tel.batteries) == len(units.names):
-                e_kwh, cap = tel.batteries[i].e_kwh, tel.batteries[i].e_capacity_kwh
+            if tel is not None:
+                b = tel.batteries[i] if units is not None and len(tel.batteries) == len(names) \
+                    else tel.bess
+                e_kwh, cap = b.e_kwh, b.e_capacity_kwh
             else:
                 cap = cfgs[i].e_capacity_kwh
                 e_kwh = cfgs[i].soc_initial_frac * cap
@@ -497,17 +499,22 @@ class MetricsSink:
         for name, v in totals.items():
             if v > 0.0:
                 m.energy_total[name].inc(v * J_PER_KWH)
-        if self._units:
-            self._battery_step(k)
+        self._battery_step(k)
 
     def _battery_step(self, k: int) -> None:
-        """Per-battery power [W], command [W], state and counters [J] of step ``k``."""
-        u = self.twin.rec.units
-        assert u is not None
+        """Per-battery power [W], command [W], state and counters [J] of step ``k`` (the
+        record's per-battery columns; the totals for a one-battery site)."""
+        rec = self.twin.rec
+        u = rec.units
         w = W_PER_KW / self.dt_h
-        ch, dis = u.e_charge_kwh[k].tolist(), u.e_discharge_kwh[k].tolist()
-        cmd, stored, cap = (u.p_command_kw[k].tolist(), u.e_stored_kwh[k].tolist(),
-                            u.cap_kwh[k].tolist())
+        if u is None:
+            ch, dis = [float(rec.e_bess_charge_kwh[k])], [float(rec.e_bess_discharge_kwh[k])]
+            cmd, stored, cap = ([float(rec.p_bess_command_kw[k])],
+                                [float(rec.e_bess_stored_kwh[k])], [float(rec.cap_kwh[k])])
+        else:
+            ch, dis = u.e_charge_kwh[k].tolist(), u.e_discharge_kwh[k].tolist()
+            cmd, stored, cap = (u.p_command_kw[k].tolist(), u.e_stored_kwh[k].tolist(),
+                                u.cap_kwh[k].tolist())
         for i, (p, c, soc, e, cp, e_ch, e_dis) in enumerate(self._units):
             p.set((dis[i] - ch[i]) * w)
             c.set(cmd[i] * W_PER_KW)
