@@ -491,6 +491,6 @@ def unit_text(unit: str, currency: object) -> str:
     return unit.replace("{cur}", cur)
 
 
-__all__ = ["BATTERY_CATALOGUE", "CATALOGUE", "SATISFIED_TOL_KWH", "SESSION_OUTCOMES", "VIEWS", "Better", "Kpi",
-           "SessionOutcome", "by_key", "outcome_counts", "rows", "session_outcomes",
+__all__ = ["BATTERY_CATALOGUE", "CATALOGUE", "SATISFIED_TOL_KWH", "SESSION_OUTCOMES", "VIEWS",
+           "Better", "Kpi", "SessionOutcome", "by_key", "outcome_counts", "rows", "session_outcomes",
            "summary_keys", "unit_text", "volatile_keys"]
