@@ -257,7 +257,7 @@ CATALOGUE: tuple[Kpi, ...] = (
     _kcur("savings_bess_soles", "Savings from the BESS", _TRT, name="savings from the BESS",
           better="higher", counterfactual=True, metric="twin_today_bess_savings"),
     _kcur("savings_total_soles", "Savings from PV + BESS", better="higher", counterfactual=True),
-    _kcur("cost_savings_hp_soles", "HP savings (seed formula)", _TR, better="higher",
+    _kcur("cost_savings_hp_soles", "Peak-period savings (seed formula)", _TR, better="higher",
           counterfactual=True),
     # CO2 [kg]
     _tonne("co2_baseline_kg", "CO₂ if all from the grid", counterfactual=True),
@@ -341,6 +341,34 @@ CATALOGUE: tuple[Kpi, ...] = (
         better="lower", metric="twin_controller_decide_seconds"),
     Kpi("decide_p99_us", "Controller decision time, 99th percentile", "µs", _C, volatile=True,
         better="lower", metric="twin_controller_decide_seconds"),
+)
+
+_U = "Per battery"
+
+#: The per-battery numbers of a site with two or more batteries: ``summary["batteries"]``
+#: holds one dict per battery with its ``name``, ``chemistry`` and these keys (built by
+#: ``twin.engine.results.battery_summaries``). The report's "Per battery" table shows the
+#: ``report`` rows, one column per battery; :attr:`Kpi.metric` names the per-battery
+#: Prometheus family (label ``battery``) of the same quantity.
+BATTERY_CATALOGUE: tuple[Kpi, ...] = (
+    Kpi("capacity_kwh", "Capacity", "kWh", _U, _R, fmt=",.0f"),
+    Kpi("p_charge_max_kw", "Charge power rating", "kW", _U, _R, fmt=",.0f"),
+    Kpi("p_discharge_max_kw", "Discharge power rating", "kW", _U, _R, fmt=",.0f"),
+    _mwh("bess_charge_kwh", "BESS charge", _U, metric="twin_bess_unit_charge_joules"),
+    _mwh("bess_discharge_kwh", "BESS discharge", _U, metric="twin_bess_unit_discharge_joules"),
+    Kpi("soc_min_percent", "SOC minimum", "%", _U, _R, fmt=".1f"),
+    Kpi("soc_mean_percent", "SOC mean", "%", _U, _R, fmt=".1f",
+        metric="twin_bess_unit_soc_ratio"),
+    Kpi("soc_max_percent", "SOC maximum", "%", _U, _R, fmt=".1f"),
+    Kpi("capacity_end_kwh", "Capacity at the end", "kWh", _U, _R, fmt=",.1f",
+        metric="twin_bess_unit_capacity_joules"),
+    Kpi("capacity_fade_percent", "Capacity fade", "%", _U, _R, fmt=".3f", better="lower"),
+    Kpi("equivalent_full_cycles", "Equivalent full cycles (DC throughput ÷ 2 × nominal "
+        "capacity)", "", _U, _R, fmt=",.2f"),
+    Kpi("efc_usable", "Equivalent full cycles over the usable SOC window", "", _U, _R,
+        fmt=",.1f"),
+    Kpi("resistance_growth_percent", "Resistance growth (BLAST-Lite)", "%", _U, _R,
+        fmt=".3f", better="lower"),
 )
 
 
@@ -463,6 +491,6 @@ def unit_text(unit: str, currency: object) -> str:
     return unit.replace("{cur}", cur)
 
 
-__all__ = ["CATALOGUE", "SATISFIED_TOL_KWH", "SESSION_OUTCOMES", "VIEWS", "Better", "Kpi",
-           "SessionOutcome", "by_key", "outcome_counts", "rows", "session_outcomes",
+__all__ = ["BATTERY_CATALOGUE", "CATALOGUE", "SATISFIED_TOL_KWH", "SESSION_OUTCOMES", "VIEWS",
+           "Better", "Kpi", "SessionOutcome", "by_key", "outcome_counts", "rows", "session_outcomes",
            "summary_keys", "unit_text", "volatile_keys"]

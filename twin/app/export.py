@@ -27,7 +27,7 @@ import pandas as pd
 
 from twin.config import DEFAULT_CURRENCY
 from twin.engine import kpis
-from twin.engine.results import SummaryError, check_columns, read_summary
+from twin.engine.results import UNIT_COLUMN_KINDS, SummaryError, check_columns, read_summary
 from twin.monitoring.catalogue import BY_NAME
 from twin.monitoring.metrics import FLOWS, G_PER_KG, J_PER_KWH, TOTALS, W_PER_KW
 
@@ -169,6 +169,7 @@ def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
                       p)
         if "p_socket_00_kw" in ts.columns:
             check_columns(ts, [c for c in ts.columns if str(c).startswith("p_socket_")], p)
+        check_columns(ts, [c for name in battery_names(ts) for c in _unit_cols(name)], p)
         summary: dict[str, Any] = read_summary(run_dir) if (run_dir / "summary.json").exists() \
             else {}
     except SummaryError as exc:
@@ -227,6 +228,7 @@ def families(ts: pd.DataFrame, summary: dict[str, Any], *, labels: dict[str, str
            if c not in ("timestamp", "tariff_period", "phase")}
     currency = str(summary.get("currency", DEFAULT_CURRENCY))
     _power_and_energy(b, col, W_PER_KW / (dt_s / 3600.0), currency)
+    _batteries(b, ts, W_PER_KW / (dt_s / 3600.0))
     _today(b, ts, col, currency)
     _tariff_and_controller(b, ts, col, summary, currency)
     _ev(b, ts, col, sessions, sockets=sockets, dt_s=dt_s)
@@ -282,6 +284,57 @@ def _power_and_energy(series: _Builder, col: dict[str, np.ndarray], w: float,
     series("twin_co2_avoided_grams", col["co2_avoided_indirect_kg"] * G_PER_KG, cumulative=True)
 
 
+def _unit_cols(name: str) -> list[str]:
+    """The per-battery columns of battery ``name`` (``<kind>_<name>``)."""
+    return [f"{kind}_{name}" for kind in UNIT_COLUMN_KINDS]
+
+
+def battery_names(ts: pd.DataFrame) -> list[str]:
+    """Names of the batteries with per-battery columns in ``ts`` (two or more batteries;
+    none for a one-battery site), in column order."""
+    cols = {str(c) for c in ts.columns}
+    names = [str(c)[len("soc_kwh_"):] for c in ts.columns if str(c).startswith("soc_kwh_")]
+    return [n for n in names if all(c in cols for c in _unit_cols(n))]
+
+
+#: The name of the one battery of a site whose ``bess:`` is not a list (``BessConfig.name``).
+ONE_BATTERY = "bess"
+
+
+def _batteries(series: _Builder, ts: pd.DataFrame, w: float) -> None:
+    """Per-battery power [W] (``w``: kWh per step -> W), command, state and counters, as the
+    live sink: from the per-battery columns (two or more batteries), or one series from
+    the totals (a one-battery site)."""
+    names = battery_names(ts)
+    for name in names or [ONE_BATTERY]:
+        lab = {"battery": name}
+        sfx = f"_{name}" if names else ""
+
+        def c(kind: str, sfx: str = sfx) -> np.ndarray:
+            return ts[f"{kind}{sfx}"].to_numpy(dtype=np.float64)
+
+        e_ch, e_dis, stored, cap = (c("bess_charge_kwh"), c("bess_discharge_kwh"), c("soc_kwh"),
+                                    c("capacity_kwh"))
+        series("twin_bess_unit_power_watts", (e_dis - e_ch) * w, lab)
+        series("twin_bess_unit_command_watts", c("p_bess_command_kw") * W_PER_KW, lab)
+        series("twin_bess_unit_soc_ratio",
+               np.where(cap > 0, stored / np.where(cap > 0, cap, 1.0), 0.0), lab)
+        series("twin_bess_unit_stored_energy_joules", stored * J_PER_KWH, lab)
+        series("twin_bess_unit_capacity_joules", cap * J_PER_KWH, lab)
+        series("twin_bess_unit_charge_joules", e_ch * J_PER_KWH, lab, cumulative=True)
+        series("twin_bess_unit_discharge_joules", e_dis * J_PER_KWH, lab, cumulative=True)
+
+
+def _tariff_periods(ts: pd.DataFrame, summary: dict[str, Any]) -> list[str]:
+    """The site's tariff periods in the site file's order (``tariff_bill.periods`` of the
+    summary; HP / HFP for a run written before it), then any other period of ``ts``."""
+    bill = summary.get("tariff_bill")
+    named = bill.get("periods") if isinstance(bill, dict) else None
+    out = [str(p) for p in named] if isinstance(named, dict) else ["HP", "HFP"]
+    present = set(ts["tariff_period"].astype(str).tolist())
+    return out + sorted(present - set(out))
+
+
 def _today(series: _Builder, ts: pd.DataFrame, col: dict[str, np.ndarray],
            currency: str) -> None:
     """Counters that restart each simulated local day."""
@@ -306,7 +359,7 @@ def _tariff_and_controller(series: _Builder, ts: pd.DataFrame, col: dict[str, np
     series("twin_tariff_price_per_joule", col["tariff_soles_per_kwh"] / J_PER_KWH,
            {"currency": currency})
     period = ts["tariff_period"].astype(str).to_numpy()
-    for p in ["HP", "HFP", *sorted(set(period.tolist()) - {"HP", "HFP"})]:  # N-period tariffs
+    for p in _tariff_periods(ts, summary):
         series("twin_tariff_period", (period == p).astype(float), {"period": p})
     phase = ts["phase"].to_numpy(dtype=np.int64)
     names = {int(k): str(v) for k, v in (summary.get("phase_names") or {}).items()}

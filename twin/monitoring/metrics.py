@@ -35,6 +35,7 @@ from twin.engine.safety import CLAMP_REASONS
 from twin.engine.sites import SessionCounts
 from twin.inputs import SocketSpec
 from twin.monitoring.catalogue import BY_NAME
+from twin.tariff import schedule as tariff_schedule
 
 if TYPE_CHECKING:
     from twin.engine import Twin
@@ -69,6 +70,13 @@ TOTALS: dict[str, str] = {
 }
 
 
+#: Per-battery families (label ``battery``), in the order :class:`MetricsSink` fills them:
+#: power, command, SOC, stored energy, capacity, charge and discharge counters.
+UNIT_FAMILIES: tuple[str, ...] = (
+    "twin_bess_unit_power_watts", "twin_bess_unit_command_watts", "twin_bess_unit_soc_ratio",
+    "twin_bess_unit_stored_energy_joules", "twin_bess_unit_capacity_joules",
+    "twin_bess_unit_charge_joules", "twin_bess_unit_discharge_joules")
+
 #: Device links with communication-health metrics (filled from the adapters' ``health``).
 COMM_DEVICES: tuple[str, ...] = ("bess", "chargers", "meters")
 
@@ -76,9 +84,6 @@ COMM_DEVICES: tuple[str, ...] = ("bess", "chargers", "meters")
 DECIDE_BUCKETS: tuple[float, ...] = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
                                      5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25,
                                      0.5, 1.0)
-
-TARIFF_PERIODS: tuple[str, ...] = ("HP", "HFP")
-
 
 class ConsistentRegistry(CollectorRegistry):
     """A registry whose ``collect`` and the sink's updates exclude each other.
@@ -169,6 +174,8 @@ class TwinMetrics:
         self.bess_soc = self._m("twin_bess_soc_ratio")
         self.bess_energy = self._m("twin_bess_stored_energy_joules")
         self.bess_capacity = self._m("twin_bess_capacity_joules")
+        # per battery (two or more batteries; label ``battery``), in UNIT_FAMILIES order
+        self.units = tuple(self._m(name) for name in UNIT_FAMILIES)
         # energy counters
         self.energy_flow = {f: self._m(f"twin_energy_{f}_joules") for f in FLOWS}
         self.energy_total = {f: self._m(f"twin_energy_{f}_joules") for f in TOTALS}
@@ -218,8 +225,6 @@ class TwinMetrics:
                 m.labels(device=dev)
         for reason in CLAMP_REASONS:
             self.clamps.labels(reason=reason)
-        for period in TARIFF_PERIODS:
-            self.tariff_period.labels(period=period)
 
     def _m(self, name: str) -> Any:
         """Create the collector of catalogue row ``name`` on this registry."""
@@ -265,8 +270,10 @@ class MetricsSink:
         self.dt_s = float(inp.dt_s)
         self.dt_h = self.dt_s / 3600.0
         self.price: list[float] = inp.price_per_kwh.tolist()
-        self.is_peak: list[bool] = inp.is_peak.tolist()
         idx = inp.index
+        # the site's tariff periods (names from the site file) and the one in force per step
+        sched = tariff_schedule(site.tariff, idx, inp.hour)
+        self.period: list[int] = sched.period.tolist()
         self.t0_unix = float(idx[0].timestamp())
         local = idx.tz_localize(None) if idx.tz is not None else idx
         self.day: list[int] = local.to_numpy().astype("datetime64[D]").astype(np.int64).tolist()
@@ -279,8 +286,8 @@ class MetricsSink:
         self._today_cost = m.today_cost.labels(currency=cur)
         self._today_sav = m.today_savings.labels(currency=cur)
         self._price = m.tariff_price.labels(currency=cur)
-        self._hp = m.tariff_period.labels(period="HP")
-        self._hfp = m.tariff_period.labels(period="HFP")
+        self._periods = [m.tariff_period.labels(period=p) for p in sched.names]
+        self._period_now: int | None = None
         self._sp_req = m.bess_setpoint.labels(stage="requested")
         self._sp_cmd = m.bess_setpoint.labels(stage="commanded")
         self._today_e = {f: m.today_energy.labels(flow=f) for f in ("pv", "ev", "mall",
@@ -319,6 +326,7 @@ class MetricsSink:
         m.bess_soc.set(soc)
         m.bess_energy.set(e_kwh * J_PER_KWH)
         m.bess_capacity.set(cap * J_PER_KWH)
+        self._battery_children()
         self._set_tariff(0)
         self._update_comm()
 
@@ -340,11 +348,38 @@ class MetricsSink:
         self._occ_type = [(codes == names.index(t), m.sockets_occupied.labels(type=t))
                           for t in sorted(set(types))]
 
+    def _battery_children(self) -> None:
+        """Pre-bound per-battery children (label ``battery`` = the name in the site file),
+        at the last telemetry read or the site's initial state: one per battery of a site
+        with two or more (the record's per-battery columns), exactly one for a one-battery
+        site (equal to the totals)."""
+        m, twin = self.m, self.twin
+        units = twin.rec.units
+        cfgs = twin.scn.site.batteries
+        names = units.names if units is not None else (cfgs[0].name,)
+        tel = twin.tel
+        self._units: list[tuple[Any, ...]] = []
+        for i, name in enumerate(names):
+            kids = tuple(fam.labels(battery=name) for fam in m.units)
+            self._units.append(kids)
+            if tel is not None:
+                b = tel.batteries[i] if units is not None and len(tel.batteries) == len(names) \
+                    else tel.bess
+                e_kwh, cap = b.e_kwh, b.e_capacity_kwh
+            else:
+                cap = cfgs[i].e_capacity_kwh
+                e_kwh = cfgs[i].soc_initial_frac * cap
+            kids[2].set(e_kwh / cap if cap > 0 else 0.0)
+            kids[3].set(e_kwh * J_PER_KWH)
+            kids[4].set(cap * J_PER_KWH)
+
     def _set_tariff(self, k: int) -> None:
         self._price.set(self.price[k] / J_PER_KWH)
-        peak = bool(self.is_peak[k])
-        self._hp.set(1.0 if peak else 0.0)
-        self._hfp.set(0.0 if peak else 1.0)
+        code = self.period[k]
+        if code != self._period_now:
+            for j, child in enumerate(self._periods):
+                child.set(1.0 if j == code else 0.0)
+            self._period_now = code
 
     def _set_phase(self, code: int) -> None:
         if code == self._phase:
@@ -464,6 +499,32 @@ class MetricsSink:
         for name, v in totals.items():
             if v > 0.0:
                 m.energy_total[name].inc(v * J_PER_KWH)
+        self._battery_step(k)
+
+    def _battery_step(self, k: int) -> None:
+        """Per-battery power [W], command [W], state and counters [J] of step ``k`` (the
+        record's per-battery columns; the totals for a one-battery site)."""
+        rec = self.twin.rec
+        u = rec.units
+        w = W_PER_KW / self.dt_h
+        if u is None:
+            ch, dis = [float(rec.e_bess_charge_kwh[k])], [float(rec.e_bess_discharge_kwh[k])]
+            cmd, stored, cap = ([float(rec.p_bess_command_kw[k])],
+                                [float(rec.e_bess_stored_kwh[k])], [float(rec.cap_kwh[k])])
+        else:
+            ch, dis = u.e_charge_kwh[k].tolist(), u.e_discharge_kwh[k].tolist()
+            cmd, stored, cap = (u.p_command_kw[k].tolist(), u.e_stored_kwh[k].tolist(),
+                                u.cap_kwh[k].tolist())
+        for i, (p, c, soc, e, cp, e_ch, e_dis) in enumerate(self._units):
+            p.set((dis[i] - ch[i]) * w)
+            c.set(cmd[i] * W_PER_KW)
+            soc.set(stored[i] / cap[i] if cap[i] > 0 else 0.0)
+            e.set(stored[i] * J_PER_KWH)
+            cp.set(cap[i] * J_PER_KWH)
+            if ch[i] > 0.0:
+                e_ch.inc(ch[i] * J_PER_KWH)
+            if dis[i] > 0.0:
+                e_dis.inc(dis[i] * J_PER_KWH)
 
     def _cost(self, k: int, e_pv: float, e_mall: float, e_ev: float,
               f: dict[str, float]) -> None:

@@ -89,7 +89,7 @@ def _single(run: RunData, progress: Callable[[str], None] | None) -> list[Render
             progress(spec.stem)
         fig = spec.draw(run)
         out.append(RenderedFigure(spec.stem, spec.section, _title_of(fig, spec.stem),
-                                  spec.caption, _png(fig)))
+                                  spec.caption_for(run), _png(fig)))
     return out
 
 
@@ -146,6 +146,9 @@ def _page(runs: Sequence[RunData], figures: list[RenderedFigure]) -> str:
                f"{s.get('seed', '')} · {horizon} · {runs[0].path}")
         tables = [("Run", kpis.run_table([s])),
                   ("Key performance indicators", kpis.kpi_table([s]))]
+        units = kpis.battery_table(s)
+        if units:  # a site with two or more batteries
+            tables.append(("Per battery", units))
     else:
         labels = [r.label for r in runs]
         title = f"pvbess-twin comparison of {len(runs)} runs"

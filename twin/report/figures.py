@@ -41,6 +41,9 @@ from twin.report.style import (
 MWH = 1e-3  # kWh → MWh
 K_CUR = 1e-3  # currency → thousands
 T = 1e-3  # kg → t
+#: Colours of the vehicle classes, by their position in the site file (``ev.vehicles``).
+VEHICLE_PALETTE: tuple[str, ...] = (COLORS["ev"], COLORS["accent"], COLORS["bess"], COLORS["pv"],
+                                    COLORS["mall"], COLORS["export"], "#A8DADC", "#6C757D")
 
 
 # ---------------------------------------------------------------- helpers
@@ -86,8 +89,18 @@ def _stack_steps(ax: Axes, t: pd.DatetimeIndex, layers: list[tuple[str, np.ndarr
         base = top
 
 
+def _is_peak(run: RunData, d: pd.DataFrame) -> np.ndarray:
+    """True on the steps of ``d`` in the site's most expensive tariff period(s)."""
+    return d["tariff_period"].isin(run.peak_tariff_periods).to_numpy()
+
+
+def _peak_patch(run: RunData) -> Patch:
+    """Legend entry of the shading by :func:`_shade_hp`: the site's own period name(s)."""
+    return Patch(color=HP_SHADE, label=f"Peak tariff ({', '.join(run.peak_tariff_periods)})")
+
+
 def _shade_hp(ax: Axes, t: pd.DatetimeIndex, is_hp: np.ndarray, dt: pd.Timedelta) -> None:
-    """Shade the peak-tariff (HP) intervals."""
+    """Shade the intervals of the site's most expensive tariff period (:func:`_is_peak`)."""
     if not is_hp.any():
         return
     edges = np.diff(np.concatenate([[0], is_hp.astype(int), [0]]))
@@ -213,7 +226,7 @@ def fig_profile_5days(run: RunData) -> Figure:
     k = 1.0 / run.dt_h
     fig, (ax, ax2) = new_figure(TALL, nrows=2, sharex=True, height_ratios=[3, 1.2])
     dt = pd.Timedelta(hours=run.dt_h)
-    _shade_hp(ax, t, (d["tariff_period"] == "HP").to_numpy(), dt)
+    _shade_hp(ax, t, _is_peak(run, d), dt)
     _stack_steps(ax, t, [
         ("PV → loads", (d["pv_to_ev_kwh"] + d["pv_to_mall_kwh"]).to_numpy() * k, COLORS["pv"]),
         ("BESS → loads", (d["bess_to_ev_kwh"] + d["bess_to_mall_kwh"]).to_numpy() * k,
@@ -230,7 +243,7 @@ def fig_profile_5days(run: RunData) -> Figure:
     ax.set_ylabel("Power [kW]")
     thousands(ax)
     handles, _ = ax.get_legend_handles_labels()
-    handles.append(Patch(color=HP_SHADE, label="Peak tariff (HP)"))
+    handles.append(_peak_patch(run))
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax2.step(t, d["soc_percent"].to_numpy(), where="post", color=COLORS["soc"], lw=1.3)
     ax2.set_ylabel("SOC [%]")
@@ -429,7 +442,7 @@ def fig_bess_week(run: RunData) -> Figure:
     dt = pd.Timedelta(hours=run.dt_h)
     fig, (ax, ax2, ax3) = new_figure(TALL, nrows=3, sharex=True, height_ratios=[2.2, 1.4, 0.45])
     p = (d["bess_discharge_kwh"] - d["bess_charge_kwh"]).to_numpy() / run.dt_h
-    _shade_hp(ax, t, (d["tariff_period"] == "HP").to_numpy(), dt)
+    _shade_hp(ax, t, _is_peak(run, d), dt)
     ax.fill_between(t, 0, np.where(p > 0, p, 0), step="post", color=COLORS["bess"],
                     label="Discharge", linewidth=0)
     ax.fill_between(t, 0, np.where(p < 0, p, 0), step="post", color=COLORS["bess_charge"],
@@ -440,7 +453,7 @@ def fig_bess_week(run: RunData) -> Figure:
     ax.set_ylabel("BESS power [kW]\n(+ discharge / − charge)")
     thousands(ax)
     h, _ = ax.get_legend_handles_labels()
-    h.append(Patch(color=HP_SHADE, label="Peak tariff (HP)"))
+    h.append(_peak_patch(run))
     ax.legend(handles=h, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     units = run.battery_soc_columns
     ax2.step(t, d["soc_percent"].to_numpy(), where="post", color=COLORS["soc"], lw=1.4,
@@ -628,9 +641,9 @@ def fig_tariff_cost(run: RunData) -> Figure:
     cur = unit_text("{cur}", run.summary.get("currency"))
     ax.set_ylabel(f"Grid energy cost {_period_title(period)} [k{cur}]")
     thousands(ax, decimals=0 if base.max(initial=0) >= 10 else 1)
-    tar = run.summary.get("osinergmin_tariff", {})
-    tar_txt = (f"HP {tar.get('energia_hp_soles_kwh')} / HFP {tar.get('energia_hfp_soles_kwh')}"
-               f" {cur}/kWh · " if isinstance(tar, dict) and tar else "")
+    tar = run.tariff_prices
+    tar_txt = (" / ".join(f"{name} {price:g}" for name, price in tar.items())
+               + f" {cur}/kWh · " if tar else "")
     ax.set_title(f"{tar_txt}BESS saves {pvo.sum() - act.sum():,.1f} k{cur} over the run "
                  f"(numbers above the bars: saving by the BESS [k{cur}])", fontsize=10,
                  fontweight="normal")
@@ -690,11 +703,12 @@ def fig_ev_arrivals(run: RunData) -> Figure:
         return _no_sessions(run, title)
     h = s["arrival"].dt.hour.to_numpy()
     n_days = max(run.days, 1e-9)
-    tab = pd.crosstab(h, s["vehicle_type"].to_numpy()).reindex(range(24), fill_value=0) / n_days
+    classes = run.vehicle_classes  # the site's order: class i keeps colour i in every run
+    vt = s["vehicle_type"].astype(str).to_numpy()
     fig, ax = new_figure(WIDE)
-    palette = [COLORS["ev"], COLORS["accent"], COLORS["bess"], COLORS["pv"]]
-    _bars_stacked(ax, np.arange(24), [(str(c), tab[c].to_numpy(), palette[i % len(palette)])
-                                      for i, c in enumerate(tab.columns)], 0.85)
+    _bars_stacked(ax, np.arange(24), [
+        (c, np.bincount(h[vt == c], minlength=24)[:24] / n_days,
+         VEHICLE_PALETTE[i % len(VEHICLE_PALETTE)]) for i, c in enumerate(classes)], 0.85)
     ta = pd.Series(h[(s["status"] == "turned_away").to_numpy()]).value_counts().reindex(
         range(24), fill_value=0) / n_days
     ax.plot(range(24), ta.to_numpy(), color=COLORS["curtailed"], marker="o", lw=1.2,
@@ -928,12 +942,21 @@ def fig_socket_use(run: RunData) -> Figure:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One report figure: file stem, HTML section, caption and the drawing function."""
+    """One report figure: file stem, HTML section, caption and the drawing function.
+
+    ``{tariff}`` in a caption stands for the site's tariff periods (:meth:`caption_for`).
+    """
 
     stem: str
     section: str
     caption: str
     draw: Callable[[RunData], Figure]
+
+    def caption_for(self, run: RunData) -> str:
+        """The caption of this figure for ``run``: its site's tariff period names (in the
+        site file's order, e.g. ``HP/HFP``) in place of ``{tariff}``."""
+        names = "/".join(run.tariff_prices)
+        return self.caption.replace("{tariff}", f"{names} tariff" if names else "site's tariff")
 
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -972,7 +995,7 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Where the PV energy goes, and the share used on site.", fig_pv_utilisation),
     FigureSpec("13_pv_hourly", "CO₂, PV and cost", "PV use over the mean day.", fig_pv_hourly),
     FigureSpec("14_tariff_cost", "CO₂, PV and cost",
-               "Grid energy cost at the HP/HFP tariff; 'without the BESS' = Σ max(load − PV, 0) "
+               "Grid energy cost at the {tariff}; 'without the BESS' = Σ max(load − PV, 0) "
                "× tariff.", fig_tariff_cost),
     FigureSpec("15_grid_peak", "CO₂, PV and cost", "Highest grid import of each day.",
                fig_grid_peak),

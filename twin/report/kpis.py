@@ -66,12 +66,16 @@ RUN_FIELDS: tuple[tuple[str, str], ...] = (
 
 
 def lookup(summary: dict[str, Any], key: str) -> Any:
-    """``summary[key]`` with dotted keys reaching into nested dicts; None when absent."""
+    """``summary[key]`` with dotted keys reaching into nested dicts (and, by a number, into
+    lists: ``batteries.0.capacity_kwh``); None when absent."""
     cur: Any = summary
     for part in key.split("."):
-        if not isinstance(cur, dict) or part not in cur:
+        if isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        elif isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
             return None
-        cur = cur[part]
     return cur
 
 
@@ -132,6 +136,31 @@ def kpi_table(summaries: Sequence[dict[str, Any]], headers: Sequence[str] | None
             unit = unit_text(r.unit, cur)
             out.append(f"<tr><td>{html.escape(r.label)}</td>{cells}"
                        f'<td class="unit">{html.escape(unit)}</td></tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def battery_table(summary: dict[str, Any]) -> str:
+    """The per-battery KPIs of a site with two or more batteries (``summary["batteries"]``)
+    as HTML, one column per battery, rows from
+    :data:`twin.kpi_catalogue.BATTERY_CATALOGUE` (``report`` rows); "" without them."""
+    units = summary.get("batteries")
+    if not isinstance(units, list) or not units or not all(isinstance(u, dict) for u in units):
+        return ""
+    head = "".join(f"<th>{html.escape(str(u.get('name', i)))}</th>" for i, u in enumerate(units))
+    out = ['<table class="kpi" id="battery-table">',
+           f"<thead><tr><th>Battery</th>{head}<th>Unit</th></tr></thead><tbody>"]
+    for k in kpi_catalogue.BATTERY_CATALOGUE:
+        if "report" not in k.views:
+            continue
+        rows = [KpiRow(f"batteries.{i}.{k.key}", k.label, k.display_unit, k.scale, k.fmt)
+                for i in range(len(units))]
+        if not any(r.shown(summary) for r in rows):
+            continue
+        cells = "".join(cell(summary, r) for r in rows)
+        unit = unit_text(k.display_unit, summary.get("currency"))
+        out.append(f"<tr><td>{html.escape(k.label)}</td>{cells}"
+                   f'<td class="unit">{html.escape(unit)}</td></tr>')
     out.append("</tbody></table>")
     return "\n".join(out)
 

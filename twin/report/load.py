@@ -109,6 +109,48 @@ class RunData:
         """Per-battery SOC columns [%] present in ``ts`` (two or more batteries)."""
         return [c for c in self.ts.columns if BATTERY_SOC_RE.match(str(c))]
 
+    @property
+    def vehicle_classes(self) -> list[str]:
+        """The site's vehicle classes in the site file's order (``ev.vehicles``), as the
+        sessions table carries them (see :func:`read_sessions`)."""
+        vt = self.sessions["vehicle_type"]
+        if isinstance(vt.dtype, pd.CategoricalDtype):
+            return [str(c) for c in vt.cat.categories]
+        return list(dict.fromkeys(vt.astype(str).tolist()))
+
+    @property
+    def tariff_prices(self) -> dict[str, float]:
+        """The site's tariff periods with their energy price [currency/kWh], in the site
+        file's order: ``summary["tariff_bill"]["periods"]``; for an older run the two
+        periods of ``osinergmin_tariff``; then any period of the per-step table not named
+        there, at its mean price over the run."""
+        s = self.summary
+        bill = s.get("tariff_bill")
+        periods = bill.get("periods") if isinstance(bill, dict) else None
+        out: dict[str, float] = {}
+        if isinstance(periods, dict):
+            out = {str(k): float(v) for k, v in periods.items() if _is_number(v)}
+        legacy = s.get("osinergmin_tariff")
+        if not out and isinstance(legacy, dict):
+            for name, key in (("HP", "energia_hp_soles_kwh"), ("HFP", "energia_hfp_soles_kwh")):
+                if _is_number(legacy.get(key)):
+                    out[name] = float(legacy[key])
+        mean = self.ts.groupby("tariff_period", sort=False)["tariff_soles_per_kwh"].mean()
+        for period, price in mean.items():
+            out.setdefault(str(period), float(price))
+        return out
+
+    @property
+    def peak_tariff_periods(self) -> list[str]:
+        """The site's most expensive tariff period(s) (several when tied), in site order."""
+        prices = self.tariff_prices
+        top = max(prices.values(), default=None)
+        return [name for name, p in prices.items() if p == top]
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
 
 def _fail(path: Path, what: str, hint: str = HINT) -> RunFolderError:
     return RunFolderError(f"{path}: {what}. {hint}".strip())
@@ -248,7 +290,12 @@ def read_sessions(run_dir: Path, summary: dict[str, Any]) -> tuple[pd.DataFrame,
         raise _fail(path, f"the table has {len(df)} sessions but summary.json says {n}; "
                           "the file is truncated or belongs to another run")
     df["status"] = df["status"].astype(str)
-    df["vehicle_type"] = df["vehicle_type"].astype(str)
+    # the site's vehicle classes in the site file's order: a Parquet table keeps them (the
+    # run writes the column as a categorical of ``ev.vehicles``); a CSV in order of arrival
+    vt = df["vehicle_type"]
+    classes = ([str(c) for c in vt.cat.categories] if isinstance(vt.dtype, pd.CategoricalDtype)
+               else list(dict.fromkeys(vt.astype(str).tolist())))
+    df["vehicle_type"] = pd.Categorical(vt.astype(str), categories=classes)
     # the outcome by the one definition of the KPI catalogue (not the stored column: a run
     # written by an older version counted a refused session that asked ~0 kWh as satisfied)
     try:

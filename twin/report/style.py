@@ -34,7 +34,7 @@ COLORS: dict[str, str] = {
     "accent": "#E76F51",
 }
 
-#: Tariff-period shading (HP = peak hours).
+#: Shading of the site's most expensive tariff period (HP at the Iquitos site).
 HP_SHADE = "#FDE2E4"
 
 #: Matplotlib settings for the whole report (readable at 100 % zoom in a browser).
