@@ -252,3 +252,24 @@ def test_export_ends_where_the_live_sink_ends(fed: tuple[MetricsSink, Any, Any])
     # occupancy at each step end is the plugged count the next step starts with
     occ = sum(v for _, v in fams["twin_socket_occupied"].series)
     np.testing.assert_array_equal(occ[:-1], res.timeseries["n_plugged"].to_numpy()[1:])
+
+
+def test_a_scrape_right_after_the_run_sees_its_last_step() -> None:
+    """A served registry renders at most every ``MIN_REFRESH_S``; the run's last step is
+    rendered at once, so one scrape just after the run (no polling) shows every step."""
+    import urllib.request
+
+    from twin.app.hil import serve_metrics
+
+    twin = Twin(load_scenario(SCENARIO))
+    m = TwinMetrics()
+    twin.on_step = MetricsSink(twin, m)
+    server = serve_metrics("127.0.0.1:0", m.registry, quiet=True)
+    try:
+        out = twin.run()  # 192 steps in well under MIN_REFRESH_S of wall time each
+        text = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics",
+                                      timeout=10).read().decode()
+    finally:
+        server.shutdown()
+    steps = re.search(r"^twin_sim_steps_total (\S+)$", text, re.M)
+    assert steps is not None and float(steps.group(1)) == out.steps_done == 192

@@ -425,7 +425,11 @@ class MetricsSink:
             if isinstance(reg, ConsistentRegistry):
                 reg.version += 1
         if isinstance(reg, ConsistentRegistry) and reg.serving:
-            reg.exposition()  # renders here (sink thread) when due, not in the server
+            # renders here (sink thread) when due, not in the server; the run's last step
+            # (done or stopping) is rendered at once, so a scrape after the run sees it
+            twin = self.twin
+            reg.exposition(fresh=bool(getattr(twin, "done", False)
+                                      or getattr(twin, "stop_requested", False)))
 
     def _step(self, k: int) -> None:
         """Step ``k`` from the record, the clamp log and the site's last telemetry."""
