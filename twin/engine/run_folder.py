@@ -115,25 +115,26 @@ class TableWriter:
         self._pq = self._csv = None
 
 
-def write_csv(df: pd.DataFrame, path: Path, chunk_rows: int = 50_000) -> None:
-    """Write ``df`` as CSV quickly (pyarrow, in chunks to bound memory); timestamps as
-    local ISO 8601 with their offset."""
-    w = TableWriter(None, path)
+def _write_chunks(df: pd.DataFrame, parquet: Path | None, csv: Path | None,
+                  chunk_rows: int) -> None:
+    """Write ``df`` through one ``TableWriter``, ``chunk_rows`` rows at a time."""
+    w = TableWriter(parquet, csv)
     try:
         for start in range(0, max(len(df), 1), chunk_rows):
             w.write(df.iloc[start:start + chunk_rows])
     finally:
         w.close()
+
+
+def write_csv(df: pd.DataFrame, path: Path, chunk_rows: int = 50_000) -> None:
+    """Write ``df`` as CSV quickly (pyarrow, in chunks to bound memory); timestamps as
+    local ISO 8601 with their offset."""
+    _write_chunks(df, None, path, chunk_rows)
 
 
 def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = 100_000) -> None:
     """Write ``df`` as Parquet in row groups of ``chunk_rows`` (bounded memory)."""
-    w = TableWriter(path, None)
-    try:
-        for start in range(0, max(len(df), 1), chunk_rows):
-            w.write(df.iloc[start:start + chunk_rows])
-    finally:
-        w.close()
+    _write_chunks(df, path, None, chunk_rows)
 
 
 def _write_streamed(res: StreamedResults, tmp: Path, *, csv: bool, parquet: bool) -> pd.DataFrame:
