@@ -53,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 from array import array
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -302,6 +303,9 @@ class Encoder:
         self._plug, self._need, self._left = sock[:, 0], sock[:, 1], sock[:, 2]
         self._tmp = np.empty(n, dtype=np.float64)
         self._empty_sockets: SocketArrays | None = None
+        self._t_0d = np.array(0.0)  # the step's t_s [s], set in place
+        # the site features, written in one call (native doubles: the same bits as the floats)
+        self._pack_site = struct.Struct(f"{self._n_site}d").pack_into
         self._n_obs = spec.n_obs
         self._fc_w = 2 * self._h
         self._fc_arr = array("d")  # the precomputed forecast features, row after row
@@ -362,9 +366,7 @@ class Encoder:
 
     def encode(self, obs: SiteObservation) -> F32:
         """The observation vector for ``obs`` (a new float32 array, clipped to the bounds)."""
-        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff = obs[:15]
-        n_waiting = obs.n_waiting
-        a = self._arr
+        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff, n_waiting = obs[:16]
         load = p_ev + p_mall
         hf = self._hour_feat.get(h) or self._hour(h)
         if (self._month_lo <= t_s < self._month_hi and tz == self._month_tz
@@ -374,39 +376,33 @@ class Encoder:
             mf = self._month_feat(obs)
         wf = self._weekday[weekday % 7]
         inv_pv, inv_load = self._inv_pv, self._inv_load
-        a[0] = p_pv * inv_pv
-        a[1] = p_ev * self._inv_ev
-        a[2] = p_mall * self._inv_mall
-        a[3] = load * inv_load
-        a[4] = b.soc_frac
-        a[5] = b.e_kwh * self._inv_bess
-        a[6] = max(0.0, load - p_pv - b.p_kw) * inv_load
-        a[7] = (load - p_pv) * inv_pv
-        a[8], a[9] = hf
-        a[10], a[11] = wf
-        a[12], a[13] = mf
-        a[14] = tariff.price_per_kwh * self._inv_price
-        a[15] = 1.0 if tariff.is_peak else 0.0
-        a[16] = 1.0 if ev_open else 0.0
-        a[17] = n_waiting * self._inv_n
+        grid = load - p_pv - b.p_kw  # max(0.0, grid) below, as the builtin (NaN and -0.0 give 0.0)
+        self._pack_site(self._arr, 0, p_pv * inv_pv, p_ev * self._inv_ev, p_mall * self._inv_mall,
+                        load * inv_load, b.soc_frac, b.e_kwh * self._inv_bess,
+                        (grid if grid > 0.0 else 0.0) * inv_load, (load - p_pv) * inv_pv,
+                        hf[0], hf[1], wf[0], wf[1], mf[0], mf[1],
+                        tariff.price_per_kwh * self._inv_price, 1.0 if tariff.is_peak else 0.0,
+                        1.0 if ev_open else 0.0, n_waiting * self._inv_n)
         if self._h:
             if k < self._fc_rows:  # precomputed: a stdlib slice copy
                 w = self._fc_w
-                a[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
+                self._arr[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
             else:
                 self._fc_view[:] = self._forecast(obs)
         if s is not self._empty_sockets:
             self._encode_sockets(s, t_s)
         out = self._buf.astype(np.float32)
-        _clip(out, self._low, self._high, out=out)
+        _clip(out, self._low, self._high, out)
         return out
 
     def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
         occ = s.occupied
         np.copyto(self._plug, occ)
-        np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, out=self._need)
-        tmp = np.subtract(s.t_departure_s, t_s, out=self._tmp)
-        np.multiply(tmp, self._inv_left_0d, out=tmp)
+        np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, self._need)
+        t0 = self._t_0d
+        t0[()] = t_s
+        tmp = np.subtract(s.t_departure_s, t0, self._tmp)
+        np.multiply(tmp, self._inv_left_0d, tmp)
         left = self._left
         left.fill(0.0)
         np.copyto(left, tmp, where=occ)
@@ -434,7 +430,7 @@ class Encoder:
 
 #: ``Encoder.encode`` unpacks the first fields of a ``SiteObservation`` by position.
 _OBS_PREFIX = ("k", "t_s", "dt_s", "start_utc", "tz", "hour", "weekday", "p_pv_kw", "p_mall_kw",
-               "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff")
+               "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff", "n_waiting")
 if SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX:  # pragma: no cover - a loud guard
     raise ImportError("SiteObservation's field order changed: update Encoder.encode")
 
@@ -470,6 +466,55 @@ def action_to_setpoints(action: npt.NDArray[np.floating[Any]], obs: SiteObservat
     return Setpoints(p, np.multiply(a[1:], rating), phase)
 
 
+class ActionMapper:
+    """``action_to_setpoints`` for one spec, bit for bit, with its constants held.
+
+    A 1-D array of the spec's length on the same socket ratings as the call before takes
+    the short path: one clip into float64, one product with the ratings behind a leading
+    1.0 (the battery value times 1.0 is itself), the socket limits a view of that product.
+    Anything else (lists, other shapes, new ratings) goes through ``action_to_setpoints``.
+
+    Parameters
+    ----------
+    spec : the observation / action spec (its scales and action length).
+    """
+
+    def __init__(self, spec: Spec) -> None:
+        self.scales = spec.scales
+        self._n_act = spec.n_act
+        self._dis_kw = spec.scales.bess_discharge_kw
+        self._ch_kw = spec.scales.bess_charge_kw
+        self._zero = np.array(0.0)
+        self._one = np.array(1.0)
+        self._rating: FloatArray | None = None
+        self._rating_ext: FloatArray = np.ones(1)
+
+    def __call__(self, action: npt.NDArray[np.floating[Any]], obs: SiteObservation) -> Setpoints:
+        """The setpoints for ``action`` answering ``obs`` (see ``action_to_setpoints``)."""
+        rating = obs.sockets.p_rating_kw
+        if rating is not self._rating:  # held only while it cannot change (read-only)
+            if rating.shape != (self._n_act - 1,) or rating.flags.writeable:
+                return action_to_setpoints(action, obs, self.scales)
+            self._rating = rating
+            self._rating_ext = np.concatenate(([1.0], rating))
+        if type(action) is not np.ndarray or action.shape != self._rating_ext.shape:
+            return action_to_setpoints(action, obs, self.scales)
+        a = _clip(action, self._zero, self._one, dtype=np.float64)
+        x = 2.0 * a.item(0) - 1.0
+        limits = np.multiply(a, self._rating_ext, a)[1:]
+        if -BESS_DEADBAND < x < BESS_DEADBAND:
+            return _setpoints(Setpoints, (0.0, limits, 0, None))
+        if x > 0.0:
+            return _setpoints(Setpoints, (x * self._dis_kw, limits, 2, None))
+        return _setpoints(Setpoints, (x * self._ch_kw, limits, 1, None))
+
+
+#: ``ActionMapper`` builds ``Setpoints`` without the named tuple's Python-level ``__new__``.
+_setpoints = tuple.__new__
+if Setpoints._fields != ("p_bess_kw", "p_socket_max_kw", "phase", "p_bess_split_kw"):  # pragma: no cover
+    raise ImportError("Setpoints' fields changed: update ActionMapper")
+
+
 def setpoints_to_action(sp: Setpoints, obs: SiteObservation, scales: Scales) -> FloatArray:
     """The action that ``action_to_setpoints`` maps to ``sp`` (for imitation / tests)."""
     rating = obs.sockets.p_rating_kw
@@ -483,6 +528,6 @@ def setpoints_to_action(sp: Setpoints, obs: SiteObservation, scales: Scales) -> 
     return np.clip(a, 0.0, 1.0)
 
 
-__all__ = ["BESS_DEADBAND", "ENCODING_VERSION", "META_HASH", "META_SPEC", "PHASES", "Encoder",
+__all__ = ["BESS_DEADBAND", "ENCODING_VERSION", "META_HASH", "META_SPEC", "PHASES", "ActionMapper", "Encoder",
            "Options", "Scales", "Spec", "action_to_setpoints", "build_spec", "setpoints_to_action"]
 
