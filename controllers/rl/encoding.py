@@ -389,26 +389,23 @@ class Encoder:
                 self._arr[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
             else:
                 self._fc_view[:] = self._forecast(obs)
-        if s is not self._empty_sockets:
-            self._encode_sockets(s, t_s)
+        if s is not self._empty_sockets:  # the socket features (inline: a call less)
+            occ = s.occupied
+            np.copyto(self._plug, occ)
+            np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, self._need)
+            t0 = self._t_0d
+            t0[()] = t_s
+            tmp = np.subtract(s.t_departure_s, t0, self._tmp)
+            np.multiply(tmp, self._inv_left_0d, tmp)
+            left = self._left
+            left.fill(0.0)
+            np.copyto(left, tmp, where=occ)
+            # an empty site's socket features do not depend on the time: when the same
+            # (read-only) arrays come again with no vehicle plugged, the features held stay
+            self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
         out = self._buf.astype(np.float32)
         _clip(out, self._low, self._high, out)
         return out
-
-    def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
-        occ = s.occupied
-        np.copyto(self._plug, occ)
-        np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, self._need)
-        t0 = self._t_0d
-        t0[()] = t_s
-        tmp = np.subtract(s.t_departure_s, t0, self._tmp)
-        np.multiply(tmp, self._inv_left_0d, tmp)
-        left = self._left
-        left.fill(0.0)
-        np.copyto(left, tmp, where=occ)
-        # an empty site's socket features do not depend on the time: when the same (read-only)
-        # arrays come again with no vehicle plugged, the features already in the buffer hold
-        self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
 
     def _forecast(self, obs: SiteObservation) -> FloatArray:
         if self._fc_table is not None and obs.k < self._fc_table.shape[0]:
