@@ -218,7 +218,30 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         rec = twin.rec
         if rec is not self._rec:
             self._bind_record(rec)
-        imp, curtailed, e_ev = self._bus(k)
+        # the results' split of the site bus (``split_bus`` with the builtins min/max, as
+        # ``Twin.step_record``) for the two flows the reward needs, inline: the same
+        # operations in the same order on the same Python floats, so the same bits
+        # (min(a, b) is ``b if b < a else a``, max(a, 0.0) ``0.0 if a < 0.0 else a``)
+        b_ev, b_pv, b_dis, b_mall, b_ch, b_clamps = self._rec_bufs
+        bus_h = self._bus_dt_h
+        e_ev, e_ch, e_dis = b_ev[k], b_ch[k], b_dis[k]
+        e_pv, e_mall = b_pv[k] * bus_h, b_mall[k] * bus_h
+        pv_ev = e_ev if e_ev < e_pv else e_pv
+        rest = e_pv - pv_ev
+        pv_bess = e_ch if e_ch < rest else rest
+        rest = rest - pv_bess
+        pv_mall = e_mall if e_mall < rest else rest
+        rest = rest - pv_mall
+        ev_left = e_ev - pv_ev
+        bess_ev = ev_left if ev_left < e_dis else e_dis
+        dis_left = e_dis - bess_ev
+        mall_left = e_mall - pv_mall
+        bess_mall = mall_left if mall_left < dis_left else dis_left
+        room = self._export_kwh - (dis_left - bess_mall)  # export room left by the battery
+        if room < 0.0:
+            room = 0.0
+        curtailed = rest - (room if room < rest else rest)
+        imp = ((ev_left - bess_ev) + (mall_left - bess_mall)) + (e_ch - pv_bess)
         dt_h = self._dt_h
         e_ref = self._e_ref
         p_ev, p_inflex = obs[9:11]  # p_ev_kw, p_ev_inflexible_kw (order guarded in encoding)
@@ -238,39 +261,9 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         reward = w_co2 * r_co2 + w_solar * r_solar + w_ev * r_ev + w_ramp * r_ramp + w_cost * r_cost
         self._prev_import_kwh = imp
         self._obs = nxt
-        info: dict[str, Any] = {"k": k, "n_clamps": self._rec_bufs[5][k], "r_co2": r_co2,
+        info: dict[str, Any] = {"k": k, "n_clamps": b_clamps[k], "r_co2": r_co2,
                                 "r_solar": r_solar, "r_ev": r_ev, "r_ramp": r_ramp, "r_cost": r_cost}
         return self.encoder.encode(nxt), float(reward), twin.done, False, info
-
-    def _bus(self, k: int) -> tuple[float, float, float]:
-        """(grid import, PV curtailed, EV energy) of step ``k`` [kWh], read from the record.
-
-        The results' split of the site bus (``split_bus`` with the builtins ``min``/``max``,
-        as ``Twin.step_record``) for the two flows the reward needs: the same operations in
-        the same order on the same Python floats, so the same bits (``min(a, b)`` is
-        ``b if b < a else a`` and ``max(a, 0.0)`` is ``0.0 if a < 0.0 else a``, NaN and
-        signed zeros included).
-        """
-        b_ev, b_pv, b_dis, b_mall, b_ch, _ = self._rec_bufs
-        bus_h = self._bus_dt_h
-        e_ev, e_ch, e_dis = b_ev[k], b_ch[k], b_dis[k]
-        e_pv, e_mall = b_pv[k] * bus_h, b_mall[k] * bus_h
-        pv_ev = e_ev if e_ev < e_pv else e_pv
-        rest = e_pv - pv_ev
-        pv_bess = e_ch if e_ch < rest else rest
-        rest = rest - pv_bess
-        pv_mall = e_mall if e_mall < rest else rest
-        rest = rest - pv_mall
-        ev_left = e_ev - pv_ev
-        bess_ev = ev_left if ev_left < e_dis else e_dis
-        dis_left = e_dis - bess_ev
-        mall_left = e_mall - pv_mall
-        bess_mall = mall_left if mall_left < dis_left else dis_left
-        room = self._export_kwh - (dis_left - bess_mall)
-        if room < 0.0:
-            room = 0.0
-        pv_export = room if room < rest else rest
-        return ((ev_left - bess_ev) + (mall_left - bess_mall)) + (e_ch - pv_bess), rest - pv_export, e_ev
 
     def _bind_record(self, rec: Recorder) -> None:
         """Read the step energies from ``rec`` (the running twin's record)."""
