@@ -48,7 +48,8 @@ def test_inline_bus_split_equals_split_bus_on_odd_energies(make_scenario) -> Non
         nxt = real_step(sp)
         k = twin.k - 1
         rec = twin.rec
-        e = {name: float(ODD[int(rng.integers(len(ODD)))]) for name in ("pv_kw", "ev", "mall_kw", "ch", "dis")}
+        e = {name: float(ODD[int(rng.integers(len(ODD)))])
+             for name in ("pv_kw", "ev", "mall_kw", "ch", "dis")}
         if rng.random() < 0.3:  # PV far beyond the export limit: the room is used up
             e["pv_kw"], e["dis"] = 1e4, float(ODD[int(rng.integers(len(ODD)))])
         rec.b_p_pv_kw[k], rec.b_e_ev_kwh[k], rec.b_p_mall_kw[k] = e["pv_kw"], e["ev"], e["mall_kw"]
