@@ -298,17 +298,18 @@ class Encoder:
         n = spec.n_sockets
         self._arr = array("d", bytes(8 * spec.n_obs))
         self._buf: FloatArray = np.frombuffer(self._arr, dtype=np.float64)
-        self._fc_view = self._buf[self._fc0:self._s0]
         sock = self._buf[self._s0:self._s0 + 3 * n].reshape(n, 3)
         self._plug, self._need, self._left = sock[:, 0], sock[:, 1], sock[:, 2]
         self._tmp = np.empty(n, dtype=np.float64)
         self._empty_sockets: SocketArrays | None = None
         self._t_0d = np.array(0.0)  # the step's t_s [s], set in place
         # the site features, written in one call (native doubles: the same bits as the floats)
-        self._pack_site = struct.Struct(f"{self._n_site}d").pack_into
+        # the site features and the forecast row, written in one call: native doubles (the
+        # same bits as the floats) and the row's bytes as they are
+        self._pack = struct.Struct(f"{self._n_site}d{16 * self._h}s").pack_into
         self._n_obs = spec.n_obs
-        self._fc_w = 2 * self._h
-        self._fc_arr = array("d")  # the precomputed forecast features, row after row
+        self._fc_nb = 16 * self._h  # bytes of a forecast row
+        self._fc_bytes = b""  # the precomputed forecast features, row after row
         self._fc_rows = 0
 
     def prepare(self, forecaster: Forecaster | None, n_steps: int = 0, dt_s: float = 0.0) -> None:
@@ -322,7 +323,7 @@ class Encoder:
 
         self._forecaster = forecaster
         self._fc_table = None
-        self._fc_arr = array("d")
+        self._fc_bytes = b""
         self._fc_rows = 0
         h = self._h
         if (h and n_steps > 0 and dt_s > 0 and isinstance(forecaster, PerfectForecaster)
@@ -335,7 +336,7 @@ class Encoder:
                 win = np.lib.stride_tricks.sliding_window_view(series, w)[:n_steps]
                 table[:, col::2] = win.reshape(n_steps, h, sph).sum(axis=2) * (inv / sph)
             self._fc_table = table
-            self._fc_arr = array("d", table.tobytes())
+            self._fc_bytes = table.tobytes()
             self._fc_rows = n_steps
 
     def _month_feat(self, obs: SiteObservation) -> tuple[float, float]:
@@ -366,7 +367,7 @@ class Encoder:
 
     def encode(self, obs: SiteObservation) -> F32:
         """The observation vector for ``obs`` (a new float32 array, clipped to the bounds)."""
-        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff, n_waiting = obs[:16]
+        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff, n_waiting, _, _ = obs
         load = p_ev + p_mall
         hf = self._hour_feat.get(h) or self._hour(h)
         if (self._month_lo <= t_s < self._month_hi and tz == self._month_tz
@@ -377,18 +378,17 @@ class Encoder:
         wf = self._weekday[weekday % 7]
         inv_pv, inv_load = self._inv_pv, self._inv_load
         grid = load - p_pv - b.p_kw  # max(0.0, grid) below, as the builtin (NaN and -0.0 give 0.0)
-        self._pack_site(self._arr, 0, p_pv * inv_pv, p_ev * self._inv_ev, p_mall * self._inv_mall,
-                        load * inv_load, b.soc_frac, b.e_kwh * self._inv_bess,
-                        (grid if grid > 0.0 else 0.0) * inv_load, (load - p_pv) * inv_pv,
-                        hf[0], hf[1], wf[0], wf[1], mf[0], mf[1],
-                        tariff.price_per_kwh * self._inv_price, 1.0 if tariff.is_peak else 0.0,
-                        1.0 if ev_open else 0.0, n_waiting * self._inv_n)
-        if self._h:
-            if k < self._fc_rows:  # precomputed: a stdlib slice copy
-                w = self._fc_w
-                self._arr[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
-            else:
-                self._fc_view[:] = self._forecast(obs)
+        if k < self._fc_rows:  # precomputed: the row's bytes
+            nb = self._fc_nb
+            fc = self._fc_bytes[k * nb:k * nb + nb]
+        else:
+            fc = self._forecast(obs).tobytes() if self._h else b""
+        self._pack(self._arr, 0, p_pv * inv_pv, p_ev * self._inv_ev, p_mall * self._inv_mall,
+                   load * inv_load, b.soc_frac, b.e_kwh * self._inv_bess,
+                   (grid if grid > 0.0 else 0.0) * inv_load, (load - p_pv) * inv_pv,
+                   hf[0], hf[1], wf[0], wf[1], mf[0], mf[1],
+                   tariff.price_per_kwh * self._inv_price, 1.0 if tariff.is_peak else 0.0,
+                   1.0 if ev_open else 0.0, n_waiting * self._inv_n, fc)
         if s is not self._empty_sockets:  # the socket features (inline: a call less)
             occ = s.occupied
             np.copyto(self._plug, occ)
@@ -425,11 +425,12 @@ class Encoder:
         return res
 
 
-#: ``Encoder.encode`` unpacks the first fields of a ``SiteObservation`` by position.
+#: ``Encoder.encode`` unpacks a ``SiteObservation`` (18 fields) by position.
 _OBS_PREFIX = ("k", "t_s", "dt_s", "start_utc", "tz", "hour", "weekday", "p_pv_kw", "p_mall_kw",
                "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff", "n_waiting")
-if SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX:  # pragma: no cover - a loud guard
-    raise ImportError("SiteObservation's field order changed: update Encoder.encode")
+if (SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX
+        or len(SiteObservation._fields) != 18):  # pragma: no cover - a loud guard
+    raise ImportError("SiteObservation's fields changed: update Encoder.encode")
 
 
 #: Phase codes the ``rl`` controller records.
