@@ -84,6 +84,9 @@ MONTH_MARGIN_S = 2 * 86400.0
 F32 = npt.NDArray[np.float32]
 #: The clip ufunc itself (``np.clip`` adds a Python-level wrapper of ~1 µs a call).
 _clip: np.ufunc = getattr(getattr(np, "_core", None), "umath", np).clip
+#: ``np.copyto`` without its ``__array_function__`` dispatch (NEP 18's ``_implementation``).
+_copyto: Any = getattr(np.copyto, "_implementation", np.copyto)
+_multiply, _subtract = np.multiply, np.subtract
 
 #: Site features: (name, low, high).
 _SITE_FEATURES: tuple[tuple[str, float, float], ...] = (
@@ -391,15 +394,15 @@ class Encoder:
                    1.0 if ev_open else 0.0, n_waiting * self._inv_n, fc)
         if s is not self._empty_sockets:  # the socket features (inline: a call less)
             occ = s.occupied
-            np.copyto(self._plug, occ)
-            np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, self._need)
+            self._plug[...] = occ  # as np.copyto, without its dispatch
+            _multiply(s.e_remaining_kwh, self._inv_e_sess_0d, self._need)
             t0 = self._t_0d
             t0[()] = t_s
-            tmp = np.subtract(s.t_departure_s, t0, self._tmp)
-            np.multiply(tmp, self._inv_left_0d, tmp)
+            tmp = _subtract(s.t_departure_s, t0, self._tmp)
+            _multiply(tmp, self._inv_left_0d, tmp)
             left = self._left
             left.fill(0.0)
-            np.copyto(left, tmp, where=occ)
+            _copyto(left, tmp, where=occ)
             # an empty site's socket features do not depend on the time: when the same
             # (read-only) arrays come again with no vehicle plugged, the features held stay
             self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
@@ -468,8 +471,9 @@ class ActionMapper:
     """``action_to_setpoints`` for one spec, bit for bit, with its constants held.
 
     A 1-D array of the spec's length on the same socket ratings as the call before takes
-    the short path: one clip into float64, one product with the ratings behind a leading
-    1.0 (the battery value times 1.0 is itself), the socket limits a view of that product.
+    the short path: a float64 copy clipped in place (the same values as clipping into
+    float64), one product with the ratings behind a leading 1.0 (the battery value times
+    1.0 is itself), the socket limits a view of that product.
     Anything else (lists, other shapes, new ratings) goes through ``action_to_setpoints``.
 
     Parameters
@@ -497,9 +501,10 @@ class ActionMapper:
             self._rating_ext = np.concatenate(([1.0], rating))
         if type(action) is not np.ndarray or action.shape != self._rating_ext.shape:
             return action_to_setpoints(action, obs, self.scales)
-        a = _clip(action, self._zero, self._one, dtype=np.float64)
+        a = action.astype(np.float64)  # a new array: cast, then clip in place (no buffered cast)
+        _clip(a, self._zero, self._one, a)
         x = 2.0 * a.item(0) - 1.0
-        limits = np.multiply(a, self._rating_ext, a)[1:]
+        limits = _multiply(a, self._rating_ext, a)[1:]
         if -BESS_DEADBAND < x < BESS_DEADBAND:
             return _setpoints(Setpoints, (0.0, limits, 0, None))
         if x > 0.0:
