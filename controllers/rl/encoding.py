@@ -87,6 +87,8 @@ _clip: np.ufunc = getattr(getattr(np, "_core", None), "umath", np).clip
 #: ``np.copyto`` without its ``__array_function__`` dispatch (NEP 18's ``_implementation``).
 _copyto: Any = getattr(np.copyto, "_implementation", np.copyto)
 _multiply, _subtract = np.multiply, np.subtract
+#: Action dtypes of ``ActionMapper``'s short path (native float32 / float64).
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 #: Site features: (name, low, high).
 _SITE_FEATURES: tuple[tuple[str, float, float], ...] = (
@@ -470,11 +472,12 @@ def action_to_setpoints(action: npt.NDArray[np.floating[Any]], obs: SiteObservat
 class ActionMapper:
     """``action_to_setpoints`` for one spec, bit for bit, with its constants held.
 
-    A 1-D array of the spec's length on the same socket ratings as the call before takes
-    the short path: a float64 copy clipped in place (the same values as clipping into
-    float64), one product with the ratings behind a leading 1.0 (the battery value times
-    1.0 is itself), the socket limits a view of that product.
-    Anything else (lists, other shapes, new ratings) goes through ``action_to_setpoints``.
+    A 1-D float32 / float64 array of the spec's length on the same (read-only) socket
+    ratings as the call before takes the short path: a float64 copy clipped in place (the
+    same values as clipping into float64), one product with the ratings behind a leading
+    1.0 (the battery value times 1.0 is itself), the socket limits a view of that product.
+    Anything else (lists, other shapes or dtypes, writeable ratings) goes through
+    ``action_to_setpoints``.
 
     Parameters
     ----------
@@ -499,7 +502,8 @@ class ActionMapper:
                 return action_to_setpoints(action, obs, self.scales)
             self._rating = rating
             self._rating_ext = np.concatenate(([1.0], rating))
-        if type(action) is not np.ndarray or action.shape != self._rating_ext.shape:
+        if (type(action) is not np.ndarray or action.shape != self._rating_ext.shape
+                or (action.dtype is not _F32 and action.dtype is not _F64)):
             return action_to_setpoints(action, obs, self.scales)
         a = action.astype(np.float64)  # a new array: cast, then clip in place (no buffered cast)
         _clip(a, self._zero, self._one, a)
