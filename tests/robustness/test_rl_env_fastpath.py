@@ -101,6 +101,7 @@ ODD_ACTIONS = [
     np.full(39, True), np.full((1, 39), 0.25), [0.3] * 39,
     np.array([0.5 + 0.6 * BESS_DEADBAND] + [0.7] * 38, np.float32),
     np.array([0.5 - 0.5 * BESS_DEADBAND] + [0.7] * 38, np.float32),
+    np.linspace(-0.2, 1.2, 78, dtype=np.float32)[::2], np.full(39, 0.7, ">f4"),
 ]
 
 
