@@ -297,6 +297,9 @@ class Encoder:
         self._month_lo = self._month_hi = 0.0
         self._month_start: datetime | None = None
         self._month_tz = ""
+        self._month_m = -1  # the held month (0-11)
+        self._zone: ZoneInfo | None = None
+        self._zone_key: str | None = None  # the tz name of self._zone
         self._weekday = [(math.sin(2 * math.pi * d / 7), math.cos(2 * math.pi * d / 7)) for d in range(7)]
         self._hour_feat: dict[float, tuple[float, float]] = {}
         # the whole vector in float64: a stdlib array (cheap scalar writes) and its numpy view
@@ -352,8 +355,15 @@ class Encoder:
         if (self._month_lo <= t_s < self._month_hi and obs.tz == self._month_tz
                 and (start is self._month_start or start == self._month_start)):
             return self._month
-        when = (start + timedelta(seconds=t_s)).astimezone(ZoneInfo(obs.tz))
+        tz = obs.tz
+        if tz != self._zone_key:
+            self._zone, self._zone_key = ZoneInfo(tz), tz
+        when = (start + timedelta(seconds=t_s)).astimezone(self._zone)
         m = when.month - 1
+        if m == self._month_m and tz == self._month_tz and (start is self._month_start
+                                                            or start == self._month_start):
+            return self._month  # the same month (within the margin before its end): held
+        self._month_m = m
         self._month = (math.sin(2 * math.pi * m / 12), math.cos(2 * math.pi * m / 12))
         local = when.replace(tzinfo=None)
         nxt = datetime(local.year + (local.month == 12), local.month % 12 + 1, 1)
