@@ -261,10 +261,11 @@ class Encoder:
 
     Stateless between steps except for caches (hour and month features, forecasts), so
     the same observation always gives the same vector. The vector is assembled in one
-    preallocated float64 buffer (site features written as scalars through a stdlib array
-    view, socket features by ufuncs into strided views), clipped there and cast once to
-    float32: the same values, bit for bit, as casting each feature first and clipping in
-    float32 (the bounds are exact in both types and rounding is monotone).
+    preallocated float64 buffer (the site features and the precomputed forecast row
+    written by one ``struct`` call into its stdlib array, socket features by ufuncs into
+    strided views), cast once to float32 and clipped: the same values, bit for bit, as
+    casting each feature first and clipping in float32 (the bounds are exact in both
+    types and rounding is monotone).
     """
 
     #: Largest number of cached hour-of-day features (a live run may see any float hour).
