@@ -312,7 +312,6 @@ class Encoder:
         self._tmp = np.empty(n, dtype=np.float64)
         self._empty_sockets: SocketArrays | None = None
         self._t_0d = np.array(0.0)  # the step's t_s [s], set in place
-        # the site features, written in one call (native doubles: the same bits as the floats)
         # the site features and the forecast row, written in one call: native doubles (the
         # same bits as the floats) and the row's bytes as they are
         self._pack = struct.Struct(f"{self._n_site}d{16 * self._h}s").pack_into
