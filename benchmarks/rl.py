@@ -15,7 +15,7 @@ Prints (never asserts):
 * with ``--venv``: the size of a fresh venv with ``pip install .`` (the run-time
   dependencies: no torch, no SB3).
 
-Usage: ``python benchmarks/rl.py [--train-steps 8192] [--venv]``
+Usage: ``python benchmarks/rl.py [--train-steps 8192] [--venv] [--env-only]``
 """
 
 from __future__ import annotations
@@ -178,6 +178,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-steps", type=int, default=8192)
     ap.add_argument("--venv", action="store_true", help="also measure a fresh run-time venv (slow)")
+    ap.add_argument("--env-only", action="store_true",
+                    help="only TwinEnv.step beside the bare Twin.step (no PPO, no ONNX)")
     args = ap.parse_args()
     print(f"rl: medians of 3 ({load()})")
     runs = [env_steps_per_s() for _ in range(3)]
@@ -188,6 +190,9 @@ def main() -> None:
     print(f"  TwinEnv.step, annual ({n} steps): {env_rate:,.0f} steps/s wall ({env_cpu:,.0f} per CPU s) | "
           f"bare Twin.step {bare_rate:,.0f} ({bare_cpu:,.0f} per CPU s) | ratio {ratio:.2f} "
           f"(CPU {env_cpu / bare_cpu:.2f}; target >= 0.8)")
+    if args.env_only:
+        print(f"  ({load()} at the end)")
+        return
     tr = [t for t in (train_steps_per_s(args.train_steps) for _ in range(3)) if t is not None]
     if tr:
         ppo = median([t[0] for t in tr])

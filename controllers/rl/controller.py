@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controllers.base import register
-from controllers.rl.encoding import PHASES, Encoder, action_to_setpoints, build_spec
+from controllers.rl.encoding import PHASES, ActionMapper, Encoder, build_spec
 from controllers.rl.policy import DEFAULT_POLICY, OnnxPolicy
 from twin.config import SiteConfig
 from twin.forecast import ControlContext
@@ -34,6 +34,7 @@ class RlController:
         self.spec = build_spec(site, self.policy.spec.options)
         self.policy.check_spec(self.spec)
         self.encoder = Encoder(self.spec)
+        self.to_setpoints = ActionMapper(self.spec)
 
     def reset(self, *, seed: int | None = None) -> None:
         """Forget the forecaster (a policy is stateless)."""
@@ -45,4 +46,4 @@ class RlController:
 
     def decide(self, obs: SiteObservation) -> Setpoints:
         """Encode, infer, map to setpoints."""
-        return action_to_setpoints(self.policy.act(self.encoder.encode(obs)), obs, self.spec.scales)
+        return self.to_setpoints(self.policy.act(self.encoder.encode(obs)), obs)

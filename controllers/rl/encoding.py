@@ -53,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 from array import array
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -83,6 +84,11 @@ MONTH_MARGIN_S = 2 * 86400.0
 F32 = npt.NDArray[np.float32]
 #: The clip ufunc itself (``np.clip`` adds a Python-level wrapper of ~1 µs a call).
 _clip: np.ufunc = getattr(getattr(np, "_core", None), "umath", np).clip
+#: ``np.copyto`` without its ``__array_function__`` dispatch (NEP 18's ``_implementation``).
+_copyto: Any = getattr(np.copyto, "_implementation", np.copyto)
+_multiply, _subtract = np.multiply, np.subtract
+#: Action dtypes of ``ActionMapper``'s short path (native float32 / float64).
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 #: Site features: (name, low, high).
 _SITE_FEATURES: tuple[tuple[str, float, float], ...] = (
@@ -255,10 +261,11 @@ class Encoder:
 
     Stateless between steps except for caches (hour and month features, forecasts), so
     the same observation always gives the same vector. The vector is assembled in one
-    preallocated float64 buffer (site features written as scalars through a stdlib array
-    view, socket features by ufuncs into strided views), clipped there and cast once to
-    float32: the same values, bit for bit, as casting each feature first and clipping in
-    float32 (the bounds are exact in both types and rounding is monotone).
+    preallocated float64 buffer (the site features and the precomputed forecast row
+    written by one ``struct`` call into its stdlib array, socket features by ufuncs into
+    strided views), cast once to float32 and clipped: the same values, bit for bit, as
+    casting each feature first and clipping in float32 (the bounds are exact in both
+    types and rounding is monotone).
     """
 
     #: Largest number of cached hour-of-day features (a live run may see any float hour).
@@ -291,20 +298,26 @@ class Encoder:
         self._month_lo = self._month_hi = 0.0
         self._month_start: datetime | None = None
         self._month_tz = ""
+        self._month_m = -1  # the held month (0-11)
+        self._zone: ZoneInfo | None = None
+        self._zone_key: str | None = None  # the tz name of self._zone
         self._weekday = [(math.sin(2 * math.pi * d / 7), math.cos(2 * math.pi * d / 7)) for d in range(7)]
         self._hour_feat: dict[float, tuple[float, float]] = {}
         # the whole vector in float64: a stdlib array (cheap scalar writes) and its numpy view
         n = spec.n_sockets
         self._arr = array("d", bytes(8 * spec.n_obs))
         self._buf: FloatArray = np.frombuffer(self._arr, dtype=np.float64)
-        self._fc_view = self._buf[self._fc0:self._s0]
         sock = self._buf[self._s0:self._s0 + 3 * n].reshape(n, 3)
         self._plug, self._need, self._left = sock[:, 0], sock[:, 1], sock[:, 2]
         self._tmp = np.empty(n, dtype=np.float64)
         self._empty_sockets: SocketArrays | None = None
+        self._t_0d = np.array(0.0)  # the step's t_s [s], set in place
+        # the site features and the forecast row, written in one call: native doubles (the
+        # same bits as the floats) and the row's bytes as they are
+        self._pack = struct.Struct(f"{self._n_site}d{16 * self._h}s").pack_into
         self._n_obs = spec.n_obs
-        self._fc_w = 2 * self._h
-        self._fc_arr = array("d")  # the precomputed forecast features, row after row
+        self._fc_nb = 16 * self._h  # bytes of a forecast row
+        self._fc_bytes = b""  # the precomputed forecast features, row after row
         self._fc_rows = 0
 
     def prepare(self, forecaster: Forecaster | None, n_steps: int = 0, dt_s: float = 0.0) -> None:
@@ -318,7 +331,7 @@ class Encoder:
 
         self._forecaster = forecaster
         self._fc_table = None
-        self._fc_arr = array("d")
+        self._fc_bytes = b""
         self._fc_rows = 0
         h = self._h
         if (h and n_steps > 0 and dt_s > 0 and isinstance(forecaster, PerfectForecaster)
@@ -331,7 +344,7 @@ class Encoder:
                 win = np.lib.stride_tricks.sliding_window_view(series, w)[:n_steps]
                 table[:, col::2] = win.reshape(n_steps, h, sph).sum(axis=2) * (inv / sph)
             self._fc_table = table
-            self._fc_arr = array("d", table.tobytes())
+            self._fc_bytes = table.tobytes()
             self._fc_rows = n_steps
 
     def _month_feat(self, obs: SiteObservation) -> tuple[float, float]:
@@ -342,8 +355,15 @@ class Encoder:
         if (self._month_lo <= t_s < self._month_hi and obs.tz == self._month_tz
                 and (start is self._month_start or start == self._month_start)):
             return self._month
-        when = (start + timedelta(seconds=t_s)).astimezone(ZoneInfo(obs.tz))
+        tz = obs.tz
+        if tz != self._zone_key:
+            self._zone, self._zone_key = ZoneInfo(tz), tz
+        when = (start + timedelta(seconds=t_s)).astimezone(self._zone)
         m = when.month - 1
+        if m == self._month_m and tz == self._month_tz and (start is self._month_start
+                                                            or start == self._month_start):
+            return self._month  # the same month (within the margin before its end): held
+        self._month_m = m
         self._month = (math.sin(2 * math.pi * m / 12), math.cos(2 * math.pi * m / 12))
         local = when.replace(tzinfo=None)
         nxt = datetime(local.year + (local.month == 12), local.month % 12 + 1, 1)
@@ -362,9 +382,7 @@ class Encoder:
 
     def encode(self, obs: SiteObservation) -> F32:
         """The observation vector for ``obs`` (a new float32 array, clipped to the bounds)."""
-        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff = obs[:15]
-        n_waiting = obs.n_waiting
-        a = self._arr
+        k, t_s, _, start, tz, h, weekday, p_pv, p_mall, p_ev, _, ev_open, b, s, tariff, n_waiting, _, _ = obs
         load = p_ev + p_mall
         hf = self._hour_feat.get(h) or self._hour(h)
         if (self._month_lo <= t_s < self._month_hi and tz == self._month_tz
@@ -374,45 +392,35 @@ class Encoder:
             mf = self._month_feat(obs)
         wf = self._weekday[weekday % 7]
         inv_pv, inv_load = self._inv_pv, self._inv_load
-        a[0] = p_pv * inv_pv
-        a[1] = p_ev * self._inv_ev
-        a[2] = p_mall * self._inv_mall
-        a[3] = load * inv_load
-        a[4] = b.soc_frac
-        a[5] = b.e_kwh * self._inv_bess
-        a[6] = max(0.0, load - p_pv - b.p_kw) * inv_load
-        a[7] = (load - p_pv) * inv_pv
-        a[8], a[9] = hf
-        a[10], a[11] = wf
-        a[12], a[13] = mf
-        a[14] = tariff.price_per_kwh * self._inv_price
-        a[15] = 1.0 if tariff.is_peak else 0.0
-        a[16] = 1.0 if ev_open else 0.0
-        a[17] = n_waiting * self._inv_n
-        if self._h:
-            if k < self._fc_rows:  # precomputed: a stdlib slice copy
-                w = self._fc_w
-                a[self._fc0:self._s0] = self._fc_arr[k * w:k * w + w]
-            else:
-                self._fc_view[:] = self._forecast(obs)
-        if s is not self._empty_sockets:
-            self._encode_sockets(s, t_s)
+        grid = load - p_pv - b.p_kw  # max(0.0, grid) below, as the builtin (NaN and -0.0 give 0.0)
+        if k < self._fc_rows:  # precomputed: the row's bytes
+            nb = self._fc_nb
+            fc = self._fc_bytes[k * nb:k * nb + nb]
+        else:
+            fc = self._forecast(obs).tobytes() if self._h else b""
+        self._pack(self._arr, 0, p_pv * inv_pv, p_ev * self._inv_ev, p_mall * self._inv_mall,
+                   load * inv_load, b.soc_frac, b.e_kwh * self._inv_bess,
+                   (grid if grid > 0.0 else 0.0) * inv_load, (load - p_pv) * inv_pv,
+                   hf[0], hf[1], wf[0], wf[1], mf[0], mf[1],
+                   tariff.price_per_kwh * self._inv_price, 1.0 if tariff.is_peak else 0.0,
+                   1.0 if ev_open else 0.0, n_waiting * self._inv_n, fc)
+        if s is not self._empty_sockets:  # the socket features (inline: a call less)
+            occ = s.occupied
+            self._plug[...] = occ  # as np.copyto, without its dispatch
+            _multiply(s.e_remaining_kwh, self._inv_e_sess_0d, self._need)
+            t0 = self._t_0d
+            t0[()] = t_s
+            tmp = _subtract(s.t_departure_s, t0, self._tmp)
+            _multiply(tmp, self._inv_left_0d, tmp)
+            left = self._left
+            left.fill(0.0)
+            _copyto(left, tmp, where=occ)
+            # an empty site's socket features do not depend on the time: when the same
+            # (read-only) arrays come again with no vehicle plugged, the features held stay
+            self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
         out = self._buf.astype(np.float32)
-        _clip(out, self._low, self._high, out=out)
+        _clip(out, self._low, self._high, out)
         return out
-
-    def _encode_sockets(self, s: SocketArrays, t_s: float) -> None:
-        occ = s.occupied
-        np.copyto(self._plug, occ)
-        np.multiply(s.e_remaining_kwh, self._inv_e_sess_0d, out=self._need)
-        tmp = np.subtract(s.t_departure_s, t_s, out=self._tmp)
-        np.multiply(tmp, self._inv_left_0d, out=tmp)
-        left = self._left
-        left.fill(0.0)
-        np.copyto(left, tmp, where=occ)
-        # an empty site's socket features do not depend on the time: when the same (read-only)
-        # arrays come again with no vehicle plugged, the features already in the buffer hold
-        self._empty_sockets = s if s.n_occupied == 0 and not occ.any() else None
 
     def _forecast(self, obs: SiteObservation) -> FloatArray:
         if self._fc_table is not None and obs.k < self._fc_table.shape[0]:
@@ -432,11 +440,12 @@ class Encoder:
         return res
 
 
-#: ``Encoder.encode`` unpacks the first fields of a ``SiteObservation`` by position.
+#: ``Encoder.encode`` unpacks a ``SiteObservation`` (18 fields) by position.
 _OBS_PREFIX = ("k", "t_s", "dt_s", "start_utc", "tz", "hour", "weekday", "p_pv_kw", "p_mall_kw",
-               "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff")
-if SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX:  # pragma: no cover - a loud guard
-    raise ImportError("SiteObservation's field order changed: update Encoder.encode")
+               "p_ev_kw", "p_ev_inflexible_kw", "ev_open", "bess", "sockets", "tariff", "n_waiting")
+if (SiteObservation._fields[:len(_OBS_PREFIX)] != _OBS_PREFIX
+        or len(SiteObservation._fields) != 18):  # pragma: no cover - a loud guard
+    raise ImportError("SiteObservation's fields changed: update Encoder.encode")
 
 
 #: Phase codes the ``rl`` controller records.
@@ -470,6 +479,59 @@ def action_to_setpoints(action: npt.NDArray[np.floating[Any]], obs: SiteObservat
     return Setpoints(p, np.multiply(a[1:], rating), phase)
 
 
+class ActionMapper:
+    """``action_to_setpoints`` for one spec, bit for bit, with its constants held.
+
+    A 1-D float32 / float64 array of the spec's length on the same (read-only) socket
+    ratings as the call before takes the short path: a float64 copy clipped in place (the
+    same values as clipping into float64), one product with the ratings behind a leading
+    1.0 (the battery value times 1.0 is itself), the socket limits a view of that product.
+    Anything else (lists, other shapes or dtypes, writeable ratings) goes through
+    ``action_to_setpoints``.
+
+    Parameters
+    ----------
+    spec : the observation / action spec (its scales and action length).
+    """
+
+    def __init__(self, spec: Spec) -> None:
+        self.scales = spec.scales
+        self._n_act = spec.n_act
+        self._dis_kw = spec.scales.bess_discharge_kw
+        self._ch_kw = spec.scales.bess_charge_kw
+        self._zero = np.array(0.0)
+        self._one = np.array(1.0)
+        self._rating: FloatArray | None = None
+        self._rating_ext: FloatArray = np.ones(1)
+
+    def __call__(self, action: npt.NDArray[np.floating[Any]], obs: SiteObservation) -> Setpoints:
+        """The setpoints for ``action`` answering ``obs`` (see ``action_to_setpoints``)."""
+        rating = obs.sockets.p_rating_kw
+        if rating is not self._rating:  # held only while it cannot change (read-only)
+            if rating.shape != (self._n_act - 1,) or rating.flags.writeable:
+                return action_to_setpoints(action, obs, self.scales)
+            self._rating = rating
+            self._rating_ext = np.concatenate(([1.0], rating))
+        if (type(action) is not np.ndarray or action.shape != self._rating_ext.shape
+                or (action.dtype is not _F32 and action.dtype is not _F64)):
+            return action_to_setpoints(action, obs, self.scales)
+        a = action.astype(np.float64)  # a new array: cast, then clip in place (no buffered cast)
+        _clip(a, self._zero, self._one, a)
+        x = 2.0 * a.item(0) - 1.0
+        limits = _multiply(a, self._rating_ext, a)[1:]
+        if -BESS_DEADBAND < x < BESS_DEADBAND:
+            return _setpoints(Setpoints, (0.0, limits, 0, None))
+        if x > 0.0:
+            return _setpoints(Setpoints, (x * self._dis_kw, limits, 2, None))
+        return _setpoints(Setpoints, (x * self._ch_kw, limits, 1, None))
+
+
+#: ``ActionMapper`` builds ``Setpoints`` without the named tuple's Python-level ``__new__``.
+_setpoints = tuple.__new__
+if Setpoints._fields != ("p_bess_kw", "p_socket_max_kw", "phase", "p_bess_split_kw"):  # pragma: no cover
+    raise ImportError("Setpoints' fields changed: update ActionMapper")
+
+
 def setpoints_to_action(sp: Setpoints, obs: SiteObservation, scales: Scales) -> FloatArray:
     """The action that ``action_to_setpoints`` maps to ``sp`` (for imitation / tests)."""
     rating = obs.sockets.p_rating_kw
@@ -483,6 +545,6 @@ def setpoints_to_action(sp: Setpoints, obs: SiteObservation, scales: Scales) -> 
     return np.clip(a, 0.0, 1.0)
 
 
-__all__ = ["BESS_DEADBAND", "ENCODING_VERSION", "META_HASH", "META_SPEC", "PHASES", "Encoder",
+__all__ = ["BESS_DEADBAND", "ENCODING_VERSION", "META_HASH", "META_SPEC", "PHASES", "ActionMapper", "Encoder",
            "Options", "Scales", "Spec", "action_to_setpoints", "build_spec", "setpoints_to_action"]
 

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from controllers.rl.encoding import Encoder, action_to_setpoints, build_spec
+from controllers.rl.encoding import BESS_DEADBAND, Encoder, action_to_setpoints, build_spec
 from tests.conftest import SITE
 from tests.contract.test_controllers import observation
 from tests.unit.test_rl_fastpath import ref_action_to_setpoints, ref_encode, same_bits
 from twin.config import load_site
+from twin.types import Setpoints
 
 SPEC = build_spec(load_site(SITE))
 
@@ -91,3 +92,43 @@ def test_odd_actions_map_like_the_reference(action) -> None:  # type: ignore[no-
     assert same_bits(got.p_socket_max_kw, want.p_socket_max_kw)
     with pytest.raises(ValueError, match="39"):
         action_to_setpoints(np.asarray(action).reshape(-1)[:5], o, SPEC.scales)
+
+
+ODD_ACTIONS = [
+    np.full(39, 0.5, np.float32), np.r_[0.51, [2.0] * 38], np.arange(39) % 2,
+    np.full(39, -0.0, np.float32), np.array([math.nan] + [0.5] * 38),
+    np.array([math.inf] + [-math.inf, math.nan] * 19), np.linspace(-1, 2, 39, dtype=np.float16),
+    np.full(39, True), np.full((1, 39), 0.25), [0.3] * 39,
+    np.array([0.5 + 0.6 * BESS_DEADBAND] + [0.7] * 38, np.float32),
+    np.array([0.5 - 0.5 * BESS_DEADBAND] + [0.7] * 38, np.float32),
+    np.linspace(-0.2, 1.2, 78, dtype=np.float32)[::2], np.full(39, 0.7, ">f4"),
+]
+
+
+def test_action_mapper_equals_the_reference_and_follows_new_ratings() -> None:
+    """``ActionMapper`` (the env's and the rl controller's short path): odd actions on
+    read-only ratings (held), then a new read-only rating object with other values (taken
+    up), then writeable ratings (never held: they could change in place)."""
+    from controllers.rl.encoding import ActionMapper
+
+    m = ActionMapper(SPEC)
+    o = observation(12.0, 0.5, 1000.0, 1500.0, 5)
+    rating = np.array(o.sockets.p_rating_kw)
+    other = rating * 0.5 + 1.0
+    other.flags.writeable = False
+    writeable = rating.copy()
+    for r in (o.sockets.p_rating_kw, other, writeable):
+        obs = o._replace(sockets=o.sockets._replace(p_rating_kw=r))
+        for action in ODD_ACTIONS + ODD_ACTIONS[::-1]:
+            got = m(action, obs)  # type: ignore[arg-type]
+            want = ref_action_to_setpoints(action, obs, SPEC.scales)
+            assert type(got) is Setpoints and got.p_bess_split_kw is None
+            assert got.phase == want.phase and same_bits(got.p_bess_kw, want.p_bess_kw)
+            assert same_bits(got.p_socket_max_kw, want.p_socket_max_kw)
+        if r is writeable:
+            writeable *= 2.0  # changed in place: the next mapping must see it
+            got = m(ODD_ACTIONS[0], obs)
+            assert same_bits(got.p_socket_max_kw,
+                             ref_action_to_setpoints(ODD_ACTIONS[0], obs, SPEC.scales).p_socket_max_kw)
+    with pytest.raises(ValueError, match="39"):
+        m(np.zeros(5), o)

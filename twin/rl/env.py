@@ -40,10 +40,9 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from controllers.rl.encoding import PHASES, Encoder, Options, Spec, action_to_setpoints, build_spec
+from controllers.rl.encoding import PHASES, ActionMapper, Encoder, Options, Spec, build_spec
 from twin.config import Scenario, load_scenario
 from twin.engine import Twin
-from twin.engine.balance import split_bus
 from twin.inputs import PlantInputs
 from twin.record import Recorder
 from twin.types import Setpoints, SiteObservation
@@ -136,6 +135,7 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         self.scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.rl_spec: Spec = build_spec(self.scn.site, options)
         self.encoder = Encoder(self.rl_spec)
+        self._to_setpoints = ActionMapper(self.rl_spec)
         self.weights = weights or RewardWeights()
         n_days_total = self.scn.config.duration / DAY_S
         if episode_days is not None and episode_days > n_days_total + 1e-9:
@@ -211,29 +211,47 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         if twin.done:
             raise RuntimeError("the episode is over: call reset()")
-        nxt = twin.step(action_to_setpoints(action, obs, self.rl_spec.scales))
+        nxt = twin.step(self._to_setpoints(action, obs))
         k = twin.k - 1
         if obs.dt_s != self._dt_s:
             self._set_step_length(obs.dt_s)
         rec = twin.rec
         if rec is not self._rec:
             self._bind_record(rec)
-        # the site bus of the step just run: the results' split (``split_bus``, as
-        # ``Twin.step_record``), read from the record's stdlib arrays (Python floats)
+        # the results' split of the site bus (``split_bus`` with the builtins min/max, as
+        # ``Twin.step_record``) for the two flows the reward needs, inline: the same
+        # operations in the same order on the same Python floats, so the same bits
+        # (min(a, b) is ``b if b < a else a``, max(a, 0.0) ``0.0 if a < 0.0 else a``)
         b_ev, b_pv, b_dis, b_mall, b_ch, b_clamps = self._rec_bufs
         bus_h = self._bus_dt_h
-        e_ev = b_ev[k]
-        fl = split_bus(b_pv[k] * bus_h, e_ev, b_mall[k] * bus_h, b_ch[k], b_dis[k],
-                       self._export_kwh, min, max)
-        imp = fl.grid_import_kwh
-        curtailed = fl.pv_curtailed_kwh
+        e_ev, e_ch, e_dis = b_ev[k], b_ch[k], b_dis[k]
+        e_pv, e_mall = b_pv[k] * bus_h, b_mall[k] * bus_h
+        pv_ev = e_ev if e_ev < e_pv else e_pv
+        rest = e_pv - pv_ev
+        pv_bess = e_ch if e_ch < rest else rest
+        rest = rest - pv_bess
+        pv_mall = e_mall if e_mall < rest else rest
+        rest = rest - pv_mall
+        ev_left = e_ev - pv_ev
+        bess_ev = ev_left if ev_left < e_dis else e_dis
+        dis_left = e_dis - bess_ev
+        mall_left = e_mall - pv_mall
+        bess_mall = mall_left if mall_left < dis_left else dis_left
+        room = self._export_kwh - (dis_left - bess_mall)  # export room left by the battery
+        if room < 0.0:
+            room = 0.0
+        curtailed = rest - (room if room < rest else rest)
+        imp = ((ev_left - bess_ev) + (mall_left - bess_mall)) + (e_ch - pv_bess)
         dt_h = self._dt_h
         e_ref = self._e_ref
-        p_inflex = obs.p_ev_inflexible_kw
-        ev_possible = max(obs.p_ev_kw - p_inflex, 0.0) * dt_h
+        p_ev, p_inflex = obs[9:11]  # p_ev_kw, p_ev_inflexible_kw (order guarded in encoding)
+        ev_possible = p_ev - p_inflex  # max(·, 0.0) as the builtin: 0.0 only when 0.0 > it
+        ev_possible = (0.0 if ev_possible < 0.0 else ev_possible) * dt_h
+        ev_done = e_ev - p_inflex * dt_h
+        ev_short = ev_possible - (0.0 if ev_done < 0.0 else ev_done)
         r_co2 = -imp / e_ref
         r_solar = -curtailed / self._pv_ref_kwh
-        r_ev = -max(ev_possible - max(e_ev - p_inflex * dt_h, 0.0), 0.0) / self._ev_ref_kwh
+        r_ev = -(0.0 if ev_short < 0.0 else ev_short) / self._ev_ref_kwh
         r_ramp = -abs(imp - self._prev_import_kwh) / e_ref if k > 0 else 0.0
         r_cost = -imp * obs.tariff.price_per_kwh / self._cost_ref
         w = self.weights
