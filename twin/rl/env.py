@@ -43,6 +43,7 @@ import pandas as pd
 from controllers.rl.encoding import PHASES, ActionMapper, Encoder, Options, Spec, build_spec
 from twin.config import Scenario, load_scenario
 from twin.engine import Twin
+from twin.engine.balance import split_bus
 from twin.inputs import PlantInputs
 from twin.record import Recorder
 from twin.types import Setpoints, SiteObservation
@@ -218,30 +219,15 @@ class TwinEnv(gym.Env[np.ndarray, np.ndarray]):
         rec = twin.rec
         if rec is not self._rec:
             self._bind_record(rec)
-        # the results' split of the site bus (``split_bus`` with the builtins min/max, as
-        # ``Twin.step_record``) for the two flows the reward needs, inline: the same
-        # operations in the same order on the same Python floats, so the same bits
-        # (min(a, b) is ``b if b < a else a``, max(a, 0.0) ``0.0 if a < 0.0 else a``)
+        # the site bus of the step just run: the results' split (``split_bus``, as
+        # ``Twin.step_record``), read from the record's stdlib arrays (Python floats)
         b_ev, b_pv, b_dis, b_mall, b_ch, b_clamps = self._rec_bufs
         bus_h = self._bus_dt_h
-        e_ev, e_ch, e_dis = b_ev[k], b_ch[k], b_dis[k]
-        e_pv, e_mall = b_pv[k] * bus_h, b_mall[k] * bus_h
-        pv_ev = e_ev if e_ev < e_pv else e_pv
-        rest = e_pv - pv_ev
-        pv_bess = e_ch if e_ch < rest else rest
-        rest = rest - pv_bess
-        pv_mall = e_mall if e_mall < rest else rest
-        rest = rest - pv_mall
-        ev_left = e_ev - pv_ev
-        bess_ev = ev_left if ev_left < e_dis else e_dis
-        dis_left = e_dis - bess_ev
-        mall_left = e_mall - pv_mall
-        bess_mall = mall_left if mall_left < dis_left else dis_left
-        room = self._export_kwh - (dis_left - bess_mall)  # export room left by the battery
-        if room < 0.0:
-            room = 0.0
-        curtailed = rest - (room if room < rest else rest)
-        imp = ((ev_left - bess_ev) + (mall_left - bess_mall)) + (e_ch - pv_bess)
+        e_ev = b_ev[k]
+        fl = split_bus(b_pv[k] * bus_h, e_ev, b_mall[k] * bus_h, b_ch[k], b_dis[k],
+                       self._export_kwh, min, max)
+        imp = fl.grid_import_kwh
+        curtailed = fl.pv_curtailed_kwh
         dt_h = self._dt_h
         e_ref = self._e_ref
         p_ev, p_inflex = obs[9:11]  # p_ev_kw, p_ev_inflexible_kw (order guarded in encoding)
