@@ -6,8 +6,9 @@ second) the site's meters, battery, chargers and weather station are read over M
 twin's own models predict PV power (from the measured irradiance), battery SoC and energy
 (from the battery power the site applied) and grid import (:mod:`twin.shadow.model`).
 Measured, predicted and residual series go to Prometheus (``--metrics-addr``,
-:mod:`twin.monitoring.shadow`; alerting rules in ``config/prometheus/alerts.yml``) and to
-the run folder: ``shadow.csv`` / ``shadow.parquet`` (one row per tick),
+:mod:`twin.monitoring.shadow`; alerting rules in ``config/prometheus/alerts.yml``), beside
+the live metric catalogue of ``twin live`` / ``twin hil`` for the site as measured (less
+the controller-only families), and to the run folder: ``shadow.csv`` / ``shadow.parquet`` (one row per tick),
 ``summary.json["shadow"]``, and, for ``twin calibrate RUN_DIR`` and ``twin replay RUN_DIR``,
 the per-step measured table ``timeseries.parquet`` / ``.csv``
 (:meth:`twin.shadow.model.ShadowModel.timeseries`: each step's values from the tick that
@@ -165,6 +166,10 @@ def run_shadow(scn: Scenario, st: HilSettings, metrics: Any = None,
     io = connect_site(scn, devices, st, wall)
     t_wall = time.monotonic()
     try:
+        if metrics is not None:  # the site as measured: the live catalogue (read-only)
+            from twin.monitoring.shadow import MeasuredSite
+
+            metrics.follow(MeasuredSite(scn, io, wall), st.speed, lambda: wall.lag_s)
         if CLOCK_DEVICE in io.links:  # our simulator: same horizon and step, not run out
             from adapters.modbus.simclock import SimClockClient
             try:
@@ -200,7 +205,7 @@ def _loop(run: ShadowRun, io: Any, wall: Any, st: HilSettings, metrics: Any,
         row = run.model.step(k, r)
         silent = io.silent(st.device_timeout_s)
         if metrics is not None:
-            metrics.update(row, _ages(r, k * dt, last_ok), bool(silent))
+            metrics.update(row, _ages(r, k * dt, last_ok), bool(silent), tel)
         if silent:
             what = ", ".join(f"{d} for {s:.1f} s" for d, s in sorted(silent.items()))
             msg = (f"the devices stopped answering at tick {k + 1}: no answer from {what} "

@@ -278,8 +278,9 @@ class DeviceSiteIO(Generic[D]):
         """Steps whose reading was not integrated as energy, per device (invalid or held)."""
         return dict(self.trec.not_counted) if self.trec is not None else {}
 
-    def open(self, rec: Recorder, inputs: PlantInputs) -> None:
-        """Record what the adapters read into ``rec``."""
+    def open(self, rec: Recorder, inputs: PlantInputs | None = None) -> None:
+        """Record what the adapters read into ``rec`` (``inputs`` unused: the devices
+        bring their own)."""
         if self.trec is not None:
             raise RuntimeError("a run against devices cannot be restarted; start a new Twin")
         self.trec = TelemetryRecorder(rec, self.dt_s, len(self.type_code), self.type_code)
@@ -307,8 +308,7 @@ class DeviceSiteIO(Generic[D]):
         """Start the clock, read ``t_0``; vehicles already plugged start their sessions."""
         self.clock.start()
         tel = self.io.read()
-        self._trec().start(tel)
-        self._waiting = tel.n_waiting
+        self.take(-1, tel)
         return tel
 
     def read(self) -> Telemetry:
@@ -324,9 +324,18 @@ class DeviceSiteIO(Generic[D]):
         """Let the devices run step ``k``; record it from the read at ``t_{k+1}``."""
         self.clock.advance(k)
         tel = self.io.read()
-        self._trec().record(k, tel)
-        self._waiting = tel.n_waiting
+        self.take(k, tel)
         return tel
+
+    def take(self, k: int, tel: Telemetry) -> None:
+        """Record step ``k`` from ``tel``, the read at ``t_{k+1}`` (``k = -1``: the read at
+        ``t_0``). ``start`` and ``advance`` read and call it; ``twin shadow``, which reads
+        on its own schedule and never writes, calls it with its own reads."""
+        if k < 0:
+            self._trec().start(tel)
+        else:
+            self._trec().record(k, tel)
+        self._waiting = tel.n_waiting
 
     def finish(self) -> SessionLog:
         """Close the clock; the sessions seen by the chargers."""

@@ -30,8 +30,9 @@ class MetricSpec:
     unit : unit as the docs show it.
     doc : meaning, as the docs show it (markdown).
     help : the ``# HELP`` text of the exposition.
-    live : published by a running twin (``twin run``/``live``/``hil``); False: only by
-        ``twin export openmetrics`` for a finished run."""
+    live : published by a running twin (``twin run``/``live``/``hil``; ``twin shadow``
+        all but :data:`CONTROLLER_ONLY`); False: only by ``twin export openmetrics`` for a
+        finished run."""
 
     section: str
     name: str
@@ -53,8 +54,8 @@ class MetricSpec:
 CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec('Run and clock', 'twin_run', 'info', (),
                '`run_id`, `scenario`, `site`, `controller`, `mode`', '1',
-               'Identity of the run; `mode` is `run`, `live` or `hil`.',
-               'Run identity: run_id, scenario, site, controller, mode (run / live / hil).'),
+               'Identity of the run; `mode` is `run`, `live`, `hil` or `shadow`.',
+               'Run identity: run_id, scenario, site, controller, mode (run / live / hil / shadow).'),
     MetricSpec('Run and clock', 'twin_sim_time_seconds', 'gauge', (),
                '', 's (Unix time)',
                'Simulated instant reached: end of the last settled step.',
@@ -361,6 +362,15 @@ CATALOGUE: tuple[MetricSpec, ...] = (
 #: The catalogue by family name.
 BY_NAME: dict[str, MetricSpec] = {s.name: s for s in CATALOGUE}
 
+#: Live families that only a controlled run publishes: what the controller decided and the
+#: safety layer did (phase, decide time, clamps, battery setpoints and per-battery
+#: commands, per-socket limits). ``twin shadow`` controls nothing: it does not export them
+#: (every other ``live`` row it exports, for the site as measured).
+CONTROLLER_ONLY: frozenset[str] = frozenset({
+    "twin_controller_phase", "twin_controller_phase_code", "twin_controller_decide_seconds",
+    "twin_safety_clamps", "twin_bess_setpoint_watts", "twin_bess_unit_command_watts",
+    "twin_socket_limit_watts"})
+
 #: Markers around each generated table in ``docs/metrics.md``.
 _BEGIN = "<!-- catalogue: {section} -->"
 _END = "<!-- /catalogue -->"
@@ -414,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["BY_NAME", "CATALOGUE", "DOCS", "MetricSpec", "markdown_table", "render_docs",
+__all__ = ["BY_NAME", "CATALOGUE", "CONTROLLER_ONLY", "DOCS", "MetricSpec", "markdown_table", "render_docs",
            "sections"]
 
 if __name__ == "__main__":

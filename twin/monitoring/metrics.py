@@ -23,22 +23,22 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.metrics_core import Metric
 
+from adapters.base import Telemetry
+from twin.config import Scenario
 from twin.engine import kpis
 from twin.engine.balance import allocate_flows
-from twin.engine.safety import CLAMP_REASONS
+from twin.engine.safety import CLAMP_REASONS, ClampLog
 from twin.engine.sites import SessionCounts
 from twin.inputs import SocketSpec
-from twin.monitoring.catalogue import BY_NAME
+from twin.monitoring.catalogue import BY_NAME, CONTROLLER_ONLY
+from twin.record import Recorder
 from twin.tariff import schedule as tariff_schedule
-
-if TYPE_CHECKING:
-    from twin.engine import Twin
 
 #: Conversions, written once [base unit per twin unit].
 W_PER_KW = 1_000.0
@@ -142,6 +142,9 @@ class TwinMetrics:
     Parameters
     ----------
     registry : where to register; a fresh :class:`ConsistentRegistry` when None.
+    controller : False: the families of
+        :data:`~twin.monitoring.catalogue.CONTROLLER_ONLY` are created but not registered
+        (not exported): a run that controls nothing (``twin shadow``).
 
     Notes
     -----
@@ -149,9 +152,11 @@ class TwinMetrics:
     ``_seconds``. Money has no base unit; cost metrics carry a ``currency`` label.
     """
 
-    def __init__(self, registry: ConsistentRegistry | None = None) -> None:
+    def __init__(self, registry: ConsistentRegistry | None = None, *,
+                 controller: bool = True) -> None:
         r = registry if registry is not None else ConsistentRegistry()
         self.registry = r
+        self.controller = controller
         # run
         self.run_info = self._m("twin_run")
         self.sim_time = self._m("twin_sim_time_seconds")
@@ -231,7 +236,8 @@ class TwinMetrics:
         spec = BY_NAME[name]
         cls = {"gauge": Gauge, "counter": Counter, "histogram": Histogram, "info": Info}[spec.kind]
         kw: dict[str, Any] = {"buckets": DECIDE_BUCKETS} if spec.kind == "histogram" else {}
-        return cls(spec.name, spec.help, list(spec.labels), registry=self.registry, **kw)
+        reg = self.registry if self.controller or name not in CONTROLLER_ONLY else None
+        return cls(spec.name, spec.help, list(spec.labels), registry=reg, **kw)
 
     def names(self) -> list[str]:
         """Every sample name the registry exposes (for the docs check)."""
@@ -242,8 +248,103 @@ def _health_of(adapter: object) -> Any:
     return getattr(adapter, "health", None)
 
 
+class SinkInputs(Protocol):
+    """The calendar the sink reads (``PlantInputs`` has it)."""
+
+    @property
+    def index(self) -> Any:
+        """Step starts (``pd.DatetimeIndex``, site-local)."""
+        ...
+
+    @property
+    def dt_s(self) -> float:
+        """Step length [s]."""
+        ...
+
+    @property
+    def hour(self) -> Any:
+        """Local hour of each step start (float array)."""
+        ...
+
+    @property
+    def price_per_kwh(self) -> Any:
+        """Energy price per step [currency/kWh] (float array)."""
+        ...
+
+
+class SinkSite(Protocol):
+    """What the sink reads of the site's I/O (``twin.engine.sites.SiteIO`` has it)."""
+
+    @property
+    def adapters(self) -> dict[str, object]:
+        """Device adapters by name (their ``health``)."""
+        ...
+
+    @property
+    def n_reverse_flow_cuts(self) -> int:
+        """Battery discharge cuts so far."""
+        ...
+
+    def session_counts(self) -> SessionCounts:
+        """EV sessions so far."""
+        ...
+
+
+class SinkSource(Protocol):
+    """What :class:`MetricsSink` reads: a :class:`~twin.engine.Twin` (``twin run``,
+    ``live``, ``hil``), or the site as measured by ``twin shadow``
+    (:class:`twin.monitoring.shadow.MeasuredSite`), whose ``controller`` is None: the
+    sink then leaves the controller-only families alone."""
+
+    @property
+    def scn(self) -> Scenario:
+        """The scenario."""
+        ...
+
+    @property
+    def inputs(self) -> SinkInputs:
+        """The run's calendar."""
+        ...
+
+    @property
+    def controller(self) -> object | None:
+        """The controller (``name``, ``phases``); None: nothing is controlled."""
+        ...
+
+    @property
+    def site(self) -> SinkSite:
+        """The site's I/O."""
+        ...
+
+    @property
+    def n_steps(self) -> int:
+        """Steps in the horizon."""
+        ...
+
+    @property
+    def tel(self) -> Telemetry | None:
+        """The last telemetry read (at the end of the last settled step)."""
+        ...
+
+    @property
+    def rec(self) -> Recorder:
+        """The run's record."""
+        ...
+
+    @property
+    def clamps(self) -> ClampLog:
+        """The safety layer's clamp log."""
+        ...
+
+    @property
+    def p_socket_limit_kw(self) -> np.ndarray:
+        """Per-socket limits in force [kW]."""
+        ...
+
+
 class MetricsSink:
-    """Per-step feed from a :class:`~twin.engine.Twin` into :class:`TwinMetrics`.
+    """Per-step feed from a :class:`~twin.engine.Twin` (or any :class:`SinkSource`) into
+    :class:`TwinMetrics`.
 
     Call it with the index of the step that was just settled (``Twin.on_step``). Powers
     are means over that step; states (SOC, sockets, waiting vehicles) are at its end;
@@ -251,14 +352,16 @@ class MetricsSink:
 
     Parameters
     ----------
-    twin : the wired-up twin (before or during its run).
+    twin : the wired-up twin (before or during its run), or another :class:`SinkSource`;
+        one without a controller (``twin shadow``) updates no family of
+        :data:`~twin.monitoring.catalogue.CONTROLLER_ONLY`.
     metrics : the catalogue to update; a fresh one when None.
     run_id : identity of the run, exposed in ``twin_run_info``.
-    mode : ``run`` or ``live``.
+    mode : ``run``, ``live``, ``hil`` or ``shadow``.
     speed : target simulated seconds per wall second (0 = as fast as possible).
     """
 
-    def __init__(self, twin: Twin, metrics: TwinMetrics | None = None, *, run_id: str = "",
+    def __init__(self, twin: SinkSource, metrics: TwinMetrics | None = None, *, run_id: str = "",
                  mode: str = "run", speed: float = 0.0) -> None:
         self.twin = twin
         self.m = m = metrics if metrics is not None else TwinMetrics()
@@ -293,7 +396,9 @@ class MetricsSink:
         self._today_e = {f: m.today_energy.labels(flow=f) for f in ("pv", "ev", "mall",
                                                                    "grid_import")}
         ctrl = twin.controller
-        self.controller_name = str(getattr(ctrl, "name", type(ctrl).__name__))
+        self.controlled = ctrl is not None
+        self.controller_name = (str(getattr(ctrl, "name", type(ctrl).__name__))
+                                if ctrl is not None else "none")
         self.phase_names: dict[int, str] = {int(k): str(v) for k, v in
                                             getattr(ctrl, "phases", {}).items()}
         self._phase_child: dict[int, Any] = {
@@ -453,14 +558,8 @@ class MetricsSink:
         self._cost(k, e_pv, e_mall, e_ev, f)
         # tariff and controller (in force during the step)
         self._set_tariff(k)
-        self._set_phase(int(rec.phase[k]))
-        m.decide.observe(float(rec.decide_s[k]))
-        if rec.n_clamps[k]:
-            for reason, n in twin.clamps.by_reason.items():
-                seen = self._clamps_seen.get(reason, 0)
-                if n > seen:
-                    m.clamps.labels(reason=reason).inc(n - seen)
-                    self._clamps_seen[reason] = n
+        if self.controlled:
+            self._controller(k)
         cuts = twin.site.n_reverse_flow_cuts
         if cuts > self._cuts_seen:
             m.reverse_flow_cuts.inc(cuts - self._cuts_seen)
@@ -473,6 +572,18 @@ class MetricsSink:
         if self.lag_fn is not None:
             m.sim_lag.set(max(self.lag_fn(), 0.0))
         self._update_comm()
+
+    def _controller(self, k: int) -> None:
+        """Phase, decide time and clamps of step ``k`` (a controlled run only)."""
+        rec, m = self.twin.rec, self.m
+        self._set_phase(int(rec.phase[k]))
+        m.decide.observe(float(rec.decide_s[k]))
+        if rec.n_clamps[k]:
+            for reason, n in self.twin.clamps.by_reason.items():
+                seen = self._clamps_seen.get(reason, 0)
+                if n > seen:
+                    m.clamps.labels(reason=reason).inc(n - seen)
+                    self._clamps_seen[reason] = n
 
     def _energy(self, k: int, e_pv: float, e_mall: float, e_ev: float, e_ch: float,
                 e_dis: float, f: dict[str, float]) -> None:
@@ -487,8 +598,9 @@ class MetricsSink:
         m.bess_power.set((e_dis - e_ch) * w)
         m.bess_discharge_power.set(e_dis * w)
         m.bess_charge_power.set(e_ch * w)
-        self._sp_req.set(float(rec.p_bess_request_kw[k]) * W_PER_KW)
-        self._sp_cmd.set(float(rec.p_bess_command_kw[k]) * W_PER_KW)
+        if self.controlled:
+            self._sp_req.set(float(rec.p_bess_request_kw[k]) * W_PER_KW)
+            self._sp_cmd.set(float(rec.p_bess_command_kw[k]) * W_PER_KW)
         stored = float(rec.e_bess_stored_kwh[k])
         cap = float(rec.cap_kwh[k])
         m.bess_soc.set(stored / cap if cap > 0 else 0.0)
@@ -521,7 +633,8 @@ class MetricsSink:
                                 u.cap_kwh[k].tolist())
         for i, (p, c, soc, e, cp, e_ch, e_dis) in enumerate(self._units):
             p.set((dis[i] - ch[i]) * w)
-            c.set(cmd[i] * W_PER_KW)
+            if self.controlled:
+                c.set(cmd[i] * W_PER_KW)
             soc.set(stored[i] / cap[i] if cap[i] > 0 else 0.0)
             e.set(stored[i] * J_PER_KWH)
             cp.set(cap[i] * J_PER_KWH)
@@ -593,10 +706,11 @@ class MetricsSink:
         if tel is None or not tel.sockets.valid:
             return
         occ = tel.sockets.occupied.tolist()
-        lim = twin.p_socket_limit_kw.tolist()
+        if self.controlled:
+            for child, lim in zip(self._sock_lim, twin.p_socket_limit_kw.tolist(), strict=True):
+                child.set(lim * W_PER_KW)
         for i, p in enumerate((twin.rec.e_socket_kwh[k] * w).tolist()):
             self._sock_p[i].set(p)
-            self._sock_lim[i].set(lim[i] * W_PER_KW)
             self._sock_occ[i].set(1.0 if occ[i] else 0.0)
         occ_arr = np.asarray(tel.sockets.occupied, dtype=bool)
         for mask, child in self._occ_type:
