@@ -33,6 +33,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.hil.sim_process import start_simulator, stop_simulator
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "shadow.yaml"
 ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"
@@ -74,30 +76,13 @@ class Site:
 
     def stop(self) -> dict[str, Any]:
         """SIGTERM; the simulator's last stdout line is its report (server counts)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=60)
-        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-        self.report = json.loads(lines[-1]) if lines else {}
+        self.report = stop_simulator(self.proc)
         return self.report
 
 
 def start_site(tmp: Path, name: str, *extra: str) -> Site:
     """``python -m simulators`` in real time with the hidden parameters (ephemeral ports)."""
-    cmd = [sys.executable, "-m", "simulators", "--scenario", str(SCENARIO), "--clock",
-           "realtime", "--speed", str(SPEED), "--port", "0", "--local-ems", *WINDOW, *extra]
-    for k, v in HIDDEN.items():
-        cmd += ["--set", f"{k}={v}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    assert proc.stdout is not None
-    ready = json.loads(proc.stdout.readline())
-    ports = ready["ports"]
-    dev = {"devices": {d: {"host": "127.0.0.1", "port": int(p), "map": d}
-                       for d, p in ports.items()}}
-    path = tmp / f"{name}-devices.yaml"
-    path.write_text(yaml.safe_dump(dev))
-    return Site(proc, path)
+    return Site(*start_simulator(tmp, SCENARIO, SPEED, HIDDEN, *WINDOW, *extra, name=name))
 
 
 def shadow_cmd(devices: Path, out: Path, *extra: str) -> list[str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +30,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from tests.hil.sim_process import start_simulator, stop_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "shadow.yaml"
@@ -55,27 +56,11 @@ class Recorded:
 
 
 def _start_site(tmp: Path, name: str) -> tuple[subprocess.Popen[str], Path]:
-    cmd = [sys.executable, "-m", "simulators", "--scenario", str(SCENARIO), "--clock",
-           "realtime", "--speed", str(SPEED), "--port", "0", "--local-ems"]
-    for k, v in HIDDEN[name].items():
-        cmd += ["--set", f"{k}={v}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    assert proc.stdout is not None
-    ports = json.loads(proc.stdout.readline())["ports"]  # ephemeral loopback ports
-    dev = {"devices": {d: {"host": "127.0.0.1", "port": int(p), "map": d}
-                       for d, p in ports.items()}}
-    path = tmp / f"{name}-devices.yaml"
-    path.write_text(yaml.safe_dump(dev))
-    return proc, path
+    return start_simulator(tmp, SCENARIO, SPEED, HIDDEN[name], name=name)
 
 
 def _stop(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    return dict(json.loads(lines[-1])) if lines else {}
+    return stop_simulator(proc)
 
 
 def _twin(*args: str) -> subprocess.CompletedProcess[str]:

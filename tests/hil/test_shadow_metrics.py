@@ -9,11 +9,8 @@ hold), its energy counters are what the shadow's own per-step table
 
 from __future__ import annotations
 
-import json
 import math
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.hil.sim_process import start_simulator, stop_simulator
 from twin.app.hil import HilSettings, serve_metrics
 from twin.app.shadow import run_shadow, write_shadow
 from twin.config import load_scenario
@@ -58,28 +55,11 @@ def _one(got: Samples, name: str, **labels: str) -> float:
 
 def _simulator(tmp: Path) -> tuple[subprocess.Popen[str], Path]:
     """``python -m simulators`` in real time, its own EMS on the battery; its devices file."""
-    cmd = [sys.executable, "-m", "simulators", "--scenario", str(SCENARIO), "--clock",
-           "realtime", "--speed", str(SPEED), "--port", "0", "--local-ems"]
-    for k, v in SETS.items():
-        cmd += ["--set", f"{k}={v}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    assert proc.stdout is not None
-    ports = json.loads(proc.stdout.readline())["ports"]
-    dev = {"devices": {d: {"host": "127.0.0.1", "port": int(p), "map": d}
-                       for d, p in ports.items()}}
-    path = tmp / "devices.yaml"
-    path.write_text(yaml.safe_dump(dev))
-    return proc, path
+    return start_simulator(tmp, SCENARIO, SPEED, SETS)
 
 
 def _stop(proc: subprocess.Popen[str]) -> dict[str, object]:
-    """SIGTERM; the simulator's last JSON line is its report (server counts)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
+    return stop_simulator(proc)
 
 
 def _scrape_settled(port: int, steps: int) -> Samples:
