@@ -76,7 +76,9 @@ class TariffSchedule:
         return (self.month == m) & self.demand[j].in_period[self.period]
 
 
-def _hour_of(index: pd.DatetimeIndex) -> FloatArray:
+def clock_hour(index: pd.DatetimeIndex) -> FloatArray:
+    """Local clock hour of each instant of ``index`` [h, 0-24): hour + minute/60 + second/3600
+    (the one computation: inputs, tariff, PV ambient, weather and shadow calendars)."""
     return np.asarray((index.hour + index.minute / 60.0 + index.second / 3600.0).to_numpy(dtype=float))
 
 
@@ -98,7 +100,7 @@ def schedule(tariff: Tariff, index: pd.DatetimeIndex, hour: FloatArray | None = 
     prices = tariff.period_prices
     names = tuple(prices)
     code_of = {p: i for i, p in enumerate(names)}
-    h = _hour_of(index) if hour is None else np.asarray(hour, float)
+    h = clock_hour(index) if hour is None else np.asarray(hour, float)
     kind = day_kind(tariff, index)
     period = np.zeros(len(index), np.int64)
     for ki, kname in enumerate(DAY_KINDS):
@@ -183,5 +185,5 @@ def bill(sched: TariffSchedule, import_kwh: FloatArray, dt_s: float) -> Bill:
                 by_charge, peaks)
 
 
-__all__ = ["Bill", "DemandSpec", "TariffSchedule", "bill", "day_kind", "offpeak_price_per_kwh",
+__all__ = ["Bill", "DemandSpec", "TariffSchedule", "bill", "clock_hour", "day_kind", "offpeak_price_per_kwh",
            "schedule", "tariff_summary"]

@@ -18,6 +18,7 @@ from twin.components.profiles import ProfileError, load_profile_kw
 from twin.components.sessions import draw_sessions, read_sessions
 from twin.config import ConfigError, Scenario, SiteConfig
 from twin.inputs import PlantInputs, SessionTable
+from twin.tariff import clock_hour
 from twin.tariff import schedule as tariff_schedule
 from twin.types import FloatArray
 
@@ -241,7 +242,7 @@ def build_inputs(scn: Scenario) -> PlantInputs:
     else:
         p_ev_prof = _profile("ev.profile", ev.profile, idx, dt_s)
     # calendar and tariff
-    hour = (idx.hour + idx.minute / 60.0 + idx.second / 3600.0).to_numpy(dtype=float)
+    hour = clock_hour(idx)
     weekday = idx.day_of_week.to_numpy()
     tar = tariff_schedule(site.tariff, idx, hour)
     is_peak, price = tar.is_peak, tar.price_per_kwh

@@ -21,6 +21,7 @@ import pandas as pd
 from twin.components.inputs import pv_params, rng_streams
 from twin.components.pv import PvParams, _pvlib, diurnal_ambient_c, pv_chain_kw, pv_ghi_w_m2
 from twin.config import Scenario
+from twin.tariff import clock_hour
 from twin.types import FloatArray
 
 
@@ -35,7 +36,7 @@ class WeatherSeries:
 
 def _t_amb_c(times: pd.DatetimeIndex, params: PvParams) -> FloatArray:
     """The PV model's diurnal air temperature at ``times`` [°C] (local clock hours)."""
-    hour = (times.hour + times.minute / 60.0 + times.second / 3600.0).to_numpy(dtype=float)
+    hour = clock_hour(times)
     return np.asarray(diurnal_ambient_c(hour, params.t_amb_min_c, params.t_amb_max_c,
                                         params.t_amb_peak_hour), dtype=float)
 

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import ConfigError, file_error
+from twin.tariff import clock_hour
 
 if TYPE_CHECKING:
     from twin.components.pv import PvParams
@@ -430,8 +431,7 @@ def pv_from_weather(index: pd.DatetimeIndex, dt_s: float, params: PvParams,
     chunk = 131_072
     ghi_f, dni_f, dhi_f, t_f, w_f = (at(q) for q in _QUANTITIES)
     assert ghi_f is not None
-    hour_local = ((times.hour + times.minute / 60.0 + times.second / 3600.0)
-                  .to_numpy(dtype=np.float64))
+    hour_local = clock_hour(times)
     for a0 in range(0, len(times), chunk):
         sl = slice(a0, a0 + chunk)
         sun = pv.sun_position(times[sl], params)

@@ -46,6 +46,7 @@ from twin.inputs import SocketSpec
 from twin.monitoring.metrics import MetricsSink, TwinMetrics
 from twin.record import Recorder
 from twin.shadow.model import QUANTITIES
+from twin.tariff import clock_hour
 from twin.tariff import schedule as tariff_schedule
 
 KINDS = ("measured", "predicted", "residual")
@@ -69,7 +70,7 @@ class Calendar:
     def of(cls, scn: Scenario) -> Calendar:
         """The calendar of ``scn`` (as ``build_inputs`` computes it, without the models)."""
         idx = scn.index
-        hour = (idx.hour + idx.minute / 60.0 + idx.second / 3600.0).to_numpy(dtype=float)
+        hour = clock_hour(idx)
         price = tariff_schedule(scn.site.tariff, idx, hour).price_per_kwh
         return cls(idx, float(scn.config.dt), hour, price)
 
